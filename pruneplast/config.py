@@ -1,0 +1,296 @@
+"""Typed, frozen configuration for every protocol, with the studies' values as defaults.
+
+Every dataclass validates itself at construction: an out-of-range or wrongly typed value raises
+``ValueError`` naming the parameter and its allowed range, before any computation starts.
+Defaults are the published protocol (see the book's Methods page); one comment per field.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+ACTIVATIONS = ("relu", "tanh")
+REGROWTH_METHODS = ("gradient", "random")
+PRUNE_SCOPES = ("layer", "global")
+TREATMENT_NAMES = ("untreated", "ketamine", "ssri", "neurosteroid")
+
+
+# --------------------------------------------------------------------------- validators
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
+def check_int(name: str, value: Any, minimum: int = 0, maximum: int | None = None) -> int:
+    """An integer in [minimum, maximum]; else ``ValueError`` naming ``name`` and the range."""
+    rng = f"[{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+    if not _is_int(value):
+        raise ValueError(f"{name} must be an integer {rng}; got {value!r} ({type(value).__name__})")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be an integer {rng}; got {value}")
+    return int(value)
+
+
+def check_real(
+    name: str,
+    value: Any,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
+    """A finite real number in the interval [lo, hi] (open ends where asked)."""
+    rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+    if not _is_real(value) or not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be a number in {rng}; got {value!r} ({type(value).__name__})")
+    v = float(value)
+    if v < lo or v > hi or (lo_open and v == lo) or (hi_open and v == hi):
+        raise ValueError(f"{name} must be in {rng}; got {v}")
+    return v
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
+
+
+def check_seeds(name: str, value: Any) -> tuple[int, ...]:
+    """A non-empty sequence of distinct non-negative integer replicate seeds."""
+    if _is_int(value) or isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise ValueError(
+            f"{name} must be a non-empty list of distinct integers >= 0 (replicate seeds); "
+            f"got {value!r}"
+        )
+    seeds = tuple(check_int(f"{name}[{i}]", s, 0, 2**31 - 1) for i, s in enumerate(value))
+    if len(seeds) == 0:
+        raise ValueError(f"{name} must contain at least 1 replicate seed; got 0")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"{name} must not repeat a seed; got {list(seeds)}")
+    return seeds
+
+
+def check_fractions(name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -> tuple[float, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ValueError(f"{name} must be a non-empty list of numbers in [{lo}, {hi}]; got {value!r}")
+    return tuple(check_real(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(value))
+
+
+def check_int_list(name: str, value: Any, minimum: int = 0) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ValueError(f"{name} must be a non-empty list of integers >= {minimum}; got {value!r}")
+    return tuple(check_int(f"{name}[{i}]", v, minimum) for i, v in enumerate(value))
+
+
+def check_device(name: str, value: Any) -> str:
+    import torch
+
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a device string such as 'cpu' or 'cuda'; got {value!r}")
+    try:
+        dev = torch.device(value)
+    except (RuntimeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a device string such as 'cpu' or 'cuda'; got {value!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}={value!r} but CUDA is not available here; use 'cpu'")
+    return value
+
+
+# --------------------------------------------------------------------------- task and network
+@dataclass(frozen=True)
+class TaskConfig:
+    """The four-class Gaussian task (Methods section 1)."""
+
+    n_train: int = 12_000  # training samples per replicate
+    n_standard: int = 4_000  # standard test samples
+    n_clean: int = 2_000  # clean test samples (sigma 0: the class centres)
+    sigma: float = 0.8  # class spread of train and standard sets
+    centre: float = 3.0  # centres at (+-3, +-3)
+
+    def __post_init__(self) -> None:
+        check_int("n_train", self.n_train, 1)
+        check_int("n_standard", self.n_standard, 1)
+        check_int("n_clean", self.n_clean, 1)
+        check_real("sigma", self.sigma, 0.0, 100.0)
+        check_real("centre", self.centre, 0.0, 100.0, lo_open=True)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """The masked multilayer perceptron (Methods section 2)."""
+
+    sizes: tuple[int, ...] = (2, 512, 512, 256, 4)  # input, three hidden layers, four logits
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.sizes, (tuple, list)) or len(self.sizes) < 2:
+            raise ValueError(f"sizes must be a list of >= 2 layer widths; got {self.sizes!r}")
+        object.__setattr__(self, "sizes", tuple(check_int(f"sizes[{i}]", s, 1) for i, s in enumerate(self.sizes)))
+
+    @property
+    def n_weights(self) -> int:
+        return sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+
+    @property
+    def n_biases(self) -> int:
+        return sum(self.sizes[1:])
+
+
+# --------------------------------------------------------------------------- operators
+@dataclass(frozen=True)
+class TrainConfig:
+    """One phase of masked Adam training (Methods section 3)."""
+
+    epochs: int = 20  # baseline ("childhood") epochs
+    lr: float = 1e-3  # Adam learning rate, default betas (0.9, 0.999) and eps 1e-8
+    batch_size: int = 128  # mini-batch size, reshuffled each epoch
+
+    def __post_init__(self) -> None:
+        check_int("epochs", self.epochs, 0)
+        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_int("batch_size", self.batch_size, 1)
+
+
+BASELINE = TrainConfig(epochs=20, lr=1e-3)  # baseline training
+CONSOLIDATION = TrainConfig(epochs=15, lr=5e-4)  # fine-tuning after regrowth
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """One-shot magnitude pruning (Methods section 4)."""
+
+    sparsity: float = 0.95  # fraction of each weight matrix set to zero
+    scope: str = "layer"  # 'layer': threshold per matrix; 'global': one threshold over all
+
+    def __post_init__(self) -> None:
+        check_real("sparsity", self.sparsity, 0.0, 1.0, hi_open=True)
+        check_choice("scope", self.scope, PRUNE_SCOPES)
+
+
+@dataclass(frozen=True)
+class RegrowConfig:
+    """Regrowth of pruned connections (Methods section 5)."""
+
+    fraction: float = 0.5  # fraction of the currently pruned positions reinstated, per layer
+    method: str = "gradient"  # 'gradient' (top accumulated |dL/dW|) or 'random' control
+    score_batches: int = 30  # training mini-batches whose |grad| is accumulated
+    init_std: float = 0.03  # new weights ~ N(0, init_std^2)
+
+    def __post_init__(self) -> None:
+        check_real("fraction", self.fraction, 0.0, 1.0)
+        check_choice("method", self.method, REGROWTH_METHODS)
+        check_int("score_batches", self.score_batches, 1)
+        check_real("init_std", self.init_std, 0.0, 10.0)
+
+
+@dataclass(frozen=True)
+class RelapseConfig:
+    """The relapse challenge, a second pruning wave (Methods section 7)."""
+
+    fraction: float = 0.4  # share of the still-present weights removed
+    max_sparsity: float = 0.99  # cap on the target sparsity
+
+    def __post_init__(self) -> None:
+        check_real("fraction", self.fraction, 0.0, 1.0)
+        check_real("max_sparsity", self.max_sparsity, 0.0, 1.0, hi_open=True)
+
+
+# --------------------------------------------------------------------------- treatments
+@dataclass(frozen=True)
+class TreatmentConfig:
+    """One treatment class of study B (Methods section 9)."""
+
+    name: str  # 'untreated', 'ketamine', 'ssri' or 'neurosteroid'
+    gain: float = 1.0  # excitability gain while the drug is on
+    damping: float = 1.0  # tonic damping while the drug is on
+    activation: str = "relu"  # hidden activation while the drug is on
+    regrow_fraction: float = 0.0  # gradient-guided regrowth fraction (ketamine-like only)
+    epochs: int = 0  # treatment training epochs
+    lr: float = 5e-4  # treatment learning rate
+    noise_start: float = 0.0  # SSRI-like: training noise tapers from this to 0
+    gain_start: float | None = None  # SSRI-like: gain rises from this to `gain` during training
+    decay_rate: float = 0.0  # mood-stabiliser protection lost per step after discontinuation
+
+    def __post_init__(self) -> None:
+        check_choice("treatment", self.name, TREATMENT_NAMES)
+        check_real("gain", self.gain, 0.0, 10.0, lo_open=True)
+        check_real("damping", self.damping, 0.0, 10.0, lo_open=True)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_real("regrow_fraction", self.regrow_fraction, 0.0, 1.0)
+        check_int("epochs", self.epochs, 0)
+        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_real("noise_start", self.noise_start, 0.0, 10.0)
+        if self.gain_start is not None:
+            check_real("gain_start", self.gain_start, 0.0, 10.0, lo_open=True)
+        check_real("decay_rate", self.decay_rate, 0.0, 1.0)
+
+    @property
+    def scale(self) -> float:
+        """Damping x gain: the multiplier on hidden activations while the drug is on."""
+        return self.damping * self.gain
+
+
+TREATMENTS: dict[str, TreatmentConfig] = {
+    "untreated": TreatmentConfig("untreated"),
+    "ketamine": TreatmentConfig(
+        "ketamine", gain=1.25, regrow_fraction=0.5, epochs=15, lr=5e-4, decay_rate=0.002
+    ),
+    "ssri": TreatmentConfig(
+        "ssri", gain=1.6, epochs=100, lr=1e-5, noise_start=0.5, gain_start=1.0, decay_rate=0.015
+    ),
+    "neurosteroid": TreatmentConfig(
+        "neurosteroid", gain=0.85, damping=0.7, activation="tanh", epochs=10, lr=5e-4,
+        decay_rate=0.008,
+    ),
+}
+
+
+def treatment(name: str) -> TreatmentConfig:
+    """The published configuration of a treatment class, by name."""
+    check_choice("treatment", name, TREATMENT_NAMES)
+    return TREATMENTS[name]
+
+
+@dataclass(frozen=True)
+class MaintenanceConfig:
+    """Longitudinal maintenance and discontinuation (Methods section 9)."""
+
+    durations: tuple[int, ...] = (25, 50, 100, 150, 200, 300)  # maintenance epochs tested
+    lr: float = 1e-6  # maintenance learning rate
+    protection: float = 1.0  # mood-stabiliser protection during maintenance
+    decay_steps: int = 50  # protection decay steps after discontinuation
+    threshold: float = 60.0  # manic relapse if biased-stress accuracy (%) is below this
+    bias: float = 1.0  # positive bias of the biased-stress test, before protection
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "durations", check_int_list("durations", self.durations, 0))
+        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_real("protection", self.protection, 0.0, 1.0)
+        check_int("decay_steps", self.decay_steps, 0)
+        check_real("threshold", self.threshold, 0.0, 100.0)
+        check_real("bias", self.bias, 0.0, 100.0)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What every experiment needs besides the protocol: replicates, device, progress bars."""
+
+    seeds: tuple[int, ...] = tuple(range(10))  # replicate seeds (study B used 0..9)
+    device: str = "cpu"  # 'cpu' or 'cuda'
+    progress: bool | None = None  # None: show bars only on a terminal
+    eval_batch: int = 1000  # evaluation batch size
+    task: TaskConfig = field(default_factory=TaskConfig)  # the data of every replicate
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "seeds", check_seeds("seeds", self.seeds))
+        check_device("device", self.device)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise ValueError(f"progress must be True, False or None; got {self.progress!r}")
+        check_int("eval_batch", self.eval_batch, 1)
+        if not isinstance(self.task, TaskConfig):
+            raise ValueError(f"task must be a TaskConfig; got {type(self.task).__name__}")

@@ -1,0 +1,302 @@
+"""The masked MLP with an ensemble axis (Methods section 2).
+
+One :class:`EnsembleMLP` holds M independent replicas of the 2 -> 512 -> 512 -> 256 -> 4
+network. Weights are stacked as (M, out, in), biases as (M, out), masks as (M, out, in) bools;
+all replicas run in lockstep through batched matrix products (``torch.baddbmm``). Each replica
+carries its own modulation state:
+
+* ``gain``, ``damping`` (M,): hidden activations are multiplied by ``damping * g_eff``;
+* ``tanh`` (M,) bool: tanh instead of ReLU (neurosteroid-like drug on);
+* ``protection`` (M,): mood-stabiliser protection ``p``; it caps the effective gain and
+  subtracts ``0.15 * p`` from every hidden activation.
+
+Per hidden layer, in this order::
+
+    h = act(W h + b)                 # (M, B, H)
+    h = h + sigma_int * noise        # only for replicas with sigma_int > 0
+    h = h * damping * g_eff
+    h = h - 0.15 * p
+    g_eff = gain if p == 0 else min(gain, max(1.05, 1.05 + (1 - p) * (gain - 1.05)))
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from .config import NetworkConfig, check_choice, check_real
+from .rng import replica_generators
+
+PROTECTION_SHIFT = 0.15  # activation subtracted per unit of mood-stabiliser protection
+
+
+def effective_gain(gain: torch.Tensor, protection: torch.Tensor) -> torch.Tensor:
+    """Gain after the mood stabiliser's cap; (M,) -> (M,)."""
+    capped = torch.minimum(gain, torch.clamp(1.05 + (1 - protection) * (gain - 1.05), min=1.05))
+    return torch.where(protection > 0, capped, gain)
+
+
+class EnsembleMLP:
+    """M independent masked MLP replicas trained and evaluated together.
+
+    ``meta`` is one dict per replica (at least ``seed``), carried through :meth:`select` and
+    :meth:`concat` so that results can be labelled by seed and condition.
+    """
+
+    def __init__(self, weights, biases, masks, meta, gain=None, damping=None, tanh=None, protection=None):
+        self.weights: list[torch.Tensor] = weights  # each (M, out, in)
+        self.biases: list[torch.Tensor] = biases  # each (M, out)
+        self.masks: list[torch.Tensor] = masks  # each (M, out, in), bool
+        self.meta: list[dict] = meta
+        m, dev = len(meta), weights[0].device
+        self.gain = gain if gain is not None else torch.ones(m, device=dev)
+        self.damping = damping if damping is not None else torch.ones(m, device=dev)
+        self.tanh = tanh if tanh is not None else torch.zeros(m, dtype=torch.bool, device=dev)
+        self.protection = protection if protection is not None else torch.zeros(m, device=dev)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def init(cls, seeds: Sequence[int], net: NetworkConfig = NetworkConfig(), device="cpu", meta=None):
+        """PyTorch's default ``nn.Linear`` initialisation, per replica, from ``torch.manual_seed(seed)``.
+
+        Replica ``m`` gets exactly the weights of ``torch.manual_seed(seeds[m])`` followed by
+        building the layers with ``nn.Linear`` in order; the global RNG state is restored after.
+        """
+        ws: list[list[torch.Tensor]] = [[] for _ in net.sizes[1:]]
+        bs: list[list[torch.Tensor]] = [[] for _ in net.sizes[1:]]
+        for s in seeds:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(s))
+                layers = [nn.Linear(a, b) for a, b in zip(net.sizes[:-1], net.sizes[1:])]
+            for i, lin in enumerate(layers):
+                ws[i].append(lin.weight.detach())
+                bs[i].append(lin.bias.detach())
+        weights = [torch.stack(w).to(device) for w in ws]
+        biases = [torch.stack(b).to(device) for b in bs]
+        masks = [torch.ones_like(w, dtype=torch.bool) for w in weights]
+        meta = meta if meta is not None else [{"seed": int(s)} for s in seeds]
+        return cls(weights, biases, masks, [dict(d) for d in meta])
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def n_replicas(self) -> int:
+        return len(self.meta)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(d["seed"]) for d in self.meta]
+
+    @property
+    def device(self) -> torch.device:
+        return self.weights[0].device
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return (self.weights[0].shape[2],) + tuple(w.shape[1] for w in self.weights)
+
+    def n_parameters(self) -> int:
+        """Parameters of one replica (weights + biases)."""
+        return sum(w[0].numel() for w in self.weights) + sum(b[0].numel() for b in self.biases)
+
+    def kept_per_layer(self) -> torch.Tensor:
+        """(M, L) number of unmasked weights per layer."""
+        return torch.stack([m.flatten(1).sum(1) for m in self.masks], dim=1)
+
+    def weight_sparsity(self) -> torch.Tensor:
+        """(M,) fraction of weight-matrix entries that are pruned (biases not counted)."""
+        total = sum(m[0].numel() for m in self.masks)
+        return 1.0 - self.kept_per_layer().sum(1).double() / total
+
+    def parameter_sparsity(self) -> torch.Tensor:
+        """(M,) fraction of all parameters (weights and biases) that are pruned."""
+        n_bias = sum(b[0].numel() for b in self.biases)
+        total = self.n_parameters()
+        return 1.0 - (self.kept_per_layer().sum(1).double() + n_bias) / total
+
+    # ------------------------------------------------------------------ copying
+    def clone(self) -> "EnsembleMLP":
+        """A deep copy (tensors cloned); experiments branch from shared states with this."""
+        return EnsembleMLP(
+            [w.clone() for w in self.weights],
+            [b.clone() for b in self.biases],
+            [m.clone() for m in self.masks],
+            copy.deepcopy(self.meta),
+            self.gain.clone(),
+            self.damping.clone(),
+            self.tanh.clone(),
+            self.protection.clone(),
+        )
+
+    def select(self, index: Sequence[int]) -> "EnsembleMLP":
+        """The replicas at ``index`` (copies), in that order; an index may repeat."""
+        idx = torch.as_tensor(list(index), dtype=torch.long, device=self.device)
+        return EnsembleMLP(
+            [w[idx].clone() for w in self.weights],
+            [b[idx].clone() for b in self.biases],
+            [m[idx].clone() for m in self.masks],
+            [copy.deepcopy(self.meta[i]) for i in idx.tolist()],
+            self.gain[idx].clone(),
+            self.damping[idx].clone(),
+            self.tanh[idx].clone(),
+            self.protection[idx].clone(),
+        )
+
+    def repeat(self, labels: Sequence[dict]) -> "EnsembleMLP":
+        """Every replica once per label dict, labels varying fastest: (M * len(labels)) replicas.
+
+        Used to run several conditions from the same states as one ensemble; each new replica's
+        ``meta`` is its source's meta updated with the label.
+        """
+        idx = [i for i in range(self.n_replicas) for _ in labels]
+        out = self.select(idx)
+        for k, d in enumerate(out.meta):
+            d.update(labels[k % len(labels)])
+        return out
+
+    @staticmethod
+    def concat(nets: Sequence["EnsembleMLP"]) -> "EnsembleMLP":
+        """Stack several ensembles into one (replicas in order)."""
+        return EnsembleMLP(
+            [torch.cat([n.weights[i] for n in nets]) for i in range(len(nets[0].weights))],
+            [torch.cat([n.biases[i] for n in nets]) for i in range(len(nets[0].biases))],
+            [torch.cat([n.masks[i] for n in nets]) for i in range(len(nets[0].masks))],
+            [copy.deepcopy(d) for n in nets for d in n.meta],
+            torch.cat([n.gain for n in nets]),
+            torch.cat([n.damping for n in nets]),
+            torch.cat([n.tanh for n in nets]),
+            torch.cat([n.protection for n in nets]),
+        )
+
+    def to(self, device) -> "EnsembleMLP":
+        out = self.clone()
+        for name in ("weights", "biases", "masks"):
+            setattr(out, name, [t.to(device) for t in getattr(out, name)])
+        for name in ("gain", "damping", "tanh", "protection"):
+            setattr(out, name, getattr(out, name).to(device))
+        return out
+
+    def state_dict(self) -> dict:
+        return {
+            "weights": self.weights, "biases": self.biases, "masks": self.masks, "meta": self.meta,
+            "gain": self.gain, "damping": self.damping, "tanh": self.tanh, "protection": self.protection,
+        }
+
+    @classmethod
+    def from_state_dict(cls, d: dict, device="cpu") -> "EnsembleMLP":
+        return cls(d["weights"], d["biases"], d["masks"], d["meta"], d["gain"], d["damping"],
+                   d["tanh"], d["protection"]).to(device)
+
+    # ------------------------------------------------------------------ modulation
+    def set_modulation(self, gain=None, damping=None, activation=None, protection=None, index=None):
+        """Set modulation for all replicas, or those at ``index``; values are scalars or (M,)."""
+        idx = slice(None) if index is None else torch.as_tensor(list(index), dtype=torch.long)
+        if gain is not None:
+            self.gain[idx] = _as_param("gain", gain, 0.0, 10.0, self.device, lo_open=True)
+        if damping is not None:
+            self.damping[idx] = _as_param("damping", damping, 0.0, 10.0, self.device, lo_open=True)
+        if protection is not None:
+            self.protection[idx] = _as_param("protection", protection, 0.0, 1.0, self.device)
+        if activation is not None:
+            if isinstance(activation, str):
+                self.tanh[idx] = check_choice("activation", activation, ("relu", "tanh")) == "tanh"
+            else:
+                self.tanh[idx] = torch.as_tensor(
+                    [check_choice("activation", a, ("relu", "tanh")) == "tanh" for a in activation],
+                    device=self.device,
+                )
+        return self
+
+    def reset_modulation(self, index=None):
+        """Drug off: gain 1.0, damping 1.0, ReLU (protection left as it is)."""
+        return self.set_modulation(gain=1.0, damping=1.0, activation="relu", index=index)
+
+    def apply_masks(self) -> None:
+        """Set weights at pruned positions to exactly zero."""
+        with torch.no_grad():
+            for w, m in zip(self.weights, self.masks):
+                w.mul_(m)
+
+    # ------------------------------------------------------------------ forward
+    def forward(
+        self,
+        x: torch.Tensor,
+        sigma_int=None,
+        generators=None,
+        bias=None,
+        gain=None,
+        record: list | None = None,
+    ) -> torch.Tensor:
+        """Logits (M, B, C) for inputs ``x`` (M, B, D).
+
+        sigma_int: None, a float, or (M,) internal-noise SDs added after each hidden activation;
+            noise for replica m is drawn from ``generators[m]`` and only where sigma_int[m] > 0.
+        bias: None or (M,) constant added with the noise (the biased-stress test).
+        gain: override of the gain (M,) for this pass (regrowth scores use 1.0).
+        record: if a list, the mean |h| of each hidden layer (M,) is appended to it.
+        """
+        m = self.n_replicas
+        sig = None
+        if sigma_int is not None:
+            sig = torch.as_tensor(sigma_int, dtype=x.dtype, device=x.device).expand(m)
+            if not bool((sig > 0).any()):
+                sig = None
+        g = self.gain if gain is None else torch.as_tensor(gain, dtype=x.dtype, device=x.device).expand(m)
+        scale = (self.damping * effective_gain(g, self.protection)).view(m, 1, 1)
+        shift = (PROTECTION_SHIFT * self.protection).view(m, 1, 1)
+        any_tanh, all_tanh = bool(self.tanh.any()), bool(self.tanh.all())
+        any_shift = bool((self.protection > 0).any())
+        h = x
+        n_hidden = len(self.weights) - 1
+        for i in range(n_hidden):
+            z = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i].transpose(1, 2))
+            if all_tanh:
+                h = torch.tanh(z)
+            elif any_tanh:
+                h = torch.where(self.tanh.view(m, 1, 1), torch.tanh(z), torch.relu(z))
+            else:
+                h = torch.relu(z)
+            if sig is not None:
+                h = h + sig.view(m, 1, 1) * _noise_like(h, sig, generators)
+            if bias is not None:
+                h = h + bias.view(m, 1, 1)
+            h = h * scale
+            if any_shift:
+                h = h - shift
+            if record is not None:
+                record.append(h.detach().abs().mean(dim=(1, 2)))
+        return torch.baddbmm(self.biases[-1].unsqueeze(1), h, self.weights[-1].transpose(1, 2))
+
+    __call__ = forward
+
+    def parameters(self) -> list[torch.Tensor]:
+        return self.weights + self.biases
+
+    def generators(self, *tags) -> list[torch.Generator]:
+        """One independent random generator per replica, keyed by its meta and ``tags``."""
+        return replica_generators(self.meta, tags, self.device)
+
+
+def _noise_like(h: torch.Tensor, sig: torch.Tensor, generators) -> torch.Tensor:
+    """Standard normal noise shaped like h (M, B, H), replica m from generators[m]."""
+    if generators is None:
+        raise ValueError("internal noise needs one random generator per replica (generators=...)")
+    out = torch.zeros_like(h)
+    for k, gen in enumerate(generators):
+        if sig[k] > 0:
+            out[k] = torch.randn(h.shape[1:], generator=gen, device=h.device, dtype=h.dtype)
+    return out
+
+
+def _as_param(name, value, lo, hi, device, lo_open=False):
+    if isinstance(value, torch.Tensor):
+        vals = value.flatten().tolist()
+    elif isinstance(value, (list, tuple)):
+        vals = list(value)
+    else:
+        vals = [value]
+    for v in vals:
+        check_real(name, v, lo, hi, lo_open=lo_open)
+    return torch.as_tensor(vals if len(vals) > 1 else vals[0], dtype=torch.float32, device=device)

@@ -1,0 +1,260 @@
+"""Operators on an :class:`~pruneplast.network.EnsembleMLP`: prune, regrow, train, relapse.
+
+* Pruning (Methods section 4): magnitude, one shot, per weight matrix (or one global threshold).
+  The threshold is the ``sparsity``-quantile (linear interpolation) of |W| over the whole matrix,
+  existing zeros included; weights with |W| >= threshold are kept. Masks only shrink.
+* Regrowth (section 5) is split into *scoring* (which pruned connections promise most) and
+  *growing* (how many, how initialised): :func:`gradient_scores` accumulates |dL/dW| over the
+  first 30 shuffled training mini-batches; :func:`regrow` reinstates per layer
+  k = max(1, floor(f * n_pruned)) pruned positions with the highest score (random scores for the
+  control) and draws their weights from N(0, 0.03^2). Kept positions are never chosen.
+* Masked training (section 3): cross-entropy, a fresh Adam (default betas and eps) per phase,
+  mini-batches of 128 reshuffled every epoch, the mask re-applied after every step.
+  Adam is element-wise, so one Adam over the stacked (M, ...) tensors is exactly M Adams.
+* The relapse challenge (section 7): prune every layer to min(s + 0.4 (1 - s), 0.99).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .config import (
+    PruneConfig,
+    RegrowConfig,
+    RelapseConfig,
+    TrainConfig,
+    check_real,
+)
+from .data import EnsembleData
+from .network import EnsembleMLP
+from .progress import progress_bar
+
+
+# --------------------------------------------------------------------------- pruning
+def quantile_threshold(absw: torch.Tensor, q: float) -> torch.Tensor:
+    """Linear-interpolation q-quantile of each row of ``absw`` (M, N) -> (M,), as numpy/torch."""
+    n = absw.shape[1]
+    pos = q * (n - 1)
+    lo, hi = math.floor(pos), math.ceil(pos)
+    k = max(1, n - lo)  # the largest n-lo values contain both order statistics lo and hi
+    top = torch.topk(absw, k, dim=1, largest=True, sorted=True).values  # descending
+    v_lo = top[:, n - 1 - lo]
+    v_hi = top[:, n - 1 - hi]
+    return v_lo + (pos - lo) * (v_hi - v_lo)
+
+
+def prune(net: EnsembleMLP, config: PruneConfig | float = PruneConfig()) -> EnsembleMLP:
+    """Magnitude-prune every weight matrix of every replica in place; returns ``net``."""
+    cfg = config if isinstance(config, PruneConfig) else PruneConfig(sparsity=config)
+    _prune_to(net, torch.full((net.n_replicas,), cfg.sparsity, dtype=torch.float64), cfg.scope)
+    return net
+
+
+def _prune_to(net: EnsembleMLP, sparsity: torch.Tensor, scope: str = "layer") -> None:
+    """Prune replica m to sparsity[m] (per layer, or globally over all weights)."""
+    with torch.no_grad():
+        if scope == "global":
+            absw = torch.cat([w.abs().flatten(1) for w in net.weights], dim=1)
+            thr = torch.stack([quantile_threshold(absw[i : i + 1], float(s))[0] for i, s in enumerate(sparsity)])
+            thrs = [thr] * len(net.weights)
+        else:
+            thrs = []
+            for w in net.weights:
+                absw = w.abs().flatten(1)
+                thrs.append(torch.stack([quantile_threshold(absw[i : i + 1], float(s))[0] for i, s in enumerate(sparsity)]))
+        for w, m, t in zip(net.weights, net.masks, thrs):
+            m &= w.abs() >= t.view(-1, 1, 1)
+        net.apply_masks()
+
+
+def relapse_challenge(net: EnsembleMLP, config: RelapseConfig = RelapseConfig()) -> torch.Tensor:
+    """Second pruning wave, in place. Returns the (M,) target sparsities that were applied."""
+    s = net.weight_sparsity()
+    target = torch.clamp(s + config.fraction * (1 - s), max=config.max_sparsity)
+    _prune_to(net, target, "layer")
+    return target
+
+
+# --------------------------------------------------------------------------- regrowth
+def _batch_order(gens: Sequence[torch.Generator], n: int, device) -> torch.Tensor:
+    """(M, n) one random permutation per replica."""
+    return torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
+
+
+def _batch(data: EnsembleData, idx: torch.Tensor):
+    """Gather per-replica mini-batches: idx (M, B) -> x (M, B, 2), y (M, B)."""
+    x = torch.gather(data.x["train"], 1, idx.unsqueeze(-1).expand(-1, -1, data.x["train"].shape[-1]))
+    y = torch.gather(data.y["train"], 1, idx)
+    return x, y
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Sum over replicas of each replica's mean cross-entropy (so each gets its own gradient)."""
+    m, b, c = logits.shape
+    return F.cross_entropy(logits.reshape(m * b, c), y.reshape(m * b), reduction="sum") / b
+
+
+def gradient_scores(
+    net: EnsembleMLP, data: EnsembleData, config: RegrowConfig = RegrowConfig(), tag="regrow", batch_size: int = 128
+) -> list[torch.Tensor]:
+    """Accumulated |dL/dW| at pruned positions over the first ``score_batches`` shuffled batches.
+
+    Internal noise off, gain forced to 1.0; returns one (M, out, in) tensor per layer, zero at
+    kept positions.
+    """
+    gens = net.generators(tag, "scores")
+    order = _batch_order(gens, data.x["train"].shape[1], net.device)
+    scores = [torch.zeros_like(w) for w in net.weights]
+    params = [w.detach().clone().requires_grad_(True) for w in net.weights]
+    work = EnsembleMLP(params, [b.detach() for b in net.biases], net.masks, net.meta,
+                       net.gain, net.damping, net.tanh, net.protection)
+    n_batches = min(config.score_batches, math.ceil(order.shape[1] / batch_size))
+    for k in range(n_batches):
+        x, y = _batch(data, order[:, k * batch_size : (k + 1) * batch_size])
+        loss = _loss(work.forward(x, gain=1.0), y)
+        grads = torch.autograd.grad(loss, params)
+        for s, g, m in zip(scores, grads, net.masks):
+            s.add_(g.abs() * (~m))
+    return scores
+
+
+def regrow(
+    net: EnsembleMLP,
+    data: EnsembleData | None,
+    config: RegrowConfig = RegrowConfig(),
+    tag="regrow",
+    scores: list[torch.Tensor] | None = None,
+) -> list[torch.Tensor]:
+    """Reinstate pruned connections in place. Returns the boolean (M, out, in) grown sets.
+
+    For ``method='gradient'`` scores come from :func:`gradient_scores` (or ``scores``); for
+    ``'random'`` every pruned position gets an independent uniform score. New weights are drawn
+    from N(0, init_std^2); grown positions are always a subset of the pruned ones.
+    """
+    gens = net.generators(tag, "grow")
+    if scores is None:
+        if config.method == "gradient":
+            if data is None:
+                raise ValueError("gradient-guided regrowth needs the training data (data=...)")
+            scores = gradient_scores(net, data, config, tag)
+        else:
+            scores = [
+                torch.stack([torch.rand(w.shape[1:], generator=g, device=net.device) for g in gens])
+                for w in net.weights
+            ]
+    grown = []
+    with torch.no_grad():
+        for w, m, s in zip(net.weights, net.masks, scores):
+            pruned = ~m
+            n_pruned = pruned.flatten(1).sum(1)  # (M,)
+            flat = torch.where(pruned, s, torch.full_like(s, -math.inf)).flatten(1)
+            g_mask = torch.zeros_like(m)
+            for r in range(net.n_replicas):
+                npr = int(n_pruned[r])
+                if npr == 0 or config.fraction == 0:
+                    continue
+                k = max(1, int(math.floor(config.fraction * npr + 1e-9)))
+                top = torch.topk(flat[r], k, sorted=False).indices
+                g_mask[r].view(-1)[top] = True
+                new = torch.randn(k, generator=gens[r], device=net.device) * config.init_std
+                w[r].view(-1)[top] = new.to(w.dtype)
+            assert not bool((g_mask & m).any()), "regrowth chose a kept position"
+            m |= g_mask
+            grown.append(g_mask)
+    return grown
+
+
+# --------------------------------------------------------------------------- training
+class Adam:
+    """Adam on stacked ensemble tensors, the update of ``torch.optim.Adam`` (foreach form).
+
+    ``lr`` may be a float or one value per replica (M,).
+    """
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
+        self.params = list(params)
+        m = self.params[0].shape[0]
+        self.lr = torch.as_tensor(lr, dtype=self.params[0].dtype, device=self.params[0].device).expand(m)
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.step_count = 0
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+
+    @torch.no_grad()
+    def step(self, grads) -> None:
+        self.step_count += 1
+        t = self.step_count
+        bc1 = 1 - self.b1**t
+        bc2_sqrt = math.sqrt(1 - self.b2**t)
+        torch._foreach_lerp_(self.exp_avg, list(grads), 1 - self.b1)
+        torch._foreach_mul_(self.exp_avg_sq, self.b2)
+        torch._foreach_addcmul_(self.exp_avg_sq, list(grads), list(grads), 1 - self.b2)
+        denom = torch._foreach_sqrt(self.exp_avg_sq)
+        torch._foreach_div_(denom, bc2_sqrt)
+        torch._foreach_add_(denom, self.eps)
+        for p, ea, d in zip(self.params, self.exp_avg, denom):
+            step = (self.lr / bc1).view((-1,) + (1,) * (p.dim() - 1))
+            p.addcdiv_(ea * step, d, value=-1.0)
+
+
+Schedule = Callable[[int], float]
+
+
+def train(
+    net: EnsembleMLP,
+    data: EnsembleData,
+    config: TrainConfig = TrainConfig(),
+    tag="train",
+    sigma_int: float | Schedule = 0.0,
+    gain: Schedule | None = None,
+    lr=None,
+    on_epoch_end: Callable[[int, EnsembleMLP], None] | None = None,
+    progress: bool | None = None,
+    desc: str | None = None,
+) -> EnsembleMLP:
+    """Masked Adam training of every replica in lockstep, in place; returns ``net``.
+
+    sigma_int: internal-noise SD during training, or a function epoch -> SD (SSRI-like taper).
+    gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
+    lr: overrides ``config.lr``; a float or one learning rate per replica.
+    on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints.
+    """
+    if data.n_replicas != net.n_replicas or list(data.seeds) != net.seeds:
+        raise ValueError(
+            f"data holds replicas {list(data.seeds)} but the network holds {net.seeds}; "
+            "build the data for the network's seeds (EnsembleData.for_replicas(net.seeds))"
+        )
+    n = data.x["train"].shape[1]
+    bsz = config.batch_size
+    n_batches = math.ceil(n / bsz)
+    params = [p.requires_grad_(True) for p in net.parameters()]
+    opt = Adam(params, config.lr if lr is None else lr)
+    gens_shuffle = net.generators(tag, "shuffle")
+    gens_noise = net.generators(tag, "noise")
+    bar = progress_bar(total=config.epochs * n_batches, desc=desc or tag, enabled=progress, unit="batch")
+    try:
+        for epoch in range(config.epochs):
+            sig = sigma_int(epoch) if callable(sigma_int) else sigma_int
+            check_real("sigma_int", sig, 0.0, 100.0)
+            if gain is not None:
+                net.set_modulation(gain=float(gain(epoch)))
+            order = _batch_order(gens_shuffle, n, net.device)
+            for k in range(n_batches):
+                x, y = _batch(data, order[:, k * bsz : (k + 1) * bsz])
+                logits = net.forward(x, sigma_int=sig if sig > 0 else None, generators=gens_noise)
+                grads = torch.autograd.grad(_loss(logits, y), params)
+                opt.step(grads)
+                net.apply_masks()
+                bar.update(1)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch + 1, net)
+    finally:
+        bar.close()
+        for p in params:
+            p.requires_grad_(False)
+    return net
