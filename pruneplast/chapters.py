@@ -1,0 +1,148 @@
+"""The book's chapters and their papermill parameters, in one registry.
+
+Each chapter notebook ``notebooks/<name>.md`` has one cell tagged ``parameters`` whose literals are
+the ``paper`` values below (a test checks that they agree). The ``quick`` profile overrides some
+of them so that every chapter runs in about a minute on two CPU cores through the same code path.
+:func:`validate` checks a set of values (types and ranges) before anything runs; the first code
+cell of every chapter calls it, so a bad papermill override fails early with a clear message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import (
+    check_choice,
+    check_device,
+    check_fractions,
+    check_int,
+    check_int_list,
+    check_real,
+    check_seeds,
+)
+
+PROFILES = ("paper", "quick")
+PAPER_SEEDS = list(range(10))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One notebook parameter: its kind, paper default, quick value and meaning."""
+
+    kind: str  # 'seeds', 'int', 'float', 'fraction', 'fractions', 'ints', 'str', 'device', 'bool'
+    default: Any  # the studies' value (the notebook's literal)
+    help: str  # one line for `pruneplast list`
+    quick: Any = None  # the quick profile's value (None: same as default)
+    choices: tuple = ()  # allowed strings for kind 'str'
+    minimum: float = 0  # lower bound for 'int' / 'float' / 'ints'
+    maximum: float | None = None  # upper bound for 'int' / 'float'
+
+    def value(self, profile: str) -> Any:
+        return self.default if profile == "paper" or self.quick is None else self.quick
+
+
+COMMON = {
+    "profile": Param("str", "paper", "results profile: 'paper' (10 seeds, full epochs) or 'quick'",
+                     quick="quick", choices=PROFILES),
+    "device": Param("device", "cpu", "torch device: 'cpu' or 'cuda'"),
+}
+
+
+@dataclass(frozen=True)
+class Chapter:
+    name: str  # notebook file stem
+    title: str
+    params: dict = field(default_factory=dict)  # name -> Param, after COMMON
+
+    @property
+    def all_params(self) -> dict:
+        return {**COMMON, **self.params}
+
+
+CHAPTERS: dict[str, Chapter] = {}
+
+
+def register(chapter: Chapter) -> Chapter:
+    CHAPTERS[chapter.name] = chapter
+    return chapter
+
+
+register(Chapter("01_model_and_task", "The model and the task", {
+    "seeds": Param("seeds", [0, 1], "replicate seeds shown in the decision-region figure", quick=[0]),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
+    "sparsity": Param("fraction", 0.95, "pruning level shown beside the trained network"),
+}))
+
+register(Chapter("02_pruning_cliff", "The pruning cliff", {
+    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
+    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown"),
+    "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
+    "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,
+                                         0.95, 0.96, 0.97, 0.99], "sparsity levels of the sweep",
+                          quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99]),
+}))
+
+
+def chapter(name: str) -> Chapter:
+    if name not in CHAPTERS:
+        raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
+    return CHAPTERS[name]
+
+
+def profile_values(name: str, profile: str) -> dict:
+    """Every parameter's value at a profile (what the runner passes to papermill)."""
+    check_choice("profile", profile, PROFILES)
+    vals = {k: p.value(profile) for k, p in chapter(name).all_params.items()}
+    vals["profile"] = profile
+    return vals
+
+
+def _check(name: str, p: Param, v: Any) -> Any:
+    if p.kind == "seeds":
+        return list(check_seeds(name, v))
+    if p.kind == "int":
+        return check_int(name, v, int(p.minimum), None if p.maximum is None else int(p.maximum))
+    if p.kind == "float":
+        return check_real(name, v, p.minimum, p.maximum if p.maximum is not None else float("inf"))
+    if p.kind == "fraction":
+        return check_real(name, v, 0.0, 1.0)
+    if p.kind == "fractions":
+        return list(check_fractions(name, v))
+    if p.kind == "ints":
+        return list(check_int_list(name, v, int(p.minimum)))
+    if p.kind == "str":
+        return check_choice(name, v, p.choices)
+    if p.kind == "device":
+        return check_device(name, v)
+    if p.kind == "bool":
+        if not isinstance(v, bool):
+            raise ValueError(f"{name} must be True or False; got {v!r}")
+        return v
+    raise AssertionError(f"unknown parameter kind {p.kind}")
+
+
+def validate(name: str, values: dict) -> dict:
+    """Check every parameter of chapter ``name`` found in ``values`` (e.g. ``globals()``).
+
+    Returns the validated parameters as a dict; raises ``ValueError`` naming the first bad one.
+    """
+    ch = chapter(name)
+    out = {}
+    for k, p in ch.all_params.items():
+        if k not in values:
+            raise ValueError(f"chapter {name}: parameter {k!r} is missing")
+        out[k] = _check(k, p, values[k])
+    return out
+
+
+def describe(name: str) -> str:
+    """A table of a chapter's parameters: name, type, paper default, quick value, meaning."""
+    ch = chapter(name)
+    lines = [f"{ch.name}: {ch.title}"]
+    for k, p in ch.all_params.items():
+        q = "" if p.quick is None else f" (quick: {p.quick!r})"
+        lines.append(f"  {k:<22} {p.kind:<9} default {p.default!r}{q}  {p.help}")
+    return "\n".join(lines)

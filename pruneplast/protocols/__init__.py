@@ -1,0 +1,7 @@
+"""Experiment protocols, one module per chapter; each returns tidy results (pandas DataFrames).
+
+* :mod:`.base`: trained baselines (cached on disk) and the 95%-pruned states every study starts from.
+* :mod:`.cliff`: study A's main experiment, the sparsity sweep and the regrowth control.
+"""
+from .base import baseline, pruned, run_params  # noqa: F401
+from . import cliff  # noqa: F401,E402

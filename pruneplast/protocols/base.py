@@ -1,0 +1,85 @@
+"""Shared starting states: each replicate's trained baseline and its 95%-pruned network.
+
+Baselines are the most reused state (every chapter starts from them), so they are cached on disk
+under ``$PRUNEPLAST_CACHE`` (default ``<project>/.cache``), keyed by the replicate seeds, the task,
+network and training configuration, and a hash of the package's source code: any change to the
+code or the protocol trains afresh, so a cached state can never be stale.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from ..config import BASELINE, NetworkConfig, PruneConfig, RunConfig, TrainConfig
+from ..data import EnsembleData
+from ..network import EnsembleMLP
+from ..operators import prune, train
+from ..results import project_root
+
+_PKG = Path(__file__).resolve().parent.parent
+
+
+def source_hash() -> str:
+    """SHA-256 of every ``.py`` file of the package (what decides whether a cache is valid)."""
+    h = hashlib.sha256()
+    for p in sorted(_PKG.rglob("*.py")):
+        h.update(p.relative_to(_PKG).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
+
+
+def _key(*parts) -> str:
+    text = json.dumps([dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts],
+                      sort_keys=True, default=str)
+    return hashlib.sha256((text + source_hash()).encode()).hexdigest()[:20]
+
+
+def baseline(run: RunConfig, config: TrainConfig = BASELINE, network: NetworkConfig = NetworkConfig(),
+             cache: bool = True) -> tuple[EnsembleMLP, EnsembleData]:
+    """Each replicate's network trained from PyTorch's default initialisation (20 epochs, lr 1e-3).
+
+    Returns the ensemble (one replica per seed of ``run``) and its data.
+    """
+    data = EnsembleData.build(run.seeds, run.task, run.device)
+    path = cache_dir() / "baselines" / f"{_key(run.seeds, run.task, config, network)}.pt"
+    if cache and path.exists():
+        return EnsembleMLP.from_state_dict(torch.load(path, weights_only=False), run.device), data
+    net = EnsembleMLP.init(run.seeds, network, run.device)
+    train(net, data, config, tag="baseline", progress=run.progress, desc="baseline training")
+    if cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(net.to("cpu").state_dict(), tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return net, data
+
+
+def pruned(net: EnsembleMLP, config: PruneConfig = PruneConfig()) -> EnsembleMLP:
+    """A pruned copy of ``net`` (the depressed state; 95% per layer by default)."""
+    return prune(net.clone(), config)
+
+
+def run_params(**kwargs) -> dict:
+    """Parameters as plain JSON-able values for the results' ``.json`` file."""
+    out = {}
+    for k, v in kwargs.items():
+        if dataclasses.is_dataclass(v):
+            v = dataclasses.asdict(v)
+        out[k] = v
+    return json.loads(json.dumps(out, default=str))

@@ -1,0 +1,70 @@
+"""Study A, first half: the pruning cliff (Methods sections 4, 5, 6, 8).
+
+* :func:`main_experiment`: baseline -> 95% pruning -> 50% regrowth + 15 epochs, with every
+  stress condition at the three stages; the gradient-guided and random regrowth arms run as one
+  ensemble from the same pruned states (the regrowth comparison).
+* :func:`sparsity_sweep`: each replicate's trained baseline pruned to every level at once
+  (one replica per seed x level), no regrowth.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from ..config import CONSOLIDATION, PruneConfig, RegrowConfig, TrainConfig, check_fractions
+from ..data import EnsembleData
+from ..network import EnsembleMLP
+from ..operators import _prune_to, regrow, train
+from ..stress import MAIN_CONDITIONS, evaluate, structure
+
+#: Sweep levels of the study plus finer steps across the cliff (85-97%).
+SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99)
+SWEEP_CONDITIONS = ("clean", "standard", "internal_moderate", "combined")
+
+
+def main_experiment(base: EnsembleMLP, data: EnsembleData, prune_cfg: PruneConfig = PruneConfig(),
+                    regrow_fraction: float = 0.5, consolidation: TrainConfig = CONSOLIDATION,
+                    conditions: Sequence[str] = MAIN_CONDITIONS, progress=None):
+    """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered')."""
+    frames = [evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
+              structure(base, extra={"stage": "baseline", "regrowth": "none"})]
+    pruned = base.clone()
+    _prune_to(pruned, torch.full((pruned.n_replicas,), prune_cfg.sparsity, dtype=torch.float64), prune_cfg.scope)
+    frames += [evaluate(pruned, data, conditions, extra={"stage": "pruned", "regrowth": "none"}),
+               structure(pruned, extra={"stage": "pruned", "regrowth": "none"})]
+    arms = []
+    for method in ("gradient", "random"):
+        arm = pruned.clone()
+        for d in arm.meta:
+            d["regrowth"] = method
+        regrow(arm, data, RegrowConfig(fraction=regrow_fraction, method=method), tag="regrow")
+        arms.append(arm)
+    both = EnsembleMLP.concat(arms)
+    both_data = data.select(list(range(data.n_replicas)) * 2)
+    train(both, both_data, consolidation, tag="consolidation", progress=progress, desc="consolidation")
+    for d in both.meta:
+        d["stage"] = "recovered"
+    frames += [evaluate(both, both_data, conditions), structure(both)]
+    df = pd.concat(frames, ignore_index=True)
+    m = base.n_replicas
+    return df, {"baseline": base, "pruned": pruned, "recovered": both.select(range(m)),
+                "recovered_random": both.select(range(m, 2 * m))}
+
+
+def sparsity_sweep(base: EnsembleMLP, data: EnsembleData, levels=SWEEP_LEVELS,
+                   conditions: Sequence[str] = SWEEP_CONDITIONS, chunk: int = 40) -> pd.DataFrame:
+    """Accuracy under ``conditions`` at every sparsity level (fractions), one replica per seed x level."""
+    levels = check_fractions("levels", levels, 0.0, 0.999)
+    frames = []
+    labels = [{"sparsity_target": float(s)} for s in levels]
+    sweep = base.repeat(labels)  # replica index = seed * len(levels) + level
+    sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
+    _prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64))
+    for start in range(0, sweep.n_replicas, chunk):
+        idx = list(range(start, min(start + chunk, sweep.n_replicas)))
+        part, part_data = sweep.select(idx), sweep_data.select(idx)
+        frames += [evaluate(part, part_data, conditions), structure(part)]
+    return pd.concat(frames, ignore_index=True)

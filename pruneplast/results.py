@@ -1,0 +1,142 @@
+"""Results I/O and summary statistics.
+
+Every experiment writes a tidy CSV, ``results/<profile>/<notebook>.csv`` with at least the
+columns ``experiment, condition, seed, metric, value`` (accuracies in %, sparsities in % of
+weights unless the metric name says otherwise), and beside it ``<notebook>.json`` with the run's
+parameters and the package and library versions. Files are written atomically (a temporary file
+in the same folder, then ``os.replace``), so an interrupted run never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+REQUIRED_COLUMNS = ("experiment", "condition", "seed", "metric", "value")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The folder holding this project's ``pyproject.toml`` (searched upwards from ``start``)."""
+    here = Path(start or Path.cwd()).resolve()
+    for p in (here, *here.parents):
+        if (p / "pyproject.toml").exists() and (p / "pruneplast").is_dir():
+            return p
+    return Path(__file__).resolve().parent.parent
+
+
+def results_dir(profile: str, root: Path | str | None = None) -> Path:
+    """``$PRUNEPLAST_RESULTS/<profile>`` if set, else ``<project>/results/<profile>``."""
+    base = Path(root) if root is not None else Path(os.environ.get("PRUNEPLAST_RESULTS", project_root() / "results"))
+    return base / profile
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def tidy(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """Add the experiment name and put the required columns first, rows in a stable order."""
+    out = df.copy()
+    out.insert(0, "experiment", experiment) if "experiment" not in out else None
+    cols = list(REQUIRED_COLUMNS) + [c for c in out.columns if c not in REQUIRED_COLUMNS]
+    return out[cols]
+
+
+def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
+                 root: Path | str | None = None) -> Path:
+    """Write ``<notebook>.csv`` and ``<notebook>.json`` atomically; returns the CSV path."""
+    from . import __version__
+
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"results are missing the columns {missing}; required: {list(REQUIRED_COLUMNS)}")
+    if not np.isfinite(df["value"].astype(float)).all():
+        bad = df[~np.isfinite(df["value"].astype(float))].head()
+        raise ValueError(f"results contain non-finite values, e.g.\n{bad}")
+    cols = list(REQUIRED_COLUMNS) + sorted(c for c in df.columns if c not in REQUIRED_COLUMNS)
+    out = df[cols].reset_index(drop=True)
+    path = results_dir(profile, root) / f"{notebook}.csv"
+    _atomic_write(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    import torch
+
+    meta = {
+        "notebook": notebook,
+        "profile": profile,
+        "parameters": params,
+        "pruneplast_version": __version__,
+        "torch_version": torch.__version__,
+        "numpy_version": np.__version__,
+        "columns": {"value": "accuracy in %; sparsities in %; kept_weights a count; gain and "
+                    "activation_magnitude unitless; relapse_drop in percentage points"},
+    }
+    _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    return path
+
+
+def load_results(notebook: str, profile: str, root: Path | str | None = None) -> pd.DataFrame:
+    path = results_dir(profile, root) / f"{notebook}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no results at {path}; run the notebook {notebook} at profile {profile!r} first")
+    return pd.read_csv(path)
+
+
+# --------------------------------------------------------------------------- statistics
+def t_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean (nan for fewer than two values)."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return (math.nan, math.nan)
+    half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
+    return (v.mean() - half, v.mean() + half)
+
+
+def summarise(df: pd.DataFrame, by: Iterable[str], value: str = "value") -> pd.DataFrame:
+    """Mean, population SD (as the studies report), n and a 95% t-interval per group."""
+    by = list(by)
+    rows = []
+    for key, g in df.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        v = g[value].astype(float).to_numpy()
+        lo, hi = t_ci(v)
+        rows.append(dict(zip(by, key), mean=v.mean(), sd=v.std(ddof=0), n=len(v), ci_low=lo, ci_high=hi))
+    return pd.DataFrame(rows)
+
+
+def paired_difference(df: pd.DataFrame, column: str, a, b, by: Iterable[str] = (), pair_on: str = "seed") -> pd.DataFrame:
+    """Per group in ``by``: mean of (a - b) over replicates paired on ``pair_on``, with 95% CI."""
+    by = list(by)
+    wide = df.pivot_table(index=by + [pair_on], columns=column, values="value", aggfunc="first").reset_index()
+    wide["diff"] = wide[a] - wide[b]
+    if by:
+        out = summarise(wide, by, value="diff")
+    else:
+        wide["_all"] = "all"
+        out = summarise(wide, ["_all"], value="diff").drop(columns="_all")
+    out.insert(len(by), "comparison", f"{a} - {b}")
+    return out
+
+
+def fmt_mean_ci(mean: float, lo: float, hi: float, digits: int = 1) -> str:
+    if math.isnan(lo):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
