@@ -68,3 +68,46 @@ def sparsity_sweep(base: EnsembleMLP, data: EnsembleData, levels=SWEEP_LEVELS,
         part, part_data = sweep.select(idx), sweep_data.select(idx)
         frames += [evaluate(part, part_data, conditions), structure(part)]
     return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- tables for the chapter
+STAGES = ("baseline", "pruned", "recovered")
+
+
+def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
+    """Ours (mean [95% CI] over seeds) beside the study's value, per condition and stage.
+
+    ``paper`` is the study's ``main`` table: condition -> [baseline, pruned, recovered].
+    """
+    from ..results import fmt_mean_ci, summarise
+
+    acc = df[(df.experiment == "main") & (df.metric == "accuracy") & df.regrowth.isin(["none", "gradient"])]
+    s = summarise(acc, ["condition", "stage"]).set_index(["condition", "stage"])
+    rows = []
+    for cond in MAIN_CONDITIONS:
+        row = {"condition": cond}
+        for i, st in enumerate(STAGES):
+            r = s.loc[(cond, st)]
+            row[f"{st} (ours)"] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"])
+            row[f"{st} (paper)"] = paper.get(cond, [float("nan")] * 3)[i]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("condition")
+
+
+def steepest_drop(sweep: pd.DataFrame, condition: str = "combined") -> dict:
+    """The consecutive pair of sweep levels with the largest fall in mean accuracy."""
+    acc = sweep[(sweep.metric == "accuracy") & (sweep.condition == condition)]
+    means = acc.groupby("sparsity_target").value.mean().sort_index()
+    drops = -means.diff().iloc[1:]
+    hi = drops.idxmax()
+    lo = means.index[list(means.index).index(hi) - 1]
+    return {"from": float(lo), "to": float(hi), "drop": float(drops.max()),
+            "acc_from": float(means[lo]), "acc_to": float(means[hi])}
+
+
+def regrowth_comparison(df: pd.DataFrame) -> pd.DataFrame:
+    """Gradient-guided minus random regrowth after consolidation, paired by seed, per condition."""
+    from ..results import paired_difference
+
+    rec = df[(df.stage == "recovered") & (df.metric == "accuracy")]
+    return paired_difference(rec, "regrowth", "gradient", "random", by=["condition"])
