@@ -1,0 +1,559 @@
+"""Executing the chapter notebooks and building the book.
+
+The reviewed sources are jupytext MyST markdown files (``notebooks/NN_slug.md``, and notebook
+pages of the front matter such as ``book/scorecard.md``). This module turns one of them into an
+executed ``.ipynb`` with papermill, at a parameter *profile* (``paper`` or ``quick``, see
+:mod:`pruneplast.chapters`) plus explicit overrides, and builds the HTML book from executed
+notebooks only.
+
+Staleness. Jupyter Book's own cache keys on a notebook's code cells, so an edit to the package
+alone would leave old outputs in the book. Here the book is built with Jupyter Book's execution
+switched off, from a staging folder holding the papermill-executed notebooks. A notebook is
+re-executed unless its *stamp* matches: a SHA-256 over the notebook's text, every file of the
+``pruneplast`` package, the parameter values, the profile and (for pages that are not chapters,
+like the scorecard) every results file of the profile; the results files a chapter wrote must
+also still be there, unchanged. Anything else re-executes.
+
+Public functions: :func:`find_notebook`, :func:`parameters_for`, :func:`execute`, :func:`run`,
+:func:`toc_files`, :func:`build_book`, :func:`make_reference`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from . import chapters
+from .results import project_root, results_dir
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+NOTEBOOK_DIRS = ("notebooks", "book")
+CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
+#: Default per-cell timeout in seconds (the paper profile trains ten replicates at full length).
+CELL_TIMEOUT = {"quick": 900, "paper": 6 * 3600}
+
+
+class ParameterError(ValueError):
+    """A bad parameter name or value, found before anything runs."""
+
+
+# --------------------------------------------------------------------------- finding notebooks
+def is_text_notebook(path: Path) -> bool:
+    """True for a jupytext markdown notebook (front matter naming a kernelspec)."""
+    path = Path(path)
+    if path.suffix != ".md" or not path.is_file():
+        return False
+    text = path.read_text(encoding="utf-8")
+    if not text.startswith("---"):
+        return False
+    end = text.find("\n---", 3)
+    try:
+        meta = yaml.safe_load(text[3:end]) if end > 0 else None
+    except yaml.YAMLError:
+        return False
+    return isinstance(meta, dict) and "kernelspec" in meta
+
+
+def text_notebooks(root: Path | None = None) -> list[Path]:
+    """Every jupytext notebook under ``notebooks/`` and ``book/``, sorted."""
+    root = Path(root or project_root())
+    found = []
+    for d in NOTEBOOK_DIRS:
+        found += [p for p in sorted((root / d).glob("*.md")) if is_text_notebook(p)]
+    return found
+
+
+def find_notebook(spec: str | Path, root: Path | None = None) -> Path:
+    """Resolve a notebook given as a path, a file stem (``02_pruning_cliff``) or a unique prefix (``02``)."""
+    root = Path(root or project_root())
+    p = Path(spec)
+    if p.suffix in (".md", ".ipynb") and p.exists():
+        return p.resolve()
+    candidates = text_notebooks(root)
+    exact = [c for c in candidates if c.stem == str(spec)]
+    if exact:
+        return exact[0]
+    pref = [c for c in candidates if c.stem.startswith(str(spec))]
+    if len(pref) == 1:
+        return pref[0]
+    names = ", ".join(c.stem for c in candidates) or "(none)"
+    what = "is ambiguous" if pref else "matches no notebook"
+    raise ParameterError(f"notebook {str(spec)!r} {what}; notebooks: {names}")
+
+
+def read_notebook(path: Path):
+    """The notebook as an ``nbformat`` node (jupytext converts markdown on the fly)."""
+    import jupytext
+    import nbformat
+
+    path = Path(path)
+    if path.suffix == ".ipynb":
+        return nbformat.read(path, as_version=4)
+    nb = jupytext.read(path)
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    for cell in nb.cells:  # papermill expects every cell to carry a tags list
+        cell.metadata.setdefault("tags", [])
+    return nb
+
+
+# --------------------------------------------------------------------------- parameters
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    kind: str
+    default: Any
+    quick: Any
+    help: str
+
+
+def parameter_info(path: Path, nb=None) -> dict[str, ParamInfo]:
+    """Valid parameter names of a notebook: the registry's for a chapter, else its parameters cell."""
+    path = Path(path)
+    if path.stem in chapters.CHAPTERS:
+        return {k: ParamInfo(k, p.kind, p.default, p.value("quick"), p.help)
+                for k, p in chapters.chapter(path.stem).all_params.items()}
+    from papermill.inspection import _infer_parameters
+
+    nb = nb if nb is not None else read_notebook(path)
+    out = {}
+    for p in _infer_parameters(nb, name="python3", language="python"):
+        default = _literal(p.default)
+        quick = "quick" if p.name == "profile" else default
+        kind = p.inferred_type_name if p.inferred_type_name not in (None, "None") else type(default).__name__
+        out[p.name] = ParamInfo(p.name, kind, default, quick, p.help or "")
+    return out
+
+
+def _literal(text: str) -> Any:
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def describe_parameters(info: dict[str, ParamInfo]) -> str:
+    lines = []
+    for p in info.values():
+        q = "" if p.quick == p.default else f" (quick: {p.quick!r})"
+        lines.append(f"  {p.name:<22} {p.kind:<9} default {p.default!r}{q}  {p.help}".rstrip())
+    return "\n".join(lines)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as a YAML literal (``0.9``, ``[0, 1]``, ``true``, ``cpu``), like ``papermill -y``.
+
+    YAML 1.1 reads ``1e-3`` as a string; such strings that Python reads as a number become numbers.
+    """
+    try:
+        v = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            pass
+        try:
+            f = float(v)
+            return f if math.isfinite(f) else v
+        except ValueError:
+            pass
+    return v
+
+
+def parameters_for(path: Path, profile: str, overrides: dict | None = None, nb=None) -> dict:
+    """The values papermill injects: the profile's values plus ``overrides``, all validated.
+
+    Raises :class:`ParameterError` (a ``ValueError``) naming an unknown parameter (with the list of
+    valid ones) or carrying the engine's validation message for a bad value.
+    """
+    path = Path(path)
+    chapters.check_choice("profile", profile, chapters.PROFILES)
+    overrides = dict(overrides or {})
+    info = parameter_info(path, nb)
+    unknown = [k for k in overrides if k not in info]
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for "
+            f"{path.stem}; valid parameters (name, type, default):\n{describe_parameters(info)}")
+    if "profile" in overrides and overrides["profile"] != profile:
+        raise ParameterError(f"use --profile to choose the profile (got -p profile {overrides['profile']!r})")
+    if path.stem in chapters.CHAPTERS:
+        values = chapters.profile_values(path.stem, profile)
+        values.update(overrides)
+        try:
+            values = chapters.validate(path.stem, values)
+        except ValueError as exc:
+            raise ParameterError(str(exc)) from None
+        return values
+    values = {k: p.quick if profile == "quick" else p.default for k, p in info.items()}
+    if "profile" in info:
+        values["profile"] = profile
+    values.update(overrides)
+    return values
+
+
+# --------------------------------------------------------------------------- execution
+def _env_for_kernel(results_root: Path | None) -> dict:
+    """Environment changes for the kernel (papermill's kernel inherits ``os.environ``)."""
+    env = {"PRUNEPLAST_PROGRESS": os.environ.get("PRUNEPLAST_PROGRESS", "0")}
+    if results_root is not None:
+        env["PRUNEPLAST_RESULTS"] = str(Path(results_root).resolve())
+    return env
+
+
+class _patched_environ:
+    def __init__(self, changes: dict):
+        self.changes, self.saved = changes, {}
+
+    def __enter__(self):
+        for k, v in self.changes.items():
+            self.saved[k] = os.environ.get(k)
+            os.environ[k] = v
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute(path: Path, output: Path, parameters: dict, results_root: Path | None = None,
+            timeout: int | None = None, progress: bool = False, cwd: Path | None = None):
+    """Execute notebook ``path`` with papermill into ``output`` (an ``.ipynb``); returns the node.
+
+    The executed notebook appears at ``output`` only on success (written as ``*.partial.ipynb`` and
+    renamed); on failure it is kept as ``<stem>.failed.ipynb`` beside it for inspection and the
+    papermill error propagates. ``results_root`` sets ``PRUNEPLAST_RESULTS`` for the kernel.
+    """
+    import papermill as pm
+
+    path, output = Path(path), Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(output.stem + ".partial.ipynb")
+    failed = output.with_name(output.stem + ".failed.ipynb")
+    for p in (partial, failed):
+        p.unlink(missing_ok=True)
+    nb = read_notebook(path)
+    profile = parameters.get("profile", "quick")
+    with _patched_environ(_env_for_kernel(results_root)):
+        try:
+            out = pm.execute_notebook(
+                nb, str(partial), parameters=parameters, kernel_name="python3", language="python",
+                progress_bar=progress, cwd=str(cwd or path.parent),
+                execution_timeout=timeout or CELL_TIMEOUT.get(profile, CELL_TIMEOUT["paper"]))
+        except BaseException:
+            if partial.exists():
+                os.replace(partial, failed)
+            raise
+    _tag_injected(out)
+    import nbformat
+
+    nbformat.write(out, str(partial))
+    os.replace(partial, output)
+    return out
+
+
+def _tag_injected(nb) -> None:
+    """Collapse papermill's injected-parameters cell in the book (its source stays one click away)."""
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "hide-input" not in tags:
+            tags.append("hide-input")
+
+
+def run(spec: str | Path, profile: str = "quick", overrides: dict | None = None,
+        out: Path | str | None = None, progress: bool | None = None) -> dict:
+    """Validate, then execute one notebook; returns paths of the executed notebook and results.
+
+    The executed ``<stem>.ipynb`` goes to ``out`` (default ``runs/<stem>-<profile>``) and results to
+    ``out/<profile>/<stem>.csv`` and ``.json``.
+    """
+    root = project_root()
+    path = find_notebook(spec, root)
+    nb = read_notebook(path)
+    params = parameters_for(path, profile, overrides, nb)  # fails here, before any execution
+    out = Path(out) if out is not None else root / "runs" / f"{path.stem}-{profile}"
+    out = out.resolve()
+    ipynb = out / f"{path.stem}.ipynb"
+    t0 = time.perf_counter()
+    execute(path, ipynb, params, results_root=out,
+            progress=sys.stderr.isatty() if progress is None else progress)
+    res = results_dir(profile, out)
+    files = sorted(res.glob(f"{path.stem}.*")) if res.is_dir() else []
+    return {"notebook": ipynb, "results": files, "parameters": params, "seconds": time.perf_counter() - t0}
+
+
+# --------------------------------------------------------------------------- stamps
+def _hash_files(h, files: Iterable[Path], base: Path) -> None:
+    for f in sorted(files):
+        h.update(f.relative_to(base).as_posix().encode())
+        h.update(b"\0")
+        h.update(f.read_bytes())
+        h.update(b"\0")
+
+
+def package_files() -> list[Path]:
+    """Every file of the installed ``pruneplast`` package (sources, data, style), no byte code."""
+    return [p for p in PACKAGE_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            and p.suffix not in (".pyc", ".pyo")]
+
+
+def stamp(path: Path, parameters: dict, extra_files: Iterable[Path] = (), extra_base: Path | None = None) -> str:
+    """SHA-256 of the notebook text, the package's files, the parameters and ``extra_files``."""
+    h = hashlib.sha256()
+    h.update(Path(path).read_bytes())
+    _hash_files(h, package_files(), PACKAGE_DIR)
+    h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    extra = list(extra_files)
+    if extra:
+        _hash_files(h, extra, extra_base or Path(os.path.commonpath(extra)))
+    return h.hexdigest()
+
+
+def _file_digest(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------- the book
+def toc_files(root: Path | None = None) -> list[str]:
+    """Every page of ``_toc.yml`` in reading order, as paths without suffix (``notebooks/02_...``)."""
+    root = Path(root or project_root())
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    out: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node and isinstance(node[key], str):
+                    out.append(node[key])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return out
+
+
+def _source_of(page: str, root: Path) -> Path:
+    for suffix in (".md", ".ipynb"):
+        p = root / f"{page}{suffix}"
+        if p.exists():
+            return p
+    raise FileNotFoundError(f"_toc.yml lists {page!r} but neither {page}.md nor {page}.ipynb exists")
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _fmt_time(s: float) -> str:
+    return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:04.1f} s"
+
+
+def execute_book(profile: str, build_dir: Path, root: Path | None = None, force: bool = False) -> list[dict]:
+    """Execute every notebook page of the toc, in order, into ``build_dir/exec/<profile>``.
+
+    A page is skipped only when its stamp matches (see the module docstring). Prints a progress
+    line per page with its elapsed time. Returns one record per page.
+    """
+    root = Path(root or project_root())
+    exec_dir = Path(build_dir) / "exec" / profile
+    res_root = Path(os.environ.get("PRUNEPLAST_RESULTS", root / "results")).resolve()
+    pages = [(page, _source_of(page, root)) for page in toc_files(root)]
+    nbs = [(page, src) for page, src in pages if src.suffix == ".ipynb" or is_text_notebook(src)]
+    # chapters first (in toc order), then pages that read their results (e.g. the scorecard)
+    nbs.sort(key=lambda ps: ps[1].stem not in chapters.CHAPTERS)
+    records = []
+    for i, (page, src) in enumerate(nbs, 1):
+        is_chapter = src.stem in chapters.CHAPTERS
+        params = parameters_for(src, profile)
+        res_dir = results_dir(profile, res_root)
+        extra = [] if is_chapter else sorted(p for p in res_dir.glob("*") if p.is_file()) if res_dir.is_dir() else []
+        key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir)
+        out = exec_dir / f"{page}.ipynb"
+        stamp_file = out.with_suffix(".stamp.json")
+        head = f"[{i}/{len(nbs)}] {page} ({profile})"
+        if not force and _stamp_ok(stamp_file, out, key):
+            _log(f"{head}: up to date (stamp matches), not re-executed")
+            records.append({"page": page, "executed": False, "seconds": 0.0})
+            continue
+        stamp_file.unlink(missing_ok=True)
+        _log(f"{head}: executing ...")
+        t0 = time.perf_counter()
+        try:
+            execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
+        except Exception as exc:
+            _log(f"{head}: FAILED after {_fmt_time(time.perf_counter() - t0)}; the partly executed "
+                 f"notebook is {out.with_name(out.stem + '.failed.ipynb')}")
+            raise RuntimeError(f"executing {src} failed: {exc}") from exc
+        dt = time.perf_counter() - t0
+        written = sorted(res_dir.glob(f"{src.stem}.*")) if is_chapter and res_dir.is_dir() else []
+        stamp_file.write_text(json.dumps({"stamp": key, "results": {str(p): _file_digest(p) for p in written}},
+                                         indent=1) + "\n", encoding="utf-8")
+        _log(f"{head}: done in {_fmt_time(dt)}")
+        records.append({"page": page, "executed": True, "seconds": dt})
+    return records
+
+
+def _stamp_ok(stamp_file: Path, out: Path, key: str) -> bool:
+    if not (stamp_file.exists() and out.exists()):
+        return False
+    try:
+        rec = json.loads(stamp_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if rec.get("stamp") != key:
+        return False
+    for f, digest in rec.get("results", {}).items():
+        if not Path(f).exists() or _file_digest(Path(f)) != digest:
+            return False
+    return True
+
+
+def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
+    """A fresh folder to build the book from: config, toc, front matter and executed notebooks only."""
+    root = Path(root or project_root())
+    stage = Path(build_dir) / "source" / profile
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, stage / name)
+    for d in NOTEBOOK_DIRS:
+        for f in (root / d).rglob("*"):
+            rel = f.relative_to(root)
+            if not f.is_file() or f.suffix == ".ipynb" or ".ipynb_checkpoints" in rel.parts or \
+                    "_build" in rel.parts or is_text_notebook(f):
+                continue
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, stage / rel)
+    exec_dir = Path(build_dir) / "exec" / profile
+    for page in toc_files(root):
+        src = _source_of(page, root)
+        if src.suffix == ".ipynb" or is_text_notebook(src):
+            (stage / page).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(exec_dir / f"{page}.ipynb", stage / f"{page}.ipynb")
+    return stage
+
+
+def jupyter_book_command() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    raise FileNotFoundError("jupyter-book is not installed; install the project with its 'book' extra")
+
+
+def build_book(profile: str = "paper", build_dir: Path | str | None = None, html_dir: Path | str | None = None,
+               force: bool = False, strict: bool = True) -> Path:
+    """Execute every notebook page (stamped), stage them and build the HTML book; returns the HTML folder.
+
+    ``build_dir`` (default ``<project>/_build``) holds ``exec/<profile>`` (executed notebooks and
+    stamps), ``source/<profile>`` (the staging folder) and ``html`` (the book). ``strict`` turns
+    Sphinx warnings into errors (``-W -n --keep-going``).
+    """
+    root = project_root()
+    build_dir = Path(build_dir or root / "_build").resolve()
+    t0 = time.perf_counter()
+    _log(f"== executing the book's notebooks at profile {profile!r} ==")
+    records = execute_book(profile, build_dir, root, force)
+    t_exec = time.perf_counter() - t0
+    stage = stage_book(profile, build_dir, root)
+    _log(f"== building HTML with Jupyter Book from {stage} ==")
+    t1 = time.perf_counter()
+    cmd = jupyter_book_command() + ["build", str(stage), "--path-output", str(build_dir / "jb"),
+                                    "--builder", "html", "--all"]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=root)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Jupyter Book failed (exit {proc.returncode}); see the warnings above")
+    html = Path(html_dir).resolve() if html_dir else build_dir / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    shutil.copytree(build_dir / "jb" / "_build" / "html", html)
+    t_html = time.perf_counter() - t1
+    n_exec = sum(r["executed"] for r in records)
+    _log(f"== book at {html / 'index.html'} ==")
+    _log(f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "
+         f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}")
+    return html
+
+
+# --------------------------------------------------------------------------- nbval references
+REFERENCE_DIR = "tests/reference"
+
+
+def chapter_sources(root: Path | None = None) -> list[Path]:
+    """Registered chapters whose notebook exists, in registry order."""
+    root = Path(root or project_root())
+    return [root / "notebooks" / f"{name}.md" for name in chapters.CHAPTERS
+            if (root / "notebooks" / f"{name}.md").exists()]
+
+
+def strip_for_reference(nb) -> None:
+    """Keep outputs only of cells marked ``# NBVAL_CHECK_OUTPUT``; drop timings and run metadata."""
+    nb.metadata.pop("papermill", None)
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            if CHECK_MARKER not in cell.source:
+                cell.outputs = []
+            cell.execution_count = None
+
+
+def expected_reference_sources(path: Path) -> list[str]:
+    """Code cell sources a reference must hold: the notebook's, with the quick parameters injected."""
+    from papermill.parameterize import parameterize_notebook
+
+    nb = parameterize_notebook(read_notebook(path), parameters_for(path, "quick"), kernel_name="python3",
+                               language="python")
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def make_reference(names: Iterable[str] | None = None, root: Path | None = None) -> list[Path]:
+    """Execute chapters at the quick profile into ``tests/reference/<stem>.ipynb`` (stripped)."""
+    import tempfile
+
+    import nbformat
+
+    root = Path(root or project_root())
+    sources = chapter_sources(root)
+    if names:
+        sources = [find_notebook(n, root) for n in names]
+    ref = root / REFERENCE_DIR
+    written = []
+    with tempfile.TemporaryDirectory(prefix="pruneplast-ref-") as tmp:
+        for i, src in enumerate(sources, 1):
+            _log(f"[{i}/{len(sources)}] reference for {src.stem} (quick) ...")
+            t0 = time.perf_counter()
+            nb = execute(src, Path(tmp) / f"{src.stem}.ipynb", parameters_for(src, "quick"), results_root=Path(tmp))
+            strip_for_reference(nb)
+            ref.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, str(ref / f"{src.stem}.ipynb"))
+            written.append(ref / f"{src.stem}.ipynb")
+            marked = sum(CHECK_MARKER in c.source for c in nb.cells if c.cell_type == "code")
+            _log(f"    {ref / (src.stem + '.ipynb')}: {marked} checked cell(s), {_fmt_time(time.perf_counter() - t0)}")
+    return written

@@ -1,0 +1,112 @@
+"""The ``pruneplast`` command: rerun a chapter with other parameters, list chapters, build the book.
+
+    pruneplast list
+    pruneplast run 02_pruning_cliff --profile quick -p seeds "[0, 1, 2]" -p sparsity 0.9 --out my-run
+    pruneplast book --profile paper
+    pruneplast reference
+
+Values given with ``-p NAME VALUE`` are YAML literals (as ``papermill -y``): ``0.9``, ``[0, 1]``,
+``true``, ``cpu``. Names and values are checked before anything runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import build, chapters
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="pruneplast", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list the chapters and their parameters")
+
+    r = sub.add_parser("run", help="execute one chapter notebook with papermill",
+                       description="Execute one chapter (converted from its text form on the fly) at a "
+                                   "profile, with parameter overrides; leaves the executed notebook and "
+                                   "the results files in the output folder.")
+    r.add_argument("notebook", help="chapter name (02_pruning_cliff), unique prefix (02) or path")
+    r.add_argument("--profile", default="quick", choices=chapters.PROFILES,
+                   help="parameter profile (default: quick)")
+    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override one parameter; VALUE is a YAML literal; repeatable")
+    r.add_argument("--out", default=None,
+                   help="output folder (default: runs/<notebook>-<profile>)")
+
+    b = sub.add_parser("book", help="execute every notebook of the book and build the HTML")
+    b.add_argument("--profile", default="paper", choices=chapters.PROFILES)
+    b.add_argument("--build-dir", default=None, help="build folder (default: _build)")
+    b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
+    b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+
+    f = sub.add_parser("reference", help="refresh the nbval reference notebooks in tests/reference")
+    f.add_argument("notebooks", nargs="*", help="chapters to refresh (default: all present)")
+    return ap
+
+
+def _list() -> int:
+    present = {p.stem for p in build.text_notebooks()}
+    for name in chapters.CHAPTERS:
+        head, _, rest = chapters.describe(name).partition("\n")
+        print(head + ("" if name in present else "   [notebook not present yet]"))
+        print(rest + "\n")
+    others = sorted(present - set(chapters.CHAPTERS))
+    if others:
+        print("other notebook pages: " + ", ".join(others))
+    return 0
+
+
+def _run(args) -> int:
+    overrides = {}
+    for name, value in args.parameter:
+        if name in overrides:
+            raise build.ParameterError(f"parameter {name!r} given twice")
+        overrides[name] = build.parse_value(value)
+    path = build.find_notebook(args.notebook)
+    print(f"running {path.stem} at profile {args.profile!r}"
+          + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""), flush=True)
+    try:
+        out = build.run(path, args.profile, overrides, args.out)
+    except build.ParameterError:
+        raise
+    except Exception as exc:  # papermill's execution error: the cell's exception, and where to look
+        what = f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
+        failed = build.find_notebook(path).stem + ".failed.ipynb"
+        print(f"error: execution failed: {what}\n(the partly executed notebook is {failed} in the "
+              "output folder)", file=sys.stderr)
+        return 1
+    print(f"executed notebook: {out['notebook']}")
+    if out["results"]:
+        print("results: " + ", ".join(str(p) for p in out["results"]))
+    else:
+        print("results: none written by this notebook")
+    print(f"time: {out['seconds']:.1f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        if args.command == "run":
+            return _run(args)
+        if args.command == "book":
+            build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            return 0
+        if args.command == "reference":
+            build.make_reference(args.notebooks or None)
+            return 0
+    except build.ParameterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
