@@ -85,6 +85,30 @@ register(Chapter("02_pruning_cliff", "The pruning cliff", {
                           quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99]),
 }))
 
+register(Chapter("03_consolidation", "How long to consolidate", {
+    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
+    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown (gradient-guided)"),
+    "max_epochs": Param("int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch",
+                        quick=5, minimum=1),
+    "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
+}))
+
+register(Chapter("04_regimens", "One large regrowth or many small ones", {
+    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
+    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    "acute_fraction": Param("fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)"),
+    "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=2),
+    "chronic_fraction": Param("fraction", 0.4, "fraction of the still-pruned weights regrown per chronic cycle"),
+    "chronic_epochs": Param("int", 5, "consolidation epochs per chronic cycle", quick=1, minimum=1),
+    "chronic_cycles": Param("ints", [3, 6, 10], "cycles of the short, moderate and long chronic regimens",
+                            quick=[1, 2, 3], minimum=1),
+    "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
+    "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
+}))
+
 
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:

@@ -2,6 +2,10 @@
 
 * :mod:`.base`: trained baselines (cached on disk) and the 95%-pruned states every study starts from.
 * :mod:`.cliff`: study A's main experiment, the sparsity sweep and the regrowth control.
+* :mod:`.consolidation`: study A's consolidation duration and relapse challenge.
+* :mod:`.regimens`: study A's single vs iterative regrowth regimens.
 """
 from .base import baseline, pruned, run_params  # noqa: F401
 from . import cliff  # noqa: F401,E402
+from . import consolidation  # noqa: F401,E402
+from . import regimens  # noqa: F401,E402

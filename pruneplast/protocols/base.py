@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from ..config import BASELINE, NetworkConfig, PruneConfig, RunConfig, TrainConfig
+from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
 from ..network import EnsembleMLP
-from ..operators import prune, train
+from ..operators import prune, relapse_challenge, train
 from ..results import project_root
 
 _PKG = Path(__file__).resolve().parent.parent
@@ -83,3 +83,35 @@ def run_params(**kwargs) -> dict:
             v = dataclasses.asdict(v)
         out[k] = v
     return json.loads(json.dumps(out, default=str))
+
+
+def relapse_probe(net: EnsembleMLP, data: EnsembleData, conditions, relapse: RelapseConfig = RelapseConfig(),
+                  relapse_conditions=("combined",), tag="eval", extra: dict | None = None):
+    """Evaluate a state, then the relapse challenge (second pruning wave) on a copy of it.
+
+    Returns tidy rows labelled ``phase``: accuracy (%) under ``conditions`` and weight sparsity (%)
+    at ``'pre_relapse'``; accuracy under ``relapse_conditions``, weight sparsity and
+    ``relapse_drop`` (pre - post accuracy, percentage points) at ``'post_relapse'``. ``net`` is
+    left unchanged. Pre and post use the same evaluation noise (``tag``), so the drop is paired.
+    """
+    import pandas as pd
+
+    from ..stress import evaluate, structure
+
+    extra = dict(extra or {})
+    conds = list(dict.fromkeys(list(conditions) + list(relapse_conditions)))
+    pre = evaluate(net, data, conds, tag, extra={**extra, "phase": "pre_relapse"})
+    with torch.no_grad():
+        hit = net.clone()
+    relapse_challenge(hit, relapse)
+    post = evaluate(hit, data, relapse_conditions, tag, extra={**extra, "phase": "post_relapse"})
+    drop = post.copy()  # rows are condition-major, replica-minor in both frames
+    for c in relapse_conditions:
+        at = (drop.condition == c).to_numpy()
+        drop.loc[at, "value"] = pre.loc[(pre.condition == c).to_numpy(), "value"].to_numpy() - post.loc[at, "value"].to_numpy()
+    drop["metric"] = "relapse_drop"
+    frames = [pre, post, drop]
+    for phase, state in (("pre_relapse", net), ("post_relapse", hit)):
+        s = structure(state, extra={**extra, "phase": phase})
+        frames.append(s[s.metric == "weight_sparsity"])
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,320 @@
+"""Study A: one large regrowth or many small ones (Methods sections 5, 7, 8).
+
+A regimen is ``cycles`` x (gradient-guided regrowth of ``fraction`` of the *still-pruned* weights
+of every layer, then ``epochs`` of masked Adam at lr 5e-4, a fresh optimiser per cycle), started
+from the replicate's 95%-pruned network. The study's five regimens, and the control it lacked:
+
+=================  ======  ========  ================  =============
+regimen            cycles  fraction  epochs per cycle  total epochs
+=================  ======  ========  ================  =============
+acute_moderate     1       60%       15                15
+short_chronic      3       40%       5                 15
+moderate_chronic   6       40%       5                 30
+long_chronic       10      40%       5                 50
+full_acute         1       100%      20                20
+epochs_matched     1       60%       50                50 (control)
+=================  ======  ========  ================  =============
+
+The control keeps acute-moderate's single 60% regrowth but trains as long as the long chronic
+regimen, separating "more cycles" from "more training".
+
+Shared work is done once. Cycle ``k`` uses the random streams tagged ``f"cycle{k}"`` in every
+regimen (regrowth scores, new weights, shuffling), so regimens share common random numbers; a
+regimen whose cycles are a prefix of a longer one's (3 and 6 chronic cycles of the 10-cycle run;
+acute moderate = the control's state after 15 epochs) is a checkpoint of that run, and runs with
+the same epoch schedule train together as one ensemble. :func:`plan` makes these groupings;
+:func:`run` executes them and evaluates every checkpoint, including the relapse challenge on a
+copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+import torch
+
+from ..config import CONSOLIDATION, RegrowConfig, RelapseConfig, TrainConfig, check_int, check_real
+from ..data import EnsembleData
+from ..network import EnsembleMLP
+from ..operators import regrow, train
+from ..results import fmt_mean_ci, paired_difference, summarise
+from .base import relapse_probe
+
+#: Conditions of the study's regimen table.
+CONDITIONS = ("clean", "standard", "internal_extreme", "combined")
+CHRONIC_NAMES = ("short_chronic", "moderate_chronic", "long_chronic")
+LABELS = {
+    "pruned": "pruned (untreated)", "acute_moderate": "acute moderate", "short_chronic": "short chronic",
+    "moderate_chronic": "moderate chronic", "long_chronic": "long chronic", "full_acute": "full acute",
+    "epochs_matched": "epochs-matched control",
+}
+#: One colour per regimen on every figure (Okabe-Ito).
+COLOURS = {
+    "pruned": "#000000", "acute_moderate": "#E69F00", "short_chronic": "#56B4E9",
+    "moderate_chronic": "#0072B2", "long_chronic": "#0072B2", "full_acute": "#D55E00",
+    "epochs_matched": "#CC79A7",
+}
+#: Paired comparisons of the chapter: (a, b) means a - b per seed.
+PAIRS = (("long_chronic", "acute_moderate"), ("long_chronic", "full_acute"),
+         ("long_chronic", "epochs_matched"), ("epochs_matched", "acute_moderate"))
+#: Columns of the study's regimen table: (label, phase, condition, metric), in its order.
+TABLE_COLUMNS = (
+    ("final sparsity", "pre_relapse", "-", "weight_sparsity"),
+    ("clean", "pre_relapse", "clean", "accuracy"),
+    ("standard", "pre_relapse", "standard", "accuracy"),
+    ("extreme", "pre_relapse", "internal_extreme", "accuracy"),
+    ("combined", "pre_relapse", "combined", "accuracy"),
+    ("relapse drop", "post_relapse", "combined", "relapse_drop"),
+    ("post-relapse sparsity", "post_relapse", "-", "weight_sparsity"),
+)
+
+
+@dataclass(frozen=True)
+class Regimen:
+    """``cycles`` x (regrow ``fraction`` of the still-pruned weights, then ``epochs`` of training)."""
+
+    name: str  # label in the results
+    cycles: int  # regrowth cycles
+    fraction: float  # fraction of each layer's currently pruned weights regrown per cycle
+    epochs: int  # consolidation epochs after each regrowth (lr 5e-4)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name or self.name in ("-", "pruned"):
+            raise ValueError(f"regimen name must be a non-empty string other than '-' and 'pruned'; got {self.name!r}")
+        check_int(f"{self.name}.cycles", self.cycles, 1)
+        check_real(f"{self.name}.fraction", self.fraction, 0.0, 1.0, lo_open=True)
+        check_int(f"{self.name}.epochs", self.epochs, 0)
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cycles * self.epochs
+
+    def is_checkpoint_of(self, other: "Regimen") -> bool:
+        """True if this regimen's end state occurs during ``other`` (same streams, same steps)."""
+        return (self.fraction == other.fraction and self.cycles <= other.cycles
+                and (self.epochs == other.epochs or (self.cycles == 1 and self.epochs <= other.epochs)))
+
+
+def study_regimens(acute_fraction: float = 0.6, acute_epochs: int = 15, chronic_fraction: float = 0.4,
+                   chronic_epochs: int = 5, chronic_cycles: Sequence[int] = (3, 6, 10),
+                   full_epochs: int = 20, control: bool = True) -> tuple[Regimen, ...]:
+    """The study's five regimens (and the epochs-matched control), with its values as defaults.
+
+    ``chronic_cycles`` gives the short, moderate and long chronic cycle counts (increasing); the
+    control trains one ``acute_fraction`` regrowth for the long chronic regimen's total epochs.
+    """
+    if isinstance(chronic_cycles, (str, bytes)) or not isinstance(chronic_cycles, Sequence) or len(chronic_cycles) != 3:
+        raise ValueError(f"chronic_cycles must be 3 increasing cycle counts (short, moderate, long); got {chronic_cycles!r}")
+    cyc = [check_int(f"chronic_cycles[{i}]", c, 1) for i, c in enumerate(chronic_cycles)]
+    if not cyc[0] < cyc[1] < cyc[2]:
+        raise ValueError(f"chronic_cycles must be strictly increasing (short < moderate < long); got {cyc}")
+    out = [Regimen("acute_moderate", 1, acute_fraction, acute_epochs)]
+    out += [Regimen(n, c, chronic_fraction, chronic_epochs) for n, c in zip(CHRONIC_NAMES, cyc)]
+    out.append(Regimen("full_acute", 1, 1.0, full_epochs))
+    if control:
+        out.append(Regimen("epochs_matched", 1, acute_fraction, cyc[2] * chronic_epochs))
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- planning
+@dataclass(frozen=True)
+class Run:
+    """One training schedule: the longest regimen of a group, and the regimens ending inside it."""
+
+    schedule: Regimen  # the longest regimen; its name labels the run
+    checkpoints: tuple  # ((cycle, epoch_in_cycle), regimen name), sorted
+
+
+def plan(regimens: Sequence[Regimen]) -> list[list[Run]]:
+    """Group regimens into runs (a regimen that is a checkpoint of a longer one joins its run),
+    and runs into ensembles (runs with the same cycles x epochs schedule train together).
+    """
+    names = [r.name for r in regimens]
+    if len(set(names)) != len(names):
+        raise ValueError(f"regimen names must be distinct; got {names}")
+    shapes = [(r.cycles, r.fraction, r.epochs) for r in regimens]
+    if len(set(shapes)) != len(shapes):
+        raise ValueError(f"two regimens have the same cycles, fraction and epochs: {list(zip(names, shapes))}")
+    runs: list[tuple[Regimen, list[Regimen]]] = []
+    for r in sorted(regimens, key=lambda r: (-r.total_epochs, -r.cycles, r.name)):
+        host = next((h for h, _ in runs if r.is_checkpoint_of(h)), None)
+        if host is None:
+            runs.append((r, [r]))
+        else:
+            next(m for h, m in runs if h is host).append(r)
+    built = [Run(h, tuple(sorted(((m.cycles, m.epochs), m.name) for m in members))) for h, members in runs]
+    groups: dict[tuple, list[Run]] = {}
+    for run_ in built:
+        groups.setdefault((run_.schedule.cycles, run_.schedule.epochs), []).append(run_)
+    return list(groups.values())
+
+
+# --------------------------------------------------------------------------- execution
+def _regrow_by_schedule(net: EnsembleMLP, data: EnsembleData, fractions: Sequence[float],
+                        base: RegrowConfig, tag: str) -> None:
+    """Regrow replica m by ``fractions[m]`` in place (replicas sharing a fraction together)."""
+    for f in sorted(set(fractions)):
+        idx = [m for m, x in enumerate(fractions) if x == f]
+        cfg = RegrowConfig(fraction=f, method=base.method, score_batches=base.score_batches, init_std=base.init_std)
+        if len(idx) == net.n_replicas:
+            regrow(net, data, cfg, tag=tag)
+            continue
+        sub = net.select(idx)
+        regrow(sub, data.select(idx), cfg, tag=tag)
+        for mine, theirs in ((net.weights, sub.weights), (net.masks, sub.masks)):
+            for t, s in zip(mine, theirs):
+                t[idx] = s
+
+
+def run(
+    start: EnsembleMLP,
+    data: EnsembleData,
+    regimens: Sequence[Regimen] = study_regimens(),
+    lr: float = CONSOLIDATION.lr,
+    eval_every: int | None = None,
+    conditions: Sequence[str] = CONDITIONS,
+    relapse: RelapseConfig = RelapseConfig(),
+    regrow_config: RegrowConfig = RegrowConfig(),
+    keep_states: bool = False,
+    progress: bool | None = None,
+):
+    """Every regimen from the pruned ensemble ``start`` (left unchanged); tidy results.
+
+    Checkpoints are evaluated at the end of every regimen, at the end of every cycle of every run
+    (the sparsity path), and, if ``eval_every`` is set, every ``eval_every`` epochs within a cycle.
+    Rows carry ``schedule`` (the run), ``cycle`` (cycles begun), ``epochs`` (total training
+    epochs so far), ``regimen`` (the regimen ending there, or '-') and ``phase`` (see
+    :func:`~pruneplast.protocols.base.relapse_probe`); the pruned start is ``regimen='pruned'``.
+    ``regrow_config`` sets the method, scoring batches and initialisation (its fraction is ignored).
+
+    Returns the DataFrame, or ``(DataFrame, {regimen: EnsembleMLP})`` when ``keep_states``.
+    """
+    check_real("lr", lr, 0.0, 1.0, lo_open=True)
+    if eval_every is not None:
+        check_int("eval_every", eval_every, 1)
+    if len(regimens) == 0:
+        raise ValueError("regimens must name at least one regimen")
+    m0 = start.n_replicas
+    labels = {"schedule": "pruned", "cycle": 0, "epochs": 0, "regimen": "pruned"}
+    frames = [relapse_probe(start, data, conditions, relapse, extra=labels)]
+    states: dict[str, EnsembleMLP] = {"pruned": start.clone()} if keep_states else {}
+    for group in plan(regimens):
+        cycles, epochs = group[0].schedule.cycles, group[0].schedule.epochs
+        net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
+        d = data.select(list(range(m0)) * len(group))
+        fractions = [r.schedule.fraction for r in group for _ in range(m0)]
+        ends = {cp: name for r in group for cp, name in r.checkpoints}
+        for k in range(1, cycles + 1):
+            def probe(e: int, state: EnsembleMLP, k=k) -> None:
+                named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
+                if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
+                    return
+                df = relapse_probe(state, d, conditions, relapse,
+                                   extra={"cycle": k, "epochs": (k - 1) * epochs + e})
+                df["regimen"] = df.schedule.map(named)
+                frames.append(df)
+                if keep_states:
+                    for i, r in enumerate(group):
+                        if named[r.schedule.name] != "-":
+                            with torch.no_grad():
+                                states[named[r.schedule.name]] = state.select(range(i * m0, (i + 1) * m0))
+
+            _regrow_by_schedule(net, d, fractions, regrow_config, tag=f"cycle{k}")
+            if epochs == 0 or (k, 0) in ends:
+                probe(0, net)
+            if epochs > 0:
+                train(net, d, TrainConfig(epochs=epochs, lr=lr), tag=f"cycle{k}", on_epoch_end=probe,
+                      progress=progress, desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}")
+    df = pd.concat(frames, ignore_index=True)
+    df.insert(0, "experiment", "regimens")
+    return (df, states) if keep_states else df
+
+
+# --------------------------------------------------------------------------- tables for the chapter
+def _order(names) -> list[str]:
+    known = ["pruned", "acute_moderate", *CHRONIC_NAMES, "full_acute", "epochs_matched"]
+    return [n for n in known if n in names] + sorted(n for n in names if n not in known)
+
+
+def finals(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows at each regimen's end state (and the pruned start)."""
+    return df[df.regimen != "-"]
+
+
+def regimen_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
+    """Ours (mean [95% CI] over seeds) above the study's value, per regimen.
+
+    ``paper``: regimen -> [final sparsity, clean, standard, extreme, combined, relapse drop,
+    post-relapse sparsity]. Sparsities in % of weights, accuracies in %, drop in points.
+    """
+    fin = finals(df)
+    rows = []
+    for name in _order(set(fin.regimen)):
+        g = fin[fin.regimen == name]
+        ours = {"regimen": LABELS.get(name, name), "source": "ours"}
+        study = {"regimen": LABELS.get(name, name), "source": "study"}
+        ref = paper.get(name)
+        for j, (label, phase, cond, metric) in enumerate(TABLE_COLUMNS):
+            sel = g[(g.phase == phase) & (g.condition == cond) & (g.metric == metric)]
+            s = summarise(sel, ["metric"]).iloc[0]
+            ours[label] = fmt_mean_ci(s["mean"], s["ci_low"], s["ci_high"])
+            study[label] = "" if ref is None else f"{ref[j]:.1f}"
+        rows.append(ours)
+        if ref is not None:
+            rows.append(study)
+    return pd.DataFrame(rows).set_index(["regimen", "source"])
+
+
+def sparsity_path(df: pd.DataFrame) -> pd.DataFrame:
+    """Weight sparsity (%) after each cycle of every run, with the pruned start as cycle 0.
+
+    One row per schedule x cycle (sparsity is the same for every seed by construction; the
+    mean is reported, with the spread across seeds as ``sd``).
+    """
+    s = df[(df.metric == "weight_sparsity") & (df.phase == "pre_relapse")]
+    start = s[s.schedule == "pruned"]
+    parts = []
+    for name in [n for n in s.schedule.unique() if n != "pruned"]:
+        g = s[s.schedule == name]
+        g = g[g.groupby("cycle").epochs.transform("max") == g.epochs]  # end of each cycle
+        parts += [start.assign(schedule=name), g]
+    out = summarise(pd.concat(parts), ["schedule", "cycle"])
+    return out[["schedule", "cycle", "mean", "sd", "n"]].rename(columns={"mean": "weight_sparsity"})
+
+
+def accuracy_path(df: pd.DataFrame, condition: str = "internal_extreme") -> pd.DataFrame:
+    """Pre-relapse accuracy rows of every run against total training epochs (pruned start at 0)."""
+    a = df[(df.metric == "accuracy") & (df.phase == "pre_relapse") & (df.condition == condition)]
+    start = a[a.schedule == "pruned"]
+    parts = [a[a.schedule != "pruned"]]
+    parts += [start.assign(schedule=n) for n in a.schedule.unique() if n != "pruned"]
+    return pd.concat(parts, ignore_index=True)
+
+
+QUANTITIES = {  # label -> (phase, condition, metric)
+    "extreme accuracy": ("pre_relapse", "internal_extreme", "accuracy"),
+    "combined accuracy": ("pre_relapse", "combined", "accuracy"),
+    "relapse drop": ("post_relapse", "combined", "relapse_drop"),
+}
+
+
+def comparisons(df: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS, quantities=QUANTITIES) -> pd.DataFrame:
+    """Paired differences a - b across seeds (mean, 95% CI) for every pair and quantity.
+
+    Differences are in points (accuracy %, or relapse-drop points). Pairs whose regimens were
+    not run are skipped.
+    """
+    fin = finals(df)
+    have = set(fin.regimen)
+    frames = []
+    for q, (phase, cond, metric) in quantities.items():
+        sel = fin[(fin.phase == phase) & (fin.condition == cond) & (fin.metric == metric)]
+        for a, b in pairs:
+            if a in have and b in have:
+                out = paired_difference(sel[sel.regimen.isin([a, b])], "regimen", a, b)
+                out.insert(0, "quantity", q)
+                out["a"], out["b"] = a, b
+                frames.append(out)
+    return pd.concat(frames, ignore_index=True)
