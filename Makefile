@@ -1,0 +1,53 @@
+# pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
+#   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
+#   make test                         engine tests, notebook checks (nbval), quick book build
+#   make reference                    refresh the nbval reference notebooks in tests/reference
+#   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROFILE ?= paper
+
+# Tools of the virtualenv come first (kernels started by papermill and nbval use its python).
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help install test book reference clean distclean
+
+help:
+	@sed -n '2,6p' Makefile
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+
+# Reinstalls whenever pyproject.toml (the one place with pins) changes.
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[book,test]'
+	touch $@
+
+install: $(INSTALLED)
+
+test: $(INSTALLED)
+	@set -e; start=$$(date +%s); \
+	echo "== engine tests and notebook checks =="; \
+	$(PY) -m pytest tests; \
+	echo "== quick book (warnings as errors) =="; \
+	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
+	echo "make test: all passed in $$(( $$(date +%s) - start )) s"
+
+book: $(INSTALLED)
+	$(VENV)/bin/pruneplast book --profile $(PROFILE)
+
+reference: $(INSTALLED)
+	$(VENV)/bin/pruneplast reference
+
+# (bench and explore targets go here)
+
+clean:
+	rm -rf _build runs .pytest_cache tests/reference/*.failed.ipynb
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) results .cache
