@@ -110,6 +110,38 @@ register(Chapter("04_regimens", "One large regrowth or many small ones", {
 }))
 
 
+_TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter 5's cached states
+    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
+    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    "regrow_fraction": Param("fraction", 0.5, "ketamine-like: fraction of pruned weights regrown"),
+    "ketamine_epochs": Param("int", 15, "ketamine-like: epochs at lr 5e-4 with gain 1.25", quick=5),
+    "ssri_epochs": Param("int", 100, "SSRI-like: epochs at lr 1e-5 (noise taper, gain ramp)",
+                         quick=10, minimum=1),
+    "neurosteroid_epochs": Param("int", 10, "neurosteroid-like: epochs at lr 5e-4 (tanh, x0.595)",
+                                 quick=3),
+}
+
+register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_TREATMENT_PARAMS)))
+
+register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and manic relapse", {
+    **_TREATMENT_PARAMS,
+    "durations": Param("ints", [25, 50, 100, 150, 200, 300],
+                       "maintenance epochs tested (checkpoints of one run)", quick=[1, 2, 4]),
+    "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", maximum=1.0),
+    "protection": Param("fraction", 1.0, "mood-stabiliser protection during maintenance"),
+    "decay_steps": Param("int", 50, "protection decay steps after discontinuation"),
+    "ketamine_decay": Param("float", 0.002, "ketamine-like protection lost per step", maximum=1.0),
+    "ssri_decay": Param("float", 0.015, "SSRI-like protection lost per step", maximum=1.0),
+    "neurosteroid_decay": Param("float", 0.008, "neurosteroid-like protection lost per step", maximum=1.0),
+    "threshold": Param("float", 60.0, "manic relapse if biased-stress accuracy (%) is below this",
+                       maximum=100.0),
+    "sensitivity_protections": Param("fractions", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                                     "protection values left at test (sensitivity panel)"),
+    "sensitivity_thresholds": Param("ints", [40, 45, 50, 55, 60, 65, 70, 75, 80],
+                                    "relapse thresholds in % (sensitivity panel)"),
+}))
+
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")

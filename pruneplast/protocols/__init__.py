@@ -4,8 +4,12 @@
 * :mod:`.cliff`: study A's main experiment, the sparsity sweep and the regrowth control.
 * :mod:`.consolidation`: study A's consolidation duration and relapse challenge.
 * :mod:`.regimens`: study A's single vs iterative regrowth regimens.
+* :mod:`.treatments`: study B's ketamine-, SSRI- and neurosteroid-like treatments.
+* :mod:`.longitudinal`: study B's maintenance, discontinuation and manic relapse.
 """
 from .base import baseline, pruned, run_params  # noqa: F401
 from . import cliff  # noqa: F401,E402
 from . import consolidation  # noqa: F401,E402
 from . import regimens  # noqa: F401,E402
+from . import treatments  # noqa: F401,E402
+from . import longitudinal  # noqa: F401,E402

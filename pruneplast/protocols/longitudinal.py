@@ -1,0 +1,193 @@
+"""Study B, second half: maintenance, discontinuation and manic relapse (Methods sections 2, 9).
+
+Per treatment and replicate, starting from the treated network with its drug on:
+
+1. maintenance: the mood stabiliser at protection p = 1.0, masked Adam at lr 1e-6, no noise,
+   for D epochs, D in {25, 50, 100, 150, 200, 300};
+2. discontinuation: drug off (gain 1.0, damping 1.0, ReLU), same weights;
+3. protection decays for 50 steps, losing ``decay_rate`` per step (linear, floored at 0):
+   p = max(0, 1 - 50 rate) = 0.90 / 0.25 / 0.60 for the ketamine- / SSRI- / neurosteroid-like
+   networks (rates 0.002 / 0.015 / 0.008);
+4. biased-stress test (N(0, 1) + b after each hidden activation, b = 1.0 (1 - 0.3 p));
+   manic relapse if accuracy < 60%.
+
+Relapse probability of a replicate = % of its durations that relapsed. The durations are
+checkpoints of *one* maintenance run of max(D) epochs per replicate and treatment (taken by
+``on_epoch_end``), which is the same protocol as separate runs (the optimiser and the streams do
+not know where the run will stop) at a fraction of the cost; all treatments' replicas train as one
+ensemble. The checkpoints are kept, so the sensitivity analysis (relapse probability as a function
+of the protection left at test and of the threshold) only re-evaluates saved states.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..config import MaintenanceConfig, TrainConfig, TreatmentConfig, check_fractions, check_int, check_real
+from ..data import EnsembleData
+from ..network import EnsembleMLP
+from ..operators import train
+from ..results import summarise
+from ..stress import accuracy
+from .treatments import fmt_paper, fmt_sd_ci, joint
+
+#: The treatments followed after discontinuation (the untreated network has no drug to stop).
+FOLLOWED = ("ketamine", "ssri", "neurosteroid")
+#: Default grid of the sensitivity analysis: protection left at test.
+SENSITIVITY_PROTECTIONS = tuple(round(0.1 * k, 1) for k in range(11))
+#: Default grid of the sensitivity analysis: relapse thresholds (% biased accuracy).
+SENSITIVITY_THRESHOLDS = (40, 45, 50, 55, 60, 65, 70, 75, 80)
+
+
+def protection_at_test(decay_rate: float, steps: int = 50, start: float = 1.0) -> float:
+    """Protection left after ``steps`` steps that each remove ``decay_rate`` (floored at 0).
+
+    ``p_k = max(0, p_{k-1} - rate)`` with ``p_0 = start``, i.e. ``max(0, start - steps * rate)``.
+    """
+    rate = check_real("decay_rate", decay_rate, 0.0, 1.0)
+    steps = check_int("decay_steps", steps, 0)
+    start = check_real("protection", start, 0.0, 1.0)
+    return max(0.0, start - steps * rate)
+
+
+def maintain(states: Mapping[str, EnsembleMLP], data: EnsembleData, config: MaintenanceConfig = MaintenanceConfig(),
+             progress: bool | None = None) -> tuple[dict[int, EnsembleMLP], EnsembleData]:
+    """One maintenance run of max(durations) epochs for every treated replica, as one ensemble.
+
+    ``states``: treatment name -> ensemble of M replicas with its drug on (from
+    :func:`~pruneplast.protocols.treatments.treat`). Returns (duration -> copy of the whole
+    ensemble after that many epochs, drug and protection still on; the ensemble's data).
+    """
+    names = [n for n in states if n != "untreated"]
+    if not names:
+        raise ValueError("maintenance needs at least one treated network (ketamine, ssri or neurosteroid)")
+    net, d = joint({n: states[n] for n in names}, data)
+    net.set_modulation(protection=config.protection)
+    durations = sorted(set(config.durations))
+    checkpoints: dict[int, EnsembleMLP] = {}
+
+    def snapshot(epoch: int, current: EnsembleMLP) -> None:
+        if epoch in durations:
+            with torch.no_grad():
+                checkpoints[epoch] = current.clone()
+
+    snapshot(0, net)
+    train(net, d, TrainConfig(epochs=max(durations), lr=config.lr), tag="maintenance",
+          on_epoch_end=snapshot, progress=progress, desc="maintenance")
+    return checkpoints, d
+
+
+def discontinue(net: EnsembleMLP, protection) -> EnsembleMLP:
+    """A copy with the drug off (gain 1.0, damping 1.0, ReLU) and the given protection (scalar or (M,))."""
+    off = net.clone().reset_modulation()
+    return off.set_modulation(protection=protection)
+
+
+def biased_after_discontinuation(checkpoints: Mapping[int, EnsembleMLP], data: EnsembleData,
+                                 cfgs: Mapping[str, TreatmentConfig], config: MaintenanceConfig = MaintenanceConfig(),
+                                 protections: Sequence[float] | None = None, tag="eval") -> pd.DataFrame:
+    """Biased-stress accuracy (%) after discontinuation at every checkpoint, tidy.
+
+    With ``protections=None`` each replica is tested at its treatment's own protection
+    (:func:`protection_at_test` of its decay rate); otherwise at every value of the grid (the
+    sensitivity analysis). Columns: seed, treatment, duration, protection, drug, condition,
+    metric ('accuracy'), value.
+    """
+    rows = []
+    for duration, net in sorted(checkpoints.items()):
+        if protections is None:
+            grid = [[protection_at_test(cfgs[m["treatment"]].decay_rate, config.decay_steps, config.protection)
+                     for m in net.meta]]
+        else:
+            grid = [[p] * net.n_replicas for p in check_fractions("protections", protections)]
+        for ps in grid:
+            off = discontinue(net, torch.tensor(ps))
+            acc = accuracy(off, data, "biased", tag=tag, bias=config.bias)
+            for meta, p, a in zip(off.meta, ps, acc.tolist()):
+                rows.append({"seed": meta["seed"], "treatment": meta["treatment"], "duration": duration,
+                             "protection": float(p), "drug": "off", "condition": "biased",
+                             "metric": "accuracy", "value": float(a)})
+    return pd.DataFrame(rows)
+
+
+def relapses(acc: pd.DataFrame, thresholds: Sequence[float]) -> pd.DataFrame:
+    """Per row of biased accuracy and threshold: relapse indicator in % (100 if accuracy < threshold)."""
+    out = []
+    for t in thresholds:
+        check_real("threshold", t, 0.0, 100.0)
+        out.append(acc.assign(metric="relapse", threshold=float(t), value=np.where(acc["value"] < t, 100.0, 0.0)))
+    return pd.concat(out, ignore_index=True)
+
+
+def relapse_probability(rel: pd.DataFrame) -> pd.DataFrame:
+    """Relapse probability (%) per replicate: the mean relapse indicator over durations.
+
+    Grouped by treatment, seed, protection and threshold; ``duration`` is NaN (all durations).
+    """
+    keys = ["treatment", "seed", "protection", "threshold", "drug", "condition"]
+    g = rel.groupby(keys, sort=False)["value"].mean().reset_index()
+    return g.assign(metric="relapse_probability", duration=np.nan)
+
+
+def longitudinal(states: Mapping[str, EnsembleMLP], data: EnsembleData, cfgs: Mapping[str, TreatmentConfig],
+                 config: MaintenanceConfig = MaintenanceConfig(),
+                 protections: Sequence[float] = SENSITIVITY_PROTECTIONS,
+                 thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
+                 progress: bool | None = None) -> tuple[pd.DataFrame, dict[int, EnsembleMLP]]:
+    """The whole chapter: maintenance, discontinuation tests, relapse, sensitivity. Tidy rows.
+
+    experiments: ``relapse`` (biased accuracy and relapse indicator per replicate x duration at the
+    treatment's own protection and ``config.threshold``; relapse probability per replicate),
+    ``sensitivity`` (the same at every protection of ``protections``; relapse probability at
+    every threshold of ``thresholds``). Returns (rows, checkpoints).
+    """
+    checkpoints, d = maintain(states, data, config, progress)
+    checkpoints = {k: v for k, v in checkpoints.items() if k in config.durations}
+    own = biased_after_discontinuation(checkpoints, d, cfgs, config)
+    rel = relapses(own, [config.threshold])
+    main = pd.concat([own.assign(threshold=config.threshold), rel, relapse_probability(rel)], ignore_index=True)
+    sens = biased_after_discontinuation(checkpoints, d, cfgs, config, protections)
+    sens_rel = relapses(sens, sorted(set(thresholds) | {config.threshold}))
+    frames = [main.assign(experiment="relapse"),
+              sens.assign(experiment="sensitivity", threshold=np.nan),
+              relapse_probability(sens_rel).assign(experiment="sensitivity")]
+    return pd.concat(frames, ignore_index=True), checkpoints
+
+
+# --------------------------------------------------------------------------- tables
+def probability_table(df: pd.DataFrame, paper_prob: Sequence, treatments: Sequence[str] = FOLLOWED,
+                      columns: Sequence[str] = ("untreated", "ketamine", "ssri", "neurosteroid")) -> pd.DataFrame:
+    """Manic relapse probability (%) per treatment: ours (mean ± SD [95% CI]) beside the study's."""
+    sel = df[(df.experiment == "relapse") & (df.metric == "relapse_probability")]
+    s = summarise(sel, ["treatment"]).set_index("treatment")
+    rows = []
+    for t in treatments:
+        p = sel[sel.treatment == t]["protection"].iloc[0]
+        rows.append({"treatment": t, "protection at test": f"{p:.2f}", "ours": fmt_sd_ci(s.loc[t]),
+                     "study": fmt_paper(paper_prob[list(columns).index(t)])})
+    return pd.DataFrame(rows).set_index("treatment")
+
+
+def by_duration_table(df: pd.DataFrame, paper_rows: Mapping[str, Sequence[float]],
+                      paper_durations: Sequence[int] = (25, 50, 100, 150, 200, 300),
+                      metric: str = "relapse") -> pd.DataFrame:
+    """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours | study.
+
+    ``metric``: 'relapse' (the study's relapse_rate_by_maintenance) or 'accuracy'
+    (biased_accuracy_by_maintenance). The study's value is shown where our duration is one of
+    its durations.
+    """
+    sel = df[(df.experiment == "relapse") & (df.metric == metric) & df.duration.notna()]
+    s = summarise(sel.sort_values("duration"), ["treatment", "duration"])
+    rows = []
+    for _, r in s.iterrows():
+        dur = int(r["duration"])
+        study = paper_rows[r["treatment"]][list(paper_durations).index(dur)] if dur in paper_durations else None
+        rows.append({"treatment": r["treatment"], "duration (epochs)": dur,
+                     "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
+                     "study": fmt_paper(study)})
+    return pd.DataFrame(rows).pivot(index="duration (epochs)", columns="treatment", values=["ours", "study"])

@@ -1,0 +1,312 @@
+"""Study B, first half: three routes out of the pruned state (Methods sections 2, 5, 6, 7, 9).
+
+Every treatment starts from its replicate's own 95%-pruned network:
+
+* untreated: the pruned network as it is;
+* ketamine-like: gain 1.25; 50% gradient-guided regrowth (scores at gain 1.0); 15 epochs of
+  masked Adam at lr 5e-4 with the gain on (47.5% weight sparsity);
+* SSRI-like: mask fixed; 100 epochs at lr 1e-5; during epoch e (0..E-1) internal noise
+  sigma = 0.5 (1 - e/(E-1)) is on in training and the gain is 1 + 0.6 e/(E-1); 1.6 afterwards;
+* neurosteroid-like: mask fixed; tanh, damping 0.7, gain 0.85; 10 epochs at lr 5e-4.
+  Off drug: ReLU, damping 1.0, gain 1.0, same weights.
+
+Treatments whose training has no schedule and the same number of epochs train as one ensemble
+(one learning rate per replica); the SSRI-like schedule sets noise and gain for a whole ensemble,
+so it trains on its own. Training streams are keyed on each replica's seed and a tag, so the
+grouping never changes a result beyond float rounding. Evaluations run with the drug on
+(``drug='on'``) unless labelled ``drug='off'``; every table is tidy (one row per replica x
+condition x metric), accuracies in %.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+from typing import Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+import torch
+
+from ..config import (
+    BASELINE,
+    TREATMENT_NAMES,
+    NetworkConfig,
+    PruneConfig,
+    RegrowConfig,
+    RunConfig,
+    TrainConfig,
+    TreatmentConfig,
+    check_choice,
+    treatment,
+)
+from ..data import EnsembleData
+from ..network import EnsembleMLP
+from ..operators import regrow, relapse_challenge, train
+from ..results import summarise
+from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance
+from .base import _key, baseline, cache_dir, pruned
+
+#: Conditions of the efficacy table (Methods section 6), drug on.
+EFFICACY_CONDITIONS = ("clean", "standard", "combined", "internal_extreme")
+#: Conditions of the neurosteroid-like network off drug.
+OFF_DRUG_CONDITIONS = ("combined", "internal_extreme", "biased")
+
+
+# --------------------------------------------------------------------------- configuration
+def configs(names: Iterable[str] = TREATMENT_NAMES, epochs: Mapping[str, int] | None = None,
+            regrow_fraction: float | None = None,
+            decay_rates: Mapping[str, float] | None = None) -> dict[str, TreatmentConfig]:
+    """The published configuration of each named treatment, with optional overrides.
+
+    ``epochs`` maps a treatment name to its training epochs (e.g. a shorter quick profile);
+    ``regrow_fraction`` overrides the ketamine-like regrowth fraction; ``decay_rates`` maps a
+    treatment name to its protection decay per step after discontinuation. Unknown names raise
+    ``ValueError``; out-of-range values raise it from :class:`TreatmentConfig`.
+    """
+    for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
+        for name in (mapping or {}):
+            check_choice(f"{key} key", name, TREATMENT_NAMES)
+    out = {}
+    for name in names:
+        cfg = treatment(name)
+        if epochs and name in epochs and name != "untreated":
+            cfg = dataclasses.replace(cfg, epochs=epochs[name])
+        if decay_rates and name in decay_rates:
+            cfg = dataclasses.replace(cfg, decay_rate=decay_rates[name])
+        if regrow_fraction is not None and cfg.regrow_fraction > 0:
+            cfg = dataclasses.replace(cfg, regrow_fraction=regrow_fraction)
+        out[name] = cfg
+    return out
+
+
+def ssri_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Callable[[int], float]]:
+    """(sigma(e), gain(e)) of an SSRI-like course of ``cfg.epochs`` epochs, e = 0, 1, ...
+
+    sigma = noise_start (1 - f) and gain = gain_start + (gain - gain_start) f with
+    f = min(e / (E - 1), 1) (f = 1 after the course; E = 1 gives f = 0 in its only epoch).
+    """
+    n = cfg.epochs
+    g0 = cfg.gain if cfg.gain_start is None else cfg.gain_start
+
+    def frac(e: int) -> float:
+        if e >= n:
+            return 1.0
+        return min(e / (n - 1), 1.0) if n > 1 else 0.0
+
+    return (lambda e: cfg.noise_start * (1.0 - frac(e))), (lambda e: g0 + (cfg.gain - g0) * frac(e))
+
+
+def scheduled(cfg: TreatmentConfig) -> bool:
+    """Whether a treatment's training sets noise or gain per epoch (then it trains alone)."""
+    return cfg.noise_start > 0 or (cfg.gain_start is not None and cfg.gain_start != cfg.gain)
+
+
+def drug_on(net: EnsembleMLP, cfg: TreatmentConfig, index: Sequence[int] | None = None) -> EnsembleMLP:
+    """Switch a treatment's modulation on (gain, damping, activation), in place."""
+    return net.set_modulation(gain=cfg.gain, damping=cfg.damping, activation=cfg.activation, index=index)
+
+
+# --------------------------------------------------------------------------- treating
+def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, TreatmentConfig],
+          progress: bool | None = None) -> dict[str, EnsembleMLP]:
+    """Apply every treatment to copies of the pruned ensemble ``depressed`` (M replicas).
+
+    Returns name -> ensemble of M replicas (``meta['treatment']`` set), drug modulation on.
+    """
+    _check_data(depressed, data)
+    m = depressed.n_replicas
+    states: dict[str, EnsembleMLP] = {}
+    for name, cfg in cfgs.items():
+        net = depressed.clone()
+        for d in net.meta:
+            d["treatment"] = name
+        drug_on(net, cfg)
+        if cfg.regrow_fraction > 0:  # scores are taken at gain 1.0 by gradient_scores
+            regrow(net, data, RegrowConfig(fraction=cfg.regrow_fraction), tag="regrow")
+        states[name] = net
+    # Unscheduled treatments with equal epochs train together (one lr per replica).
+    groups: dict[int, list[str]] = {}
+    for name, cfg in cfgs.items():
+        if cfg.epochs > 0 and not scheduled(cfg):
+            groups.setdefault(cfg.epochs, []).append(name)
+    for epochs, names in groups.items():
+        joint = EnsembleMLP.concat([states[n] for n in names])
+        lr = [cfgs[n].lr for n in names for _ in range(m)]
+        train(joint, data.select(list(range(m)) * len(names)), TrainConfig(epochs=epochs, lr=lr[0]),
+              tag="treatment", lr=lr, progress=progress, desc=" + ".join(names))
+        for k, n in enumerate(names):
+            states[n] = joint.select(range(k * m, (k + 1) * m))
+    for name, cfg in cfgs.items():
+        if cfg.epochs > 0 and scheduled(cfg):
+            sigma, gain = ssri_schedule(cfg)
+            train(states[name], data, TrainConfig(epochs=cfg.epochs, lr=cfg.lr), tag="treatment",
+                  sigma_int=sigma, gain=gain, progress=progress, desc=name)
+            drug_on(states[name], cfg)  # the gain stays at its end value after the course
+    return states
+
+
+def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config: TrainConfig = BASELINE,
+            prune_config: PruneConfig = PruneConfig(), network: NetworkConfig = NetworkConfig(),
+            cache: bool = True) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
+    """Each replicate's baseline, pruned and treated: (name -> ensemble, data).
+
+    Cached on disk like the baselines (keyed by seeds, task, every configuration and the package
+    source), so the longitudinal chapter reuses the treatment chapter's states.
+    """
+    base, data = baseline(run, baseline_config, network, cache=cache)
+    path = cache_dir() / "treated" / (
+        _key(run.seeds, run.task, baseline_config, prune_config, network,
+             [dataclasses.asdict(c) for c in cfgs.values()]) + ".pt")
+    if cache and path.exists():
+        saved = torch.load(path, weights_only=False)
+        return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
+    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress)
+    if cache:
+        _atomic_torch_save({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
+    return states, data
+
+
+def _atomic_torch_save(obj, path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+# --------------------------------------------------------------------------- evaluating
+def joint(states: Mapping[str, EnsembleMLP], data: EnsembleData) -> tuple[EnsembleMLP, EnsembleData]:
+    """All treatments' replicas as one ensemble (treatments in order) and its data."""
+    nets = list(states.values())
+    m = nets[0].n_replicas
+    return EnsembleMLP.concat(nets), data.select(list(range(m)) * len(nets))
+
+
+def evaluate_treatments(states: Mapping[str, EnsembleMLP], data: EnsembleData,
+                        tolerance_sigmas: Sequence[float] = TOLERANCE_SIGMAS) -> pd.DataFrame:
+    """Every chapter-5 measurement, tidy; columns add ``experiment``, ``treatment`` and ``drug``.
+
+    experiments: ``efficacy`` (sparsity, kept weights, gain; clean, standard, combined, extreme),
+    ``tolerance`` (standard set at each internal-noise SD), ``manic_risk`` (biased accuracy,
+    activation magnitude, gain), ``acute_relapse`` (combined before and after the second pruning
+    wave, the drop in points, the sparsity reached) and ``off_drug`` (neurosteroid-like network,
+    modulation reset, same weights).
+    """
+    net, d = joint(states, data)
+    for meta in net.meta:
+        meta["drug"] = "on" if meta["treatment"] != "untreated" else "none"
+    frames = [
+        _with(structure(net), "efficacy"),
+        _with(evaluate(net, d, EFFICACY_CONDITIONS), "efficacy"),
+        _with(tolerance(net, d, tolerance_sigmas), "tolerance"),
+        _with(manic_risk(net, d), "manic_risk"),
+        _with(acute_relapse(net, d), "acute_relapse"),
+    ]
+    if "neurosteroid" in states:
+        off = states["neurosteroid"].clone().reset_modulation()
+        for meta in off.meta:
+            meta["drug"] = "off"
+        frames.append(_with(evaluate(off, data, OFF_DRUG_CONDITIONS), "off_drug"))
+        frames.append(_with(manic_risk(off, data).query("metric != 'accuracy'"), "off_drug"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def acute_relapse(net: EnsembleMLP, data: EnsembleData) -> pd.DataFrame:
+    """The relapse challenge with the modulation on: combined accuracy (%) before and after,
+    ``relapse_drop`` = before - after (points), and the weight sparsity (%) reached."""
+    before = evaluate(net, data, ["combined"])
+    hit = net.clone()
+    target = relapse_challenge(hit)
+    after = evaluate(hit, data, ["combined"])
+    rows = before.assign(metric="accuracy_before")
+    rows_after = after.assign(metric="accuracy_after")
+    drop = after.assign(metric="relapse_drop", value=before["value"].to_numpy() - after["value"].to_numpy())
+    sp = structure(hit).query("metric == 'weight_sparsity'").assign(condition="combined",
+                                                                    metric="sparsity_after")
+    assert torch.allclose(100 * hit.weight_sparsity(), 100 * target, atol=0.05)
+    return pd.concat([rows, rows_after, drop, sp], ignore_index=True)
+
+
+def _with(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    out = df.copy()
+    out.insert(0, "experiment", experiment)
+    return out
+
+
+def _check_data(net: EnsembleMLP, data: EnsembleData) -> None:
+    if list(data.seeds) != net.seeds:
+        raise ValueError(f"data holds replicas {list(data.seeds)} but the network holds {net.seeds}")
+
+
+# --------------------------------------------------------------------------- tables
+#: Rows of the study's tables: (table name in paper_results.yaml, experiment, condition, metric).
+TABLE_ROWS = (
+    ("sparsity", "efficacy", "-", "weight_sparsity"),
+    ("clean", "efficacy", "clean", "accuracy"),
+    ("standard", "efficacy", "standard", "accuracy"),
+    ("combined", "efficacy", "combined", "accuracy"),
+    ("sigma_0.5", "tolerance", "sigma_0.5", "accuracy"),
+    ("sigma_1.0", "tolerance", "sigma_1", "accuracy"),
+    ("sigma_1.5", "tolerance", "sigma_1.5", "accuracy"),
+    ("sigma_2.5", "tolerance", "sigma_2.5", "accuracy"),
+    ("gain", "manic_risk", "-", "gain"),
+    ("biased_accuracy", "manic_risk", "biased", "accuracy"),
+    ("activation_magnitude", "manic_risk", "-", "activation_magnitude"),
+    ("acute_relapse_drop", "acute_relapse", "combined", "relapse_drop"),
+)
+
+
+def fmt_sd_ci(row, digits: int = 1) -> str:
+    """'mean ± SD [low, high]' (population SD, 95% t-interval; no interval for one seed)."""
+    s = f"{row['mean']:.{digits}f} ± {row['sd']:.{digits}f}"
+    if row["n"] > 1:
+        s += f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
+    return s
+
+
+def fmt_paper(value, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+def comparison_table(df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS,
+                     treatments: Sequence[str] = TREATMENT_NAMES) -> pd.DataFrame:
+    """Ours (mean ± SD [95% CI] over seeds) beside the study's (mean ± SD), one row per measure.
+
+    ``paper_tables`` is study B's ``tables`` mapping; its columns are untreated / ketamine /
+    ssri / neurosteroid.
+    """
+    out = []
+    for table_name, exp, cond, metric in rows:
+        sel = df[(df.experiment == exp) & (df.condition == cond) & (df.metric == metric)]
+        s = summarise(sel, ["treatment"]).set_index("treatment")
+        digits = 3 if metric == "activation_magnitude" else 2 if metric == "gain" else 1
+        row = {"measure": table_name}
+        for k, t in enumerate(TREATMENT_NAMES):
+            if t not in treatments:
+                continue
+            row[f"{t}, ours"] = fmt_sd_ci(s.loc[t], digits) if t in s.index else "—"
+            row[f"{t}, study"] = fmt_paper(paper_tables[table_name][k], digits)
+        out.append(row)
+    return pd.DataFrame(out).set_index("measure")
+
+
+def off_drug_table(df: pd.DataFrame, paper_off: Mapping) -> pd.DataFrame:
+    """The neurosteroid-like network on and off drug, ours beside the study's off-drug values."""
+    rows = []
+    for key, cond in (("combined", "combined"), ("extreme", "internal_extreme"), ("biased", "biased")):
+        on = df[(df.treatment == "neurosteroid") & (df.drug == "on") & (df.condition == cond)
+                & (df.metric == "accuracy") & df.experiment.isin(["efficacy", "manic_risk"])]
+        off = df[(df.experiment == "off_drug") & (df.condition == cond) & (df.metric == "accuracy")]
+        s_on, s_off = summarise(on, ["treatment"]).iloc[0], summarise(off, ["treatment"]).iloc[0]
+        rows.append({"condition": key, "on drug, ours": fmt_sd_ci(s_on), "off drug, ours": fmt_sd_ci(s_off),
+                     "off drug, study": fmt_paper(paper_off[key])})
+    return pd.DataFrame(rows).set_index("condition")
