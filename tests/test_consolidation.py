@@ -1,0 +1,124 @@
+"""Consolidation duration (study A): checkpoints of one run against separate runs, and the relapse probe.
+
+The reference for a checkpoint is a separate run written with the operators directly: regrow,
+train for that many epochs, evaluate, prune a copy to the relapse target, evaluate again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from conftest import SMALL_NET
+from pruneplast.config import RegrowConfig, RelapseConfig, TaskConfig, TrainConfig
+from pruneplast.data import EnsembleData
+from pruneplast.network import EnsembleMLP
+from pruneplast.operators import prune, regrow, relapse_challenge, train
+from pruneplast.protocols import consolidation
+from pruneplast.protocols.base import relapse_probe
+from pruneplast.stress import evaluate
+
+TASK = TaskConfig(n_train=1024, n_standard=600, n_clean=100)
+CONDS = ("clean", "standard", "internal_extreme", "combined")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # small tensors: one thread avoids oversubscription stalls on a busy machine
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def pruned_trained():
+    """Two small replicas trained briefly, then pruned to 95% (so consolidation changes accuracy)."""
+    data = EnsembleData.build([0, 1], TASK)
+    net = EnsembleMLP.init([0, 1], SMALL_NET)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    train(net, data, TrainConfig(epochs=4, lr=3e-3), tag="baseline")
+    torch.set_num_threads(n)
+    return prune(net, 0.95), data
+
+
+def _values(df: pd.DataFrame, **where) -> np.ndarray:
+    for k, v in where.items():
+        df = df[df[k] == v]
+    return df.sort_values(["condition", "seed"])["value"].to_numpy()
+
+
+def test_epoch_checkpoint_equals_a_separate_run(pruned_trained):
+    start, data = pruned_trained
+    cfg = TrainConfig(epochs=3, lr=5e-4)
+    curve = consolidation.duration_curve(start, data, 0.5, cfg, conditions=CONDS)
+    assert sorted(curve.epochs.unique()) == [0, 1, 2, 3]
+    for e in (0, 2):
+        ref = start.clone()
+        regrow(ref, data, RegrowConfig(fraction=0.5), tag="regrow")
+        train(ref, data, TrainConfig(epochs=e, lr=5e-4), tag="consolidation")
+        pre = evaluate(ref, data, CONDS)
+        hit = ref.clone()
+        relapse_challenge(hit)
+        post = evaluate(hit, data, ["combined"])
+        at = curve[curve.epochs == e]
+        np.testing.assert_allclose(_values(at, phase="pre_relapse", metric="accuracy"), _values(pre), atol=1e-6)
+        np.testing.assert_allclose(_values(at, phase="post_relapse", metric="accuracy"), _values(post), atol=1e-6)
+        drop = _values(at, phase="post_relapse", metric="relapse_drop")
+        np.testing.assert_allclose(drop, _values(pre, condition="combined") - _values(post), atol=1e-5)
+    # consolidation changes the network: the checkpoints are not all the same state
+    acc = curve[(curve.phase == "pre_relapse") & (curve.metric == "accuracy") & (curve.condition == "standard")]
+    assert acc.groupby("epochs").value.mean().nunique() > 1
+    # the start state is left as it was
+    assert float(start.weight_sparsity()[0]) == pytest.approx(0.95, abs=1e-3)
+
+
+def test_selected_checkpoints_and_bad_checkpoints(pruned_trained):
+    start, data = pruned_trained
+    cfg = TrainConfig(epochs=2, lr=5e-4)
+    some = consolidation.duration_curve(start, data, 0.5, cfg, checkpoints=[0, 2], conditions=["standard"])
+    allc = consolidation.duration_curve(start, data, 0.5, cfg, conditions=["standard"])
+    assert sorted(some.epochs.unique()) == [0, 2]
+    pd.testing.assert_frame_equal(some.reset_index(drop=True),
+                                  allc[allc.epochs.isin([0, 2])].reset_index(drop=True))
+    with pytest.raises(ValueError, match=r"checkpoints must be in \[0, 2\]"):
+        consolidation.duration_curve(start, data, 0.5, cfg, checkpoints=[0, 3])
+    with pytest.raises(ValueError, match="fraction"):
+        consolidation.duration_curve(start, data, 1.5, cfg)
+
+
+@pytest.mark.parametrize("regrown", [0.0, 0.5, 1.0])
+def test_relapse_post_sparsity_equals_target(full_net, regrown):
+    """On the real network: post-relapse weight sparsity is min(s + 0.4 (1 - s), 0.99)."""
+    net = prune(full_net.clone(), 0.95)
+    if regrown:
+        regrow(net, None, RegrowConfig(fraction=regrown, method="random"), tag="regrow")
+    data = EnsembleData.build([0], TaskConfig(n_train=10, n_standard=200, n_clean=20))
+    df = relapse_probe(net, data, ["standard"], RelapseConfig(), extra={"epochs": 0})
+    sp = df[df.metric == "weight_sparsity"].set_index("phase")["value"]
+    s = float(net.weight_sparsity()[0])
+    target = min(s + 0.4 * (1 - s), 0.99)
+    assert sp["pre_relapse"] == pytest.approx(100 * s, abs=1e-9)
+    assert sp["post_relapse"] == pytest.approx(100 * target, abs=0.01)
+    expected = {0.0: 97.0, 0.5: 68.5, 1.0: 40.0}[regrown]  # 95 -> 97; 47.5 -> 68.5; 0 -> 40
+    assert round(sp["post_relapse"], 1) == expected
+    # the probe leaves the evaluated network unchanged
+    assert float(net.weight_sparsity()[0]) == s
+
+
+def test_gain_and_drop_summaries(pruned_trained):
+    start, data = pruned_trained
+    curve = consolidation.duration_curve(start, data, 0.5, TrainConfig(epochs=2, lr=5e-4), conditions=CONDS)
+    gain = consolidation.extreme_gain(curve)
+    ext = curve[(curve.phase == "pre_relapse") & (curve.condition == "internal_extreme")].set_index(["epochs", "seed"])
+    per_seed = ext.loc[2, "value"] - ext.loc[0, "value"]
+    assert gain["mean"] == pytest.approx(per_seed.mean())
+    assert gain["to_epochs"] == 2 and gain["n"] == 2
+    drops = consolidation.relapse_drop(curve).set_index("epochs")["mean"]
+    assert list(drops.index) == [0, 1, 2]
+    table = consolidation.duration_table(curve, {0: [1.0, 2.0, 3.0, 4.0, 5.0]})
+    assert list(table.index) == [(0, "ours"), (0, "study")]
+    assert table.loc[(0, "study"), "relapse drop"] == "5.0"

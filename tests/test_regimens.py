@@ -1,0 +1,180 @@
+"""Regrowth regimens (study A): the sparsity path, checkpoints and merged ensembles vs separate runs.
+
+References: the per-layer integer recurrence of "40% of the still-missing weights" for the path,
+and the protocol written out with the operators (regrow, train, one cycle at a time) for states.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SMALL_NET
+from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig
+from pruneplast.data import EnsembleData
+from pruneplast.network import EnsembleMLP
+from pruneplast.operators import prune, regrow, train
+from pruneplast.protocols import regimens as R
+
+LAYER_SIZES = (1_024, 262_144, 131_072, 1_024)
+KEPT_95 = (52, 13_108, 6_554, 52)
+#: The study's sparsity path of the 40% cycles (% of weights).
+PAPER_PATH = (95.0, 57.0, 34.2, 20.5, 12.3, 7.4, 4.4, 2.7, 1.6, 1.0, 0.6)
+TASK = TaskConfig(n_train=1024, n_standard=600, n_clean=100)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def small_start():
+    """Two small replicas trained briefly, then pruned to 95%."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    data = EnsembleData.build([0, 1], TASK)
+    net = EnsembleMLP.init([0, 1], SMALL_NET)
+    train(net, data, TrainConfig(epochs=4, lr=3e-3), tag="baseline")
+    torch.set_num_threads(n)
+    return prune(net, 0.95), data
+
+
+def expected_path(cycles: int, fraction: float = 0.4) -> list[float]:
+    """Weight sparsity (%) after each cycle from the published 95% counts, by integer recurrence."""
+    pruned = [n - k for n, k in zip(LAYER_SIZES, KEPT_95)]
+    out = [100 * sum(pruned) / sum(LAYER_SIZES)]
+    for _ in range(cycles):
+        pruned = [p - (max(1, math.floor(fraction * p + 1e-9)) if p else 0) for p in pruned]
+        out.append(100 * sum(pruned) / sum(LAYER_SIZES))
+    return out
+
+
+def test_sparsity_path_on_the_real_network(full_net):
+    """95 -> 57.0 -> 34.2 -> 20.5 -> ... -> 0.6 per cycle; single 60% and 100% regrowth; relapse targets."""
+    start = prune(full_net.clone(), 0.95)
+    data = EnsembleData.build([0], TaskConfig(n_train=10, n_standard=100, n_clean=20))
+    regs = [R.Regimen("long_chronic", 10, 0.4, 0), R.Regimen("acute_moderate", 1, 0.6, 0),
+            R.Regimen("full_acute", 1, 1.0, 0)]
+    df = R.run(start, data, regs, conditions=["standard"], regrow_config=RegrowConfig(method="random"))
+    path = R.sparsity_path(df).set_index(["schedule", "cycle"])["weight_sparsity"]
+    ours = [path[("long_chronic", k)] for k in range(11)]
+    np.testing.assert_allclose(ours, expected_path(10), atol=1e-9)
+    assert [round(v, 1) for v in ours] == list(PAPER_PATH)
+    fin = R.finals(df).set_index(["regimen", "phase", "metric"])
+    sp = fin[fin.condition == "-"]["value"]
+    assert round(sp[("acute_moderate", "pre_relapse", "weight_sparsity")], 1) == 38.0
+    assert sp[("full_acute", "pre_relapse", "weight_sparsity")] == 0.0
+    for name in ("pruned", "acute_moderate", "long_chronic", "full_acute"):
+        s = sp[(name, "pre_relapse", "weight_sparsity")]
+        target = min(s + 40 * (1 - s / 100), 99.0)
+        assert sp[(name, "post_relapse", "weight_sparsity")] == pytest.approx(target, abs=0.01)
+    # the study's post-relapse sparsities (62.8 acute moderate, 40.0 full acute, 40.3 long chronic)
+    assert round(sp[("acute_moderate", "post_relapse", "weight_sparsity")], 1) == 62.8
+    assert round(sp[("full_acute", "post_relapse", "weight_sparsity")], 1) == 40.0
+    assert round(sp[("long_chronic", "post_relapse", "weight_sparsity")], 1) == 40.3
+
+
+def test_gradient_regrowth_follows_the_same_path(full_net):
+    start = prune(full_net.clone(), 0.95)
+    data = EnsembleData.build([0], TaskConfig(n_train=256, n_standard=100, n_clean=20))
+    df = R.run(start, data, [R.Regimen("chronic", 3, 0.4, 0)], conditions=["standard"])
+    path = R.sparsity_path(df).set_index("cycle")["weight_sparsity"]
+    np.testing.assert_allclose(path.to_numpy(), expected_path(3), atol=1e-9)
+
+
+def _manual(start, data, cycles, fraction, epochs):
+    """The regimen written out with the operators, one cycle at a time."""
+    net = start.clone()
+    for k in range(1, cycles + 1):
+        regrow(net, data, RegrowConfig(fraction=fraction), tag=f"cycle{k}")
+        train(net, data, TrainConfig(epochs=epochs, lr=5e-4), tag=f"cycle{k}")
+    return net
+
+
+def _assert_same_state(a: EnsembleMLP, b: EnsembleMLP):
+    for wa, wb, ma, mb in zip(a.weights, b.weights, a.masks, b.masks):
+        assert torch.equal(ma, mb)
+        torch.testing.assert_close(wa, wb, rtol=0, atol=1e-6)
+
+
+def test_cycle_and_epoch_checkpoints_equal_separate_runs(small_start):
+    start, data = small_start
+    regs = [R.Regimen("long", 4, 0.4, 1), R.Regimen("short", 2, 0.4, 1),
+            R.Regimen("acute", 1, 0.6, 1), R.Regimen("control", 1, 0.6, 3)]
+    groups = R.plan(regs)
+    hosts = sorted(run.schedule.name for g in groups for run in g)
+    assert hosts == ["control", "long"]
+    df, states = R.run(start, data, regs, conditions=["standard", "combined"], keep_states=True)
+    _assert_same_state(states["short"], _manual(start, data, 2, 0.4, 1))
+    _assert_same_state(states["long"], _manual(start, data, 4, 0.4, 1))
+    _assert_same_state(states["acute"], _manual(start, data, 1, 0.6, 1))
+    _assert_same_state(states["control"], _manual(start, data, 1, 0.6, 3))
+    # and a separate run of the short regimen alone gives the same results rows
+    alone = R.run(start, data, [R.Regimen("short", 2, 0.4, 1)], conditions=["standard", "combined"])
+    cols = ["phase", "condition", "metric", "seed"]
+    a = R.finals(df)[R.finals(df).regimen == "short"].sort_values(cols)["value"].to_numpy()
+    b = R.finals(alone)[R.finals(alone).regimen == "short"].sort_values(cols)["value"].to_numpy()
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    # labels: total epochs and cycles at each regimen's end
+    ends = R.finals(df).drop_duplicates("regimen").set_index("regimen")
+    assert ends.loc["short", "cycle"] == 2 and ends.loc["short", "epochs"] == 2
+    assert ends.loc["control", "epochs"] == 3 and ends.loc["acute", "epochs"] == 1
+    assert ends.loc["pruned", "epochs"] == 0
+
+
+def test_same_schedule_runs_share_one_ensemble_and_match_separate_runs(small_start):
+    start, data = small_start
+    regs = [R.Regimen("x", 2, 0.4, 1), R.Regimen("y", 2, 0.7, 1)]
+    groups = R.plan(regs)
+    assert len(groups) == 1 and len(groups[0]) == 2
+    _, states = R.run(start, data, regs, conditions=["standard"], keep_states=True)
+    for name, f in (("x", 0.4), ("y", 0.7)):
+        _, alone = R.run(start, data, [R.Regimen(name, 2, f, 1)], conditions=["standard"], keep_states=True)
+        _assert_same_state(states[name], alone[name])
+        _assert_same_state(states[name], _manual(start, data, 2, f, 1))
+
+
+def test_study_plan_shares_cycles():
+    groups = R.plan(R.study_regimens())
+    runs = {run.schedule.name: dict((name, cp) for cp, name in run.checkpoints) for g in groups for run in g}
+    assert runs == {
+        "long_chronic": {"short_chronic": (3, 5), "moderate_chronic": (6, 5), "long_chronic": (10, 5)},
+        "epochs_matched": {"acute_moderate": (1, 15), "epochs_matched": (1, 50)},
+        "full_acute": {"full_acute": (1, 20)},
+    }
+    regs = {r.name: r for r in R.study_regimens()}
+    assert regs["epochs_matched"].total_epochs == regs["long_chronic"].total_epochs == 50
+
+
+@pytest.mark.parametrize("bad,name", [
+    (lambda: R.study_regimens(chronic_cycles=[3, 3, 10]), "chronic_cycles"),
+    (lambda: R.study_regimens(chronic_cycles=[3, 6]), "chronic_cycles"),
+    (lambda: R.study_regimens(chronic_cycles=[0, 6, 10]), "chronic_cycles[0]"),
+    (lambda: R.Regimen("a", 1, 0.0, 5), "a.fraction"),
+    (lambda: R.Regimen("a", 0, 0.4, 5), "a.cycles"),
+    (lambda: R.Regimen("pruned", 1, 0.4, 5), "regimen name"),
+    (lambda: R.plan([R.Regimen("a", 1, 0.4, 5), R.Regimen("a", 2, 0.4, 5)]), "distinct"),
+    (lambda: R.plan([R.Regimen("a", 1, 0.4, 5), R.Regimen("b", 1, 0.4, 5)]), "same cycles"),
+])
+def test_bad_regimens_raise(bad, name):
+    with pytest.raises(ValueError, match=name.replace("[", r"\[").replace("]", r"\]")):
+        bad()
+
+
+def test_paired_comparisons_are_per_seed_differences(small_start):
+    start, data = small_start
+    regs = [R.Regimen("long_chronic", 2, 0.4, 1), R.Regimen("acute_moderate", 1, 0.6, 1)]
+    df = R.run(start, data, regs, conditions=["internal_extreme", "combined"])
+    cmp = R.comparisons(df).set_index(["quantity", "comparison"])
+    assert set(cmp.index.get_level_values("comparison")) == {"long_chronic - acute_moderate"}
+    fin = R.finals(df)
+    ext = fin[(fin.condition == "internal_extreme") & (fin.metric == "accuracy")].set_index(["regimen", "seed"])["value"]
+    diff = (ext["long_chronic"] - ext["acute_moderate"]).mean()
+    assert cmp.loc[("extreme accuracy", "long_chronic - acute_moderate"), "mean"] == pytest.approx(diff)
