@@ -1,0 +1,117 @@
+"""Study B longitudinal relapse: protection at test, checkpoints of one maintenance run, relapse.
+
+The reference for a checkpoint is a separate, shorter maintenance run; the reference for the
+discontinuation test is a network rebuilt from the same tensors with default modulation and the
+protection set by hand.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import SMALL_NET
+from pruneplast.config import MaintenanceConfig, TaskConfig, TrainConfig
+from pruneplast.data import EnsembleData
+from pruneplast.network import EnsembleMLP
+from pruneplast.operators import prune, train
+from pruneplast.protocols import longitudinal, treatments
+from pruneplast.stress import accuracy
+
+TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def treated():
+    data = EnsembleData.build([0, 1], TASK)
+    net = EnsembleMLP.init([0, 1], SMALL_NET)
+    train(net, data, TrainConfig(epochs=3, lr=3e-3), tag="baseline")
+    cfgs = treatments.configs(["untreated", "ketamine", "ssri", "neurosteroid"],
+                              epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
+    return treatments.treat(prune(net, 0.95), data, cfgs), data, cfgs
+
+
+def test_protection_at_test_published_rates():
+    got = [longitudinal.protection_at_test(r, 50) for r in (0.002, 0.015, 0.008)]
+    assert got == pytest.approx([0.90, 0.25, 0.60])
+
+
+def test_protection_is_a_linear_decrement_floored_at_zero():
+    for rate in (0.002, 0.015, 0.03, 0.5):
+        p = 1.0
+        for _ in range(50):
+            p = max(0.0, p - rate)
+        assert longitudinal.protection_at_test(rate, 50) == pytest.approx(p, abs=1e-12)
+    assert longitudinal.protection_at_test(0.03, 50) == 0.0
+    with pytest.raises(ValueError, match="decay_rate"):
+        longitudinal.protection_at_test(1.5)
+
+
+def test_checkpoint_equals_a_separate_shorter_run(treated):
+    states, data, _ = treated
+    cfg = MaintenanceConfig(durations=(2, 4), lr=1e-3)  # a visible lr, so epochs matter
+    long_run, _ = longitudinal.maintain(states, data, cfg)
+    short_run, _ = longitudinal.maintain(states, data, MaintenanceConfig(durations=(2,), lr=1e-3))
+    for a, b in zip(long_run[2].weights, short_run[2].weights):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert any(not torch.allclose(a, b) for a, b in zip(long_run[2].weights, long_run[4].weights))
+    assert sorted(long_run) == [2, 4]
+    # maintenance keeps drug and protection on, and the masks fixed
+    assert torch.all(long_run[4].protection == 1.0)
+    assert [d["treatment"] for d in long_run[4].meta] == ["ketamine"] * 2 + ["ssri"] * 2 + ["neurosteroid"] * 2
+    start, _ = treatments.joint({n: states[n] for n in ("ketamine", "ssri", "neurosteroid")}, data)
+    for a, b in zip(long_run[4].masks, start.masks):
+        assert torch.equal(a, b)
+
+
+def test_discontinuation_resets_drug_and_uses_each_treatments_protection(treated):
+    states, data, cfgs = treated
+    cfg = MaintenanceConfig(durations=(1,))
+    ck, d = longitudinal.maintain(states, data, cfg)
+    df = longitudinal.biased_after_discontinuation({1: ck[1]}, d, cfgs, cfg)
+    prot = df.groupby("treatment")["protection"].first().to_dict()
+    assert prot == pytest.approx({"ketamine": 0.90, "ssri": 0.25, "neurosteroid": 0.60})
+    net = ck[1]
+    plain = EnsembleMLP([w.clone() for w in net.weights], [b.clone() for b in net.biases],
+                        [m.clone() for m in net.masks], [dict(m) for m in net.meta],
+                        protection=torch.tensor([0.9, 0.9, 0.25, 0.25, 0.6, 0.6]))
+    want = accuracy(plain, d, "biased")
+    assert df["value"].tolist() == pytest.approx(want.tolist())
+
+
+def test_relapse_probability_is_relapses_over_durations():
+    acc = pd.DataFrame({"treatment": "ssri", "seed": [0] * 6 + [1] * 6, "duration": list(range(6)) * 2,
+                        "protection": 0.25, "drug": "off", "condition": "biased", "metric": "accuracy",
+                        "value": [50, 70, 59.9, 60, 61, 10] + [80] * 6})
+    prob = longitudinal.relapse_probability(longitudinal.relapses(acc, [60.0]))
+    assert prob.set_index("seed")["value"].to_dict() == pytest.approx({0: 300 / 6, 1: 0.0})
+    prob50 = longitudinal.relapse_probability(longitudinal.relapses(acc, [50.0]))
+    assert prob50.set_index("seed")["value"].to_dict() == pytest.approx({0: 100 / 6, 1: 0.0})
+
+
+def test_longitudinal_rows_and_sensitivity(treated):
+    states, data, cfgs = treated
+    cfg = MaintenanceConfig(durations=(1, 2))
+    df, ck = longitudinal.longitudinal(states, data, cfgs, cfg, protections=[0.0, 0.6, 1.0],
+                                       thresholds=[50, 70])
+    assert sorted(ck) == [1, 2]
+    rel = df[(df.experiment == "relapse") & (df.metric == "relapse_probability")]
+    assert len(rel) == 3 * 2 and set(rel.threshold) == {60.0}
+    sens = df[(df.experiment == "sensitivity") & (df.metric == "relapse_probability")]
+    assert set(sens.threshold) == {50.0, 60.0, 70.0} and set(sens.protection) == {0.0, 0.6, 1.0}
+    # the sensitivity re-evaluation at a treatment's own protection reproduces the main result
+    own = df[(df.experiment == "relapse") & (df.metric == "accuracy") & (df.treatment == "neurosteroid")]
+    again = df[(df.experiment == "sensitivity") & (df.metric == "accuracy") & (df.treatment == "neurosteroid")
+               & (df.protection == 0.6)]
+    assert sorted(own["value"]) == pytest.approx(sorted(again["value"]))
+    with pytest.raises(ValueError, match="protections"):
+        longitudinal.longitudinal(states, data, cfgs, cfg, protections=[1.5])

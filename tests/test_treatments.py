@@ -1,0 +1,134 @@
+"""Study B treatments: the SSRI-like schedule, ketamine-like regrowth, neurosteroid-like on/off drug.
+
+References are written with the engine's operators directly (a fresh network built from the same
+tensors with default modulation; regrowth on a gain-1.0 copy; one treatment trained alone).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import SCORE_TASK, SMALL_NET
+from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig, TreatmentConfig, treatment
+from pruneplast.data import EnsembleData
+from pruneplast.network import EnsembleMLP
+from pruneplast.operators import prune, regrow, train
+from pruneplast.protocols import treatments
+from pruneplast.stress import evaluate
+
+TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def depressed():
+    """Two small replicas trained briefly, then pruned to 95%."""
+    data = EnsembleData.build([0, 1], TASK)
+    net = EnsembleMLP.init([0, 1], SMALL_NET)
+    train(net, data, TrainConfig(epochs=3, lr=3e-3), tag="baseline")
+    return prune(net, 0.95), data
+
+
+def test_ssri_schedule_published_values():
+    sigma, gain = treatments.ssri_schedule(treatment("ssri"))
+    assert sigma(0) == pytest.approx(0.5) and gain(0) == pytest.approx(1.0)
+    assert sigma(50) == pytest.approx(0.5 * (1 - 50 / 99)) and gain(50) == pytest.approx(1 + 0.6 * 50 / 99)
+    assert sigma(99) == pytest.approx(0.0, abs=1e-12) and gain(99) == pytest.approx(1.6)
+    assert sigma(150) == 0.0 and gain(150) == pytest.approx(1.6)  # after the course
+
+
+def test_ssri_schedule_compresses_to_a_shorter_course():
+    sigma, gain = treatments.ssri_schedule(treatments.configs(["ssri"], epochs={"ssri": 5})["ssri"])
+    assert [round(sigma(e), 6) for e in range(5)] == [0.5, 0.375, 0.25, 0.125, 0.0]
+    assert gain(4) == pytest.approx(1.6)
+
+
+def test_unknown_treatment_name_raises():
+    with pytest.raises(ValueError, match="treatment"):
+        treatments.configs(["lithium"])
+    with pytest.raises(ValueError, match="epochs key"):
+        treatments.configs(epochs={"lithium": 3})
+    with pytest.raises(ValueError, match="treatment"):
+        TreatmentConfig("lithium")
+    with pytest.raises(ValueError, match="epochs"):
+        treatments.configs(["ketamine"], epochs={"ketamine": -1})
+
+
+def test_ketamine_sparsity_and_scores_at_unit_gain(full_net, score_data):
+    pruned_net = prune(full_net.select([0, 0]), 0.95)
+    pruned_net.meta[1]["seed"] = 1
+    cfgs = treatments.configs(["ketamine"], epochs={"ketamine": 0})
+    states = treatments.treat(pruned_net, score_data, cfgs)
+    k = states["ketamine"]
+    assert torch.allclose(100 * k.weight_sparsity(), torch.full((2,), 47.5, dtype=torch.float64), atol=0.01)
+    assert torch.allclose(k.gain, torch.full((2,), 1.25))
+    ref = pruned_net.clone()  # gain 1.0: the positions must be the same as at gain 1.25
+    regrow(ref, score_data, RegrowConfig(fraction=0.5), tag="regrow")
+    for a, b in zip(k.masks, ref.masks):
+        assert torch.equal(a, b)
+
+
+def test_joint_training_equals_each_treatment_alone(depressed):
+    net, data = depressed
+    cfgs = treatments.configs(["ketamine", "neurosteroid"], epochs={"ketamine": 2, "neurosteroid": 2})
+    together = treatments.treat(net, data, cfgs)
+    for name in cfgs:
+        alone = treatments.treat(net, data, {name: cfgs[name]})[name]
+        for a, b in zip(together[name].weights, alone.weights):
+            assert torch.allclose(a, b, atol=1e-6)
+        assert [d["treatment"] for d in together[name].meta] == [name, name]
+
+
+def test_ssri_ends_at_full_gain_with_mask_fixed(depressed):
+    net, data = depressed
+    s = treatments.treat(net, data, treatments.configs(["ssri"], epochs={"ssri": 2}))["ssri"]
+    assert torch.allclose(s.gain, torch.full((2,), 1.6))
+    for a, b in zip(s.masks, net.masks):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(s.weights, net.weights))
+
+
+def test_neurosteroid_off_drug_uses_the_same_weights(depressed):
+    net, data = depressed
+    states = treatments.treat(net, data, treatments.configs(["neurosteroid"], epochs={"neurosteroid": 1}))
+    on = states["neurosteroid"]
+    assert bool(on.tanh.all()) and torch.allclose(on.gain * on.damping, torch.full((2,), 0.595))
+    df = treatments.evaluate_treatments(states, data)
+    off = df[(df.experiment == "off_drug") & (df.metric == "accuracy")]
+    assert set(off.drug) == {"off"}
+    # reference: a plain network from the very same tensors, default modulation (ReLU, gain 1)
+    plain = EnsembleMLP([w.clone() for w in on.weights], [b.clone() for b in on.biases],
+                        [m.clone() for m in on.masks], [{"seed": s, "treatment": "neurosteroid"} for s in on.seeds])
+    ref = evaluate(plain, data, treatments.OFF_DRUG_CONDITIONS)
+    got = off.sort_values(["condition", "seed"])["value"].to_numpy()
+    want = ref.sort_values(["condition", "seed"])["value"].to_numpy()
+    assert got.tolist() == pytest.approx(want.tolist())
+    on_rows = df[(df.experiment == "efficacy") & (df.condition == "combined")]
+    assert set(on_rows.drug) == {"on"}
+
+
+def test_evaluation_tables_cover_every_measure(depressed):
+    net, data = depressed
+    cfgs = treatments.configs(epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
+    df = treatments.evaluate_treatments(treatments.treat(net, data, cfgs), data)
+    from pruneplast import paper
+
+    table = treatments.comparison_table(df, paper.paper_results()["study_B"]["tables"])
+    assert list(table.index) == [r[0] for r in treatments.TABLE_ROWS]
+    assert not table.isin(["—"]).drop(columns=["untreated, study"]).any().any()
+    drop = df[(df.experiment == "acute_relapse") & (df.metric == "relapse_drop")]
+    before = df[(df.experiment == "acute_relapse") & (df.metric == "accuracy_before")]
+    after = df[(df.experiment == "acute_relapse") & (df.metric == "accuracy_after")]
+    assert drop["value"].to_numpy() == pytest.approx(before["value"].to_numpy() - after["value"].to_numpy())
+    sp = df[(df.experiment == "acute_relapse") & (df.metric == "sparsity_after")]
+    assert all(math.isclose(v, 97.0, abs_tol=0.3) for v in sp[sp.treatment == "ssri"]["value"])
