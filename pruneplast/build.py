@@ -386,7 +386,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         is_chapter = src.stem in chapters.CHAPTERS
         params = parameters_for(src, profile)
         res_dir = results_dir(profile, res_root)
-        extra = [] if is_chapter else sorted(p for p in res_dir.glob("*") if p.is_file()) if res_dir.is_dir() else []
+        # a page that is not a chapter (the scorecard) may read every results file of the profile
+        extra = [] if is_chapter or not res_dir.is_dir() else sorted(
+            p for p in res_dir.glob("*") if p.is_file() and p.stem != src.stem and not p.name.startswith("."))
         key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir)
         out = exec_dir / f"{page}.ipynb"
         stamp_file = out.with_suffix(".stamp.json")
@@ -405,7 +407,7 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
                  f"notebook is {out.with_name(out.stem + '.failed.ipynb')}")
             raise RuntimeError(f"executing {src} failed: {exc}") from exc
         dt = time.perf_counter() - t0
-        written = sorted(res_dir.glob(f"{src.stem}.*")) if is_chapter and res_dir.is_dir() else []
+        written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
         stamp_file.write_text(json.dumps({"stamp": key, "results": {str(p): _file_digest(p) for p in written}},
                                          indent=1) + "\n", encoding="utf-8")
         _log(f"{head}: done in {_fmt_time(dt)}")

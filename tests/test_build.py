@@ -1,0 +1,328 @@
+"""The build pipeline: parameters, the rerun command, stamps, toc, atomic results.
+
+Notebook executions here use tiny throw-away notebooks in a temporary folder (a few seconds each:
+mostly kernel start-up); the chapters themselves are exercised in ``test_notebooks.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pruneplast import build, chapters, results
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "pruneplast.cli"]
+
+TINY = textwrap.dedent('''\
+    ---
+    jupytext:
+      text_representation:
+        extension: .md
+        format_name: myst
+    kernelspec:
+      display_name: Python 3
+      language: python
+      name: python3
+    ---
+
+    # Tiny
+
+    ```{code-cell} ipython3
+    :tags: [parameters]
+
+    profile = "paper"
+    sparsity = 0.95
+    seeds = [0, 1]
+    ```
+
+    ```{code-cell} ipython3
+    import pandas as pd
+    from pruneplast.config import check_real, check_seeds
+    from pruneplast.results import save_results
+
+    check_real("sparsity", sparsity, 0.0, 1.0)
+    check_seeds("seeds", seeds)
+    df = pd.DataFrame({"experiment": "t", "condition": "c", "seed": seeds, "metric": "m",
+                       "value": [sparsity * (s + 1) for s in seeds]})
+    print(save_results(df, "tiny", profile, {"sparsity": sparsity, "seeds": seeds}))
+    ```
+    ''')
+
+
+@pytest.fixture()
+def tiny(tmp_path) -> Path:
+    p = tmp_path / "tiny.md"
+    p.write_text(TINY, encoding="utf-8")
+    return p
+
+
+# --------------------------------------------------------------------------- parameters
+@pytest.mark.parametrize("text, value", [("0.9", 0.9), ("[0, 1]", [0, 1]), ("1e-3", 0.001), ("7", 7),
+                                         ("abc", "abc"), ("true", True), ("cpu", "cpu"), ("[0.5, 0.9]", [0.5, 0.9])])
+def test_parse_value_yaml_literals(text, value):
+    assert build.parse_value(text) == value
+    assert type(build.parse_value(text)) is type(value)
+
+
+def _first_chapter() -> Path:
+    present = build.chapter_sources()
+    if not present:
+        pytest.skip("no chapter notebook present yet")
+    return present[0]
+
+
+def test_unknown_parameter_lists_valid_names():
+    path = _first_chapter()
+    with pytest.raises(build.ParameterError) as exc:
+        build.parameters_for(path, "quick", {"sparsty": 0.9})
+    msg = str(exc.value)
+    assert "unknown parameter 'sparsty'" in msg
+    for name, p in chapters.chapter(path.stem).all_params.items():
+        assert name in msg and p.kind in msg and repr(p.default) in msg
+
+
+@pytest.mark.parametrize("name, value, expect", [("seeds", "abc", "seeds must be a non-empty list"),
+                                                 ("seeds", [], "at least 1"),
+                                                 ("profile", "paper", "use --profile")])
+def test_bad_values_fail_with_engine_message(name, value, expect):
+    path = _first_chapter()
+    with pytest.raises(build.ParameterError, match=expect):
+        build.parameters_for(path, "quick", {name: value})
+
+
+def test_sparsity_out_of_range_fails_for_every_chapter_that_has_it():
+    for path in build.chapter_sources():
+        if "sparsity" in chapters.chapter(path.stem).all_params:
+            with pytest.raises(build.ParameterError, match=r"sparsity must be in \[0.0, 1.0\]; got 1.5"):
+                build.parameters_for(path, "quick", {"sparsity": 1.5})
+
+
+def test_profile_values_and_overrides_for_chapters():
+    for path in build.chapter_sources():
+        ch = chapters.chapter(path.stem)
+        quick = build.parameters_for(path, "quick")
+        assert quick == chapters.validate(path.stem, chapters.profile_values(path.stem, "quick"))
+        assert quick["profile"] == "quick"
+        paper = build.parameters_for(path, "paper")
+        assert paper == {k: p.default for k, p in ch.all_params.items()}
+        assert build.parameters_for(path, "quick", {"seeds": [3]})["seeds"] == [3]
+
+
+def test_parameters_of_a_plain_notebook_come_from_its_cell(tiny):
+    info = build.parameter_info(tiny)
+    assert list(info) == ["profile", "sparsity", "seeds"]
+    assert info["sparsity"].kind == "float" and info["sparsity"].default == 0.95
+    assert build.parameters_for(tiny, "quick") == {"profile": "quick", "sparsity": 0.95, "seeds": [0, 1]}
+    with pytest.raises(build.ParameterError, match="valid parameters"):
+        build.parameters_for(tiny, "quick", {"nope": 1})
+
+
+def test_find_notebook_by_name_prefix_and_path(tiny):
+    path = _first_chapter()
+    assert build.find_notebook(path.stem) == path
+    assert build.find_notebook(path.stem[:2]) == path
+    assert build.find_notebook(tiny) == tiny.resolve()
+    with pytest.raises(build.ParameterError, match="matches no notebook"):
+        build.find_notebook("zz_not_a_chapter")
+
+
+# --------------------------------------------------------------------------- the rerun command
+def test_cli_unknown_parameter_fails_before_running(tmp_path):
+    path = _first_chapter()
+    out = tmp_path / "never"
+    t0 = time.perf_counter()
+    proc = subprocess.run(CLI + ["run", path.stem, "-p", "no_such_param", "1", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    assert "unknown parameter 'no_such_param'" in proc.stderr
+    for name in chapters.chapter(path.stem).all_params:
+        assert name in proc.stderr
+    assert not out.exists(), "nothing may run (or be written) for an unknown parameter"
+    assert time.perf_counter() - t0 < 60
+
+
+def test_cli_bad_value_fails_before_running(tmp_path):
+    path = _first_chapter()
+    out = tmp_path / "never"
+    proc = subprocess.run(CLI + ["run", path.stem, "-p", "seeds", "abc", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "seeds must be a non-empty list" in proc.stderr
+    assert not out.exists()
+
+
+def test_cli_list_shows_every_chapter_and_parameter():
+    proc = subprocess.run(CLI + ["list"], capture_output=True, text=True, cwd=ROOT, check=True)
+    for name, ch in chapters.CHAPTERS.items():
+        assert name in proc.stdout
+        for k in ch.all_params:
+            assert k in proc.stdout
+
+
+def test_cli_run_writes_notebook_and_results(tiny, tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.run(CLI + ["run", str(tiny), "-p", "sparsity", "0.5", "-p", "seeds", "[2, 3]", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert (out / "tiny.ipynb").exists() and str(out / "tiny.ipynb") in proc.stdout
+    df = pd.read_csv(out / "quick" / "tiny.csv")
+    assert list(df["seed"]) == [2, 3] and list(df["value"]) == [1.5, 2.0]
+    assert str(out / "quick" / "tiny.csv") in proc.stdout
+    assert not list(out.glob("*.partial.ipynb"))
+
+
+def test_bad_papermill_override_fails_first_cell(tiny, tmp_path):
+    """Bypassing our checks, papermill itself injects a bad value: the first cell raises ValueError."""
+    import papermill as pm
+
+    for params, message in (({"sparsity": 1.5}, "sparsity must be in"), ({"seeds": "abc"}, "seeds must be")):
+        with pytest.raises(pm.PapermillExecutionError) as exc:
+            build.execute(tiny, tmp_path / "bad.ipynb", {"profile": "quick", **params}, results_root=tmp_path)
+        assert exc.value.ename == "ValueError" and message in exc.value.evalue
+        assert not (tmp_path / "bad.ipynb").exists() and (tmp_path / "bad.failed.ipynb").exists()
+        assert not (tmp_path / "quick" / "tiny.csv").exists()
+
+
+# --------------------------------------------------------------------------- stamps and the book
+def test_stamp_depends_on_notebook_package_parameters_and_extras(tiny, tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "mod.py").write_text("x = 1\n")
+    (pkg / "style.mplstyle").write_text("lines.linewidth: 1\n")
+    monkeypatch.setattr(build, "PACKAGE_DIR", pkg)
+    s0 = build.stamp(tiny, {"a": 1})
+    assert build.stamp(tiny, {"a": 1}) == s0
+    assert build.stamp(tiny, {"a": 2}) != s0
+    (pkg / "style.mplstyle").write_text("lines.linewidth: 2\n")  # a non-Python package file counts
+    s1 = build.stamp(tiny, {"a": 1})
+    assert s1 != s0
+    (pkg / "mod.py").write_text("x = 2\n")
+    assert build.stamp(tiny, {"a": 1}) != s1
+    extra = tmp_path / "r.csv"
+    extra.write_text("1\n")
+    s2 = build.stamp(tiny, {"a": 1}, [extra], tmp_path)
+    extra.write_text("2\n")
+    assert build.stamp(tiny, {"a": 1}, [extra], tmp_path) != s2
+    s3 = build.stamp(tiny, {"a": 1})
+    tiny.write_text(TINY.replace("# Tiny", "# Tiny, edited"))
+    assert build.stamp(tiny, {"a": 1}) != s3
+
+
+def _tiny_project(tmp_path: Path) -> Path:
+    root = tmp_path / "proj"
+    (root / "book").mkdir(parents=True)
+    (root / "book" / "intro.md").write_text("# Intro\n")
+    (root / "book" / "tiny.md").write_text(TINY)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n")
+    (root / "_config.yml").write_text("title: t\n")
+    return root
+
+
+def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys):
+    root = _tiny_project(tmp_path)
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+    assert build.toc_files(root) == ["book/intro", "book/tiny"]
+    first = build.execute_book("quick", tmp_path / "b", root)
+    assert [r["executed"] for r in first] == [True]
+    assert (tmp_path / "b" / "exec" / "quick" / "book" / "tiny.ipynb").exists()
+    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [False]
+    assert "up to date" in capsys.readouterr().out
+    # a results file of the profile changed: a non-chapter page that may read it re-executes
+    (tmp_path / "res" / "quick" / "other.csv").write_text("x\n1\n")
+    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [True]
+    # an edited notebook re-executes; so does another profile
+    (root / "book" / "tiny.md").write_text(TINY.replace("# Tiny", "# Tiny, edited"))
+    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [True]
+    assert [r["executed"] for r in build.execute_book("paper", tmp_path / "b", root)] == [True]
+    stage = build.stage_book("quick", tmp_path / "b", root)
+    assert (stage / "book" / "tiny.ipynb").exists() and not (stage / "book" / "tiny.md").exists()
+    assert (stage / "book" / "intro.md").exists() and (stage / "_toc.yml").exists()
+
+
+def test_missing_toc_page_is_an_error(tmp_path):
+    root = _tiny_project(tmp_path)
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/gone\n")
+    with pytest.raises(FileNotFoundError, match="book/gone"):
+        build.execute_book("quick", tmp_path / "b", root)
+
+
+# --------------------------------------------------------------------------- the project's own book
+def test_toc_lists_every_chapter_and_pages_exist():
+    pages = build.toc_files(ROOT)
+    for page in pages:
+        assert (ROOT / f"{page}.md").exists() or (ROOT / f"{page}.ipynb").exists(), page
+    for nb in (ROOT / "notebooks").glob("*.md"):
+        assert f"notebooks/{nb.stem}" in pages, f"{nb.name} is not in _toc.yml"
+    assert pages[0] == "book/intro"
+    for page in ("book/methods", "book/scorecard", "book/references"):
+        assert page in pages
+
+
+def test_chapter_parameter_cells_hold_the_paper_defaults():
+    from papermill.inspection import _infer_parameters
+
+    for path in build.chapter_sources():
+        nb = build.read_notebook(path)
+        cell = {p.name: build._literal(p.default) for p in _infer_parameters(nb, "python3", "python")}
+        assert cell == chapters.profile_values(path.stem, "paper"), path.name
+        first_code = [c for c in nb.cells if c.cell_type == "code"][0]
+        assert "parameters" in first_code.metadata.get("tags", []), f"{path.name}: first code cell must be the parameters cell"
+
+
+def test_every_notebook_registered_or_a_page():
+    for nb in (ROOT / "notebooks").glob("*.md"):
+        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters.py"
+
+
+# --------------------------------------------------------------------------- atomic results
+def _frame(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"experiment": "e", "condition": "c", "seed": range(n), "metric": "m",
+                         "value": [i * 0.5 for i in range(n)]})
+
+
+def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        results.save_results(_frame(10), "nb", "quick", {}, root=tmp_path)
+    assert list((tmp_path / "quick").iterdir()) == []  # neither the file nor a temporary
+
+
+def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
+    """A process killed while rewriting its results: the results file is always whole.
+
+    The writer rewrites the same results in a loop; after its first complete write it is killed
+    at several moments, most of them in the middle of a rewrite.
+    """
+    n = 200_000
+    code = textwrap.dedent(f"""
+        import pandas as pd
+        from pruneplast.results import save_results
+        df = pd.DataFrame({{"experiment": "e", "condition": "c", "seed": range({n}), "metric": "m",
+                           "value": [i * 0.5 for i in range({n})]}})
+        while True:
+            save_results(df, "nb", "quick", {{}}, root={str(tmp_path)!r})
+            print("written", flush=True)
+        """)
+    csv = tmp_path / "quick" / "nb.csv"
+    for delay in (0.0, 0.03, 0.1, 0.25):
+        csv.unlink(missing_ok=True)
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "written"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        df = pd.read_csv(csv)
+        assert len(df) == n and df["value"].iloc[-1] == (n - 1) * 0.5
+        assert sorted(p.name for p in csv.parent.glob("nb.*")) == ["nb.csv", "nb.json"]
