@@ -447,6 +447,7 @@ def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
                 continue
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, stage / rel)
+    _copy_mathjax(stage / "_mathjax" / "mathjax")
     exec_dir = Path(build_dir) / "exec" / profile
     for page in toc_files(root):
         src = _source_of(page, root)
@@ -454,6 +455,21 @@ def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
             (stage / page).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(exec_dir / f"{page}.ipynb", stage / f"{page}.ipynb")
     return stage
+
+
+def _copy_mathjax(dest: Path) -> None:
+    """Serve MathJax from the book itself (``_config.yml`` points ``mathjax_path`` here): no CDN.
+
+    The files come from the ``jupyter-server-mathjax`` package (MathJax 2, TeX input, HTML-CSS
+    output with its web fonts); localisations and the SVG output are left out.
+    """
+    try:
+        import jupyter_server_mathjax
+    except ImportError as exc:
+        raise FileNotFoundError("jupyter-server-mathjax is not installed; install the project's 'book' extra") from exc
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    skip = shutil.ignore_patterns("localization", "SVG", "__pycache__")
+    shutil.copytree(src, dest, ignore=skip)
 
 
 def jupyter_book_command() -> list[str]:
