@@ -398,6 +398,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
             records.append({"page": page, "executed": False, "seconds": 0.0})
             continue
         stamp_file.unlink(missing_ok=True)
+        if is_chapter:  # no stale results may survive a re-execution (the scorecard reads them)
+            for suffix in (".csv", ".json"):
+                (res_dir / f"{src.stem}{suffix}").unlink(missing_ok=True)
         _log(f"{head}: executing ...")
         t0 = time.perf_counter()
         try:
@@ -542,10 +545,10 @@ def strip_for_reference(nb) -> None:
 
 def expected_reference_sources(path: Path) -> list[str]:
     """Code cell sources a reference must hold: the notebook's, with the quick parameters injected."""
-    from papermill.parameterize import parameterize_notebook
+    import papermill as pm
 
-    nb = parameterize_notebook(read_notebook(path), parameters_for(path, "quick"), kernel_name="python3",
-                               language="python")
+    nb = pm.execute_notebook(read_notebook(path), None, parameters=parameters_for(path, "quick"),
+                             prepare_only=True, kernel_name="python3", language="python", progress_bar=False)
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
