@@ -1,0 +1,87 @@
+"""Shared fixtures and independent reference implementations for the engine tests.
+
+The references here are deliberately written without the package's code paths: plain
+``numpy`` for data and forward passes, plain ``torch.nn`` modules for training and gradients.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from pruneplast.config import NetworkConfig, TaskConfig
+from pruneplast.data import EnsembleData
+from pruneplast.network import EnsembleMLP
+from pruneplast.progress import set_progress
+
+FULL = NetworkConfig()  # 2 -> 512 -> 512 -> 256 -> 4
+SMALL_NET = NetworkConfig(sizes=(2, 48, 48, 24, 4))  # same depth, cheap
+SMALL_TASK = TaskConfig(n_train=512, n_standard=1000, n_clean=200)
+SCORE_TASK = TaskConfig(n_train=30 * 128 + 64, n_standard=1000, n_clean=200)  # >= 30 batches
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_progress_bars():
+    set_progress(False)
+    yield
+    set_progress(None)
+
+
+@pytest.fixture(autouse=True)
+def _fixed_threads():
+    # Results must not depend on thread count; keep the suite light on shared cores.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def reference_module(net: EnsembleMLP, m: int) -> nn.Sequential:
+    """Replica ``m`` as a plain ``nn.Sequential`` of ``nn.Linear`` + ReLU, with explicit zeros."""
+    layers: list[nn.Module] = []
+    n = len(net.weights)
+    for i, (w, b) in enumerate(zip(net.weights, net.biases)):
+        lin = nn.Linear(w.shape[2], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(w[m])
+            lin.bias.copy_(b[m])
+        layers.append(lin)
+        if i < n - 1:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def linears(model: nn.Sequential) -> list[nn.Linear]:
+    return [mod for mod in model if isinstance(mod, nn.Linear)]
+
+
+def numpy_forward(ws, bs, x, act="relu", gain=1.0, damping=1.0, protection=0.0, bias=0.0):
+    """The forward pass of the methods' section 2, by hand in numpy (float64), no noise.
+
+    Per hidden layer: h = act(W h + b); h = h + bias; h = h * damping * g_eff; h = h - 0.15 p.
+    """
+    if protection > 0:
+        g_eff = min(gain, max(1.05, 1.05 + (1 - protection) * (gain - 1.05)))
+    else:
+        g_eff = gain
+    h = np.asarray(x, dtype=np.float64)
+    for w, b in zip(ws[:-1], bs[:-1]):
+        z = h @ np.asarray(w, np.float64).T + np.asarray(b, np.float64)
+        h = np.tanh(z) if act == "tanh" else np.maximum(z, 0.0)
+        h = h + bias
+        h = h * damping * g_eff
+        h = h - 0.15 * protection
+    return h @ np.asarray(ws[-1], np.float64).T + np.asarray(bs[-1], np.float64)
+
+
+@pytest.fixture(scope="session")
+def full_net() -> EnsembleMLP:
+    """One freshly initialised full-size replica (seed 0), never modified by tests (clone it)."""
+    return EnsembleMLP.init([0], FULL)
+
+
+@pytest.fixture(scope="session")
+def score_data() -> EnsembleData:
+    return EnsembleData.build([0, 1], SCORE_TASK)
