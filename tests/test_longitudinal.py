@@ -106,8 +106,12 @@ def test_longitudinal_rows_and_sensitivity(treated):
     assert sorted(ck) == [1, 2]
     rel = df[(df.experiment == "relapse") & (df.metric == "relapse_probability")]
     assert len(rel) == 3 * 2 and set(rel.threshold) == {60.0}
-    sens = df[(df.experiment == "sensitivity") & (df.metric == "relapse_probability")]
-    assert set(sens.threshold) == {50.0, 60.0, 70.0} and set(sens.protection) == {0.0, 0.6, 1.0}
+    sens = longitudinal.sensitivity_curves(df, "protection", 50)
+    assert set(sens.threshold) == {50.0} and set(sens.protection) == {0.0, 0.6, 1.0}
+    thr = longitudinal.sensitivity_curves(df, "threshold")
+    assert set(thr.threshold) == {50.0, 60.0, 70.0}
+    at60 = thr[thr.threshold == 60.0].sort_values(["treatment", "seed"])["value"].to_numpy()
+    assert at60 == pytest.approx(rel.sort_values(["treatment", "seed"])["value"].to_numpy())
     # the sensitivity re-evaluation at a treatment's own protection reproduces the main result
     own = df[(df.experiment == "relapse") & (df.metric == "accuracy") & (df.treatment == "neurosteroid")]
     again = df[(df.experiment == "sensitivity") & (df.metric == "accuracy") & (df.treatment == "neurosteroid")
@@ -115,3 +119,21 @@ def test_longitudinal_rows_and_sensitivity(treated):
     assert sorted(own["value"]) == pytest.approx(sorted(again["value"]))
     with pytest.raises(ValueError, match="protections"):
         longitudinal.longitudinal(states, data, cfgs, cfg, protections=[1.5])
+
+
+def test_scorecard_claims_read_the_saved_results(treated, tmp_path):
+    from pruneplast import scorecard
+    from pruneplast.results import load_results, save_results
+
+    states, data, cfgs = treated
+    df, _ = longitudinal.longitudinal(states, data, cfgs, MaintenanceConfig(durations=(1, 2)),
+                                      protections=[0.0, 1.0], thresholds=[60])
+    save_results(df, "06_longitudinal_relapse", "quick", {}, root=tmp_path)
+    back = load_results("06_longitudinal_relapse", "quick", root=tmp_path)
+    for cid in ("B2_ketamine_no_manic_relapse", "B5_neurosteroid_relapse", "B7_ssri_relapse",
+                "B11_maintenance_negligible"):
+        assert scorecard.CLAIMS[cid].notebook == "06_longitudinal_relapse"
+        r = scorecard.evaluate(cid, back)
+        assert r["n"] == 2 and r["verdict"] in scorecard.VERDICT_ORDER, cid
+    want = df[(df.experiment == "relapse") & (df.metric == "relapse_probability") & (df.treatment == "ssri")]
+    assert scorecard.evaluate("B7_ssri_relapse", back)["mean"] == pytest.approx(want["value"].mean())

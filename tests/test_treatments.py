@@ -132,3 +132,21 @@ def test_evaluation_tables_cover_every_measure(depressed):
     assert drop["value"].to_numpy() == pytest.approx(before["value"].to_numpy() - after["value"].to_numpy())
     sp = df[(df.experiment == "acute_relapse") & (df.metric == "sparsity_after")]
     assert all(math.isclose(v, 97.0, abs_tol=0.3) for v in sp[sp.treatment == "ssri"]["value"])
+
+
+def test_scorecard_claims_read_the_saved_results(depressed, tmp_path):
+    from pruneplast import scorecard
+    from pruneplast.results import load_results, save_results
+
+    net, data = depressed
+    cfgs = treatments.configs(epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
+    df = treatments.evaluate_treatments(treatments.treat(net, data, cfgs), data)
+    save_results(df, "05_treatments", "quick", {}, root=tmp_path)
+    back = load_results("05_treatments", "quick", root=tmp_path)
+    for cid in ("B1_ketamine_extreme", "B3_ketamine_sparsity", "B4_neurosteroid_combined", "B6_ssri_extreme",
+                "B8_ssri_biased", "B9_ssri_gain", "B10_all_near_ceiling"):
+        assert scorecard.CLAIMS[cid].notebook == "05_treatments"
+        r = scorecard.evaluate(cid, back)
+        assert r["n"] == 2 and r["verdict"] in scorecard.VERDICT_ORDER, cid
+    assert scorecard.evaluate("B3_ketamine_sparsity", back)["verdict"] == scorecard.REPRODUCED
+    assert scorecard.evaluate("B9_ssri_gain", back)["verdict"] == scorecard.REPRODUCED

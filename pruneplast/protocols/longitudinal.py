@@ -27,7 +27,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..config import MaintenanceConfig, TrainConfig, TreatmentConfig, check_fractions, check_int, check_real
+from ..config import (
+    MaintenanceConfig,
+    TrainConfig,
+    TreatmentConfig,
+    check_choice,
+    check_fractions,
+    check_int,
+    check_real,
+)
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import train
@@ -37,6 +45,8 @@ from .treatments import fmt_paper, fmt_sd_ci, joint
 
 #: The treatments followed after discontinuation (the untreated network has no drug to stop).
 FOLLOWED = ("ketamine", "ssri", "neurosteroid")
+#: The study's maintenance durations (epochs), the columns of its by-duration tables.
+PAPER_DURATIONS = (25, 50, 100, 150, 200, 300)
 #: Default grid of the sensitivity analysis: protection left at test.
 SENSITIVITY_PROTECTIONS = tuple(round(0.1 * k, 1) for k in range(11))
 #: Default grid of the sensitivity analysis: relapse thresholds (% biased accuracy).
@@ -141,20 +151,23 @@ def longitudinal(states: Mapping[str, EnsembleMLP], data: EnsembleData, cfgs: Ma
     """The whole chapter: maintenance, discontinuation tests, relapse, sensitivity. Tidy rows.
 
     experiments: ``relapse`` (biased accuracy and relapse indicator per replicate x duration at the
-    treatment's own protection and ``config.threshold``; relapse probability per replicate),
-    ``sensitivity`` (the same at every protection of ``protections``; relapse probability at
-    every threshold of ``thresholds``). Returns (rows, checkpoints).
+    treatment's own protection and ``config.threshold``; relapse probability per replicate) and
+    ``sensitivity``: ``sweep='protection'`` holds biased accuracy at every protection of
+    ``protections`` and the relapse probability there at every threshold of ``thresholds``;
+    ``sweep='threshold'`` the relapse probability at each treatment's own protection at every
+    threshold. Returns (rows, checkpoints).
     """
     checkpoints, d = maintain(states, data, config, progress)
     checkpoints = {k: v for k, v in checkpoints.items() if k in config.durations}
     own = biased_after_discontinuation(checkpoints, d, cfgs, config)
     rel = relapses(own, [config.threshold])
     main = pd.concat([own.assign(threshold=config.threshold), rel, relapse_probability(rel)], ignore_index=True)
+    thr = sorted(set(float(t) for t in thresholds) | {config.threshold})
     sens = biased_after_discontinuation(checkpoints, d, cfgs, config, protections)
-    sens_rel = relapses(sens, sorted(set(thresholds) | {config.threshold}))
     frames = [main.assign(experiment="relapse"),
-              sens.assign(experiment="sensitivity", threshold=np.nan),
-              relapse_probability(sens_rel).assign(experiment="sensitivity")]
+              sens.assign(experiment="sensitivity", sweep="protection", threshold=np.nan),
+              relapse_probability(relapses(sens, thr)).assign(experiment="sensitivity", sweep="protection"),
+              relapse_probability(relapses(own, thr)).assign(experiment="sensitivity", sweep="threshold")]
     return pd.concat(frames, ignore_index=True), checkpoints
 
 
@@ -173,7 +186,7 @@ def probability_table(df: pd.DataFrame, paper_prob: Sequence, treatments: Sequen
 
 
 def by_duration_table(df: pd.DataFrame, paper_rows: Mapping[str, Sequence[float]],
-                      paper_durations: Sequence[int] = (25, 50, 100, 150, 200, 300),
+                      paper_durations: Sequence[int] = PAPER_DURATIONS,
                       metric: str = "relapse") -> pd.DataFrame:
     """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours | study.
 
@@ -191,3 +204,30 @@ def by_duration_table(df: pd.DataFrame, paper_rows: Mapping[str, Sequence[float]
                      "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
                      "study": fmt_paper(study)})
     return pd.DataFrame(rows).pivot(index="duration (epochs)", columns="treatment", values=["ours", "study"])
+
+
+def sensitivity_curves(df: pd.DataFrame, sweep: str, threshold: float | None = None) -> pd.DataFrame:
+    """Per-replicate relapse probability (%) along one sensitivity axis, for plotting.
+
+    ``sweep='protection'``: rows at ``threshold`` for every protection of the grid;
+    ``sweep='threshold'``: rows at each treatment's own protection for every threshold.
+    """
+    check_choice("sweep", sweep, ("protection", "threshold"))
+    sel = df[(df.experiment == "sensitivity") & (df.metric == "relapse_probability") & (df.sweep == sweep)]
+    if sweep == "protection":
+        t = check_real("threshold", threshold, 0.0, 100.0)
+        sel = sel[np.isclose(sel.threshold.astype(float), t)]
+        if sel.empty:
+            raise ValueError(f"no sensitivity rows at threshold {t}; thresholds: {sorted(df.threshold.dropna().unique())}")
+    return sel.copy()
+
+
+def at_protection(df: pd.DataFrame, protection: float, threshold: float) -> pd.Series:
+    """Mean relapse probability (%) per treatment if every treatment kept ``protection`` at test.
+
+    Uses the sensitivity grid value nearest to ``protection``.
+    """
+    curves = sensitivity_curves(df, "protection", threshold)
+    grid = np.array(sorted(curves.protection.unique()))
+    p = grid[np.argmin(np.abs(grid - protection))]
+    return curves[np.isclose(curves.protection, p)].groupby("treatment", sort=False)["value"].mean()

@@ -44,13 +44,20 @@ from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
 from ..results import summarise
-from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance
+from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
 from .base import _key, baseline, cache_dir, pruned
 
-#: Conditions of the efficacy table (Methods section 6), drug on.
-EFFICACY_CONDITIONS = ("clean", "standard", "combined", "internal_extreme")
-#: Conditions of the neurosteroid-like network off drug.
-OFF_DRUG_CONDITIONS = ("combined", "internal_extreme", "biased")
+#: Conditions of the efficacy table (Methods section 6), drug on; extreme stress is the tolerance
+#: curve's sigma 2.5 point.
+EFFICACY_CONDITIONS = ("clean", "standard", "combined")
+#: Conditions of the neurosteroid-like network off drug (extreme = internal noise SD 2.5).
+OFF_DRUG_CONDITIONS = ("combined", tolerance_condition(2.5), "biased")
+#: The manic-risk panel: (title, experiment, condition, metric, study table).
+MANIC_PANELS = (
+    ("biased-stress accuracy (%)", "manic_risk", "biased", "accuracy", "biased_accuracy"),
+    ("activation magnitude", "manic_risk", "-", "activation_magnitude", "activation_magnitude"),
+    ("gain", "manic_risk", "-", "gain", "gain"),
+)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -191,7 +198,7 @@ def evaluate_treatments(states: Mapping[str, EnsembleMLP], data: EnsembleData,
                         tolerance_sigmas: Sequence[float] = TOLERANCE_SIGMAS) -> pd.DataFrame:
     """Every chapter-5 measurement, tidy; columns add ``experiment``, ``treatment`` and ``drug``.
 
-    experiments: ``efficacy`` (sparsity, kept weights, gain; clean, standard, combined, extreme),
+    experiments: ``efficacy`` (sparsity, kept weights, gain; clean, standard, combined),
     ``tolerance`` (standard set at each internal-noise SD), ``manic_risk`` (biased accuracy,
     activation magnitude, gain), ``acute_relapse`` (combined before and after the second pruning
     wave, the drop in points, the sparsity reached) and ``off_drug`` (neurosteroid-like network,
@@ -302,11 +309,38 @@ def comparison_table(df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS,
 def off_drug_table(df: pd.DataFrame, paper_off: Mapping) -> pd.DataFrame:
     """The neurosteroid-like network on and off drug, ours beside the study's off-drug values."""
     rows = []
-    for key, cond in (("combined", "combined"), ("extreme", "internal_extreme"), ("biased", "biased")):
+    for key, cond in (("combined", "combined"), ("extreme", "sigma_2.5"), ("biased", "biased")):
         on = df[(df.treatment == "neurosteroid") & (df.drug == "on") & (df.condition == cond)
-                & (df.metric == "accuracy") & df.experiment.isin(["efficacy", "manic_risk"])]
+                & (df.metric == "accuracy") & df.experiment.isin(["efficacy", "tolerance", "manic_risk"])]
         off = df[(df.experiment == "off_drug") & (df.condition == cond) & (df.metric == "accuracy")]
         s_on, s_off = summarise(on, ["treatment"]).iloc[0], summarise(off, ["treatment"]).iloc[0]
         rows.append({"condition": key, "on drug, ours": fmt_sd_ci(s_on), "off drug, ours": fmt_sd_ci(s_off),
                      "off drug, study": fmt_paper(paper_off[key])})
     return pd.DataFrame(rows).set_index("condition")
+
+
+def summary(df: pd.DataFrame, experiment: str, condition: str, metric: str,
+            treatments: Sequence[str] = TREATMENT_NAMES) -> pd.DataFrame:
+    """Mean, SD, n and 95% CI per treatment (index, in the study's column order) of one measure."""
+    sel = df[(df.experiment == experiment) & (df.condition == condition) & (df.metric == metric)]
+    s = summarise(sel, ["treatment"]).set_index("treatment")
+    return s.reindex([t for t in treatments if t in s.index])
+
+
+def paper_value(paper_tables: Mapping, table_name: str, name: str) -> float:
+    """The study's mean for one treatment in one of its tables (nan where it reports none)."""
+    v = paper_tables[table_name][TREATMENT_NAMES.index(name)]
+    return float("nan") if v is None else float(v[0])
+
+
+def tolerance_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The tolerance rows with a numeric ``sigma`` column (internal-noise SD)."""
+    tol = df[(df.experiment == "tolerance") & (df.metric == "accuracy")].copy()
+    tol["sigma"] = tol["condition"].str.removeprefix("sigma_").astype(float)
+    return tol
+
+
+def paper_tolerance(paper_tables: Mapping, name: str) -> tuple[list[float], list[float]]:
+    """The study's tolerance curve of one treatment: (sigmas, mean accuracy %); sigma 0 = standard."""
+    keys = {0.0: "standard", 0.5: "sigma_0.5", 1.0: "sigma_1.0", 1.5: "sigma_1.5", 2.5: "sigma_2.5"}
+    return list(keys), [paper_value(paper_tables, k, name) for k in keys.values()]
