@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -261,6 +262,7 @@ def execute(path: Path, output: Path, parameters: dict, results_root: Path | Non
                 os.replace(partial, failed)
             raise
     _tag_injected(out)
+    _plain_glue_numbers(out)
     import nbformat
 
     nbformat.write(out, str(partial))
@@ -274,6 +276,26 @@ def _tag_injected(nb) -> None:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags and "hide-input" not in tags:
             tags.append("hide-input")
+
+
+_NUMPY_REPR = re.compile(r"^np\.(?:float|int|uint|bool|complex)\w*\((.*)\)$", re.S)
+
+
+def _plain_glue_numbers(nb) -> None:
+    """Glued numpy scalars as plain numbers (``np.float64(97.8)`` -> ``97.8``).
+
+    NumPy 2 reprs its scalars with the type name, which myst-nb's ``{glue:text}`var:.1f``` cannot
+    format; chapters glue values straight from pandas, so the executed notebook is normalised here.
+    """
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if "scrapbook" not in o.get("metadata", {}):
+                continue
+            for key, val in o.get("data", {}).items():
+                if key.endswith("text/plain") and isinstance(val, str):
+                    m = _NUMPY_REPR.match(val.strip())
+                    if m:
+                        o["data"][key] = m.group(1)
 
 
 def run(spec: str | Path, profile: str = "quick", overrides: dict | None = None,

@@ -192,12 +192,16 @@ def a3_recovered_combined(df: pd.DataFrame) -> dict:
 def paper_value(c: dict) -> str:
     """The paper's number(s) of a claim as display text."""
     if "value" in c:
-        return f"{c['value']:g}"
+        return str(c["value"])
     if "mean" in c:
-        return f"{c['mean']:g} ± {c['sd']:g}" if "sd" in c else f"{c['mean']:g}"
+        return f"{c['mean']} ± {c['sd']}" if "sd" in c else str(c["mean"])
     nums = {k: v for k, v in c.items() if k != "text" and isinstance(v, (int, float))}
     if nums:
-        return "; ".join(f"{k}: {v:g}" for k, v in nums.items())
+        parts = []
+        for k, v in nums.items():
+            kind, _, level = k.partition("_")
+            parts.append(f"{v} at {level}%" if kind == "at" and level.isdigit() else f"{k}: {v}")
+        return "; ".join(parts)
     return "qualitative"
 
 
@@ -221,7 +225,7 @@ def collect(profile: str, root=None) -> pd.DataFrame:
     rows = []
     for study, cid, c in all_claims():
         row = {"claim": cid, "study": study, "statement": c.get("text", ""), "notebook": "",
-               "paper": paper_value(c), "ours": "", "n": 0, "verdict": NOT_COVERED, "note": ""}
+               "paper": paper_value(c), "ours": "", "n": None, "verdict": NOT_COVERED, "note": ""}
         reg = CLAIMS.get(cid)
         if reg is not None:
             row["notebook"] = reg.notebook

@@ -119,7 +119,7 @@ def test_collect_covers_every_claim(tmp_path):
     expected = set(paper.paper_results()["study_A"]["claims"]) | set(paper.paper_results()["study_B"]["claims"])
     empty = scorecard.collect("quick", root=tmp_path)
     assert list(empty["claim"]) == ids and set(ids) == expected
-    assert (empty["verdict"] == scorecard.NOT_COVERED).all()
+    assert (empty["verdict"] == scorecard.NOT_COVERED).all() and empty["n"].isna().all()
     assert "no results" in empty.set_index("claim").loc["A1_pruned_combined", "note"]
 
     save_results(chapter2_results(), "02_pruning_cliff", "quick", {"synthetic": True}, root=tmp_path)
@@ -145,5 +145,6 @@ def test_registry_rejects_unknown_and_duplicate_ids():
 def test_paper_value_formatting():
     assert scorecard.paper_value({"value": 32.2}) == "32.2"
     assert scorecard.paper_value({"mean": 76.8, "sd": 3.6}) == "76.8 ± 3.6"
-    assert scorecard.paper_value({"at_90": 79.0, "at_93": 37.1, "text": "t"}) == "at_90: 79; at_93: 37.1"
+    assert scorecard.paper_value({"at_90": 79.0, "at_93": 37.1, "text": "t"}) == "79.0 at 90%; 37.1 at 93%"
+    assert scorecard.paper_value({"drop_15": 0.0, "drop_20": -0.4, "text": "t"}) == "drop_15: 0.0; drop_20: -0.4"
     assert scorecard.paper_value({"text": "qualitative only"}) == "qualitative"
