@@ -326,3 +326,16 @@ def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
         df = pd.read_csv(csv)
         assert len(df) == n and df["value"].iloc[-1] == (n - 1) * 0.5
         assert sorted(p.name for p in csv.parent.glob("nb.*")) == ["nb.csv", "nb.json"]
+
+
+def test_glued_numpy_scalars_become_plain_numbers():
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    glue_out = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "x", "mime_prefix": "p/"}},
+                "data": {"p/text/plain": "np.float64(97.79999923706055)"}}
+    other = {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "np.float64(1.5)"}}
+    nb.cells.append(nbformat.v4.new_code_cell("glue('x', v)", outputs=[glue_out, other]))
+    build._plain_glue_numbers(nb)
+    assert nb.cells[0].outputs[0]["data"]["p/text/plain"] == "97.79999923706055"
+    assert nb.cells[0].outputs[1]["data"]["text/plain"] == "np.float64(1.5)"  # only glue outputs change
