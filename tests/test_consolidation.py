@@ -122,3 +122,48 @@ def test_gain_and_drop_summaries(pruned_trained):
     table = consolidation.duration_table(curve, {0: [1.0, 2.0, 3.0, 4.0, 5.0]})
     assert list(table.index) == [(0, "ours"), (0, "study")]
     assert table.loc[(0, "study"), "relapse drop"] == "5.0"
+
+
+# --------------------------------------------------------------------------- scorecard claims A4, A5
+def _synthetic(extreme_by_epochs: dict, drop_by_epochs: dict, seeds=(0, 1, 2, 3, 4)) -> pd.DataFrame:
+    """A chapter-3-shaped table: extreme accuracy and relapse drop per duration and seed."""
+    rows = []
+    for e, vals in extreme_by_epochs.items():
+        rows += [dict(experiment="consolidation", epochs=e, phase="pre_relapse", condition="internal_extreme",
+                      metric="accuracy", seed=s, value=v) for s, v in zip(seeds, vals)]
+        rows += [dict(experiment="consolidation", epochs=e, phase="pre_relapse", condition="combined",
+                      metric="accuracy", seed=s, value=97.0) for s in seeds]  # must not leak into A4
+    for e, vals in drop_by_epochs.items():
+        rows += [dict(experiment="consolidation", epochs=e, phase="post_relapse", condition="combined",
+                      metric="relapse_drop", seed=s, value=v) for s, v in zip(seeds, vals)]
+    return pd.DataFrame(rows)
+
+
+def test_a4_is_the_paired_gain_to_20_epochs():
+    from pruneplast import scorecard
+
+    start = [28.0, 30.0, 29.0, 27.0, 31.0]
+    df = _synthetic({0: start, 10: [70.0] * 5, 20: [s + 55 + d for s, d in zip(start, (-1, 0, 1, 0.5, -0.5))]},
+                    {20: [0.0] * 5})
+    r = scorecard.evaluate("A4_consolidation_gain_extreme", df)
+    assert r["mean"] == pytest.approx(55.0) and r["n"] == 5 and r["verdict"] == scorecard.REPRODUCED
+    assert "0 -> 20" in r["note"]
+    far = _synthetic({0: start, 20: [s + 30 for s in start]}, {20: [0.0] * 5})
+    assert scorecard.evaluate("A4_consolidation_gain_extreme", far)["verdict"] == scorecard.NOT_REPRODUCED
+    short = _synthetic({0: start, 5: [s + 50 for s in start]}, {5: [0.0] * 5})  # a quick run: longest duration
+    r = scorecard.evaluate("A4_consolidation_gain_extreme", short)
+    assert "0 -> 5" in r["note"] and r["verdict"] == scorecard.PARTLY
+
+
+@pytest.mark.parametrize("drops,verdict", [
+    ({15: [0.1, -0.2, 0.0, 0.3, -0.1], 20: [-0.4, -0.2, 0.0, -0.5, -0.3]}, "reproduced"),
+    ({15: [2.0, 2.5, 1.5, 2.2, 1.8], 20: [0.0] * 5}, "partly"),
+    ({15: [0.5, 0.6, 0.4, 0.5, 0.5], 20: [4.0, 5.0, 3.5, 4.5, 4.0]}, "not reproduced"),
+])
+def test_a5_rule(drops, verdict):
+    from pruneplast import scorecard
+
+    df = _synthetic({0: [25.0] * 5, 20: [80.0] * 5}, {0: [0.0] * 5, **drops})
+    r = scorecard.evaluate("A5_relapse_vanishes", df)
+    assert r["verdict"] == verdict
+    assert "at 15" in r["ours"] and "at 20" in r["ours"]

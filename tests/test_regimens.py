@@ -178,3 +178,64 @@ def test_paired_comparisons_are_per_seed_differences(small_start):
     ext = fin[(fin.condition == "internal_extreme") & (fin.metric == "accuracy")].set_index(["regimen", "seed"])["value"]
     diff = (ext["long_chronic"] - ext["acute_moderate"]).mean()
     assert cmp.loc[("extreme accuracy", "long_chronic - acute_moderate"), "mean"] == pytest.approx(diff)
+
+
+# --------------------------------------------------------------------------- scorecard claims A6-A8
+def _synthetic(extreme: dict, drop: dict, sparsity: dict, seeds=(0, 1, 2, 3, 4)):
+    """A chapter-4-shaped table of regimen end states (values per seed)."""
+    import pandas as pd
+
+    rows = []
+    for name in extreme:
+        lab = dict(experiment="regimens", schedule=name, cycle=10 if name == "long_chronic" else 1,
+                   epochs=50, regimen=name)
+        for s, k in zip(seeds, range(len(seeds))):
+            rows.append(dict(lab, phase="pre_relapse", condition="internal_extreme", metric="accuracy", seed=s,
+                             value=extreme[name][k]))
+            rows.append(dict(lab, phase="post_relapse", condition="combined", metric="relapse_drop", seed=s,
+                             value=drop[name][k]))
+            rows.append(dict(lab, phase="pre_relapse", condition="-", metric="weight_sparsity", seed=s,
+                             value=sparsity[name]))
+    return pd.DataFrame(rows)
+
+
+def test_a6_a7_a8_rules():
+    from pruneplast import scorecard
+
+    jit = [-0.5, 0.0, 0.5, 0.2, -0.2]
+    df = _synthetic(
+        {"long_chronic": [93.8 + j for j in jit], "acute_moderate": [84.4 + j / 2 for j in jit],
+         "full_acute": [82.2 - j for j in jit]},
+        {"long_chronic": [-0.6 + j / 5 for j in jit], "acute_moderate": [-0.2] * 5, "full_acute": [-0.1 + j / 5 for j in jit]},
+        {"long_chronic": 0.57, "acute_moderate": 38.0, "full_acute": 0.0})
+    assert scorecard.evaluate("A6_iterative_sparsity", df)["verdict"] == scorecard.REPRODUCED
+    a7 = scorecard.evaluate("A7_iterative_extreme_gain", df)
+    assert a7["verdict"] == scorecard.REPRODUCED and a7["mean"] == pytest.approx(9.4)
+    assert scorecard.evaluate("A8_iterative_relapse", df)["verdict"] == scorecard.REPRODUCED
+    # iterative ahead but by far less than the study: partly; behind: not reproduced
+    small = _synthetic(
+        {"long_chronic": [86.0 + j for j in jit], "acute_moderate": [84.4 + j / 2 for j in jit],
+         "full_acute": [84.0 - j for j in jit]},
+        {"long_chronic": [3.0 + j for j in jit], "acute_moderate": [0.0] * 5, "full_acute": [0.0] * 5},
+        {"long_chronic": 20.5, "acute_moderate": 38.0, "full_acute": 0.0})
+    assert scorecard.evaluate("A6_iterative_sparsity", small)["verdict"] == scorecard.NOT_REPRODUCED
+    assert scorecard.evaluate("A7_iterative_extreme_gain", small)["verdict"] == scorecard.PARTLY
+    assert scorecard.evaluate("A8_iterative_relapse", small)["verdict"] == scorecard.NOT_REPRODUCED
+
+
+def test_interpret_control_follows_the_intervals():
+    import pandas as pd
+
+    def cmp(lc_am, lc_em, em_am):
+        rows = []
+        for (a, b), (m, lo, hi) in ((("long_chronic", "acute_moderate"), lc_am),
+                                    (("long_chronic", "epochs_matched"), lc_em),
+                                    (("epochs_matched", "acute_moderate"), em_am)):
+            rows.append(dict(quantity="extreme accuracy", a=a, b=b, mean=m, ci_low=lo, ci_high=hi, n=10))
+        return pd.DataFrame(rows)
+
+    explained = R.interpret_control(cmp((9.0, 7.0, 11.0), (0.5, -1.0, 2.0), (8.5, 6.0, 11.0)))
+    assert "accounted for by its longer training" in explained and "94%" in explained
+    assert "stays clearly ahead" in R.interpret_control(cmp((9.0, 7.0, 11.0), (5.0, 3.0, 7.0), (4.0, 2.0, 6.0)))
+    assert "control even ends clearly ahead" in R.interpret_control(cmp((9.0, 7.0, 11.0), (-2.0, -3.0, -1.0), (11.0, 9.0, 13.0)))
+    assert "not clearly ahead" in R.interpret_control(cmp((1.0, -1.0, 3.0), (0.0, -1.0, 1.0), (1.0, -1.0, 3.0)))

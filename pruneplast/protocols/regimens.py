@@ -307,16 +307,18 @@ def comparisons(df: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS, quan
     not run are skipped.
     """
     fin = finals(df)
-    have = set(fin.regimen)
     frames = []
     for q, (phase, cond, metric) in quantities.items():
         sel = fin[(fin.phase == phase) & (fin.condition == cond) & (fin.metric == metric)]
+        have = set(sel.regimen)
         for a, b in pairs:
             if a in have and b in have:
                 out = paired_difference(sel[sel.regimen.isin([a, b])], "regimen", a, b)
                 out.insert(0, "quantity", q)
                 out["a"], out["b"] = a, b
                 frames.append(out)
+    if not frames:
+        raise ValueError(f"no pair of {list(pairs)} has results for any of {list(quantities)}")
     return pd.concat(frames, ignore_index=True)
 
 
