@@ -531,3 +531,27 @@ def b11_maintenance_negligible(df: pd.DataFrame) -> dict:
             "ours": ", ".join(f"{t} {v.mean():+.1f}" for t, v in changes.items()) + " points",
             "note": f"biased accuracy, {d_hi:g} vs {d_lo:g} maintenance epochs; relapse rate change "
                     + ", ".join(f"{t} {v.mean():+.0f}" for t, v in rate_changes.items()) + " points"}
+
+
+# --------------------------------------------------------------------------- the book page
+VERDICT_COLOURS = {REPRODUCED: "#1b7837", PARTLY: "#b35806", NOT_REPRODUCED: "#b2182b", NOT_COVERED: "#6c757d"}
+
+
+def to_html(table: pd.DataFrame) -> str:
+    """The scorecard as a compact, self-styled HTML table (claim and statement stacked, verdict badges)."""
+    from html import escape
+
+    rows = []
+    for r in table.itertuples(index=False):
+        colour = VERDICT_COLOURS.get(r.verdict, "#333")
+        n = "" if r.n is None or (isinstance(r.n, float) and math.isnan(r.n)) else str(int(r.n))
+        rows.append(
+            "<tr>"
+            f"<td><strong>{escape(r.claim)}</strong><br><small>{escape(r.statement)}</small></td>"
+            f"<td>{escape(r.paper)}</td><td>{escape(r.ours)}</td><td>{n}</td>"
+            f'<td><span style="color:{colour};font-weight:600">{escape(r.verdict)}</span></td>'
+            f"<td><small>{escape(r.note)}</small></td>"
+            "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("claim", "study", "ours: mean [95% CI]", "n", "verdict", "note"))
+    return ('<div style="overflow-x:auto"><table class="scorecard" style="font-size:0.85em">'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")

@@ -148,3 +148,11 @@ def test_paper_value_formatting():
     assert scorecard.paper_value({"at_90": 79.0, "at_93": 37.1, "text": "t"}) == "79.0 at 90%; 37.1 at 93%"
     assert scorecard.paper_value({"drop_15": 0.0, "drop_20": -0.4, "text": "t"}) == "drop_15: 0.0; drop_20: -0.4"
     assert scorecard.paper_value({"text": "qualitative only"}) == "qualitative"
+
+
+def test_html_table_escapes_and_shows_every_claim(tmp_path):
+    save_results(chapter2_results(), "02_pruning_cliff", "quick", {}, root=tmp_path)
+    table = scorecard.collect("quick", root=tmp_path)
+    html = scorecard.to_html(table)
+    assert html.count("<tr>") == len(table) + 1
+    assert "A1_pruned_combined" in html and "not yet covered" in html and "&gt;" in html  # "->" escaped
