@@ -49,25 +49,36 @@ def baseline(run: RunConfig, config: TrainConfig = BASELINE, network: NetworkCon
              cache: bool = True) -> tuple[EnsembleMLP, EnsembleData]:
     """Each replicate's network trained from PyTorch's default initialisation (20 epochs, lr 1e-3).
 
-    Returns the ensemble (one replica per seed of ``run``) and its data.
+    Returns the ensemble (one replica per seed of ``run``, in order) and its data. Replicates are
+    cached one file per seed, so chapters with overlapping seed lists share their baselines; the
+    seeds missing from the cache are trained together as one ensemble.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
-    path = cache_dir() / "baselines" / f"{_key(run.seeds, run.task, config, network)}.pt"
-    if cache and path.exists():
-        return EnsembleMLP.from_state_dict(torch.load(path, weights_only=False), run.device), data
-    net = EnsembleMLP.init(run.seeds, network, run.device)
-    train(net, data, config, tag="baseline", progress=run.progress, desc="baseline training")
-    if cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            torch.save(net.to("cpu").state_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return net, data
+    paths = {s: cache_dir() / "baselines" / f"{_key(s, run.task, config, network)}.pt" for s in run.seeds}
+    have = {s: EnsembleMLP.from_state_dict(torch.load(p, weights_only=False), run.device)
+            for s, p in paths.items() if cache and p.exists()}
+    todo = [s for s in run.seeds if s not in have]
+    if todo:
+        net = EnsembleMLP.init(todo, network, run.device)
+        train(net, data.select([run.seeds.index(s) for s in todo]), config, tag="baseline",
+              progress=run.progress, desc="baseline training")
+        for i, s in enumerate(todo):
+            have[s] = net.select([i])
+            if cache:
+                _save(have[s], paths[s])
+    return EnsembleMLP.concat([have[s] for s in run.seeds]), data
+
+
+def _save(net: EnsembleMLP, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(net.to("cpu").state_dict(), tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def pruned(net: EnsembleMLP, config: PruneConfig = PruneConfig()) -> EnsembleMLP:
