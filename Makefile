@@ -20,7 +20,6 @@ help:
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
 
 # Reinstalls whenever pyproject.toml (the one place with pins) changes.
 $(INSTALLED): pyproject.toml | $(PY)
