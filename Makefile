@@ -13,7 +13,7 @@ PROFILE ?= paper
 # Tools of the virtualenv come first (kernels started by papermill and nbval use its python).
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install test book reference clean distclean
+.PHONY: help install test book reference clean distclean bench
 
 help:
 	@sed -n '2,6p' Makefile
@@ -47,6 +47,10 @@ reference: $(INSTALLED)
 	$(VENV)/bin/pruneplast reference
 
 # (bench and explore targets go here)
+# make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way
+bench: $(INSTALLED)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
 
 clean:
 	rm -rf _build runs .pytest_cache tests/reference/*.failed.ipynb

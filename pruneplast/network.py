@@ -22,6 +22,7 @@ Per hidden layer, in this order::
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Sequence
 
 import torch
@@ -30,6 +31,9 @@ import torch.nn as nn
 from .config import NetworkConfig, check_choice, check_real
 from .rng import replica_generators
 
+# CSR products are used only in the forms tested here; torch's "beta" notice would repeat in every run.
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
 PROTECTION_SHIFT = 0.15  # activation subtracted per unit of mood-stabiliser protection
 
 
@@ -37,6 +41,147 @@ def effective_gain(gain: torch.Tensor, protection: torch.Tensor) -> torch.Tensor
     """Gain after the mood stabiliser's cap; (M,) -> (M,)."""
     capped = torch.minimum(gain, torch.clamp(1.05 + (1 - protection) * (gain - 1.05), min=1.05))
     return torch.where(protection > 0, capped, gain)
+
+
+#: A replica's layer whose kept weights fill less than this fraction of its matrix is multiplied
+#: as a sparse (CSR) matrix; denser ones as dense batched products. Measured on this engine's
+#: masked training step (``benchmarks/``): CSR pays below ~20% density at batch 128.
+SPARSE_BELOW = 0.15
+
+
+class LayerPlan:
+    """How one masked layer of the ensemble is multiplied while its mask stays fixed.
+
+    Built from a mask (M, out, in). Each replica's layer goes to one of two groups:
+
+    * dense (kept fraction >= :data:`SPARSE_BELOW`): its (out, in) matrix is multiplied by
+      ``torch.baddbmm``; pruned entries are exactly zero and their gradients are masked out, so
+      Adam (with fresh state) never moves them;
+    * sparse (below): only its kept entries exist, as a flat vector in (replica, row, column)
+      order; the sparse replicas are multiplied together as one block-diagonal CSR matrix, and
+      forward, input gradient and weight gradient (``sampled_addmm``) touch kept entries only.
+
+    :meth:`split` gives the trainable tensors of both groups, :meth:`linear` multiplies with
+    them and :meth:`merge` writes them back. Gradients and optimiser state therefore exist only
+    where they can matter, and no re-masking is needed after an optimiser step.
+    """
+
+    def __init__(self, mask: torch.Tensor | None, shape: tuple[int, int, int] | None = None):
+        self.shape = tuple(mask.shape) if mask is not None else tuple(shape)
+        m, out, inn = self.shape
+        per = out * inn
+        dev = mask.device if mask is not None else None
+        counts = mask.reshape(m, -1).sum(1) if mask is not None else torch.full((m,), per)  # (M,) kept
+        is_sparse = counts < SPARSE_BELOW * per
+        self.dense_ids = (~is_sparse).nonzero().squeeze(1).to(dev)  # replicas of the dense group
+        self.sparse_ids = is_sparse.nonzero().squeeze(1).to(dev)  # replicas of the sparse group
+        self.all_dense = len(self.sparse_ids) == 0
+        self.all_sparse = len(self.dense_ids) == 0
+        partial = mask is not None and bool((counts[self.dense_ids] < per).any())
+        # (Md, out, in) float mask applied to the dense group's weight gradients, or None
+        self.grad_mask = None
+        if partial:
+            self.grad_mask = (mask if self.all_dense else mask[self.dense_ids]).to(torch.float32)
+        self.ms = len(self.sparse_ids)
+        if self.ms:
+            sub = mask if self.all_sparse else mask[self.sparse_ids]
+            self.idx = sub.reshape(-1).nonzero().squeeze(1)  # kept flat positions in sub, order (r, i, k)
+            r, i, k = self.idx // per, (self.idx // inn) % out, self.idx % inn
+            rows, cols = r * out + i, r * inn + k  # block-diagonal coordinates
+            self.crow, self.col = _crow(rows, self.ms * out), cols
+            self.perm_t = torch.argsort(cols * (self.ms * out) + rows)  # CSR order of the transpose
+            self.crow_t, self.col_t = _crow(cols[self.perm_t], self.ms * inn), rows[self.perm_t]
+            self.owner = self.sparse_ids[r]  # (nnz,) replica of each kept entry
+
+    @classmethod
+    def dense(cls, shape) -> "LayerPlan":
+        """A plan that treats every position as trainable (regrowth scores need all gradients)."""
+        return cls(None, shape)
+
+    def split(self, w: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(dense group's (Md, out, in) matrices, sparse group's (nnz,) kept entries); None if empty.
+
+        With a single group the dense part is ``w`` itself (no copy).
+        """
+        wd = w if self.all_dense else (None if self.all_sparse else w[self.dense_ids])
+        ws = None
+        if self.ms:
+            ws = (w if self.all_sparse else w[self.sparse_ids]).reshape(-1)[self.idx]
+        return wd, ws
+
+    def merge(self, w: torch.Tensor, wd: torch.Tensor | None, ws: torch.Tensor | None) -> None:
+        """Write the groups' tensors back into w (M, out, in), in place."""
+        with torch.no_grad():
+            if wd is not None and wd is not w:
+                if self.all_dense:
+                    w.copy_(wd)
+                else:
+                    w[self.dense_ids] = wd
+            if ws is not None:
+                sub = torch.zeros((self.ms,) + self.shape[1:], dtype=w.dtype, device=w.device)
+                sub.view(-1)[self.idx] = ws
+                if self.all_sparse:
+                    w.copy_(sub)
+                else:
+                    w[self.sparse_ids] = sub
+
+    def linear(self, h: torch.Tensor, wd: torch.Tensor | None, ws: torch.Tensor | None,
+               b: torch.Tensor) -> torch.Tensor:
+        """z = W h + b for h (M, B, in); returns (M, B, out).
+
+        Products are taken as W @ h^T, so activations are stored feature-major ((M, out, B) in
+        memory) and dense weight gradients come out contiguous.
+        """
+        if self.all_dense:
+            return torch.baddbmm(b.unsqueeze(2), wd, h.transpose(1, 2)).transpose(1, 2)
+        if self.all_sparse:
+            return _SparseLinear.apply(ws, h, self) + b.unsqueeze(1)
+        zd = torch.bmm(wd, h[self.dense_ids].transpose(1, 2)).transpose(1, 2)
+        zs = _SparseLinear.apply(ws, h[self.sparse_ids], self)
+        z = torch.zeros(self.shape[0], h.shape[1], self.shape[1], dtype=h.dtype, device=h.device)
+        z = z.index_put((self.dense_ids,), zd).index_put((self.sparse_ids,), zs)
+        return z + b.unsqueeze(1)
+
+
+def _crow(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """CSR row pointer (n_rows + 1,) for row indices sorted ascending."""
+    return torch.cat([rows.new_zeros(1), torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)])
+
+
+class _SparseLinear(torch.autograd.Function):
+    """W h for the sparse group of a :class:`LayerPlan`: kept (nnz,), h (Ms, B, in) -> (Ms, B, out).
+
+    Forward and input gradient are CSR x dense products on the block-diagonal matrix of all
+    sparse replicas; the weight gradient is computed only at kept positions
+    (``torch.sparse.sampled_addmm``).
+    """
+
+    @staticmethod
+    def forward(ctx, kept, h, plan):
+        ms, bsz = plan.ms, h.shape[1]
+        _, out, inn = plan.shape
+        w = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (ms * out, ms * inn), check_invariants=False)
+        ht = h.transpose(1, 2).reshape(ms * inn, bsz)  # (Ms*in, B)
+        ctx.save_for_backward(kept, ht)
+        ctx.plan = plan
+        return (w @ ht).view(ms, out, bsz).transpose(1, 2)
+
+    @staticmethod
+    def backward(ctx, gz):
+        kept, ht = ctx.saved_tensors
+        plan = ctx.plan
+        ms, bsz = plan.ms, gz.shape[1]
+        _, out, inn = plan.shape
+        gzt = gz.transpose(1, 2).reshape(ms * out, bsz)  # (Ms*out, B)
+        g_kept = g_h = None
+        if ctx.needs_input_grad[0]:
+            pattern = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (ms * out, ms * inn), check_invariants=False)
+            g_kept = torch.sparse.sampled_addmm(pattern, gzt, ht.t(), beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            wt = torch.sparse_csr_tensor(plan.crow_t, plan.col_t, kept[plan.perm_t], (ms * inn, ms * out),
+                                         check_invariants=False)
+            g_h = (wt @ gzt).view(ms, inn, bsz).transpose(1, 2)
+        return g_kept, g_h, None
 
 
 class EnsembleMLP:
@@ -220,6 +365,24 @@ class EnsembleMLP:
                 w.mul_(m)
 
     # ------------------------------------------------------------------ forward
+    def plans(self) -> list["LayerPlan"]:
+        """One :class:`LayerPlan` per layer for the current masks (cached until a mask changes)."""
+        key = tuple((id(m), m._version) for m in self.masks)
+        if getattr(self, "_plans_key", None) != key:
+            self._plans = [LayerPlan(m) for m in self.masks]
+            self._plans_key = key
+        return self._plans
+
+    def layers(self) -> list[tuple["LayerPlan", tuple, torch.Tensor]]:
+        """(plan, plan.split(weights), bias) per layer, as :meth:`forward` multiplies them.
+
+        While any weight tensor requires gradients (regrowth scores need them at pruned
+        positions too) every layer is multiplied densely; otherwise only kept weights count.
+        """
+        if any(w.requires_grad for w in self.weights):
+            return [(LayerPlan.dense(w.shape), (w, None), b) for w, b in zip(self.weights, self.biases)]
+        return [(p, p.split(w), b) for p, w, b in zip(self.plans(), self.weights, self.biases)]
+
     def forward(
         self,
         x: torch.Tensor,
@@ -228,6 +391,7 @@ class EnsembleMLP:
         bias=None,
         gain=None,
         record: list | None = None,
+        layers=None,
     ) -> torch.Tensor:
         """Logits (M, B, C) for inputs ``x`` (M, B, D).
 
@@ -236,6 +400,8 @@ class EnsembleMLP:
         bias: None or (M,) constant added with the noise (the biased-stress test).
         gain: override of the gain (M,) for this pass (regrowth scores use 1.0).
         record: if a list, the mean |h| of each hidden layer (M,) is appended to it.
+        layers: (plan, (dense part, sparse part), bias) per layer to use instead of the
+            network's own (training passes its trainable tensors here); default :meth:`layers`.
         """
         m = self.n_replicas
         sig = None
@@ -248,10 +414,11 @@ class EnsembleMLP:
         shift = (PROTECTION_SHIFT * self.protection).view(m, 1, 1)
         any_tanh, all_tanh = bool(self.tanh.any()), bool(self.tanh.all())
         any_shift = bool((self.protection > 0).any())
+        any_scale = bool((scale != 1).any())  # multiplying by exactly 1.0 changes nothing
+        layers = self.layers() if layers is None else layers
         h = x
-        n_hidden = len(self.weights) - 1
-        for i in range(n_hidden):
-            z = torch.baddbmm(self.biases[i].unsqueeze(1), h, self.weights[i].transpose(1, 2))
+        for plan, w, b in layers[:-1]:
+            z = plan.linear(h, *w, b)
             if all_tanh:
                 h = torch.tanh(z)
             elif any_tanh:
@@ -262,12 +429,14 @@ class EnsembleMLP:
                 h = h + sig.view(m, 1, 1) * _noise_like(h, sig, generators)
             if bias is not None:
                 h = h + bias.view(m, 1, 1)
-            h = h * scale
+            if any_scale:
+                h = h * scale
             if any_shift:
                 h = h - shift
             if record is not None:
                 record.append(h.detach().abs().mean(dim=(1, 2)))
-        return torch.baddbmm(self.biases[-1].unsqueeze(1), h, self.weights[-1].transpose(1, 2))
+        plan, w, b = layers[-1]
+        return plan.linear(h, *w, b)
 
     __call__ = forward
 
@@ -280,13 +449,19 @@ class EnsembleMLP:
 
 
 def _noise_like(h: torch.Tensor, sig: torch.Tensor, generators) -> torch.Tensor:
-    """Standard normal noise shaped like h (M, B, H), replica m from generators[m]."""
+    """Standard normal noise shaped like h (M, B, H), replica m from generators[m] (zero if sig[m] == 0).
+
+    Each replica's block is drawn as one contiguous ``randn(B, H)`` from its own generator, so its
+    stream does not depend on the other replicas.
+    """
     if generators is None:
         raise ValueError("internal noise needs one random generator per replica (generators=...)")
-    out = torch.zeros_like(h)
-    for k, gen in enumerate(generators):
-        if sig[k] > 0:
-            out[k] = torch.randn(h.shape[1:], generator=gen, device=h.device, dtype=h.dtype)
+    out = torch.empty(h.shape, dtype=h.dtype, device=h.device)
+    for k, (gen, s) in enumerate(zip(generators, sig.tolist())):
+        if s > 0:
+            out[k].normal_(generator=gen)
+        else:
+            out[k].zero_()
     return out
 
 

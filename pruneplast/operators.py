@@ -170,36 +170,54 @@ def regrow(
 
 # --------------------------------------------------------------------------- training
 class Adam:
-    """Adam on stacked ensemble tensors, the update of ``torch.optim.Adam`` (foreach form).
+    """Adam with ``torch.optim.Adam``'s update and defaults, fused, on stacked ensemble tensors.
 
-    ``lr`` may be a float or one value per replica (M,).
+    ``params`` are tensors whose entries each belong to one replica; ``owners[j]`` is a long
+    tensor shaped like ``params[j]`` naming the replica of every entry (``None``: the leading
+    axis is the replica axis). ``lr`` is a float or one value per replica (M,). Adam is
+    element-wise, so one Adam over the stacked tensors is exactly M separate Adams; replicas that
+    share a learning rate are updated by one fused kernel call.
     """
 
-    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8):
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, owners=None):
         self.params = list(params)
-        m = self.params[0].shape[0]
-        self.lr = torch.as_tensor(lr, dtype=self.params[0].dtype, device=self.params[0].device).expand(m)
         self.b1, self.b2 = betas
         self.eps = eps
-        self.step_count = 0
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.step_count = torch.zeros((), dtype=torch.float32)
+        lrs = torch.as_tensor(lr, dtype=torch.float64).flatten()
+        values = sorted(set(lrs.tolist()))
+        if len(values) == 1:
+            self.groups = [(values[0], None)]  # one learning rate: whole tensors
+        else:  # entries of each learning rate, per parameter (boolean selections)
+            owners = owners or [None] * len(self.params)
+            self.groups = []
+            for v in values:
+                sel = []
+                for p, o in zip(self.params, owners):
+                    r = torch.arange(p.shape[0]).view((-1,) + (1,) * (p.dim() - 1)).expand(p.shape) if o is None else o
+                    sel.append((lrs[r.reshape(-1).cpu()] == v).to(p.device))
+                self.groups.append((v, sel))
 
     @torch.no_grad()
     def step(self, grads) -> None:
         self.step_count += 1
-        t = self.step_count
-        bc1 = 1 - self.b1**t
-        bc2_sqrt = math.sqrt(1 - self.b2**t)
-        torch._foreach_lerp_(self.exp_avg, list(grads), 1 - self.b1)
-        torch._foreach_mul_(self.exp_avg_sq, self.b2)
-        torch._foreach_addcmul_(self.exp_avg_sq, list(grads), list(grads), 1 - self.b2)
-        denom = torch._foreach_sqrt(self.exp_avg_sq)
-        torch._foreach_div_(denom, bc2_sqrt)
-        torch._foreach_add_(denom, self.eps)
-        for p, ea, d in zip(self.params, self.exp_avg, denom):
-            step = (self.lr / bc1).view((-1,) + (1,) * (p.dim() - 1))
-            p.addcdiv_(ea * step, d, value=-1.0)
+        grads = [g.contiguous() for g in grads]  # the fused kernel assumes contiguous gradients
+        for lr, sel in self.groups:
+            if sel is None:
+                self._fused(self.params, grads, self.exp_avg, self.exp_avg_sq, lr)
+                continue
+            parts = [[t.view(-1)[s] for t, s in zip(ts, sel)] for ts in (self.params, grads, self.exp_avg, self.exp_avg_sq)]
+            self._fused(*parts, lr)
+            for ts, new in zip((self.params, self.exp_avg, self.exp_avg_sq), (parts[0], parts[2], parts[3])):
+                for t, s, v in zip(ts, sel, new):
+                    t.view(-1)[s] = v
+
+    def _fused(self, params, grads, exp_avg, exp_avg_sq, lr) -> None:
+        torch._fused_adam_(params, grads, exp_avg, exp_avg_sq, [], [self.step_count] * len(params),
+                           lr=lr, beta1=self.b1, beta2=self.b2, weight_decay=0.0, eps=self.eps,
+                           amsgrad=False, maximize=False)
 
 
 Schedule = Callable[[int], float]
@@ -232,10 +250,38 @@ def train(
     n = data.x["train"].shape[1]
     bsz = config.batch_size
     n_batches = math.ceil(n / bsz)
-    params = [p.requires_grad_(True) for p in net.parameters()]
-    opt = Adam(params, config.lr if lr is None else lr)
+    # The masks are fixed during a phase. Dense-group weights get their gradients masked (Adam with
+    # fresh state then never moves a pruned weight off zero); sparse-group layers train their kept
+    # entries only. Either way pruned weights stay exactly zero without re-masking.
+    net.apply_masks()
+    plans = net.plans()
+    parts = [[None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w)]
+             for p, w in zip(plans, net.weights)]
+    biases = [b.detach().clone().requires_grad_(True) for b in net.biases]
+    layers = [(p, tuple(wt), b) for p, wt, b in zip(plans, parts, biases)]
+    params, owners, grad_masks = [], [], []
+    for p, (wd, ws) in zip(plans, parts):
+        if wd is not None:
+            params.append(wd)
+            owners.append(p.dense_ids.view(-1, 1, 1).expand(wd.shape))
+            grad_masks.append(p.grad_mask)
+        if ws is not None:
+            params.append(ws)
+            owners.append(p.owner)
+            grad_masks.append(None)
+    params += biases
+    owners += [torch.arange(b.shape[0], device=b.device).view(-1, 1).expand(b.shape) for b in biases]
+    grad_masks += [None] * len(biases)
+    opt = Adam(params, config.lr if lr is None else lr, owners=owners)
     gens_shuffle = net.generators(tag, "shuffle")
     gens_noise = net.generators(tag, "noise")
+
+    def write_back() -> None:
+        for p, w, (wd, ws) in zip(plans, net.weights, parts):
+            p.merge(w, wd, ws)
+        for b, t in zip(net.biases, biases):
+            b.copy_(t.detach())
+
     bar = progress_bar(total=config.epochs * n_batches, desc=desc or tag, enabled=progress, unit="batch")
     try:
         for epoch in range(config.epochs):
@@ -243,18 +289,19 @@ def train(
             check_real("sigma_int", sig, 0.0, 100.0)
             if gain is not None:
                 net.set_modulation(gain=float(gain(epoch)))
-            order = _batch_order(gens_shuffle, n, net.device)
+            order = _batch_order(gens_shuffle, n, net.device)  # (M, N)
             for k in range(n_batches):
                 x, y = _batch(data, order[:, k * bsz : (k + 1) * bsz])
-                logits = net.forward(x, sigma_int=sig if sig > 0 else None, generators=gens_noise)
+                logits = net.forward(x, sigma_int=sig if sig > 0 else None, generators=gens_noise, layers=layers)
                 grads = torch.autograd.grad(_loss(logits, y), params)
+                for g, gm in zip(grads, grad_masks):
+                    if gm is not None:
+                        g.mul_(gm)
                 opt.step(grads)
-                net.apply_masks()
                 bar.update(1)
+            write_back()
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, net)
     finally:
         bar.close()
-        for p in params:
-            p.requires_grad_(False)
     return net

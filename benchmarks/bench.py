@@ -1,0 +1,270 @@
+"""``make bench``: the engine's speed on this machine, measured against its limit and the common way.
+
+Everything is measured in one run, so that ratios hold on a shared, noisy machine: timings
+interleave the variants being compared and keep the best of several trials of each (the trial
+least disturbed by other processes). Printed, and written to ``benchmarks/results.json``:
+
+* ``matmul``: fp32 rate of large square products (``torch.mm``, 2048 and 3072): the limit;
+* ``train``: the engine's masked training step (forward, backward, Adam, masks kept) at 1, 10 and
+  30 replicas, 0% and 95% sparsity; samples/s and dense-equivalent FLOP/s as a fraction of the
+  limit. FLOPs are counted dense: 6 x 395,264 per sample (forward 2, backward 4 per weight),
+  whatever the sparsity, so a sparse network can exceed "100%";
+* ``reference``: the same work done the common way (``benchmarks/reference.py``) and the ratio;
+* ``stress``: evaluation throughput, every stress condition for every replica;
+* ``fp_change``: how far the engine's results are from the plain path on the same run
+  (max |weight difference| after training, max |accuracy difference| in points);
+* ``chapters`` (only with ``--chapters quick|paper``): wall time and peak memory of
+  ``pruneplast run <chapter>`` for every registered chapter.
+
+Usage: ``python benchmarks/bench.py [--quick] [--chapters quick|paper] [--out FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from reference import replica_module, train_reference  # noqa: E402
+
+from pruneplast import rng  # noqa: E402
+from pruneplast.config import TaskConfig, TrainConfig  # noqa: E402
+from pruneplast.data import EnsembleData  # noqa: E402
+from pruneplast.network import EnsembleMLP  # noqa: E402
+from pruneplast.operators import prune, train  # noqa: E402
+from pruneplast.progress import set_progress  # noqa: E402
+from pruneplast.stress import CONDITIONS, evaluate  # noqa: E402
+
+N_WEIGHTS = 395_264  # weights of one replica (2-512-512-256-4)
+FLOP_PER_SAMPLE = 6 * N_WEIGHTS  # dense forward (2) + backward (4) per weight and sample
+BATCH = 128
+
+
+def best_times(fns: dict, trials: int) -> dict:
+    """Best wall time (s) of each callable over ``trials`` rounds, the callables interleaved."""
+    best = {k: float("inf") for k in fns}
+    for _ in range(trials):
+        for k, f in fns.items():
+            t = time.perf_counter()
+            f()
+            best[k] = min(best[k], time.perf_counter() - t)
+    return best
+
+
+def matmul_limit(trials: int) -> dict:
+    """fp32 GFLOP/s of square products; the larger of the two sizes is the limit."""
+    out = {}
+    for n in (2048, 3072):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        t = best_times({"mm": lambda: a @ b}, trials)["mm"]
+        out[f"gflops_{n}"] = 2 * n**3 / t / 1e9
+    out["limit_gflops"] = max(out.values())
+    return out
+
+
+def replicas(m: int, sparsity: float, task: TaskConfig) -> tuple[EnsembleMLP, EnsembleData]:
+    """M replicas at their default initialisation, magnitude-pruned to ``sparsity``, and data."""
+    seeds = list(range(m))
+    net = EnsembleMLP.init(seeds)
+    if sparsity > 0:
+        prune(net, sparsity)
+    return net, EnsembleData.build(seeds, task)
+
+
+def bench_train(counts, sparsities, steps: int, trials: int, limit: float) -> list[dict]:
+    """Engine step vs reference, per replica count and sparsity."""
+    task = TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100)
+    rows = []
+    for s in sparsities:
+        for m in counts:
+            net, data = replicas(m, s, task)
+            x, y = data.x["train"], data.y["train"]
+            fns = {
+                "engine": lambda: train(net.clone(), data, TrainConfig(epochs=1, lr=1e-4), progress=False),
+                "reference": lambda: train_reference(net, x, y, steps, lr=1e-4),
+            }
+            t = best_times(fns, trials)
+            samples = m * steps * BATCH
+            row = {"replicas": m, "sparsity": s, "steps": steps}
+            for k, v in t.items():
+                row[f"{k}_samples_per_s"] = samples / v
+                row[f"{k}_fraction_of_limit"] = samples / v * FLOP_PER_SAMPLE / 1e9 / limit
+            row["speedup_vs_reference"] = t["reference"] / t["engine"]
+            rows.append(row)
+            print(f"  train  M={m:2d} sparsity {s:4.0%}: engine {row['engine_samples_per_s']:9.0f} samples/s "
+                  f"({row['engine_fraction_of_limit']:6.1%} of limit), reference "
+                  f"{row['reference_samples_per_s']:8.0f} samples/s, ratio {row['speedup_vs_reference']:5.2f}x",
+                  flush=True)
+    return rows
+
+
+def bench_stress(m: int, sparsities, trials: int, limit: float) -> list[dict]:
+    """Every stress condition for every replica (standard 4,000 / clean 2,000 test samples)."""
+    task = TaskConfig(n_train=BATCH)
+    rows = []
+    for s in sparsities:
+        net, data = replicas(m, s, task)
+        conds = list(CONDITIONS)
+        samples = m * sum(data.x[CONDITIONS[c].split].shape[1] for c in conds)
+        t = best_times({"eval": lambda: evaluate(net, data, conds)}, trials)["eval"]
+        row = {"replicas": m, "sparsity": s, "conditions": len(conds), "seconds": t,
+               "samples_per_s": samples / t, "fraction_of_limit": samples / t * 2 * N_WEIGHTS / 1e9 / limit}
+        rows.append(row)
+        print(f"  stress M={m:2d} sparsity {s:4.0%}: {len(conds)} conditions in {t:.2f} s, "
+              f"{row['samples_per_s']:.0f} samples/s", flush=True)
+    return rows
+
+
+def plain_train(net: EnsembleMLP, data: EnsembleData, config: TrainConfig, tag: str) -> EnsembleMLP:
+    """The plain path: per replica ``nn.Sequential`` + ``torch.optim.Adam`` + mask after each step,
+    visiting the samples in the engine's order (same per-replica shuffling stream)."""
+    out = net.clone()
+    for m in range(net.n_replicas):
+        model = replica_module(net, m)
+        lins = [mod for mod in model if isinstance(mod, torch.nn.Linear)]
+        opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+        gen = rng.generator(net.seeds[m], tag, "shuffle")
+        x, y = data.x["train"][m], data.y["train"][m]
+        n = x.shape[0]
+        for _ in range(config.epochs):
+            perm = torch.randperm(n, generator=gen)
+            for k in range(0, n, config.batch_size):
+                idx = perm[k : k + config.batch_size]
+                opt.zero_grad()
+                F.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+                with torch.no_grad():
+                    for lin, mk in zip(lins, net.masks):
+                        lin.weight.mul_(mk[m])
+        with torch.no_grad():
+            for i, lin in enumerate(lins):
+                out.weights[i][m] = lin.weight
+                out.biases[i][m] = lin.bias
+    return out
+
+
+def bench_fp_change(sparsities, epochs: int) -> list[dict]:
+    """Engine vs plain path on the same run: 2 replicas, full training set, ``epochs`` epochs."""
+    rows = []
+    task = TaskConfig()
+    for s in sparsities:
+        net, data = replicas(2, s, task)
+        cfg = TrainConfig(epochs=epochs, lr=1e-3)
+        eng = train(net.clone(), data, cfg, tag="fp", progress=False)
+        ref = plain_train(net, data, cfg, tag="fp")
+        dw = max(float((a - b).abs().max()) for a, b in zip(eng.weights + eng.biases, ref.weights + ref.biases))
+        conds = list(CONDITIONS)
+        acc_e = evaluate(eng, data, conds)["value"].to_numpy()
+        acc_r = evaluate(ref, data, conds)["value"].to_numpy()
+        # the forward pass alone: engine kernels vs a dense nn.Linear stack on identical weights
+        x = data.x["standard"]
+        with torch.no_grad():
+            logits_e = eng.forward(x)
+            logits_r = torch.stack([replica_module(eng, m)(x[m]) for m in range(eng.n_replicas)])
+        row = {"sparsity": s, "epochs": epochs, "max_abs_weight_diff": dw,
+               "max_abs_accuracy_diff_points": float(abs(acc_e - acc_r).max()),
+               "max_abs_logit_diff_same_weights": float((logits_e - logits_r).abs().max())}
+        rows.append(row)
+        print(f"  fp     sparsity {s:4.0%}, {epochs} epoch(s): max |dW| {dw:.2e}, max |d accuracy| "
+              f"{row['max_abs_accuracy_diff_points']:.2f} points, forward max |d logit| "
+              f"{row['max_abs_logit_diff_same_weights']:.2e}", flush=True)
+    return rows
+
+
+# Paper-scale training work in replica-epochs (12,000 samples each), by the kernel it runs on:
+# 95%-sparse networks (SSRI-like 100 epochs and neurosteroid-like 10 epochs x 10 seeds, and
+# their 300-epoch maintenance x 10 seeds) and the rest (baselines, study A's regrown networks,
+# ketamine-like treatment and its 300-epoch maintenance at 47.5% sparsity, which run dense).
+PAPER_REPLICA_EPOCHS = {"sparse_95": 2 * 10 * 300 + 10 * 100 + 10 * 10, "dense": 12_500 - 7_100}
+
+
+def paper_estimate(train_rows: list[dict], m: int = 10) -> dict:
+    """Training time of the paper-scale work at the measured M-replica rates (s)."""
+    rate = {r["sparsity"]: r["engine_samples_per_s"] for r in train_rows if r["replicas"] == m}
+    ref = {r["sparsity"]: r["reference_samples_per_s"] for r in train_rows if r["replicas"] == m}
+    n = 12_000
+    eng = (PAPER_REPLICA_EPOCHS["sparse_95"] * n / rate[0.95] + PAPER_REPLICA_EPOCHS["dense"] * n / rate[0.0])
+    com = (PAPER_REPLICA_EPOCHS["sparse_95"] * n / ref[0.95] + PAPER_REPLICA_EPOCHS["dense"] * n / ref[0.0])
+    out = {"replica_epochs": PAPER_REPLICA_EPOCHS, "at_replicas": m, "engine_s": eng, "reference_s": com}
+    print(f"  paper-scale training ({sum(PAPER_REPLICA_EPOCHS.values())} replica-epochs) at M={m} rates: "
+          f"engine {eng / 60:.1f} min, reference {com / 60:.1f} min", flush=True)
+    return out
+
+
+def bench_chapters(profile: str) -> list[dict]:
+    """Wall time and peak memory (max RSS of the run and its kernel) of every registered chapter."""
+    from pruneplast.chapters import CHAPTERS
+
+    exe = Path(sys.executable).with_name("pruneplast")
+    rows = []
+    for name in CHAPTERS:
+        with tempfile.TemporaryDirectory() as out:
+            t = time.perf_counter()
+            proc = subprocess.Popen([str(exe), "run", name, "--profile", profile, "--out", out])
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t
+        row = {"chapter": name, "profile": profile, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024,
+               "ok": os.waitstatus_to_exitcode(status) == 0}
+        rows.append(row)
+        print(f"  chapter {name} ({profile}): {wall:.0f} s, peak {row['peak_rss_mib']:.0f} MiB"
+              + ("" if row["ok"] else "  FAILED"), flush=True)
+    return rows
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
+    ap.add_argument("--chapters", choices=("quick", "paper"), help="also time every chapter at this profile")
+    ap.add_argument("--out", default=str(HERE / "results.json"))
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
+    set_progress(False)
+    trials, steps = (2, 4) if args.quick else (3, 12)
+    counts, sparsities = (1, 10, 30), (0.0, 0.95)
+
+    res = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
+                       "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                       "processor": platform.processor() or platform.machine(),
+                       "load_average_at_start": os.getloadavg()},
+           "flop_per_sample": FLOP_PER_SAMPLE, "batch_size": BATCH}
+    t0 = time.perf_counter()
+    print(f"threads: {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}", flush=True)
+    res["matmul"] = matmul_limit(trials + 2)
+    limit = res["matmul"]["limit_gflops"]
+    print(f"  matmul fp32 limit: {limit:.1f} GFLOP/s", flush=True)
+    res["train"] = bench_train(counts, sparsities, steps, trials, limit)
+    res["paper_estimate"] = paper_estimate(res["train"])
+    res["stress"] = bench_stress(10, sparsities, trials, limit)
+    res["fp_change"] = bench_fp_change(sparsities, 1)
+    if args.chapters:
+        res["chapters"] = bench_chapters(args.chapters)
+    res["matmul_end"] = matmul_limit(trials + 2)  # the limit again: how much the load moved
+    res["machine"]["load_average_at_end"] = os.getloadavg()
+    res["seconds"] = time.perf_counter() - t0
+    print(f"  matmul fp32 at the end: {res['matmul_end']['limit_gflops']:.1f} GFLOP/s; "
+          f"benchmark took {res['seconds']:.0f} s", flush=True)
+    out = Path(args.out)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, out)
+    print(f"written {out}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
