@@ -115,11 +115,11 @@ _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter
     "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
     "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
     "regrow_fraction": Param("fraction", 0.5, "ketamine-like: fraction of pruned weights regrown"),
-    "ketamine_epochs": Param("int", 15, "ketamine-like: epochs at lr 5e-4 with gain 1.25", quick=5),
+    "ketamine_epochs": Param("int", 15, "ketamine-like: epochs at lr 5e-4 with gain 1.25", quick=3),
     "ssri_epochs": Param("int", 100, "SSRI-like: epochs at lr 1e-5 (noise taper, gain ramp)",
-                         quick=10, minimum=1),
+                         quick=5, minimum=1),
     "neurosteroid_epochs": Param("int", 10, "neurosteroid-like: epochs at lr 5e-4 (tanh, x0.595)",
-                                 quick=3),
+                                 quick=2),
 }
 
 register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_TREATMENT_PARAMS)))
@@ -140,6 +140,20 @@ register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and ma
                                      "protection values left at test (sensitivity panel)"),
     "sensitivity_thresholds": Param("ints", [40, 45, 50, 55, 60, 65, 70, 75, 80],
                                     "relapse thresholds in % (sensitivity panel)"),
+}))
+
+register(Chapter("explorer", "Explore the model", {
+    "seeds": Param("seeds", [0, 1, 2], "replicate seeds of the explorer's ensemble", quick=[0, 1]),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10, minimum=1),
+    "train_subset": Param("int", 4000, "training samples per replicate for regrowth scores and consolidation",
+                          minimum=128, maximum=12000),
+    "consolidation_epochs": Param("int", 3, "consolidation epochs at the starting values and in the grid",
+                                  quick=2, maximum=100),
+    "grid_sparsities": Param("fractions", [0.9, 0.95, 0.97], "pruning levels of the precomputed grid",
+                             quick=[0.9, 0.95]),
+    "grid_regrow_fractions": Param("fractions", [0.0, 0.25, 0.5], "regrowth fractions of the precomputed grid",
+                                   quick=[0.0, 0.5]),
+    "show_grid": Param("bool", True, "precompute the grid for the static page (the live app skips it)"),
 }))
 
 def chapter(name: str) -> Chapter:
