@@ -473,6 +473,9 @@ def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
             (stage / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(f, stage / rel)
     _copy_mathjax(stage / "_mathjax" / "mathjax")
+    from .webassets import copy_widgets_js  # ipywidgets embed bundle, served as _static/widgets/
+
+    copy_widgets_js(stage / "_static" / "widgets")
     exec_dir = Path(build_dir) / "exec" / profile
     for page in toc_files(root):
         src = _source_of(page, root)
@@ -590,7 +593,18 @@ def make_reference(names: Iterable[str] | None = None, root: Path | None = None)
         for i, src in enumerate(sources, 1):
             _log(f"[{i}/{len(sources)}] reference for {src.stem} (quick) ...")
             t0 = time.perf_counter()
-            nb = execute(src, Path(tmp) / f"{src.stem}.ipynb", parameters_for(src, "quick"), results_root=Path(tmp))
+            try:
+                nb = execute(src, Path(tmp) / f"{src.stem}.ipynb", parameters_for(src, "quick"),
+                             results_root=Path(tmp))
+            except Exception as exc:
+                kept = root / "_build" / "reference-failed" / f"{src.stem}.failed.ipynb"
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                failed = Path(tmp) / f"{src.stem}.failed.ipynb"
+                if failed.exists():
+                    shutil.copy2(failed, kept)
+                what = f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
+                raise RuntimeError(f"{src.stem} failed at the quick profile ({what}); the partly executed "
+                                   f"notebook is {kept}") from None
             strip_for_reference(nb)
             ref.mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, str(ref / f"{src.stem}.ipynb"))
