@@ -65,6 +65,7 @@ def _run(args) -> int:
             raise build.ParameterError(f"parameter {name!r} given twice")
         overrides[name] = build.parse_value(value)
     path = build.find_notebook(args.notebook)
+    build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
     print(f"running {path.stem} at profile {args.profile!r}"
           + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""), flush=True)
     try:
@@ -105,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except (RuntimeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
     return 2
 
 
