@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from conftest import SCORE_TASK, SMALL_NET
+from conftest import SMALL_NET
 from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig, TreatmentConfig, treatment
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP

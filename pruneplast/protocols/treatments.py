@@ -228,14 +228,13 @@ def acute_relapse(net: EnsembleMLP, data: EnsembleData) -> pd.DataFrame:
     ``relapse_drop`` = before - after (points), and the weight sparsity (%) reached."""
     before = evaluate(net, data, ["combined"])
     hit = net.clone()
-    target = relapse_challenge(hit)
+    relapse_challenge(hit)
     after = evaluate(hit, data, ["combined"])
     rows = before.assign(metric="accuracy_before")
     rows_after = after.assign(metric="accuracy_after")
     drop = after.assign(metric="relapse_drop", value=before["value"].to_numpy() - after["value"].to_numpy())
     sp = structure(hit).query("metric == 'weight_sparsity'").assign(condition="combined",
                                                                     metric="sparsity_after")
-    assert torch.allclose(100 * hit.weight_sparsity(), 100 * target, atol=0.05)
     return pd.concat([rows, rows_after, drop, sp], ignore_index=True)
 
 
