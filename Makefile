@@ -2,6 +2,7 @@
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
 #   make test                         engine tests, notebook checks (nbval), quick book build
 #   make reference                    refresh the nbval reference notebooks in tests/reference
+#   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
 PYTHON ?= python3
@@ -13,10 +14,10 @@ PROFILE ?= paper
 # Tools of the virtualenv come first (kernels started by papermill and nbval use its python).
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help install test book reference clean distclean bench
+.PHONY: help install test book reference clean distclean bench explore browser widgets-js
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +31,7 @@ install: $(INSTALLED)
 
 # The quick book is built first: each chapter executes once, and the notebook checks then compare
 # those executed notebooks with tests/reference (PRUNEPLAST_EXECUTED) instead of re-running them.
-test: $(INSTALLED)
+test: $(INSTALLED) widgets-js browser
 	@set -e; start=$$(date +%s); \
 	echo "== quick book: every notebook at the quick profile, warnings as errors =="; \
 	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
@@ -40,13 +41,38 @@ test: $(INSTALLED)
 	end=$$(date +%s); \
 	echo "make test finished: quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - start )) s"
 
-book: $(INSTALLED)
+book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
 
 reference: $(INSTALLED)
 	$(VENV)/bin/pruneplast reference
 
 # (bench and explore targets go here)
+# The ipywidgets embed bundle the book serves itself (npm pack of a pinned, integrity-checked
+# package into .cache/webassets; see pruneplast/webassets.py).
+widgets-js: $(INSTALLED)
+	@$(PY) -m pruneplast.webassets
+
+# Debian's Chromium for the browser tests (tests/test_browser.py); installed once, as root, with
+# apt-get. Where that is impossible the browser tests skip and say why.
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "== installing Chromium (Debian) for the browser tests =="; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ) \
+			|| echo "could not install Chromium: the browser tests will be skipped"; \
+	else echo "no /usr/bin/chromium and no apt-get as root: the browser tests will be skipped"; fi
+
+# make explore [EXPLORE_PORT=8866] [EXPLORE_PROFILE=paper]: the explorer chapter, converted with
+# jupytext (parameters injected, no precomputed grid), served by Voila on http://127.0.0.1:PORT/
+EXPLORE_PORT ?= 8866
+EXPLORE_PROFILE ?= paper
+explore: $(INSTALLED)
+	$(PY) -m pruneplast.explorer --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb
+	@echo "== explorer at http://127.0.0.1:$(EXPLORE_PORT)/ (Ctrl-C stops it) =="
+	$(VENV)/bin/voila _build/explore/explorer.ipynb --no-browser --port=$(EXPLORE_PORT) \
+		--Voila.ip=127.0.0.1 --NotebookClient.timeout=1800
+
 # make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)

@@ -13,9 +13,10 @@ curve, the weight sparsity of each layer (%), and the decision regions of the fi
 The trained baseline and the pruned, untreated network are measured under the same tests as
 references. Results are tidy tables; :func:`figure` draws them (mean and SD over replicates).
 
-Defaults are sized for interaction on two CPU cores: three replicates, and regrowth scores and
+Defaults are sized for interaction on two CPU cores: three replicates; regrowth scores and
 consolidation on the first ``train_subset`` (4,000 of 12,000) training samples of each replicate,
-for 3 epochs instead of the studies' 15. Everything else is the studies' protocol. States are
+for 3 epochs instead of the studies' 15; tests on the first ``eval_samples`` (2,000 of 4,000)
+points of the standard set. Everything else is the studies' protocol. States are
 cached in memory (the pruned state per sparsity, the trained state per training knobs), so a
 change of the noise or protection knobs only re-evaluates.
 
@@ -70,7 +71,10 @@ from .stress import MAIN_CONDITIONS, Condition, evaluate, structure, tolerance
 #: (the noise knobs) and the biased (manic-risk) test.
 CONDITIONS = MAIN_CONDITIONS + ("internal_extreme", "custom", "biased")
 #: Internal-noise SDs of the explorer's tolerance curve.
-TOLERANCE_SIGMAS = (0.0, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5)
+TOLERANCE_SIGMAS = (0.0, 0.3, 0.5, 1.0, 1.5, 2.0, 2.5)
+#: Tolerance points that are tests of the stress battery already (standard set, internal noise).
+TOLERANCE_FROM_STRESS = {0.0: "standard", 0.3: "internal_mild", 0.5: "internal_moderate",
+                         1.0: "internal_high", 1.5: "internal_severe", 2.5: "internal_extreme"}
 #: Learning rate of consolidation after regrowth (the studies' value).
 CONSOLIDATION_LR = 5e-4
 STAGES = ("baseline", "pruned", "explored")
@@ -125,7 +129,7 @@ class ExplorerConfig:
     seeds: tuple[int, ...] = (0, 1, 2)  # replicate seeds of the ensemble
     baseline_epochs: int = 20  # baseline training epochs at lr 1e-3 (disk-cached per seed)
     train_subset: int = 4000  # training samples per replicate used for scores and consolidation
-    eval_samples: int = 4000  # standard-set samples per test (clean set: all 2,000)
+    eval_samples: int = 2000  # standard-set samples per test (of 4,000; clean set: all 2,000)
     region_points: int = 121  # decision-region grid points per axis
     tolerance_sigmas: tuple[float, ...] = TOLERANCE_SIGMAS  # internal-noise SDs of the curve
     device: str = "cpu"  # torch device
@@ -156,6 +160,7 @@ class Result:
     net: EnsembleMLP
     seconds: float
     regions: np.ndarray | None = None  # (n, n) predicted class of the first replicate
+    pruned_regions: np.ndarray | None = None  # the same for the pruned, untreated network
 
     def summary(self) -> pd.DataFrame:
         """Accuracy (%) per condition and stage: mean and SD (ddof 0) over replicates."""
@@ -258,11 +263,23 @@ class Explorer:
 
     # ------------------------------------------------------------------ measuring
     def _measure(self, net: EnsembleMLP, knobs: Knobs, stage: str) -> pd.DataFrame:
+        """Stress tests, tolerance curve and structure of ``net``, labelled with ``stage``.
+
+        Tolerance points whose internal-noise SD is one of the stress battery's reuse that test
+        (same noise draws); only the other SDs are evaluated again.
+        """
         custom = Condition("custom", input_sigma=knobs.input_sigma, sigma_int=knobs.sigma_int)
         conds = [custom if c == "custom" else c for c in CONDITIONS]
-        frames = [evaluate(net, self.data, conds).assign(experiment="stress"),
-                  tolerance(net, self.data, self.config.tolerance_sigmas).assign(experiment="tolerance"),
-                  _structure(net).assign(experiment="structure")]
+        stress_df = evaluate(net, self.data, conds).assign(experiment="stress")
+        frames = [stress_df]
+        extra = [s for s in self.config.tolerance_sigmas if s not in TOLERANCE_FROM_STRESS]
+        if extra:
+            frames.append(tolerance(net, self.data, extra).assign(experiment="tolerance"))
+        for s in self.config.tolerance_sigmas:
+            if s in TOLERANCE_FROM_STRESS:
+                rows = stress_df[stress_df.condition == TOLERANCE_FROM_STRESS[s]]
+                frames.append(rows.assign(experiment="tolerance", condition=f"sigma_{s:g}"))
+        frames.append(_structure(net).assign(experiment="structure"))
         df = pd.concat(frames, ignore_index=True)
         df["stage"] = stage
         return df
@@ -288,8 +305,11 @@ class Explorer:
         net.set_modulation(protection=knobs.protection)
         table = pd.concat([self.references(knobs), self._measure(net, knobs, "explored")], ignore_index=True)
         table = table[["experiment", "stage", "seed", "condition", "metric", "value"]]
-        reg = region_map(net, 0, n=self.config.region_points) if regions else None
-        return Result(knobs, table, net, time.perf_counter() - t0, reg)
+        reg = pre = None
+        if regions:
+            reg = region_map(net, 0, n=self.config.region_points)
+            pre = region_map(self.pruned(knobs.sparsity), 0, n=self.config.region_points)
+        return Result(knobs, table, net, time.perf_counter() - t0, reg, pre)
 
 
 def _trim(cache: OrderedDict, n: int) -> None:
@@ -320,7 +340,8 @@ def region_map(net: EnsembleMLP, replica: int = 0, lim: float = 6.5, n: int = 12
 
 # --------------------------------------------------------------------------- drawing
 def figure(result: Result, dpi: int = 80):
-    """Four panels: accuracy per stress test, tolerance curve, decision regions, layer sparsity.
+    """Five panels: accuracy per stress test, sparsity per layer, tolerance curve, and the decision
+    regions of the first replicate pruned (untreated) and in your setting.
 
     Bars and lines are means over replicates; error bars and bands are ± 1 SD.
     """
@@ -330,10 +351,10 @@ def figure(result: Result, dpi: int = 80):
     from . import plotting
 
     plotting.use_style()
-    fig = plt.figure(figsize=(10.5, 6.4), dpi=dpi, layout="constrained")
-    gs = fig.add_gridspec(2, 3, width_ratios=[1.35, 1.0, 0.9])
-    ax_acc, ax_tol = fig.add_subplot(gs[0, :2]), fig.add_subplot(gs[1, 0])
-    ax_reg, ax_sp = fig.add_subplot(gs[1, 1]), fig.add_subplot(gs[:, 2])
+    fig = plt.figure(figsize=(10.0, 6.6), dpi=dpi, layout="constrained")
+    gs = fig.add_gridspec(2, 3, width_ratios=[1.2, 1.0, 1.0], height_ratios=[1.0, 1.05])
+    ax_acc, ax_sp = fig.add_subplot(gs[0, :2]), fig.add_subplot(gs[0, 2])
+    ax_tol, ax_rp, ax_re = fig.add_subplot(gs[1, 0]), fig.add_subplot(gs[1, 1]), fig.add_subplot(gs[1, 2])
     t = result.table
 
     # accuracy under every stress test
@@ -347,7 +368,17 @@ def figure(result: Result, dpi: int = 80):
                       rotation=30, ha="right")
     ax_acc.set(ylim=(0, 104), ylabel="accuracy (%)", title="accuracy under each stress test")
     ax_acc.axhline(25, color="0.6", lw=0.8, ls=":")
-    ax_acc.legend(ncols=3, loc="lower left", fontsize="small", framealpha=0.9)
+
+    # weight sparsity per layer
+    ls = result.layer_sparsity()
+    y = np.arange(len(ls.index))
+    for k, stage in enumerate(("pruned", "explored")):
+        ax_sp.barh(y + (k - 0.5) * 0.38, ls[("mean", stage)], 0.38, xerr=ls[("sd", stage)],
+                   color=STAGE_COLOURS[stage])
+    sizes = result.net.sizes
+    ax_sp.set_yticks(y, [f"{a}→{b}" for a, b in zip(sizes[:-1], sizes[1:])])
+    ax_sp.invert_yaxis()
+    ax_sp.set(xlim=(0, 100), xlabel="weights pruned (%)", title="sparsity per layer")
 
     # tolerance curve
     tol = t[t.experiment == "tolerance"].copy()
@@ -360,31 +391,24 @@ def figure(result: Result, dpi: int = 80):
     ax_tol.set(xlabel="internal noise SD", ylabel="standard accuracy (%)", ylim=(0, 104),
                title="noise tolerance")
 
-    # decision regions of the first replicate
-    reg = result.regions if result.regions is not None else region_map(result.net, 0)
+    # decision regions of the first replicate, pruned and explored
     cmap = mpl.colors.ListedColormap(["#0072B2", "#D55E00", "#009E73", "#CC79A7"])
-    ax_reg.imshow(reg, origin="lower", extent=(-6.5, 6.5, -6.5, 6.5), cmap=cmap, alpha=0.45,
+    seed = result.net.seeds[0]
+    for ax, reg, title in ((ax_rp, result.pruned_regions, f"pruned, untreated (seed {seed})"),
+                           (ax_re, result.regions, f"your setting (seed {seed})")):
+        if reg is None:
+            ax.set_axis_off()
+            continue
+        ax.imshow(reg, origin="lower", extent=(-6.5, 6.5, -6.5, 6.5), cmap=cmap, alpha=0.45,
                   vmin=-0.5, vmax=3.5, interpolation="nearest")
-    ax_reg.plot([-3, 3, -3, 3], [-3, 3, 3, -3], "k+", ms=6)
-    ax_reg.set(xlabel="$x_1$", ylabel="$x_2$", aspect="equal",
-               title=f"decision regions (seed {result.net.seeds[0]})")
-    ax_reg.grid(False)
-
-    # weight sparsity per layer
-    ls = result.layer_sparsity()
-    layers = list(ls.index)
-    y = np.arange(len(layers))
-    for k, stage in enumerate(("pruned", "explored")):
-        ax_sp.barh(y + (k - 0.5) * 0.38, ls[("mean", stage)], 0.38, xerr=ls[("sd", stage)],
-                   color=STAGE_COLOURS[stage], label=STAGE_LABELS[stage])
-    sizes = result.net.sizes
-    ax_sp.set_yticks(y, [f"{a}→{b}" for a, b in zip(sizes[:-1], sizes[1:])])
-    ax_sp.invert_yaxis()
-    ax_sp.set(xlim=(0, 100), xlabel="weights pruned (%)", title="sparsity per layer")
-    ax_sp.legend(loc="lower left", fontsize="small")
+        ax.plot([-3, 3, -3, 3], [-3, 3, 3, -3], "k+", ms=6)
+        ax.set(xlabel="$x_1$", ylabel="$x_2$", aspect="equal", title=title)
+        ax.grid(False)
     n = len(result.net.seeds)
-    fig.suptitle(f"{result.knobs.describe()}\nmeans over {n} replicate{'s' if n > 1 else ''}, "
-                 "bars ± 1 SD", fontsize="medium")
+    handles = [mpl.patches.Patch(color=STAGE_COLOURS[st], label=STAGE_LABELS[st]) for st in STAGES]
+    fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize="small", frameon=False)
+    fig.suptitle(f"{result.knobs.describe()}\nmeans over {n} replicate{'s' if n > 1 else ''}, bars ± 1 SD; "
+                 "dotted line: chance (25%); + class centres", fontsize="medium")
     return fig
 
 
