@@ -196,7 +196,10 @@ class Explorer:
     """
 
     def __init__(self, config: ExplorerConfig = ExplorerConfig(), max_states: int = 8,
-                 progress: bool | None = False):
+                 progress: bool | None = False,
+                 start: tuple[EnsembleMLP, EnsembleData] | None = None):
+        """``start``: a trained ensemble and its data to use instead of the cached baselines
+        (e.g. a smaller network in tests); its seeds must be ``config.seeds``."""
         if not isinstance(config, ExplorerConfig):
             raise ValueError(f"config must be an ExplorerConfig; got {type(config).__name__}")
         self.config = config
@@ -204,6 +207,13 @@ class Explorer:
         self.max_states = check_int("max_states", max_states, 1)
         self._base: EnsembleMLP | None = None
         self._data: EnsembleData | None = None
+        self.trainings = 0  # how many explored states were trained (cache misses)
+        if start is not None:
+            base, data = start
+            if base.seeds != list(config.seeds) or list(data.seeds) != list(config.seeds):
+                raise ValueError(f"start holds seeds {base.seeds} / {list(data.seeds)}; "
+                                 f"config.seeds is {list(config.seeds)}")
+            self._set(base, data)
         self._pruned: OrderedDict = OrderedDict()
         self._states: OrderedDict = OrderedDict()
         self._refs: OrderedDict = OrderedDict()
@@ -216,8 +226,10 @@ class Explorer:
 
         cfg = self.config
         run = RunConfig(seeds=cfg.seeds, device=cfg.device, progress=self.progress)
-        base, data = baseline(run, TrainConfig(epochs=cfg.baseline_epochs, lr=BASELINE.lr))
-        n, k = cfg.train_subset, cfg.eval_samples
+        self._set(*baseline(run, TrainConfig(epochs=cfg.baseline_epochs, lr=BASELINE.lr)))
+
+    def _set(self, base: EnsembleMLP, data: EnsembleData) -> None:
+        n, k = self.config.train_subset, self.config.eval_samples
         x, y = dict(data.x), dict(data.y)
         x["train"], y["train"] = x["train"][:, :n], y["train"][:, :n]
         x["standard"], y["standard"] = x["standard"][:, :k], y["standard"][:, :k]
@@ -257,6 +269,7 @@ class Explorer:
                 train(net, self.data, TrainConfig(epochs=knobs.consolidation_epochs, lr=CONSOLIDATION_LR),
                       tag="consolidation", progress=self.progress, desc="consolidation")
             self._states[key] = net
+            self.trainings += 1
             _trim(self._states, self.max_states)
         self._states.move_to_end(key)
         return self._states[key]
