@@ -94,17 +94,6 @@ def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("condition")
 
 
-def steepest_drop(sweep: pd.DataFrame, condition: str = "combined") -> dict:
-    """The consecutive pair of sweep levels with the largest fall in mean accuracy."""
-    acc = sweep[(sweep.metric == "accuracy") & (sweep.condition == condition)]
-    means = acc.groupby("sparsity_target").value.mean().sort_index()
-    drops = -means.diff().iloc[1:]
-    hi = drops.idxmax()
-    lo = means.index[list(means.index).index(hi) - 1]
-    return {"from": float(lo), "to": float(hi), "drop": float(drops.max()),
-            "acc_from": float(means[lo]), "acc_to": float(means[hi])}
-
-
 def regrowth_comparison(df: pd.DataFrame) -> pd.DataFrame:
     """Gradient-guided minus random regrowth after consolidation, paired by seed, per condition."""
     from ..results import paired_difference
