@@ -117,7 +117,8 @@ class Knobs:
         drug = "no drug" if self.treatment == "untreated" else (
             f"{self.treatment}-like: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
         return (f"pruned to {100 * self.sparsity:.0f}%, {100 * self.regrow_fraction:.0f}% "
-                f"{self.regrow_method} regrowth, {self.consolidation_epochs} epochs; {drug}; "
+                f"{self.regrow_method} regrowth, {self.consolidation_epochs} "
+                f"epoch{'' if self.consolidation_epochs == 1 else 's'}; {drug}; "
                 f"protection {self.protection:g}; custom test: input SD {self.input_sigma:g}, "
                 f"internal SD {self.sigma_int:g}")
 
@@ -216,7 +217,8 @@ class Explorer:
             self._set(base, data)
         self._pruned: OrderedDict = OrderedDict()
         self._states: OrderedDict = OrderedDict()
-        self._refs: OrderedDict = OrderedDict()
+        self._refs: OrderedDict = OrderedDict()  # measurements (references; explored fixed tests)
+        self._results: OrderedDict = OrderedDict()  # (knobs, regions) -> Result
 
     # ------------------------------------------------------------------ shared states
     def _load(self) -> None:
@@ -275,54 +277,82 @@ class Explorer:
         return self._states[key]
 
     # ------------------------------------------------------------------ measuring
-    def _measure(self, net: EnsembleMLP, knobs: Knobs, stage: str) -> pd.DataFrame:
-        """Stress tests, tolerance curve and structure of ``net``, labelled with ``stage``.
+    def _measure(self, net: EnsembleMLP, knobs: Knobs, stage: str, fixed: bool = True,
+                 custom: bool = True) -> pd.DataFrame:
+        """Measurements of ``net`` labelled with ``stage``: ``fixed`` = every test but the custom
+        one, the tolerance curve and the structure; ``custom`` = the custom test of ``knobs``.
 
         Tolerance points whose internal-noise SD is one of the stress battery's reuse that test
         (same noise draws); only the other SDs are evaluated again.
         """
-        custom = Condition("custom", input_sigma=knobs.input_sigma, sigma_int=knobs.sigma_int)
-        conds = [custom if c == "custom" else c for c in CONDITIONS]
-        stress_df = evaluate(net, self.data, conds).assign(experiment="stress")
-        frames = [stress_df]
-        extra = [s for s in self.config.tolerance_sigmas if s not in TOLERANCE_FROM_STRESS]
-        if extra:
-            frames.append(tolerance(net, self.data, extra).assign(experiment="tolerance"))
-        for s in self.config.tolerance_sigmas:
-            if s in TOLERANCE_FROM_STRESS:
-                rows = stress_df[stress_df.condition == TOLERANCE_FROM_STRESS[s]]
-                frames.append(rows.assign(experiment="tolerance", condition=f"sigma_{s:g}"))
-        frames.append(_structure(net).assign(experiment="structure"))
+        frames = []
+        if fixed:
+            conds = [c for c in CONDITIONS if c != "custom"]
+            stress_df = evaluate(net, self.data, conds).assign(experiment="stress")
+            frames.append(stress_df)
+            extra = [s for s in self.config.tolerance_sigmas if s not in TOLERANCE_FROM_STRESS]
+            if extra:
+                frames.append(tolerance(net, self.data, extra).assign(experiment="tolerance"))
+            for s in self.config.tolerance_sigmas:
+                if s in TOLERANCE_FROM_STRESS:
+                    rows = stress_df[stress_df.condition == TOLERANCE_FROM_STRESS[s]]
+                    frames.append(rows.assign(experiment="tolerance", condition=f"sigma_{s:g}"))
+            frames.append(_structure(net).assign(experiment="structure"))
+        if custom:
+            cond = Condition("custom", input_sigma=knobs.input_sigma, sigma_int=knobs.sigma_int)
+            frames.append(evaluate(net, self.data, [cond]).assign(experiment="stress"))
         df = pd.concat(frames, ignore_index=True)
         df["stage"] = stage
         return df
 
     def references(self, knobs: Knobs) -> pd.DataFrame:
-        """The trained baseline and the pruned, untreated network under the same tests (cached)."""
-        key = (round(knobs.sparsity, 6), knobs.sigma_int, knobs.input_sigma)
-        if key not in self._refs:
-            ref = Knobs(sparsity=knobs.sparsity, sigma_int=knobs.sigma_int, input_sigma=knobs.input_sigma)
-            self._refs[key] = pd.concat([self._measure(self.baseline, ref, "baseline"),
-                                         self._measure(self.pruned(knobs.sparsity), ref, "pruned")],
-                                        ignore_index=True)
-            _trim(self._refs, 4 * self.max_states)
-        self._refs.move_to_end(key)
-        return self._refs[key]
+        """The trained baseline and the pruned, untreated network under the same tests (cached:
+        the fixed tests per sparsity, the custom test per sparsity and noise knobs)."""
+        sp = round(knobs.sparsity, 6)
+        nets = (("baseline", self.baseline), ("pruned", self.pruned(knobs.sparsity)))
+        parts = []
+        for key, fixed in (((sp,), True), ((sp, knobs.sigma_int, knobs.input_sigma), False)):
+            if key not in self._refs:
+                self._refs[key] = pd.concat([self._measure(n, knobs, st, fixed=fixed, custom=not fixed)
+                                             for st, n in nets], ignore_index=True)
+                _trim(self._refs, 4 * self.max_states)
+            self._refs.move_to_end(key)
+            parts.append(self._refs[key])
+        return pd.concat(parts, ignore_index=True)
 
     def compute(self, knobs: Knobs = Knobs(), regions: bool = True) -> Result:
-        """Every measurement of one setting (see :class:`Result`); ``regions``: also the decision map."""
+        """Every measurement of one setting (see :class:`Result`); ``regions``: also the decision maps.
+
+        The explored network's fixed tests are cached per training knobs and protection, so a
+        change of the custom test's noise evaluates that test only; whole results are cached too.
+        """
         if not isinstance(knobs, Knobs):
             raise ValueError(f"knobs must be a Knobs; got {type(knobs).__name__}")
+        if (knobs, regions) in self._results:
+            self._results.move_to_end((knobs, regions))
+            return self._results[(knobs, regions)]
         t0 = time.perf_counter()
         net = self.trained(knobs).clone()
         net.set_modulation(protection=knobs.protection)
-        table = pd.concat([self.references(knobs), self._measure(net, knobs, "explored")], ignore_index=True)
-        table = table[["experiment", "stage", "seed", "condition", "metric", "value"]]
+        fkey = ("explored", knobs.training, knobs.protection)
+        if fkey not in self._refs:
+            self._refs[fkey] = self._measure(net, knobs, "explored", fixed=True, custom=False)
+            _trim(self._refs, 4 * self.max_states)
+        table = pd.concat([self.references(knobs), self._refs[fkey],
+                           self._measure(net, knobs, "explored", fixed=False, custom=True)], ignore_index=True)
+        order = {c: i for i, c in enumerate(CONDITIONS)}
+        table["_o"] = table.condition.map(order).fillna(len(order))
+        table["_s"] = table.stage.map({s: i for i, s in enumerate(STAGES)})
+        table = table.sort_values(["_s", "experiment", "_o"], kind="stable")
+        table = table[["experiment", "stage", "seed", "condition", "metric", "value"]].reset_index(drop=True)
         reg = pre = None
         if regions:
             reg = region_map(net, 0, n=self.config.region_points)
             pre = region_map(self.pruned(knobs.sparsity), 0, n=self.config.region_points)
-        return Result(knobs, table, net, time.perf_counter() - t0, reg, pre)
+        res = Result(knobs, table, net, time.perf_counter() - t0, reg, pre)
+        self._results[(knobs, regions)] = res
+        _trim(self._results, 4 * self.max_states)
+        return res
 
 
 def _trim(cache: OrderedDict, n: int) -> None:
@@ -419,7 +449,7 @@ def figure(result: Result, dpi: int = 80):
         ax.grid(False)
     n = len(result.net.seeds)
     handles = [mpl.patches.Patch(color=STAGE_COLOURS[st], label=STAGE_LABELS[st]) for st in STAGES]
-    fig.legend(handles=handles, loc="outside upper center", ncols=3, fontsize="small", frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small", frameon=False)
     fig.suptitle(f"{result.knobs.describe()}\nmeans over {n} replicate{'s' if n > 1 else ''}, bars ± 1 SD; "
                  "dotted line: chance (25%); + class centres", fontsize="medium")
     return fig
