@@ -68,10 +68,8 @@ browser:
 EXPLORE_PORT ?= 8866
 EXPLORE_PROFILE ?= paper
 explore: $(INSTALLED)
-	$(PY) -m pruneplast.explorer --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb
-	@echo "== explorer at http://127.0.0.1:$(EXPLORE_PORT)/ (Ctrl-C stops it) =="
-	$(VENV)/bin/voila _build/explore/explorer.ipynb --no-browser --port=$(EXPLORE_PORT) \
-		--Voila.ip=127.0.0.1 --NotebookClient.timeout=1800
+	$(PY) -m pruneplast.explorer --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb \
+		--serve $(EXPLORE_PORT)
 
 # make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way
 bench: $(INSTALLED)

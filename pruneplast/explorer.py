@@ -700,8 +700,22 @@ def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
     return out
 
 
+#: Voila options of the app: local address only; JupyterLab extensions that need the full
+#: JupyterLab (jupytext's) are not loaded, so the page has no JavaScript errors.
+VOILA_OPTIONS = ("--no-browser", "--Voila.ip=127.0.0.1", "--NotebookClient.timeout=1800",
+                 "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext")
+
+
+def voila_command(notebook, port: int) -> list[str]:
+    """The command that serves ``notebook`` with Voila on http://127.0.0.1:``port``/."""
+    import sys
+
+    check_int("port", port, 1, 65535)
+    return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m pruneplast.explorer --out FILE [--profile P] [-p NAME VALUE ...]``."""
+    """``python -m pruneplast.explorer --out FILE [--profile P] [-p NAME VALUE ...] [--serve PORT]``."""
     import argparse
 
     from . import build, chapters
@@ -711,6 +725,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="the .ipynb to write")
     ap.add_argument("--profile", default="paper", choices=chapters.PROFILES)
     ap.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"))
+    ap.add_argument("--serve", type=int, default=None, metavar="PORT",
+                    help="then serve it with Voila on http://127.0.0.1:PORT/ until interrupted")
     args = ap.parse_args(argv)
     try:
         path = app_notebook(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter})
@@ -718,7 +734,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}")
         return 2
     print(f"explorer app notebook: {path}")
-    return 0
+    if args.serve is None:
+        return 0
+    import subprocess
+
+    print(f"== explorer at http://127.0.0.1:{args.serve}/ (Ctrl-C stops it) ==", flush=True)
+    try:
+        return subprocess.call(voila_command(path, args.serve))
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":

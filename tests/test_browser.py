@@ -1,0 +1,367 @@
+"""The book and the explorer app, tested as a reader would: in a real (headless) Chromium.
+
+* :func:`test_every_page_of_the_book` serves the built quick book from a local HTTP server on
+  127.0.0.1, opens every page, and fails on JavaScript console errors, uncaught exceptions,
+  failed requests, requests leaving this machine (the book must work offline), broken images
+  and broken internal links (missing page or missing anchor). On the explorer page it drags the
+  sparsity slider and checks that the displayed result changes, with no kernel. A full-page
+  screenshot of every page goes to ``_build/screenshots/``.
+* :func:`test_voila_app_recomputes` starts the explorer as a Voila app on a free local port,
+  changes a widget and checks that a recomputed result appears, then stops the server.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``make browser``, a prerequisite of
+``make test``), driven by Playwright's Python package; Playwright's own browsers are never
+downloaded. The tests skip, saying why, only where Chromium is missing or the book is not built.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SCREENSHOTS = ROOT / "_build" / "screenshots"
+#: Built quick books, in order of preference (``make test`` builds the first).
+BOOK_CANDIDATES = [ROOT / "_build" / "test" / "html", ROOT / "_build" / "html"]
+
+pytestmark = pytest.mark.browser
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: Chromium could not be installed here "
+                    "(`make browser` installs Debian's chromium with apt-get, as root)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _book_dir() -> Path:
+    env = os.environ.get("PRUNEPLAST_BOOK_HTML")
+    candidates = [Path(env)] if env else BOOK_CANDIDATES
+    for c in candidates:
+        if (c / "index.html").exists():
+            return c
+    pytest.skip("the book is not built (no index.html in " + ", ".join(str(c) for c in candidates)
+                + "): run `make test` (builds the quick book first) or `make book PROFILE=quick`")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep the test output readable
+        pass
+
+
+@pytest.fixture(scope="module")
+def book_server():
+    html = _book_dir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(html)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield html, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _pages(html: Path) -> list[str]:
+    """Every HTML page of the book, relative to its root (Sphinx's own assets excluded)."""
+    pages = []
+    for p in sorted(html.rglob("*.html")):
+        rel = p.relative_to(html).as_posix()
+        if rel.startswith(("_static/", "_sources/", "_images/", "mathjax/")):
+            continue
+        pages.append(rel)
+    return pages
+
+
+def _shot_name(rel: str) -> str:
+    return rel.removesuffix(".html").replace("/", "__") + ".png"
+
+
+# --------------------------------------------------------------------------- page checks
+class PageWatch:
+    """Console errors, uncaught exceptions, failed requests and off-machine requests of a page."""
+
+    def __init__(self, page, allowed_host: str = "127.0.0.1"):
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} ({r.failure})"))
+        page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
+                if r.status >= 400 and not _browser_own(r.url) else None)
+
+        def on_request(r):
+            host = urllib.parse.urlsplit(r.url).hostname
+            if r.url.startswith(("http://", "https://", "ws://", "wss://")) and host != allowed_host:
+                self.external.append(r.url)
+
+        page.on("request", on_request)
+
+    def _console(self, m) -> None:
+        if m.type != "error":
+            return
+        url = (m.location or {}).get("url", "")
+        if _browser_own(url):
+            return
+        self.errors.append(f"console error: {m.text}" + (f" ({url})" if url else ""))
+
+
+def _browser_own(url: str) -> bool:
+    """Requests the browser makes by itself, not the page (the site icon, absent from the book)."""
+    return urllib.parse.urlsplit(url).path.endswith("/favicon.ico")
+
+
+def _settle(page, timeout_ms: int = 10000) -> None:
+    """Let late requests finish (search pages never reach network idle in Chromium: not an error)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_load_state("networkidle", timeout=timeout_ms)
+    except PlaywrightTimeout:
+        page.wait_for_timeout(500)
+
+
+def _wait_images(page, timeout_ms: int = 15000) -> None:
+    page.wait_for_function("() => Array.from(document.images).every(i => i.complete)", timeout=timeout_ms)
+
+
+def _broken_images(page) -> list[str]:
+    return page.evaluate("""() => Array.from(document.images)
+        .filter(i => i.complete && i.naturalWidth === 0)
+        .map(i => i.currentSrc || i.src || i.outerHTML.slice(0, 120))""")
+
+
+_ID_RE = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
+
+
+@functools.lru_cache(maxsize=None)
+def _anchors_of(path: Path) -> frozenset:
+    return frozenset(_ID_RE.findall(path.read_text(encoding="utf-8", errors="replace")))
+
+
+def _broken_links(page, html: Path, base: str) -> list[str]:
+    """Internal links whose target page is missing, or whose #fragment is not an id there."""
+    hrefs = page.evaluate("() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+    bad = []
+    for href in sorted(set(hrefs)):
+        if not href.startswith(base):
+            continue  # external links are not followed (the book must work offline)
+        parts = urllib.parse.urlsplit(href)
+        rel = urllib.parse.unquote(parts.path)[len(urllib.parse.urlsplit(base).path):]
+        target = html / rel
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            bad.append(f"{href} (no file {target.relative_to(html)})")
+            continue
+        if parts.fragment and target.suffix == ".html":
+            frag = urllib.parse.unquote(parts.fragment)
+            if frag not in _anchors_of(target):
+                bad.append(f"{href} (no anchor #{frag} in {target.relative_to(html)})")
+    return bad
+
+
+def _visible_caption(page) -> str:
+    return page.locator(".pruneplast-static-explorer .explorer-caption:visible").first.inner_text()
+
+
+def _visible_image(page) -> str:
+    return page.locator(".pruneplast-static-explorer img:visible").first.get_attribute("src") or ""
+
+
+def _drag_slider(page, index: int, to_left: bool) -> None:
+    """Drag the handle of the explorer's ``index``-th slider to the left or right end of its track."""
+    slider = page.locator(".pruneplast-static-explorer .widget-slider").nth(index)
+    slider.scroll_into_view_if_needed()
+    handle = slider.locator(".noUi-handle").first
+    track = slider.locator(".noUi-base, .noUi-target").first
+    hb, tb = handle.bounding_box(), track.bounding_box()
+    assert hb and tb, "the slider has no visible handle or track"
+    x0, y0 = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+    x1 = tb["x"] + (2 if to_left else tb["width"] - 2)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y0, steps=12)
+    page.mouse.up()
+
+
+def _check_explorer(page, shots: Path) -> list[str]:
+    """Move the sparsity slider (and the treatment menu); the displayed result must change."""
+    problems = []
+    box = page.locator(".pruneplast-static-explorer")
+    box.wait_for(state="visible", timeout=30000)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.pruneplast-static-explorer img'); "
+        "return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
+    before_cap, before_img = _visible_caption(page), _visible_image(page)
+    readout = page.locator(".pruneplast-static-explorer .widget-slider .widget-readout").first
+    r0 = readout.inner_text()
+    _drag_slider(page, 0, to_left=True)
+    if readout.inner_text() == r0:  # it was at the left end already
+        _drag_slider(page, 0, to_left=False)
+    r1 = readout.inner_text()
+    if r1 == r0:
+        return [f"dragging the sparsity slider did not move it (readout stayed {r0!r})"]
+    try:
+        page.wait_for_function(
+            "(c) => { const e = Array.from(document.querySelectorAll("
+            "'.pruneplast-static-explorer .explorer-caption')).find(x => x.offsetParent !== null); "
+            "return e && e.innerText !== c; }", arg=before_cap, timeout=10000)
+    except Exception:
+        problems.append(f"slider moved {r0} -> {r1} but the caption stayed {before_cap!r}")
+        return problems
+    after_cap, after_img = _visible_caption(page), _visible_image(page)
+    if f"pruned to {r1}" not in after_cap:
+        problems.append(f"slider at {r1} but the caption reads {after_cap!r}")
+    if after_img == before_img:
+        problems.append("the displayed figure did not change when the slider moved")
+    page.screenshot(path=str(shots / "explorer-after-slider.png"), full_page=False)
+    # the treatment menu switches too
+    menu = page.locator(".pruneplast-static-explorer select").first
+    options = menu.locator("option").all_inner_texts()
+    if len(options) > 1:
+        menu.select_option(label=options[-1])
+        page.wait_for_timeout(300)
+        cap = _visible_caption(page)
+        if options[-1] not in cap:
+            problems.append(f"treatment {options[-1]!r} chosen but the caption reads {cap!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------- test 1: the static book
+def test_every_page_of_the_book(browser, book_server):
+    html, base = book_server
+    pages = _pages(html)
+    assert "index.html" in pages and any("explorer" in p for p in pages), \
+        f"the book lacks its index or the explorer page; pages: {pages}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    failures: dict[str, list[str]] = {}
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        for rel in pages:
+            page = context.new_page()
+            watch = PageWatch(page)
+            problems: list[str] = []
+            try:
+                page.goto(base + rel, wait_until="load", timeout=60000)
+                _settle(page)
+                _wait_images(page)
+                if "explorer" in rel:
+                    page.screenshot(path=str(SCREENSHOTS / "explorer-before-slider.png"), full_page=False)
+                    problems += _check_explorer(page, SCREENSHOTS)
+                problems += [f"broken image {s}" for s in _broken_images(page)]
+                problems += [f"broken link {s}" for s in _broken_links(page, html, base)]
+                page.screenshot(path=str(SCREENSHOTS / _shot_name(rel)), full_page=True)
+            except Exception as exc:  # a timeout or a navigation error is a failure of this page
+                problems.append(f"{type(exc).__name__}: {exc}")
+            problems += watch.errors
+            problems += [f"request leaves this machine: {u}" for u in watch.external]
+            if problems:
+                failures[rel] = problems
+            page.close()
+    finally:
+        context.close()
+    assert not failures, "problems found in the browser:\n" + "\n".join(
+        f"  {page}:\n" + "\n".join(f"    - {p}" for p in probs[:20]) for page, probs in failures.items())
+
+
+# --------------------------------------------------------------------------- test 2: the Voila app
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"voila exited with code {proc.returncode} before serving")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f} s")
+
+
+def test_voila_app_recomputes(browser, tmp_path):
+    from pruneplast import explorer
+
+    nb = explorer.app_notebook(tmp_path / "explorer.ipynb", profile="quick")
+    port = _free_port()
+    log = open(tmp_path / "voila.log", "w")
+    env = dict(os.environ, PRUNEPLAST_PROGRESS="0", PRUNEPLAST_RESULTS=str(tmp_path / "results"))
+    proc = subprocess.Popen(explorer.voila_command(nb, port), cwd=tmp_path, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    page = None
+    try:
+        _wait_port(port, proc, timeout=120)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        watch = PageWatch(page)
+        page.goto(f"http://127.0.0.1:{port}/", wait_until="domcontentloaded", timeout=600000)
+        status = page.locator(".pruneplast-live-explorer .explorer-result")
+        status.wait_for(state="visible", timeout=600000)
+        first = status.inner_text()
+        assert first.startswith("result 1:"), first
+        img0 = page.locator(".pruneplast-live-explorer img").first.get_attribute("src")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        live = page.locator(".pruneplast-live-explorer")
+        live.scroll_into_view_if_needed()  # Voila scrolls inside its own container, not the page
+        page.screenshot(path=str(SCREENSHOTS / "voila-explorer-start.png"), full_page=False)
+        # change a widget: the treatment menu (first <select> of the live explorer is the method,
+        # so pick the one offering 'ketamine')
+        menu = page.locator(".pruneplast-live-explorer select:has(option[value='ketamine']), "
+                            ".pruneplast-live-explorer select:has(option:text-is('ketamine'))").first
+        menu.select_option(label="ketamine")
+        page.wait_for_function(
+            "() => { const e = document.querySelector('.pruneplast-live-explorer .explorer-result'); "
+            "return e && e.innerText.startsWith('result 2:'); }", timeout=300000)
+        second = status.inner_text()
+        img1 = page.locator(".pruneplast-live-explorer img").first.get_attribute("src")
+        live.scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOTS / "voila-explorer-recomputed.png"), full_page=False)
+        assert second != first
+        assert img1 != img0, "the figure was not replaced after the recompute"
+        caption = page.locator(".pruneplast-live-explorer").inner_text()
+        assert "ketamine: gain 1.25" in caption, caption[-500:]
+        # Voila's own page template asks a CDN for Font Awesome's stylesheet (the explorer uses no
+        # icons); offline that request fails. Anything else is an error of the app.
+        errors = [e for e in watch.errors if "fontawesome" not in e]
+        assert not errors, errors
+        assert all("fontawesome" in u for u in watch.external), f"requests leave this machine: {watch.external}"
+        context.close()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        log.close()
