@@ -145,8 +145,8 @@ register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and ma
 register(Chapter("explorer", "Explore the model", {
     "seeds": Param("seeds", [0, 1, 2], "replicate seeds of the explorer's ensemble", quick=[0, 1]),
     "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10, minimum=1),
-    "train_subset": Param("int", 4000, "training samples per replicate for regrowth scores and consolidation",
-                          quick=2000, minimum=128, maximum=12000),
+    "train_subset": Param("int", 2000, "training samples per replicate for regrowth scores and consolidation",
+                          minimum=128, maximum=12000),
     "consolidation_epochs": Param("int", 3, "consolidation epochs at the starting values and in the grid",
                                   quick=1, maximum=100),
     "grid_sparsities": Param("fractions", [0.9, 0.95, 0.97], "pruning levels of the precomputed grid",

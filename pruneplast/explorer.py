@@ -14,8 +14,8 @@ The trained baseline and the pruned, untreated network are measured under the sa
 references. Results are tidy tables; :func:`figure` draws them (mean and SD over replicates).
 
 Defaults are sized for interaction on two CPU cores: three replicates; regrowth scores and
-consolidation on the first ``train_subset`` (4,000 of 12,000) training samples of each replicate,
-for 3 epochs instead of the studies' 15; tests on the first ``eval_samples`` (2,000 of 4,000)
+consolidation on the first ``train_subset`` (2,000 of 12,000) training samples of each replicate,
+for 3 epochs instead of the studies' 15; tests on the first ``eval_samples`` (1,000 of 4,000)
 points of the standard set. Everything else is the studies' protocol. States are
 cached in memory (the pruned state per sparsity, the trained state per training knobs), so a
 change of the noise or protection knobs only re-evaluates.
@@ -129,8 +129,8 @@ class ExplorerConfig:
 
     seeds: tuple[int, ...] = (0, 1, 2)  # replicate seeds of the ensemble
     baseline_epochs: int = 20  # baseline training epochs at lr 1e-3 (disk-cached per seed)
-    train_subset: int = 4000  # training samples per replicate used for scores and consolidation
-    eval_samples: int = 2000  # standard-set samples per test (of 4,000; clean set: all 2,000)
+    train_subset: int = 2000  # training samples per replicate used for scores and consolidation
+    eval_samples: int = 1000  # standard-set samples per test (of 4,000; clean set: all 2,000)
     region_points: int = 121  # decision-region grid points per axis
     tolerance_sigmas: tuple[float, ...] = TOLERANCE_SIGMAS  # internal-noise SDs of the curve
     device: str = "cpu"  # torch device
