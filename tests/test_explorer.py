@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from pruneplast import explorer
 from pruneplast.config import TaskConfig, TrainConfig
@@ -87,25 +88,13 @@ def test_layer_sparsity_follows_pruning_and_regrowth_counts(start):
     pruned = ex.pruned(0.9)
     sizes = [m[0].numel() for m in pruned.masks]
     kept_pruned = pruned.kept_per_layer()  # (M, L)
-    expected_kept = kept_pruned + torch_floor(0.4 * (torch_tensor(sizes) - kept_pruned))
+    expected_kept = kept_pruned + torch.floor(0.4 * (torch.tensor(sizes) - kept_pruned) + 1e-9).long()
     got = res.net.kept_per_layer()
     assert (got == expected_kept).all()
     ls = res.table[(res.table.metric == "layer_sparsity") & (res.table.stage == "explored")]
     for (seed_idx, layer), v in zip([(i, j) for i in range(len(SEEDS)) for j in range(len(sizes))],
                                     ls.sort_values(["seed", "condition"]).value):
         assert math.isclose(v, 100 * (1 - int(got[seed_idx, layer]) / sizes[layer]), rel_tol=1e-9)
-
-
-def torch_tensor(x):
-    import torch
-
-    return torch.tensor(x)
-
-
-def torch_floor(x):
-    import torch
-
-    return torch.floor(x + 1e-9).long()
 
 
 def test_states_are_cached_and_test_knobs_do_not_retrain(start):
