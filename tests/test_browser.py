@@ -110,7 +110,8 @@ class PageWatch:
         self.external: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: self.errors.append(f"request failed: {r.url} ({r.failure})"))
+        page.on("requestfailed", lambda r: None if _font_probe(r.url, r.failure)
+                else self.errors.append(f"request failed: {r.url} ({r.failure})"))
         page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
                 if r.status >= 400 and not _browser_own(r.url) else None)
 
@@ -125,9 +126,19 @@ class PageWatch:
         if m.type != "error":
             return
         url = (m.location or {}).get("url", "")
-        if _browser_own(url):
+        if _browser_own(url) or _font_probe(url, m.text) or "font at 'about:blank'" in m.text:
             return
         self.errors.append(f"console error: {m.text}" + (f" ({url})" if url else ""))
+
+
+def _font_probe(url: str, detail) -> bool:
+    """MathJax 2 probing web fonts: it aborts a font download once a usable font is found, and its
+    font test loads ``about:blank``. Neither is a broken page: the maths still renders (the
+    screenshots show it), so these two cases, and only these, are not counted as errors."""
+    path = urllib.parse.urlsplit(url).path
+    if url.startswith("about:blank"):
+        return True
+    return "/mathjax/fonts/" in path and "ERR_ABORTED" in str(detail)
 
 
 def _browser_own(url: str) -> bool:
