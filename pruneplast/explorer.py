@@ -603,8 +603,7 @@ def live_explorer(explorer: Explorer, knobs: Knobs = Knobs(), dpi: int = 80):
     """
     import ipywidgets as W
 
-    style = {"description_width": "150px"}
-    lay = W.Layout(width="380px")
+    style = {"description_width": "135px"}
     ctl = {
         "sparsity": W.FloatSlider(value=knobs.sparsity, min=0.0, max=0.99, step=0.01, readout_format=".2f",
                                   description="pruning sparsity"),
@@ -623,7 +622,7 @@ def live_explorer(explorer: Explorer, knobs: Knobs = Knobs(), dpi: int = 80):
                                      description="custom: input SD"),
     }
     for w in ctl.values():
-        w.style, w.layout = style, lay
+        w.style, w.layout = style, W.Layout(width="auto", min_width="0")
         if hasattr(w, "continuous_update"):
             w.continuous_update = False
     drug = W.HTML()
@@ -654,9 +653,9 @@ def live_explorer(explorer: Explorer, knobs: Knobs = Knobs(), dpi: int = 80):
     for w in ctl.values():
         w.observe(recompute, names="value")
     recompute()
-    left = W.VBox(list(ctl.values())[:5] + [drug])
-    right = W.VBox(list(ctl.values())[5:])
-    box = W.VBox([W.HBox([left, right]), status, image])
+    controls = W.GridBox(list(ctl.values()), layout=W.Layout(
+        grid_template_columns="repeat(auto-fit, minmax(300px, 1fr))", grid_gap="2px 16px", width="100%"))
+    box = W.VBox([controls, drug, status, image])
     box.add_class("pruneplast-live-explorer")
     box.controls, box.status, box.image, box.recompute = ctl, status, image, recompute
     return box
