@@ -26,14 +26,6 @@ PAPER_PATH = (95.0, 57.0, 34.2, 20.5, 12.3, 7.4, 4.4, 2.7, 1.6, 1.0, 0.6)
 TASK = TaskConfig(n_train=1024, n_standard=600, n_clean=100)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def small_start():
     """Two small replicas trained briefly, then pruned to 95%."""

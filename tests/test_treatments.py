@@ -22,14 +22,6 @@ from pruneplast.stress import evaluate
 TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def depressed():
     """Two small replicas trained briefly, then pruned to 95%."""
