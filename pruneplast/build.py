@@ -390,6 +390,44 @@ def _fmt_time(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:04.1f} s"
 
 
+class PeakMemory:
+    """Peak resident memory (MiB) of this process and all its descendants (the kernel) while active.
+
+    Sampled every ``interval`` seconds in a thread with psutil; the sum over the process tree, so a
+    kernel and whatever it starts are counted together.
+    """
+
+    def __init__(self, interval: float = 0.25):
+        self.interval = interval
+        self.peak_mib = 0.0
+
+    def _sample(self) -> None:
+        import psutil
+
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            total = 0
+            for proc in [me] + me.children(recursive=True):
+                try:
+                    total += proc.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_mib = max(self.peak_mib, total / 2**20)
+
+    def __enter__(self):
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+
 def execute_book(profile: str, build_dir: Path, root: Path | None = None, force: bool = False) -> list[dict]:
     """Execute every notebook page of the toc, in order, into ``build_dir/exec/<profile>``.
 
@@ -426,7 +464,8 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         _log(f"{head}: executing ...")
         t0 = time.perf_counter()
         try:
-            execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
+            with PeakMemory() as mem:
+                execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
         except Exception as exc:
             _log(f"{head}: FAILED after {_fmt_time(time.perf_counter() - t0)}; the partly executed "
                  f"notebook is {out.with_name(out.stem + '.failed.ipynb')}")
@@ -435,8 +474,8 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
         stamp_file.write_text(json.dumps({"stamp": key, "results": {str(p): _file_digest(p) for p in written}},
                                          indent=1) + "\n", encoding="utf-8")
-        _log(f"{head}: done in {_fmt_time(dt)}")
-        records.append({"page": page, "executed": True, "seconds": dt})
+        _log(f"{head}: done in {_fmt_time(dt)}, peak memory {mem.peak_mib:.0f} MiB")
+        records.append({"page": page, "executed": True, "seconds": dt, "peak_rss_mib": mem.peak_mib})
     return records
 
 
@@ -540,10 +579,25 @@ def build_book(profile: str = "paper", build_dir: Path | str | None = None, html
     shutil.copytree(build_dir / "jb" / "_build" / "html", html)
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
+    timings = {"profile": profile, "pages": records, "execute_s": t_exec, "html_s": t_html,
+               "total_s": time.perf_counter() - t0, "executed": n_exec, "threads": _torch_threads(),
+               "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+               "peak_rss_mib": max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0])}
+    timing_file = build_dir / f"timings-{profile}.json"
+    timing_file.write_text(json.dumps(timings, indent=1) + "\n", encoding="utf-8")
     _log(f"== book at {html / 'index.html'} ==")
     _log(f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "
-         f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}")
+         f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}; "
+         f"peak memory {timings['peak_rss_mib']:.0f} MiB (timings in {timing_file})")
     return html
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()
 
 
 # --------------------------------------------------------------------------- nbval references

@@ -339,3 +339,16 @@ def test_glued_numpy_scalars_become_plain_numbers():
     build._plain_glue_numbers(nb)
     assert nb.cells[0].outputs[0]["data"]["p/text/plain"] == "97.79999923706055"
     assert nb.cells[0].outputs[1]["data"]["text/plain"] == "np.float64(1.5)"  # only glue outputs change
+
+
+def test_peak_memory_counts_child_processes():
+    """The build's per-chapter peak memory includes the kernel (a child process), not only itself."""
+    import subprocess
+    import sys
+
+    code = "b = bytearray(400 * 2**20); import time; time.sleep(1.0)"
+    with build.PeakMemory(interval=0.05) as alone:
+        subprocess.run([sys.executable, "-c", "import time; time.sleep(1.0)"], check=True)
+    with build.PeakMemory(interval=0.05) as mem:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    assert mem.peak_mib > alone.peak_mib + 300
