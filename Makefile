@@ -37,7 +37,7 @@ test: $(INSTALLED) widgets-js browser
 	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
 	t1=$$(date +%s); \
 	echo "== engine tests and notebook checks =="; \
-	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest tests; \
+	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest --durations=12 tests; \
 	end=$$(date +%s); \
 	echo "make test finished: quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - start )) s"
 

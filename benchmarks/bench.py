@@ -14,7 +14,11 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
 * ``fp_change``: how far the engine's results are from the plain path on the same run
   (max |weight difference| after training, max |accuracy difference| in points);
 * ``chapters`` (only with ``--chapters quick|paper``): wall time and peak memory of
-  ``pruneplast run <chapter>`` for every registered chapter.
+  ``pruneplast run <chapter>`` for every registered chapter;
+* ``book``: the wall time and peak memory of each page and of the whole build, copied from the
+  latest ``make book`` / ``make test`` of this checkout (``_build/**/timings-<profile>.json``, written
+  by ``pruneplast book``), with the date and load average of that build: a paper-scale book takes
+  tens of minutes, so it is timed when it is built rather than built again here.
 
 Usage: ``python benchmarks/bench.py [--quick] [--chapters quick|paper] [--out FILE]``.
 """
@@ -226,11 +230,28 @@ def bench_chapters(profile: str) -> list[dict]:
     return rows
 
 
+def book_timings(build_dir: Path) -> dict:
+    """The per-page timings of the latest book builds in ``build_dir``, by profile (see module doc)."""
+    out = {}
+    for profile in ("quick", "paper"):
+        found = sorted(build_dir.glob(f"**/timings-{profile}.json"), key=lambda f: f.stat().st_mtime)
+        if found:  # the newest (make book writes _build/, make test _build/test/)
+            f = found[-1]
+            rec = json.loads(f.read_text())
+            rec["built_at"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.stat().st_mtime))
+            out[profile] = rec
+            print(f"  book ({profile}, built {rec['built_at']}): {rec['total_s'] / 60:.1f} min, "
+                  f"peak {rec['peak_rss_mib']:.0f} MiB", flush=True)
+    return out
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
     ap.add_argument("--chapters", choices=("quick", "paper"), help="also time every chapter at this profile")
     ap.add_argument("--out", default=str(HERE / "results.json"))
+    ap.add_argument("--build-dir", default=str(HERE.parent / "_build"),
+                    help="where `pruneplast book` left timings-<profile>.json (default: _build)")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
     set_progress(False)
@@ -253,6 +274,7 @@ def main(argv=None) -> dict:
     res["fp_change"] = bench_fp_change(sparsities, 1)
     if args.chapters:
         res["chapters"] = bench_chapters(args.chapters)
+    res["book"] = book_timings(Path(args.build_dir))
     res["matmul_end"] = matmul_limit(trials + 2)  # the limit again: how much the load moved
     res["machine"]["load_average_at_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
