@@ -397,14 +397,16 @@ class PeakMemory:
     kernel and whatever it starts are counted together.
     """
 
-    def __init__(self, interval: float = 0.25):
+    def __init__(self, interval: float = 0.25, heartbeat: float | None = None, label: str = ""):
         self.interval = interval
         self.peak_mib = 0.0
+        self.heartbeat, self.label = heartbeat, label  # a "still running" line every ``heartbeat`` s
 
     def _sample(self) -> None:
         import psutil
 
         me = psutil.Process()
+        t0 = last = time.perf_counter()
         while not self._stop.wait(self.interval):
             total = 0
             for proc in [me] + me.children(recursive=True):
@@ -413,6 +415,11 @@ class PeakMemory:
                 except psutil.Error:
                     pass
             self.peak_mib = max(self.peak_mib, total / 2**20)
+            now = time.perf_counter()
+            if self.heartbeat and now - last >= self.heartbeat:
+                last = now
+                _log(f"{self.label}: still running, {_fmt_time(now - t0)} so far, "
+                     f"{total / 2**20:.0f} MiB in use")
 
     def __enter__(self):
         import threading
@@ -464,7 +471,8 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         _log(f"{head}: executing ...")
         t0 = time.perf_counter()
         try:
-            with PeakMemory() as mem:
+            # on a terminal papermill shows a bar per cell; in a log, a line every two minutes
+            with PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem:
                 execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
         except Exception as exc:
             _log(f"{head}: FAILED after {_fmt_time(time.perf_counter() - t0)}; the partly executed "

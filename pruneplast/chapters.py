@@ -74,10 +74,15 @@ register(Chapter("01_model_and_task", "The model and the task", {
     "sparsity": Param("fraction", 0.95, "pruning level shown beside the trained network"),
 }))
 
-register(Chapter("02_pruning_cliff", "The pruning cliff", {
+#: The start of every experiment chapter: replicate seeds, their trained baselines, the pruned state.
+_DEPRESSED_STATE = {
     "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
     "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
     "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+}
+
+register(Chapter("02_pruning_cliff", "The pruning cliff", {
+    **_DEPRESSED_STATE,
     "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown"),
     "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
     "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,
@@ -86,9 +91,7 @@ register(Chapter("02_pruning_cliff", "The pruning cliff", {
 }))
 
 register(Chapter("03_consolidation", "How long to consolidate", {
-    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
-    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
-    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    **_DEPRESSED_STATE,
     "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown (gradient-guided)"),
     "max_epochs": Param("int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch",
                         quick=5, minimum=1),
@@ -96,9 +99,7 @@ register(Chapter("03_consolidation", "How long to consolidate", {
 }))
 
 register(Chapter("04_regimens", "One large regrowth or many small ones", {
-    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
-    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
-    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    **_DEPRESSED_STATE,
     "acute_fraction": Param("fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)"),
     "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=2),
     "chronic_fraction": Param("fraction", 0.4, "fraction of the still-pruned weights regrown per chronic cycle"),
@@ -111,9 +112,7 @@ register(Chapter("04_regimens", "One large regrowth or many small ones", {
 
 
 _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter 5's cached states
-    "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
-    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
-    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    **_DEPRESSED_STATE,
     "regrow_fraction": Param("fraction", 0.5, "ketamine-like: fraction of pruned weights regrown"),
     "ketamine_epochs": Param("int", 15, "ketamine-like: epochs at lr 5e-4 with gain 1.25", quick=3),
     "ssri_epochs": Param("int", 100, "SSRI-like: epochs at lr 1e-5 (noise taper, gain ramp)",

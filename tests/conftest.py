@@ -29,6 +29,26 @@ def _no_progress_bars():
     set_progress(None)
 
 
+def small_trained(task: TaskConfig, epochs: int, seeds=(0, 1), sparsity: float | None = 0.95):
+    """Small replicas (``SMALL_NET``) trained briefly at lr 3e-3 (one thread), then pruned.
+
+    Returns ``(net, data)``; with ``sparsity=None`` the trained network is returned unpruned.
+    Module-scoped fixtures are set up before the autouse one-thread fixture, hence the pinning here.
+    """
+    from pruneplast.config import TrainConfig
+    from pruneplast.operators import prune, train
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = EnsembleData.build(list(seeds), task)
+        net = EnsembleMLP.init(list(seeds), SMALL_NET)
+        train(net, data, TrainConfig(epochs=epochs, lr=3e-3), tag="baseline")
+    finally:
+        torch.set_num_threads(n)
+    return (net if sparsity is None else prune(net, sparsity)), data
+
+
 @pytest.fixture(autouse=True)
 def _fixed_threads():
     # Results must not depend on thread count; keep the suite light on shared cores.

@@ -9,12 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from conftest import SMALL_NET
+from conftest import small_trained
 from pruneplast.config import RegrowConfig, RelapseConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
-from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow, relapse_challenge, train
 from pruneplast.protocols import consolidation
 from pruneplast.protocols.base import relapse_probe
@@ -24,25 +22,10 @@ TASK = TaskConfig(n_train=1024, n_standard=600, n_clean=100)
 CONDS = ("clean", "standard", "internal_extreme", "combined")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # small tensors: one thread avoids oversubscription stalls on a busy machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def pruned_trained():
     """Two small replicas trained briefly, then pruned to 95% (so consolidation changes accuracy)."""
-    data = EnsembleData.build([0, 1], TASK)
-    net = EnsembleMLP.init([0, 1], SMALL_NET)
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    train(net, data, TrainConfig(epochs=4, lr=3e-3), tag="baseline")
-    torch.set_num_threads(n)
-    return prune(net, 0.95), data
+    return small_trained(TASK, epochs=4)
 
 
 def _values(df: pd.DataFrame, **where) -> np.ndarray:

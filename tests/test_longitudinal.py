@@ -11,11 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import SMALL_NET
-from pruneplast.config import MaintenanceConfig, TaskConfig, TrainConfig
-from pruneplast.data import EnsembleData
+from conftest import small_trained
+from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
-from pruneplast.operators import prune, train
 from pruneplast.protocols import longitudinal, treatments
 from pruneplast.stress import accuracy
 
@@ -24,12 +22,10 @@ TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
 
 @pytest.fixture(scope="module")
 def treated():
-    data = EnsembleData.build([0, 1], TASK)
-    net = EnsembleMLP.init([0, 1], SMALL_NET)
-    train(net, data, TrainConfig(epochs=3, lr=3e-3), tag="baseline")
+    net, data = small_trained(TASK, epochs=3)
     cfgs = treatments.configs(["untreated", "ketamine", "ssri", "neurosteroid"],
                               epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
-    return treatments.treat(prune(net, 0.95), data, cfgs), data, cfgs
+    return treatments.treat(net, data, cfgs), data, cfgs
 
 
 def test_protection_at_test_published_rates():

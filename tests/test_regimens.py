@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SMALL_NET
+from conftest import small_trained
 from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
@@ -29,13 +29,7 @@ TASK = TaskConfig(n_train=1024, n_standard=600, n_clean=100)
 @pytest.fixture(scope="module")
 def small_start():
     """Two small replicas trained briefly, then pruned to 95%."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    data = EnsembleData.build([0, 1], TASK)
-    net = EnsembleMLP.init([0, 1], SMALL_NET)
-    train(net, data, TrainConfig(epochs=4, lr=3e-3), tag="baseline")
-    torch.set_num_threads(n)
-    return prune(net, 0.95), data
+    return small_trained(TASK, epochs=4)
 
 
 def expected_path(cycles: int, fraction: float = 0.4) -> list[float]:

@@ -11,11 +11,10 @@ import math
 import pytest
 import torch
 
-from conftest import SMALL_NET
-from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig, TreatmentConfig, treatment
-from pruneplast.data import EnsembleData
+from conftest import small_trained
+from pruneplast.config import RegrowConfig, TaskConfig, TreatmentConfig, treatment
 from pruneplast.network import EnsembleMLP
-from pruneplast.operators import prune, regrow, train
+from pruneplast.operators import prune, regrow
 from pruneplast.protocols import treatments
 from pruneplast.stress import evaluate
 
@@ -25,10 +24,8 @@ TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
 @pytest.fixture(scope="module")
 def depressed():
     """Two small replicas trained briefly, then pruned to 95%."""
-    data = EnsembleData.build([0, 1], TASK)
-    net = EnsembleMLP.init([0, 1], SMALL_NET)
-    train(net, data, TrainConfig(epochs=3, lr=3e-3), tag="baseline")
-    return prune(net, 0.95), data
+    net, data = small_trained(TASK, epochs=3)
+    return net, data
 
 
 def test_ssri_schedule_published_values():
