@@ -61,6 +61,25 @@ def test_checkpoint_equals_a_separate_shorter_run(treated):
         assert torch.equal(a, b)
 
 
+def test_per_treatment_maintenance_equals_one_joint_ensemble(treated):
+    """Training each treatment's replicas separately gives what one mixed ensemble gives."""
+    from pruneplast.operators import train
+    from pruneplast.config import TrainConfig
+
+    states, data, _ = treated
+    cfg = MaintenanceConfig(durations=(1, 2), lr=1e-3)
+    ck, d = longitudinal.maintain(states, data, cfg)
+    net, dj = treatments.joint({n: states[n] for n in ("ketamine", "ssri", "neurosteroid")}, data)
+    net.set_modulation(protection=1.0)
+    train(net, dj, TrainConfig(epochs=2, lr=1e-3), tag="maintenance")
+    assert d.seeds == dj.seeds
+    for a, b in zip(ck[2].weights, net.weights):
+        assert torch.allclose(a, b, atol=1e-6)
+    for name in ("gain", "damping", "tanh", "protection"):
+        assert torch.equal(getattr(ck[2], name), getattr(net, name))
+    assert [m["treatment"] for m in ck[2].meta] == [m["treatment"] for m in net.meta]
+
+
 def test_discontinuation_resets_drug_and_uses_each_treatments_protection(treated):
     states, data, cfgs = treated
     cfg = MaintenanceConfig(durations=(1,))
