@@ -230,11 +230,19 @@ def bench_chapters(profile: str) -> list[dict]:
     return rows
 
 
-def book_timings(build_dir: Path) -> dict:
-    """The per-page timings of the latest book builds in ``build_dir``, by profile (see module doc)."""
+def book_timings(build_dir: Path, previous: dict | None = None) -> dict:
+    """The per-page timings of the latest book builds in ``build_dir``, by profile (see module doc).
+
+    A profile with no build in ``build_dir`` keeps its record from ``previous`` (the ``book``
+    section of the results file being replaced), which carries its own ``built_at`` date.
+    """
     out = {}
     for profile in ("quick", "paper"):
         found = sorted(build_dir.glob(f"**/timings-{profile}.json"), key=lambda f: f.stat().st_mtime)
+        if not found and previous and profile in previous:
+            out[profile] = previous[profile]
+            print(f"  book ({profile}): no build in {build_dir}; keeping the record built "
+                  f"{previous[profile].get('built_at', '?')}", flush=True)
         if found:  # the newest (make book writes _build/, make test _build/test/)
             f = found[-1]
             rec = json.loads(f.read_text())
@@ -274,13 +282,14 @@ def main(argv=None) -> dict:
     res["fp_change"] = bench_fp_change(sparsities, 1)
     if args.chapters:
         res["chapters"] = bench_chapters(args.chapters)
-    res["book"] = book_timings(Path(args.build_dir))
+    out = Path(args.out)
+    previous = json.loads(out.read_text()).get("book") if out.exists() else None
+    res["book"] = book_timings(Path(args.build_dir), previous)
     res["matmul_end"] = matmul_limit(trials + 2)  # the limit again: how much the load moved
     res["machine"]["load_average_at_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     print(f"  matmul fp32 at the end: {res['matmul_end']['limit_gflops']:.1f} GFLOP/s; "
           f"benchmark took {res['seconds']:.0f} s", flush=True)
-    out = Path(args.out)
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(res, indent=1))
     os.replace(tmp, out)
