@@ -114,13 +114,17 @@ class PageWatch:
                 else self.errors.append(f"request failed: {r.url} ({r.failure})"))
         page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
                 if r.status >= 400 and not _browser_own(r.url) else None)
+        self._pending: set = set()  # requests started and not yet finished or failed
 
         def on_request(r):
+            self._pending.add(r)
             host = urllib.parse.urlsplit(r.url).hostname
             if r.url.startswith(("http://", "https://", "ws://", "wss://")) and host != allowed_host:
                 self.external.append(r.url)
 
         page.on("request", on_request)
+        page.on("requestfinished", lambda r: self._pending.discard(r))
+        page.on("requestfailed", lambda r: self._pending.discard(r))
 
     def _console(self, m) -> None:
         if m.type != "error":
@@ -129,6 +133,10 @@ class PageWatch:
         if _browser_own(url) or _font_probe(url, m.text) or "font at 'about:blank'" in m.text:
             return
         self.errors.append(f"console error: {m.text}" + (f" ({url})" if url else ""))
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
 
 
 def _font_probe(url: str, detail) -> bool:
@@ -146,14 +154,23 @@ def _browser_own(url: str) -> bool:
     return urllib.parse.urlsplit(url).path.endswith("/favicon.ico")
 
 
-def _settle(page, timeout_ms: int = 10000) -> None:
-    """Let late requests finish (search pages never reach network idle in Chromium: not an error)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+def _settle(page, watch: "PageWatch", quiet_ms: int = 500, timeout_ms: int = 10000) -> None:
+    """Wait until none of the page's requests has been in flight for ``quiet_ms`` (at most ``timeout_ms``).
 
-    try:
-        page.wait_for_load_state("networkidle", timeout=timeout_ms)
-    except PlaywrightTimeout:
-        page.wait_for_timeout(500)
+    The requests are counted by ``watch`` (started minus finished or failed). Playwright's own
+    "networkidle" state is not used: Chromium never reports it on some of the book's pages although
+    every request has finished, so each such page would cost the full timeout.
+    """
+    end = time.monotonic() + timeout_ms / 1000
+    quiet_since = None
+    while time.monotonic() < end:
+        if watch.in_flight:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= quiet_ms / 1000:
+            return
+        page.wait_for_timeout(50)
 
 
 def _wait_images(page, timeout_ms: int = 15000) -> None:
@@ -279,7 +296,7 @@ def test_every_page_of_the_book(browser, book_server):
             problems: list[str] = []
             try:
                 page.goto(base + rel, wait_until="load", timeout=60000)
-                _settle(page)
+                _settle(page, watch)
                 _wait_images(page)
                 if "explorer" in rel:
                     page.screenshot(path=str(SCREENSHOTS / "explorer-before-slider.png"), full_page=False)
