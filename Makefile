@@ -13,6 +13,11 @@ PROFILE ?= paper
 
 # Tools of the virtualenv come first (kernels started by papermill and nbval use its python).
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# The install skips byte-compiling every file of every package (--no-compile: about a minute on two
+# cores); Python then compiles only the modules it imports, once, so it must be allowed to write
+# its bytecode caches (some environments set PYTHONDONTWRITEBYTECODE, which would make every
+# process pay the compilation again).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help install test book reference clean distclean bench explore browser widgets-js
 
@@ -24,7 +29,7 @@ $(PY):
 
 # Reinstalls whenever pyproject.toml (the one place with pins) changes.
 $(INSTALLED): pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[book,test]'
+	$(PY) -m pip install --no-compile -e '.[book,test]'
 	touch $@
 
 install: $(INSTALLED)
