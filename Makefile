@@ -5,6 +5,11 @@
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
+# Independent prerequisites run side by side: for `make test` on a fresh machine, the Python install
+# (pip) and Debian's Chromium (apt-get) download at the same time.
+MAKEFLAGS += -j2
+MAKE_START := $(shell date +%s)
+
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -44,7 +49,7 @@ test: $(INSTALLED) widgets-js browser
 	echo "== engine tests and notebook checks =="; \
 	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest --durations=12 tests; \
 	end=$$(date +%s); \
-	echo "make test finished: quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - start )) s"
+	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
 
 book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,15 +125,27 @@ def _repro_chapters():
 
 
 @pytest.mark.parametrize("path", _repro_chapters(), ids=[p.stem for p in _repro_chapters()])
-def test_same_parameters_give_byte_identical_results(path, tmp_path, monkeypatch):
-    outs = []
+def test_same_parameters_give_byte_identical_results(path, tmp_path):
+    """Two runs of ``pruneplast run`` with the same parameters write byte-identical results.
+
+    The runs execute side by side as two processes, each training from scratch (its own empty
+    baseline cache) with one torch thread: the same thread count in both, so the same reductions.
+    """
+    exe = Path(sys.executable).with_name("pruneplast")
+    args = [a for name, value in REPRO_OVERRIDES[path.stem].items() for a in ("-p", name, json.dumps(value))]
+    procs = []
     for k in range(2):
-        # each run trains from scratch: its own empty baseline cache
-        monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / f"cache{k}"))
-        out = build.run(path, "quick", REPRO_OVERRIDES[path.stem], tmp_path / f"run{k}", progress=False)
-        assert out["results"], f"{path.stem} wrote no results"
-        outs.append({p.name: p.read_bytes() for p in out["results"]})
-    assert set(outs[0]) == {f"{path.stem}.csv", f"{path.stem}.json"}
+        env = dict(os.environ, PRUNEPLAST_CACHE=str(tmp_path / f"cache{k}"), PRUNEPLAST_PROGRESS="0",
+                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        cmd = [str(exe), "run", path.stem, "--profile", "quick", "--out", str(tmp_path / f"run{k}"), *args]
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      text=True))
+    for proc in procs:
+        log = proc.communicate()[0]
+        assert proc.returncode == 0, f"pruneplast run {path.stem} failed:\n{log[-4000:]}"
+    outs = [{p.name: p.read_bytes() for p in (tmp_path / f"run{k}" / "quick").glob(f"{path.stem}.*")}
+            for k in range(2)]
+    assert set(outs[0]) == {f"{path.stem}.csv", f"{path.stem}.json"}, f"{path.stem} wrote {sorted(outs[0])}"
     for name in outs[0]:
         assert outs[0][name] == outs[1][name], f"{name} differs between two identical runs"
 
