@@ -240,19 +240,20 @@ def bench_chapters(profile: str) -> list[dict]:
     return rows
 
 
-def book_timings(build_dir: Path, previous: dict | None = None) -> dict:
-    """The per-page timings of the latest book builds in ``build_dir``, by profile (see module doc).
+def book_timings(build_dirs: list[Path], previous: dict | None = None) -> dict:
+    """The per-page timings of the latest book builds in ``build_dirs``, by profile (see module doc).
 
-    A profile with no build in ``build_dir`` keeps its record from ``previous`` (the ``book``
-    section of the results file being replaced), which carries its own ``built_at`` date.
+    A profile with no build in any of ``build_dirs`` keeps its record from ``previous`` (the
+    ``book`` section of the results file being replaced), which carries its own ``built_at`` date.
     """
     out = {}
     for profile in ("quick", "paper"):
-        found = sorted(build_dir.glob(f"**/timings-{profile}.json"), key=lambda f: f.stat().st_mtime)
+        found = sorted((f for d in build_dirs for f in Path(d).glob(f"**/timings-{profile}.json")),
+                       key=lambda f: f.stat().st_mtime)
         if not found and previous and profile in previous:
             out[profile] = previous[profile]
-            print(f"  book ({profile}): no build in {build_dir}; keeping the record built "
-                  f"{previous[profile].get('built_at', '?')}", flush=True)
+            print(f"  book ({profile}): no build in {', '.join(map(str, build_dirs))}; keeping the record "
+                  f"built {previous[profile].get('built_at', '?')}", flush=True)
         if found:  # the newest (make book writes _build/, make test _build/test/)
             f = found[-1]
             rec = json.loads(f.read_text())
@@ -268,12 +269,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
     ap.add_argument("--chapters", choices=("quick", "paper"), help="also time every chapter at this profile")
     ap.add_argument("--out", default=str(HERE / "results.json"))
-    ap.add_argument("--build-dir", default=str(HERE.parent / "_build"),
-                    help="where `pruneplast book` left timings-<profile>.json (default: _build)")
+    ap.add_argument("--build-dir", nargs="+", default=[str(HERE.parent / "_build")],
+                    help="where `pruneplast book` left timings-<profile>.json (default: _build); "
+                         "several folders may be given, the newest build of each profile is used")
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
     set_progress(False)
-    trials, steps = (2, 4) if args.quick else (3, 12)
+    trials, steps = (2, 4) if args.quick else (5, 16)
     counts, sparsities = (1, 10, 30), (0.0, 0.95)
 
     res = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
@@ -294,7 +296,7 @@ def main(argv=None) -> dict:
         res["chapters"] = bench_chapters(args.chapters)
     out = Path(args.out)
     previous = json.loads(out.read_text()).get("book") if out.exists() else None
-    res["book"] = book_timings(Path(args.build_dir), previous)
+    res["book"] = book_timings([Path(d) for d in args.build_dir], previous)
     res["matmul_end"] = matmul_limit(trials + 2)  # the limit again: how much the load moved
     res["machine"]["load_average_at_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0

@@ -1,0 +1,45 @@
+"""``benchmarks/bench.py``'s bookkeeping (its timings are measured by ``make bench``, not here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _timings(path: Path, total: float, mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"profile": path.stem.split("-")[1], "total_s": total, "peak_rss_mib": 100.0,
+                                "pages": []}))
+    os.utime(path, (mtime, mtime))
+
+
+def test_book_timings_take_the_newest_build_of_each_profile(tmp_path):
+    bench = _bench()
+    a, b = tmp_path / "a", tmp_path / "b"
+    _timings(a / "timings-quick.json", 100.0, 1_000_000)
+    _timings(b / "test" / "timings-quick.json", 200.0, 2_000_000)  # newer, in a subfolder
+    _timings(a / "timings-paper.json", 3000.0, 1_500_000)
+    out = bench.book_timings([a, b])
+    assert out["quick"]["total_s"] == 200.0
+    assert out["paper"]["total_s"] == 3000.0
+    assert out["quick"]["built_at"]
+
+
+def test_book_timings_keep_the_previous_record_when_no_build_is_found(tmp_path):
+    bench = _bench()
+    previous = {"paper": {"total_s": 7000.0, "built_at": "2026-11-23 18:49"}}
+    out = bench.book_timings([tmp_path / "none"], previous)
+    assert out == {"paper": previous["paper"]}
+    _timings(tmp_path / "new" / "timings-paper.json", 4000.0, 3_000_000)
+    assert bench.book_timings([tmp_path / "new"], previous)["paper"]["total_s"] == 4000.0
