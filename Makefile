@@ -5,9 +5,6 @@
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
-# Independent prerequisites run side by side: for `make test` on a fresh machine, the Python install
-# (pip) and Debian's Chromium (apt-get) download at the same time.
-MAKEFLAGS += -j2
 MAKE_START := $(shell date +%s)
 
 PYTHON ?= python3
@@ -24,7 +21,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install test book reference clean distclean bench explore browser widgets-js
+.PHONY: help install test test-setup book reference clean distclean bench explore browser widgets-js
 
 help:
 	@sed -n '2,7p' Makefile
@@ -41,7 +38,10 @@ install: $(INSTALLED)
 
 # The quick book is built first: each chapter executes once, and the notebook checks then compare
 # those executed notebooks with tests/reference (PRUNEPLAST_EXECUTED) instead of re-running them.
-test: $(INSTALLED) widgets-js browser
+# Its set-up runs as a sub-make with two jobs: on a fresh machine the Python install (pip) and
+# Debian's Chromium (apt-get) download side by side.
+test:
+	@$(MAKE) --no-print-directory -j2 test-setup
 	@set -e; start=$$(date +%s); \
 	echo "== quick book: every notebook at the quick profile, warnings as errors =="; \
 	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
@@ -50,6 +50,8 @@ test: $(INSTALLED) widgets-js browser
 	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest --durations=12 tests; \
 	end=$$(date +%s); \
 	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
+
+test-setup: $(INSTALLED) widgets-js browser
 
 book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
