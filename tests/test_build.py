@@ -301,28 +301,31 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
 def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
     """A process killed while rewriting its results: the results file is always whole.
 
-    The writer rewrites the same results in a loop; after its first complete write it is killed
-    at several moments, most of them in the middle of a rewrite.
+    Each writer rewrites the same results in a loop; after its first complete write it is killed
+    at one of several moments, most of them in the middle of a rewrite. The writers run side by
+    side, each in its own results folder.
     """
     n = 200_000
     code = textwrap.dedent(f"""
+        import sys
         import pandas as pd
         from pruneplast.results import save_results
         df = pd.DataFrame({{"experiment": "e", "condition": "c", "seed": range({n}), "metric": "m",
                            "value": [i * 0.5 for i in range({n})]}})
         while True:
-            save_results(df, "nb", "quick", {{}}, root={str(tmp_path)!r})
+            save_results(df, "nb", "quick", {{}}, root=sys.argv[1])
             print("written", flush=True)
         """)
-    csv = tmp_path / "quick" / "nb.csv"
-    for delay in (0.0, 0.03, 0.1, 0.25):
-        csv.unlink(missing_ok=True)
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    delays = (0.0, 0.03, 0.1, 0.25)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"w{k}")], stdout=subprocess.PIPE,
+                              text=True) for k in range(len(delays))]
+    for k, (proc, delay) in enumerate(zip(procs, delays)):
         assert proc.stdout.readline().strip() == "written"
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stdout.close()
+        csv = tmp_path / f"w{k}" / "quick" / "nb.csv"
         df = pd.read_csv(csv)
         assert len(df) == n and df["value"].iloc[-1] == (n - 1) * 0.5
         assert sorted(p.name for p in csv.parent.glob("nb.*")) == ["nb.csv", "nb.json"]
