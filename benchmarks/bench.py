@@ -304,6 +304,14 @@ def book_timings(build_dirs: list[Path], previous: dict | None = None) -> dict:
     return out
 
 
+def _write_json(res: dict, out: Path) -> None:
+    """Write the results atomically (a temporary file renamed over the old one)."""
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1))
+    os.replace(tmp, out)
+    print(f"written {out}")
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
@@ -312,7 +320,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--build-dir", nargs="+", default=[str(HERE.parent / "_build")],
                     help="where `pruneplast book` left timings-<profile>.json (default: _build); "
                          "several folders may be given, the newest build of each profile is used")
+    ap.add_argument("--book-only", action="store_true",
+                    help="only refresh the book timings of an existing results file (measures nothing)")
     args = ap.parse_args(argv)
+    out = Path(args.out)
+    if args.book_only:
+        if not out.exists():
+            ap.error(f"--book-only needs an existing results file ({out}); run the benchmark first")
+        res = json.loads(out.read_text())
+        res["book"] = book_timings([Path(d) for d in args.build_dir], res.get("book"))
+        _write_json(res, out)
+        return res
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")
     set_progress(False)
     trials, steps = (2, 4) if args.quick else (5, 16)
@@ -335,7 +353,6 @@ def main(argv=None) -> dict:
     res["fp_change"] = bench_fp_change(sparsities, 1)
     if args.chapters:
         res["chapters"] = bench_chapters(args.chapters)
-    out = Path(args.out)
     previous = json.loads(out.read_text()).get("book") if out.exists() else None
     res["book"] = book_timings([Path(d) for d in args.build_dir], previous)
     res["matmul_end"] = matmul_limit(trials + 2)  # the limit again: how much the load moved
@@ -343,10 +360,7 @@ def main(argv=None) -> dict:
     res["seconds"] = time.perf_counter() - t0
     print(f"  matmul fp32 at the end: {res['matmul_end']['limit_gflops']:.1f} GFLOP/s; "
           f"benchmark took {res['seconds']:.0f} s", flush=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, out)
-    print(f"written {out}")
+    _write_json(res, out)
     return res
 
 

@@ -43,3 +43,14 @@ def test_book_timings_keep_the_previous_record_when_no_build_is_found(tmp_path):
     assert out == {"paper": previous["paper"]}
     _timings(tmp_path / "new" / "timings-paper.json", 4000.0, 3_000_000)
     assert bench.book_timings([tmp_path / "new"], previous)["paper"]["total_s"] == 4000.0
+
+
+def test_book_only_refreshes_the_book_section_and_keeps_the_rest(tmp_path):
+    bench = _bench()
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"matmul": {"limit_gflops": 100.0}, "book": {}}))
+    _timings(tmp_path / "b" / "timings-quick.json", 250.0, 2_000_000)
+    res = bench.main(["--book-only", "--out", str(out), "--build-dir", str(tmp_path / "b")])
+    saved = json.loads(out.read_text())
+    assert saved == res and saved["matmul"] == {"limit_gflops": 100.0}
+    assert saved["book"]["quick"]["total_s"] == 250.0
