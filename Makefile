@@ -83,7 +83,8 @@ explore: $(INSTALLED)
 	$(PY) -m pruneplast.explorer --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb \
 		--serve $(EXPLORE_PORT)
 
-# make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way
+# make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way;
+# BENCH_ARGS="--book-only --build-dir DIR ..." only copies the timings of book builds found there
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
