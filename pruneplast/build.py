@@ -439,7 +439,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
     """Execute every notebook page of the toc, in order, into ``build_dir/exec/<profile>``.
 
     A page is skipped only when its stamp matches (see the module docstring). Prints a progress
-    line per page with its elapsed time. Returns one record per page.
+    line per page with its elapsed time. Returns one record per page. After every page the records
+    so far are written to ``build_dir/timings-<profile>.json`` (``"complete": false``), so a build
+    that stops part-way keeps what it measured; :func:`build_book` completes the file at the end.
     """
     root = Path(root or project_root())
     exec_dir = Path(build_dir) / "exec" / profile
@@ -448,7 +450,8 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
     nbs = [(page, src) for page, src in pages if src.suffix == ".ipynb" or is_text_notebook(src)]
     # chapters first (in toc order), then pages that read their results (e.g. the scorecard)
     nbs.sort(key=lambda ps: ps[1].stem not in chapters.CHAPTERS)
-    records = []
+    records: list[dict] = []
+    t_start = time.perf_counter()
     for i, (page, src) in enumerate(nbs, 1):
         is_chapter = src.stem in chapters.CHAPTERS
         params = parameters_for(src, profile)
@@ -477,6 +480,7 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         except Exception as exc:
             _log(f"{head}: FAILED after {_fmt_time(time.perf_counter() - t0)}; the partly executed "
                  f"notebook is {out.with_name(out.stem + '.failed.ipynb')}")
+            write_timings(build_dir, profile, records, time.perf_counter() - t_start, failed_page=page)
             raise RuntimeError(f"executing {src} failed: {exc}") from exc
         dt = time.perf_counter() - t0
         written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
@@ -484,7 +488,24 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
                                          indent=1) + "\n", encoding="utf-8")
         _log(f"{head}: done in {_fmt_time(dt)}, peak memory {mem.peak_mib:.0f} MiB")
         records.append({"page": page, "executed": True, "seconds": dt, "peak_rss_mib": mem.peak_mib})
+        write_timings(build_dir, profile, records, time.perf_counter() - t_start)
     return records
+
+
+def write_timings(build_dir: Path, profile: str, records: list[dict], execute_s: float,
+                  html_s: float | None = None, failed_page: str | None = None) -> Path:
+    """Write ``build_dir/timings-<profile>.json`` atomically; complete only once the HTML is built."""
+    timings = {"profile": profile, "pages": records, "execute_s": execute_s, "html_s": html_s,
+               "total_s": execute_s + (html_s or 0.0), "executed": sum(r["executed"] for r in records),
+               "complete": html_s is not None, "failed_page": failed_page, "threads": _torch_threads(),
+               "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
+               "peak_rss_mib": max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0])}
+    path = Path(build_dir) / f"timings-{profile}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(timings, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
 
 
 def _stamp_ok(stamp_file: Path, out: Path, key: str) -> bool:
@@ -587,16 +608,12 @@ def build_book(profile: str = "paper", build_dir: Path | str | None = None, html
     shutil.copytree(build_dir / "jb" / "_build" / "html", html)
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
-    timings = {"profile": profile, "pages": records, "execute_s": t_exec, "html_s": t_html,
-               "total_s": time.perf_counter() - t0, "executed": n_exec, "threads": _torch_threads(),
-               "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
-               "peak_rss_mib": max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0])}
-    timing_file = build_dir / f"timings-{profile}.json"
-    timing_file.write_text(json.dumps(timings, indent=1) + "\n", encoding="utf-8")
+    timing_file = write_timings(build_dir, profile, records, t_exec, t_html)
+    peak = max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0])
     _log(f"== book at {html / 'index.html'} ==")
     _log(f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "
          f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}; "
-         f"peak memory {timings['peak_rss_mib']:.0f} MiB (timings in {timing_file})")
+         f"peak memory {peak:.0f} MiB (timings in {timing_file})")
     return html
 
 

@@ -6,6 +6,7 @@ mostly kernel start-up); the chapters themselves are exercised in ``test_noteboo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -245,6 +246,21 @@ def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys
     stage = build.stage_book("quick", tmp_path / "b", root)
     assert (stage / "book" / "tiny.ipynb").exists() and not (stage / "book" / "tiny.md").exists()
     assert (stage / "book" / "intro.md").exists() and (stage / "_toc.yml").exists()
+
+
+def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch):
+    root = _tiny_project(tmp_path)
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+    (root / "book" / "bad.md").write_text(TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\n"
+                                          "raise ValueError('this page fails')\n```\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n"
+                                   "  - file: book/bad\n")
+    with pytest.raises(RuntimeError, match="bad"):
+        build.execute_book("quick", tmp_path / "b", root)
+    rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
+    assert [p["page"] for p in rec["pages"]] == ["book/tiny"] and rec["pages"][0]["seconds"] > 0
+    assert rec["complete"] is False and rec["failed_page"] == "book/bad" and rec["html_s"] is None
+    assert not list((tmp_path / "b").glob("*.tmp"))
 
 
 def test_missing_toc_page_is_an_error(tmp_path):

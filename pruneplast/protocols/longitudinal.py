@@ -98,7 +98,9 @@ def maintain(states: Mapping[str, EnsembleMLP], data: EnsembleData, config: Main
               on_epoch_end=snapshot, progress=progress, desc=f"maintenance ({name})")
         per_treatment[name] = ck
     _, d = joint({n: states[n] for n in names}, data)
-    checkpoints = {e: EnsembleMLP.concat([per_treatment[n][e] for n in names]) for e in per_treatment[names[0]]}
+    # joined one duration at a time, each treatment's copy released as soon as it is joined, so the
+    # checkpoints are never held twice (at paper scale they are 30 networks x 6 durations)
+    checkpoints = {e: EnsembleMLP.concat([per_treatment[n].pop(e) for n in names]) for e in list(per_treatment[names[0]])}
     return checkpoints, d
 
 
