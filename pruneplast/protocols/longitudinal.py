@@ -14,8 +14,8 @@ Per treatment and replicate, starting from the treated network with its drug on:
 Relapse probability of a replicate = % of its durations that relapsed. The durations are
 checkpoints of *one* maintenance run of max(D) epochs per replicate and treatment (taken by
 ``on_epoch_end``), which is the same protocol as separate runs (the optimiser and the streams do
-not know where the run will stop) at a fraction of the cost; all treatments' replicas train as one
-ensemble. The checkpoints are kept, so the sensitivity analysis (relapse probability as a function
+not know where the run will stop) at a fraction of the cost; each treatment's replicas train as
+one ensemble. The checkpoints are kept, so the sensitivity analysis (relapse probability as a function
 of the protection left at test and of the threshold) only re-evaluates saved states.
 """
 
