@@ -53,6 +53,7 @@ from pruneplast.data import EnsembleData  # noqa: E402
 from pruneplast.network import EnsembleMLP  # noqa: E402
 from pruneplast.operators import prune, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
+from pruneplast.results import atomic_write  # noqa: E402
 from pruneplast.stress import CONDITIONS, evaluate  # noqa: E402
 
 N_WEIGHTS = 395_264  # weights of one replica (2-512-512-256-4)
@@ -305,10 +306,7 @@ def book_timings(build_dirs: list[Path], previous: dict | None = None) -> dict:
 
 
 def _write_json(res: dict, out: Path) -> None:
-    """Write the results atomically (a temporary file renamed over the old one)."""
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    os.replace(tmp, out)
+    atomic_write(out, json.dumps(res, indent=1))
     print(f"written {out}")
 
 

@@ -36,7 +36,7 @@ from typing import Any, Iterable
 import yaml
 
 from . import chapters
-from .results import project_root, results_dir
+from .results import atomic_write, project_root, results_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 NOTEBOOK_DIRS = ("notebooks", "book")
@@ -493,7 +493,7 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
 
 
 def write_timings(build_dir: Path, profile: str, records: list[dict], execute_s: float,
-                  html_s: float | None = None, failed_page: str | None = None) -> Path:
+                  html_s: float | None = None, failed_page: str | None = None) -> tuple[Path, dict]:
     """Write ``build_dir/timings-<profile>.json`` atomically; complete only once the HTML is built."""
     timings = {"profile": profile, "pages": records, "execute_s": execute_s, "html_s": html_s,
                "total_s": execute_s + (html_s or 0.0), "executed": sum(r["executed"] for r in records),
@@ -501,11 +501,8 @@ def write_timings(build_dir: Path, profile: str, records: list[dict], execute_s:
                "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
                "peak_rss_mib": max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0])}
     path = Path(build_dir) / f"timings-{profile}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(timings, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    atomic_write(path, json.dumps(timings, indent=1) + "\n")
+    return path, timings
 
 
 def _stamp_ok(stamp_file: Path, out: Path, key: str) -> bool:
@@ -608,12 +605,11 @@ def build_book(profile: str = "paper", build_dir: Path | str | None = None, html
     shutil.copytree(build_dir / "jb" / "_build" / "html", html)
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
-    timing_file = write_timings(build_dir, profile, records, t_exec, t_html)
-    peak = max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0])
+    timing_file, timings = write_timings(build_dir, profile, records, t_exec, t_html)
     _log(f"== book at {html / 'index.html'} ==")
     _log(f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "
          f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}; "
-         f"peak memory {peak:.0f} MiB (timings in {timing_file})")
+         f"peak memory {timings['peak_rss_mib']:.0f} MiB (timings in {timing_file})")
     return html
 
 

@@ -37,7 +37,8 @@ def results_dir(profile: str, root: Path | str | None = None) -> Path:
     return base / profile
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -74,7 +75,7 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
     cols = list(REQUIRED_COLUMNS) + sorted(c for c in df.columns if c not in REQUIRED_COLUMNS)
     out = df[cols].reset_index(drop=True)
     path = results_dir(profile, root) / f"{notebook}.csv"
-    _atomic_write(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    atomic_write(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     import torch
 
     meta = {
@@ -87,7 +88,7 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
         "columns": {"value": "accuracy in %; sparsities in %; kept_weights a count; gain and "
                     "activation_magnitude unitless; relapse_drop in percentage points"},
     }
-    _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return path
 
 
