@@ -392,6 +392,7 @@ class EnsembleMLP:
         gain=None,
         record: list | None = None,
         layers=None,
+        noise: list | None = None,
     ) -> torch.Tensor:
         """Logits (M, B, C) for inputs ``x`` (M, B, D).
 
@@ -402,6 +403,8 @@ class EnsembleMLP:
         record: if a list, the mean |h| of each hidden layer (M,) is appended to it.
         layers: (plan, (dense part, sparse part), bias) per layer to use instead of the
             network's own (training passes its trainable tensors here); default :meth:`layers`.
+        noise: standard-normal noise per hidden layer from :meth:`hidden_noise`, used instead of
+            drawing it here (evaluation shares one draw between several protection settings).
         """
         m = self.n_replicas
         sig = None
@@ -416,29 +419,54 @@ class EnsembleMLP:
         any_shift = bool((self.protection > 0).any())
         any_scale = bool((scale != 1).any())  # multiplying by exactly 1.0 changes nothing
         layers = self.layers() if layers is None else layers
+        # Without autograd every step below may overwrite the fresh activation tensor in place
+        # (the same arithmetic, without a new allocation per step); training needs the copies.
+        inplace = not torch.is_grad_enabled()
         h = x
-        for plan, w, b in layers[:-1]:
+        for i, (plan, w, b) in enumerate(layers[:-1]):
             z = plan.linear(h, *w, b)
             if all_tanh:
-                h = torch.tanh(z)
+                h = z.tanh_() if inplace else torch.tanh(z)
             elif any_tanh:
                 h = torch.where(self.tanh.view(m, 1, 1), torch.tanh(z), torch.relu(z))
             else:
-                h = torch.relu(z)
+                h = z.relu_() if inplace else torch.relu(z)
             if sig is not None:
-                h = h + sig.view(m, 1, 1) * _noise_like(h, sig, generators)
+                n = sig.view(m, 1, 1) * (noise[i] if noise is not None else _noise_like(h, sig, generators))
+                h = h.add_(n) if inplace else h + n
             if bias is not None:
-                h = h + bias.view(m, 1, 1)
+                h = h.add_(bias.view(m, 1, 1)) if inplace else h + bias.view(m, 1, 1)
             if any_scale:
-                h = h * scale
+                h = h.mul_(scale) if inplace else h * scale
             if any_shift:
-                h = h - shift
+                h = h.sub_(shift) if inplace else h - shift
             if record is not None:
                 record.append(h.detach().abs().mean(dim=(1, 2)))
         plan, w, b = layers[-1]
         return plan.linear(h, *w, b)
 
     __call__ = forward
+
+    def hidden_noise(self, batch: int, generators) -> list[torch.Tensor]:
+        """Standard-normal noise (M, batch, H) for every hidden layer, replica m from generators[m].
+
+        Drawn in the order :meth:`forward` would draw it (layer by layer, one block per replica),
+        so a forward pass given this noise equals one that draws its own.
+        """
+        if generators is None or len(generators) != self.n_replicas:
+            raise ValueError("hidden_noise needs one random generator per replica (generators=...)")
+        out = []
+        for width in self.sizes[1:-1]:
+            t = torch.empty(self.n_replicas, batch, width, device=self.device)
+            for k, gen in enumerate(generators):
+                t[k].normal_(generator=gen)
+            out.append(t)
+        return out
+
+    def with_protection(self, protection: torch.Tensor) -> "EnsembleMLP":
+        """A view of this ensemble (same tensors, not copies) with another protection (M,)."""
+        return EnsembleMLP(self.weights, self.biases, self.masks, self.meta, self.gain, self.damping,
+                           self.tanh, torch.as_tensor(protection, dtype=torch.float32, device=self.device))
 
     def parameters(self) -> list[torch.Tensor]:
         return self.weights + self.biases

@@ -67,6 +67,30 @@ def resolve(condition) -> Condition:
     return CONDITIONS[check_choice("condition", condition, tuple(CONDITIONS))]
 
 
+#: Evaluation multiplies at most this many replicas at a time. With test batches of 1,000 an
+#: activation tensor takes 2 MB per replica of a 512-unit layer; above about 16 replicas every
+#: elementwise operation gets a fresh memory mapping from the allocator (its page faults cost
+#: more than the arithmetic), so larger ensembles are evaluated in groups.
+EVAL_GROUP = 10
+
+
+def eval_groups(net: EnsembleMLP) -> list[list[int]] | None:
+    """Replica groups in which :func:`accuracy` evaluates ``net``, or None for one pass over all.
+
+    Replicas whose layers are multiplied the same way (dense or sparse products, see
+    :class:`~pruneplast.network.LayerPlan`) are grouped, in order of first appearance, and each
+    group is cut into runs of at most :data:`EVAL_GROUP`. Every replica draws its noise from its
+    own generator, so the grouping does not change any result (tested).
+    """
+    plans = net.plans()
+    sparse = [set(p.sparse_ids.tolist()) for p in plans]
+    kinds: dict[tuple, list[int]] = {}
+    for r in range(net.n_replicas):
+        kinds.setdefault(tuple(r in s for s in sparse), []).append(r)
+    groups = [idx[i : i + EVAL_GROUP] for idx in kinds.values() for i in range(0, len(idx), EVAL_GROUP)]
+    return None if len(groups) == 1 else groups
+
+
 def _records(net: EnsembleMLP, condition: str, metric: str, values: torch.Tensor, extra=None) -> list[dict]:
     rows = []
     for d, v in zip(net.meta, values.tolist()):
@@ -85,26 +109,61 @@ def accuracy(
     tag="eval",
     batch_size: int = 1000,
     bias: float = 1.0,
+    protections=None,
 ) -> torch.Tensor:
     """(M,) accuracy in % of every replica under one condition; noise drawn fresh per batch.
 
     For the biased test the constant added with the N(0, 1) noise is
     ``bias * (1 - 0.3 * protection)`` per replica.
+
+    protections: None, or P mood-stabiliser protections (each a scalar or one value per replica)
+        to test in place of the network's own; returns (P, M). The noise of a batch is drawn once
+        and shared by all P settings, so each row equals a separate call with that protection.
     """
     cond = resolve(condition)
+    grid = None if protections is None else protection_grid(protections, net.n_replicas).to(net.device)
+    groups = eval_groups(net)
+    if groups is not None:
+        shape = (net.n_replicas,) if grid is None else (len(grid), net.n_replicas)
+        out = torch.empty(shape, device=net.device)
+        for idx in groups:
+            out[..., idx] = accuracy(net.select(idx), data.select(idx), cond, tag, batch_size, bias,
+                                     None if grid is None else grid[:, idx])
+        return out
+    variants = [net] if grid is None else [net.with_protection(p) for p in grid]
+    layers = net.layers()
     x_all, y_all = data.x[cond.split], data.y[cond.split]
     gens = net.generators(tag, cond.name)
-    b = bias * (1 - 0.3 * net.protection) if cond.biased else None
-    correct = torch.zeros(net.n_replicas, device=net.device)
+    sig = cond.sigma_int if cond.sigma_int > 0 else None
+    correct = torch.zeros(len(variants), net.n_replicas, device=net.device)
     n = x_all.shape[1]
     for start in range(0, n, batch_size):
         x = x_all[:, start : start + batch_size]
         if cond.input_sigma > 0:
             noise = torch.stack([torch.randn(x.shape[1:], generator=g, device=x.device) for g in gens])
             x = x + cond.input_sigma * noise
-        logits = net.forward(x, sigma_int=cond.sigma_int if cond.sigma_int > 0 else None, generators=gens, bias=b)
-        correct += (logits.argmax(-1) == y_all[:, start : start + batch_size]).sum(1)
-    return 100.0 * correct / n
+        hidden = net.hidden_noise(x.shape[1], gens) if sig is not None else None
+        for k, v in enumerate(variants):
+            b = bias * (1 - 0.3 * v.protection) if cond.biased else None
+            logits = v.forward(x, sigma_int=sig, bias=b, layers=layers, noise=hidden)
+            correct[k] += (logits.argmax(-1) == y_all[:, start : start + batch_size]).sum(1)
+    out = 100.0 * correct / n
+    return out[0] if grid is None else out
+
+
+def protection_grid(protections, m: int) -> torch.Tensor:
+    """(P, M) float tensor from P protections, each a scalar or M values in [0, 1]."""
+    rows = []
+    for p in protections:
+        vals = p.flatten().tolist() if isinstance(p, torch.Tensor) else (list(p) if isinstance(p, (list, tuple)) else [p])
+        for v in vals:
+            check_real("protection", v, 0.0, 1.0)
+        if len(vals) not in (1, m):
+            raise ValueError(f"protections: each entry must be one value or one per replica ({m}); got {len(vals)}")
+        rows.append(vals * m if len(vals) == 1 else vals)
+    if not rows:
+        raise ValueError("protections must hold at least one value")
+    return torch.tensor(rows, dtype=torch.float32)
 
 
 def evaluate(net: EnsembleMLP, data: EnsembleData, conditions=MAIN_CONDITIONS, tag="eval",
@@ -135,6 +194,12 @@ def activation_magnitude(net: EnsembleMLP, data: EnsembleData, batch_size: int =
 
     Each layer's mean |h| is averaged over the set's batches, then the three layers are averaged.
     """
+    groups = eval_groups(net)
+    if groups is not None:
+        out = torch.empty(net.n_replicas, device=net.device)
+        for idx in groups:
+            out[idx] = activation_magnitude(net.select(idx), data.select(idx), batch_size)
+        return out
     x_all = data.x["standard"]
     n = x_all.shape[1]
     total = torch.zeros(net.n_replicas, device=net.device)

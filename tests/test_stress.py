@@ -267,3 +267,51 @@ def test_structure_reports_sparsities_and_gain():
         assert s[(m, "-", "weight_sparsity")] == pytest.approx(100 * (1 - 19_766 / 395_264))
         assert s[(m, "-", "parameter_sparsity")] == pytest.approx(100 * (1 - 21_050 / 396_548))
     assert s[(0, "-", "gain")] == pytest.approx(1.25) and s[(1, "-", "gain")] == pytest.approx(1.6)
+
+
+# --------------------------------------------------------------------------- grouped evaluation
+def test_grouped_evaluation_equals_each_replica_alone():
+    """A large mixed ensemble is evaluated in groups; every replica's result is what it gets alone."""
+    from pruneplast.stress import EVAL_GROUP, eval_groups
+
+    seeds = list(range(2 * EVAL_GROUP + 3))
+    net = EnsembleMLP.init(seeds, SMALL_NET)
+    sparse = [s for s in seeds if s % 3 == 0]
+    dense = [s for s in seeds if s % 3 != 0]
+    half, most = net.select(dense), net.select(sparse)
+    prune(half, 0.475)
+    prune(most, 0.95)
+    mixed = EnsembleMLP.concat([half, most]).select([int(i) for i in torch.randperm(len(seeds), generator=torch.Generator().manual_seed(0))])
+    mixed.set_modulation(gain=[1.0 + 0.05 * (i % 4) for i in range(len(seeds))],
+                         protection=[0.1 * (i % 5) for i in range(len(seeds))])
+    mixed.set_modulation(activation="tanh", damping=0.7, index=[0, 5])
+    data = EnsembleData.build(mixed.seeds, TaskConfig(n_train=64, n_standard=1500, n_clean=200))
+    groups = eval_groups(mixed)
+    assert groups is not None and sorted(i for g in groups for i in g) == list(range(len(seeds)))
+    assert max(len(g) for g in groups) <= EVAL_GROUP
+    kinds = [{tuple(bool(r in p.sparse_ids.tolist()) for p in mixed.plans()) for r in g} for g in groups]
+    assert all(len(k) == 1 for k in kinds)  # no group mixes dense and sparse products
+    for cond in ("clean", "combined", "biased"):
+        together = accuracy(mixed, data, cond)
+        alone = torch.cat([accuracy(mixed.select([r]), data.select([r]), cond) for r in range(len(seeds))])
+        assert torch.equal(together, alone), cond
+    mag = activation_magnitude(mixed, data)
+    mag_alone = torch.cat([activation_magnitude(mixed.select([r]), data.select([r])) for r in range(len(seeds))])
+    assert torch.allclose(mag, mag_alone, rtol=1e-6)
+    assert eval_groups(half.select(range(EVAL_GROUP))) is None  # one kind, one group: no copies
+
+
+def test_protection_grid_shares_noise_and_equals_separate_tests(quadrant):
+    net, data = quadrant
+    grid = [0.0, 0.5, [0.1 * (i + 1) for i in range(net.n_replicas)], 1.0]
+    together = accuracy(net, data, "biased", protections=grid)
+    assert together.shape == (len(grid), net.n_replicas)
+    for row, p in zip(together, grid):
+        alone = accuracy(net.clone().set_modulation(protection=p), data, "biased")
+        assert torch.equal(row, alone)
+    # the network's own protection is left as it was
+    assert torch.equal(accuracy(net, data, "biased", protections=[net.protection]), accuracy(net, data, "biased")[None])
+    with pytest.raises(ValueError, match="protection"):
+        accuracy(net, data, "biased", protections=[1.5])
+    with pytest.raises(ValueError, match="one per replica"):
+        accuracy(net, data, "biased", protections=[[0.1] * (net.n_replicas + 1)])

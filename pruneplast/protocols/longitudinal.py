@@ -127,9 +127,10 @@ def biased_after_discontinuation(checkpoints: Mapping[int, EnsembleMLP], data: E
                      for m in net.meta]]
         else:
             grid = [[p] * net.n_replicas for p in check_fractions("protections", protections)]
-        for ps in grid:
-            off = discontinue(net, torch.tensor(ps))
-            acc = accuracy(off, data, "biased", tag=tag, bias=config.bias)
+        off = discontinue(net, net.protection)
+        # every protection of the grid under the same noise draws (each equals a separate test)
+        accs = accuracy(off, data, "biased", tag=tag, bias=config.bias, protections=grid)
+        for ps, acc in zip(grid, accs):
             for meta, p, a in zip(off.meta, ps, acc.tolist()):
                 rows.append({"seed": meta["seed"], "treatment": meta["treatment"], "duration": duration,
                              "protection": float(p), "drug": "off", "condition": "biased",
