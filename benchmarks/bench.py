@@ -299,6 +299,9 @@ def book_timings(build_dirs: list[Path], previous: dict | None = None) -> dict:
             f = found[-1]
             rec = json.loads(f.read_text())
             rec["built_at"] = time.strftime("%Y-%m-%d %H:%M", time.localtime(f.stat().st_mtime))
+            old = (previous or {}).get(profile, {})
+            if old.get("built_at") == rec["built_at"] and "make_book_wall_s" in old:
+                rec["make_book_wall_s"] = old["make_book_wall_s"]  # the same build, timed from outside
             out[profile] = rec
             print(f"  book ({profile}, built {rec['built_at']}): {rec['total_s'] / 60:.1f} min, "
                   f"peak {rec['peak_rss_mib']:.0f} MiB", flush=True)
@@ -320,13 +323,31 @@ def main(argv=None) -> dict:
                          "several folders may be given, the newest build of each profile is used")
     ap.add_argument("--book-only", action="store_true",
                     help="only refresh the book timings of an existing results file (measures nothing)")
+    ap.add_argument("--make-book-wall", metavar="PROFILE=SECONDS", action="append", default=[],
+                    help="with --book-only: wall time of `make book` in a fresh clone (install included), "
+                         "timed outside the build, recorded with that profile's newest build")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    walls = {}
+    for item in args.make_book_wall:
+        prof, _, sec = item.partition("=")
+        try:
+            walls[prof] = float(sec)
+        except ValueError:
+            ap.error(f"--make-book-wall takes PROFILE=SECONDS, e.g. paper=3441; got {item!r}")
+        if prof not in ("quick", "paper") or walls[prof] <= 0:
+            ap.error(f"--make-book-wall: profile must be quick or paper and seconds > 0; got {item!r}")
+    if walls and not args.book_only:
+        ap.error("--make-book-wall goes with --book-only")
     if args.book_only:
         if not out.exists():
             ap.error(f"--book-only needs an existing results file ({out}); run the benchmark first")
         res = json.loads(out.read_text())
         res["book"] = book_timings([Path(d) for d in args.build_dir], res.get("book"))
+        for prof, sec in walls.items():
+            if prof not in res["book"]:
+                ap.error(f"--make-book-wall {prof}: no {prof} build found in {', '.join(args.build_dir)}")
+            res["book"][prof]["make_book_wall_s"] = sec
         _write_json(res, out)
         return res
     warnings.filterwarnings("ignore", message=".*[Ss]parse.*")

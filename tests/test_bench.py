@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -54,3 +56,18 @@ def test_book_only_refreshes_the_book_section_and_keeps_the_rest(tmp_path):
     saved = json.loads(out.read_text())
     assert saved == res and saved["matmul"] == {"limit_gflops": 100.0}
     assert saved["book"]["quick"]["total_s"] == 250.0
+
+
+def test_make_book_wall_is_recorded_and_kept_for_the_same_build(tmp_path):
+    bench = _bench()
+    out = tmp_path / "results.json"
+    out.write_text(json.dumps({"book": {}}))
+    _timings(tmp_path / "b" / "timings-paper.json", 3000.0, 2_000_000)
+    args = ["--book-only", "--out", str(out), "--build-dir", str(tmp_path / "b")]
+    assert bench.main(args + ["--make-book-wall", "paper=3441"])["book"]["paper"]["make_book_wall_s"] == 3441.0
+    assert bench.main(args)["book"]["paper"]["make_book_wall_s"] == 3441.0  # same build: kept
+    _timings(tmp_path / "b" / "timings-paper.json", 2900.0, 3_000_000)  # a newer build: not its time
+    assert "make_book_wall_s" not in bench.main(args)["book"]["paper"]
+    for bad in ("paper=-1", "paper", "draft=10"):
+        with pytest.raises(SystemExit):
+            bench.main(args + ["--make-book-wall", bad])
