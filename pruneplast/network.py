@@ -339,11 +339,11 @@ class EnsembleMLP:
         """Set modulation for all replicas, or those at ``index``; values are scalars or (M,)."""
         idx = slice(None) if index is None else torch.as_tensor(list(index), dtype=torch.long)
         if gain is not None:
-            self.gain[idx] = _as_param("gain", gain, 0.0, 10.0, self.device, lo_open=True)
+            self.gain[idx] = as_param("gain", gain, 0.0, 10.0, self.device, lo_open=True)
         if damping is not None:
-            self.damping[idx] = _as_param("damping", damping, 0.0, 10.0, self.device, lo_open=True)
+            self.damping[idx] = as_param("damping", damping, 0.0, 10.0, self.device, lo_open=True)
         if protection is not None:
-            self.protection[idx] = _as_param("protection", protection, 0.0, 1.0, self.device)
+            self.protection[idx] = as_param("protection", protection, 0.0, 1.0, self.device)
         if activation is not None:
             if isinstance(activation, str):
                 self.tanh[idx] = check_choice("activation", activation, ("relu", "tanh")) == "tanh"
@@ -432,7 +432,7 @@ class EnsembleMLP:
             else:
                 h = z.relu_() if inplace else torch.relu(z)
             if sig is not None:
-                n = sig.view(m, 1, 1) * (noise[i] if noise is not None else _noise_like(h, sig, generators))
+                n = sig.view(m, 1, 1) * (noise[i] if noise is not None else _noise(h.shape, sig, generators, h.dtype, h.device))
                 h = h.add_(n) if inplace else h + n
             if bias is not None:
                 h = h.add_(bias.view(m, 1, 1)) if inplace else h + bias.view(m, 1, 1)
@@ -453,15 +453,9 @@ class EnsembleMLP:
         Drawn in the order :meth:`forward` would draw it (layer by layer, one block per replica),
         so a forward pass given this noise equals one that draws its own.
         """
-        if generators is None or len(generators) != self.n_replicas:
-            raise ValueError("hidden_noise needs one random generator per replica (generators=...)")
-        out = []
-        for width in self.sizes[1:-1]:
-            t = torch.empty(self.n_replicas, batch, width, device=self.device)
-            for k, gen in enumerate(generators):
-                t[k].normal_(generator=gen)
-            out.append(t)
-        return out
+        on = torch.ones(self.n_replicas)
+        return [_noise((self.n_replicas, batch, width), on, generators, device=self.device)
+                for width in self.sizes[1:-1]]
 
     def with_protection(self, protection: torch.Tensor) -> "EnsembleMLP":
         """A view of this ensemble (same tensors, not copies) with another protection (M,)."""
@@ -476,15 +470,15 @@ class EnsembleMLP:
         return replica_generators(self.meta, tags, self.device)
 
 
-def _noise_like(h: torch.Tensor, sig: torch.Tensor, generators) -> torch.Tensor:
-    """Standard normal noise shaped like h (M, B, H), replica m from generators[m] (zero if sig[m] == 0).
+def _noise(shape, sig: torch.Tensor, generators, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """Standard normal noise of ``shape`` (M, B, H), replica m from generators[m] (zero if sig[m] == 0).
 
     Each replica's block is drawn as one contiguous ``randn(B, H)`` from its own generator, so its
     stream does not depend on the other replicas.
     """
-    if generators is None:
+    if generators is None or len(generators) != shape[0]:
         raise ValueError("internal noise needs one random generator per replica (generators=...)")
-    out = torch.empty(h.shape, dtype=h.dtype, device=h.device)
+    out = torch.empty(shape, dtype=dtype, device=device)
     for k, (gen, s) in enumerate(zip(generators, sig.tolist())):
         if s > 0:
             out[k].normal_(generator=gen)
@@ -493,7 +487,8 @@ def _noise_like(h: torch.Tensor, sig: torch.Tensor, generators) -> torch.Tensor:
     return out
 
 
-def _as_param(name, value, lo, hi, device, lo_open=False):
+def as_param(name, value, lo, hi, device, lo_open=False):
+    """A scalar or per-replica modulation value checked to lie in [lo, hi], as a float32 tensor."""
     if isinstance(value, torch.Tensor):
         vals = value.flatten().tolist()
     elif isinstance(value, (list, tuple)):

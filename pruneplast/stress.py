@@ -15,7 +15,7 @@ import torch
 
 from .config import check_choice, check_real
 from .data import EnsembleData
-from .network import EnsembleMLP
+from .network import EnsembleMLP, as_param
 
 
 @dataclass(frozen=True)
@@ -155,15 +155,13 @@ def protection_grid(protections, m: int) -> torch.Tensor:
     """(P, M) float tensor from P protections, each a scalar or M values in [0, 1]."""
     rows = []
     for p in protections:
-        vals = p.flatten().tolist() if isinstance(p, torch.Tensor) else (list(p) if isinstance(p, (list, tuple)) else [p])
-        for v in vals:
-            check_real("protection", v, 0.0, 1.0)
-        if len(vals) not in (1, m):
-            raise ValueError(f"protections: each entry must be one value or one per replica ({m}); got {len(vals)}")
-        rows.append(vals * m if len(vals) == 1 else vals)
+        v = as_param("protection", p, 0.0, 1.0, "cpu").flatten()
+        if v.numel() not in (1, m):
+            raise ValueError(f"protections: each entry must be one value or one per replica ({m}); got {v.numel()}")
+        rows.append(v.expand(m))
     if not rows:
         raise ValueError("protections must hold at least one value")
-    return torch.tensor(rows, dtype=torch.float32)
+    return torch.stack(rows)
 
 
 def evaluate(net: EnsembleMLP, data: EnsembleData, conditions=MAIN_CONDITIONS, tag="eval",
