@@ -71,3 +71,27 @@ def test_make_book_wall_is_recorded_and_kept_for_the_same_build(tmp_path):
     for bad in ("paper=-1", "paper", "draft=10"):
         with pytest.raises(SystemExit):
             bench.main(args + ["--make-book-wall", bad])
+
+
+def test_train_rows_time_a_full_phase_and_a_short_one():
+    bench = _bench()
+    rows = bench.bench_train([2], [0.0, 0.95], steps=3, trials=1, limit=1.0, short_steps=1)
+    assert [(r["replicas"], r["sparsity"]) for r in rows] == [(2, 0.0), (2, 0.95)]
+    for r in rows:
+        assert (r["steps"], r["short_steps"]) == (3, 1)
+        for k in ("engine", "engine_short", "reference"):
+            assert r[f"{k}_samples_per_s"] > 0
+            # every fraction is taken against the same row limit
+            assert r[f"{k}_fraction_of_limit"] == pytest.approx(
+                r[f"{k}_samples_per_s"] * bench.FLOP_PER_SAMPLE / 1e9 / r["limit_gflops"])
+        assert r["limit_gflops"] > 1.0  # the interleaved product, not the (too small) limit given
+        assert r["speedup_vs_reference"] == pytest.approx(r["engine_samples_per_s"] / r["reference_samples_per_s"])
+
+
+def test_stress_rows_include_a_mixed_ensemble_like_a_chapter_6_checkpoint():
+    bench = _bench()
+    rows = bench.bench_stress(1, [0.95], trials=1, limit=100.0)
+    assert [r["replicas"] for r in rows] == [1, 3]
+    assert rows[0]["sparsity"] == 0.95 and rows[1]["sparsity"] is None
+    assert rows[1]["networks"].startswith("mixed: 1 at 47.5% + 2 at 95%")
+    assert all(r["seconds"] > 0 and r["conditions"] == len(bench.CONDITIONS) for r in rows)
