@@ -6,8 +6,9 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
 
 * ``matmul``: fp32 rate of large square products (``torch.mm``, 2048 and 3072): the limit;
 * ``train``: the engine's masked training step (forward, backward, Adam, masks kept) at 1, 10 and
-  30 replicas, 0% and 95% sparsity, over one epoch of the book's training set (94 steps) and in a
-  16-step phase; samples/s and dense-equivalent FLOP/s as a fraction of the limit. FLOPs are counted dense: 6 x 395,264 per sample (forward 2, backward 4 per weight),
+  30 replicas, 0% and 95% sparsity, over one epoch of the book's training set (94 steps of 128
+  samples) and in a 16-step phase; samples/s and dense-equivalent FLOP/s as a fraction of the
+  limit. FLOPs are counted dense: 6 x 395,264 per sample (forward 2, backward 4 per weight),
   whatever the sparsity, so a sparse network can exceed "100%";
 * ``reference``: the same work done the common way (``benchmarks/reference.py``) and the ratio;
 * ``maintenance``: chapter 6's maintenance step per treatment (drug and mood stabiliser on), and
@@ -96,7 +97,8 @@ def replicas(m: int, sparsity: float, task: TaskConfig) -> tuple[EnsembleMLP, En
     return net, EnsembleData.build(seeds, task)
 
 
-def bench_train(counts, sparsities, steps: int, trials: int, limit: float, short_steps: int = SHORT_STEPS) -> list[dict]:
+def bench_train(counts, sparsities, steps: int, trials: int, limit: float,
+                short_steps: int = SHORT_STEPS) -> list[dict]:
     """Engine step vs reference, per replica count and sparsity.
 
     The step is timed over ``steps`` mini-batches (by default one epoch of the book's 12,000-sample
@@ -122,13 +124,15 @@ def bench_train(counts, sparsities, steps: int, trials: int, limit: float, short
             x, y = data.x["train"], data.y["train"]
             fns = {
                 "engine": lambda: train(net.clone(), data, TrainConfig(epochs=1, lr=1e-4), progress=False),
-                "engine_short": lambda: train(net.clone(), data_short, TrainConfig(epochs=1, lr=1e-4), progress=False),
+                "engine_short": lambda: train(net.clone(), data_short, TrainConfig(epochs=1, lr=1e-4),
+                                              progress=False),
                 "reference": lambda: train_reference(net, x, y, steps, lr=1e-4),
                 "matmul": lambda: a @ b,
             }
             t = best_times(fns, trials)
             row_limit = max(limit, 2 * n**3 / t.pop("matmul") / 1e9)
-            row = {"replicas": m, "sparsity": s, "steps": steps, "short_steps": short_steps, "limit_gflops": row_limit}
+            row = {"replicas": m, "sparsity": s, "steps": steps, "short_steps": short_steps,
+                   "limit_gflops": row_limit}
             for k, v in t.items():
                 samples = m * (short_steps if k == "engine_short" else steps) * BATCH
                 row[f"{k}_samples_per_s"] = samples / v

@@ -85,7 +85,8 @@ def test_train_rows_time_a_full_phase_and_a_short_one():
             assert r[f"{k}_fraction_of_limit"] == pytest.approx(
                 r[f"{k}_samples_per_s"] * bench.FLOP_PER_SAMPLE / 1e9 / r["limit_gflops"])
         assert r["limit_gflops"] > 1.0  # the interleaved product, not the (too small) limit given
-        assert r["speedup_vs_reference"] == pytest.approx(r["engine_samples_per_s"] / r["reference_samples_per_s"])
+        ratio = r["engine_samples_per_s"] / r["reference_samples_per_s"]
+        assert r["speedup_vs_reference"] == pytest.approx(ratio)
 
 
 def test_stress_rows_include_a_mixed_ensemble_like_a_chapter_6_checkpoint():
@@ -95,3 +96,26 @@ def test_stress_rows_include_a_mixed_ensemble_like_a_chapter_6_checkpoint():
     assert rows[0]["sparsity"] == 0.95 and rows[1]["sparsity"] is None
     assert rows[1]["networks"].startswith("mixed: 1 at 47.5% + 2 at 95%")
     assert all(r["seconds"] > 0 and r["conditions"] == len(bench.CONDITIONS) for r in rows)
+
+
+def test_time_split_charges_nested_calls_to_the_innermost_timed_function():
+    spec = importlib.util.spec_from_file_location("time_split", ROOT / "benchmarks" / "time_split.py")
+    ts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ts)
+    import time
+    import types
+
+    mod = types.SimpleNamespace()
+    mod.evaluate = lambda: time.sleep(0.05)
+    mod.train = lambda: (time.sleep(0.1), mod.evaluate(), mod.evaluate())  # looks evaluate up at call time
+    timers = ts.Timers()
+    timers.wrap(mod, "evaluate", "stress tests")
+    timers.wrap(mod, "train", "train")
+    start = time.perf_counter()
+    mod.train()
+    mod.evaluate()
+    total = time.perf_counter() - start
+    assert timers.seconds["stress tests"] == pytest.approx(0.15, abs=0.04)
+    assert timers.seconds["train"] == pytest.approx(0.10, abs=0.04)
+    assert sum(timers.seconds.values()) <= total
+    assert mod.train.__wrapped__ is not None and mod.train.__name__ == "<lambda>"
