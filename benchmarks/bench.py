@@ -88,13 +88,18 @@ def matmul_limit(trials: int) -> dict:
     return out
 
 
-def replicas(m: int, sparsity: float, task: TaskConfig) -> tuple[EnsembleMLP, EnsembleData]:
-    """M replicas at their default initialisation, magnitude-pruned to ``sparsity``, and data."""
-    seeds = list(range(m))
-    net = EnsembleMLP.init(seeds)
+def pruned_init(seeds, sparsity: float) -> EnsembleMLP:
+    """Replicas of ``seeds`` at their default initialisation, magnitude-pruned to ``sparsity``."""
+    net = EnsembleMLP.init(list(seeds))
     if sparsity > 0:
         prune(net, sparsity)
-    return net, EnsembleData.build(seeds, task)
+    return net
+
+
+def replicas(m: int, sparsity: float, task: TaskConfig) -> tuple[EnsembleMLP, EnsembleData]:
+    """M replicas at their default initialisation, magnitude-pruned to ``sparsity``, and data."""
+    net = pruned_init(range(m), sparsity)
+    return net, EnsembleData.build(net.seeds, task)
 
 
 def bench_train(counts, sparsities, steps: int, trials: int, limit: float,
@@ -160,13 +165,7 @@ def bench_stress(m: int, sparsities, trials: int, limit: float) -> list[dict]:
                    [(0.475, list(range(m))), (0.95, list(range(m, 3 * m)))]))
     rows = []
     for label, total, groups in setups:
-        parts = []
-        for s, seeds in groups:
-            net = EnsembleMLP.init(seeds)
-            if s > 0:
-                prune(net, s)
-            parts.append(net)
-        net = parts[0] if len(parts) == 1 else EnsembleMLP.concat(parts)
+        net = EnsembleMLP.concat([pruned_init(seeds, s) for s, seeds in groups])
         data = EnsembleData.build(net.seeds, task)
         conds = list(CONDITIONS)
         samples = total * sum(data.x[CONDITIONS[c].split].shape[1] for c in conds)

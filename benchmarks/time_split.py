@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import sys
@@ -48,6 +49,7 @@ class Timers:
         """Replace ``module.name`` by a timed version (callers that look it up afterwards get it)."""
         f = getattr(module, name)
 
+        @functools.wraps(f)
         def timed(*args, **kwargs):
             self._stack.append([category, time.perf_counter(), 0.0])
             try:
@@ -59,8 +61,6 @@ class Timers:
                 if self._stack:
                     self._stack[-1][2] += elapsed
 
-        timed.__wrapped__ = f
-        timed.__name__, timed.__doc__ = f.__name__, f.__doc__
         setattr(module, name, timed)
 
 
