@@ -3,6 +3,7 @@
 #   make test                         engine tests, notebook checks (nbval), quick book build
 #   make reference                    refresh the nbval reference notebooks in tests/reference
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
+#   make bench, make bench-directions engine speed on this machine (see benchmarks/README.md)
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
 MAKE_START := $(shell date +%s)
@@ -21,10 +22,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install test test-setup book reference clean distclean bench explore browser widgets-js
+.PHONY: help install test test-setup book reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
-	@sed -n '2,7p' Makefile
+	@sed -n '2,8p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -87,6 +88,10 @@ explore: $(INSTALLED)
 # BENCH_ARGS="--book-only --build-dir DIR ..." only copies the timings of book builds found there
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# make bench-directions: is any CPU left over (noise draws on both cores, two jobs side by side)?
+bench-directions: $(INSTALLED)
+	$(PY) benchmarks/directions.py
 
 
 clean:

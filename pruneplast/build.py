@@ -11,8 +11,9 @@ alone would leave old outputs in the book. Here the book is built with Jupyter B
 switched off, from a staging folder holding the papermill-executed notebooks. A notebook is
 re-executed unless its *stamp* matches: a SHA-256 over the notebook's text, every file of the
 ``pruneplast`` package, the parameter values, the profile and (for pages that are not chapters,
-like the scorecard) every results file of the profile; the results files a chapter wrote must
-also still be there, unchanged. Anything else re-executes.
+like the scorecard and the Compute appendix) every results file of the profile and the benchmark
+results (``benchmarks/*.json``); the results files a chapter wrote must also still be there,
+unchanged. Anything else re-executes.
 
 Public functions: :func:`find_notebook`, :func:`parameters_for`, :func:`execute`, :func:`run`,
 :func:`toc_files`, :func:`build_book`, :func:`make_reference`.
@@ -335,15 +336,18 @@ def package_files() -> list[Path]:
             and p.suffix not in (".pyc", ".pyo")]
 
 
-def stamp(path: Path, parameters: dict, extra_files: Iterable[Path] = (), extra_base: Path | None = None) -> str:
-    """SHA-256 of the notebook text, the package's files, the parameters and ``extra_files``."""
+def stamp(path: Path, parameters: dict, extra_files: Iterable[Path] = (), extra_base: Path | None = None,
+          project_files: Iterable[Path] = (), project_base: Path | None = None) -> str:
+    """SHA-256 of the notebook text, the package's files, the parameters, ``extra_files`` (results,
+    named relative to ``extra_base``) and ``project_files`` (relative to ``project_base``)."""
     h = hashlib.sha256()
     h.update(Path(path).read_bytes())
     _hash_files(h, package_files(), PACKAGE_DIR)
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
-    extra = list(extra_files)
-    if extra:
-        _hash_files(h, extra, extra_base or Path(os.path.commonpath(extra)))
+    for files, base in ((list(extra_files), extra_base), (list(project_files), project_base)):
+        h.update(b"\1")
+        if files:
+            _hash_files(h, files, base or Path(os.path.commonpath(files)))
     return h.hexdigest()
 
 
@@ -459,7 +463,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         # a page that is not a chapter (the scorecard) may read every results file of the profile
         extra = [] if is_chapter or not res_dir.is_dir() else sorted(
             p for p in res_dir.glob("*") if p.is_file() and p.stem != src.stem and not p.name.startswith("."))
-        key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir)
+        # ... and the benchmark results (the Compute appendix renders them)
+        bench = [] if is_chapter else sorted((root / "benchmarks").glob("*.json"))
+        key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir, bench, root)
         out = exec_dir / f"{page}.ipynb"
         stamp_file = out.with_suffix(".stamp.json")
         head = f"[{i}/{len(nbs)}] {page} ({profile})"

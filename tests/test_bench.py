@@ -119,3 +119,32 @@ def test_time_split_charges_nested_calls_to_the_innermost_timed_function():
     assert timers.seconds["train"] == pytest.approx(0.10, abs=0.04)
     assert sum(timers.seconds.values()) <= total
     assert mod.train.__wrapped__ is not None and mod.train.__name__ == "<lambda>"
+
+
+def _directions():
+    spec = importlib.util.spec_from_file_location("directions", ROOT / "benchmarks" / "directions.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_parallel_noise_draw_gives_every_replica_its_serial_numbers():
+    import torch
+
+    d = _directions()
+    a, b = torch.empty(5, 7, 48), torch.empty(5, 7, 48)
+    d.serial_fill(list(zip(a, d._gens(5))))
+    d.parallel_fill(list(zip(b, d._gens(5))), threads=3)
+    assert torch.equal(a, b)
+    assert not torch.equal(a[0], a[1])  # each replica its own stream
+
+
+def test_directions_rows_compare_variants_of_the_same_work():
+    d = _directions()
+    (draw,) = d.noise_draw(3, [16], trials=1)
+    assert draw["identical"] and draw["samples"] == 3 * 16 * sum(d.HIDDEN)
+    assert draw["speedup"] == pytest.approx(draw["serial_ms"] / draw["parallel_ms"])
+    (step,) = d.noisy_step(2, [0.95], steps=2, trials=1)
+    assert all(step[f"{k}_ms"] > 0 for k in ("no noise", "in the step", "prefetched"))
+    (battery,) = d.stress_battery(2, [0.0], n_test=200, trials=1)
+    assert battery["identical"]  # the parallel draw changes no accuracy
