@@ -98,6 +98,15 @@ def test_stress_rows_include_a_mixed_ensemble_like_a_chapter_6_checkpoint():
     assert all(r["seconds"] > 0 and r["conditions"] == len(bench.CONDITIONS) for r in rows)
 
 
+def test_sparse_product_rows_compare_the_kernel_with_torch_on_the_same_matrices():
+    bench = _bench()
+    rows = bench.bench_sparse_products(2, [3], trials=1)
+    assert [(r["layer"], r["batch"]) for r in rows] == [("512x512", 3), ("256x512", 3)]
+    for r in rows:
+        assert r["max_abs_diff"] < 1e-5 and r["nnz"] > 0
+        assert r["speedup"] == pytest.approx((r["torch_fwd_ms"] + r["torch_t_ms"]) / (r["kernel_fwd_ms"] + r["kernel_t_ms"]))
+
+
 def test_time_split_charges_nested_calls_to_the_innermost_timed_function():
     spec = importlib.util.spec_from_file_location("time_split", ROOT / "benchmarks" / "time_split.py")
     ts = importlib.util.module_from_spec(spec)

@@ -252,11 +252,13 @@ def test_masked_training_keeps_zeros_and_trains_biases():
     assert bool((net.biases[-1] != before.biases[-1]).all())  # every output bias trained
 
 
-@pytest.mark.parametrize("n_train", [512, 600])  # 600: a short last batch
-def test_training_matches_plain_torch_adam(n_train):
+@pytest.mark.parametrize("n_train,sparsity", [(512, 0.7), (600, 0.7), (600, 0.95)])  # 600: a short last batch
+def test_training_matches_plain_torch_adam(n_train, sparsity):
+    """At 70% every layer multiplies densely; at 95% the sparse products (CSR kernel) are used."""
     task = TaskConfig(n_train=n_train, n_standard=100, n_clean=100)
     data = EnsembleData.build([3, 4], task)
-    net = prune(EnsembleMLP.init([3, 4], SMALL_NET), 0.7)
+    net = prune(EnsembleMLP.init([3, 4], SMALL_NET), sparsity)
+    assert all(p.all_sparse for p in net.plans()) == (sparsity > 0.9)
     cfg = TrainConfig(epochs=3, lr=1e-3, batch_size=128)
     refs = [reference_module(net, m) for m in range(2)]
     masks = [[mk[m].clone() for mk in net.masks] for m in range(2)]
