@@ -91,6 +91,7 @@ bench: $(INSTALLED)
 
 # make bench-directions: is any CPU left over (noise draws on both cores, two jobs side by side)?
 bench-directions: $(INSTALLED)
+	$(PY) -m pip install -q --no-compile -e '.[bench]'
 	$(PY) benchmarks/directions.py
 
 

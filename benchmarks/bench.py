@@ -17,8 +17,6 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
   and a mixed 30-replica ensemble as chapter 6 evaluates);
 * ``fp_change``: how far the engine's results are from the plain path on the same run
   (max |weight difference| after training, max |accuracy difference| in points);
-* ``sparse_products``: the engine's CSR kernel against torch's CSR product on the same 95%-sparse
-  matrices (ms, and the largest difference of the results);
 * ``chapters`` (only with ``--chapters quick|paper``): wall time and peak memory of
   ``pruneplast run <chapter>`` for every registered chapter;
 * ``book``: the wall time and peak memory of each page and of the whole build, copied from the
@@ -51,7 +49,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from reference import replica_module, train_reference  # noqa: E402
 
-from pruneplast import kernels, rng  # noqa: E402
+from pruneplast import rng  # noqa: E402
 from pruneplast.config import TaskConfig, TrainConfig  # noqa: E402
 from pruneplast.data import EnsembleData  # noqa: E402
 from pruneplast.network import EnsembleMLP  # noqa: E402
@@ -237,42 +235,6 @@ def bench_fp_change(sparsities, epochs: int) -> list[dict]:
     return rows
 
 
-def bench_sparse_products(m: int, batches, trials: int) -> list[dict]:
-    """The engine's CSR kernel (pruneplast.kernels) against torch's CSR product, on the same matrices.
-
-    The block-diagonal matrices of ``m`` replicas' 512 x 512 and 256 x 512 layers at 95% sparsity,
-    forward (W x) and transposed (W^T g), at training (128) and test (1,000) batch sizes: ms per
-    product and the largest difference between the two results (0 means bit-identical).
-    """
-    rows = []
-    net = pruned_init(range(m), 0.95)
-    for li in (1, 2):
-        plan = net.plans()[li]
-        _, out, inn = plan.shape
-        _, kept = plan.split(net.weights[li])
-        w = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (m * out, m * inn), check_invariants=False)
-        wt = torch.sparse_csr_tensor(plan.crow_t, plan.col_t, kept[plan.perm_t], (m * inn, m * out),
-                                     check_invariants=False)
-        c, k, ct, kt = plan.cpu_index
-        for b in batches:
-            g = torch.Generator().manual_seed(b)
-            x, y = torch.randn(m * inn, b, generator=g), torch.randn(m * out, b, generator=g)
-            fns = {"torch_fwd": lambda: w @ x, "kernel_fwd": lambda: kernels.csr_matmul(c, k, kept, x),
-                   "torch_t": lambda: wt @ y, "kernel_t": lambda: kernels.csr_matmul(ct, kt, kept[plan.perm_t], y)}
-            t = best_times(fns, trials)
-            diff = max(float((fns["torch_fwd"]() - fns["kernel_fwd"]()).abs().max()),
-                       float((fns["torch_t"]() - fns["kernel_t"]()).abs().max()))
-            row = {"layer": f"{out}x{inn}", "replicas": m, "batch": b, "nnz": int(kept.numel()),
-                   **{f"{key}_ms": v * 1e3 for key, v in t.items()},
-                   "speedup": (t["torch_fwd"] + t["torch_t"]) / (t["kernel_fwd"] + t["kernel_t"]),
-                   "max_abs_diff": diff}
-            rows.append(row)
-            print(f"  csr    {row['layer']} x {b:4d}: torch {row['torch_fwd_ms']:.2f} + {row['torch_t_ms']:.2f} ms, "
-                  f"kernel {row['kernel_fwd_ms']:.2f} + {row['kernel_t_ms']:.2f} ms ({row['speedup']:.2f}x), "
-                  f"max |diff| {diff:.1e}", flush=True)
-    return rows
-
-
 # Paper-scale training work in replica-epochs (12,000 samples each), by the kernel it runs on:
 # 95%-sparse networks (SSRI-like 100 epochs and neurosteroid-like 10 epochs x 10 seeds, and
 # their 300-epoch maintenance x 10 seeds) and the rest (baselines, study A's regrown networks,
@@ -439,7 +401,6 @@ def main(argv=None) -> dict:
     res["maintenance"] = bench_maintenance(steps, trials)
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)
-    res["sparse_products"] = bench_sparse_products(10, (BATCH, 1000), trials + 5)
     if args.chapters:
         res["chapters"] = bench_chapters(args.chapters)
     previous = json.loads(out.read_text()).get("book") if out.exists() else None

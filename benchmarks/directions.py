@@ -14,7 +14,11 @@ of several trials (as in ``bench.py``). Three questions:
   with the replicas' noise drawn on both cores (results checked identical);
 * ``side_by_side``: chapter 6's ketamine-like (47.5%, dense products) and SSRI-like (95%, sparse
   products) maintenance steps, one after the other at two threads against two processes at one
-  thread each at the same time: how much throughput is left over when one job uses both cores.
+  thread each at the same time: how much throughput is left over when one job uses both cores;
+* ``sparse_kernel`` (needs Numba: ``pip install -e '.[bench]'``, which ``make bench-directions``
+  does): a compiled CSR x dense kernel (rows in parallel, each output summed over the row's kept
+  weights in order) against torch's CSR product, per product and inside 95%-sparse maintenance
+  steps, with the results compared bit for bit.
 
 The parallel draw here is the script's own (:func:`parallel_fill`); the engine draws serially.
 """
@@ -32,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
@@ -241,6 +246,133 @@ def side_by_side(steps: int, seconds: float) -> dict:
     return row
 
 
+def _numba_kernel():
+    """The compiled kernel (Numba, parallel over rows), or None without Numba."""
+    try:
+        import numba
+    except ImportError:
+        return None, None
+
+    @numba.njit(parallel=True, cache=False)
+    def csr_rows(crow, col, val, x, out):  # pragma: no cover - compiled
+        n, b = out.shape
+        for i in numba.prange(n):
+            acc = np.zeros(b, dtype=out.dtype)
+            for j in range(crow[i], crow[i + 1]):
+                v = val[j]
+                r = col[j]
+                for k in range(b):
+                    acc[k] += v * x[r, k]
+            for k in range(b):
+                out[i, k] = acc[k]
+
+    def matmul(crow, col, values, x):
+        x = x.detach().contiguous()
+        out = torch.empty(len(crow) - 1, x.shape[1], dtype=x.dtype)
+        csr_rows(crow, col, values.detach().contiguous().numpy(), x.numpy(), out.numpy())
+        return out
+
+    return numba, matmul
+
+
+@contextmanager
+def kernel_products(matmul):
+    """The engine's sparse forward and input-gradient products replaced by ``matmul`` (CPU)."""
+    cls = network._SparseLinear
+    original = cls.forward, cls.backward
+
+    def index(plan):
+        if not hasattr(plan, "_int32"):
+            plan._int32 = [t.to(torch.int32).numpy() for t in (plan.crow, plan.col, plan.crow_t, plan.col_t)]
+        return plan._int32
+
+    def forward(ctx, kept, h, plan):
+        ms, bsz = plan.ms, h.shape[1]
+        _, out, inn = plan.shape
+        ht = h.transpose(1, 2).reshape(ms * inn, bsz)
+        ctx.save_for_backward(kept, ht)
+        ctx.plan = plan
+        c, k, _, _ = index(plan)
+        return matmul(c, k, kept, ht).view(ms, out, bsz).transpose(1, 2)
+
+    def backward(ctx, gz):
+        kept, ht = ctx.saved_tensors
+        plan = ctx.plan
+        ms, bsz = plan.ms, gz.shape[1]
+        _, out, inn = plan.shape
+        gzt = gz.transpose(1, 2).reshape(ms * out, bsz)
+        g_kept = g_h = None
+        if ctx.needs_input_grad[0]:
+            pattern = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (ms * out, ms * inn), check_invariants=False)
+            g_kept = torch.sparse.sampled_addmm(pattern, gzt, ht.t(), beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            _, _, ct, kt = index(plan)
+            g_h = matmul(ct, kt, kept[plan.perm_t], gzt).view(ms, inn, bsz).transpose(1, 2)
+        return g_kept, g_h, None
+
+    cls.forward, cls.backward = staticmethod(forward), staticmethod(backward)
+    try:
+        yield
+    finally:
+        cls.forward, cls.backward = (staticmethod(f) for f in original)
+
+
+def sparse_kernel(m: int, batches, steps: int, trials: int) -> dict:
+    """The compiled CSR kernel against torch's CSR product: per product, and in maintenance steps."""
+    numba, matmul = _numba_kernel()
+    if numba is None:
+        print("  sparse kernel: skipped (Numba is not installed; pip install -e '.[bench]')", flush=True)
+        return {"skipped": "Numba is not installed"}
+    net = replicas(m, 0.95, TaskConfig(n_train=BATCH, n_standard=100, n_clean=100))[0]
+    products = []
+    for li in (1, 2):
+        plan = net.plans()[li]
+        _, out, inn = plan.shape
+        _, kept = plan.split(net.weights[li])
+        w = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (m * out, m * inn), check_invariants=False)
+        wt = torch.sparse_csr_tensor(plan.crow_t, plan.col_t, kept[plan.perm_t], (m * inn, m * out),
+                                     check_invariants=False)
+        c, k, ct, kt = (t.to(torch.int32).numpy() for t in (plan.crow, plan.col, plan.crow_t, plan.col_t))
+        for b in batches:
+            g = torch.Generator().manual_seed(b)
+            x, y = torch.randn(m * inn, b, generator=g), torch.randn(m * out, b, generator=g)
+            fns = {"torch": lambda: (w @ x, wt @ y),
+                   "kernel": lambda: (matmul(c, k, kept, x), matmul(ct, kt, kept[plan.perm_t], y))}
+            fns["kernel"]()  # compile
+            t = best_times(fns, trials)
+            diff = max(float((a - b_).abs().max()) for a, b_ in zip(fns["torch"](), fns["kernel"]()))
+            row = {"layer": f"{out}x{inn}", "replicas": m, "batch": b, "torch_ms": t["torch"] * 1e3,
+                   "kernel_ms": t["kernel"] * 1e3, "speedup": t["torch"] / t["kernel"], "max_abs_diff": diff}
+            products.append(row)
+            print(f"  sparse kernel {row['layer']} x {b:4d} (forward + transposed): torch {row['torch_ms']:.2f} ms, "
+                  f"kernel {row['kernel_ms']:.2f} ms ({row['speedup']:.2f}x), max |diff| {diff:.1e}", flush=True)
+    in_steps = []
+    for name in ("ssri", "neurosteroid"):
+        s, mod = {"ssri": (0.95, dict(gain=1.6, protection=1.0)),
+                  "neurosteroid": (0.95, dict(gain=0.85, damping=0.7, activation="tanh", protection=1.0))}[name]
+        net, data = replicas(m, s, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))
+        net.set_modulation(**mod)
+        out = {}
+
+        def engine():
+            out["torch"] = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False)
+
+        def kernel():
+            with kernel_products(matmul):
+                out["kernel"] = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False)
+
+        t = best_times({"torch": engine, "kernel": kernel}, trials)
+        row = {"treatment": name, "replicas": m, "steps": steps, "torch_ms_per_step": t["torch"] / steps * 1e3,
+               "kernel_ms_per_step": t["kernel"] / steps * 1e3, "speedup": t["torch"] / t["kernel"],
+               "identical_weights": all(torch.equal(a, b) for a, b in zip(out["torch"].weights, out["kernel"].weights))}
+        in_steps.append(row)
+        print(f"  sparse kernel in {name}-like maintenance steps: torch {row['torch_ms_per_step']:.1f} ms, kernel "
+              f"{row['kernel_ms_per_step']:.1f} ms ({row['speedup']:.2f}x), identical weights: "
+              f"{row['identical_weights']}", flush=True)
+    return {"numba": numba.__version__, "threading_layer": numba.threading_layer(), "products": products,
+            "maintenance_steps": in_steps}
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
@@ -264,6 +396,7 @@ def main(argv=None) -> dict:
     res["noisy_step"] = noisy_step(10, (0.0, 0.95), steps, trials)
     res["stress_battery"] = stress_battery(10, (0.0, 0.95), 1000 if args.quick else 4000, trials)
     res["side_by_side"] = side_by_side(steps, seconds)
+    res["sparse_kernel"] = sparse_kernel(10, (BATCH, 1000), steps, trials)
     res["load_average_at_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     print(f"took {res['seconds']:.0f} s", flush=True)

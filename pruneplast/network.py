@@ -28,7 +28,6 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from . import kernels
 from .config import NetworkConfig, check_choice, check_real
 from .rng import replica_generators
 
@@ -93,10 +92,6 @@ class LayerPlan:
             self.perm_t = torch.argsort(cols * (self.ms * out) + rows)  # CSR order of the transpose
             self.crow_t, self.col_t = _crow(cols[self.perm_t], self.ms * inn), rows[self.perm_t]
             self.owner = self.sparse_ids[r]  # (nnz,) replica of each kept entry
-            # int32 copies for the CPU kernel (pruneplast.kernels), forward and transposed
-            self.cpu_index = None
-            if self.crow.device.type == "cpu":
-                self.cpu_index = tuple(t.to(torch.int32).numpy() for t in (self.crow, self.col, self.crow_t, self.col_t))
 
     @classmethod
     def dense(cls, shape) -> "LayerPlan":
@@ -157,23 +152,19 @@ class _SparseLinear(torch.autograd.Function):
     """W h for the sparse group of a :class:`LayerPlan`: kept (nnz,), h (Ms, B, in) -> (Ms, B, out).
 
     Forward and input gradient are CSR x dense products on the block-diagonal matrix of all
-    sparse replicas (on CPU :func:`pruneplast.kernels.csr_matmul`, elsewhere torch's product);
-    the weight gradient is computed only at kept positions (``torch.sparse.sampled_addmm``).
+    sparse replicas; the weight gradient is computed only at kept positions
+    (``torch.sparse.sampled_addmm``).
     """
 
     @staticmethod
     def forward(ctx, kept, h, plan):
         ms, bsz = plan.ms, h.shape[1]
         _, out, inn = plan.shape
+        w = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (ms * out, ms * inn), check_invariants=False)
         ht = h.transpose(1, 2).reshape(ms * inn, bsz)  # (Ms*in, B)
         ctx.save_for_backward(kept, ht)
         ctx.plan = plan
-        if plan.cpu_index is not None:
-            z = kernels.csr_matmul(plan.cpu_index[0], plan.cpu_index[1], kept, ht)
-        else:
-            w = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (ms * out, ms * inn), check_invariants=False)
-            z = w @ ht
-        return z.view(ms, out, bsz).transpose(1, 2)
+        return (w @ ht).view(ms, out, bsz).transpose(1, 2)
 
     @staticmethod
     def backward(ctx, gz):
@@ -187,13 +178,9 @@ class _SparseLinear(torch.autograd.Function):
             pattern = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (ms * out, ms * inn), check_invariants=False)
             g_kept = torch.sparse.sampled_addmm(pattern, gzt, ht.t(), beta=0.0).values()
         if ctx.needs_input_grad[1]:
-            if plan.cpu_index is not None:
-                g = kernels.csr_matmul(plan.cpu_index[2], plan.cpu_index[3], kept[plan.perm_t], gzt)
-            else:
-                wt = torch.sparse_csr_tensor(plan.crow_t, plan.col_t, kept[plan.perm_t], (ms * inn, ms * out),
-                                             check_invariants=False)
-                g = wt @ gzt
-            g_h = g.view(ms, inn, bsz).transpose(1, 2)
+            wt = torch.sparse_csr_tensor(plan.crow_t, plan.col_t, kept[plan.perm_t], (ms * inn, ms * out),
+                                         check_invariants=False)
+            g_h = (wt @ gzt).view(ms, inn, bsz).transpose(1, 2)
         return g_kept, g_h, None
 
 
