@@ -89,7 +89,8 @@ explore: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-# make bench-directions: is any CPU left over (noise draws on both cores, two jobs side by side)?
+# make bench-directions: directions measured and not adopted (noise drawn on both cores, two jobs
+# side by side, a compiled CSR kernel from the `bench` extra), written to benchmarks/directions.json
 bench-directions: $(INSTALLED)
 	$(PY) -m pip install -q --no-compile -e '.[bench]'
 	$(PY) benchmarks/directions.py

@@ -1,8 +1,8 @@
-"""Directions measured and not adopted: is there spare CPU left for the random noise or a second job?
+"""Directions measured and not adopted: spare CPU for the noise or a second job; a compiled CSR kernel.
 
 ``python benchmarks/directions.py [--quick] [--out FILE]`` (written to
 ``benchmarks/directions.json``). Every comparison is made in one run, variants interleaved, best
-of several trials (as in ``bench.py``). Three questions:
+of several trials (as in ``bench.py``). The rows:
 
 * ``noise_draw``: torch draws a CPU generator's normal numbers on one thread. Each replica has its
   own generator, so the replicas' blocks can be drawn on both cores and stay bit-identical. How
@@ -20,7 +20,8 @@ of several trials (as in ``bench.py``). Three questions:
   weights in order) against torch's CSR product, per product and inside 95%-sparse maintenance
   steps, with the results compared bit for bit.
 
-The parallel draw here is the script's own (:func:`parallel_fill`); the engine draws serially.
+The parallel draw (:func:`parallel_fill`) and the kernel are the script's own; the engine draws
+serially and multiplies with torch's CSR product (``benchmarks/README.md`` says why).
 """
 
 from __future__ import annotations
