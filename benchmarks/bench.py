@@ -261,6 +261,14 @@ def paper_estimate(train_rows: list[dict], m: int = 10) -> dict:
     return out
 
 
+#: Chapter 6's maintenance per treatment: (sparsity, modulation with the drug and mood stabiliser on).
+MAINTENANCE = {
+    "ketamine": (0.475, dict(gain=1.25, protection=1.0)),
+    "ssri": (0.95, dict(gain=1.6, protection=1.0)),
+    "neurosteroid": (0.95, dict(gain=0.85, damping=0.7, activation="tanh", protection=1.0)),
+}
+
+
 def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
     """Chapter 6's maintenance step per treatment: M replicas with the drug and the mood stabiliser on.
 
@@ -269,13 +277,8 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
     per step and the implied time of the book's maintenance (300 epochs of 94 steps per treatment).
     """
     task = TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100)
-    setups = {
-        "ketamine": (0.475, dict(gain=1.25, protection=1.0)),
-        "ssri": (0.95, dict(gain=1.6, protection=1.0)),
-        "neurosteroid": (0.95, dict(gain=0.85, damping=0.7, activation="tanh", protection=1.0)),
-    }
     nets = {}
-    for name, (s, mod) in setups.items():
+    for name, (s, mod) in MAINTENANCE.items():
         net, data = replicas(m, s, task)
         nets[name] = (net.set_modulation(**mod), data)
     fns = {name: (lambda nd=nd: train(nd[0].clone(), nd[1], TrainConfig(epochs=1, lr=1e-6), progress=False))
@@ -284,7 +287,7 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
     rows = []
     for name, v in t.items():
         ms = v / steps * 1e3
-        row = {"treatment": name, "replicas": m, "sparsity": setups[name][0], "ms_per_step": ms,
+        row = {"treatment": name, "replicas": m, "sparsity": MAINTENANCE[name][0], "ms_per_step": ms,
                "maintenance_300_epochs_s": 300 * EPOCH_STEPS * ms / 1e3}
         rows.append(row)
         print(f"  maintenance {name:12s} M={m}: {ms:6.1f} ms/step; 300 epochs: "

@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from bench import BATCH, best_times, replicas  # noqa: E402
+from bench import BATCH, MAINTENANCE, best_times, replicas  # noqa: E402
 
 import pruneplast.network as network  # noqa: E402
 from pruneplast import rng  # noqa: E402
@@ -111,7 +111,7 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
     pool = ThreadPoolExecutor(max_workers=1)
     for s in sparsities:
         net, data = replicas(m, s, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))
-        net.set_modulation(gain=1.6, protection=1.0)
+        net.set_modulation(**MAINTENANCE["ssri"][1])  # SSRI-like gain, mood stabiliser on
         plans = net.plans()
         parts = [[None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w)]
                  for p, w in zip(plans, net.weights)]
@@ -194,7 +194,8 @@ def stress_battery(m: int, sparsities, n_test: int, trials: int) -> list[dict]:
     return rows
 
 
-MAINTENANCE = {"ketamine": (0.475, dict(gain=1.25, protection=1.0)), "ssri": (0.95, dict(gain=1.6, protection=1.0))}
+#: The side-by-side pair: dense-product and sparse-product maintenance.
+SIDE_BY_SIDE = ("ketamine", "ssri")
 
 
 def maintenance_ms(name: str, steps: int, seconds: float, start: float | None = None) -> float:
@@ -222,13 +223,13 @@ def side_by_side(steps: int, seconds: float) -> dict:
     Each variant trains for ``seconds``; the two one-thread jobs start at the same moment (after
     both have built their networks) and run for the same time, so they overlap throughout.
     """
-    seq = {name: maintenance_ms(name, steps, seconds) for name in MAINTENANCE}
+    seq = {name: maintenance_ms(name, steps, seconds) for name in SIDE_BY_SIDE}
     start = time.time() + (15.0 if seconds < 10 else 30.0)  # for both jobs to start and build their networks
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     procs = {name: subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--one", name,
                                      "--steps", str(steps), "--seconds", str(seconds), "--start", str(start)],
                                     stdout=subprocess.PIPE, text=True, env=env)
-             for name in MAINTENANCE}
+             for name in SIDE_BY_SIDE}
     par = {}
     for name, p in procs.items():
         out, _ = p.communicate()
@@ -349,8 +350,7 @@ def sparse_kernel(m: int, batches, steps: int, trials: int) -> dict:
                   f"kernel {row['kernel_ms']:.2f} ms ({row['speedup']:.2f}x), max |diff| {diff:.1e}", flush=True)
     in_steps = []
     for name in ("ssri", "neurosteroid"):
-        s, mod = {"ssri": (0.95, dict(gain=1.6, protection=1.0)),
-                  "neurosteroid": (0.95, dict(gain=0.85, damping=0.7, activation="tanh", protection=1.0))}[name]
+        s, mod = MAINTENANCE[name]
         net, data = replicas(m, s, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))
         net.set_modulation(**mod)
         out = {}
@@ -378,7 +378,7 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
     ap.add_argument("--out", default=str(HERE / "directions.json"))
-    ap.add_argument("--one", choices=tuple(MAINTENANCE), help=argparse.SUPPRESS)  # a side-by-side job
+    ap.add_argument("--one", choices=SIDE_BY_SIDE, help=argparse.SUPPRESS)  # a side-by-side job
     ap.add_argument("--steps", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--start", type=float, default=None, help=argparse.SUPPRESS)
