@@ -100,25 +100,66 @@ def load_results(notebook: str, profile: str, root: Path | str | None = None) ->
 
 
 # --------------------------------------------------------------------------- statistics
-def t_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean (nan for fewer than two values)."""
+_PERCENT = (0.0, 100.0)
+_NON_NEGATIVE = (0.0, math.inf)
+_UNBOUNDED = (-math.inf, math.inf)
+
+#: The values each metric of the results files can take. A confidence interval of a metric's mean
+#: is cut to this range: the true mean of a bounded quantity lies inside it, so cutting never
+#: removes the true value and the interval keeps at least its coverage, while a plain t-interval
+#: of, say, a relapse probability near 100% can reach past 100%. Metrics not named here (and
+#: differences between conditions) get the plain t-interval.
+METRIC_RANGE: dict[str, tuple[float, float]] = {
+    "accuracy": _PERCENT,
+    "accuracy_before": _PERCENT,
+    "accuracy_after": _PERCENT,
+    "relapse": _PERCENT,
+    "relapse_probability": _PERCENT,
+    "weight_sparsity": _PERCENT,
+    "parameter_sparsity": _PERCENT,
+    "sparsity_after": _PERCENT,
+    "relapse_drop": (-100.0, 100.0),
+    "kept_weights": _NON_NEGATIVE,
+    "activation_magnitude": _NON_NEGATIVE,
+    "gain": _NON_NEGATIVE,
+}
+
+
+def metric_range(metric: str | None) -> tuple[float, float]:
+    """The (low, high) values ``metric`` can take; unbounded for other names and for None."""
+    return METRIC_RANGE.get(metric, _UNBOUNDED) if metric is not None else _UNBOUNDED
+
+
+def t_ci(values: Sequence[float], level: float = 0.95,
+         bounds: tuple[float, float] = _UNBOUNDED) -> tuple[float, float]:
+    """Student-t confidence interval of the mean, cut to ``bounds`` (nan for fewer than two values)."""
     from scipy import stats
 
     v = np.asarray(values, dtype=float)
     if len(v) < 2:
         return (math.nan, math.nan)
     half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return (v.mean() - half, v.mean() + half)
+    lo, hi = bounds
+    return (max(v.mean() - half, lo), min(v.mean() + half, hi))
 
 
-def summarise(df: pd.DataFrame, by: Iterable[str], value: str = "value") -> pd.DataFrame:
-    """Mean, population SD (as the studies report), n and a 95% t-interval per group."""
+def summarise(df: pd.DataFrame, by: Iterable[str], value: str = "value",
+              bounds: tuple[float, float] | None = None) -> pd.DataFrame:
+    """Mean, population SD (as the studies report), n and a 95% t-interval per group.
+
+    The interval is cut to ``bounds``; by default to :data:`METRIC_RANGE` of the group's metric
+    when the frame has a ``metric`` column and the group holds one metric.
+    """
     by = list(by)
     rows = []
     for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         v = g[value].astype(float).to_numpy()
-        lo, hi = t_ci(v)
+        b = bounds
+        if b is None:
+            metrics = g["metric"].unique() if value == "value" and "metric" in g.columns else ()
+            b = metric_range(metrics[0] if len(metrics) == 1 else None)
+        lo, hi = t_ci(v, bounds=b)
         rows.append(dict(zip(by, key), mean=v.mean(), sd=v.std(ddof=0), n=len(v), ci_low=lo, ci_high=hi))
     return pd.DataFrame(rows)
 
@@ -129,10 +170,10 @@ def paired_difference(df: pd.DataFrame, column: str, a, b, by: Iterable[str] = (
     wide = df.pivot_table(index=by + [pair_on], columns=column, values="value", aggfunc="first").reset_index()
     wide["diff"] = wide[a] - wide[b]
     if by:
-        out = summarise(wide, by, value="diff")
+        out = summarise(wide, by, value="diff", bounds=_UNBOUNDED)
     else:
         wide["_all"] = "all"
-        out = summarise(wide, ["_all"], value="diff").drop(columns="_all")
+        out = summarise(wide, ["_all"], value="diff", bounds=_UNBOUNDED).drop(columns="_all")
     out.insert(len(by), "comparison", f"{a} - {b}")
     return out
 

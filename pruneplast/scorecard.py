@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper
-from .results import load_results, t_ci
+from .results import load_results, metric_range, t_ci
 
 REPRODUCED, PARTLY, NOT_REPRODUCED, NOT_COVERED = "reproduced", "partly", "not reproduced", "not yet covered"
 VERDICT_ORDER = (REPRODUCED, PARTLY, NOT_REPRODUCED)
@@ -54,12 +54,16 @@ def claim(claim_id: str, notebook: str):
 
 
 # --------------------------------------------------------------------------- helpers
-def stats(values) -> dict:
-    """Mean, 95% Student-t CI and n of per-replicate values (CI nan for n < 2)."""
+def stats(values, metric: str | None = None) -> dict:
+    """Mean, 95% Student-t CI and n of per-replicate values (CI nan for n < 2).
+
+    The CI is cut to the range ``metric`` can take (:data:`pruneplast.results.METRIC_RANGE`);
+    without a metric (differences between conditions) it is the plain t-interval.
+    """
     v = np.asarray(values, dtype=float)
     if len(v) == 0:
         raise ValueError("no values to summarise: the results hold no rows for this claim")
-    lo, hi = t_ci(v)
+    lo, hi = t_ci(v, bounds=metric_range(metric))
     return {"mean": float(v.mean()), "ci_low": float(lo), "ci_high": float(hi), "n": int(len(v))}
 
 
@@ -101,8 +105,8 @@ def fmt(mean: float, lo: float = math.nan, hi: float = math.nan, digits: int = 1
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def _single(values, paper_value: float, note: str) -> dict:
-    s = stats(values)
+def _single(values, paper_value: float, note: str, metric: str | None = None) -> dict:
+    s = stats(values, metric)
     return {**s, "verdict": verdict_single(paper_value, s["mean"], s["ci_low"], s["ci_high"]), "note": note}
 
 
@@ -111,7 +115,7 @@ def _single(values, paper_value: float, note: str) -> dict:
 def a1_pruned_combined(df: pd.DataFrame) -> dict:
     """Combined-stress accuracy (%) of the 95%-pruned network (main experiment, stage 'pruned'); default rule."""
     v = per_seed(df, experiment="main", stage="pruned", condition="combined", metric="accuracy")
-    return _single(v, paper.claim("A1_pruned_combined")["value"], "main experiment, stage 'pruned'")
+    return _single(v, paper.claim("A1_pruned_combined")["value"], "main experiment, stage 'pruned'", "accuracy")
 
 
 def _sweep_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -146,8 +150,8 @@ def a2_cliff(df: pd.DataFrame) -> dict:
     within 85-97% (a cliff in the same region, values aside); else *not reproduced*.
     """
     c = paper.claim("A2_cliff")
-    s90 = stats(per_seed(df, experiment="sweep", condition="combined", metric="accuracy", sparsity_target=_lv(df, 90)))
-    s93 = stats(per_seed(df, experiment="sweep", condition="combined", metric="accuracy", sparsity_target=_lv(df, 93)))
+    s90, s93 = (stats(per_seed(df, experiment="sweep", condition="combined", metric="accuracy",
+                               sparsity_target=_lv(df, level)), "accuracy") for level in (90, 93))
     lo, hi, drop = steepest_drop(df)
     values_ok = all(verdict_single(p, s["mean"], s["ci_low"], s["ci_high"]) == REPRODUCED
                     for p, s in ((c["at_90"], s90), (c["at_93"], s93)))
@@ -181,7 +185,7 @@ def a3_recovered_combined(df: pd.DataFrame) -> dict:
     acc = per_seed(df, experiment="main", stage="recovered", regrowth="gradient", condition="combined",
                    metric="accuracy")
     sp = per_seed(df, experiment="main", stage="recovered", regrowth="gradient", metric="weight_sparsity")
-    out = _single(acc, paper.claim("A3_recovered_combined")["value"], "")
+    out = _single(acc, paper.claim("A3_recovered_combined")["value"], "", "accuracy")
     if abs(sp.mean() - 47.5) > 1.0:
         out["verdict"] = worst(out["verdict"], PARTLY)
     out["note"] = f"weight sparsity left {sp.mean():.1f}% (paper ~47.5%)"
@@ -286,8 +290,8 @@ def a5_relapse_vanishes(df: pd.DataFrame) -> dict:
     points of zero; else *not reproduced*. Runs shorter than 15/20 epochs use their longest duration.
     """
     at = _durations(df, (15, 20))
-    ss = [stats(per_seed(df, phase="post_relapse", condition="combined", metric="relapse_drop", epochs=e))
-          for e in at]
+    ss = [stats(per_seed(df, phase="post_relapse", condition="combined", metric="relapse_drop", epochs=e),
+                "relapse_drop") for e in at]
     if all(abs(s["mean"]) <= RELAPSE_ZERO and not (s["ci_high"] >= CLOSE) for s in ss):
         verdict = REPRODUCED
     elif all(abs(s["mean"]) <= RELAPSE_SMALL for s in ss):
@@ -304,7 +308,7 @@ def a6_iterative_sparsity(df: pd.DataFrame) -> dict:
     """Weight sparsity (%) left after the long chronic regimen (10 cycles of 40% regrowth); default rule."""
     v = per_seed(df, regimen="long_chronic", phase="pre_relapse", metric="weight_sparsity")
     cycles = int(select(df, regimen="long_chronic")["cycle"].max())
-    return _single(v, paper.claim("A6_iterative_sparsity")["value"], f"after {cycles} cycles")
+    return _single(v, paper.claim("A6_iterative_sparsity")["value"], f"after {cycles} cycles", "weight_sparsity")
 
 
 def _regimen_diff(df: pd.DataFrame, quantity: str, a: str, b: str) -> dict:
@@ -353,7 +357,7 @@ def a8_iterative_relapse(df: pd.DataFrame) -> dict:
     """
     d = _regimen_diff(df, "relapse drop", "long_chronic", "full_acute")
     own = stats(per_seed(df, regimen="long_chronic", phase="post_relapse", condition="combined",
-                         metric="relapse_drop"))
+                         metric="relapse_drop"), "relapse_drop")
     if d["ci_high"] <= NONINFERIORITY and own["mean"] <= CLOSE:
         verdict = REPRODUCED
     elif d["mean"] <= NONINFERIORITY:
@@ -375,7 +379,7 @@ def _treated_means(df: pd.DataFrame, **where) -> pd.Series:
 
 def _study_b_single(df: pd.DataFrame, claim_id: str, note: str, **where) -> dict:
     c = paper.claim(claim_id)
-    return _single(per_seed(df, **where), c["value"] if "value" in c else c["mean"], note)
+    return _single(per_seed(df, **where), c["value"] if "value" in c else c["mean"], note, where.get("metric"))
 
 
 @claim("B1_ketamine_extreme", notebook="05_treatments")
@@ -448,7 +452,7 @@ def b9_ssri_gain(df: pd.DataFrame) -> dict:
     Rule: *reproduced* if every replicate's gain is 1.60 to within 0.005, else *not reproduced*.
     """
     v = per_seed(df, experiment="manic_risk", treatment="ssri", metric="gain")
-    s = stats(v)
+    s = stats(v, "gain")
     ok = bool(np.all(np.abs(v.to_numpy() - paper.claim("B9_ssri_gain")["value"]) <= 0.005))
     return {**s, "verdict": REPRODUCED if ok else NOT_REPRODUCED,
             "ours": fmt(s["mean"], s["ci_low"], s["ci_high"], 2), "note": "set by the protocol's gain ramp"}
@@ -465,7 +469,7 @@ def b10_all_near_ceiling(df: pd.DataFrame) -> dict:
     sel = sel[sel["treatment"].isin(["ketamine", "ssri", "neurosteroid"]) & sel["condition"].isin(["clean", "standard"])]
     means = sel.groupby(["treatment", "condition"])["value"].mean()
     t, c = means.idxmin()
-    s = stats(per_seed(sel, treatment=t, condition=c))
+    s = stats(per_seed(sel, treatment=t, condition=c), "accuracy")
     verdict = REPRODUCED if s["mean"] >= 99.0 else PARTLY if s["mean"] >= 95.0 else NOT_REPRODUCED
     return {**s, "verdict": verdict, "note": f"lowest of clean/standard: {t}, {c}"}
 
@@ -482,21 +486,21 @@ def b2_ketamine_no_manic_relapse(df: pd.DataFrame) -> dict:
     Rule: the default rule against 0.0 (points of relapse probability).
     """
     return _single(_relapse_probability(df, "ketamine"), paper.claim("B2_ketamine_no_manic_relapse")["mean"],
-                   "% of maintenance durations relapsed, per seed")
+                   "% of maintenance durations relapsed, per seed", "relapse_probability")
 
 
 @claim("B5_neurosteroid_relapse", notebook="06_longitudinal_relapse")
 def b5_neurosteroid_relapse(df: pd.DataFrame) -> dict:
     """Neurosteroid-like manic relapse probability (%) off drug (protection 0.60 at test); default rule against 88.3."""
     return _single(_relapse_probability(df, "neurosteroid"), paper.claim("B5_neurosteroid_relapse")["mean"],
-                   "% of maintenance durations relapsed, per seed")
+                   "% of maintenance durations relapsed, per seed", "relapse_probability")
 
 
 @claim("B7_ssri_relapse", notebook="06_longitudinal_relapse")
 def b7_ssri_relapse(df: pd.DataFrame) -> dict:
     """SSRI-like manic relapse probability (%) after cessation (protection 0.25 at test); default rule against 95.0."""
     return _single(_relapse_probability(df, "ssri"), paper.claim("B7_ssri_relapse")["mean"],
-                   "% of maintenance durations relapsed, per seed")
+                   "% of maintenance durations relapsed, per seed", "relapse_probability")
 
 
 @claim("B11_maintenance_negligible", notebook="06_longitudinal_relapse")

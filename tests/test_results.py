@@ -13,6 +13,7 @@ from scipy import stats
 
 from pruneplast import results
 from pruneplast.results import (
+    METRIC_RANGE,
     REQUIRED_COLUMNS,
     load_results,
     paired_difference,
@@ -121,6 +122,45 @@ def test_t_ci_against_scipy():
     lo90, hi90 = t_ci(v, level=0.9)
     assert hi90 - lo90 < hi - lo
     assert all(math.isnan(x) for x in t_ci([3.0]))
+
+
+def test_t_ci_is_cut_to_its_bounds():
+    v = [100.0, 100.0, 100.0, 50.0]  # a relapse probability per seed: the t-interval passes 100
+    plain = t_ci(v)
+    assert plain[1] > 100
+    lo, hi = t_ci(v, bounds=(0.0, 100.0))
+    assert (lo, hi) == (pytest.approx(plain[0]), 100.0)
+    assert t_ci([1.0, 1.0, 9.0], bounds=(0.0, 100.0))[0] == 0.0  # and the low side
+    assert t_ci([40.0, 60.0], bounds=(0.0, 100.0)) != t_ci([40.0, 60.0])  # wide enough to be cut both ways
+    assert t_ci([50.0, 51.0, 52.0], bounds=(0.0, 100.0)) == pytest.approx(t_ci([50.0, 51.0, 52.0]))  # inside: unchanged
+
+
+def test_summarise_cuts_intervals_to_the_metric_range():
+    rows = [{"experiment": "relapse", "condition": "biased", "seed": s, "metric": m, "value": v}
+            for m in ("relapse_probability", "unnamed_score", "relapse_drop")
+            for s, v in enumerate([100.0, 100.0, 100.0, 50.0])]
+    out = summarise(pd.DataFrame(rows), ["metric"]).set_index("metric")
+    assert METRIC_RANGE["relapse_probability"] == (0.0, 100.0)
+    assert out.loc["relapse_probability", "ci_high"] == 100.0
+    plain_high = t_ci([100.0, 100.0, 100.0, 50.0])[1]
+    assert out.loc["unnamed_score", "ci_high"] == pytest.approx(plain_high)  # unknown metric: plain interval
+    assert out.loc["relapse_drop", "ci_high"] == 100.0  # a drop of accuracy points lies in [-100, 100]
+    assert out.loc["relapse_probability", "ci_low"] == pytest.approx(t_ci([100.0, 100.0, 100.0, 50.0])[0])
+    # a group mixing metrics, or another value column, or explicit bounds: no inference
+    mixed = summarise(pd.DataFrame(rows), ["condition"]).iloc[0]
+    assert mixed["ci_high"] > 100
+    other = summarise(pd.DataFrame(rows).assign(score=lambda d: d.value), ["metric"], value="score")
+    assert (other["ci_high"] > 100).all()
+    forced = summarise(pd.DataFrame(rows), ["metric"], bounds=(0.0, 90.0))
+    assert (forced["ci_high"] == 90.0).all()
+
+
+def test_paired_differences_are_not_cut():
+    rows = [{"experiment": "e", "condition": c, "seed": s, "metric": "accuracy", "value": v}
+            for s, (a, b) in enumerate([(0.0, 100.0), (0.0, 100.0), (100.0, 0.0)])
+            for c, v in (("a", a), ("b", b))]
+    d = paired_difference(pd.DataFrame(rows), "condition", "a", "b", by=["metric"]).iloc[0]
+    assert d["ci_low"] < -100 and d["ci_high"] > 100  # a difference is not an accuracy
 
 
 def test_summarise_by_hand():

@@ -68,6 +68,19 @@ def test_stats_match_scipy():
         scorecard.stats([])
 
 
+def test_stats_cut_to_the_metric_range():
+    v = [100.0, 100.0, 83.3, 100.0, 66.7]  # relapse probability per seed
+    plain = scorecard.stats(v)
+    assert plain["ci_high"] > 100
+    cut = scorecard.stats(v, "relapse_probability")
+    assert cut["ci_high"] == 100.0 and cut["ci_low"] == pytest.approx(plain["ci_low"])
+    df = pd.DataFrame([{"experiment": "relapse", "condition": "biased", "seed": s, "metric": "relapse_probability",
+                        "value": x, "treatment": "ssri"} for s, x in enumerate(v)])
+    r = scorecard.evaluate("B7_ssri_relapse", df)
+    assert r["ci_high"] == 100.0 and r["verdict"] == scorecard.REPRODUCED  # 95.0 lies in [.., 100]
+    assert scorecard.stats(np.array(v) - 100.0)["ci_low"] < 0  # differences stay unbounded
+
+
 def test_a1_uses_only_pruned_combined():
     df = chapter2_results()
     r = scorecard.evaluate("A1_pruned_combined", df)
