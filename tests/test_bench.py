@@ -165,3 +165,36 @@ def test_sparse_kernel_swaps_the_products_and_restores_them():
     assert [r["batch"] for r in res["products"]] == [4, 4]
     assert all(r["max_abs_diff"] < 1e-5 for r in res["products"])
     assert all(r["identical_weights"] for r in res["maintenance_steps"])
+
+
+@pytest.mark.parametrize("treatment", ["ssri", "neurosteroid"])
+def test_live_units_pass_equals_the_engine_before_and_after_training(treatment):
+    import torch
+
+    from pruneplast.config import TaskConfig, TrainConfig
+    from pruneplast.operators import train
+
+    d = _directions()
+    s, mod = d.MAINTENANCE[treatment]
+    net, data = d.replicas(3, s, TaskConfig(n_train=4 * d.BATCH, n_standard=100, n_clean=100))
+    net.set_modulation(**mod)
+    lu = d.LiveUnits(net)
+    assert all(u <= 52 for u in lu.counts["input_side"] + lu.counts["output_side"])  # 52 kept weights each
+    # every kept weight is in a compacted block, or comes from a constant unit, or feeds a unit
+    # that reaches no logit (those are left out: their gradient is zero)
+    dead = sum(int(net.masks[2][k][~net.masks[3][k].any(0)].sum()) for k in range(3))
+    assert dead > 0
+    assert sum(int(m.sum()) for m in lu.masks.values()) + len(lu.idx_c) + dead == sum(int(m.sum()) for m in net.masks)
+    x = data.x["standard"]
+    with torch.no_grad():
+        before = net.forward(x)
+        assert torch.allclose(lu.forward(lu.params(net), x), before, atol=1e-5)
+    trained = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False)
+    p = lu.train_epoch(net, data, 1e-3)
+    with torch.no_grad():
+        after = trained.forward(x)
+        assert (after - before).abs().max() > 1e-2  # the epoch moved the network
+        assert torch.allclose(lu.forward(p, x), after, atol=1e-5)
+    rows = d.live_units(2, steps=2, trials=1)
+    assert [r["treatment"] for r in rows] == ["ssri", "neurosteroid"]
+    assert all(r["max_abs_logit_diff_after_epoch"] < 1e-4 and r["speedup"] > 0 for r in rows)
