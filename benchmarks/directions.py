@@ -416,7 +416,8 @@ class LiveUnits:
         self.cols_u = u.unsqueeze(1).expand(m, masks[3].shape[1], u.shape[1])
         self.masks = {"w1": masks[0][r, a] & av.unsqueeze(2), "w2a": masks[1].gather(2, self.cols_a) & av.unsqueeze(1),
                       "w3": masks[2][r, u] & uv.unsqueeze(2), "w4": masks[3].gather(2, self.cols_u) & uv.unsqueeze(1)}
-        self.idx_c = (masks[1] & self.constant.unsqueeze(1)).reshape(-1).nonzero().squeeze(1)  # kept, from constant units
+        # flat positions of layer 2's kept weights that come from constant units
+        self.idx_c = (masks[1] & self.constant.unsqueeze(1)).reshape(-1).nonzero().squeeze(1)
         inn1 = masks[1].shape[2]
         self.rows_c = self.idx_c // inn1  # replica * out1 + row
         self.cols_c = (self.idx_c // (out1 * inn1)) * inn1 + self.idx_c % inn1  # replica * inn1 + column
@@ -441,7 +442,8 @@ class LiveUnits:
         m, act, scale, shift = self.m, self.act, self.scale, self.shift
         h1 = act(torch.baddbmm(p["b1"][self.r, self.a].unsqueeze(2), p["w1"], x.transpose(1, 2))) * scale - shift
         c = ((act(p["b1"]) * scale.view(m, 1) - shift.view(m, 1)) * self.constant).reshape(-1)
-        folded = torch.zeros(m * self.out1, dtype=x.dtype).index_add(0, self.rows_c, p["w2c"] * c[self.cols_c])
+        folded = torch.zeros(m * self.out1, dtype=x.dtype, device=x.device)
+        folded = folded.index_add(0, self.rows_c, p["w2c"] * c[self.cols_c])  # constant units' input to layer 2
         h2 = act(torch.baddbmm((p["b2"] + folded.view(m, -1)).unsqueeze(2), p["w2a"], h1)) * scale - shift
         h3 = act(torch.baddbmm(p["b3"].unsqueeze(2), p["w3"], h2)) * scale - shift
         return torch.baddbmm(p["b4"].unsqueeze(2), p["w4"], h3).transpose(1, 2)
