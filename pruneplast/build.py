@@ -639,10 +639,16 @@ def chapter_sources(root: Path | None = None) -> list[Path]:
 
 
 def strip_for_reference(nb) -> None:
-    """Keep outputs only of cells marked ``# NBVAL_CHECK_OUTPUT``; drop timings and run metadata."""
+    """Keep outputs only of cells marked ``# NBVAL_CHECK_OUTPUT``; drop timings and run metadata.
+
+    Cell ids are set from the cell's position (an execution gives every cell a fresh random id),
+    so a refreshed reference differs from the old one only where an output or a source did.
+    """
     nb.metadata.pop("papermill", None)
     nb.metadata.pop("widgets", None)
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
+        if "id" in cell:
+            cell.id = f"cell-{i:03d}"
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code" and CHECK_MARKER not in cell.source:

@@ -375,3 +375,23 @@ def test_peak_memory_counts_child_processes():
     with build.PeakMemory(interval=0.05) as mem:
         subprocess.run([sys.executable, "-c", code], check=True)
     assert mem.peak_mib > alone.peak_mib + 300
+
+
+def test_reference_cells_get_ids_from_their_position():
+    import nbformat
+
+    def executed():  # as an execution leaves it: random ids, run metadata, outputs everywhere
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell("text"),
+                    nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", text="1")]),
+                    nbformat.v4.new_code_cell(f"{build.CHECK_MARKER}\nx",
+                                              outputs=[nbformat.v4.new_output("stream", text="1")])]
+        return nb
+
+    a, b = executed(), executed()
+    assert [c.id for c in a.cells] != [c.id for c in b.cells]
+    build.strip_for_reference(a)
+    build.strip_for_reference(b)
+    assert [c.id for c in a.cells] == [c.id for c in b.cells] == ["cell-000", "cell-001", "cell-002"]
+    assert a.cells[1].outputs == [] and len(a.cells[2].outputs) == 1  # only checked cells keep outputs
+    nbformat.validate(a)
