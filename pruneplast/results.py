@@ -127,7 +127,7 @@ METRIC_RANGE: dict[str, tuple[float, float]] = {
 
 def metric_range(metric: str | None) -> tuple[float, float]:
     """The (low, high) values ``metric`` can take; unbounded for other names and for None."""
-    return METRIC_RANGE.get(metric, _UNBOUNDED) if metric is not None else _UNBOUNDED
+    return METRIC_RANGE.get(metric, _UNBOUNDED)
 
 
 def t_ci(values: Sequence[float], level: float = 0.95,

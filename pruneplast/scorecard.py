@@ -105,8 +105,14 @@ def fmt(mean: float, lo: float = math.nan, hi: float = math.nan, digits: int = 1
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def _single(values, paper_value: float, note: str, metric: str | None = None) -> dict:
-    s = stats(values, metric)
+def seed_stats(df: pd.DataFrame, **where) -> dict:
+    """:func:`stats` of :func:`per_seed` values, the CI cut to the range of ``where``'s metric."""
+    return stats(per_seed(df, **where), where.get("metric"))
+
+
+def _single(df: pd.DataFrame, paper_value: float, note: str, **where) -> dict:
+    """The default rule on the per-seed values selected by ``where``."""
+    s = seed_stats(df, **where)
     return {**s, "verdict": verdict_single(paper_value, s["mean"], s["ci_low"], s["ci_high"]), "note": note}
 
 
@@ -114,8 +120,8 @@ def _single(values, paper_value: float, note: str, metric: str | None = None) ->
 @claim("A1_pruned_combined", notebook="02_pruning_cliff")
 def a1_pruned_combined(df: pd.DataFrame) -> dict:
     """Combined-stress accuracy (%) of the 95%-pruned network (main experiment, stage 'pruned'); default rule."""
-    v = per_seed(df, experiment="main", stage="pruned", condition="combined", metric="accuracy")
-    return _single(v, paper.claim("A1_pruned_combined")["value"], "main experiment, stage 'pruned'", "accuracy")
+    return _single(df, paper.claim("A1_pruned_combined")["value"], "main experiment, stage 'pruned'",
+                   experiment="main", stage="pruned", condition="combined", metric="accuracy")
 
 
 def _sweep_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -150,8 +156,8 @@ def a2_cliff(df: pd.DataFrame) -> dict:
     within 85-97% (a cliff in the same region, values aside); else *not reproduced*.
     """
     c = paper.claim("A2_cliff")
-    s90, s93 = (stats(per_seed(df, experiment="sweep", condition="combined", metric="accuracy",
-                               sparsity_target=_lv(df, level)), "accuracy") for level in (90, 93))
+    s90, s93 = (seed_stats(df, experiment="sweep", condition="combined", metric="accuracy",
+                           sparsity_target=_lv(df, level)) for level in (90, 93))
     lo, hi, drop = steepest_drop(df)
     values_ok = all(verdict_single(p, s["mean"], s["ci_low"], s["ci_high"]) == REPRODUCED
                     for p, s in ((c["at_90"], s90), (c["at_93"], s93)))
@@ -182,10 +188,9 @@ def a3_recovered_combined(df: pd.DataFrame) -> dict:
     Rule: the default rule on combined accuracy (paper 97.0), downgraded to *partly* if our mean
     weight sparsity differs from the paper's 47.5% by more than 1 point.
     """
-    acc = per_seed(df, experiment="main", stage="recovered", regrowth="gradient", condition="combined",
-                   metric="accuracy")
     sp = per_seed(df, experiment="main", stage="recovered", regrowth="gradient", metric="weight_sparsity")
-    out = _single(acc, paper.claim("A3_recovered_combined")["value"], "", "accuracy")
+    out = _single(df, paper.claim("A3_recovered_combined")["value"], "", experiment="main", stage="recovered",
+                  regrowth="gradient", condition="combined", metric="accuracy")
     if abs(sp.mean() - 47.5) > 1.0:
         out["verdict"] = worst(out["verdict"], PARTLY)
     out["note"] = f"weight sparsity left {sp.mean():.1f}% (paper ~47.5%)"
@@ -290,8 +295,7 @@ def a5_relapse_vanishes(df: pd.DataFrame) -> dict:
     points of zero; else *not reproduced*. Runs shorter than 15/20 epochs use their longest duration.
     """
     at = _durations(df, (15, 20))
-    ss = [stats(per_seed(df, phase="post_relapse", condition="combined", metric="relapse_drop", epochs=e),
-                "relapse_drop") for e in at]
+    ss = [seed_stats(df, phase="post_relapse", condition="combined", metric="relapse_drop", epochs=e) for e in at]
     if all(abs(s["mean"]) <= RELAPSE_ZERO and not (s["ci_high"] >= CLOSE) for s in ss):
         verdict = REPRODUCED
     elif all(abs(s["mean"]) <= RELAPSE_SMALL for s in ss):
@@ -306,9 +310,9 @@ def a5_relapse_vanishes(df: pd.DataFrame) -> dict:
 @claim("A6_iterative_sparsity", notebook="04_regimens")
 def a6_iterative_sparsity(df: pd.DataFrame) -> dict:
     """Weight sparsity (%) left after the long chronic regimen (10 cycles of 40% regrowth); default rule."""
-    v = per_seed(df, regimen="long_chronic", phase="pre_relapse", metric="weight_sparsity")
     cycles = int(select(df, regimen="long_chronic")["cycle"].max())
-    return _single(v, paper.claim("A6_iterative_sparsity")["value"], f"after {cycles} cycles", "weight_sparsity")
+    return _single(df, paper.claim("A6_iterative_sparsity")["value"], f"after {cycles} cycles",
+                   regimen="long_chronic", phase="pre_relapse", metric="weight_sparsity")
 
 
 def _regimen_diff(df: pd.DataFrame, quantity: str, a: str, b: str) -> dict:
@@ -356,8 +360,7 @@ def a8_iterative_relapse(df: pd.DataFrame) -> dict:
     1 point; else *not reproduced*.
     """
     d = _regimen_diff(df, "relapse drop", "long_chronic", "full_acute")
-    own = stats(per_seed(df, regimen="long_chronic", phase="post_relapse", condition="combined",
-                         metric="relapse_drop"), "relapse_drop")
+    own = seed_stats(df, regimen="long_chronic", phase="post_relapse", condition="combined", metric="relapse_drop")
     if d["ci_high"] <= NONINFERIORITY and own["mean"] <= CLOSE:
         verdict = REPRODUCED
     elif d["mean"] <= NONINFERIORITY:
@@ -379,7 +382,7 @@ def _treated_means(df: pd.DataFrame, **where) -> pd.Series:
 
 def _study_b_single(df: pd.DataFrame, claim_id: str, note: str, **where) -> dict:
     c = paper.claim(claim_id)
-    return _single(per_seed(df, **where), c["value"] if "value" in c else c["mean"], note, where.get("metric"))
+    return _single(df, c["value"] if "value" in c else c["mean"], note, **where)
 
 
 @claim("B1_ketamine_extreme", notebook="05_treatments")
@@ -469,14 +472,16 @@ def b10_all_near_ceiling(df: pd.DataFrame) -> dict:
     sel = sel[sel["treatment"].isin(["ketamine", "ssri", "neurosteroid"]) & sel["condition"].isin(["clean", "standard"])]
     means = sel.groupby(["treatment", "condition"])["value"].mean()
     t, c = means.idxmin()
-    s = stats(per_seed(sel, treatment=t, condition=c), "accuracy")
+    s = seed_stats(sel, treatment=t, condition=c, metric="accuracy")
     verdict = REPRODUCED if s["mean"] >= 99.0 else PARTLY if s["mean"] >= 95.0 else NOT_REPRODUCED
     return {**s, "verdict": verdict, "note": f"lowest of clean/standard: {t}, {c}"}
 
 
 # --------------------------------------------------------------------------- study B, chapter 6
-def _relapse_probability(df: pd.DataFrame, treatment: str) -> pd.Series:
-    return per_seed(df, experiment="relapse", treatment=treatment, metric="relapse_probability")
+def _relapse_probability(df: pd.DataFrame, treatment: str, claim_id: str) -> dict:
+    """The default rule on one treatment's manic relapse probability (%) per seed."""
+    return _single(df, paper.claim(claim_id)["mean"], "% of maintenance durations relapsed, per seed",
+                   experiment="relapse", treatment=treatment, metric="relapse_probability")
 
 
 @claim("B2_ketamine_no_manic_relapse", notebook="06_longitudinal_relapse")
@@ -485,22 +490,19 @@ def b2_ketamine_no_manic_relapse(df: pd.DataFrame) -> dict:
 
     Rule: the default rule against 0.0 (points of relapse probability).
     """
-    return _single(_relapse_probability(df, "ketamine"), paper.claim("B2_ketamine_no_manic_relapse")["mean"],
-                   "% of maintenance durations relapsed, per seed", "relapse_probability")
+    return _relapse_probability(df, "ketamine", "B2_ketamine_no_manic_relapse")
 
 
 @claim("B5_neurosteroid_relapse", notebook="06_longitudinal_relapse")
 def b5_neurosteroid_relapse(df: pd.DataFrame) -> dict:
     """Neurosteroid-like manic relapse probability (%) off drug (protection 0.60 at test); default rule against 88.3."""
-    return _single(_relapse_probability(df, "neurosteroid"), paper.claim("B5_neurosteroid_relapse")["mean"],
-                   "% of maintenance durations relapsed, per seed", "relapse_probability")
+    return _relapse_probability(df, "neurosteroid", "B5_neurosteroid_relapse")
 
 
 @claim("B7_ssri_relapse", notebook="06_longitudinal_relapse")
 def b7_ssri_relapse(df: pd.DataFrame) -> dict:
     """SSRI-like manic relapse probability (%) after cessation (protection 0.25 at test); default rule against 95.0."""
-    return _single(_relapse_probability(df, "ssri"), paper.claim("B7_ssri_relapse")["mean"],
-                   "% of maintenance durations relapsed, per seed", "relapse_probability")
+    return _relapse_probability(df, "ssri", "B7_ssri_relapse")
 
 
 @claim("B11_maintenance_negligible", notebook="06_longitudinal_relapse")
