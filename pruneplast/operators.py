@@ -234,6 +234,7 @@ def train(
     on_epoch_end: Callable[[int, EnsembleMLP], None] | None = None,
     progress: bool | None = None,
     desc: str | None = None,
+    compact: bool | None = None,
 ) -> EnsembleMLP:
     """Masked Adam training of every replica in lockstep, in place; returns ``net``.
 
@@ -241,6 +242,9 @@ def train(
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
     lr: overrides ``config.lr``; a float or one learning rate per replica.
     on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints.
+    compact: multiply only the live units (:func:`~pruneplast.network.compact_plans`); the default
+        (None) does so whenever the phase has no internal noise, where it gives the same training
+        up to the order of floating-point sums. False multiplies every kept weight.
     """
     if data.n_replicas != net.n_replicas or list(data.seeds) != net.seeds:
         raise ValueError(
@@ -252,23 +256,24 @@ def train(
     n_batches = math.ceil(n / bsz)
     # The masks are fixed during a phase. Dense-group weights get their gradients masked (Adam with
     # fresh state then never moves a pruned weight off zero); sparse-group layers train their kept
-    # entries only. Either way pruned weights stay exactly zero without re-masking.
+    # entries only. Either way pruned weights stay exactly zero without re-masking. A phase without
+    # internal noise trains on the live units only (compact layers, see
+    # pruneplast.network.compact_plans): the kept weights it leaves out have zero gradient.
     net.apply_masks()
-    plans = net.plans()
-    parts = [[None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w)]
+    noise_free = not callable(sigma_int) and sigma_int == 0
+    if compact and not noise_free:
+        raise ValueError("compact=True needs a phase without internal noise (sigma_int=0)")
+    plans = net.plans(compact=noise_free if compact is None else compact)
+    parts = [tuple(None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w))
              for p, w in zip(plans, net.weights)]
     biases = [b.detach().clone().requires_grad_(True) for b in net.biases]
-    layers = [(p, tuple(wt), b) for p, wt, b in zip(plans, parts, biases)]
+    layers = [(p, wt, b) for p, wt, b in zip(plans, parts, biases)]
     params, owners, grad_masks = [], [], []
-    for p, (wd, ws) in zip(plans, parts):
-        if wd is not None:
-            params.append(wd)
-            owners.append(p.dense_ids.view(-1, 1, 1).expand(wd.shape))
-            grad_masks.append(p.grad_mask)
-        if ws is not None:
-            params.append(ws)
-            owners.append(p.owner)
-            grad_masks.append(None)
+    for p, pt in zip(plans, parts):
+        for t, own, gm in p.trainables(pt):
+            params.append(t)
+            owners.append(own)
+            grad_masks.append(gm)
     params += biases
     owners += [torch.arange(b.shape[0], device=b.device).view(-1, 1).expand(b.shape) for b in biases]
     grad_masks += [None] * len(biases)
@@ -277,8 +282,8 @@ def train(
     gens_noise = net.generators(tag, "noise")
 
     def write_back() -> None:
-        for p, w, (wd, ws) in zip(plans, net.weights, parts):
-            p.merge(w, wd, ws)
+        for p, w, pt in zip(plans, net.weights, parts):
+            p.merge(w, *pt)
         for b, t in zip(net.biases, biases):
             b.copy_(t.detach())
 

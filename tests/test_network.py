@@ -192,3 +192,64 @@ def test_sparse_layers_agree_with_dense_products():
     x = torch.randn(2, 50, 2, generator=torch.Generator().manual_seed(0))
     dense = [(type(p).dense(w.shape), (w, None), b) for p, w, b in zip(plans, net.weights, net.biases)]
     torch.testing.assert_close(net.forward(x), net.forward(x, layers=dense), rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- live units (compact passes)
+def _hand_masks():
+    """One replica of 2 -> 4 -> 4 -> 3 -> 4 with every role of a unit (see the test below)."""
+    m1 = torch.zeros(1, 4, 2, dtype=torch.bool)
+    m1[0, 0, 0] = m1[0, 1, 1] = True  # layer-1 units 0, 1 see the input; 2, 3 do not
+    m2 = torch.zeros(1, 4, 4, dtype=torch.bool)
+    m2[0, 0, 0] = m2[0, 1, 2] = m2[0, 2, 1] = m2[0, 3, 3] = True
+    m3 = torch.zeros(1, 3, 4, dtype=torch.bool)
+    m3[0, 0, 0] = m3[0, 0, 1] = m3[0, 1, 3] = m3[0, 2, 2] = True
+    m4 = torch.zeros(1, 4, 3, dtype=torch.bool)
+    m4[0, :, 0] = m4[0, 1:3, 1] = True  # layer-3 unit 2 reaches no logit
+    return [m1, m2, m3, m4]
+
+
+def test_unit_roles_by_hand():
+    from pruneplast.network import unit_roles
+
+    live, const = unit_roles(_hand_masks())
+    # layer 1: 0 and 1 vary; 1 feeds only layer-2 unit 2, which feeds only layer-3 unit 2 (no logit)
+    assert live[0][0].tolist() == [True, False, False, False]
+    assert const[0][0].tolist() == [False, False, True, True]
+    assert live[1][0].tolist() == [True, False, False, False]  # unit 2 varies but reaches nothing
+    assert const[1][0].tolist() == [False, True, False, True]
+    assert live[2][0].tolist() == [True, False, False]
+    assert const[2][0].tolist() == [False, True, False]
+
+
+def _hand_net():
+    masks = _hand_masks()
+    net = EnsembleMLP.init([0], NetworkConfig(sizes=(2, 4, 4, 3, 4)))
+    net.masks = masks
+    net.apply_masks()
+    return net
+
+
+@pytest.mark.parametrize("mod", [{}, {"gain": 1.25, "protection": 1.0},
+                                 {"activation": "tanh", "damping": 0.7, "gain": 0.85, "protection": 0.6}])
+def test_compact_pass_equals_full_pass(mod):
+    """Live units multiplied, constant units folded into the bias: the same logits."""
+    from pruneplast.operators import prune, regrow
+    from pruneplast.config import RegrowConfig
+
+    x = torch.randn(3, 40, 2, generator=torch.Generator().manual_seed(1))
+    hand = _hand_net().set_modulation(**mod)
+    nets = [hand]
+    full = prune(EnsembleMLP.init([0, 1, 2], NetworkConfig(sizes=(2, 64, 64, 32, 4))), 0.9)
+    half = full.clone()
+    regrow(half, None, RegrowConfig(fraction=0.5, method="random"))
+    nets += [full.set_modulation(**mod), half.set_modulation(**mod)]
+    for net in nets:
+        xs = x[: net.n_replicas]
+        layers = [(p, p.split(w), b) for p, w, b in zip(net.plans(compact=True), net.weights, net.biases)]
+        torch.testing.assert_close(net.forward(xs, layers=layers), net.forward(xs), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(net.forward(xs, layers=layers, bias=torch.full((net.n_replicas,), 0.3)),
+                                   net.forward(xs, bias=torch.full((net.n_replicas,), 0.3)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="noise-free"):
+        hand.forward(x[:1], layers=[(p, p.split(w), b) for p, w, b in
+                                    zip(hand.plans(compact=True), hand.weights, hand.biases)],
+                     sigma_int=0.5, generators=hand.generators("t"))

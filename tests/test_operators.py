@@ -346,3 +346,42 @@ def test_replicas_do_not_leak(ensemble_run):
                                        atol=1e-9)
         # replica 1 itself did change: the comparison above is not vacuous
         assert not torch.allclose(net.weights[1][1], base_net.weights[1][1])
+
+
+# --------------------------------------------------------------------------- live units
+@pytest.mark.parametrize("regrown", [False, True])
+@pytest.mark.parametrize("mod", [{}, {"gain": 1.25, "protection": 1.0},
+                                 {"activation": "tanh", "damping": 0.7, "gain": 0.85, "protection": 1.0}])
+def test_compact_training_equals_full_training(pruned_small, score_data, regrown, mod):
+    """A noise-free phase on the live units only trains every weight as multiplying them all does.
+
+    Weights whose unit reaches no logit are left out of the compact pass; their gradient is zero,
+    so they stay exactly as they were in both.
+    """
+    from pruneplast.network import unit_roles
+
+    net = pruned_small.clone()
+    if regrown:
+        regrow(net, score_data, RegrowConfig(fraction=0.5))
+    net.set_modulation(**mod)
+    live, const = unit_roles(net.masks)
+    assert int(const[0].sum()) > 0 and int((~(live[2] | const[2])).sum()) > 0  # both shortcuts are used
+    data = score_data
+    cfg = TrainConfig(epochs=2, lr=1e-3)
+    a, b = net.clone(), net.clone()
+    train(a, data, cfg, tag="phase")  # noise-free: compact by default
+    train(b, data, cfg, tag="phase", compact=False)
+    for i in range(4):
+        torch.testing.assert_close(a.weights[i], b.weights[i], rtol=1e-4, atol=2e-5)
+        torch.testing.assert_close(a.biases[i], b.biases[i], rtol=1e-4, atol=2e-5)
+        assert bool((a.weights[i][~a.masks[i]] == 0).all())
+    assert not torch.equal(a.weights[1], net.weights[1])  # it trained
+    dead = ~(live[2] | const[2])  # last hidden layer's units that reach no logit: inputs untouched
+    assert torch.equal(a.weights[2][dead], net.weights[2][dead]) and torch.equal(b.weights[2][dead], net.weights[2][dead])
+
+
+def test_compact_training_needs_a_noise_free_phase():
+    data = EnsembleData.build([0], SMALL_TASK)
+    net = prune(EnsembleMLP.init([0], SMALL_NET), 0.9)
+    with pytest.raises(ValueError, match="compact=True needs a phase without internal noise"):
+        train(net, data, TrainConfig(epochs=1, lr=1e-3), sigma_int=0.5, compact=True)
