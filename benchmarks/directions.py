@@ -1,4 +1,4 @@
-"""Directions measured and not adopted: spare CPU for the noise or a second job; faster sparse steps.
+"""Directions measured and not adopted: spare CPU for the noise or a second job; a compiled sparse kernel.
 
 ``python benchmarks/directions.py [--quick] [--out FILE]`` (written to
 ``benchmarks/directions.json``). Every comparison is made in one run, variants interleaved, best
@@ -18,15 +18,12 @@ of several trials (as in ``bench.py``). The rows:
 * ``sparse_kernel`` (needs Numba: ``pip install -e '.[bench]'``, which ``make bench-directions``
   does): a compiled CSR x dense kernel (rows in parallel, each output summed over the row's kept
   weights in order) against torch's CSR product, per product and inside 95%-sparse maintenance
-  steps, with the results compared bit for bit;
-* ``live_units``: a noise-free pass of 95%-sparse replicas compacted to the units that can matter
-  (:class:`LiveUnits`: at most 52 first-layer units see the input, at most 52 last-layer units
-  reach a logit) against the engine's CSR products, in SSRI- and neurosteroid-like maintenance
-  steps, with the logits compared before and after an epoch.
+  steps, with the results compared bit for bit.
 
-The parallel draw (:func:`parallel_fill`), the kernel and the compacted pass are the script's own;
-the engine draws serially and multiplies with torch's CSR product (``benchmarks/README.md`` says
-why).
+The parallel draw (:func:`parallel_fill`) and the kernel are the script's own; the engine draws
+serially and multiplies with torch's CSR product (``benchmarks/README.md`` says why). Training
+phases without internal noise run on the live units only (``pruneplast.network.compact_plans``);
+``bench.py``'s maintenance rows measure that against multiplying every kept weight.
 """
 
 from __future__ import annotations
@@ -379,126 +376,6 @@ def sparse_kernel(m: int, batches, steps: int, trials: int) -> dict:
             "maintenance_steps": in_steps}
 
 
-class LiveUnits:
-    """A noise-free forward pass of 95%-sparse replicas compacted to the units that can matter.
-
-    At 95% sparsity the input layer keeps 52 of its 1,024 weights, so at most 52 first-layer
-    units see the input; every other one outputs a constant, act(b) x scale - shift, whatever the
-    sample. Likewise the output layer keeps 52 weights, so at most 52 last-layer units reach the
-    logits. Without internal noise the pass can therefore run on the live units only: the
-    first-layer product on its input units (padded to the largest count over the replicas, padded
-    slots zero), the constant units folded into the second layer's bias (a product over their kept
-    weights), and the third-layer product on its output units. Within those blocks the products are
-    dense (5-6% of their entries are kept). Trainable tensors: the compacted blocks (masked), the
-    constant units' kept weights, and the biases; pruned entries stay zero as in the engine. Kept
-    weights into units that reach no logit are left out: their gradient is exactly zero, so a fresh
-    Adam never moves them in the engine either.
-    """
-
-    def __init__(self, net):
-        m = net.n_replicas
-        r = torch.arange(m).view(m, 1)
-        masks = net.masks
-        live_in = [masks[0][k].any(1).nonzero().squeeze(1) for k in range(m)]   # units that see the input
-        live_out = [masks[3][k].any(0).nonzero().squeeze(1) for k in range(m)]  # units that reach a logit
-        self.counts = {"input_side": [len(a) for a in live_in], "output_side": [len(u) for u in live_out]}
-
-        def pad(idx, k):  # padded slots repeat the first unit; their weights are masked to zero
-            return torch.cat([idx, idx[:1].expand(k - len(idx))]), torch.arange(k) < len(idx)
-
-        a, av = (torch.stack(t) for t in zip(*[pad(i, max(self.counts["input_side"])) for i in live_in]))
-        u, uv = (torch.stack(t) for t in zip(*[pad(i, max(self.counts["output_side"])) for i in live_out]))
-        out1 = masks[1].shape[1]
-        self.r, self.a, self.u, self.m = r, a, u, m
-        self.constant = torch.ones(m, masks[0].shape[1], dtype=torch.bool)
-        self.constant[r, a] = False
-        self.cols_a = a.unsqueeze(1).expand(m, out1, a.shape[1])
-        self.cols_u = u.unsqueeze(1).expand(m, masks[3].shape[1], u.shape[1])
-        self.masks = {"w1": masks[0][r, a] & av.unsqueeze(2), "w2a": masks[1].gather(2, self.cols_a) & av.unsqueeze(1),
-                      "w3": masks[2][r, u] & uv.unsqueeze(2), "w4": masks[3].gather(2, self.cols_u) & uv.unsqueeze(1)}
-        # flat positions of layer 2's kept weights that come from constant units
-        self.idx_c = (masks[1] & self.constant.unsqueeze(1)).reshape(-1).nonzero().squeeze(1)
-        inn1 = masks[1].shape[2]
-        self.rows_c = self.idx_c // inn1  # replica * out1 + row
-        self.cols_c = (self.idx_c // (out1 * inn1)) * inn1 + self.idx_c % inn1  # replica * inn1 + column
-        self.out1 = out1
-        g_eff = network.effective_gain(net.gain, net.protection)
-        self.scale = (net.damping * g_eff).view(m, 1, 1)
-        self.shift = (network.PROTECTION_SHIFT * net.protection).view(m, 1, 1)
-        if bool(net.tanh.any()) and not bool(net.tanh.all()):
-            raise ValueError("LiveUnits needs every replica on the same activation")
-        self.act = torch.tanh if bool(net.tanh.all()) else torch.relu
-
-    def params(self, net) -> dict:
-        w, b, r, u = net.weights, net.biases, self.r, self.u
-        p = {"w1": w[0][r, self.a] * self.masks["w1"], "b1": b[0],
-             "w2a": w[1].gather(2, self.cols_a) * self.masks["w2a"], "w2c": w[1].reshape(-1)[self.idx_c], "b2": b[1],
-             "w3": w[2][r, u] * self.masks["w3"], "b3": b[2][r, u],
-             "w4": w[3].gather(2, self.cols_u) * self.masks["w4"], "b4": b[3]}
-        return {k: v.detach().clone().contiguous().requires_grad_(True) for k, v in p.items()}
-
-    def forward(self, p: dict, x: torch.Tensor) -> torch.Tensor:
-        """Logits (M, B, 4) for x (M, B, 2); activations feature-major as in the engine."""
-        m, act, scale, shift = self.m, self.act, self.scale, self.shift
-        h1 = act(torch.baddbmm(p["b1"][self.r, self.a].unsqueeze(2), p["w1"], x.transpose(1, 2))) * scale - shift
-        c = ((act(p["b1"]) * scale.view(m, 1) - shift.view(m, 1)) * self.constant).reshape(-1)
-        folded = torch.zeros(m * self.out1, dtype=x.dtype, device=x.device)
-        folded = folded.index_add(0, self.rows_c, p["w2c"] * c[self.cols_c])  # constant units' input to layer 2
-        h2 = act(torch.baddbmm((p["b2"] + folded.view(m, -1)).unsqueeze(2), p["w2a"], h1)) * scale - shift
-        h3 = act(torch.baddbmm(p["b3"].unsqueeze(2), p["w3"], h2)) * scale - shift
-        return torch.baddbmm(p["b4"].unsqueeze(2), p["w4"], h3).transpose(1, 2)
-
-    def train_epoch(self, net, data, lr: float, tag="train") -> dict:
-        """One epoch of masked Adam on the compacted tensors, with the engine's batch order."""
-        p = self.params(net)
-        names, params = list(p), list(p.values())
-        opt = Adam(params, lr)
-        n, bsz = data.x["train"].shape[1], BATCH
-        order = _batch_order(net.generators(tag, "shuffle"), n, net.device)
-        for k in range(-(-n // bsz)):
-            x, y = _batch(data, order[:, k * bsz:(k + 1) * bsz])
-            grads = torch.autograd.grad(_loss(self.forward(p, x), y), params)
-            opt.step([g * self.masks[nm] if nm in self.masks else g for nm, g in zip(names, grads)])
-        return p
-
-
-def live_units(m: int, steps: int, trials: int) -> list[dict]:
-    """Noise-free 95%-sparse maintenance steps: the engine's CSR products vs :class:`LiveUnits`."""
-    rows = []
-    for name in ("ssri", "neurosteroid"):
-        s, mod = MAINTENANCE[name]
-        net, data = replicas(m, s, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))
-        net.set_modulation(**mod)
-        lu = LiveUnits(net)
-        x = data.x["train"][:, :1000]
-        with torch.no_grad():
-            logit_diff = float((net.forward(x) - lu.forward(lu.params(net), x)).abs().max())
-        out = {}
-
-        # lr 1e-3 rather than maintenance's 1e-6: the same work per step, and an epoch that moves
-        # the weights enough for the comparison after it to mean something
-        def engine():
-            out["engine"] = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False)
-
-        def compact():
-            out["compact"] = lu.train_epoch(net, data, 1e-3)
-
-        t = best_times({"engine": engine, "compact": compact}, trials)
-        with torch.no_grad():  # after one epoch each: the same network, up to summation order
-            trained_diff = float((out["engine"].forward(x) - lu.forward(out["compact"], x)).abs().max())
-        row = {"treatment": name, "replicas": m, "steps": steps, **lu.counts,
-               "engine_ms_per_step": t["engine"] / steps * 1e3, "live_units_ms_per_step": t["compact"] / steps * 1e3,
-               "speedup": t["engine"] / t["compact"], "max_abs_logit_diff": logit_diff,
-               "max_abs_logit_diff_after_epoch": trained_diff}
-        rows.append(row)
-        print(f"  live units, {name}-like maintenance: {min(lu.counts['input_side'])}-{max(lu.counts['input_side'])} "
-              f"input-side and {min(lu.counts['output_side'])}-{max(lu.counts['output_side'])} output-side units; "
-              f"engine {row['engine_ms_per_step']:.1f} ms, live units {row['live_units_ms_per_step']:.1f} ms "
-              f"({row['speedup']:.2f}x); max |logit diff| {logit_diff:.1e}, after an epoch {trained_diff:.1e}",
-              flush=True)
-    return rows
-
-
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
@@ -523,7 +400,6 @@ def main(argv=None) -> dict:
     res["stress_battery"] = stress_battery(10, (0.0, 0.95), 1000 if args.quick else 4000, trials)
     res["side_by_side"] = side_by_side(steps, seconds)
     res["sparse_kernel"] = sparse_kernel(10, (BATCH, 1000), steps, trials)
-    res["live_units"] = live_units(10, steps, trials)
     res["load_average_at_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
     print(f"took {res['seconds']:.0f} s", flush=True)

@@ -205,6 +205,8 @@ class _Block:
         self.full_kept = (rr * out + ri) * inn + ck
 
     def split(self, w: torch.Tensor):
+        if self.rows is None and self.cols is None:
+            return self.plan.split(w)  # the whole matrix (pruned entries are zero)
         m = self.shape[0]
         if self.rows is not None:
             w = w[torch.arange(m, device=w.device).view(m, 1), self.rows]
@@ -213,6 +215,8 @@ class _Block:
         return self.plan.split(w * self.mask)
 
     def merge(self, w: torch.Tensor, wd, ws) -> None:
+        if self.rows is None and self.cols is None:
+            return self.plan.merge(w, wd, ws)
         block = torch.zeros(self.mask.shape, dtype=w.dtype, device=w.device)
         self.plan.merge(block, wd, ws)
         with torch.no_grad():

@@ -167,34 +167,15 @@ def test_sparse_kernel_swaps_the_products_and_restores_them():
     assert all(r["identical_weights"] for r in res["maintenance_steps"])
 
 
-@pytest.mark.parametrize("treatment", ["ssri", "neurosteroid"])
-def test_live_units_pass_equals_the_engine_before_and_after_training(treatment):
-    import torch
-
-    from pruneplast.config import TaskConfig, TrainConfig
-    from pruneplast.operators import train
-
-    d = _directions()
-    s, mod = d.MAINTENANCE[treatment]
-    net, data = d.replicas(3, s, TaskConfig(n_train=4 * d.BATCH, n_standard=100, n_clean=100))
-    net.set_modulation(**mod)
-    lu = d.LiveUnits(net)
-    assert all(u <= 52 for u in lu.counts["input_side"] + lu.counts["output_side"])  # 52 kept weights each
-    # every kept weight is in a compacted block, or comes from a constant unit, or feeds a unit
-    # that reaches no logit (those are left out: their gradient is zero)
-    dead = sum(int(net.masks[2][k][~net.masks[3][k].any(0)].sum()) for k in range(3))
-    assert dead > 0
-    assert sum(int(m.sum()) for m in lu.masks.values()) + len(lu.idx_c) + dead == sum(int(m.sum()) for m in net.masks)
-    x = data.x["standard"]
-    with torch.no_grad():
-        before = net.forward(x)
-        assert torch.allclose(lu.forward(lu.params(net), x), before, atol=1e-5)
-    trained = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False)
-    p = lu.train_epoch(net, data, 1e-3)
-    with torch.no_grad():
-        after = trained.forward(x)
-        assert (after - before).abs().max() > 1e-2  # the epoch moved the network
-        assert torch.allclose(lu.forward(p, x), after, atol=1e-5)
-    rows = d.live_units(2, steps=2, trials=1)
-    assert [r["treatment"] for r in rows] == ["ssri", "neurosteroid"]
-    assert all(r["max_abs_logit_diff_after_epoch"] < 1e-4 and r["speedup"] > 0 for r in rows)
+def test_maintenance_rows_time_live_units_against_every_unit():
+    bench = _bench()
+    rows = bench.bench_maintenance(steps=2, trials=1, m=2)
+    assert [r["treatment"] for r in rows] == ["ketamine", "ssri", "neurosteroid"]
+    assert rows[0]["sparsity"] == pytest.approx(0.475, abs=1e-3)  # 95% pruned, half regrown
+    assert all(r["sparsity"] == pytest.approx(0.95, abs=1e-3) for r in rows[1:])
+    for r in rows:
+        assert r["live_units_speedup"] == pytest.approx(r["all_units_ms_per_step"] / r["ms_per_step"])
+        assert r["max_abs_diff_after_epoch"] < 1e-4  # the same training up to summation order
+        assert len(r["live_units"]) == len(r["constant_units"]) == 3
+        assert all(0 <= lo <= hi <= 512 for lo, hi in r["live_units"] + r["constant_units"])
+    assert all(r["live_units"][0][1] <= 52 for r in rows[1:])  # 52 kept input weights at 95%
