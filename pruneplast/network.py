@@ -66,6 +66,8 @@ class LayerPlan:
     where they can matter, and no re-masking is needed after an optimiser step.
     """
 
+    rows = None  # every output unit (compact layers hold a subset)
+
     def __init__(self, mask: torch.Tensor | None, shape: tuple[int, int, int] | None = None):
         self.shape = tuple(mask.shape) if mask is not None else tuple(shape)
         m, out, inn = self.shape
@@ -334,18 +336,22 @@ class CompactLayer:
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
 
 
-def unit_roles(masks: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+def unit_roles(masks: Sequence[torch.Tensor], noise: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(live, constant): per hidden layer, (M, units) bools for masks (M, out, in) per layer.
 
-    In a pass without internal noise a hidden unit *varies* with the sample if it has a kept weight
-    from a unit that varies (the inputs vary); it *reaches* the output if it has a kept weight to
-    a unit that reaches (the logits reach). Live units vary and reach; constant units reach but
-    do not vary. The others cannot change the logits.
+    A hidden unit *reaches* the output if it has a kept weight to a unit that reaches (the logits
+    reach). In a pass without internal noise a hidden unit *varies* with the sample if it has a
+    kept weight from a unit that varies (the inputs vary); with noise (``noise=True``) every
+    hidden unit varies. Live units vary and reach; constant units reach but do not vary. The
+    others cannot change the logits.
     """
     n = len(masks)
     vary, prev = [], None
     for mk in masks[:-1]:
-        prev = mk.any(2) if prev is None else (mk & prev.unsqueeze(1)).any(2)
+        if noise:
+            prev = torch.ones(mk.shape[:2], dtype=torch.bool, device=mk.device)
+        else:
+            prev = mk.any(2) if prev is None else (mk & prev.unsqueeze(1)).any(2)
         vary.append(prev)
     reach, nxt = [None] * (n - 1), None
     for i in range(n - 2, -1, -1):
@@ -355,9 +361,13 @@ def unit_roles(masks: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[
     return [v & r for v, r in zip(vary, reach)], [~v & r for v, r in zip(vary, reach)]
 
 
-def compact_plans(masks: Sequence[torch.Tensor]) -> list[CompactLayer]:
-    """Per layer, the :class:`CompactLayer` of a noise-free pass (units from :func:`unit_roles`)."""
-    live, const = unit_roles(masks)
+def compact_plans(masks: Sequence[torch.Tensor], noise: bool = False) -> list[CompactLayer]:
+    """Per layer, the :class:`CompactLayer` of a pass (units from :func:`unit_roles`).
+
+    noise: whether the pass adds internal noise (then no unit is constant and only the units
+    that reach no logit are left out).
+    """
+    live, const = unit_roles(masks, noise)
     n = len(masks)
     return [CompactLayer(mk, live[i] if i < n - 1 else None, live[i - 1] if i > 0 else None,
                          const[i - 1] if i > 0 else None, const[i] if i < n - 1 else None)
@@ -586,26 +596,29 @@ class EnsembleMLP:
                 w.mul_(m)
 
     # ------------------------------------------------------------------ forward
-    def plans(self, compact: bool = False) -> list:
+    def plans(self, compact: bool = False, noise: bool = False) -> list:
         """One :class:`LayerPlan` per layer for the current masks (cached until a mask changes).
 
-        compact: the layers of a noise-free training pass instead (:func:`compact_plans`).
+        compact: the :class:`CompactLayer` of each layer instead (:func:`compact_plans`), for passes
+        with internal noise if ``noise``; they give the logits and the training, not the
+        activations of every unit.
         """
-        key = (compact,) + tuple((id(m), m._version) for m in self.masks)
+        key = (compact, compact and noise) + tuple((id(m), m._version) for m in self.masks)
         if getattr(self, "_plans_key", None) != key:
-            self._plans = compact_plans(self.masks) if compact else [LayerPlan(m) for m in self.masks]
+            self._plans = compact_plans(self.masks, noise) if compact else [LayerPlan(m) for m in self.masks]
             self._plans_key = key
         return self._plans
 
-    def layers(self) -> list[tuple["LayerPlan", tuple, torch.Tensor]]:
+    def layers(self, compact: bool = False, noise: bool = False) -> list[tuple["LayerPlan", tuple, torch.Tensor]]:
         """(plan, plan.split(weights), bias) per layer, as :meth:`forward` multiplies them.
 
         While any weight tensor requires gradients (regrowth scores need them at pruned
-        positions too) every layer is multiplied densely; otherwise only kept weights count.
+        positions too) every layer is multiplied densely; otherwise only kept weights count, and
+        with ``compact`` only the live units (see :meth:`plans`).
         """
         if any(w.requires_grad for w in self.weights):
             return [(LayerPlan.dense(w.shape), (w, None), b) for w, b in zip(self.weights, self.biases)]
-        return [(p, p.split(w), b) for p, w, b in zip(self.plans(), self.weights, self.biases)]
+        return [(p, p.split(w), b) for p, w, b in zip(self.plans(compact, noise), self.weights, self.biases)]
 
     def forward(
         self,
@@ -647,10 +660,18 @@ class EnsembleMLP:
         # (the same arithmetic, without a new allocation per step); training needs the copies.
         inplace = not torch.is_grad_enabled()
 
-        def modulate(h, i, sig):
-            """Noise, bias, damping x gain and protection shift after layer i's activation."""
+        def modulate(h, i, sig, rows=None):
+            """Noise, bias, damping x gain and protection shift after layer i's activation.
+
+            rows: the units of the layer that h holds (compact layers), or None for all; noise is
+            drawn for every unit, as in the full pass, and taken at these.
+            """
             if sig is not None:
-                n = sig.view(m, 1, 1) * (noise[i] if noise is not None else _noise(h.shape, sig, generators, h.dtype, h.device))
+                n = noise[i] if noise is not None else _noise(
+                    (m, h.shape[1], layers[i][0].shape[1]), sig, generators, h.dtype, h.device)
+                if rows is not None:
+                    n = n.gather(2, rows.unsqueeze(1).expand(-1, h.shape[1], -1))
+                n = sig.view(m, 1, 1) * n
                 h = h.add_(n) if inplace else h + n
             if bias is not None:
                 h = h.add_(bias.view(m, 1, 1)) if inplace else h + bias.view(m, 1, 1)
@@ -667,12 +688,15 @@ class EnsembleMLP:
                 return torch.where(self.tanh.view(m, 1, 1), torch.tanh(z), torch.relu(z))
             return z.relu_() if inplace else torch.relu(z)
 
+        if record is not None and any(p.rows is not None for p, _, _ in layers):
+            raise ValueError("recorded activations need every unit: use the network's own layers, not compact ones")
         h, hc = x, None  # hc: constant units' values (compact layers only), one per replica and unit
         for i, (plan, w, b) in enumerate(layers[:-1]):
             z, zc = plan.forward_layer(h, w, b, hc)
-            if zc is not None and (sig is not None or record is not None):
-                raise ValueError("compact layers hold only for noise-free passes without recorded activations")
-            h = modulate(act(z), i, sig)
+            if zc is not None and sig is not None:
+                raise ValueError("compact layers with constant units hold only for passes without internal noise "
+                                 "(build them with noise=True)")
+            h = modulate(act(z), i, sig, plan.rows)
             hc = None if zc is None else modulate(act(zc), i, None)
             if record is not None:
                 record.append(h.detach().abs().mean(dim=(1, 2)))

@@ -234,7 +234,7 @@ def train(
     on_epoch_end: Callable[[int, EnsembleMLP], None] | None = None,
     progress: bool | None = None,
     desc: str | None = None,
-    compact: bool | None = None,
+    compact: bool = True,
 ) -> EnsembleMLP:
     """Masked Adam training of every replica in lockstep, in place; returns ``net``.
 
@@ -242,9 +242,9 @@ def train(
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
     lr: overrides ``config.lr``; a float or one learning rate per replica.
     on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints.
-    compact: multiply only the live units (:func:`~pruneplast.network.compact_plans`); the default
-        (None) does so whenever the phase has no internal noise, where it gives the same training
-        up to the order of floating-point sums. False multiplies every kept weight.
+    compact: multiply only the live units (:func:`~pruneplast.network.compact_plans`; with internal
+        noise, the units that reach a logit), which gives the same training up to the order of
+        floating-point sums (the default); False multiplies every kept weight.
     """
     if data.n_replicas != net.n_replicas or list(data.seeds) != net.seeds:
         raise ValueError(
@@ -256,14 +256,12 @@ def train(
     n_batches = math.ceil(n / bsz)
     # The masks are fixed during a phase. Dense-group weights get their gradients masked (Adam with
     # fresh state then never moves a pruned weight off zero); sparse-group layers train their kept
-    # entries only. Either way pruned weights stay exactly zero without re-masking. A phase without
-    # internal noise trains on the live units only (compact layers, see
-    # pruneplast.network.compact_plans): the kept weights it leaves out have zero gradient.
+    # entries only. Either way pruned weights stay exactly zero without re-masking. Only the live
+    # units are multiplied (compact layers, see pruneplast.network.compact_plans): the kept weights
+    # left out have zero gradient.
     net.apply_masks()
     noise_free = not callable(sigma_int) and sigma_int == 0
-    if compact and not noise_free:
-        raise ValueError("compact=True needs a phase without internal noise (sigma_int=0)")
-    plans = net.plans(compact=noise_free if compact is None else compact)
+    plans = net.plans(compact=compact, noise=not noise_free)
     parts = [tuple(None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w))
              for p, w in zip(plans, net.weights)]
     biases = [b.detach().clone().requires_grad_(True) for b in net.biases]

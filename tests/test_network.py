@@ -249,10 +249,16 @@ def test_compact_pass_equals_full_pass(mod):
         torch.testing.assert_close(net.forward(xs, layers=layers), net.forward(xs), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(net.forward(xs, layers=layers, bias=torch.full((net.n_replicas,), 0.3)),
                                    net.forward(xs, bias=torch.full((net.n_replicas,), 0.3)), rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="noise-free"):
-        hand.forward(x[:1], layers=[(p, p.split(w), b) for p, w, b in
-                                    zip(hand.plans(compact=True), hand.weights, hand.biases)],
-                     sigma_int=0.5, generators=hand.generators("t"))
+    # with internal noise: the units that reach a logit, noise drawn for every unit as in the full pass
+    for net in nets:
+        xs = x[: net.n_replicas]
+        outs = [net.forward(xs, sigma_int=0.7, generators=net.generators("t"), layers=layers)
+                for layers in (net.layers(compact=True, noise=True), net.layers())]
+        torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="without internal noise"):
+        hand.forward(x[:1], layers=hand.layers(compact=True), sigma_int=0.5, generators=hand.generators("t"))
+    with pytest.raises(ValueError, match="recorded activations need every unit"):
+        hand.forward(x[:1], layers=hand.layers(compact=True, noise=True), record=[])
 
 
 @pytest.mark.parametrize("regrown", [False, True])

@@ -380,8 +380,20 @@ def test_compact_training_equals_full_training(pruned_small, score_data, regrown
     assert torch.equal(a.weights[2][dead], net.weights[2][dead]) and torch.equal(b.weights[2][dead], net.weights[2][dead])
 
 
-def test_compact_training_needs_a_noise_free_phase():
-    data = EnsembleData.build([0], SMALL_TASK)
-    net = prune(EnsembleMLP.init([0], SMALL_NET), 0.9)
-    with pytest.raises(ValueError, match="compact=True needs a phase without internal noise"):
-        train(net, data, TrainConfig(epochs=1, lr=1e-3), sigma_int=0.5, compact=True)
+def test_compact_training_with_internal_noise_equals_full_training(pruned_small, score_data):
+    """With noise every unit varies: only the units that reach no logit are left out, the noise is
+    drawn for every unit as in the full pass, and the training is the same."""
+    from pruneplast.network import unit_roles
+
+    net = pruned_small.clone().set_modulation(gain=1.3)
+    live, const = unit_roles(net.masks, noise=True)
+    assert all(int(c.sum()) == 0 for c in const) and int((~live[2]).sum()) > 0
+    cfg = TrainConfig(epochs=2, lr=1e-3)
+    sched = dict(sigma_int=lambda e: 0.5 * (1 - e), gain=lambda e: 1.0 + 0.3 * e)  # noisy, then noise-free
+    a, b = net.clone(), net.clone()
+    train(a, score_data, cfg, tag="phase", **sched)
+    train(b, score_data, cfg, tag="phase", compact=False, **sched)
+    for i in range(4):
+        torch.testing.assert_close(a.weights[i], b.weights[i], rtol=1e-4, atol=2e-5)
+        torch.testing.assert_close(a.biases[i], b.biases[i], rtol=1e-4, atol=2e-5)
+    assert not torch.equal(a.weights[1], net.weights[1])
