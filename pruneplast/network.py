@@ -274,20 +274,19 @@ class _Fold:
 
 
 class CompactLayer:
-    """One masked layer restricted to the units a noise-free training pass needs.
+    """One masked layer restricted to the units that can change the logits.
 
-    Without internal noise a hidden unit with no kept weight from a unit that varies with the
-    sample outputs the same value for every sample (a *constant unit*), and a unit with no kept
-    path to a logit cannot change the loss (its incoming weights get exactly zero gradient, so a
-    fresh Adam never moves them). :func:`unit_roles` finds both per replica from the masks.
-    This layer then multiplies only the *live* units (varying and reaching a logit): the block of
-    live output and live input units, padded to the largest count over the replicas (padded
-    entries masked to zero), multiplied by a :class:`LayerPlan` as usual (dense or CSR by the
-    block's density). The constant input units that reach a logit are folded into the bias: the
-    block of their kept weights into the units that matter times their values (one per replica
-    and unit, ``hc``), again by a :class:`LayerPlan`. The layer also returns its own constant
-    units' pre-activations (the folded bias), from which the next layer's constants follow. Every
-    other kept weight is left as it is (its gradient is exactly zero).
+    A unit with no kept path to a logit cannot change the loss (its incoming weights get exactly
+    zero gradient, so a fresh Adam never moves them). Without internal noise, a hidden unit with
+    no kept weight from a unit that varies with the sample also outputs the same value for every
+    sample (a *constant unit*). :func:`unit_roles` finds both per replica from the masks. This
+    layer multiplies only the *live* units (varying and reaching a logit): the block of live
+    output and live input units, padded to the largest count over the replicas (padded entries
+    masked to zero), multiplied by a :class:`LayerPlan` as usual (dense or CSR by the block's
+    density). The constant input units are folded into the bias (:class:`_Fold`: their kept
+    weights into the units that matter times their values ``hc``, one per replica and unit). The
+    layer also returns its own constant units' pre-activations (the folded bias), from which the
+    next layer's constants follow. Every other kept weight is left as it is.
     """
 
     def __init__(self, mask: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None,

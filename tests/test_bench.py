@@ -179,3 +179,20 @@ def test_maintenance_rows_time_live_units_against_every_unit():
         assert len(r["live_units"]) == len(r["constant_units"]) == 3
         assert all(0 <= lo <= hi <= 512 for lo, hi in r["live_units"] + r["constant_units"])
     assert all(r["live_units"][0][1] <= 52 for r in rows[1:])  # 52 kept input weights at 95%
+
+
+def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_training_rates():
+    bench = _bench()
+    train_rows = [{"replicas": 10, "sparsity": 0.0, "engine_samples_per_s": 50_000.0, "reference_samples_per_s": 25_000.0},
+                  {"replicas": 10, "sparsity": 0.95, "engine_samples_per_s": 200_000.0, "reference_samples_per_s": 20_000.0}]
+    maint = [{"sparsity": 0.475, "maintenance_300_epochs_s": 600.0},
+             {"sparsity": 0.95, "maintenance_300_epochs_s": 150.0},
+             {"sparsity": 0.95, "maintenance_300_epochs_s": 180.0}]
+    est = bench.paper_estimate(train_rows, maint)
+    work = bench.PAPER_REPLICA_EPOCHS
+    assert sum(work.values()) == 12_500
+    rest = work["sparse_95"] * 12_000 / 200_000 + work["dense"] * 12_000 / 50_000
+    assert est["engine_s"] == pytest.approx(930.0 + rest)
+    ref = 3_000 * 12_000 / 25_000 + 6_000 * 12_000 / 20_000  # ketamine-like at the dense rate, the others at 95%
+    assert est["maintenance_reference_s"] == pytest.approx(ref)
+    assert est["reference_s"] == pytest.approx(ref + work["sparse_95"] * 12_000 / 20_000 + work["dense"] * 12_000 / 25_000)
