@@ -260,6 +260,8 @@ def train(
     # units are multiplied (compact layers, see pruneplast.network.compact_plans): the kept weights
     # left out have zero gradient.
     net.apply_masks()
+    if not isinstance(compact, bool):
+        raise ValueError(f"compact must be True or False; got {compact!r}")
     noise_free = not callable(sigma_int) and sigma_int == 0
     plans = net.plans(compact=compact, noise=not noise_free)
     parts = [tuple(None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w))

@@ -397,3 +397,10 @@ def test_compact_training_with_internal_noise_equals_full_training(pruned_small,
         torch.testing.assert_close(a.weights[i], b.weights[i], rtol=1e-4, atol=2e-5)
         torch.testing.assert_close(a.biases[i], b.biases[i], rtol=1e-4, atol=2e-5)
     assert not torch.equal(a.weights[1], net.weights[1])
+
+
+def test_compact_must_be_a_bool():
+    data = EnsembleData.build([0], SMALL_TASK)
+    net = prune(EnsembleMLP.init([0], SMALL_NET), 0.9)
+    with pytest.raises(ValueError, match="compact must be True or False"):
+        train(net, data, TrainConfig(epochs=1, lr=1e-3), compact="yes")
