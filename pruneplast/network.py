@@ -300,16 +300,6 @@ class CompactLayer:
             self.fold = _Fold(target, in_const)
         self.has_const_out = out_const is not None and bool(out_const.any())
 
-    def summary(self) -> dict:
-        """Block shapes and product kinds, e.g. for the benchmarks."""
-        def kind(plan):
-            return "dense" if plan.all_dense else "sparse" if plan.all_sparse else "mixed"
-        r, k = self.main.mask.shape[1:]
-        out = {"rows": r, "cols": k, "main": kind(self.main.plan), "fold_cols": 0, "fold": None}
-        if self.fold is not None:
-            out.update(fold_cols=self.fold.mask.shape[2], fold="dense" if self.fold.dense else "sparse")
-        return out
-
     def split(self, w: torch.Tensor):
         """(main block's dense part, its sparse part, the folded weights or None)."""
         return self.main.split(w) + (self.fold.split(w) if self.fold is not None else None,)

@@ -245,7 +245,7 @@ def test_compact_pass_equals_full_pass(mod):
     nets += [full.set_modulation(**mod), half.set_modulation(**mod)]
     for net in nets:
         xs = x[: net.n_replicas]
-        layers = [(p, p.split(w), b) for p, w, b in zip(net.plans(compact=True), net.weights, net.biases)]
+        layers = net.layers(compact=True)
         torch.testing.assert_close(net.forward(xs, layers=layers), net.forward(xs), rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(net.forward(xs, layers=layers, bias=torch.full((net.n_replicas,), 0.3)),
                                    net.forward(xs, bias=torch.full((net.n_replicas,), 0.3)), rtol=1e-5, atol=1e-6)
