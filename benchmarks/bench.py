@@ -11,6 +11,9 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
   limit. FLOPs are counted dense: 6 x 395,264 per sample (forward 2, backward 4 per weight),
   whatever the sparsity, so a sparse network can exceed "100%";
 * ``reference``: the same work done the common way (``benchmarks/reference.py``) and the ratio;
+* ``ceiling``: the parts a dense 10-replica step cannot avoid (the two large layers' six products
+  and Adam over every weight), timed alone: the fastest such a step could be, and its ratio to the
+  reference;
 * ``maintenance``: chapter 6's maintenance step per treatment (drug and mood stabiliser on) on the
   live units (the engine) and on every unit, and the implied time of its 300 epochs;
 * ``paper_estimate``: the paper-scale training at these rates, engine and reference;
@@ -54,7 +57,7 @@ from pruneplast import rng  # noqa: E402
 from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig  # noqa: E402
 from pruneplast.data import EnsembleData  # noqa: E402
 from pruneplast.network import EnsembleMLP, unit_roles  # noqa: E402
-from pruneplast.operators import prune, regrow, train  # noqa: E402
+from pruneplast.operators import Adam, prune, regrow, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
 from pruneplast.results import atomic_write  # noqa: E402
 from pruneplast.stress import CONDITIONS, evaluate  # noqa: E402
@@ -151,6 +154,69 @@ def bench_train(counts, sparsities, steps: int, trials: int, limit: float,
                   f"{row['reference_samples_per_s']:8.0f} samples/s, ratio {row['speedup_vs_reference']:5.2f}x",
                   flush=True)
     return rows
+
+
+#: The two large layers (out, in) of a replica; the first (2 inputs) and last (4 outputs) are small.
+LARGE_LAYERS = ((512, 512), (256, 512))
+
+
+def bench_ceiling(row: dict, trials: int, reps: int = 10) -> dict:
+    """The fastest a dense step of ``row["replicas"]`` replicas could be, from its unavoidable parts.
+
+    Any fp32 training step of the dense network must take, per large layer, the forward product,
+    the input gradient and the weight gradient (six products: 99.5% of the step's FLOPs), and update
+    every weight and bias with Adam. Both are timed alone, with nothing between them: the products
+    at the engine's shapes and memory layouts (activations feature-major: ``W @ H`` with ``H``
+    (M, in, 128), the gradients through transposed views), Adam as the engine's fused update
+    (:class:`pruneplast.operators.Adam`) of every parameter of M replicas. Their sum is a lower
+    bound on a step's time, so ``row``'s reference rate over it bounds the engine's ratio to the
+    reference (``max_speedup_vs_reference``); ``products_max_speedup`` leaves Adam out too.
+    ``row`` is the dense row of :func:`bench_train` with the same replica count (same run).
+    """
+    m = row["replicas"]
+    g = torch.Generator().manual_seed(0)
+    ws = [torch.randn(m, o, i, generator=g) * i**-0.5 for o, i in LARGE_LAYERS]
+    bs = [torch.randn(m, o, 1, generator=g) for o, _ in LARGE_LAYERS]
+    hs = [torch.randn(m, i, BATCH, generator=g).relu() for _, i in LARGE_LAYERS]
+    dzs = [torch.randn(m, o, BATCH, generator=g) for o, _ in LARGE_LAYERS]
+
+    def products():
+        for _ in range(reps):
+            for w, b, h, dz in zip(ws, bs, hs, dzs):
+                torch.baddbmm(b, w, h)  # forward
+                torch.bmm(dz, h.transpose(1, 2))  # weight gradient
+                torch.bmm(w.transpose(1, 2), dz)  # input gradient
+
+    net = EnsembleMLP.init(list(range(m)))
+    params = [t.clone() for t in (*net.weights, *net.biases)]
+    grads = [torch.randn(p.shape, generator=g) * 1e-3 for p in params]
+    opt = Adam(params, lr=1e-4)
+
+    def adam():
+        for _ in range(reps):
+            opt.step(grads)
+
+    t = best_times({"products": products, "adam": adam}, trials)
+    flops = m * BATCH * sum(6 * o * i for o, i in LARGE_LAYERS)
+    prod_s, adam_s = t["products"] / reps, t["adam"] / reps
+    step_s = m * BATCH / row["engine_samples_per_s"]
+    ref = row["reference_samples_per_s"]
+    out = {"replicas": m, "sparsity": row["sparsity"], "products_ms": 1e3 * prod_s,
+           "products_flop_share": flops / (m * BATCH * FLOP_PER_SAMPLE),
+           "products_fraction_of_limit": flops / prod_s / 1e9 / row["limit_gflops"],
+           "adam_ms": 1e3 * adam_s, "engine_step_ms": 1e3 * step_s,
+           "best_step_ms": 1e3 * (prod_s + adam_s),
+           "best_samples_per_s": m * BATCH / (prod_s + adam_s),
+           "reference_samples_per_s": ref,
+           "max_speedup_vs_reference": m * BATCH / (prod_s + adam_s) / ref,
+           "products_max_speedup": m * BATCH / prod_s / ref,
+           "engine_speedup_vs_reference": row["speedup_vs_reference"]}
+    print(f"  ceiling M={m:2d} dense: six large products {out['products_ms']:.1f} ms "
+          f"({out['products_fraction_of_limit']:.0%} of the limit) + Adam {out['adam_ms']:.1f} ms = "
+          f"{out['best_step_ms']:.1f} ms per step (engine {out['engine_step_ms']:.1f} ms): at most "
+          f"{out['max_speedup_vs_reference']:.2f}x the reference ({out['products_max_speedup']:.2f}x "
+          f"without Adam; engine {out['engine_speedup_vs_reference']:.2f}x)", flush=True)
+    return out
 
 
 def bench_stress(m: int, sparsities, trials: int, limit: float) -> list[dict]:
@@ -445,6 +511,8 @@ def main(argv=None) -> dict:
     limit = res["matmul"]["limit_gflops"]
     print(f"  matmul fp32 limit: {limit:.1f} GFLOP/s", flush=True)
     res["train"] = bench_train(counts, sparsities, steps, trials, limit, short_steps=min(steps, SHORT_STEPS))
+    dense10 = next(r for r in res["train"] if r["replicas"] == 10 and r["sparsity"] == 0.0)
+    res["ceiling"] = bench_ceiling(dense10, 3 * trials)
     res["maintenance"] = bench_maintenance(steps, trials)
     res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)

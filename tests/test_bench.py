@@ -196,3 +196,19 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
     ref = 3_000 * 12_000 / 25_000 + 6_000 * 12_000 / 20_000  # ketamine-like at the dense rate, the others at 95%
     assert est["maintenance_reference_s"] == pytest.approx(ref)
     assert est["reference_s"] == pytest.approx(ref + work["sparse_95"] * 12_000 / 20_000 + work["dense"] * 12_000 / 25_000)
+
+
+def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
+    bench = _bench()
+    row = {"replicas": 2, "sparsity": 0.0, "limit_gflops": 100.0, "engine_samples_per_s": 1_000.0,
+           "reference_samples_per_s": 500.0, "speedup_vs_reference": 2.0}
+    c = bench.bench_ceiling(row, trials=1, reps=1)
+    assert c["products_flop_share"] == pytest.approx(6 * (512 * 512 + 256 * 512) / bench.FLOP_PER_SAMPLE)
+    assert c["best_step_ms"] == pytest.approx(c["products_ms"] + c["adam_ms"])
+    assert c["best_samples_per_s"] == pytest.approx(2 * bench.BATCH / c["best_step_ms"] * 1e3)
+    assert c["max_speedup_vs_reference"] == pytest.approx(c["best_samples_per_s"] / 500.0)
+    assert c["products_max_speedup"] > c["max_speedup_vs_reference"] > 0  # Adam takes time too
+    assert c["engine_step_ms"] == pytest.approx(2 * bench.BATCH / 1_000.0 * 1e3)
+    flops = 2 * bench.BATCH * 6 * (512 * 512 + 256 * 512)
+    assert c["products_fraction_of_limit"] == pytest.approx(flops / (c["products_ms"] / 1e3) / 100e9)
+
