@@ -211,4 +211,3 @@ def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
     assert c["engine_step_ms"] == pytest.approx(2 * bench.BATCH / 1_000.0 * 1e3)
     flops = 2 * bench.BATCH * 6 * (512 * 512 + 256 * 512)
     assert c["products_fraction_of_limit"] == pytest.approx(flops / (c["products_ms"] / 1e3) / 100e9)
-
