@@ -177,6 +177,25 @@ def _padded(sel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(valid, order, order[:, :1]), valid
 
 
+def _take_cols(t: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """t (M, R, in) at each replica's columns ``cols`` (M, K): (M, R, K)."""
+    return t.gather(2, cols.unsqueeze(1).expand(t.shape[0], t.shape[1], -1))
+
+
+def _kept_positions(block: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, out: int, inn: int):
+    """Where the kept entries of ``block`` (M, R, K), cut from an (M, out, in) matrix, sit.
+
+    rows (M, R) / cols (M, K): the block's units in the matrix (None: all). Returns (flat positions
+    in the block, flat positions in the matrix, (replica, block row, block column) of each entry).
+    """
+    _, r_, k_ = block.shape
+    kept = block.reshape(-1).nonzero().squeeze(1)
+    rr, ii, kk = kept // (r_ * k_), (kept // k_) % r_, kept % k_
+    ri = ii if rows is None else rows[rr, ii]
+    ck = kk if cols is None else cols[rr, kk]
+    return kept, (rr * out + ri) * inn + ck, (rr, ii, kk)
+
+
 class _Block:
     """The (rows, cols) block of a masked layer (M, out, in), multiplied by a :class:`LayerPlan`.
 
@@ -195,16 +214,10 @@ class _Block:
             block = block[torch.arange(m, device=keep.device).view(m, 1), self.rows] & valid.unsqueeze(2)
         if cols is not None and not bool(cols.all()):
             self.cols, valid = _padded(cols)
-            block = block.gather(2, self.cols.unsqueeze(1).expand(m, block.shape[1], -1)) & valid.unsqueeze(1)
+            block = _take_cols(block, self.cols) & valid.unsqueeze(1)
         self.mask = block  # (M, R, K) the block's kept entries
         self.plan = LayerPlan(block)
-        # flat positions of the block's kept entries in the block and in the full matrix
-        _, r_, k_ = block.shape
-        self.block_kept = block.reshape(-1).nonzero().squeeze(1)
-        rr, ii, kk = self.block_kept // (r_ * k_), (self.block_kept // k_) % r_, self.block_kept % k_
-        ri = ii if self.rows is None else self.rows[rr, ii]
-        ck = kk if self.cols is None else self.cols[rr, kk]
-        self.full_kept = (rr * out + ri) * inn + ck
+        self.block_kept, self.full_kept, _ = _kept_positions(block, self.rows, self.cols, out, inn)
 
     def split(self, w: torch.Tensor):
         if self.rows is None and self.cols is None:
@@ -213,7 +226,7 @@ class _Block:
         if self.rows is not None:
             w = w[torch.arange(m, device=w.device).view(m, 1), self.rows]
         if self.cols is not None:
-            w = w.gather(2, self.cols.unsqueeze(1).expand(m, w.shape[1], -1))
+            w = _take_cols(w, self.cols)
         return self.plan.split(w * self.mask)
 
     def merge(self, w: torch.Tensor, wd, ws) -> None:
@@ -236,21 +249,18 @@ class _Fold:
     """
 
     def __init__(self, keep: torch.Tensor, cols: torch.Tensor):
-        m, out, inn = keep.shape
+        _, out, inn = keep.shape
         self.cols, valid = _padded(cols)
-        block = keep.gather(2, self.cols.unsqueeze(1).expand(m, out, -1)) & valid.unsqueeze(1)
+        block = _take_cols(keep, self.cols) & valid.unsqueeze(1)
         c = block.shape[2]
         self.mask = block
         self.dense = bool(block.sum() >= SPARSE_BELOW * block.numel())
-        self.kept = block.reshape(-1).nonzero().squeeze(1)
-        r, i, k = self.kept // (out * c), (self.kept // c) % out, self.kept % c
-        self.full_kept = (r * out + i) * inn + self.cols[r, k]
+        self.kept, self.full_kept, (r, i, k) = _kept_positions(block, None, self.cols, out, inn)
         self.owner = r
         self.seg, self.src = r * out + i, r * c + k  # sparse form: output and input of every entry
 
     def split(self, w: torch.Tensor) -> torch.Tensor:
-        m = self.mask.shape[0]
-        block = w.gather(2, self.cols.unsqueeze(1).expand(m, w.shape[1], -1)) * self.mask
+        block = _take_cols(w, self.cols) * self.mask
         return block if self.dense else block.reshape(-1)[self.kept]
 
     def merge(self, w: torch.Tensor, t: torch.Tensor) -> None:
