@@ -16,6 +16,8 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
   reference;
 * ``maintenance``: chapter 6's maintenance step per treatment (drug and mood stabiliser on) on the
   live units (the engine) and on every unit, and the implied time of its 300 epochs;
+* ``maintenance_workers``: chapter 6's maintenance of the three treatments in one process and in
+  one worker process per core (as the book runs it), the speed-up and the floating-point change;
 * ``paper_estimate``: the paper-scale training at these rates, engine and reference;
 * ``stress``: evaluation throughput, every stress condition for every replica (dense, 95% sparse,
   and a mixed 30-replica ensemble as chapter 6 evaluates);
@@ -35,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -53,12 +56,13 @@ sys.path.insert(0, str(HERE.parent))
 
 from reference import replica_module, train_reference  # noqa: E402
 
-from pruneplast import rng  # noqa: E402
-from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig  # noqa: E402
+from pruneplast import parallel, rng  # noqa: E402
+from pruneplast.config import MaintenanceConfig, RegrowConfig, TaskConfig, TrainConfig  # noqa: E402
 from pruneplast.data import EnsembleData  # noqa: E402
 from pruneplast.network import EnsembleMLP, unit_roles  # noqa: E402
 from pruneplast.operators import Adam, prune, regrow, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
+from pruneplast.protocols import longitudinal  # noqa: E402
 from pruneplast.results import atomic_write  # noqa: E402
 from pruneplast.stress import CONDITIONS, evaluate  # noqa: E402
 
@@ -312,12 +316,14 @@ def bench_fp_change(sparsities, epochs: int) -> list[dict]:
 PAPER_REPLICA_EPOCHS = {"maintenance": 3 * 10 * 300, "sparse_95": 10 * 100 + 10 * 10, "dense": 12_500 - 9_000 - 1_100}
 
 
-def paper_estimate(train_rows: list[dict], maintenance_rows: list[dict], m: int = 10) -> dict:
+def paper_estimate(train_rows: list[dict], maintenance_rows: list[dict], m: int = 10,
+                   workers: dict | None = None) -> dict:
     """Training time of the paper-scale work at the measured M-replica rates (s), engine and reference.
 
     Maintenance at the maintenance rows' step times (networks shaped like chapter 6's); the other
     work at the 95% and dense training rows. The reference trains the maintenance networks at its
-    dense (ketamine-like) and 95% rates.
+    dense (ketamine-like) and 95% rates. With a ``workers`` row (:func:`bench_maintenance_workers`)
+    the maintenance is also given as the book runs it, in one process per core (its speed-up).
     """
     rate = {r["sparsity"]: r["engine_samples_per_s"] for r in train_rows if r["replicas"] == m}
     ref = {r["sparsity"]: r["reference_samples_per_s"] for r in train_rows if r["replicas"] == m}
@@ -330,10 +336,17 @@ def paper_estimate(train_rows: list[dict], maintenance_rows: list[dict], m: int 
     out = {"replica_epochs": PAPER_REPLICA_EPOCHS, "at_replicas": m, "engine_s": maint + rest,
            "reference_s": maint_ref + rest_ref, "maintenance_s": maint, "maintenance_reference_s": maint_ref,
            "other_s": rest, "other_reference_s": rest_ref}
+    if workers:
+        out["maintenance_in_workers_s"] = maint / workers["speedup"]
+        out["engine_in_workers_s"] = out["maintenance_in_workers_s"] + rest
     print(f"  paper-scale training ({sum(PAPER_REPLICA_EPOCHS.values())} replica-epochs) at M={m} rates: "
           f"engine {out['engine_s'] / 60:.1f} min (maintenance {maint / 60:.1f}), reference "
           f"{out['reference_s'] / 60:.1f} min (maintenance {maint_ref / 60:.1f}): "
           f"{out['reference_s'] / out['engine_s']:.1f}x", flush=True)
+    if workers:
+        print(f"  with the maintenance in {workers['workers']} workers: maintenance "
+              f"{out['maintenance_in_workers_s'] / 60:.1f} min, engine {out['engine_in_workers_s'] / 60:.1f} min "
+              f"({out['reference_s'] / out['engine_in_workers_s']:.1f}x the reference)", flush=True)
     return out
 
 
@@ -406,6 +419,44 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
               f"({n_far} of {row['kept_weights']} kept weights differ by > 1e-4), max |logit difference| {logit_diff:.1e}",
               flush=True)
     return rows
+
+
+def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
+    """Chapter 6's maintenance of all three treatments in one process and in one worker per core.
+
+    The same networks as :func:`bench_maintenance`, ``epochs`` epochs at lr 1e-6 through
+    :func:`pruneplast.protocols.longitudinal.maintain` with ``workers=1`` (one ensemble after the
+    other, every core on each) and ``workers=0`` (one process per core, the ketamine-like ensemble
+    split between them). Wall times include starting the worker processes. The floating-point
+    change is the largest weight difference between the two after an lr-1e-3 run of the same
+    length (an lr that moves the weights). None on a single core.
+    """
+    workers = parallel.resolve_workers(0)
+    if workers < 2:
+        print("  maintenance workers: one core here, nothing to compare", flush=True)
+        return None
+    task = TaskConfig(n_train=EPOCH_STEPS * BATCH, n_standard=100, n_clean=100)
+    states, data = {}, None
+    for name in MAINTENANCE:
+        net, data = maintenance_replicas(name, m, task)
+        for d in net.meta:
+            d["treatment"] = name
+        states[name] = net
+    times = {}
+    for w in (1, workers, 1, workers):
+        t = time.perf_counter()
+        longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-6), workers=w)
+        times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
+    fast = {w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-3), workers=w)[0][epochs]
+            for w in (1, workers)}
+    a, b = fast[1], fast[workers]
+    diff = max(float((x - y).abs().max()) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+    row = {"replicas_per_treatment": m, "epochs": epochs, "workers": workers, "one_process_s": times[1],
+           "workers_s": times[workers], "speedup": times[1] / times[workers], "max_abs_diff_lr_1e-3": diff}
+    print(f"  maintenance of the three treatments, {epochs} epochs: one process {times[1]:.1f} s, "
+          f"{workers} workers {times[workers]:.1f} s ({row['speedup']:.2f}x, start-up included); "
+          f"max |weight difference| after an lr-1e-3 run {diff:.1e}", flush=True)
+    return row
 
 
 def bench_chapters(profile: str) -> list[dict]:
@@ -516,7 +567,8 @@ def main(argv=None) -> dict:
     dense10 = next(r for r in res["train"] if r["replicas"] == 10 and r["sparsity"] == 0.0)
     res["ceiling"] = bench_ceiling(dense10, 3 * trials)
     res["maintenance"] = bench_maintenance(steps, trials)
-    res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"])
+    res["maintenance_workers"] = bench_maintenance_workers(2 if args.quick else 8)
+    res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"], workers=res["maintenance_workers"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)
     if args.chapters:

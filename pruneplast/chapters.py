@@ -139,6 +139,8 @@ register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and ma
                                      "protection values left at test (sensitivity panel)"),
     "sensitivity_thresholds": Param("ints", [40, 45, 50, 55, 60, 65, 70, 75, 80],
                                     "relapse thresholds in % (sensitivity panel)"),
+    "workers": Param("int", 0, "processes for the maintenance runs: 0 = one per CPU core (1 on a GPU), "
+                               "1 = one after the other in the notebook's process"),
 }))
 
 register(Chapter("explorer", "Explore the model", {

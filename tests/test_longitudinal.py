@@ -80,6 +80,35 @@ def test_per_treatment_maintenance_equals_one_joint_ensemble(treated):
     assert [m["treatment"] for m in ck[2].meta] == [m["treatment"] for m in net.meta]
 
 
+def test_maintenance_in_worker_processes_equals_one_process(treated):
+    """Two worker processes (the ketamine-like ensemble split between them) give the same checkpoints."""
+    states, data, _ = treated
+    cfg = MaintenanceConfig(durations=(1, 3), lr=1e-3)
+    here, d1 = longitudinal.maintain(states, data, cfg, workers=1)
+    side, d2 = longitudinal.maintain(states, data, cfg, workers=2)
+    assert sorted(here) == sorted(side) == [1, 3]
+    assert d1.seeds == d2.seeds
+    for e in (1, 3):
+        a, b = here[e], side[e]
+        assert a.meta == b.meta  # the same replicas in the same order
+        for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+            assert torch.allclose(x, y, atol=1e-6)
+        for x, y in zip(a.masks, b.masks):
+            assert torch.equal(x, y)
+        for name in ("gain", "damping", "tanh", "protection"):
+            assert torch.equal(getattr(a, name), getattr(b, name))
+    assert any(not torch.allclose(x, y) for x, y in zip(side[1].weights, side[3].weights))
+
+
+def test_only_dense_ensembles_are_split_between_workers(treated):
+    states, _, _ = treated
+    assert longitudinal._chunks(states["ketamine"], 2) == [[0], [1]]  # 47.5% sparse: split
+    assert longitudinal._chunks(states["ssri"], 2) == [[0, 1]]  # 95% sparse: whole
+    assert longitudinal._chunks(states["ketamine"], 1) == [[0, 1]]
+    with pytest.raises(ValueError, match="workers"):
+        longitudinal.maintain(states, None, MaintenanceConfig(durations=(1,)), workers=-1)
+
+
 def test_discontinuation_resets_drug_and_uses_each_treatments_protection(treated):
     states, data, cfgs = treated
     cfg = MaintenanceConfig(durations=(1,))

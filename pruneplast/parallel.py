@@ -1,0 +1,131 @@
+"""Independent jobs side by side in worker processes, one share of the CPU cores each.
+
+A training step of a small ensemble is a few large matrix products, which use every core, and
+many small operations (gathers, masks, activations, the optimiser), which barely get faster with
+more threads. Independent ensembles (chapter 6's maintenance runs) therefore finish sooner as
+separate processes, each on its own core, than one after the other on all cores: the small
+operations of one run overlap those of the other. :func:`run_jobs` runs a list of jobs either
+here, in order (``workers=1``), or in ``workers`` spawned processes with ``cores // workers``
+torch threads each, and returns the results in job order either way.
+
+Arguments and results cross the process boundary as ``torch.save`` bytes (no shared-memory file
+descriptors). Each job is a pure function of its arguments, so the results do not depend on which
+process runs it; they can differ from a run in one process in the last bits of floating-point
+sums, where the thread count changes the order of a reduction (``make bench`` shows the size).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import io
+import multiprocessing as mp
+import os
+import queue
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .config import check_int
+from .progress import progress_bar
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: int, device: str = "cpu") -> int:
+    """The number of worker processes: ``workers``, or one per usable core if 0; always 1 off the CPU."""
+    workers = check_int("workers", workers, 0)
+    if torch.device(device).type != "cpu":
+        return 1  # a GPU runs one ensemble's products at a time; processes would only compete for it
+    return usable_cores() if workers == 0 else workers
+
+
+def _to_bytes(obj: Any) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _from_bytes(data: bytes) -> Any:
+    return torch.load(io.BytesIO(data), weights_only=False)  # written by this module, in this run
+
+
+_report: Callable[[int], None] | None = None  # where report() sends progress in this process
+
+
+def report(n: int = 1) -> None:
+    """Count ``n`` units of work done towards the progress bar of :func:`run_jobs` (if any)."""
+    if _report is not None:
+        _report(n)
+
+
+def _init_worker(threads: int, progress: "mp.Queue") -> None:
+    global _report
+    torch.set_num_threads(threads)
+    _report = progress.put
+
+
+def _call_packed(fn: Callable, packed: bytes) -> bytes:
+    return _to_bytes(fn(*_from_bytes(packed)))
+
+
+def _drain(q: "mp.Queue", bar) -> None:
+    while True:
+        try:
+            bar.update(q.get_nowait())
+        except queue.Empty:
+            return
+
+
+def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int | None = None,
+             desc: str = "jobs", progress: bool | None = None, unit: str = "it") -> list:
+    """``[fn(*job) for job in jobs]``, here (``workers <= 1``) or in ``workers`` processes.
+
+    ``fn`` must be importable by name (a module-level function of this package). Jobs are handed
+    out in the given order to whichever worker is free, so list the longest first. ``total``:
+    the units of work that the jobs :func:`report`, for a progress bar. A job's exception is
+    raised here, after the other workers have been stopped.
+    """
+    global _report
+    workers = check_int("workers", workers, 1)
+    bar = progress_bar(total=total, desc=desc, enabled=progress, unit=unit)
+    try:
+        if workers == 1 or len(jobs) <= 1:
+            previous, _report = _report, bar.update
+            try:
+                return [fn(*job) for job in jobs]
+            finally:
+                _report = previous
+        workers = min(workers, len(jobs))
+        threads = max(1, usable_cores() // workers)
+        ctx = mp.get_context("spawn")  # a fresh interpreter: no threads or locks inherited from this one
+        done = ctx.Queue()
+        pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, done))
+        finished = False
+        try:
+            futures = [pool.submit(_call_packed, fn, _to_bytes(tuple(job))) for job in jobs]
+            pending = set(futures)
+            while pending:
+                ended, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_EXCEPTION)
+                for f in ended:
+                    f.result()  # a job's exception is raised here at once
+                _drain(done, bar)
+            _drain(done, bar)
+            results = [_from_bytes(f.result()) for f in futures]
+            finished = True
+            return results
+        except cf.process.BrokenProcessPool as exc:
+            raise RuntimeError(f"{desc}: a worker process died (out of memory?); "
+                               "rerun with workers=1 to run the jobs in this process") from exc
+        finally:
+            if not finished:  # an error or an interrupt: stop the other jobs instead of waiting for them
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+    finally:
+        bar.close()

@@ -1,0 +1,47 @@
+"""Jobs in worker processes: the same results, in job order, as running them here; errors surface."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from pruneplast import parallel
+
+
+def test_jobs_in_processes_return_what_they_return_here_in_job_order():
+    jobs = [(torch.arange(n, dtype=torch.float64),) for n in (5, 1, 3)]
+    here = parallel.run_jobs(torch.sum, jobs, workers=1)
+    there = parallel.run_jobs(torch.sum, jobs, workers=2)
+    assert [float(t) for t in here] == [float(t) for t in there] == [10.0, 0.0, 3.0]
+
+
+def test_a_jobs_error_is_raised_in_the_caller():
+    with pytest.raises(ValueError, match="math domain error"):
+        parallel.run_jobs(math.sqrt, [(4.0,), (-1.0,)], workers=2)
+    with pytest.raises(ValueError, match="math domain error"):
+        parallel.run_jobs(math.sqrt, [(4.0,), (-1.0,)], workers=1)
+
+
+def test_workers_are_checked_and_resolved():
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 0"):
+        parallel.resolve_workers(-1)
+    with pytest.raises(ValueError, match="workers must be an integer"):
+        parallel.resolve_workers(1.5)
+    assert parallel.resolve_workers(0) == parallel.usable_cores() >= 1
+    assert parallel.resolve_workers(3) == 3
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 1"):
+        parallel.run_jobs(math.sqrt, [(1.0,)], workers=0)
+
+
+def test_reports_reach_the_progress_count_here():
+    seen = []
+    previous = parallel._report
+    parallel._report = seen.append
+    try:
+        parallel.report(3)
+    finally:
+        parallel._report = previous
+    assert seen == [3]
+    parallel.report(1)  # no bar: nothing happens
