@@ -119,6 +119,8 @@ _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter
                          quick=5, minimum=1),
     "neurosteroid_epochs": Param("int", 10, "neurosteroid-like: epochs at lr 5e-4 (tanh, x0.595)",
                                  quick=2),
+    "workers": Param("int", 0, "processes the training runs go to side by side: 0 = one per CPU core "
+                               "(1 on a GPU), 1 = one after the other in the notebook's process"),
 }
 
 register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_TREATMENT_PARAMS)))
@@ -139,8 +141,6 @@ register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and ma
                                      "protection values left at test (sensitivity panel)"),
     "sensitivity_thresholds": Param("ints", [40, 45, 50, 55, 60, 65, 70, 75, 80],
                                     "relapse thresholds in % (sensitivity panel)"),
-    "workers": Param("int", 0, "processes for the maintenance runs: 0 = one per CPU core (1 on a GPU), "
-                               "1 = one after the other in the notebook's process"),
 }))
 
 register(Chapter("explorer", "Explore the model", {

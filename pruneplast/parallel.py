@@ -21,11 +21,16 @@ import io
 import multiprocessing as mp
 import os
 import queue
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
 from .config import check_int
+from .network import SPARSE_BELOW
+
+if TYPE_CHECKING:
+    from .data import EnsembleData
+    from .network import EnsembleMLP
 from .progress import progress_bar
 
 
@@ -43,6 +48,12 @@ def resolve_workers(workers: int, device: str = "cpu") -> int:
     if torch.device(device).type != "cpu":
         return 1  # a GPU runs one ensemble's products at a time; processes would only compete for it
     return usable_cores() if workers == 0 else workers
+
+
+def parts(n: int, workers: int) -> list[list[int]]:
+    """Indices 0..n-1 in ``min(workers, n)`` contiguous parts of (nearly) equal size."""
+    k = max(1, min(check_int("workers", workers, 1), n))
+    return [list(range(i * n // k, (i + 1) * n // k)) for i in range(k)]
 
 
 def _to_bytes(obj: Any) -> bytes:
@@ -129,3 +140,41 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int |
             pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
+
+
+def splits_well(net: "EnsembleMLP", noisy: bool) -> bool:
+    """Whether an ensemble's training goes faster split between worker processes.
+
+    A step of a mostly kept network (the ketamine-like networks, 47.5% sparse) is dominated by
+    dense products, and a step with internal noise by drawing the noise, one replica after another
+    on one thread; both shrink with the replicas a process holds. A 95%-sparse step without noise
+    is mostly fixed per-step work, which does not, so such an ensemble stays whole.
+    """
+    return noisy or float(1.0 - net.weight_sparsity().mean()) >= SPARSE_BELOW
+
+
+def run_ensembles(jobs: Sequence[tuple["EnsembleMLP", "EnsembleData", bool, Callable[..., tuple]]], fn: Callable,
+                  workers: int, desc: str, epochs: Sequence[int], progress: bool | None = None) -> list[list]:
+    """``fn(net, data, *args(index))`` for every job's ensemble, split where :func:`splits_well` holds.
+
+    jobs: (ensemble, its data, noisy (trains with internal noise), args(index) -> the arguments
+    after (net, data) for the replicas at ``index``); ``epochs``: each job's training epochs. An
+    ensemble that splits well runs as one contiguous part of its replicas per worker, any other
+    whole. Returns, per job, the results of its parts in replica order. Parts are handed out
+    largest first (epochs x replicas x kept weights, a proxy for their time) to whichever worker
+    is free; ``fn`` reports one unit per replica and epoch for the progress bar.
+    """
+    calls, owner, cost = [], [], []
+    for j, ((net, data, noisy, args), ep) in enumerate(zip(jobs, epochs)):
+        m = net.n_replicas
+        for idx in parts(m, workers if splits_well(net, noisy) else 1):
+            whole = len(idx) == m
+            calls.append((net if whole else net.select(idx), data if whole else data.select(idx), *args(idx)))
+            owner.append(j)
+            cost.append(ep * len(idx) * float(net.kept_per_layer().sum(1).max()))
+    order = sorted(range(len(calls)), key=lambda k: -cost[k])
+    total = sum(epochs[o] * len(c[0].meta) for c, o in zip(calls, owner))
+    done = run_jobs(fn, [calls[k] for k in order], workers, total=total, desc=desc, progress=progress,
+                    unit="replica-epoch")
+    results = dict(zip(order, done))
+    return [[results[k] for k in range(len(calls)) if owner[k] == j] for j in range(len(jobs))]

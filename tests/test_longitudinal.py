@@ -100,11 +100,13 @@ def test_maintenance_in_worker_processes_equals_one_process(treated):
     assert any(not torch.allclose(x, y) for x, y in zip(side[1].weights, side[3].weights))
 
 
-def test_only_dense_ensembles_are_split_between_workers(treated):
+def test_only_ensembles_that_split_well_are_split_between_workers(treated):
+    from pruneplast import parallel
+
     states, _, _ = treated
-    assert longitudinal._chunks(states["ketamine"], 2) == [[0], [1]]  # 47.5% sparse: split
-    assert longitudinal._chunks(states["ssri"], 2) == [[0, 1]]  # 95% sparse: whole
-    assert longitudinal._chunks(states["ketamine"], 1) == [[0, 1]]
+    assert parallel.splits_well(states["ketamine"], noisy=False)  # 47.5% sparse: dense products
+    assert not parallel.splits_well(states["ssri"], noisy=False)  # 95% sparse: per-step work
+    assert parallel.splits_well(states["ssri"], noisy=True)  # noise drawn replica by replica
     with pytest.raises(ValueError, match="workers"):
         longitudinal.maintain(states, None, MaintenanceConfig(durations=(1,)), workers=-1)
 

@@ -45,3 +45,12 @@ def test_reports_reach_the_progress_count_here():
         parallel._report = previous
     assert seen == [3]
     parallel.report(1)  # no bar: nothing happens
+
+
+def test_parts_are_contiguous_nearly_equal_and_cover_every_index():
+    assert parallel.parts(10, 2) == [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]]
+    assert parallel.parts(5, 2) == [[0, 1], [2, 3, 4]]
+    assert parallel.parts(2, 4) == [[0], [1]]
+    assert parallel.parts(3, 1) == [[0, 1, 2]]
+    with pytest.raises(ValueError, match="workers"):
+        parallel.parts(3, 0)

@@ -78,6 +78,26 @@ def test_joint_training_equals_each_treatment_alone(depressed):
         assert [d["treatment"] for d in together[name].meta] == [name, name]
 
 
+def test_courses_in_worker_processes_equal_one_process(depressed):
+    """Two workers (the ketamine-like and the noisy SSRI-like ensembles split) give the same states."""
+    net, data = depressed
+    cfgs = treatments.configs(["untreated", "ketamine", "ssri", "neurosteroid"],
+                              epochs={"ketamine": 2, "ssri": 3, "neurosteroid": 1})
+    here = treatments.treat(net, data, cfgs, workers=1)
+    side = treatments.treat(net, data, cfgs, workers=2)
+    assert list(here) == list(side)
+    for name in cfgs:
+        a, b = here[name], side[name]
+        assert a.meta == b.meta
+        for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+            assert torch.allclose(x, y, atol=1e-6)
+        for x, y in zip(a.masks, b.masks):
+            assert torch.equal(x, y)
+        for attr in ("gain", "damping", "tanh", "protection"):
+            assert torch.equal(getattr(a, attr), getattr(b, attr))
+    assert any(not torch.equal(x, y) for x, y in zip(side["ssri"].weights, net.weights))
+
+
 def test_ssri_ends_at_full_gain_with_mask_fixed(depressed):
     net, data = depressed
     s = treatments.treat(net, data, treatments.configs(["ssri"], epochs={"ssri": 2}))["ssri"]

@@ -21,6 +21,8 @@ of the protection left at test and of the threshold) only re-evaluates saved sta
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -38,7 +40,7 @@ from ..config import (
     check_real,
 )
 from ..data import EnsembleData
-from ..network import SPARSE_BELOW, EnsembleMLP
+from ..network import EnsembleMLP
 from ..operators import train
 from ..results import summarise
 from ..stress import accuracy
@@ -66,37 +68,27 @@ def protection_at_test(decay_rate: float, steps: int = 50, start: float = 1.0) -
 
 
 def _maintain_run(net: EnsembleMLP, data: EnsembleData, durations: Sequence[int], lr: float,
-                  protection: float) -> dict[int, EnsembleMLP]:
-    """One ensemble's maintenance run: {duration: copy of the ensemble after that many epochs}."""
+                  protection: float, prefix: str) -> dict[int, str]:
+    """One ensemble's maintenance run; the state after each duration is saved to ``<prefix>-<epoch>.pt``.
+
+    Returns {duration: file}. Checkpoints go to disk as they are taken, so a worker process never
+    holds them (at paper scale 60-120 MB per run) and never sends them through a pipe.
+    """
     net = net.clone()
     net.set_modulation(protection=protection)
-    ck: dict[int, EnsembleMLP] = {}
+    files: dict[int, str] = {}
 
     def snapshot(epoch: int, current: EnsembleMLP) -> None:
         if epoch > 0:
             parallel.report(current.n_replicas)
         if epoch in durations:
-            with torch.no_grad():
-                ck[epoch] = current.clone()
+            files[epoch] = f"{prefix}-{epoch}.pt"
+            torch.save(current.state_dict(), files[epoch])
 
     snapshot(0, net)
     train(net, data, TrainConfig(epochs=max(durations), lr=lr), tag="maintenance", on_epoch_end=snapshot,
           progress=False)
-    return ck
-
-
-def _chunks(net: EnsembleMLP, workers: int) -> list[list[int]]:
-    """Replica indices of the ensemble's maintenance runs: one run, or one per worker if it is dense.
-
-    The maintenance step of a network whose weights are mostly kept (the ketamine-like networks,
-    47.5% sparse) is dominated by dense products, whose time shrinks with the number of replicas,
-    so such an ensemble is split into ``workers`` contiguous parts. A 95%-sparse ensemble's step
-    is mostly per-step overhead, which does not shrink, so it stays whole.
-    """
-    m = net.n_replicas
-    dense = float(1.0 - net.weight_sparsity().mean()) >= SPARSE_BELOW
-    parts = min(workers, m) if dense else 1
-    return [idx.tolist() for idx in np.array_split(np.arange(m), parts)]
+    return files
 
 
 def maintain(states: Mapping[str, EnsembleMLP], data: EnsembleData, config: MaintenanceConfig = MaintenanceConfig(),
@@ -114,38 +106,29 @@ def maintain(states: Mapping[str, EnsembleMLP], data: EnsembleData, config: Main
     from its own random streams, so the result does not depend on the grouping (tested).
 
     ``workers``: processes to run the ensembles in side by side (:func:`pruneplast.parallel.run_jobs`;
-    0: one per CPU core, always 1 on a GPU). With more than one, each dense ensemble is split into
-    one part per worker (:func:`_chunks`) and the parts and the sparse ensembles are handed out,
-    largest first. The grouping changes only the order of floating-point sums (padding of the
-    compact blocks, threads per process), by about 1e-8 in the weights after two epochs
-    (``make bench``).
+    0: one per CPU core, always 1 on a GPU). With more than one, the ketamine-like ensemble (mostly
+    dense products) is split into one part per worker and the 95%-sparse ones stay whole
+    (:func:`~pruneplast.parallel.run_ensembles`). The grouping changes only the order of
+    floating-point sums (padding of the compact blocks, threads per process), by about 1e-8 in the
+    weights after a few epochs (``make bench``).
     """
     names = [n for n in states if n != "untreated"]
     if not names:
         raise ValueError("maintenance needs at least one treated network (ketamine, ssri or neurosteroid)")
-    n_workers = parallel.resolve_workers(workers, str(states[names[0]].device))
+    device = states[names[0]].device
+    workers = parallel.resolve_workers(workers, str(device))
     durations = sorted(set(config.durations))
-    jobs, owners = [], []  # one job per (treatment, replica part)
-    for name in names:
-        net = states[name]
-        for idx in _chunks(net, n_workers):
-            whole = len(idx) == net.n_replicas
-            jobs.append((net if whole else net.select(idx), data if whole else data.select(idx), durations,
-                         config.lr, config.protection))
-            owners.append(name)
-    size = [len(j[0].meta) * float(j[0].kept_per_layer().sum(1).max()) for j in jobs]  # replicas x kept weights
-    order = sorted(range(len(jobs)), key=lambda k: -size[k])
-    runs = parallel.run_jobs(_maintain_run, [jobs[k] for k in order], n_workers,
-                             total=max(durations) * sum(len(j[0].meta) for j in jobs), desc="maintenance",
-                             progress=progress, unit="replica-epoch")
-    per_job = dict(zip(order, runs))
+    with tempfile.TemporaryDirectory(prefix="pruneplast-maintenance-") as tmp:
+        jobs = [(states[n], data, False, lambda idx, n=n: (durations, config.lr, config.protection,
+                                                           str(Path(tmp) / f"{n}-{idx[0]}")))
+                for n in names]
+        files = parallel.run_ensembles(jobs, _maintain_run, workers, "maintenance", [max(durations)] * len(names),
+                                       progress)
+        # each duration's parts, in treatment and replica order, joined into one ensemble
+        checkpoints = {e: EnsembleMLP.concat([
+            EnsembleMLP.from_state_dict(torch.load(part[e], map_location=device, weights_only=False), device)
+            for per_treatment in files for part in per_treatment]) for e in durations}
     _, d = joint({n: states[n] for n in names}, data)
-    # joined one duration at a time, each part's copy released as soon as it is joined, so the
-    # checkpoints are never held twice (at paper scale they are 30 networks x 6 durations)
-    checkpoints = {}
-    for e in durations:
-        parts = [per_job[k].pop(e) for name in names for k in range(len(jobs)) if owners[k] == name]
-        checkpoints[e] = EnsembleMLP.concat(parts)
     return checkpoints, d
 
 

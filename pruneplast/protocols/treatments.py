@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import pandas as pd
 import torch
 
+from .. import parallel
 from ..config import (
     BASELINE,
     TREATMENT_NAMES,
@@ -115,13 +116,40 @@ def drug_on(net: EnsembleMLP, cfg: TreatmentConfig, index: Sequence[int] | None 
 
 
 # --------------------------------------------------------------------------- treating
+def _course(net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float],
+            schedule: TreatmentConfig | None = None) -> EnsembleMLP:
+    """Train one ensemble's treatment course in place and return it.
+
+    ``lr``: one learning rate per replica. ``schedule``: a scheduled treatment's configuration (the
+    SSRI-like noise taper and gain ramp, :func:`ssri_schedule`; its drug is switched on at the end
+    value afterwards), or None for a course at constant modulation.
+    """
+    def done(epoch: int, current: EnsembleMLP) -> None:
+        parallel.report(current.n_replicas)
+
+    if schedule is None:
+        train(net, data, TrainConfig(epochs=epochs, lr=lr[0]), tag="treatment", lr=lr, on_epoch_end=done,
+              progress=False)
+    else:
+        sigma, gain = ssri_schedule(schedule)
+        train(net, data, TrainConfig(epochs=epochs, lr=schedule.lr), tag="treatment", sigma_int=sigma, gain=gain,
+              on_epoch_end=done, progress=False)
+        drug_on(net, schedule)  # the gain stays at its end value after the course
+    return net
+
+
 def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, TreatmentConfig],
-          progress: bool | None = None) -> dict[str, EnsembleMLP]:
+          progress: bool | None = None, workers: int = 1) -> dict[str, EnsembleMLP]:
     """Apply every treatment to copies of the pruned ensemble ``depressed`` (M replicas).
 
     Returns name -> ensemble of M replicas (``meta['treatment']`` set), drug modulation on.
+    ``workers``: processes the courses train in side by side (:func:`pruneplast.parallel.run_jobs`;
+    0: one per CPU core, always 1 on a GPU); ensembles for which
+    :func:`~pruneplast.parallel.splits_well` holds are
+    split into one part per worker. The split changes only the order of floating-point sums.
     """
     _check_data(depressed, data)
+    workers = parallel.resolve_workers(workers, str(depressed.device))
     m = depressed.n_replicas
     states: dict[str, EnsembleMLP] = {}
     for name, cfg in cfgs.items():
@@ -132,43 +160,50 @@ def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, Treatme
         if cfg.regrow_fraction > 0:  # scores are taken at gain 1.0 by gradient_scores
             regrow(net, data, RegrowConfig(fraction=cfg.regrow_fraction), tag="regrow")
         states[name] = net
-    # Unscheduled treatments with equal epochs train together (one lr per replica).
+    # Unscheduled treatments with equal epochs train together (one lr per replica); a scheduled one
+    # (noise and gain set per epoch for the whole ensemble) trains alone.
     groups: dict[int, list[str]] = {}
     for name, cfg in cfgs.items():
         if cfg.epochs > 0 and not scheduled(cfg):
             groups.setdefault(cfg.epochs, []).append(name)
-    for epochs, names in groups.items():
-        joint = EnsembleMLP.concat([states[n] for n in names])
-        lr = [cfgs[n].lr for n in names for _ in range(m)]
-        train(joint, data.select(list(range(m)) * len(names)), TrainConfig(epochs=epochs, lr=lr[0]),
-              tag="treatment", lr=lr, progress=progress, desc=" + ".join(names))
-        for k, n in enumerate(names):
-            states[n] = joint.select(range(k * m, (k + 1) * m))
+    jobs, names, epochs = [], [], []
+    for ep, group in groups.items():
+        lr = [cfgs[n].lr for n in group for _ in range(m)]
+        jobs.append((EnsembleMLP.concat([states[n] for n in group]), data.select(list(range(m)) * len(group)), False,
+                     lambda idx, ep=ep, lr=lr: (ep, [lr[i] for i in idx])))
+        names.append(group)
+        epochs.append(ep)
     for name, cfg in cfgs.items():
         if cfg.epochs > 0 and scheduled(cfg):
-            sigma, gain = ssri_schedule(cfg)
-            train(states[name], data, TrainConfig(epochs=cfg.epochs, lr=cfg.lr), tag="treatment",
-                  sigma_int=sigma, gain=gain, progress=progress, desc=name)
-            drug_on(states[name], cfg)  # the gain stays at its end value after the course
+            jobs.append((states[name], data, cfg.noise_start > 0,
+                         lambda idx, cfg=cfg: (cfg.epochs, [cfg.lr] * len(idx), cfg)))
+            names.append([name])
+            epochs.append(cfg.epochs)
+    for group, parts in zip(names, parallel.run_ensembles(jobs, _course, workers, "treatment courses", epochs, progress)):
+        trained = EnsembleMLP.concat(parts) if len(parts) > 1 else parts[0]
+        for k, n in enumerate(group):
+            states[n] = trained.select(range(k * m, (k + 1) * m)) if len(group) > 1 else trained
     return states
 
 
 def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config: TrainConfig = BASELINE,
             prune_config: PruneConfig = PruneConfig(), network: NetworkConfig = NetworkConfig(),
-            cache: bool = True) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
+            cache: bool = True, workers: int = 1) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
     """Each replicate's baseline, pruned and treated: (name -> ensemble, data).
 
-    Cached on disk like the baselines (keyed by seeds, task, every configuration and the package
-    source), so the longitudinal chapter reuses the treatment chapter's states.
+    Cached on disk like the baselines (keyed by seeds, task, every configuration, the number of
+    worker processes of :func:`treat` and the package source), so the longitudinal chapter reuses
+    the treatment chapter's states.
     """
+    workers = parallel.resolve_workers(workers, run.device)
     base, data = baseline(run, baseline_config, network, cache=cache)
     path = cache_dir() / "treated" / (
         _key(run.seeds, run.task, baseline_config, prune_config, network,
-             [dataclasses.asdict(c) for c in cfgs.values()]) + ".pt")
+             [dataclasses.asdict(c) for c in cfgs.values()], {"workers": workers}) + ".pt")
     if cache and path.exists():
         saved = torch.load(path, weights_only=False)
         return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
-    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress)
+    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers)
     if cache:
         _atomic_torch_save({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
     return states, data
