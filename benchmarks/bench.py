@@ -18,6 +18,8 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
   live units (the engine) and on every unit, and the implied time of its 300 epochs;
 * ``maintenance_workers``: chapter 6's maintenance of the three treatments in one process and in
   one worker process per core (as the book runs it), the speed-up and the floating-point change;
+* ``treatment_workers``: chapter 5's treatment courses (short courses) in one process and in one
+  worker process per core, the speed-up and the floating-point change per treatment;
 * ``paper_estimate``: the paper-scale training at these rates, engine and reference;
 * ``stress``: evaluation throughput, every stress condition for every replica (dense, 95% sparse,
   and a mixed 30-replica ensemble as chapter 6 evaluates);
@@ -62,7 +64,7 @@ from pruneplast.data import EnsembleData  # noqa: E402
 from pruneplast.network import EnsembleMLP, unit_roles  # noqa: E402
 from pruneplast.operators import Adam, prune, regrow, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
-from pruneplast.protocols import longitudinal  # noqa: E402
+from pruneplast.protocols import longitudinal, treatments  # noqa: E402
 from pruneplast.results import atomic_write  # noqa: E402
 from pruneplast.stress import CONDITIONS, evaluate  # noqa: E402
 
@@ -431,7 +433,7 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
     change is the largest weight difference between the two after an lr-1e-3 run of the same
     length (an lr that moves the weights). None on a single core.
     """
-    workers = parallel.resolve_workers(0)
+    workers = parallel.usable_cores()
     if workers < 2:
         print("  maintenance workers: one core here, nothing to compare", flush=True)
         return None
@@ -456,6 +458,38 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
     print(f"  maintenance of the three treatments, {epochs} epochs: one process {times[1]:.1f} s, "
           f"{workers} workers {times[workers]:.1f} s ({row['speedup']:.2f}x, start-up included); "
           f"max |weight difference| after an lr-1e-3 run {diff:.1e}", flush=True)
+    return row
+
+
+def bench_treatment_workers(epochs: dict, m: int = 10) -> dict | None:
+    """Chapter 5's treatment courses in one process and in one worker per core.
+
+    ``treatments.treat`` on M 95%-pruned initialisations (the pruned state's shape), every treatment
+    with the given epochs (the SSRI-like schedule compressed to its course), ``workers=1`` against
+    ``workers=0``; the ketamine-like ensemble (47.5% sparse after regrowth) and the noisy SSRI-like
+    one are split between the processes. Wall times include the regrowth scores (in the calling
+    process) and starting the workers; the floating-point change is the largest weight difference
+    per treatment between the two. None on a single core.
+    """
+    workers = parallel.usable_cores()
+    if workers < 2:
+        print("  treatment workers: one core here, nothing to compare", flush=True)
+        return None
+    net, data = replicas(m, 0.95, TaskConfig(n_train=EPOCH_STEPS * BATCH, n_standard=100, n_clean=100))
+    cfgs = treatments.configs(epochs=epochs)
+    times, states = {}, {}
+    for w in (1, workers, 1, workers):
+        t = time.perf_counter()
+        states[w] = treatments.treat(net, data, cfgs, workers=w)
+        times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
+    diff = {n: max(float((x - y).abs().max()) for x, y in zip(
+        states[1][n].weights + states[1][n].biases, states[workers][n].weights + states[workers][n].biases))
+        for n in cfgs}
+    row = {"replicas": m, "epochs": dict(epochs), "workers": workers, "one_process_s": times[1],
+           "workers_s": times[workers], "speedup": times[1] / times[workers], "max_abs_diff": diff}
+    print(f"  treatment courses ({', '.join(f'{k} {v}' for k, v in epochs.items())} epochs): one process "
+          f"{times[1]:.1f} s, {workers} workers {times[workers]:.1f} s ({row['speedup']:.2f}x); max |weight "
+          f"difference| " + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()), flush=True)
     return row
 
 
@@ -568,6 +602,8 @@ def main(argv=None) -> dict:
     res["ceiling"] = bench_ceiling(dense10, 3 * trials)
     res["maintenance"] = bench_maintenance(steps, trials)
     res["maintenance_workers"] = bench_maintenance_workers(2 if args.quick else 8)
+    res["treatment_workers"] = bench_treatment_workers(
+        {"ketamine": 1, "ssri": 2, "neurosteroid": 1} if args.quick else {"ketamine": 3, "ssri": 10, "neurosteroid": 2})
     res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"], workers=res["maintenance_workers"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)

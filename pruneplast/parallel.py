@@ -2,11 +2,13 @@
 
 A training step of a small ensemble is a few large matrix products, which use every core, and
 many small operations (gathers, masks, activations, the optimiser), which barely get faster with
-more threads. Independent ensembles (chapter 6's maintenance runs) therefore finish sooner as
-separate processes, each on its own core, than one after the other on all cores: the small
-operations of one run overlap those of the other. :func:`run_jobs` runs a list of jobs either
-here, in order (``workers=1``), or in ``workers`` spawned processes with ``cores // workers``
-torch threads each, and returns the results in job order either way.
+more threads. Independent ensembles (chapter 5's treatment courses, chapter 6's maintenance
+runs) therefore finish sooner as separate processes, each on its own core, than one after the
+other on all cores: the small operations of one run overlap those of the other. :func:`run_jobs`
+runs a list of jobs either here, in order (``workers=1``), or in ``workers`` spawned processes
+with ``cores // workers`` torch threads each, and returns the results in job order either way;
+:func:`run_ensembles` first splits the ensembles that gain from it (:func:`splits_well`) into one
+part per worker.
 
 Arguments and results cross the process boundary as ``torch.save`` bytes (no shared-memory file
 descriptors). Each job is a pure function of its arguments, so the results do not depend on which
@@ -27,11 +29,11 @@ import torch
 
 from .config import check_int
 from .network import SPARSE_BELOW
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from .data import EnsembleData
     from .network import EnsembleMLP
-from .progress import progress_bar
 
 
 def usable_cores() -> int:
@@ -98,9 +100,10 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int |
     """``[fn(*job) for job in jobs]``, here (``workers <= 1``) or in ``workers`` processes.
 
     ``fn`` must be importable by name (a module-level function of this package). Jobs are handed
-    out in the given order to whichever worker is free, so list the longest first. ``total``:
-    the units of work that the jobs :func:`report`, for a progress bar. A job's exception is
-    raised here, after the other workers have been stopped.
+    out in the given order to whichever worker is free, so list the longest first; a job's
+    arguments are packed only when it is handed out, and its result unpacked as soon as it is
+    back. ``total``: the units of work that the jobs :func:`report`, for a progress bar. A job's
+    exception is raised here, after the other workers have been stopped.
     """
     global _report
     workers = check_int("workers", workers, 1)
@@ -118,16 +121,25 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int |
         done = ctx.Queue()
         pool = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads, done))
         finished = False
+        results: list = [None] * len(jobs)
+        todo = list(range(len(jobs)))[::-1]  # the next job is todo[-1]
+        running: dict = {}  # future -> job index; at most one job per worker is packed and in flight
+
+        def submit_next() -> None:
+            k = todo.pop()
+            running[pool.submit(_call_packed, fn, _to_bytes(tuple(jobs[k])))] = k
+
         try:
-            futures = [pool.submit(_call_packed, fn, _to_bytes(tuple(job))) for job in jobs]
-            pending = set(futures)
-            while pending:
-                ended, pending = cf.wait(pending, timeout=0.2, return_when=cf.FIRST_EXCEPTION)
+            for _ in range(workers):
+                submit_next()
+            while running:
+                ended, _ = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)
                 for f in ended:
-                    f.result()  # a job's exception is raised here at once
+                    results[running.pop(f)] = _from_bytes(f.result())  # a job's exception is raised here
+                    if todo:
+                        submit_next()
                 _drain(done, bar)
             _drain(done, bar)
-            results = [_from_bytes(f.result()) for f in futures]
             finished = True
             return results
         except cf.process.BrokenProcessPool as exc:

@@ -204,12 +204,12 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
 
 def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypatch):
     bench = _bench()
-    monkeypatch.setattr(bench.parallel, "resolve_workers", lambda w, device="cpu": 2)
+    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 2)
     row = bench.bench_maintenance_workers(epochs=1, m=2)
     assert row["workers"] == 2 and row["epochs"] == 1 and row["replicas_per_treatment"] == 2
     assert row["speedup"] == pytest.approx(row["one_process_s"] / row["workers_s"])
     assert 0 <= row["max_abs_diff_lr_1e-3"] < 1e-4  # the same training up to summation order
-    monkeypatch.setattr(bench.parallel, "resolve_workers", lambda w, device="cpu": 1)
+    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 1)
     assert bench.bench_maintenance_workers(epochs=1, m=2) is None
 
 
@@ -226,3 +226,16 @@ def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
     assert c["engine_step_ms"] == pytest.approx(2 * bench.BATCH / 1_000.0 * 1e3)
     flops = 2 * bench.BATCH * 6 * (512 * 512 + 256 * 512)
     assert c["products_fraction_of_limit"] == pytest.approx(flops / (c["products_ms"] / 1e3) / 100e9)
+
+
+def test_treatment_workers_row_compares_one_process_with_one_per_core(monkeypatch):
+    bench = _bench()
+    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 2)
+    row = bench.bench_treatment_workers({"ketamine": 1, "ssri": 1, "neurosteroid": 1}, m=2)
+    assert row["workers"] == 2 and row["replicas"] == 2
+    assert row["speedup"] == pytest.approx(row["one_process_s"] / row["workers_s"])
+    assert set(row["max_abs_diff"]) == {"untreated", "ketamine", "ssri", "neurosteroid"}
+    assert row["max_abs_diff"]["untreated"] == 0.0  # untrained: the same tensors
+    assert all(0 <= v < 1e-4 for v in row["max_abs_diff"].values())
+    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 1)
+    assert bench.bench_treatment_workers({"ketamine": 1}, m=2) is None
