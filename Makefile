@@ -89,8 +89,9 @@ explore: $(INSTALLED)
 bench: $(INSTALLED)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-# make bench-directions: directions measured and not adopted (noise drawn on both cores, two jobs
-# side by side, a compiled CSR kernel from the `bench` extra), written to benchmarks/directions.json
+# make bench-directions: directions measured (noise drawn on both cores and a compiled CSR kernel
+# from the `bench` extra, not adopted; two jobs side by side, adopted as pruneplast.parallel),
+# written to benchmarks/directions.json
 bench-directions: $(INSTALLED)
 	$(PY) -m pip install -q --no-compile -e '.[bench]'
 	$(PY) benchmarks/directions.py

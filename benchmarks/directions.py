@@ -1,4 +1,4 @@
-"""Directions measured and not adopted: spare CPU for the noise or a second job; a compiled sparse kernel.
+"""Directions measured: spare CPU for the noise or a second job (adopted: ``pruneplast.parallel``); a compiled kernel.
 
 ``python benchmarks/directions.py [--quick] [--out FILE]`` (written to
 ``benchmarks/directions.json``). Every comparison is made in one run, variants interleaved, best

@@ -197,7 +197,8 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
     assert est["maintenance_reference_s"] == pytest.approx(ref)
     assert est["reference_s"] == pytest.approx(ref + work["sparse_95"] * 12_000 / 20_000 + work["dense"] * 12_000 / 25_000)
     assert "engine_in_workers_s" not in est
-    with_workers = bench.paper_estimate(train_rows, maint, workers={"workers": 2, "speedup": 1.25})
+    with_workers = bench.paper_estimate(train_rows, maint, workers={"workers": 2, "speedup": 1.1,
+                                                                     "speedup_after_startup": 1.25})
     assert with_workers["maintenance_in_workers_s"] == pytest.approx(930.0 / 1.25)
     assert with_workers["engine_in_workers_s"] == pytest.approx(930.0 / 1.25 + rest)
 
@@ -208,6 +209,8 @@ def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypa
     row = bench.bench_maintenance_workers(epochs=1, m=2)
     assert row["workers"] == 2 and row["epochs"] == 1 and row["replicas_per_treatment"] == 2
     assert row["speedup"] == pytest.approx(row["one_process_s"] / row["workers_s"])
+    assert 0 < row["startup_s"] < row["workers_s"]
+    assert row["speedup_after_startup"] == pytest.approx(row["one_process_s"] / (row["workers_s"] - row["startup_s"]))
     assert 0 <= row["max_abs_diff_lr_1e-3"] < 1e-4  # the same training up to summation order
     monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 1)
     assert bench.bench_maintenance_workers(epochs=1, m=2) is None
