@@ -58,6 +58,17 @@ def _fixed_threads():
     torch.set_num_threads(n)
 
 
+def assert_same_ensemble(a: EnsembleMLP, b: EnsembleMLP, atol: float = 1e-6) -> None:
+    """The same replicas in the same order, equal masks and modulation, weights and biases within atol."""
+    assert a.meta == b.meta
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        assert torch.allclose(x, y, atol=atol)
+    for x, y in zip(a.masks, b.masks):
+        assert torch.equal(x, y)
+    for attr in ("gain", "damping", "tanh", "protection"):
+        assert torch.equal(getattr(a, attr), getattr(b, attr))
+
+
 def reference_module(net: EnsembleMLP, m: int) -> nn.Sequential:
     """Replica ``m`` as a plain ``nn.Sequential`` of ``nn.Linear`` + ReLU, with explicit zeros."""
     layers: list[nn.Module] = []

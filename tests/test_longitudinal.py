@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from conftest import small_trained
+from conftest import assert_same_ensemble, small_trained
 from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.protocols import longitudinal, treatments
@@ -89,14 +89,7 @@ def test_maintenance_in_worker_processes_equals_one_process(treated):
     assert sorted(here) == sorted(side) == [1, 3]
     assert d1.seeds == d2.seeds
     for e in (1, 3):
-        a, b = here[e], side[e]
-        assert a.meta == b.meta  # the same replicas in the same order
-        for x, y in zip(a.weights + a.biases, b.weights + b.biases):
-            assert torch.allclose(x, y, atol=1e-6)
-        for x, y in zip(a.masks, b.masks):
-            assert torch.equal(x, y)
-        for name in ("gain", "damping", "tanh", "protection"):
-            assert torch.equal(getattr(a, name), getattr(b, name))
+        assert_same_ensemble(here[e], side[e])
     assert any(not torch.allclose(x, y) for x, y in zip(side[1].weights, side[3].weights))
 
 

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from conftest import small_trained
+from conftest import assert_same_ensemble, small_trained
 from pruneplast.config import RegrowConfig, TaskConfig, TreatmentConfig, treatment
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow
@@ -87,14 +87,7 @@ def test_courses_in_worker_processes_equal_one_process(depressed):
     side = treatments.treat(net, data, cfgs, workers=2)
     assert list(here) == list(side)
     for name in cfgs:
-        a, b = here[name], side[name]
-        assert a.meta == b.meta
-        for x, y in zip(a.weights + a.biases, b.weights + b.biases):
-            assert torch.allclose(x, y, atol=1e-6)
-        for x, y in zip(a.masks, b.masks):
-            assert torch.equal(x, y)
-        for attr in ("gain", "damping", "tanh", "protection"):
-            assert torch.equal(getattr(a, attr), getattr(b, attr))
+        assert_same_ensemble(here[name], side[name])
     assert any(not torch.equal(x, y) for x, y in zip(side["ssri"].weights, net.weights))
 
 
