@@ -400,7 +400,7 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
         live, const = unit_roles(net.masks)
         a = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False, compact=True)
         b = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False, compact=False)
-        diff = max(float((x - y).abs().max()) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+        diff = max_weight_diff(a, b)
         # Adam's first steps move a weight by about lr whatever its gradient's size, so a weight whose
         # gradient is at rounding level can take either sign in the two passes: count those
         n_far = sum(int(((x - y).abs() > 1e-4).sum()) for x, y in zip(a.weights, b.weights))
@@ -424,6 +424,11 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
     return rows
 
 
+def max_weight_diff(a: EnsembleMLP, b: EnsembleMLP) -> float:
+    """Largest absolute difference between two ensembles' weights and biases."""
+    return max(float((x - y).abs().max()) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+
+
 def worker_startup(workers: int, trials: int = 2) -> float:
     """Seconds to start ``workers`` processes and hand each a trivial job (the fixed cost of a run)."""
     best = math.inf
@@ -432,6 +437,22 @@ def worker_startup(workers: int, trials: int = 2) -> float:
         parallel.run_jobs(abs, [(0,)] * workers, workers)
         best = min(best, time.perf_counter() - t)
     return best
+
+
+def one_process_vs_workers(run, workers: int) -> tuple[dict, dict]:
+    """Time ``run(1)`` and ``run(workers)`` interleaved (best of two each) and the workers' start-up.
+
+    Returns (the timing fields of a benchmark row, {1: run(1), workers: run(workers)} of the last trials).
+    """
+    times, out = {}, {}
+    for w in (1, workers, 1, workers):
+        t = time.perf_counter()
+        out[w] = run(w)
+        times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
+    startup = worker_startup(workers)
+    return {"workers": workers, "one_process_s": times[1], "workers_s": times[workers],
+            "speedup": times[1] / times[workers], "startup_s": startup,
+            "speedup_after_startup": times[1] / max(times[workers] - startup, 1e-9)}, out
 
 
 def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
@@ -455,22 +476,15 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
         for d in net.meta:
             d["treatment"] = name
         states[name] = net
-    times = {}
-    for w in (1, workers, 1, workers):
-        t = time.perf_counter()
-        longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-6), workers=w)
-        times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
+    timing, _ = one_process_vs_workers(lambda w: longitudinal.maintain(
+        states, data, MaintenanceConfig(durations=(epochs,), lr=1e-6), workers=w), workers)
     fast = {w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-3), workers=w)[0][epochs]
             for w in (1, workers)}
-    a, b = fast[1], fast[workers]
-    diff = max(float((x - y).abs().max()) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
-    startup = worker_startup(workers)
-    row = {"replicas_per_treatment": m, "epochs": epochs, "workers": workers, "one_process_s": times[1],
-           "workers_s": times[workers], "speedup": times[1] / times[workers], "startup_s": startup,
-           "speedup_after_startup": times[1] / max(times[workers] - startup, 1e-9), "max_abs_diff_lr_1e-3": diff}
-    print(f"  maintenance of the three treatments, {epochs} epochs: one process {times[1]:.1f} s, "
-          f"{workers} workers {times[workers]:.1f} s ({row['speedup']:.2f}x; starting the workers takes "
-          f"{startup:.1f} s, {row['speedup_after_startup']:.2f}x without it); "
+    diff = max_weight_diff(fast[1], fast[workers])
+    row = {"replicas_per_treatment": m, "epochs": epochs, **timing, "max_abs_diff_lr_1e-3": diff}
+    print(f"  maintenance of the three treatments, {epochs} epochs: one process {row['one_process_s']:.1f} s, "
+          f"{workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; starting the workers takes "
+          f"{row['startup_s']:.1f} s, {row['speedup_after_startup']:.2f}x without it); "
           f"max |weight difference| after an lr-1e-3 run {diff:.1e}", flush=True)
     return row
 
@@ -491,20 +505,11 @@ def bench_treatment_workers(epochs: dict, m: int = 10) -> dict | None:
         return None
     net, data = replicas(m, 0.95, TaskConfig(n_train=EPOCH_STEPS * BATCH, n_standard=100, n_clean=100))
     cfgs = treatments.configs(epochs=epochs)
-    times, states = {}, {}
-    for w in (1, workers, 1, workers):
-        t = time.perf_counter()
-        states[w] = treatments.treat(net, data, cfgs, workers=w)
-        times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
-    diff = {n: max(float((x - y).abs().max()) for x, y in zip(
-        states[1][n].weights + states[1][n].biases, states[workers][n].weights + states[workers][n].biases))
-        for n in cfgs}
-    startup = worker_startup(workers)
-    row = {"replicas": m, "epochs": dict(epochs), "workers": workers, "one_process_s": times[1],
-           "workers_s": times[workers], "speedup": times[1] / times[workers], "startup_s": startup,
-           "speedup_after_startup": times[1] / max(times[workers] - startup, 1e-9), "max_abs_diff": diff}
+    timing, states = one_process_vs_workers(lambda w: treatments.treat(net, data, cfgs, workers=w), workers)
+    diff = {n: max_weight_diff(states[1][n], states[workers][n]) for n in cfgs}
+    row = {"replicas": m, "epochs": dict(epochs), **timing, "max_abs_diff": diff}
     print(f"  treatment courses ({', '.join(f'{k} {v}' for k, v in epochs.items())} epochs): one process "
-          f"{times[1]:.1f} s, {workers} workers {times[workers]:.1f} s ({row['speedup']:.2f}x; "
+          f"{row['one_process_s']:.1f} s, {workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; "
           f"{row['speedup_after_startup']:.2f}x without starting the workers); max |weight "
           f"difference| " + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()), flush=True)
     return row

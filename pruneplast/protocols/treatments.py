@@ -127,13 +127,10 @@ def _course(net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float],
     def done(epoch: int, current: EnsembleMLP) -> None:
         parallel.report(current.n_replicas)
 
-    if schedule is None:
-        train(net, data, TrainConfig(epochs=epochs, lr=lr[0]), tag="treatment", lr=lr, on_epoch_end=done,
-              progress=False)
-    else:
-        sigma, gain = ssri_schedule(schedule)
-        train(net, data, TrainConfig(epochs=epochs, lr=schedule.lr), tag="treatment", sigma_int=sigma, gain=gain,
-              on_epoch_end=done, progress=False)
+    sigma, gain = ssri_schedule(schedule) if schedule is not None else (0.0, None)
+    train(net, data, TrainConfig(epochs=epochs, lr=lr[0]), tag="treatment", lr=lr, sigma_int=sigma, gain=gain,
+          on_epoch_end=done, progress=False)
+    if schedule is not None:
         drug_on(net, schedule)  # the gain stays at its end value after the course
     return net
 
@@ -145,8 +142,8 @@ def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, Treatme
     Returns name -> ensemble of M replicas (``meta['treatment']`` set), drug modulation on.
     ``workers``: processes the courses train in side by side (:func:`pruneplast.parallel.run_jobs`;
     0: one per CPU core, always 1 on a GPU); ensembles for which
-    :func:`~pruneplast.parallel.splits_well` holds are
-    split into one part per worker. The split changes only the order of floating-point sums.
+    :func:`~pruneplast.parallel.splits_well` holds are split into one part per worker. The split
+    changes only the order of floating-point sums.
     """
     _check_data(depressed, data)
     workers = parallel.resolve_workers(workers, str(depressed.device))
@@ -180,9 +177,9 @@ def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, Treatme
             names.append([name])
             epochs.append(cfg.epochs)
     for group, parts in zip(names, parallel.run_ensembles(jobs, _course, workers, "treatment courses", epochs, progress)):
-        trained = EnsembleMLP.concat(parts) if len(parts) > 1 else parts[0]
+        trained = EnsembleMLP.concat(parts)
         for k, n in enumerate(group):
-            states[n] = trained.select(range(k * m, (k + 1) * m)) if len(group) > 1 else trained
+            states[n] = trained.select(range(k * m, (k + 1) * m))
     return states
 
 
