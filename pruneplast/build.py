@@ -41,7 +41,6 @@ from .results import atomic_write, project_root, results_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 NOTEBOOK_DIRS = ("notebooks", "book")
-CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
 #: Default per-cell timeout in seconds (the paper profile trains ten replicates at full length).
 CELL_TIMEOUT = {"quick": 900, "paper": 6 * 3600}
 
@@ -627,7 +626,7 @@ def _torch_threads() -> int | None:
     return torch.get_num_threads()
 
 
-# --------------------------------------------------------------------------- nbval references
+# --------------------------------------------------------------------------- notebook-check references
 REFERENCE_DIR = "tests/reference"
 
 
@@ -638,34 +637,64 @@ def chapter_sources(root: Path | None = None) -> list[Path]:
             if (root / "notebooks" / f"{name}.md").exists()]
 
 
-def strip_for_reference(nb) -> None:
-    """Keep outputs only of cells marked ``# NBVAL_CHECK_OUTPUT``; drop timings and run metadata.
+def reference_path(path: Path, root: Path | None = None) -> Path:
+    return Path(root or project_root()) / REFERENCE_DIR / f"{Path(path).stem}.yaml"
 
-    Cell ids are set from the cell's position (an execution gives every cell a fresh random id),
-    so a refreshed reference differs from the old one only where an output or a source did.
+
+def reference_text(path: Path, nb) -> str:
+    """The reference file of an executed chapter: its quick parameters and its checked quantities."""
+    from . import checks, machine
+
+    found = checks.collect(nb)
+    if not found:
+        raise RuntimeError(f"{Path(path).stem} shows no checked table (pruneplast.checks.show); see book/methods.md")
+    params = parameters_for(path, "quick")
+    doc = {"chapter": Path(path).stem, "profile": "quick", "parameters": params, "checks": found}
+    m = machine.facts()
+    header = (f"Notebook checks of {Path(path).stem} at the quick profile (`make reference` rewrites this file).\n"
+              "Each quantity: its value in this reference and the tolerance (same unit) that a fresh run must\n"
+              "agree within; tol 0 = exact, tol null = text compared exactly. Written on: "
+              f"{m['cpu_model']}, torch {m['torch_version']} ({m['torch_cpu_capability']}, {m['blas']}).")
+    return checks.dump(doc, header)
+
+
+def read_reference(path: Path, root: Path | None = None) -> dict:
+    """A chapter's reference as a dict; a clear error when missing or unreadable."""
+    from . import checks
+
+    ref = reference_path(path, root)
+    if not ref.exists():
+        raise FileNotFoundError(f"no notebook-check reference for {Path(path).stem}: run `make reference` and commit {ref}")
+    try:
+        doc = checks.load(ref.read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise RuntimeError(f"{ref} is not a readable reference ({exc}); run `make reference`") from None
+    for k in ("chapter", "parameters", "checks"):
+        if k not in doc:
+            raise RuntimeError(f"{ref} has no {k!r} entry; run `make reference`")
+    return doc
+
+
+def check_against_reference(path: Path, nb, root: Path | None = None) -> list[str]:
+    """Every failure of an executed chapter's checks against its reference (empty: it passes)."""
+    from . import checks
+
+    doc = read_reference(path, root)
+    failures = []
+    want = json.loads(json.dumps(parameters_for(path, "quick"), default=str))
+    if json.loads(json.dumps(doc["parameters"], default=str)) != want:
+        failures.append(f"the reference of {Path(path).stem} was made with other quick parameters "
+                        f"({doc['parameters']} vs {want}); run `make reference`")
+    return failures + checks.compare(doc["checks"], checks.collect(nb))
+
+
+def make_reference(names: Iterable[str] | None = None, root: Path | None = None,
+                   executed: Path | str | None = None) -> list[Path]:
+    """Execute chapters at the quick profile and write ``tests/reference/<stem>.yaml``.
+
+    executed: a folder of chapters already executed at the quick profile (``<stem>.ipynb``, e.g.
+        ``_build/test/exec/quick/notebooks`` after ``make test``) to take the checks from instead.
     """
-    nb.metadata.pop("papermill", None)
-    nb.metadata.pop("widgets", None)
-    for i, cell in enumerate(nb.cells):
-        if "id" in cell:
-            cell.id = f"cell-{i:03d}"
-        cell.metadata.pop("papermill", None)
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code" and CHECK_MARKER not in cell.source:
-            cell.outputs = []  # execution counts stay: nbval rejects outputs of an "unrun" cell
-
-
-def expected_reference_sources(path: Path) -> list[str]:
-    """Code cell sources a reference must hold: the notebook's, with the quick parameters injected."""
-    import papermill as pm
-
-    nb = pm.execute_notebook(read_notebook(path), None, parameters=parameters_for(path, "quick"),
-                             prepare_only=True, kernel_name="python3", language="python", progress_bar=False)
-    return [c.source for c in nb.cells if c.cell_type == "code"]
-
-
-def make_reference(names: Iterable[str] | None = None, root: Path | None = None) -> list[Path]:
-    """Execute chapters at the quick profile into ``tests/reference/<stem>.ipynb`` (stripped)."""
     import tempfile
 
     import nbformat
@@ -674,15 +703,29 @@ def make_reference(names: Iterable[str] | None = None, root: Path | None = None)
     sources = chapter_sources(root)
     if names:
         sources = [find_notebook(n, root) for n in names]
-    ref = root / REFERENCE_DIR
     written = []
     with tempfile.TemporaryDirectory(prefix="pruneplast-ref-") as tmp:
         for i, src in enumerate(sources, 1):
             _log(f"[{i}/{len(sources)}] reference for {src.stem} (quick) ...")
             t0 = time.perf_counter()
+            done = Path(executed) / f"{src.stem}.ipynb" if executed is not None else None
+            if done is not None:
+                if not done.exists():
+                    raise FileNotFoundError(f"no executed notebook {done}")
+                nb = nbformat.read(done, as_version=4)
+                injected = [c for c in nb.cells if "injected-parameters" in c.get("metadata", {}).get("tags", [])]
+                want = parameters_for(src, "quick")
+                got: dict = {}
+                if injected:
+                    exec(compile(injected[0].source, str(done), "exec"), {}, got)  # literals papermill wrote
+                if json.dumps(got, sort_keys=True, default=str) != json.dumps(want, sort_keys=True, default=str):
+                    raise RuntimeError(f"{done} was not executed with the quick parameters of {src.stem}")
+            else:
+                nb = None
             try:
-                nb = execute(src, Path(tmp) / f"{src.stem}.ipynb", parameters_for(src, "quick"),
-                             results_root=Path(tmp))
+                if nb is None:
+                    nb = execute(src, Path(tmp) / f"{src.stem}.ipynb", parameters_for(src, "quick"),
+                                 results_root=Path(tmp))
             except Exception as exc:
                 kept = root / "_build" / "reference-failed" / f"{src.stem}.failed.ipynb"
                 kept.parent.mkdir(parents=True, exist_ok=True)
@@ -692,10 +735,12 @@ def make_reference(names: Iterable[str] | None = None, root: Path | None = None)
                 what = f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
                 raise RuntimeError(f"{src.stem} failed at the quick profile ({what}); the partly executed "
                                    f"notebook is {kept}") from None
-            strip_for_reference(nb)
-            ref.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, str(ref / f"{src.stem}.ipynb"))
-            written.append(ref / f"{src.stem}.ipynb")
-            marked = sum(CHECK_MARKER in c.source for c in nb.cells if c.cell_type == "code")
-            _log(f"    {ref / (src.stem + '.ipynb')}: {marked} checked cell(s), {_fmt_time(time.perf_counter() - t0)}")
+            target = reference_path(src, root)
+            atomic_write(target, reference_text(src, nb))
+            written.append(target)
+            from . import checks
+
+            n = sum(len(c["quantities"]) for c in checks.collect(nb).values())
+            _log(f"    {target}: {len(checks.collect(nb))} check(s), {n} quantities, "
+                 f"{_fmt_time(time.perf_counter() - t0)}")
     return written

@@ -13,12 +13,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .config import (
+    COUNT,
+    DECAY_RATE,
+    EXPLORER_SPARSITY,
+    FRACTION,
+    LEARNING_RATE,
+    PERCENT,
+    REGIMEN_FRACTION,
+    POSITIVE_COUNT,
+    SEED,
+    SPARSITY,
+    SWEEP_LEVEL,
+    Range,
     check_choice,
     check_device,
-    check_fractions,
-    check_int,
-    check_int_list,
-    check_real,
     check_seeds,
 )
 
@@ -35,11 +43,32 @@ class Param:
     help: str  # one line for `pruneplast list`
     quick: Any = None  # the quick profile's value (None: same as default)
     choices: tuple = ()  # allowed strings for kind 'str'
-    minimum: float = 0  # lower bound for 'int' / 'float' / 'ints'
-    maximum: float | None = None  # upper bound for 'int' / 'float'
+    range: Range | None = None  # the engine's range for the value (each entry of a list); see below
 
     def value(self, profile: str) -> Any:
         return self.default if profile == "paper" or self.quick is None else self.quick
+
+    @property
+    def allowed(self) -> Range | None:
+        """The engine's range of the value (of each entry, for list kinds); None for text kinds."""
+        if self.range is not None:
+            return self.range
+        return {"seeds": SEED, "int": COUNT, "ints": COUNT, "fraction": FRACTION, "fractions": FRACTION}.get(self.kind)
+
+    def describe_range(self) -> str:
+        if self.kind == "str":
+            return "one of " + ", ".join(map(repr, self.choices))
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "device":
+            return "'cpu' or an available 'cuda' device"
+        r = self.allowed
+        text = str(r)
+        if self.kind == "seeds":
+            return f"distinct integers in {text}"
+        if self.kind in ("ints", "fractions"):
+            return f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
+        return text
 
 
 COMMON = {
@@ -71,14 +100,14 @@ def register(chapter: Chapter) -> Chapter:
 register(Chapter("01_model_and_task", "The model and the task", {
     "seeds": Param("seeds", [0, 1], "replicate seeds shown in the decision-region figure", quick=[0]),
     "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
-    "sparsity": Param("fraction", 0.95, "pruning level shown beside the trained network"),
+    "sparsity": Param("fraction", 0.95, "pruning level shown beside the trained network", range=SPARSITY),
 }))
 
 #: The start of every experiment chapter: replicate seeds, their trained baselines, the pruned state.
 _DEPRESSED_STATE = {
     "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds", quick=[0, 1]),
     "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
-    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state"),
+    "sparsity": Param("fraction", 0.95, "pruning level of the depressed state", range=SPARSITY),
 }
 
 register(Chapter("02_pruning_cliff", "The pruning cliff", {
@@ -87,25 +116,28 @@ register(Chapter("02_pruning_cliff", "The pruning cliff", {
     "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
     "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,
                                          0.95, 0.96, 0.97, 0.99], "sparsity levels of the sweep",
-                          quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99]),
+                          quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99], range=SWEEP_LEVEL),
 }))
 
 register(Chapter("03_consolidation", "How long to consolidate", {
     **_DEPRESSED_STATE,
     "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown (gradient-guided)"),
     "max_epochs": Param("int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch",
-                        quick=5, minimum=1),
+                        quick=5, range=POSITIVE_COUNT),
     "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
 }))
 
 register(Chapter("04_regimens", "One large regrowth or many small ones", {
     **_DEPRESSED_STATE,
-    "acute_fraction": Param("fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)"),
+    "acute_fraction": Param("fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)",
+                            range=REGIMEN_FRACTION),
     "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=2),
-    "chronic_fraction": Param("fraction", 0.4, "fraction of the still-pruned weights regrown per chronic cycle"),
-    "chronic_epochs": Param("int", 5, "consolidation epochs per chronic cycle", quick=1, minimum=1),
+    "chronic_fraction": Param("fraction", 0.4, "fraction of the still-pruned weights regrown per chronic cycle",
+                              range=REGIMEN_FRACTION),
+    "chronic_epochs": Param("int", 5, "consolidation epochs per chronic cycle", quick=1,
+                            range=POSITIVE_COUNT),
     "chronic_cycles": Param("ints", [3, 6, 10], "cycles of the short, moderate and long chronic regimens",
-                            quick=[1, 2, 3], minimum=1),
+                            quick=[1, 2, 3], range=POSITIVE_COUNT),
     "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
     "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
 }))
@@ -116,7 +148,7 @@ _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter
     "regrow_fraction": Param("fraction", 0.5, "ketamine-like: fraction of pruned weights regrown"),
     "ketamine_epochs": Param("int", 15, "ketamine-like: epochs at lr 5e-4 with gain 1.25", quick=3),
     "ssri_epochs": Param("int", 100, "SSRI-like: epochs at lr 1e-5 (noise taper, gain ramp)",
-                         quick=5, minimum=1),
+                         quick=5, range=POSITIVE_COUNT),
     "neurosteroid_epochs": Param("int", 10, "neurosteroid-like: epochs at lr 5e-4 (tanh, x0.595)",
                                  quick=2),
     "workers": Param("int", 0, "processes the training runs go to side by side: 0 = one per CPU core "
@@ -129,29 +161,29 @@ register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and ma
     **_TREATMENT_PARAMS,
     "durations": Param("ints", [25, 50, 100, 150, 200, 300],
                        "maintenance epochs tested (checkpoints of one run)", quick=[1, 2, 4]),
-    "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", maximum=1.0),
+    "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", range=LEARNING_RATE),
     "protection": Param("fraction", 1.0, "mood-stabiliser protection during maintenance"),
     "decay_steps": Param("int", 50, "protection decay steps after discontinuation"),
-    "ketamine_decay": Param("float", 0.002, "ketamine-like protection lost per step", maximum=1.0),
-    "ssri_decay": Param("float", 0.015, "SSRI-like protection lost per step", maximum=1.0),
-    "neurosteroid_decay": Param("float", 0.008, "neurosteroid-like protection lost per step", maximum=1.0),
+    "ketamine_decay": Param("float", 0.002, "ketamine-like protection lost per step", range=DECAY_RATE),
+    "ssri_decay": Param("float", 0.015, "SSRI-like protection lost per step", range=DECAY_RATE),
+    "neurosteroid_decay": Param("float", 0.008, "neurosteroid-like protection lost per step", range=DECAY_RATE),
     "threshold": Param("float", 60.0, "manic relapse if biased-stress accuracy (%) is below this",
-                       maximum=100.0),
+                       range=PERCENT),
     "sensitivity_protections": Param("fractions", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
                                      "protection values left at test (sensitivity panel)"),
     "sensitivity_thresholds": Param("ints", [40, 45, 50, 55, 60, 65, 70, 75, 80],
-                                    "relapse thresholds in % (sensitivity panel)"),
+                                    "relapse thresholds in % (sensitivity panel)", range=Range(0, 100, integer=True)),
 }))
 
 register(Chapter("explorer", "Explore the model", {
     "seeds": Param("seeds", [0, 1, 2], "replicate seeds of the explorer's ensemble", quick=[0, 1]),
-    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10, minimum=1),
+    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10, range=POSITIVE_COUNT),
     "train_subset": Param("int", 2000, "training samples per replicate for regrowth scores and consolidation",
-                          minimum=128, maximum=12000),
+                          range=Range(128, 12000, integer=True)),
     "consolidation_epochs": Param("int", 3, "consolidation epochs at the starting values and in the grid",
-                                  quick=1, maximum=100),
+                                  quick=1, range=Range(0, 100, integer=True)),
     "grid_sparsities": Param("fractions", [0.9, 0.95, 0.97], "pruning levels of the precomputed grid",
-                             quick=[0.9, 0.95]),
+                             quick=[0.9, 0.95], range=EXPLORER_SPARSITY),
     "grid_regrow_fractions": Param("fractions", [0.0, 0.25, 0.5], "regrowth fractions of the precomputed grid",
                                    quick=[0.0, 0.5]),
     "show_grid": Param("bool", True, "precompute the grid for the static page (the live app skips it)"),
@@ -174,16 +206,10 @@ def profile_values(name: str, profile: str) -> dict:
 def _check(name: str, p: Param, v: Any) -> Any:
     if p.kind == "seeds":
         return list(check_seeds(name, v))
-    if p.kind == "int":
-        return check_int(name, v, int(p.minimum), None if p.maximum is None else int(p.maximum))
-    if p.kind == "float":
-        return check_real(name, v, p.minimum, p.maximum if p.maximum is not None else float("inf"))
-    if p.kind == "fraction":
-        return check_real(name, v, 0.0, 1.0)
-    if p.kind == "fractions":
-        return list(check_fractions(name, v))
-    if p.kind == "ints":
-        return list(check_int_list(name, v, int(p.minimum)))
+    if p.kind in ("int", "float", "fraction"):
+        return p.allowed.check(name, v)
+    if p.kind in ("fractions", "ints"):
+        return list(p.allowed.check_list(name, v))
     if p.kind == "str":
         return check_choice(name, v, p.choices)
     if p.kind == "device":
@@ -215,5 +241,5 @@ def describe(name: str) -> str:
     lines = [f"{ch.name}: {ch.title}"]
     for k, p in ch.all_params.items():
         q = "" if p.quick is None else f" (quick: {p.quick!r})"
-        lines.append(f"  {k:<22} {p.kind:<9} default {p.default!r}{q}  {p.help}")
+        lines.append(f"  {k:<22} {p.kind:<9} default {p.default!r}{q}  {p.help}; allowed: {p.describe_range()}")
     return "\n".join(lines)

@@ -41,8 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
 
-    f = sub.add_parser("reference", help="refresh the nbval reference notebooks in tests/reference")
+    f = sub.add_parser("reference", help="refresh the notebook-check references in tests/reference")
     f.add_argument("notebooks", nargs="*", help="chapters to refresh (default: all present)")
+    f.add_argument("--executed", default=None, metavar="DIR",
+                   help="take the checks from chapters already executed at the quick profile in DIR "
+                        "(e.g. _build/test/exec/quick/notebooks) instead of executing them")
     return ap
 
 
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
             return 0
         if args.command == "reference":
-            build.make_reference(args.notebooks or None)
+            build.make_reference(args.notebooks or None, executed=args.executed)
             return 0
     except build.ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)

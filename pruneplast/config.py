@@ -55,6 +55,55 @@ def check_real(
     return v
 
 
+@dataclass(frozen=True)
+class Range:
+    """An allowed interval of one kind of value, shared by the engine's validation and the chapters'.
+
+    The chapters' parameters (:mod:`pruneplast.chapters`, ``pruneplast list``, papermill and
+    ``pruneplast run``) refer to these objects, and so do the engine's configurations, so a value
+    the command line accepts is one the engine accepts.
+    """
+
+    lo: float
+    hi: float = math.inf
+    lo_open: bool = False
+    hi_open: bool = False
+    integer: bool = False
+
+    def __str__(self) -> str:
+        if self.integer:
+            return f">= {int(self.lo)}" if math.isinf(self.hi) else f"[{int(self.lo)}, {int(self.hi)}]"
+        return f"{'(' if self.lo_open else '['}{self.lo:g}, {self.hi:g}{')' if self.hi_open else ']'}"
+
+    def check(self, name: str, value: Any):
+        if self.integer:
+            return check_int(name, value, int(self.lo), None if math.isinf(self.hi) else int(self.hi))
+        return check_real(name, value, self.lo, self.hi, self.lo_open, self.hi_open)
+
+    def check_list(self, name: str, value: Any) -> tuple:
+        """A non-empty list of values in the range."""
+        what = "integers" if self.integer else "numbers"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+            raise ValueError(f"{name} must be a non-empty list of {what} in {self}; got {value!r}")
+        return tuple(self.check(f"{name}[{i}]", v) for i, v in enumerate(value))
+
+
+#: The largest replicate seed: replicate s draws its test set from numpy RandomState(s * 1000 + 300),
+#: whose seed must stay below 2**32.
+MAX_SEED = (2**32 - 1 - 300) // 1000
+SEED = Range(0, MAX_SEED, integer=True)
+FRACTION = Range(0.0, 1.0)  # regrowth and relapse fractions, protection
+SPARSITY = Range(0.0, 1.0, hi_open=True)  # pruning level: at least one weight per layer stays
+SWEEP_LEVEL = Range(0.0, 0.999)  # the sparsity sweep's levels
+EXPLORER_SPARSITY = Range(0.0, 0.99)  # the explorer's pruning slider and grid
+REGIMEN_FRACTION = Range(0.0, 1.0, lo_open=True)  # regrowth per regimen cycle (a cycle regrows something)
+LEARNING_RATE = Range(0.0, 1.0, lo_open=True)
+DECAY_RATE = Range(0.0, 1.0)  # protection lost per discontinuation step
+PERCENT = Range(0.0, 100.0)  # thresholds on an accuracy in %
+COUNT = Range(0, integer=True)  # epochs, steps, workers
+POSITIVE_COUNT = Range(1, integer=True)
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
@@ -68,7 +117,7 @@ def check_seeds(name: str, value: Any) -> tuple[int, ...]:
             f"{name} must be a non-empty list of distinct integers >= 0 (replicate seeds); "
             f"got {value!r}"
         )
-    seeds = tuple(check_int(f"{name}[{i}]", s, 0, 2**31 - 1) for i, s in enumerate(value))
+    seeds = tuple(SEED.check(f"{name}[{i}]", s) for i, s in enumerate(value))
     if len(seeds) == 0:
         raise ValueError(f"{name} must contain at least 1 replicate seed; got 0")
     if len(set(seeds)) != len(seeds):
@@ -77,9 +126,7 @@ def check_seeds(name: str, value: Any) -> tuple[int, ...]:
 
 
 def check_fractions(name: str, value: Any, lo: float = 0.0, hi: float = 1.0) -> tuple[float, ...]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
-        raise ValueError(f"{name} must be a non-empty list of numbers in [{lo}, {hi}]; got {value!r}")
-    return tuple(check_real(f"{name}[{i}]", v, lo, hi) for i, v in enumerate(value))
+    return Range(lo, hi).check_list(name, value)
 
 
 def check_int_list(name: str, value: Any, minimum: int = 0) -> tuple[int, ...]:
@@ -89,16 +136,31 @@ def check_int_list(name: str, value: Any, minimum: int = 0) -> tuple[int, ...]:
 
 
 def check_device(name: str, value: Any) -> str:
+    """'cpu', or a CUDA device ('cuda', 'cuda:N') that exists here; proven by allocating on it."""
     import torch
 
+    usage = "'cpu' or 'cuda' ('cuda:N' for the N-th GPU)"
     if not isinstance(value, str):
-        raise ValueError(f"{name} must be a device string such as 'cpu' or 'cuda'; got {value!r}")
+        raise ValueError(f"{name} must be {usage}; got {value!r}")
     try:
         dev = torch.device(value)
-    except (RuntimeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a device string such as 'cpu' or 'cuda'; got {value!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{name} must be {usage}; got {value!r}") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name}={value!r}: the engine runs on {usage} only")
+    if dev.type == "cpu":
+        if dev.index not in (None, 0):
+            raise ValueError(f"{name}={value!r}: there is one CPU device, 'cpu'")
+        return value
+    if not torch.cuda.is_available():
         raise ValueError(f"{name}={value!r} but CUDA is not available here; use 'cpu'")
+    n = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= n:
+        raise ValueError(f"{name}={value!r} but this machine has {n} CUDA device(s) (cuda:0 to cuda:{n - 1})")
+    try:
+        torch.zeros(1, device=dev)
+    except RuntimeError as exc:
+        raise ValueError(f"{name}={value!r} cannot be used: {exc}") from None
     return value
 
 
@@ -152,7 +214,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 0)
-        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
+        LEARNING_RATE.check("lr", self.lr)
         check_int("batch_size", self.batch_size, 1)
 
 
@@ -168,7 +230,7 @@ class PruneConfig:
     scope: str = "layer"  # 'layer': threshold per matrix; 'global': one threshold over all
 
     def __post_init__(self) -> None:
-        check_real("sparsity", self.sparsity, 0.0, 1.0, hi_open=True)
+        SPARSITY.check("sparsity", self.sparsity)
         check_choice("scope", self.scope, PRUNE_SCOPES)
 
 
@@ -182,7 +244,7 @@ class RegrowConfig:
     init_std: float = 0.03  # new weights ~ N(0, init_std^2)
 
     def __post_init__(self) -> None:
-        check_real("fraction", self.fraction, 0.0, 1.0)
+        FRACTION.check("fraction", self.fraction)
         check_choice("method", self.method, REGROWTH_METHODS)
         check_int("score_batches", self.score_batches, 1)
         check_real("init_std", self.init_std, 0.0, 10.0)
@@ -196,7 +258,7 @@ class RelapseConfig:
     max_sparsity: float = 0.99  # cap on the target sparsity
 
     def __post_init__(self) -> None:
-        check_real("fraction", self.fraction, 0.0, 1.0)
+        FRACTION.check("fraction", self.fraction)
         check_real("max_sparsity", self.max_sparsity, 0.0, 1.0, hi_open=True)
 
 
@@ -221,13 +283,13 @@ class TreatmentConfig:
         check_real("gain", self.gain, 0.0, 10.0, lo_open=True)
         check_real("damping", self.damping, 0.0, 10.0, lo_open=True)
         check_choice("activation", self.activation, ACTIVATIONS)
-        check_real("regrow_fraction", self.regrow_fraction, 0.0, 1.0)
-        check_int("epochs", self.epochs, 0)
-        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
+        FRACTION.check("regrow_fraction", self.regrow_fraction)
+        COUNT.check("epochs", self.epochs)
+        LEARNING_RATE.check("lr", self.lr)
         check_real("noise_start", self.noise_start, 0.0, 10.0)
         if self.gain_start is not None:
             check_real("gain_start", self.gain_start, 0.0, 10.0, lo_open=True)
-        check_real("decay_rate", self.decay_rate, 0.0, 1.0)
+        DECAY_RATE.check("decay_rate", self.decay_rate)
 
     @property
     def scale(self) -> float:
@@ -269,10 +331,10 @@ class MaintenanceConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "durations", check_int_list("durations", self.durations, 0))
-        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
-        check_real("protection", self.protection, 0.0, 1.0)
-        check_int("decay_steps", self.decay_steps, 0)
-        check_real("threshold", self.threshold, 0.0, 100.0)
+        LEARNING_RATE.check("lr", self.lr)
+        FRACTION.check("protection", self.protection)
+        COUNT.check("decay_steps", self.decay_steps)
+        PERCENT.check("threshold", self.threshold)
         check_real("bias", self.bias, 0.0, 100.0)
 
 

@@ -49,6 +49,7 @@ import torch
 
 from .config import (
     BASELINE,
+    EXPLORER_SPARSITY,
     REGROWTH_METHODS,
     TREATMENT_NAMES,
     TREATMENTS,
@@ -97,7 +98,7 @@ class Knobs:
     protection: float = 0.0  # mood-stabiliser protection p at test, in [0, 1]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "sparsity", check_real("sparsity", self.sparsity, 0.0, 0.99))
+        object.__setattr__(self, "sparsity", EXPLORER_SPARSITY.check("sparsity", self.sparsity))
         check_choice("regrow_method", self.regrow_method, REGROWTH_METHODS)
         object.__setattr__(self, "regrow_fraction", check_real("regrow_fraction", self.regrow_fraction, 0.0, 1.0))
         check_int("consolidation_epochs", self.consolidation_epochs, 0, 100)

@@ -480,6 +480,24 @@ class EnsembleMLP:
         """(M, L) number of unmasked weights per layer."""
         return torch.stack([m.flatten(1).sum(1) for m in self.masks], dim=1)
 
+    def check_finite(self, where: str = "") -> None:
+        """Raise ``FloatingPointError`` naming the replicas whose weights or biases are not finite.
+
+        Training checks after every epoch and evaluation before it starts, so a diverging run
+        (too large a learning rate, say) stops with this message instead of reporting
+        accuracies of NaN weights.
+        """
+        bad = torch.zeros(self.n_replicas, dtype=torch.bool, device=self.device)
+        for t in (*self.weights, *self.biases):
+            bad |= ~torch.isfinite(t.detach()).flatten(1).all(1)
+        if bool(bad.any()):
+            idx = bad.nonzero().flatten().tolist()
+            who = ", ".join(f"seed {self.meta[i].get('seed', i)}" for i in idx[:5]) + (" ..." if len(idx) > 5 else "")
+            raise FloatingPointError(
+                f"non-finite weights (NaN or inf) in {len(idx)} of {self.n_replicas} replicas ({who})"
+                + (f" {where}" if where else "")
+                + "; training diverged: lower the learning rate or check the inputs")
+
     def weight_sparsity(self) -> torch.Tensor:
         """(M,) fraction of weight-matrix entries that are pruned (biases not counted)."""
         total = sum(m[0].numel() for m in self.masks)

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import (
+    LEARNING_RATE,
     PruneConfig,
     RegrowConfig,
     RelapseConfig,
@@ -277,7 +278,7 @@ def train(
     params += biases
     owners += [torch.arange(b.shape[0], device=b.device).view(-1, 1).expand(b.shape) for b in biases]
     grad_masks += [None] * len(biases)
-    opt = Adam(params, config.lr if lr is None else lr, owners=owners)
+    opt = Adam(params, config.lr if lr is None else _check_lr(lr, net.n_replicas), owners=owners)
     gens_shuffle = net.generators(tag, "shuffle")
     gens_noise = net.generators(tag, "noise")
 
@@ -305,8 +306,25 @@ def train(
                 opt.step(grads)
                 bar.update(1)
             write_back()
+            net.check_finite(f"after epoch {epoch + 1} of {desc or tag}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, net)
     finally:
         bar.close()
     return net
+
+
+def _check_lr(lr, n_replicas: int):
+    """``lr`` of :func:`train`: one learning rate in (0, 1], or one per replica."""
+    if isinstance(lr, torch.Tensor):
+        vals = lr.flatten().tolist()
+    elif isinstance(lr, (list, tuple)):
+        vals = list(lr)
+    else:
+        LEARNING_RATE.check("lr", lr)
+        return lr
+    if len(vals) != n_replicas:
+        raise ValueError(f"lr must be one learning rate or one per replica ({n_replicas}); got {len(vals)}")
+    for i, v in enumerate(vals):
+        LEARNING_RATE.check(f"lr[{i}]", v)
+    return lr

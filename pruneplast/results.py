@@ -37,15 +37,34 @@ def results_dir(profile: str, root: Path | str | None = None) -> Path:
     return base / profile
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+def file_mode() -> int:
+    """The mode a new file gets under this process's umask (``0o644`` under the usual ``022``)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write(path: Path, data: str | bytes | None = None, writer=None) -> None:
+    """Write ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    ``data`` is text (UTF-8, ``\\n`` line ends) or bytes; or ``writer(file_object)`` writes binary
+    content (``torch.save``, say). Readers see the old file or the new one, never a part; the
+    file gets the umask's mode like any new file (temporary files are created ``0600``).
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            if writer is not None:
+                writer(fh)
+            elif isinstance(data, str):
+                fh.write(data.encode("utf-8"))
+            else:
+                fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -78,6 +97,8 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
     atomic_write(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     import torch
 
+    from .machine import facts
+
     meta = {
         "notebook": notebook,
         "profile": profile,
@@ -85,6 +106,7 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
         "pruneplast_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
+        "machine": facts(),
         "columns": {"value": "accuracy in %; sparsities in %; kept_weights a count; gain and "
                     "activation_magnitude unitless; relapse_drop in percentage points"},
     }

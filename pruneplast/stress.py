@@ -221,6 +221,37 @@ def structure(net: EnsembleMLP, extra: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def regrowth_selectivity(before: EnsembleMLP, grown: list[torch.Tensor], data: EnsembleData, config,
+                         tag="regrow", extra: dict | None = None) -> pd.DataFrame:
+    """Share (%) of the attainable gradient score that the regrown connections capture.
+
+    ``before`` is the state regrowth started from (same replicas and meta), ``grown`` the boolean
+    sets :func:`~pruneplast.operators.regrow` returned. The accumulated gradient scores of
+    ``before`` (:func:`~pruneplast.operators.gradient_scores`, same ``config`` and ``tag``) are
+    summed over the regrown positions and divided by the sum over the k highest-scoring pruned
+    positions, k the number regrown, per layer; both sums are taken over all layers. Gradient-guided
+    regrowth captures 100% by definition; random regrowth about the regrown fraction of the
+    pruned positions (many pruned positions score zero, so a share of positions would not tell the
+    two apart). In a chapter it checks the operator where the weights depend on the machine.
+    Replicas with nothing regrown, or no gradient at any pruned position, get no row.
+    """
+    from .operators import gradient_scores
+
+    scores = gradient_scores(before, data, config, tag)
+    hit = torch.zeros(before.n_replicas, dtype=torch.float64)
+    total = torch.zeros(before.n_replicas, dtype=torch.float64)
+    for s, m, g in zip(scores, before.masks, grown):
+        for r in range(before.n_replicas):
+            k = int(g[r].sum())
+            if k == 0:
+                continue
+            hit[r] += float(s[r][g[r]].double().sum())
+            total[r] += float(torch.topk(s[r][~m[r]], k, sorted=False).values.double().sum())
+    share = 100 * hit / torch.where(total > 0, total, torch.ones_like(total))
+    rows = [r for r, t in zip(_records(before, "-", "regrowth_selectivity", share, extra), total.tolist()) if t > 0]
+    return pd.DataFrame(rows, columns=list(before.meta[0]) + list(extra or {}) + ["condition", "metric", "value"])
+
+
 def manic_risk(net: EnsembleMLP, data: EnsembleData, tag="eval", batch_size: int = 1000,
                bias: float = 1.0, extra: dict | None = None) -> pd.DataFrame:
     """Manic-risk proxies: biased-stress accuracy (%), activation magnitude, gain."""
@@ -232,6 +263,7 @@ def manic_risk(net: EnsembleMLP, data: EnsembleData, tag="eval", batch_size: int
 
 
 def _check_data(net: EnsembleMLP, data: EnsembleData) -> None:
+    net.check_finite("(found before evaluating)")
     if list(data.seeds) != net.seeds:
         raise ValueError(
             f"data holds replicas {list(data.seeds)} but the network holds {net.seeds}; "

@@ -315,3 +315,27 @@ def test_protection_grid_shares_noise_and_equals_separate_tests(quadrant):
         accuracy(net, data, "biased", protections=[1.5])
     with pytest.raises(ValueError, match="one per replica"):
         accuracy(net, data, "biased", protections=[[0.1] * (net.n_replicas + 1)])
+
+
+def test_regrowth_selectivity_tells_gradient_from_random_regrowth():
+    from pruneplast.config import RegrowConfig
+    from conftest import SMALL_TASK, small_trained
+    from pruneplast.operators import regrow
+    from pruneplast.stress import regrowth_selectivity
+
+    net, data = small_trained(SMALL_TASK, epochs=2)
+    shares = {}
+    for method in ("gradient", "random"):
+        before = net.clone()
+        after = net.clone()
+        cfg = RegrowConfig(fraction=0.3, method=method)
+        grown = regrow(after, data, cfg, tag="regrow")
+        df = regrowth_selectivity(before, grown, data, cfg, tag="regrow", extra={"arm": method})
+        assert list(df.seed) == [0, 1] and set(df.metric) == {"regrowth_selectivity"}
+        shares[method] = df.value.to_numpy()
+    assert np.allclose(shares["gradient"], 100.0, atol=1e-9)
+    # random positions capture far less of the gradient mass than the top 30% of positions do
+    assert (shares["random"] < 60).all(), shares["random"]
+    nothing = regrowth_selectivity(net, [torch.zeros_like(m) for m in net.masks], data,
+                                          RegrowConfig(fraction=0.3), extra={"arm": "none"})
+    assert nothing.empty and "value" in nothing.columns

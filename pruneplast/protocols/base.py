@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
+import sys
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunCon
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
-from ..results import project_root
+from ..results import atomic_write, project_root
 
 _PKG = Path(__file__).resolve().parent.parent
 
@@ -55,8 +55,11 @@ def baseline(run: RunConfig, config: TrainConfig = BASELINE, network: NetworkCon
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
     paths = {s: cache_dir() / "baselines" / f"{_key(s, run.task, config, network)}.pt" for s in run.seeds}
-    have = {s: EnsembleMLP.from_state_dict(torch.load(p, weights_only=False), run.device)
-            for s, p in paths.items() if cache and p.exists()}
+    have = {}
+    for s, p in paths.items():
+        state = load_state(p) if cache else None
+        if state is not None:
+            have[s] = EnsembleMLP.from_state_dict(state, run.device)
     todo = [s for s in run.seeds if s not in have]
     if todo:
         net = EnsembleMLP.init(todo, network, run.device)
@@ -70,15 +73,34 @@ def baseline(run: RunConfig, config: TrainConfig = BASELINE, network: NetworkCon
 
 
 def _save(net: EnsembleMLP, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
+    save_state(net.to("cpu").state_dict(), path)
+
+
+def save_state(obj, path: Path) -> None:
+    """``torch.save`` of a cached state, atomically (see :func:`pruneplast.results.atomic_write`)."""
+    atomic_write(path, writer=lambda fh: torch.save(obj, fh))
+
+
+def load_state(path: Path):
+    """A cached state, or None when the file is missing or unreadable.
+
+    An unreadable file (truncated by a full disk or a killed copy, emptied, or not written by
+    this package) is reported with its path on stderr and deleted, so the caller recomputes it:
+    the cache holds only deterministic results, and the recomputed state equals the lost one.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
     try:
-        torch.save(net.to("cpu").state_dict(), tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        return torch.load(path, weights_only=False)
+    except Exception as exc:  # zip reader, unpickling, EOF: every way a damaged file fails
+        print(f"warning: cache file {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]}); "
+              "recomputing it", file=sys.stderr, flush=True)
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
 
 
 def pruned(net: EnsembleMLP, config: PruneConfig = PruneConfig()) -> EnsembleMLP:

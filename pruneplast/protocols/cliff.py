@@ -3,6 +3,8 @@
 * :func:`main_experiment`: baseline -> 95% pruning -> 50% regrowth + 15 epochs, with every
   stress condition at the three stages; the gradient-guided and random regrowth arms run as one
   ensemble from the same pruned states (the regrowth comparison).
+  Each arm's *regrowth selectivity* (:func:`~pruneplast.stress.regrowth_selectivity`) records
+  which positions the regrowth chose.
 * :func:`sparsity_sweep`: each replicate's trained baseline pruned to every level at once
   (one replica per seed x level), no regrowth.
 """
@@ -14,11 +16,11 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, PruneConfig, RegrowConfig, TrainConfig, check_fractions
+from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import _prune_to, regrow, train
-from ..stress import MAIN_CONDITIONS, evaluate, structure
+from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
 SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99)
@@ -40,7 +42,10 @@ def main_experiment(base: EnsembleMLP, data: EnsembleData, prune_cfg: PruneConfi
         arm = pruned.clone()
         for d in arm.meta:
             d["regrowth"] = method
-        regrow(arm, data, RegrowConfig(fraction=regrow_fraction, method=method), tag="regrow")
+        before = arm.clone()
+        cfg = RegrowConfig(fraction=regrow_fraction, method=method)
+        grown = regrow(arm, data, cfg, tag="regrow")
+        frames.append(regrowth_selectivity(before, grown, data, cfg, tag="regrow", extra={"stage": "regrown"}))
         arms.append(arm)
     both = EnsembleMLP.concat(arms)
     both_data = data.select(list(range(data.n_replicas)) * 2)
@@ -57,7 +62,7 @@ def main_experiment(base: EnsembleMLP, data: EnsembleData, prune_cfg: PruneConfi
 def sparsity_sweep(base: EnsembleMLP, data: EnsembleData, levels=SWEEP_LEVELS,
                    conditions: Sequence[str] = SWEEP_CONDITIONS, chunk: int = 40) -> pd.DataFrame:
     """Accuracy under ``conditions`` at every sparsity level (fractions), one replica per seed x level."""
-    levels = check_fractions("levels", levels, 0.0, 0.999)
+    levels = SWEEP_LEVEL.check_list("levels", levels)
     frames = []
     labels = [{"sparsity_target": float(s)} for s in levels]
     sweep = base.repeat(labels)  # replica index = seed * len(levels) + level

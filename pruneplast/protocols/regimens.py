@@ -35,7 +35,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, RegrowConfig, RelapseConfig, TrainConfig, check_int, check_real
+from ..config import CONSOLIDATION, REGIMEN_FRACTION, RegrowConfig, RelapseConfig, TrainConfig, check_int, check_real
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, train
@@ -84,7 +84,7 @@ class Regimen:
         if not isinstance(self.name, str) or not self.name or self.name in ("-", "pruned"):
             raise ValueError(f"regimen name must be a non-empty string other than '-' and 'pruned'; got {self.name!r}")
         check_int(f"{self.name}.cycles", self.cycles, 1)
-        check_real(f"{self.name}.fraction", self.fraction, 0.0, 1.0, lo_open=True)
+        REGIMEN_FRACTION.check(f"{self.name}.fraction", self.fraction)
         check_int(f"{self.name}.epochs", self.epochs, 0)
 
     @property

@@ -21,8 +21,6 @@ condition x metric), accuracies in %.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -46,7 +44,7 @@ from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
 from ..results import summarise
 from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
-from .base import _key, baseline, cache_dir, pruned
+from .base import _key, baseline, cache_dir, load_state, pruned, save_state
 
 #: Conditions of the efficacy table (Methods section 6), drug on; extreme stress is the tolerance
 #: curve's sigma 2.5 point.
@@ -197,25 +195,13 @@ def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config
     path = cache_dir() / "treated" / (
         _key(run.seeds, run.task, baseline_config, prune_config, network,
              [dataclasses.asdict(c) for c in cfgs.values()], {"workers": workers}) + ".pt")
-    if cache and path.exists():
-        saved = torch.load(path, weights_only=False)
+    saved = load_state(path) if cache else None
+    if saved is not None:
         return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
     states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers)
     if cache:
-        _atomic_torch_save({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
+        save_state({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
     return states, data
-
-
-def _atomic_torch_save(obj, path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # --------------------------------------------------------------------------- evaluating

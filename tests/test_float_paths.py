@@ -1,0 +1,148 @@
+"""The notebook checks hold under another float path and still catch a broken operator.
+
+Another CPU kind gives other trained weights from the same seeds (its matrix kernels round
+differently and training is chaotic). One machine can imitate that: MKL's conditional numerical
+reproducibility switch (``MKL_CBWR=COMPATIBLE``) or, on Intel CPUs with AVX-512, a narrower
+instruction set (``MKL_ENABLE_INSTRUCTIONS=AVX2``) makes the matrix products take other code paths.
+
+* :func:`changed_float_path` finds such a setting on this machine and proves that it changes one
+  epoch's trained weights (otherwise the tests below would prove nothing and are skipped, saying so).
+* The chapters whose checked accuracies move most under such a change (the cliff, the treatments,
+  the relapse chapter) are executed under it and must pass the same checks as ``make test``'s
+  quick book (``make test-float-path`` does it for every chapter).
+* Each of two deliberately broken operators, injected into the chapter's kernel at start-up, makes
+  chapter 2's checks fail, on the quantities that measure what was broken.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pruneplast import build
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Settings tried in turn; the first that changes one epoch's weights on this machine is used.
+CANDIDATES = ({"MKL_CBWR": "COMPATIBLE"}, {"MKL_ENABLE_INSTRUCTIONS": "AVX2"})
+#: Chapters executed under the changed float path in ``make test`` (``make test-float-path``: all).
+FLOAT_PATH_CHAPTERS = tuple(os.environ.get("PRUNEPLAST_FLOAT_PATH_CHAPTERS",
+                                           "02_pruning_cliff 05_treatments 06_longitudinal_relapse").split())
+
+_HASH = textwrap.dedent("""
+    import hashlib, torch
+    from pruneplast.config import TaskConfig, TrainConfig
+    from pruneplast.data import EnsembleData
+    from pruneplast.network import EnsembleMLP
+    from pruneplast.operators import train
+    from pruneplast.progress import set_progress
+    set_progress(False)
+    torch.set_num_threads(1)
+    data = EnsembleData.build([0, 1], TaskConfig(n_train=3000))
+    net = EnsembleMLP.init([0, 1])
+    train(net, data, TrainConfig(epochs=1, lr=1e-3))
+    print(hashlib.sha256(b"".join(w.detach().numpy().tobytes() for w in net.weights)).hexdigest())
+""")
+
+
+def _weights_hash(env_changes: dict) -> str:
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")}
+    env.update(env_changes)
+    out = subprocess.run([sys.executable, "-c", _HASH], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout.strip().splitlines()[-1]
+
+
+@functools.lru_cache(maxsize=1)
+def changed_float_path() -> dict | None:
+    """The first of :data:`CANDIDATES` that changes one epoch's weights here, or None."""
+    plain = _weights_hash({})
+    for env in CANDIDATES:
+        if _weights_hash(env) != plain:
+            return env
+    return None
+
+
+def _need_path() -> dict:
+    env = changed_float_path()
+    if env is None:
+        pytest.skip(f"none of {CANDIDATES} changes the trained weights on this machine (no MKL kernels to switch)")
+    return env
+
+
+def test_a_changed_float_path_changes_trained_weights():
+    env = _need_path()
+    assert _weights_hash(env) != _weights_hash({})
+    assert _weights_hash({}) == _weights_hash({}), "one epoch is not even reproducible on one path"
+
+
+def _execute(stem: str, tmp_path: Path, env_changes: dict, pythonpath: Path | None = None):
+    path = ROOT / "notebooks" / f"{stem}.md"
+    saved = {k: os.environ.get(k) for k in (*env_changes, "PYTHONPATH", "PRUNEPLAST_CACHE")}
+    os.environ.update(env_changes)
+    os.environ["PRUNEPLAST_CACHE"] = str(tmp_path / "cache")  # baselines trained on this path
+    if pythonpath is not None:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), saved["PYTHONPATH"]]))
+    try:
+        return build.execute(path, tmp_path / f"{stem}.ipynb", build.parameters_for(path, "quick"),
+                             results_root=tmp_path / "results", cwd=path.parent)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.mark.parametrize("stem", FLOAT_PATH_CHAPTERS)
+def test_checks_pass_under_a_changed_float_path(stem, tmp_path):
+    env = _need_path()
+    nb = _execute(stem, tmp_path, env)
+    failures = build.check_against_reference(ROOT / "notebooks" / f"{stem}.md", nb, ROOT)
+    assert not failures, f"{stem} under {env}:\n" + "\n".join(failures)
+
+
+#: Broken operators, each patched into the kernel by a ``sitecustomize`` module before the chapter
+#: imports the package, with the checks that must catch it.
+MUTATIONS = {
+    "gradient regrowth chooses random positions": (
+        """
+        import dataclasses
+        import pruneplast.operators as op
+        _regrow = op.regrow
+        def regrow(net, data, config=op.RegrowConfig(), tag="regrow", scores=None):
+            if config.method == "gradient":
+                config, scores = dataclasses.replace(config, method="random"), None
+            return _regrow(net, data, config, tag, scores)
+        op.regrow = regrow
+        """, "regrowth selectivity"),
+    "stress tests use internal-noise SDs 20% too large": (
+        """
+        import dataclasses
+        import pruneplast.stress as stress
+        _resolve = stress.resolve
+        def resolve(condition):
+            c = _resolve(condition)
+            return dataclasses.replace(c, sigma_int=1.2 * c.sigma_int)
+        stress.resolve = resolve
+        """, "accuracy"),
+}
+
+
+@pytest.mark.parametrize("mutation", list(MUTATIONS))
+def test_a_broken_operator_fails_the_checks(mutation, tmp_path):
+    code, caught_by = MUTATIONS[mutation]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(textwrap.dedent(code))
+    nb = _execute("02_pruning_cliff", tmp_path, {}, pythonpath=site)
+    failures = build.check_against_reference(ROOT / "notebooks" / "02_pruning_cliff.md", nb, ROOT)
+    assert failures, f"chapter 2's checks did not notice: {mutation}"
+    assert any(f.startswith(caught_by + " | ") for f in failures), (
+        f"{mutation}: expected the {caught_by!r} check to fail; failures:\n" + "\n".join(failures))
