@@ -1,7 +1,7 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
-#   make test                         engine tests, notebook checks (nbval), quick book build
-#   make reference                    refresh the nbval reference notebooks in tests/reference
+#   make test                         engine tests, notebook checks, quick book build
+#   make reference                    refresh the notebook-check references in tests/reference
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make bench, make bench-directions engine speed on this machine (see benchmarks/README.md)
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
@@ -14,7 +14,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROFILE ?= paper
 
-# Tools of the virtualenv come first (kernels started by papermill and nbval use its python).
+# Tools of the virtualenv come first (kernels started by papermill use its python).
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 # The install skips byte-compiling every file of every package (--no-compile: about a minute on two
 # cores); Python then compiles only the modules it imports, once, so it must be allowed to write

@@ -79,8 +79,21 @@ def find_notebook(spec: str | Path, root: Path | None = None) -> Path:
     """Resolve a notebook given as a path, a file stem (``02_pruning_cliff``) or a unique prefix (``02``)."""
     root = Path(root or project_root())
     p = Path(spec)
-    if p.suffix in (".md", ".ipynb") and p.exists():
+    if p.suffix in (".md", ".ipynb") and p.is_file():
+        if p.suffix == ".md" and not is_text_notebook(p):
+            raise ParameterError(f"{p} is not a jupytext notebook (its front matter names no kernelspec); "
+                                 "give a chapter name, a prefix such as 02, or a notebook's path")
+        if p.suffix == ".ipynb":
+            import nbformat
+
+            try:
+                nbformat.validate(nbformat.read(p, as_version=4))
+            except Exception as exc:  # not JSON, or not a notebook
+                raise ParameterError(f"{p} is not a readable Jupyter notebook ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0][:200]})") from None
         return p.resolve()
+    if p.suffix in (".md", ".ipynb") and (p.is_absolute() or os.sep in str(spec)):
+        raise ParameterError(f"notebook {spec} does not exist")
     candidates = text_notebooks(root)
     exact = [c for c in candidates if c.stem == str(spec)]
     if exact:
@@ -100,7 +113,10 @@ def read_notebook(path: Path):
 
     path = Path(path)
     if path.suffix == ".ipynb":
-        return nbformat.read(path, as_version=4)
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            cell.metadata.setdefault("tags", [])
+        return nb
     nb = jupytext.read(path)
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     for cell in nb.cells:  # papermill expects every cell to carry a tags list
@@ -118,12 +134,34 @@ class ParamInfo:
     help: str
 
 
+_NOTEBOOK_NAME = re.compile(r"""^NOTEBOOK\s*=\s*["']([\w.-]+)["']""", re.M)
+
+
+def chapter_name(path: Path, nb=None) -> str | None:
+    """The registered chapter a notebook is: by file name, else by its ``NOTEBOOK = "..."`` line
+    (a chapter converted or copied under another name is still that chapter); None for others."""
+    path = Path(path)
+    if path.stem in chapters.CHAPTERS:
+        return path.stem
+    try:
+        nb = nb if nb is not None else read_notebook(path)
+    except Exception:
+        return None
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            m = _NOTEBOOK_NAME.search(cell.source)
+            if m and m.group(1) in chapters.CHAPTERS:
+                return m.group(1)
+    return None
+
+
 def parameter_info(path: Path, nb=None) -> dict[str, ParamInfo]:
     """Valid parameter names of a notebook: the registry's for a chapter, else its parameters cell."""
     path = Path(path)
-    if path.stem in chapters.CHAPTERS:
+    name = chapter_name(path, nb)
+    if name is not None:
         return {k: ParamInfo(k, p.kind, p.default, p.value("quick"), p.help)
-                for k, p in chapters.chapter(path.stem).all_params.items()}
+                for k, p in chapters.chapter(name).all_params.items()}
     from papermill.inspection import _infer_parameters
 
     nb = nb if nb is not None else read_notebook(path)
@@ -192,11 +230,12 @@ def parameters_for(path: Path, profile: str, overrides: dict | None = None, nb=N
             f"{path.stem}; valid parameters (name, type, default):\n{describe_parameters(info)}")
     if "profile" in overrides and overrides["profile"] != profile:
         raise ParameterError(f"use --profile to choose the profile (got -p profile {overrides['profile']!r})")
-    if path.stem in chapters.CHAPTERS:
-        values = chapters.profile_values(path.stem, profile)
+    name = chapter_name(path, nb)
+    if name is not None:
+        values = chapters.profile_values(name, profile)
         values.update(overrides)
         try:
-            values = chapters.validate(path.stem, values)
+            values = chapters.validate(name, values)
         except ValueError as exc:
             raise ParameterError(str(exc)) from None
         return values
@@ -233,8 +272,27 @@ class _patched_environ:
                 os.environ[k] = v
 
 
+def _logged_kernel_manager(log: Path):
+    """A kernel manager whose kernel writes its own stdout and stderr to ``log``.
+
+    The kernel's console output (its start-up warnings, and the tracebacks it prints when a
+    Ctrl-C reaches it) then stays out of the terminal; cell outputs and errors reach papermill as
+    usual.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class LoggedKernelManager(AsyncKernelManager):
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            with open(log, "ab") as fh:  # the kernel process keeps its own copy of the descriptor
+                kw["stdout"] = kw["stderr"] = fh
+                return await super()._async_launch_kernel(kernel_cmd, **kw)
+
+    return LoggedKernelManager
+
+
 def execute(path: Path, output: Path, parameters: dict, results_root: Path | None = None,
-            timeout: int | None = None, progress: bool = False, cwd: Path | None = None):
+            timeout: int | None = None, progress: bool = False, cwd: Path | None = None,
+            kernel_log: Path | None = None):
     """Execute notebook ``path`` with papermill into ``output`` (an ``.ipynb``); returns the node.
 
     The executed notebook appears at ``output`` only on success (written as ``*.partial.ipynb`` and
@@ -245,7 +303,7 @@ def execute(path: Path, output: Path, parameters: dict, results_root: Path | Non
 
     path, output = Path(path), Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(output.stem + ".partial.ipynb")
+    partial = output.with_name(f"{output.stem}.{os.getpid()}.partial.ipynb")  # one per process: concurrent runs never share it
     failed = output.with_name(output.stem + ".failed.ipynb")
     for p in (partial, failed):
         p.unlink(missing_ok=True)
@@ -253,13 +311,17 @@ def execute(path: Path, output: Path, parameters: dict, results_root: Path | Non
     profile = parameters.get("profile", "quick")
     with _patched_environ(_env_for_kernel(results_root)):
         try:
+            extra = {} if kernel_log is None else {"kernel_manager_class": _logged_kernel_manager(Path(kernel_log))}
             out = pm.execute_notebook(
                 nb, str(partial), parameters=parameters, kernel_name="python3", language="python",
                 progress_bar=progress, cwd=str(cwd or path.parent),
-                execution_timeout=timeout or CELL_TIMEOUT.get(profile, CELL_TIMEOUT["paper"]))
+                execution_timeout=timeout or CELL_TIMEOUT.get(profile, CELL_TIMEOUT["paper"]), **extra)
         except BaseException:
             if partial.exists():
-                os.replace(partial, failed)
+                if _readable_notebook(partial):
+                    os.replace(partial, failed)
+                else:  # cut short (a full disk, a kill during a write): not worth keeping
+                    partial.unlink(missing_ok=True)
             raise
     _tag_injected(out)
     _plain_glue_numbers(out)
@@ -268,6 +330,16 @@ def execute(path: Path, output: Path, parameters: dict, results_root: Path | Non
     nbformat.write(out, str(partial))
     os.replace(partial, output)
     return out
+
+
+def _readable_notebook(path: Path) -> bool:
+    import nbformat
+
+    try:
+        nbformat.read(path, as_version=4)
+        return True
+    except Exception:
+        return False
 
 
 def _tag_injected(nb) -> None:
@@ -311,13 +383,95 @@ def run(spec: str | Path, profile: str = "quick", overrides: dict | None = None,
     params = parameters_for(path, profile, overrides, nb)  # fails here, before any execution
     out = Path(out) if out is not None else root / "runs" / f"{path.stem}-{profile}"
     out = out.resolve()
+    check_writable(out, "output folder (--out)")
+    check_writable(cache_root(), "cache folder ($PRUNEPLAST_CACHE)")
     ipynb = out / f"{path.stem}.ipynb"
     t0 = time.perf_counter()
-    execute(path, ipynb, params, results_root=out,
-            progress=sys.stderr.isatty() if progress is None else progress)
+    log = out / f"{path.stem}.kernel.log"
+    with run_lock(out), scratch_dir() as tmp:
+        log.unlink(missing_ok=True)
+        with _patched_environ({"TMPDIR": str(tmp)}):  # the kernel's temporary files, removed below
+            execute(path, ipynb, params, results_root=out, kernel_log=log,
+                    progress=sys.stderr.isatty() if progress is None else progress)
+        log.unlink(missing_ok=True)  # kept only when the run failed
     res = results_dir(profile, out)
     files = sorted(res.glob(f"{path.stem}.*")) if res.is_dir() else []
     return {"notebook": ipynb, "results": files, "parameters": params, "seconds": time.perf_counter() - t0}
+
+
+class OutputError(RuntimeError):
+    """An output or cache folder that cannot be used, found before anything runs."""
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
+
+
+def check_writable(folder: Path, what: str) -> Path:
+    """Create ``folder`` if needed and prove that a file can be written there; else :class:`OutputError`."""
+    import tempfile
+
+    folder = Path(folder)
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"{what} {folder} exists and is not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".pruneplast-write-test-"):
+            pass
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(f"{what} {folder} cannot be written ({exc.strerror or exc}); "
+                          "choose another folder or fix its permissions") from None
+    return folder
+
+
+class run_lock:
+    """An exclusive lock on an output folder for one ``pruneplast run`` (released when the process ends)."""
+
+    NAME = ".pruneplast-run.lock"
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / self.NAME
+        self.fh = None
+
+    def __enter__(self):
+        import fcntl
+
+        self.fh = open(self.path, "a+")
+        try:
+            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.fh.seek(0)
+            who = self.fh.read().strip() or "another process"
+            self.fh.close()
+            raise OutputError(f"output folder {self.path.parent} is in use by another pruneplast run "
+                              f"({who}); wait for it to finish or choose another --out") from None
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.fh.write(f"pid {os.getpid()}\n")
+        self.fh.flush()
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            self.fh.seek(0)
+            self.fh.truncate()
+        finally:
+            self.fh.close()  # closing releases the lock; the empty file stays (removing it would race)
+
+
+class scratch_dir:
+    """A temporary folder for one run, removed when the run ends, however it ends (also on SIGTERM)."""
+
+    def __enter__(self) -> Path:
+        import tempfile
+
+        self.path = Path(tempfile.mkdtemp(prefix="pruneplast-run-"))
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- stamps
@@ -464,6 +618,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
             p for p in res_dir.glob("*") if p.is_file() and p.stem != src.stem and not p.name.startswith("."))
         # ... and the benchmark results (the Compute appendix renders them)
         bench = [] if is_chapter else sorted((root / "benchmarks").glob("*.json"))
+        # ... and the catalogue of bad inputs and faults (the page of that name runs it)
+        bench += [] if is_chapter else [f for f in (root / "tests" / "faults.py", root / "tests" / "test_faults.py")
+                                         if f.exists()]
         key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir, bench, root)
         out = exec_dir / f"{page}.ipynb"
         stamp_file = out.with_suffix(".stamp.json")

@@ -27,6 +27,7 @@ from .config import (
     Range,
     check_choice,
     check_device,
+    check_increasing,
     check_seeds,
 )
 
@@ -44,6 +45,8 @@ class Param:
     quick: Any = None  # the quick profile's value (None: same as default)
     choices: tuple = ()  # allowed strings for kind 'str'
     range: Range | None = None  # the engine's range for the value (each entry of a list); see below
+    rule: Any = None  # a further check of the whole value, rule(name, value), from the engine
+    rule_help: str = ""  # what the rule asks, for `pruneplast list`
 
     def value(self, profile: str) -> Any:
         return self.default if profile == "paper" or self.quick is None else self.quick
@@ -67,8 +70,8 @@ class Param:
         if self.kind == "seeds":
             return f"distinct integers in {text}"
         if self.kind in ("ints", "fractions"):
-            return f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
-        return text
+            text = f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
+        return text + (f", {self.rule_help}" if self.rule_help else "")
 
 
 COMMON = {
@@ -116,7 +119,9 @@ register(Chapter("02_pruning_cliff", "The pruning cliff", {
     "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
     "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,
                                          0.95, 0.96, 0.97, 0.99], "sparsity levels of the sweep",
-                          quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99], range=SWEEP_LEVEL),
+                          quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99], range=SWEEP_LEVEL,
+                          rule=lambda n, v: check_increasing(n, v, at_least=2),
+                          rule_help="at least 2, increasing"),
 }))
 
 register(Chapter("03_consolidation", "How long to consolidate", {
@@ -137,7 +142,8 @@ register(Chapter("04_regimens", "One large regrowth or many small ones", {
     "chronic_epochs": Param("int", 5, "consolidation epochs per chronic cycle", quick=1,
                             range=POSITIVE_COUNT),
     "chronic_cycles": Param("ints", [3, 6, 10], "cycles of the short, moderate and long chronic regimens",
-                            quick=[1, 2, 3], range=POSITIVE_COUNT),
+                            quick=[1, 2, 3], range=POSITIVE_COUNT,
+                            rule=lambda n, v: check_increasing(n, v, count=3), rule_help="3, increasing"),
     "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
     "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
 }))
@@ -160,7 +166,8 @@ register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_
 register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and manic relapse", {
     **_TREATMENT_PARAMS,
     "durations": Param("ints", [25, 50, 100, 150, 200, 300],
-                       "maintenance epochs tested (checkpoints of one run)", quick=[1, 2, 4]),
+                       "maintenance epochs tested (checkpoints of one run)", quick=[1, 2, 4],
+                       range=POSITIVE_COUNT),
     "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", range=LEARNING_RATE),
     "protection": Param("fraction", 1.0, "mood-stabiliser protection during maintenance"),
     "decay_steps": Param("int", 50, "protection decay steps after discontinuation"),
@@ -204,6 +211,13 @@ def profile_values(name: str, profile: str) -> dict:
 
 
 def _check(name: str, p: Param, v: Any) -> Any:
+    v = _check_kind(name, p, v)
+    if p.rule is not None:
+        p.rule(name, v)
+    return v
+
+
+def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind == "seeds":
         return list(check_seeds(name, v))
     if p.kind in ("int", "float", "fraction"):
@@ -227,12 +241,48 @@ def validate(name: str, values: dict) -> dict:
     Returns the validated parameters as a dict; raises ``ValueError`` naming the first bad one.
     """
     ch = chapter(name)
+    unknown = [k for k in injected_names(values) if k not in ch.all_params]
+    if unknown:
+        raise ValueError(f"chapter {name}: unknown parameter{'s' if len(unknown) > 1 else ''} "
+                         f"{', '.join(map(repr, unknown))} injected; valid parameters: {', '.join(ch.all_params)}")
     out = {}
     for k, p in ch.all_params.items():
         if k not in values:
             raise ValueError(f"chapter {name}: parameter {k!r} is missing")
         out[k] = _check(k, p, values[k])
+    if out["profile"] != "paper":
+        scaled = [k for k, p in ch.params.items() if p.quick is not None and p.quick != p.default]
+        if scaled and all(out[k] == ch.params[k].default for k in scaled):
+            raise ValueError(
+                f"chapter {name}: profile is {out['profile']!r} but {', '.join(scaled)} all hold their paper "
+                f"values, so this would run the paper-scale experiment and file it as {out['profile']!r} "
+                "results. Papermill's `-p profile quick` sets only the label: pass the quick values too "
+                "(`pruneplast list` shows them) or use `pruneplast run --profile quick`.")
     return out
+
+
+def injected_names(namespace: dict) -> list[str]:
+    """Names assigned by papermill's injected-parameters cell, read from IPython's input history.
+
+    Papermill appends a cell starting ``# Parameters`` after the notebook's parameters cell; in a
+    kernel, ``In`` holds the sources run so far. Outside IPython (or before injection) this is empty.
+    """
+    import ast
+
+    history = namespace.get("In")
+    if not isinstance(history, list):
+        return []
+    names: list[str] = []
+    for src in history:
+        if isinstance(src, str) and src.lstrip().startswith("# Parameters"):
+            try:
+                tree = ast.parse(src)
+            except SyntaxError:
+                continue
+            for node in tree.body:
+                if isinstance(node, ast.Assign):
+                    names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    return list(dict.fromkeys(names))
 
 
 def describe(name: str) -> str:

@@ -61,7 +61,19 @@ def _list() -> int:
     return 0
 
 
+def _need_runtime() -> None:
+    """`pruneplast run` executes notebooks: say what is missing before anything else happens."""
+    import importlib.util
+
+    missing = [m for m in ("papermill", "jupytext", "ipykernel", "myst_nb", "nbformat")
+               if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"pruneplast run needs {', '.join(missing)}, which this environment lacks; "
+                           "install the package with its dependencies (pip install -e .) or use `make install`")
+
+
 def _run(args) -> int:
+    _need_runtime()
     overrides = {}
     for name, value in args.parameter:
         if name in overrides:
@@ -73,13 +85,11 @@ def _run(args) -> int:
           + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""), flush=True)
     try:
         out = build.run(path, args.profile, overrides, args.out)
-    except build.ParameterError:
+    except (build.ParameterError, build.OutputError, Interrupted):
         raise
     except Exception as exc:  # papermill's execution error: the cell's exception, and where to look
         what = f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
-        failed = build.find_notebook(path).stem + ".failed.ipynb"
-        print(f"error: execution failed: {what}\n(the partly executed notebook is {failed} in the "
-              "output folder)", file=sys.stderr)
+        print(f"error: execution failed: {what}\n{_left_behind(path, args)}", file=sys.stderr)
         return 1
     print(f"executed notebook: {out['notebook']}")
     if out["results"]:
@@ -90,8 +100,36 @@ def _run(args) -> int:
     return 0
 
 
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: the run stops, its kernel and worker processes end, nothing is published."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):
+    raise Interrupted(signum)
+
+
+def _left_behind(path, args) -> str:
+    from pathlib import Path
+
+    out = Path(args.out) if getattr(args, "out", None) else build.project_root() / "runs" / f"{Path(path).stem}-{args.profile}"
+    failed = out.resolve() / f"{Path(path).stem}.failed.ipynb"
+    log = out.resolve() / f"{Path(path).stem}.kernel.log"
+    where = f"; the kernel's own log is {log}" if log.exists() else ""
+    if failed.exists():
+        return f"(the partly executed notebook is {failed}{where})"
+    return f"(no partly executed notebook was kept{where})"
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     args = _parser().parse_args(argv)
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    interrupted = False
     try:
         if args.command == "list":
             return _list()
@@ -106,12 +144,28 @@ def main(argv: list[str] | None = None) -> int:
     except build.ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RuntimeError, FileNotFoundError) as exc:
+    except (RuntimeError, FileNotFoundError, build.OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Interrupted as exc:
+        import logging
+
+        interrupted = True
+        for sig in previous:  # a second Ctrl-C must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        # the cell that was running ends with the interrupt; asyncio would report that at exit
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
+        name = "interrupted (Ctrl-C)" if exc.signum == signal.SIGINT else "terminated (SIGTERM)"
+        print(f"\n{name}: the run was stopped and its kernel and worker processes have ended; no "
+              "executed notebook was written (results files are written whole or not at all)", file=sys.stderr)
+        return 128 + exc.signum
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0
+    finally:
+        if not interrupted:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     return 2
 
 

@@ -104,6 +104,17 @@ COUNT = Range(0, integer=True)  # epochs, steps, workers
 POSITIVE_COUNT = Range(1, integer=True)
 
 
+def check_increasing(name: str, value: Sequence, count: int | None = None, at_least: int = 1) -> None:
+    """Entries strictly increasing; exactly ``count`` of them, or at least ``at_least``."""
+    n = len(value)
+    if count is not None and n != count:
+        raise ValueError(f"{name} must hold exactly {count} values in increasing order; got {list(value)}")
+    if n < at_least:
+        raise ValueError(f"{name} must hold at least {at_least} values; got {list(value)}")
+    if any(b <= a for a, b in zip(value[:-1], value[1:])):
+        raise ValueError(f"{name} must be strictly increasing; got {list(value)}")
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
@@ -330,7 +341,7 @@ class MaintenanceConfig:
     bias: float = 1.0  # positive bias of the biased-stress test, before protection
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "durations", check_int_list("durations", self.durations, 0))
+        object.__setattr__(self, "durations", POSITIVE_COUNT.check_list("durations", self.durations))
         LEARNING_RATE.check("lr", self.lr)
         FRACTION.check("protection", self.protection)
         COUNT.check("decay_steps", self.decay_steps)

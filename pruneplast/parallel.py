@@ -77,8 +77,29 @@ def report(n: int = 1) -> None:
         _report(n)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to send this process SIGTERM when its parent exits (a killed notebook kernel, say),
+    so that worker processes never outlive the run that started them. A no-op elsewhere."""
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the parent is already gone (died before the request took effect)
+        os._exit(1)
+
+
 def _init_worker(threads: int, progress: "mp.Queue") -> None:
     global _report
+    _die_with_parent()
     torch.set_num_threads(threads)
     _report = progress.put
 

@@ -35,7 +35,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, REGIMEN_FRACTION, RegrowConfig, RelapseConfig, TrainConfig, check_int, check_real
+from ..config import CONSOLIDATION, POSITIVE_COUNT as CHRONIC_CYCLES, REGIMEN_FRACTION, check_increasing, RegrowConfig, RelapseConfig, TrainConfig, check_int, check_real
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, train
@@ -105,11 +105,8 @@ def study_regimens(acute_fraction: float = 0.6, acute_epochs: int = 15, chronic_
     ``chronic_cycles`` gives the short, moderate and long chronic cycle counts (increasing); the
     control trains one ``acute_fraction`` regrowth for the long chronic regimen's total epochs.
     """
-    if isinstance(chronic_cycles, (str, bytes)) or not isinstance(chronic_cycles, Sequence) or len(chronic_cycles) != 3:
-        raise ValueError(f"chronic_cycles must be 3 increasing cycle counts (short, moderate, long); got {chronic_cycles!r}")
-    cyc = [check_int(f"chronic_cycles[{i}]", c, 1) for i, c in enumerate(chronic_cycles)]
-    if not cyc[0] < cyc[1] < cyc[2]:
-        raise ValueError(f"chronic_cycles must be strictly increasing (short < moderate < long); got {cyc}")
+    cyc = list(CHRONIC_CYCLES.check_list("chronic_cycles", chronic_cycles))
+    check_increasing("chronic_cycles (short, moderate, long)", cyc, count=3)
     out = [Regimen("acute_moderate", 1, acute_fraction, acute_epochs)]
     out += [Regimen(n, c, chronic_fraction, chronic_epochs) for n, c in zip(CHRONIC_NAMES, cyc)]
     out.append(Regimen("full_acute", 1, 1.0, full_epochs))

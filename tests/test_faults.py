@@ -1,0 +1,401 @@
+"""Bad input and faults: every case of ``tests/faults.py``, and what the user gets.
+
+Command-line cases must fail before any work, in under a few seconds, naming the parameter and
+the range the engine enforces. The registered tests below cover the Python API, papermill, the
+caches, signals, disk and concurrency; the book's *Bad input and faults* page lists them all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from faults import CLI_CASES, fault, matches, run_cli
+from pruneplast import build
+
+ROOT = Path(__file__).resolve().parent.parent
+EXE = Path(sys.executable).with_name("pruneplast")
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=[c.tried for c in CLI_CASES])
+def test_cli_case_fails_early_with_a_clear_message(case, monkeypatch, tmp_path):
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    code, message, seconds = run_cli(case)
+    assert code == case.code, f"exit {code}, expected {case.code}: {message}"
+    assert matches(case, message), f"message {message!r} does not match {case.message!r}"
+    assert "Traceback" not in message
+    assert seconds < 5, f"took {seconds:.1f} s: something ran before the check"
+    assert not (ROOT / "runs" / "02_pruning_cliff-quick" / "02_pruning_cliff.partial.ipynb").exists()
+
+
+def test_list_shows_every_parameter_with_the_engine_range(capsys):
+    from pruneplast import chapters, cli
+
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for ch in chapters.CHAPTERS.values():
+        for k, p in ch.all_params.items():
+            line = next(ln for ln in out.splitlines() if ln.strip().startswith(k + " ") and ch.name in out)
+            assert "allowed:" in line, line
+    assert "sweep_levels" in out and "[0, 0.999]" in out and "[0, 4294966]" in out
+
+
+# --------------------------------------------------------------------------- the Python API
+def _tiny():
+    from pruneplast.config import NetworkConfig, TaskConfig
+    from pruneplast.data import EnsembleData
+    from pruneplast.network import EnsembleMLP
+
+    data = EnsembleData.build([0], TaskConfig(n_train=256, n_standard=200, n_clean=40))
+    return EnsembleMLP.init([0], NetworkConfig(sizes=(2, 8, 8, 4, 4))), data
+
+
+@fault("Python API", "operators.train(..., lr=-1e-3) (a negative learning rate)",
+       "ValueError: lr must be in (0.0, 1.0]; got -0.001 - before the first step")
+def test_train_rejects_a_negative_learning_rate():
+    from pruneplast.config import TrainConfig
+    from pruneplast.operators import train
+
+    net, data = _tiny()
+    with pytest.raises(ValueError, match=r"lr must be in \(0\.0, 1\.0\]; got -0\.001"):
+        train(net, data, TrainConfig(epochs=1), lr=-1e-3)
+
+
+@fault("Python API", "operators.train(..., lr=nan)", "ValueError: lr must be a number in (0.0, 1.0]; got nan")
+def test_train_rejects_a_nan_learning_rate():
+    from pruneplast.config import TrainConfig
+    from pruneplast.operators import train
+
+    net, data = _tiny()
+    with pytest.raises(ValueError, match=r"lr must be a number"):
+        train(net, data, TrainConfig(epochs=1), lr=float("nan"))
+
+
+@fault("Python API", "operators.train with one learning rate per replica, but the wrong count",
+       "ValueError: lr must be one learning rate or one per replica (1); got 2")
+def test_train_rejects_a_per_replica_lr_of_the_wrong_length():
+    from pruneplast.config import TrainConfig
+    from pruneplast.operators import train
+
+    net, data = _tiny()
+    with pytest.raises(ValueError, match=r"one per replica \(1\); got 2"):
+        train(net, data, TrainConfig(epochs=1), lr=[1e-3, 1e-3])
+
+
+@fault("Python API", "training that diverges (weights become inf or NaN)",
+       "FloatingPointError naming the replicas and the epoch: 'non-finite weights (NaN or inf) in 1 of 1 "
+       "replicas (seed 0) after epoch 1 of train; training diverged: lower the learning rate ...'")
+def test_training_stops_on_non_finite_weights():
+    from pruneplast.config import TrainConfig
+    from pruneplast.operators import train
+
+    net, data = _tiny()
+    with torch.no_grad():
+        net.weights[1][0, 0, 0] = float("inf")
+    with pytest.raises(FloatingPointError, match=r"non-finite weights .*seed 0\) after epoch 1"):
+        train(net, data, TrainConfig(epochs=3, lr=1e-3))
+
+
+@fault("Python API", "stress.evaluate on a network with NaN weights",
+       "FloatingPointError: non-finite weights ... (found before evaluating), instead of a finite accuracy")
+def test_evaluation_refuses_non_finite_weights():
+    from pruneplast.stress import evaluate
+
+    net, data = _tiny()
+    with torch.no_grad():
+        net.weights[0][0, 0, 0] = float("nan")
+    with pytest.raises(FloatingPointError, match="found before evaluating"):
+        evaluate(net, data, ["standard"])
+
+
+@fault("Python API", "RunConfig(seeds=[5_000_000]) (its data seed would overflow numpy)",
+       "ValueError: seeds[0] must be an integer [0, 4294966]; got 5000000")
+def test_seed_whose_data_seed_overflows_is_rejected():
+    from pruneplast.config import MAX_SEED, RunConfig
+    from pruneplast.data import replicate_sets
+
+    with pytest.raises(ValueError, match=r"seeds\[0\] must be an integer \[0, 4294966\]"):
+        RunConfig(seeds=[5_000_000])
+    replicate_sets(MAX_SEED, RunConfig(seeds=[MAX_SEED]).task)  # the largest allowed seed builds its data
+
+
+@fault("Python API", "check_device('cuda:7') / 'xpu' / 'meta'",
+       "ValueError naming the device: not available here, or the engine runs on 'cpu' or 'cuda' only")
+def test_devices_that_cannot_be_used_are_rejected():
+    from pruneplast.config import check_device
+
+    for bad in ("xpu", "meta", "cuda:7", "cpu:1"):
+        with pytest.raises(ValueError, match="device"):
+            check_device("device", bad)
+    assert check_device("device", "cpu") == "cpu"
+
+
+# --------------------------------------------------------------------------- papermill
+def _papermill(tmp_path, *params: str) -> subprocess.CompletedProcess:
+    nb = tmp_path / "ch.ipynb"
+    subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "-o", str(nb),
+                    str(ROOT / "notebooks" / "01_model_and_task.md")], check=True, capture_output=True)
+    env = dict(os.environ, PRUNEPLAST_RESULTS=str(tmp_path / "results"), PRUNEPLAST_CACHE=str(tmp_path / "cache"))
+    return subprocess.run([sys.executable, "-m", "papermill", str(nb), str(tmp_path / "out.ipynb"),
+                           "--cwd", str(ROOT / "notebooks"), *params],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+@fault("papermill", "papermill -p profile quick and nothing else (paper-scale values under the quick label)",
+       "the first code cell fails: 'profile is quick but seeds, baseline_epochs all hold their paper values, so "
+       "this would run the paper-scale experiment and file it as quick results ...'")
+def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path):
+    out = _papermill(tmp_path, "-p", "profile", "quick")
+    assert out.returncode != 0
+    assert "would run the paper-scale experiment" in out.stderr + out.stdout
+    assert not (tmp_path / "results").exists()
+
+
+@fault("papermill", "papermill -p sedes '[0]' (a misspelled parameter name)",
+       "the first code cell fails: \"unknown parameter 'sedes' injected; valid parameters: profile, device, ...\"")
+def test_papermill_misspelled_parameter_fails(tmp_path):
+    out = _papermill(tmp_path, "-p", "profile", "quick", "-y", "seeds: [0]", "-p", "baseline_epochs", "1",
+                     "-y", "sedes: [0]")
+    assert out.returncode != 0
+    assert "unknown parameter 'sedes' injected" in out.stderr + out.stdout
+
+
+@fault("command line", "pruneplast run on a jupytext-converted .ipynb of chapter 2 under another name",
+       "runs as chapter 2: the chapter's parameters, ranges and quick values apply (found by its NOTEBOOK line)")
+def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
+    nb = tmp_path / "my_copy.ipynb"
+    subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "-o", str(nb),
+                    str(ROOT / "notebooks" / "02_pruning_cliff.md")], check=True, capture_output=True)
+    assert build.chapter_name(nb) == "02_pruning_cliff"
+    params = build.parameters_for(nb, "quick")
+    assert params["seeds"] == [0, 1]
+    with pytest.raises(build.ParameterError, match=r"sweep_levels\[1\]"):
+        build.parameters_for(nb, "quick", {"sweep_levels": [0.5, 1.0]})
+
+
+@fault("command line", "pruneplast run on a file named .ipynb that is not JSON",
+       "error: ... is not a readable Jupyter notebook (NotJSONError: ...), exit 2")
+def test_non_json_ipynb_is_a_clear_error(tmp_path, capsys):
+    from pruneplast import cli
+
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text("{not json")
+    assert cli.main(["run", str(bad)]) == 2
+    assert "not a readable Jupyter notebook" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- caches and files
+@fault("cache", "a truncated or empty cached baseline (a full disk, a killed copy)",
+       "warning: cache file <path> is unreadable (...); recomputing it - the recomputed state equals the lost one")
+def test_damaged_baseline_cache_is_reported_and_recomputed(tmp_path, monkeypatch, capsys):
+    from pruneplast.config import RunConfig, TaskConfig, TrainConfig
+    from pruneplast.protocols import base
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path))
+    run = RunConfig(seeds=(0,), task=TaskConfig(n_train=256, n_standard=200, n_clean=40))
+    cfg = TrainConfig(epochs=1, lr=1e-3)
+    first, _ = base.baseline(run, cfg)
+    (path,) = (tmp_path / "baselines").glob("*.pt")
+    for damage in (lambda b: b[: len(b) // 2], lambda b: b""):
+        path.write_bytes(damage(path.read_bytes()))
+        again, _ = base.baseline(run, cfg)
+        assert f"cache file {path} is unreadable" in capsys.readouterr().err
+        assert all(torch.equal(a, b) for a, b in zip(first.weights, again.weights))
+        assert base.load_state(path) is not None  # rewritten whole
+
+
+@fault("cache", "a damaged cached set of treated states (chapters 5 and 6)",
+       "the same warning with the file's path; the states are recomputed and the file rewritten")
+def test_damaged_treated_cache_is_recomputed(tmp_path, monkeypatch, capsys):
+    from pruneplast.protocols import base
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path))
+    path = tmp_path / "treated" / "x.pt"
+    base.save_state({"a": torch.ones(3)}, path)
+    path.write_bytes(path.read_bytes()[:10])
+    assert base.load_state(path) is None and not path.exists()
+    assert "is unreadable" in capsys.readouterr().err
+
+
+@fault("files", "results and cache files under the usual umask 022",
+       "files readable by others like any new file (0644), not 0600")
+def test_results_and_cache_files_get_the_umask_mode(tmp_path):
+    import pandas as pd
+
+    from pruneplast import results
+    from pruneplast.protocols import base
+
+    old = os.umask(0o022)
+    try:
+        df = pd.DataFrame({"experiment": ["e"], "condition": ["c"], "seed": [0], "metric": ["accuracy"], "value": [1.0]})
+        csv = results.save_results(df, "nb", "quick", {}, tmp_path)
+        base.save_state({"x": torch.zeros(1)}, tmp_path / "c.pt")
+        for p in (csv, csv.with_suffix(".json"), tmp_path / "c.pt"):
+            assert (p.stat().st_mode & 0o777) == 0o644, (p, oct(p.stat().st_mode))
+    finally:
+        os.umask(old)
+
+
+@fault("files", "every results .json", "records the machine facts that decide bitwise equality (machine: CPU "
+       "model, vector extensions, torch CPU capability, BLAS, threads, versions)")
+def test_results_json_records_the_machine(tmp_path):
+    import pandas as pd
+
+    from pruneplast import machine, results
+
+    df = pd.DataFrame({"experiment": ["e"], "condition": ["c"], "seed": [0], "metric": ["accuracy"], "value": [1.0]})
+    meta = json.loads(results.save_results(df, "nb", "quick", {}, tmp_path).with_suffix(".json").read_text())
+    for k in machine.BITWISE_KEYS:
+        assert k in meta["machine"], k
+    assert meta["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+
+
+@fault("disk", "the disk fills up while papermill writes the partly executed notebook",
+       "the error, and no half-written .failed.ipynb (only a readable one is kept)")
+def test_a_cut_short_partial_notebook_is_not_kept(tmp_path, monkeypatch):
+    import errno
+
+    import papermill
+
+    def full_disk(nb, path, **kw):
+        Path(path).write_text('{"cells": [')  # what a full disk leaves
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(papermill, "execute_notebook", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        build.execute(ROOT / "notebooks" / "01_model_and_task.md", tmp_path / "x.ipynb",
+                      build.parameters_for(ROOT / "notebooks" / "01_model_and_task.md", "quick"))
+    assert list(tmp_path.iterdir()) == []
+
+
+@fault("output", "an output folder that cannot be written (read-only)",
+       "error: output folder (--out) <path> cannot be written (Permission denied) - before anything runs, exit 1")
+def test_read_only_output_folder_fails_before_running(tmp_path, capsys):
+    from pruneplast import cli
+
+    if os.geteuid() == 0:
+        pytest.skip("root can write into read-only folders; the /proc case of CLI_CASES covers this as root")
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    assert cli.main(["run", "02", "--out", str(ro)]) == 1
+    assert "cannot be written" in capsys.readouterr().err
+
+
+@fault("output", "a cache folder ($PRUNEPLAST_CACHE) that cannot be created",
+       "error: cache folder ($PRUNEPLAST_CACHE) <path> cannot be written (...) - before anything runs, exit 1")
+def test_unusable_cache_folder_fails_before_running(tmp_path, monkeypatch, capsys):
+    from pruneplast import cli
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", "/proc/pruneplast-cache")
+    t0 = time.perf_counter()
+    assert cli.main(["run", "02", "--out", str(tmp_path / "out")]) == 1
+    assert "cache folder ($PRUNEPLAST_CACHE) /proc/pruneplast-cache cannot be written" in capsys.readouterr().err
+    assert time.perf_counter() - t0 < 5
+
+
+# --------------------------------------------------------------------------- signals and concurrency
+def _start(tmp_path, chapter: str, out: Path, *extra: str) -> subprocess.Popen:
+    env = dict(os.environ, PRUNEPLAST_CACHE=str(tmp_path / "cache"), TMPDIR=str(tmp_path / "tmp"),
+               PRUNEPLAST_PROGRESS="0")
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return subprocess.Popen([str(EXE), "run", chapter, "--profile", "quick", "--out", str(out), *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _workers(pid: int) -> list:
+    import psutil
+
+    try:
+        kids = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+    return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
+
+
+@fault("signals", "SIGTERM to pruneplast run while chapter 5 trains in worker processes",
+       "'terminated (SIGTERM): the run was stopped and its kernel and worker processes have ended ...', "
+       "exit 143; no worker process left, no temporary folder left, no executed notebook written")
+def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path):
+    import psutil
+
+    proc = _start(tmp_path, "05", tmp_path / "out", "-p", "workers", "2")
+    workers = []
+    deadline = time.time() + 240
+    while time.time() < deadline and not workers and proc.poll() is None:
+        time.sleep(0.5)
+        workers = _workers(proc.pid)
+    assert workers, "chapter 5 never started its worker processes"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated (SIGTERM)" in err and "Traceback" not in err
+    time.sleep(2.0)
+    alive = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"worker processes outlived the run: {[w.pid for w in alive]}"
+    assert list((tmp_path / "tmp").iterdir()) == [], "the run left temporary files behind"
+    assert not (tmp_path / "out" / "05_treatments.ipynb").exists()
+
+
+@fault("signals", "Ctrl-C (SIGINT) during a run",
+       "one short message 'interrupted (Ctrl-C): the run was stopped ...' instead of 66-174 lines of tracebacks, "
+       "exit 130")
+def test_ctrl_c_prints_a_short_message(tmp_path):
+    proc = _start(tmp_path, "02", tmp_path / "out")
+    time.sleep(8.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted (Ctrl-C)" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) <= 8, err
+
+
+@fault("concurrency", "a second pruneplast run into the same --out while the first is running",
+       "the second stops at once: 'output folder <path> is in use by another pruneplast run (pid N); wait for it "
+       "to finish or choose another --out', exit 1; the first finishes normally")
+def test_concurrent_runs_into_one_output_folder(tmp_path):
+    from pruneplast import cli
+
+    first = _start(tmp_path, "01", tmp_path / "out", "-p", "seeds", "[0]", "-p", "baseline_epochs", "1")
+    deadline = time.time() + 60
+    lock = tmp_path / "out" / build.run_lock.NAME
+    while time.time() < deadline and not (lock.exists() and lock.read_text().strip()):
+        time.sleep(0.2)
+    import contextlib
+    import io
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = cli.main(["run", "01", "--out", str(tmp_path / "out"), "-p", "seeds", "[0]"])
+    assert code == 1 and "is in use by another pruneplast run" in err.getvalue()
+    out, errs = first.communicate(timeout=300)
+    assert first.returncode == 0, errs[-2000:]
+    assert (tmp_path / "out" / "01_model_and_task.ipynb").exists()
+    assert not list((tmp_path / "out").glob("*.partial.ipynb"))
+
+
+@fault("Python API", "two build.execute calls into one folder at once (the Python API, no lock)",
+       "each writes its own partial notebook (named with its process id); neither publishes the other's")
+def test_partial_notebooks_are_per_process(tmp_path, monkeypatch):
+    import papermill
+
+    seen = []
+
+    def record(nb, path, **kw):
+        seen.append(Path(path).name)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(papermill, "execute_notebook", record)
+    src = ROOT / "notebooks" / "01_model_and_task.md"
+    with pytest.raises(RuntimeError, match="stop here"):
+        build.execute(src, tmp_path / "x.ipynb", build.parameters_for(src, "quick"))
+    assert seen == [f"x.{os.getpid()}.partial.ipynb"]
