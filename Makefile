@@ -2,6 +2,7 @@
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
 #   make test                         engine tests, notebook checks, quick book build
 #   make reference                    refresh the notebook-check references in tests/reference
+#   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make bench, make bench-directions engine speed on this machine (see benchmarks/README.md)
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
@@ -22,10 +23,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install test test-setup book reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
-	@sed -n '2,8p' Makefile
+	@sed -n '2,9p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,12 @@ test-setup: $(INSTALLED) widgets-js browser
 
 book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
+
+# Every chapter (make test runs three) executed under another float path on this machine, against
+# the same references; see tests/test_float_paths.py.
+test-float-path: $(INSTALLED)
+	PRUNEPLAST_FLOAT_PATH_CHAPTERS="01_model_and_task 02_pruning_cliff 03_consolidation 04_regimens 05_treatments 06_longitudinal_relapse explorer" \
+		$(PY) -m pytest -v tests/test_float_paths.py
 
 reference: $(INSTALLED)
 	$(VENV)/bin/pruneplast reference

@@ -88,7 +88,7 @@ CASES = [
     ("n_train bool", lambda: TaskConfig(n_train=True), "n_train", ">= 1"),
     ("sigma -1", lambda: TaskConfig(sigma=-1.0), "sigma", "[0.0, 100.0]"),
     ("layer width 0", lambda: NetworkConfig(sizes=(2, 0, 4)), "sizes[1]", ">= 1"),
-    ("durations", lambda: MaintenanceConfig(durations=[25, -5]), "durations[1]", ">= 0"),
+    ("durations", lambda: MaintenanceConfig(durations=[25, -5]), "durations[1]", ">= 1"),
     ("durations empty", lambda: MaintenanceConfig(durations=[]), "durations", "non-empty"),
     ("protection 1.5", lambda: MaintenanceConfig(protection=1.5), "protection", "[0.0, 1.0]"),
     ("threshold 101", lambda: MaintenanceConfig(threshold=101.0), "threshold", "[0.0, 100.0]"),

@@ -361,26 +361,33 @@ def test_ctrl_c_prints_a_short_message(tmp_path):
 
 @fault("concurrency", "a second pruneplast run into the same --out while the first is running",
        "the second stops at once: 'output folder <path> is in use by another pruneplast run (pid N); wait for it "
-       "to finish or choose another --out', exit 1; the first finishes normally")
+       "to finish or choose another --out', exit 1; once the first has ended the folder is free again")
 def test_concurrent_runs_into_one_output_folder(tmp_path):
-    from pruneplast import cli
-
-    first = _start(tmp_path, "01", tmp_path / "out", "-p", "seeds", "[0]", "-p", "baseline_epochs", "1")
-    deadline = time.time() + 60
-    lock = tmp_path / "out" / build.run_lock.NAME
-    while time.time() < deadline and not (lock.exists() and lock.read_text().strip()):
-        time.sleep(0.2)
     import contextlib
     import io
 
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err):
-        code = cli.main(["run", "01", "--out", str(tmp_path / "out"), "-p", "seeds", "[0]"])
-    assert code == 1 and "is in use by another pruneplast run" in err.getvalue()
-    out, errs = first.communicate(timeout=300)
-    assert first.returncode == 0, errs[-2000:]
-    assert (tmp_path / "out" / "01_model_and_task.ipynb").exists()
-    assert not list((tmp_path / "out").glob("*.partial.ipynb"))
+    from pruneplast import cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen(  # a run in progress: another process holding the folder's lock
+        [sys.executable, "-c", "import sys, time; from pruneplast import build\n"
+         f"with build.run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        err = io.StringIO()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stderr(err):
+            code = cli.main(["run", "01", "--out", str(out), "-p", "seeds", "[0]"])
+        assert code == 1 and "is in use by another pruneplast run (pid" in err.getvalue(), err.getvalue()
+        assert time.perf_counter() - t0 < 5
+    finally:
+        holder.kill()
+        holder.wait()
+    with build.run_lock(out):  # released when its holder died
+        pass
+    assert not list(out.glob("*.ipynb"))
 
 
 @fault("Python API", "two build.execute calls into one folder at once (the Python API, no lock)",
