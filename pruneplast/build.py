@@ -37,7 +37,7 @@ from typing import Any, Iterable
 import yaml
 
 from . import chapters
-from .results import atomic_write, project_root, results_dir
+from .results import atomic_write, cache_root, project_root, results_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 NOTEBOOK_DIRS = ("notebooks", "book")
@@ -401,10 +401,6 @@ def run(spec: str | Path, profile: str = "quick", overrides: dict | None = None,
 
 class OutputError(RuntimeError):
     """An output or cache folder that cannot be used, found before anything runs."""
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
 
 
 def check_writable(folder: Path, what: str) -> Path:

@@ -44,6 +44,11 @@ def file_mode() -> int:
     return 0o666 & ~mask
 
 
+def cache_root() -> Path:
+    """``$PRUNEPLAST_CACHE`` if set, else ``<project>/.cache`` (baselines, treated states, web assets)."""
+    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
+
+
 def atomic_write(path: Path, data: str | bytes | None = None, writer=None) -> None:
     """Write ``path`` through a temporary file in the same folder and ``os.replace``.
 

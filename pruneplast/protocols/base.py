@@ -21,7 +21,7 @@ from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunCon
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
-from ..results import atomic_write, project_root
+from ..results import atomic_write, cache_root
 
 _PKG = Path(__file__).resolve().parent.parent
 
@@ -36,7 +36,7 @@ def source_hash() -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
+    return cache_root()
 
 
 def _key(*parts) -> str:
