@@ -14,6 +14,7 @@ from typing import Any
 
 from .config import (
     COUNT,
+    DATA_SETS,
     DECAY_RATE,
     EXPLORER_SPARSITY,
     FRACTION,
@@ -113,8 +114,17 @@ _DEPRESSED_STATE = {
     "sparsity": Param("fraction", 0.95, "pruning level of the depressed state", range=SPARSITY),
 }
 
+#: Study A's chapters run on its one data set (the comparison with the study); chapter 2 also
+#: runs every replicate on its own data set, to measure how much the data set matters.
+_STUDY_A_DATA = Param("str", "shared", "data sets: 'shared' (every replicate on study A's one data set, "
+                      "as the study) or 'per_replicate' (replicate s on its own, as study B)",
+                      choices=DATA_SETS)
+
 register(Chapter("02_pruning_cliff", "The pruning cliff", {
     **_DEPRESSED_STATE,
+    "data_sets": Param("str", "both", "data sets: 'both' (study A's one data set, the comparison, and a "
+                       "data set per replicate beside it), 'shared' or 'per_replicate'",
+                       choices=("both", *DATA_SETS)),
     "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown"),
     "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
     "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,
@@ -126,6 +136,7 @@ register(Chapter("02_pruning_cliff", "The pruning cliff", {
 
 register(Chapter("03_consolidation", "How long to consolidate", {
     **_DEPRESSED_STATE,
+    "data_sets": _STUDY_A_DATA,
     "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown (gradient-guided)"),
     "max_epochs": Param("int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch",
                         quick=5, range=POSITIVE_COUNT),
@@ -134,6 +145,7 @@ register(Chapter("03_consolidation", "How long to consolidate", {
 
 register(Chapter("04_regimens", "One large regrowth or many small ones", {
     **_DEPRESSED_STATE,
+    "data_sets": _STUDY_A_DATA,
     "acute_fraction": Param("fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)",
                             range=REGIMEN_FRACTION),
     "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=2),

@@ -176,6 +176,15 @@ def check_device(name: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- task and network
+#: Where a replicate's data sets come from (Methods section 1). ``'per_replicate'``: replicate
+#: seed s draws its train / standard / clean sets from RandomState s*1000+100 / +200 / +300
+#: (study B). ``'shared'``: every replicate trains and is tested on the one data set of
+#: RandomState 100 / 200 / 300, so replicates differ only by initialisation and random streams
+#: (study A). Replicate 0 has the same data under both schemes.
+DATA_SETS = ("shared", "per_replicate")
+DATA_SET_LABELS = {"shared": "one shared data set (study A)", "per_replicate": "a data set per replicate (study B)"}
+
+
 @dataclass(frozen=True)
 class TaskConfig:
     """The four-class Gaussian task (Methods section 1)."""
@@ -185,8 +194,12 @@ class TaskConfig:
     n_clean: int = 2_000  # clean test samples (sigma 0: the class centres)
     sigma: float = 0.8  # class spread of train and standard sets
     centre: float = 3.0  # centres at (+-3, +-3)
+    data_sets: str = "per_replicate"  # 'per_replicate' (study B) or 'shared' (study A); see DATA_SETS
 
     def __post_init__(self) -> None:
+        if self.data_sets not in DATA_SETS:
+            raise ValueError(f"data_sets={self.data_sets!r} must be one of "
+                             + ", ".join(map(repr, DATA_SETS)))
         check_int("n_train", self.n_train, 1)
         check_int("n_standard", self.n_standard, 1)
         check_int("n_clean", self.n_clean, 1)

@@ -1,8 +1,10 @@
 """The four-class Gaussian task (Methods section 1).
 
-Replicate ``s`` draws its train / standard / clean sets from ``numpy.random.RandomState`` with the
-seeds ``s*1000+100``, ``s*1000+200`` and ``s*1000+300``: labels first (``randint(0, 4, n)``),
-then noise (``randn(n, 2) * sigma``). The arrays are bit-identical to that recipe.
+Every data set comes from its own ``numpy.random.RandomState``: labels first
+(``randint(0, 4, n)``), then noise (``randn(n, 2) * sigma``); the arrays are bit-identical to that
+recipe. Under the task's ``data_sets='per_replicate'`` (study B's scheme) replicate ``s`` draws its
+train / standard / clean sets from the seeds ``s*1000+100``, ``s*1000+200`` and ``s*1000+300``;
+under ``'shared'`` (study A's) every replicate uses the seeds 100, 200 and 300.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .config import TaskConfig, check_seeds
+from .config import DATA_SETS, TaskConfig, check_seeds
 
 SPLITS = ("train", "standard", "clean")
 SPLIT_OFFSETS = {"train": 100, "standard": 200, "clean": 300}
@@ -32,16 +34,18 @@ def make_blobs(data_seed: int, n: int, sigma: float, task: TaskConfig = TaskConf
     return x.astype(np.float32), y.astype(np.int64)
 
 
-def data_seed(replicate: int, split: str) -> int:
-    """The RandomState seed of a replicate's split (study B's scheme)."""
-    return replicate * 1000 + SPLIT_OFFSETS[split]
+def data_seed(replicate: int, split: str, data_sets: str = "per_replicate") -> int:
+    """The RandomState seed of a replicate's split under a data-set scheme (see ``DATA_SETS``)."""
+    if data_sets not in DATA_SETS:
+        raise ValueError(f"data_sets={data_sets!r} must be one of " + ", ".join(map(repr, DATA_SETS)))
+    return SPLIT_OFFSETS[split] if data_sets == "shared" else replicate * 1000 + SPLIT_OFFSETS[split]
 
 
 def replicate_sets(replicate: int, task: TaskConfig = TaskConfig()) -> dict:
     """{'train': (X, y), 'standard': (X, y), 'clean': (X, y)} as numpy arrays."""
     sizes = {"train": task.n_train, "standard": task.n_standard, "clean": task.n_clean}
     sigmas = {"train": task.sigma, "standard": task.sigma, "clean": 0.0}
-    return {s: make_blobs(data_seed(replicate, s), sizes[s], sigmas[s], task) for s in SPLITS}
+    return {s: make_blobs(data_seed(replicate, s, task.data_sets), sizes[s], sigmas[s], task) for s in SPLITS}
 
 
 @dataclass

@@ -24,6 +24,9 @@ COLOURS = {
     "baseline": "#000000", "pruned": "#D55E00", "recovered": "#0072B2",
     "gradient": "#0072B2", "random": "#E69F00", "paper": "#CC79A7",
 }
+#: One colour per chapter, for figures that gather values from several chapters (the scorecard).
+CHAPTER_COLOURS = {"02_pruning_cliff": "#0072B2", "03_consolidation": "#56B4E9", "04_regimens": "#009E73",
+                   "05_treatments": "#E69F00", "06_longitudinal_relapse": "#CC79A7"}
 LABELS = {"untreated": "untreated", "ketamine": "ketamine-like", "ssri": "SSRI-like",
           "neurosteroid": "neurosteroid-like"}
 

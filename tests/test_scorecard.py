@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from pruneplast import paper, scorecard
+from pruneplast import paper, scorecard, verdicts
 from pruneplast.results import save_results
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -47,38 +47,81 @@ def chapter2_results(pruned=(31.0, 33.0, 32.0, 30.5, 34.0), recovered=(97.2, 96.
     return pd.DataFrame(rows)
 
 
-def test_default_rule():
-    assert scorecard.verdict_single(32.2, 33.9) == scorecard.REPRODUCED  # within 2 points
-    assert scorecard.verdict_single(32.2, 36.0, 30.0, 40.0) == scorecard.REPRODUCED  # inside the CI
-    assert scorecard.verdict_single(32.2, 36.0, 35.0, 37.0) == scorecard.PARTLY  # 3.8 points, outside CI
-    assert scorecard.verdict_single(32.2, 42.2) == scorecard.PARTLY  # exactly 10
-    assert scorecard.verdict_single(32.2, 42.3) == scorecard.NOT_REPRODUCED
-    assert scorecard.verdict_single(32.2, 20.0, math.nan, math.nan) == scorecard.NOT_REPRODUCED
-
-
-def test_stats_match_scipy():
+def test_single_replicate_rule_uses_the_prediction_interval():
     v = np.array([31.0, 33.0, 32.0, 30.5, 34.0])
-    s = scorecard.stats(v)
-    lo, hi = sps.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=sps.sem(v))
-    assert s["n"] == 5 and s["mean"] == pytest.approx(v.mean())
-    assert (s["ci_low"], s["ci_high"]) == (pytest.approx(lo), pytest.approx(hi))
-    one = scorecard.stats([5.0])
-    assert one["n"] == 1 and math.isnan(one["ci_low"])
+    r = verdicts.single_replicate(32.2, v)
+    half = sps.t.ppf(0.975, 4) * v.std(ddof=1) * math.sqrt(1 + 1 / 5)
+    assert (r["low"], r["high"]) == (pytest.approx(v.mean() - half), pytest.approx(v.mean() + half))
+    assert r["verdict"] == verdicts.REPRODUCED and r["percentile"] == pytest.approx(60.0)  # above 3 of 5 seeds
+    far = verdicts.single_replicate(50.8, v)  # far outside: differs, above every seed
+    assert far["verdict"] == verdicts.DIFFERS and far["percentile"] == 100.0
+    # just inside / just outside the interval's edge
+    assert verdicts.single_replicate(r["high"] - 1e-9, v)["verdict"] == verdicts.REPRODUCED
+    assert verdicts.single_replicate(r["high"] + 1e-6, v)["verdict"] == verdicts.DIFFERS
+    # the CI of the mean would have rejected a value the prediction interval accepts
+    lo, hi = sps.t.interval(0.95, 4, loc=v.mean(), scale=sps.sem(v))
+    assert not lo <= 35.0 <= hi and verdicts.single_replicate(35.0, v)["verdict"] == verdicts.REPRODUCED
+
+
+def test_single_replicate_resolution_at_the_ceiling():
+    ceiling = [100.0] * 10  # every seed at 100%: the study's 99.9 is within the reporting resolution
+    assert verdicts.single_replicate(99.9, ceiling)["verdict"] == verdicts.REPRODUCED
+    assert verdicts.single_replicate(99.0, ceiling)["verdict"] == verdicts.DIFFERS
     with pytest.raises(ValueError, match="no values"):
-        scorecard.stats([])
+        verdicts.single_replicate(1.0, [])
 
 
-def test_stats_cut_to_the_metric_range():
-    v = [100.0, 100.0, 83.3, 100.0, 66.7]  # relapse probability per seed
-    plain = scorecard.stats(v)
-    assert plain["ci_high"] > 100
-    cut = scorecard.stats(v, "relapse_probability")
-    assert cut["ci_high"] == 100.0 and cut["ci_low"] == pytest.approx(plain["ci_low"])
-    df = pd.DataFrame([{"experiment": "relapse", "condition": "biased", "seed": s, "metric": "relapse_probability",
-                        "value": x, "treatment": "ssri"} for s, x in enumerate(v)])
-    r = scorecard.evaluate("B7_ssri_relapse", df)
-    assert r["ci_high"] == 100.0 and r["verdict"] == scorecard.REPRODUCED  # 95.0 lies in [.., 100]
-    assert scorecard.stats(np.array(v) - 100.0)["ci_low"] < 0  # differences stay unbounded
+def test_mean_sd_rule_three_ways():
+    rng = np.random.default_rng(0)
+    base = rng.normal(0, 1, 10)
+    ours = 76.8 + 3.6 * (base - base.mean()) / base.std(ddof=0)  # same mean and population SD as the study
+    r = verdicts.mean_sd(76.8, 3.6, 10, ours)
+    assert r["diff"] == pytest.approx(0.0, abs=1e-9) and r["verdict"] == verdicts.REPRODUCED
+    # Welch: the interval from both samples' variances, the study's SD taken as a population SD
+    s2 = 3.6 * math.sqrt(10 / 9)
+    se = math.sqrt(ours.std(ddof=1) ** 2 / 10 + s2 ** 2 / 10)
+    dfw = se ** 4 / ((ours.std(ddof=1) ** 2 / 10) ** 2 / 9 + (s2 ** 2 / 10) ** 2 / 9)
+    assert r["high"] == pytest.approx(sps.t.ppf(0.975, dfw) * se)
+    # a mean just outside the margin: the CI reaches past +5 but contains 0 -> consistent
+    wide = verdicts.mean_sd(76.8, 12.0, 10, 76.8 + 12.0 * (base - base.mean()) / base.std(ddof=0) + 1.0)
+    assert wide["low"] < 0 < wide["high"] and wide["high"] > 5 and wide["verdict"] == verdicts.CONSISTENT
+    off = verdicts.mean_sd(76.8, 0.5, 10, ours * 0 + 83.0 + 0.1 * base)  # 6 points away, tight: differs
+    assert off["low"] > 5 and off["verdict"] == verdicts.DIFFERS
+    near = verdicts.mean_sd(76.8, 0.5, 10, ours * 0 + 79.0 + 0.1 * base)  # 2.2 away, CI inside +-5, excludes 0
+    assert 0 < near["low"] and near["high"] < 5 and near["verdict"] == verdicts.REPRODUCED
+    exact = verdicts.mean_sd(47.5, 0.0, 10, [47.5] * 10, "sparsity")  # no spread at all
+    assert exact["low"] == exact["high"] == 0.0 and exact["verdict"] == verdicts.REPRODUCED
+    assert verdicts.mean_sd(47.5, 0.0, 10, [49.0] * 10, "sparsity")["verdict"] == verdicts.DIFFERS
+
+
+def test_proportion_rule_respects_zero_and_hundred():
+    zero = np.zeros((10, 6))
+    r0 = verdicts.proportion(0.0, 10, zero)
+    assert r0["mean"] == 0.0 and r0["ci_low"] == 0.0 and 0 < r0["ci_high"] < 100
+    assert r0["low"] >= -100 and r0["verdict"] == verdicts.REPRODUCED
+    full = np.ones((10, 6))
+    r1 = verdicts.proportion(100.0, 10, full)
+    assert r1["ci_high"] == pytest.approx(100.0) and r1["ci_low"] < 100 and r1["verdict"] == verdicts.REPRODUCED
+    # perfectly correlated outcomes: a seed counts once (design effect 6), so the intervals are wider
+    mixed = np.repeat(np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 0])[:, None], 6, axis=1)
+    rm = verdicts.proportion(88.3, 10, mixed)
+    assert rm["design_effect"] == pytest.approx(6.0)
+    lo, hi = verdicts.wilson(0.7, 10)
+    assert (rm["ci_low"], rm["ci_high"]) == (pytest.approx(100 * lo), pytest.approx(100 * hi))
+    assert rm["low"] < 0 < rm["high"] and rm["verdict"] == verdicts.CONSISTENT  # 70 vs 88.3: too few seeds
+    indep = np.array([[1, 0, 1, 0, 1, 0]] * 10)  # within-seed alternation, no seed effect
+    assert verdicts.design_effect(indep) == 1.0
+    far = verdicts.proportion(95.0, 10, zero)
+    assert far["high"] < 0 and far["verdict"] == verdicts.DIFFERS
+    with pytest.raises(ValueError, match="0/1"):
+        verdicts.proportion(50.0, 10, np.full((3, 2), 0.5))
+
+
+def test_wilson_matches_its_formula():
+    lo, hi = verdicts.wilson(0.0, 60)
+    assert lo == 0.0 and hi == pytest.approx(1.959963984540054 ** 2 / (60 + 1.959963984540054 ** 2))
+    lo, hi = verdicts.wilson(0.5, 100)
+    assert (lo + hi) / 2 == pytest.approx(0.5)
 
 
 def test_a1_uses_only_pruned_combined():
@@ -87,9 +130,16 @@ def test_a1_uses_only_pruned_combined():
     assert r["n"] == 5 and r["mean"] == pytest.approx(np.mean([31.0, 33.0, 32.0, 30.5, 34.0]))
     assert r["verdict"] == scorecard.REPRODUCED
     far = chapter2_results(pruned=(50.0, 51.0, 49.0, 50.5, 49.5))
-    assert scorecard.evaluate("A1_pruned_combined", far)["verdict"] == scorecard.NOT_REPRODUCED
-    near = chapter2_results(pruned=(38.0, 38.5, 37.5, 38.2, 37.8))  # ~6 points off, tight CI
-    assert scorecard.evaluate("A1_pruned_combined", near)["verdict"] == scorecard.PARTLY
+    assert scorecard.evaluate("A1_pruned_combined", far)["verdict"] == scorecard.DIFFERS
+
+
+def test_study_a_claims_use_study_a_data_set_when_present():
+    shared = chapter2_results().assign(data_sets="shared")
+    other = chapter2_results(pruned=(50.0, 51.0, 49.0, 50.5, 49.5)).assign(data_sets="per_replicate")
+    r = scorecard.evaluate("A1_pruned_combined", pd.concat([other, shared], ignore_index=True))
+    assert r["verdict"] == scorecard.REPRODUCED and "study A's data set" in r["note"]
+    r = scorecard.evaluate("A1_pruned_combined", other)
+    assert r["verdict"] == scorecard.DIFFERS and "not study A's" in r["note"]
 
 
 @pytest.mark.parametrize("percent", [False, True])
@@ -102,23 +152,44 @@ def test_a2_cliff_location_and_values(percent):
     assert r["mean"] == pytest.approx(37.0)  # the 93% value, jitter sums to zero
 
 
-def test_a2_cliff_elsewhere_is_not_reproduced():
+def test_a2_cliff_elsewhere_differs():
     df = chapter2_results(cliff=(0.5, 0.8))
     lo, hi, drop = scorecard.steepest_drop(df)
     assert (lo, hi) == (50.0, 80.0) and drop > 0
-    assert scorecard.evaluate("A2_cliff", df)["verdict"] == scorecard.NOT_REPRODUCED
-
-
-def test_a2_cliff_in_region_but_values_off_is_partly():
-    df = chapter2_results(cliff=(0.93, 0.95))  # steepest between 93 and 95: 93% value ~60, not 37
-    assert scorecard.evaluate("A2_cliff", df)["verdict"] == scorecard.PARTLY
+    r = scorecard.evaluate("A2_cliff", df)
+    assert r["verdict"] == scorecard.DIFFERS
+    assert [t["holds"] for t in r["tests"] if t["test"] == "statement"] == [False]
 
 
 def test_a3_recovered_and_sparsity():
     r = scorecard.evaluate("A3_recovered_combined", chapter2_results())
     assert r["verdict"] == scorecard.REPRODUCED and "47.5%" in r["note"]
     assert r["mean"] == pytest.approx(np.mean([97.2, 96.8, 97.5, 96.9, 97.1]))
-    assert scorecard.evaluate("A3_recovered_combined", chapter2_results(sparsity_left=60.0))["verdict"] == scorecard.PARTLY
+    assert scorecard.evaluate("A3_recovered_combined", chapter2_results(sparsity_left=60.0))["verdict"] == scorecard.DIFFERS
+
+
+def test_stability_of_verdicts_under_seed_resampling():
+    clear = chapter2_results()  # 32.2 sits mid-distribution: every resample agrees
+    v = {c: scorecard.evaluate(c, clear) for c in ("A1_pruned_combined", "A2_cliff")}
+    st = scorecard.stability(list(v), clear, v, n=60)
+    assert st["A1_pruned_combined"]["stability"] > 0.9 and st["A2_cliff"]["holds"] == [1.0]
+    # a value at the edge of the prediction interval: resamples disagree
+    edge = chapter2_results(pruned=(28.0, 29.0, 30.0, 27.5, 36.0))
+    r = scorecard.evaluate("A1_pruned_combined", edge)
+    st = scorecard.stability(["A1_pruned_combined"], edge, {"A1_pruned_combined": r}, n=100)
+    assert 0.1 < st["A1_pruned_combined"]["stability"] < 0.9
+    again = scorecard.stability(["A1_pruned_combined"], edge, {"A1_pruned_combined": r}, n=100)
+    assert again == st  # deterministic
+    assert scorecard.shown_verdict("reproduced", 0.5) == "reproduced (unstable)"
+    assert scorecard.shown_verdict("reproduced", 0.95) == "reproduced"
+
+
+def test_resampled_seeds_keep_their_rows_together():
+    df = chapter2_results()
+    b = scorecard.resample_seeds(df, np.random.default_rng(3))
+    assert len(b) == len(df) and sorted(b.seed.unique()) == list(range(5))
+    per = b.groupby("seed").size()
+    assert (per == df.groupby("seed").size().iloc[0]).all()
 
 
 def test_missing_rows_raise():
@@ -130,22 +201,23 @@ def test_missing_rows_raise():
 def test_collect_covers_every_claim(tmp_path):
     ids = [cid for _, cid, _ in scorecard.all_claims()]
     expected = set(paper.paper_results()["study_A"]["claims"]) | set(paper.paper_results()["study_B"]["claims"])
-    empty = scorecard.collect("quick", root=tmp_path)
+    empty = scorecard.collect("quick", root=tmp_path, bootstrap=20)
     assert list(empty["claim"]) == ids and set(ids) == expected
     assert (empty["verdict"] == scorecard.NOT_COVERED).all() and empty["n"].isna().all()
     assert "no results" in empty.set_index("claim").loc["A1_pruned_combined", "note"]
 
     save_results(chapter2_results(), "02_pruning_cliff", "quick", {"synthetic": True}, root=tmp_path)
-    table = scorecard.collect("quick", root=tmp_path).set_index("claim")
+    table = scorecard.collect("quick", root=tmp_path, bootstrap=20).set_index("claim")
     for cid in ("A1_pruned_combined", "A2_cliff", "A3_recovered_combined"):
         assert table.loc[cid, "verdict"] == scorecard.REPRODUCED, table.loc[cid].to_dict()
         assert table.loc[cid, "n"] == 5
     assert table.loc["A1_pruned_combined", "paper"] == "32.2"
-    assert table.loc["A1_pruned_combined", "ours"].startswith("32.1 [")
+    assert table.loc["A1_pruned_combined", "ours"].startswith("32.1 (PI ")
+    assert (table.loc[["A1_pruned_combined", "A2_cliff"], "stability"] > 0.5).all()
     uncovered = [c for c in ids if c not in scorecard.CLAIMS]
     assert (table.loc[uncovered, "verdict"] == scorecard.NOT_COVERED).all()
     counts = scorecard.counts(table.reset_index())
-    assert sum(counts.values()) == len(ids) and counts[scorecard.REPRODUCED] >= 3
+    assert sum(v for k, v in counts.items() if k != "unstable") == len(ids) and counts[scorecard.REPRODUCED] >= 3
 
 
 def test_registry_rejects_unknown_and_duplicate_ids():
@@ -165,7 +237,32 @@ def test_paper_value_formatting():
 
 def test_html_table_escapes_and_shows_every_claim(tmp_path):
     save_results(chapter2_results(), "02_pruning_cliff", "quick", {}, root=tmp_path)
-    table = scorecard.collect("quick", root=tmp_path)
+    table = scorecard.collect("quick", root=tmp_path, bootstrap=10)
     html = scorecard.to_html(table)
     assert html.count("<tr>") == len(table) + 1
     assert "A1_pruned_combined" in html and "not yet covered" in html and "&gt;" in html  # "->" escaped
+
+
+def test_every_published_value_is_listed_and_compared_by_its_kind(tmp_path):
+    from pruneplast import published
+
+    save_results(chapter2_results(), "02_pruning_cliff", "quick", {}, root=tmp_path)
+    t = published.compare("quick", root=tmp_path)
+    data = paper.paper_results()
+    n_a = (sum(len(v) for v in data["study_A"]["tables"]["main"].values())
+           + sum(len(v) for v in data["study_A"]["tables"]["regrowth_gradient_vs_random"].values())
+           + len(data["study_A"]["tables"]["sparsity_sweep_combined"])
+           + sum(len(v) for v in data["study_A"]["tables"]["consolidation"].values())
+           + sum(len(v) for v in data["study_A"]["tables"]["regimens"].values()))
+    assert (t["study"] == "A").sum() == n_a and len(t) > 150
+    # the synthetic chapter 2 holds combined accuracy of the main experiment and the sweep only
+    got = t[t["inside"].notna()]
+    assert set(got["table"]) == {"main", "regrowth", "sparsity sweep"}
+    pruned = got[(got["table"] == "main") & (got["row"] == "combined") & (got["column"] == "pruned")].iloc[0]
+    assert pruned["paper"] == 32.2 and pruned["inside"] and pruned["verdict"] == verdicts.REPRODUCED
+    assert pruned["ours"] == pytest.approx(np.mean([31.0, 33.0, 32.0, 30.5, 34.0]))
+    missing = t[t["inside"].isna()]
+    assert (missing["verdict"] == "not compared").all() and missing["test"].str.len().gt(0).all()
+    s = published.summary(t)
+    assert s["values"] == len(t) and s["compared"] == len(got) and 0 <= s["share"] <= 1
+    assert len(s["misses"]) == s["compared"] - s["inside"]
