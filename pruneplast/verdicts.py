@@ -140,11 +140,44 @@ def mean_sd(study_mean: float, study_sd: float, study_n: int, ours: Sequence[flo
         verdict = CONSISTENT
     else:
         verdict = DIFFERS
+    need = seeds_needed(diff, s1, s2, study_n, margin) if verdict == CONSISTENT else None
     # a new run of the study (study_n seeds) would plausibly give a mean in this interval
     half_pi = max(_t(max(n1 - 1, 1)) * s1 * math.sqrt(1 / n1 + 1 / study_n), RESOLUTION[kind])
     return {"test": "Welch difference", "verdict": verdict, "mean": m1, "n": n1, "diff": diff,
             "low": lo, "high": hi, "margin": margin, "pi_low": m1 - half_pi, "pi_high": m1 + half_pi,
-            "text": f"ours − study {diff:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}; margin ±{margin:g})"}
+            "seeds_needed": need,
+            "text": f"ours − study {diff:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}; margin ±{margin:g})"
+                    + _need_text(verdict, need)}
+
+
+MAX_SEEDS = 1000
+
+
+def seeds_needed(diff: float, s1: float, s2: float, study_n: int, margin: float) -> int | None:
+    """The fewest seeds of ours for which the Welch CI of the same difference (same SDs) would
+    lie inside +-``margin``; None when no number of our seeds would do (the study's own standard
+    error, or the difference itself, is too large) or more than :data:`MAX_SEEDS` are needed."""
+    room = margin - abs(diff)
+    if room <= 0:
+        return None
+    b = s2 ** 2 / study_n
+    for n1 in range(2, MAX_SEEDS + 1):
+        a = s1 ** 2 / n1
+        se = math.sqrt(a + b)
+        if se == 0:
+            return n1
+        dfs = (a + b) ** 2 / ((a ** 2 / (n1 - 1) if a > 0 else 0) + (b ** 2 / (study_n - 1) if b > 0 and study_n > 1 else 0))
+        if _t(max(dfs, 1.0)) * se <= room:
+            return n1
+    return None
+
+
+def _need_text(verdict: str, need: int | None) -> str:
+    if verdict != CONSISTENT:
+        return ""
+    if need is None:
+        return "; no number of our seeds would settle it (the study's own uncertainty exceeds the margin)"
+    return f"; about {need} seeds of ours would settle it"
 
 
 def wilson(p: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:

@@ -266,3 +266,19 @@ def test_every_published_value_is_listed_and_compared_by_its_kind(tmp_path):
     s = published.summary(t)
     assert s["values"] == len(t) and s["compared"] == len(got) and 0 <= s["share"] <= 1
     assert len(s["misses"]) == s["compared"] - s["inside"]
+
+
+def test_seeds_needed_for_a_consistent_verdict():
+    few = np.array([66.8, 86.8, 76.8])  # mean 76.8, SD 10, only three seeds: consistent
+    r = verdicts.mean_sd(76.8, 1.0, 10, few)
+    assert r["verdict"] == verdicts.CONSISTENT and r["seeds_needed"] is not None
+    n = r["seeds_needed"]
+    assert n > 3 and "seeds of ours would settle it" in r["text"]
+    def seeds(k):  # k seeds with mean 76.8 and sample SD 10
+        z = np.random.default_rng(k).normal(size=k)
+        return 76.8 + 10.0 * (z - z.mean()) / z.std(ddof=1)
+
+    assert verdicts.mean_sd(76.8, 1.0, 10, seeds(n))["verdict"] == verdicts.REPRODUCED
+    assert verdicts.mean_sd(76.8, 1.0, 10, seeds(n - 1))["verdict"] == verdicts.CONSISTENT
+    wide = verdicts.mean_sd(47.2, 12.7, 10, [40.0, 45, 50, 55, 60, 35, 42, 48, 52, 44])
+    assert wide["verdict"] == verdicts.CONSISTENT and wide["seeds_needed"] is None and "no number" in wide["text"]
