@@ -206,6 +206,8 @@ def paired_difference(df: pd.DataFrame, column: str, a, b, by: Iterable[str] = (
 
 
 def fmt_mean_ci(mean: float, lo: float, hi: float, digits: int = 1) -> str:
+    """``mean [lo, hi]`` rounded to ``digits``; a value that rounds to zero prints as 0, never -0."""
+    z = lambda x: round(float(x), digits) + 0.0  # noqa: E731  (-0.0 + 0.0 is 0.0)
     if math.isnan(lo):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
+        return f"{z(mean):.{digits}f}"
+    return f"{z(mean):.{digits}f} [{z(lo):.{digits}f}, {z(hi):.{digits}f}]"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from pruneplast.config import TaskConfig
@@ -72,3 +73,23 @@ def test_replicas_see_their_own_data_and_repeats_share_it():
         assert np.array_equal(b.x[split][1].numpy(), a.x[split][0].numpy())
         assert np.array_equal(b.x[split][2].numpy(), a.x[split][1].numpy())
         assert np.array_equal(b.y[split][2].numpy(), a.y[split][1].numpy())
+
+
+def test_shared_data_sets_are_study_a_s_one_data_set():
+    small = dict(n_train=64, n_standard=32, n_clean=8)
+    shared = EnsembleData.build([0, 3, 7], TaskConfig(data_sets="shared", **small))
+    per = EnsembleData.build([0, 3], TaskConfig(**small))
+    for split in ("train", "standard", "clean"):
+        x, y = shared.x[split], shared.y[split]
+        assert torch.equal(x[0], x[1]) and torch.equal(x[0], x[2]) and torch.equal(y[0], y[2])
+        assert torch.equal(x[0], per.x[split][0])  # replicate 0's own data is study A's data set
+        assert not torch.equal(per.x[split][0], per.x[split][1]) or split == "clean"
+    from pruneplast.data import data_seed
+
+    assert [data_seed(5, s, "shared") for s in ("train", "standard", "clean")] == [100, 200, 300]
+    assert [data_seed(5, s) for s in ("train", "standard", "clean")] == [5100, 5200, 5300]
+
+
+def test_data_sets_scheme_is_validated():
+    with pytest.raises(ValueError, match="data_sets='study_a' must be one of 'shared', 'per_replicate'"):
+        TaskConfig(data_sets="study_a")
