@@ -36,7 +36,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from . import chapters
+from . import chapters, sphinxext
 from .results import atomic_write, cache_root, project_root, results_dir
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -754,7 +754,8 @@ def build_book(profile: str = "paper", build_dir: Path | str | None = None, html
                                     "--builder", "html", "--all"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=root)
+    # the book's Sphinx extension puts a banner on every page of a non-paper profile
+    proc = subprocess.run(cmd, cwd=root, env={**os.environ, sphinxext.PROFILE_ENV: profile})
     if proc.returncode != 0:
         raise RuntimeError(f"Jupyter Book failed (exit {proc.returncode}); see the warnings above")
     html = Path(html_dir).resolve() if html_dir else build_dir / "html"

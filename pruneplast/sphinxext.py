@@ -10,6 +10,11 @@
   then logs "Got invalid theme mode" on a reader's first visit; the book starts in light mode
   (the figures have white backgrounds), and the theme's switch still offers dark and auto.
 
+* A banner on every page of a book built at a profile other than ``paper`` (the quick book's two
+  seeds and short runs give other numbers and weaker verdicts than the paper-scale book), set
+  through the theme's ``announcement`` from ``$PRUNEPLAST_BOOK_PROFILE`` (set by
+  ``pruneplast book``).
+
 The browser tests (``tests/test_browser.py``) fail on any console error, so these matter.
 ``_config.yml`` loads this module with ``sphinx: extra_extensions``.
 """
@@ -44,7 +49,40 @@ def default_mode(app, pagename, templatename, context, doctree) -> None:
         context["default_mode"] = "light"
 
 
+PROFILE_ENV = "PRUNEPLAST_BOOK_PROFILE"
+
+
+def profile_banner(profile: str) -> str:
+    """The announcement of a non-paper build ('' for the paper profile or an unknown build)."""
+    if not profile or profile == "paper":
+        return ""
+    return (f"This is the <strong>{profile}</strong> build of the book: fewer replicate seeds and shorter "
+            "runs than the studies, to check that every chapter runs. Its numbers and verdicts are not "
+            "the paper-scale results (<code>make book</code> builds those).")
+
+
+def announce_profile(app, config) -> None:
+    import os
+
+    text = profile_banner(os.environ.get(PROFILE_ENV, ""))
+    if text:
+        opts = dict(config.html_theme_options or {})
+        opts["announcement"] = text
+        config.html_theme_options = opts
+
+
+def profile_meta(app, pagename, templatename, context, doctree) -> None:
+    """``<meta name="pruneplast-profile" content="...">`` on every page (the browser tests read it)."""
+    import os
+
+    profile = os.environ.get(PROFILE_ENV, "")
+    if profile:
+        context["metatags"] = context.get("metatags", "") + f'<meta name="pruneplast-profile" content="{profile}">\n'
+
+
 def setup(app):
+    app.connect("config-inited", announce_profile)
+    app.connect("html-page-context", profile_meta)
     app.connect("html-page-context", default_mode)
     # late priority: after the extensions that add per-page scripts (myst-nb's widget bundle)
     app.connect("html-page-context", dedupe_scripts, priority=900)

@@ -281,6 +281,28 @@ def _check_explorer(page, shots: Path) -> list[str]:
 
 
 # --------------------------------------------------------------------------- test 1: the static book
+QUICK_BANNER = "This is the quick build of the book"
+
+
+def content_problems(text: str, banner: str | None = QUICK_BANNER) -> list[str]:
+    """What a reader must not see on a page: the banner of a non-paper build missing (``banner``
+    None for the paper book), or a MyST role left unrendered (``{glue:...}``, ``{numref}``)."""
+    out = []
+    if banner is not None and banner not in " ".join(text.split()):
+        out.append(f"no banner saying {banner!r}")
+    for raw in re.findall(r"\{(?:glue|numref|doc|ref)[^}]*\}`?[^`\s]*", text)[:3]:
+        out.append(f"unrendered role in the text: {raw!r}")
+    return out
+
+
+def test_content_problems_finds_what_it_should():
+    good = f"{QUICK_BANNER}: fewer seeds ... Chapter text 36.0%."
+    assert content_problems(good) == []
+    assert content_problems("Chapter text") == [f"no banner saying {QUICK_BANNER!r}"]
+    assert any("unrendered" in p for p in content_problems(good + " {glue:text}`x:.1f`"))
+    assert content_problems("Paper text", banner=None) == []
+
+
 def test_every_page_of_the_book(browser, book_server):
     html, base = book_server
     pages = _pages(html)
@@ -301,6 +323,12 @@ def test_every_page_of_the_book(browser, book_server):
                 if "explorer" in rel:
                     page.screenshot(path=str(SCREENSHOTS / "explorer-before-slider.png"), full_page=False)
                     problems += _check_explorer(page, SCREENSHOTS)
+                meta = page.locator('meta[name="pruneplast-profile"]')
+                profile = meta.get_attribute("content") if meta.count() else None
+                if profile is None:
+                    problems.append("no pruneplast-profile meta tag (the book was not built by `pruneplast book`)")
+                problems += content_problems(page.inner_text("body"),
+                                             None if profile == "paper" else QUICK_BANNER.replace("quick", profile or "quick"))
                 problems += [f"broken image {s}" for s in _broken_images(page)]
                 problems += [f"broken link {s}" for s in _broken_links(page, html, base)]
                 page.screenshot(path=str(SCREENSHOTS / _shot_name(rel)), full_page=True)
