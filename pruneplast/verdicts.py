@@ -190,6 +190,21 @@ def wilson(p: float, n: float, z: float = 1.959963984540054) -> tuple[float, flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def predictive_proportion(p: float, n: float, n_new: float, level: float = LEVEL) -> tuple[float, float]:
+    """Central ``level`` prediction interval (0-1) of the proportion a new sample of ``n_new``
+    (effective) outcomes would show, given ``p`` observed in ``n`` (effective) outcomes: the
+    beta-binomial predictive distribution with a Jeffreys prior, sizes rounded to whole
+    outcomes. Unlike a Wilson interval of ``p``, it reaches 0% or 100% when a new sample could
+    plausibly show them (9 of 10 relapsing makes 10 of 10 in a new sample likely)."""
+    from scipy import stats
+
+    n, m = max(1, int(round(n))), max(1, int(round(n_new)))
+    x = min(max(p * n, 0.0), float(n))
+    dist = stats.betabinom(m, x + 0.5, n - x + 0.5)
+    a = (1 - level) / 2
+    return float(dist.ppf(a)) / m, float(dist.ppf(1 - a)) / m
+
+
 def design_effect(outcomes: np.ndarray) -> float:
     """1 + (m - 1) * ICC of 0/1 outcomes (seeds x m), the ICC from a one-way ANOVA, cut to [0, 1]."""
     o = np.asarray(outcomes, dtype=float)
@@ -234,7 +249,7 @@ def proportion(study_percent: float, study_seeds: int, outcomes: np.ndarray) -> 
         verdict = CONSISTENT
     else:
         verdict = DIFFERS
-    pl, ph = wilson(p1, n1 * n2 / (n1 + n2))  # a new run of the study: our rate, both samples' noise
+    pl, ph = predictive_proportion(p1, n1, n2)  # what a new run of the study would observe
     return {"test": "Newcombe difference", "verdict": verdict, "mean": 100 * p1, "n": k, "diff": 100 * d,
             "low": 100 * lo, "high": 100 * hi, "margin": 100 * margin, "ci_low": 100 * l1, "ci_high": 100 * u1,
             "pi_low": 100 * pl, "pi_high": 100 * ph, "design_effect": deff,

@@ -282,3 +282,12 @@ def test_seeds_needed_for_a_consistent_verdict():
     assert verdicts.mean_sd(76.8, 1.0, 10, seeds(n - 1))["verdict"] == verdicts.CONSISTENT
     wide = verdicts.mean_sd(47.2, 12.7, 10, [40.0, 45, 50, 55, 60, 35, 42, 48, 52, 44])
     assert wide["verdict"] == verdicts.CONSISTENT and wide["seeds_needed"] is None and "no number" in wide["text"]
+
+
+def test_predictive_proportion_reaches_the_edges_a_new_sample_can_show():
+    lo, hi = verdicts.predictive_proportion(0.9, 10, 10)  # 9 of 10: a new 10 of 10 is plausible
+    assert hi == 1.0 and lo < 0.9
+    lo, hi = verdicts.predictive_proportion(0.0, 10, 10)
+    assert lo == 0.0 and 0 < hi < 0.5
+    lo, hi = verdicts.predictive_proportion(0.5, 1000, 1000)  # large samples: close to the binomial interval
+    assert 0.45 < lo < 0.5 < hi < 0.55
