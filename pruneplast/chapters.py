@@ -124,7 +124,7 @@ register(Chapter("02_pruning_cliff", "The pruning cliff", {
     **_DEPRESSED_STATE,
     "data_sets": Param("str", "both", "data sets: 'both' (study A's one data set, the comparison, and a "
                        "data set per replicate beside it), 'shared' or 'per_replicate'",
-                       choices=("both", *DATA_SETS)),
+                       quick="shared", choices=("both", *DATA_SETS)),
     "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown"),
     "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
     "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,

@@ -33,7 +33,7 @@ IDS = [p.stem for p in CHAPTERS]
 #: full code path of the chapter, at a fraction of the quick profile's cost.
 REPRO_OVERRIDES = {
     "02_pruning_cliff": {"seeds": [3], "baseline_epochs": 2, "consolidation_epochs": 1,
-                         "sweep_levels": [0.0, 0.9, 0.95]},
+                         "sweep_levels": [0.0, 0.9, 0.95], "data_sets": "both"},  # both: the data-set section
     "03_consolidation": {"seeds": [3], "baseline_epochs": 2, "max_epochs": 1},
     "04_regimens": {"seeds": [3], "baseline_epochs": 2, "acute_epochs": 1, "chronic_epochs": 1,
                     "chronic_cycles": [1, 2, 3], "full_epochs": 1},
