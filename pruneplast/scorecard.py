@@ -114,7 +114,7 @@ def a1_pruned_combined(df: pd.DataFrame) -> dict:
     df, data = like_with_like(df)
     v = per_seed(df, experiment="main", stage="pruned", condition="combined", metric="accuracy")
     t = _single(v, paper.claim("A1_pruned_combined")["value"])
-    return _result([t], _pi_text(t), f"{data}; {t['text']}", t["mean"], t["n"])
+    return _result([t], _pi_text(t), data, t["mean"], t["n"])
 
 
 def _sweep_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -163,8 +163,7 @@ def a2_cliff(df: pd.DataFrame) -> dict:
     lo, hi, drop = steepest_drop(df)
     tests.append(statement(lo >= 90 and hi <= 95, "steepest fall between 90% and 95% sparsity"))
     return _result(tests, f"{_pi_text(tests[0])} at 90%; {_pi_text(tests[1])} at 93%",
-                   f"{data}; steepest fall between {lo:g}% and {hi:g}% ({drop:.1f} points); study at "
-                   f"percentiles {tests[0]['percentile']:.0f} and {tests[1]['percentile']:.0f} of our seeds",
+                   f"{data}; steepest fall between {lo:g}% and {hi:g}% ({drop:.1f} points)",
                    tests[1]["mean"], tests[1]["n"])
 
 
@@ -181,8 +180,8 @@ def a3_recovered_combined(df: pd.DataFrame) -> dict:
     sp = per_seed(df, experiment="main", stage="recovered", regrowth="gradient", metric="weight_sparsity")
     t = _single(acc, paper.claim("A3_recovered_combined")["value"])
     ts = _single(sp, 47.5, "sparsity")
-    return _result([t, ts], _pi_text(t), f"{data}; weight sparsity left {sp.mean():.1f}% (study ~47.5%); "
-                   f"{t['text']}", t["mean"], t["n"])
+    return _result([t, ts], _pi_text(t), f"{data}; weight sparsity left {sp.mean():.1f}% (study ~47.5%)",
+                   t["mean"], t["n"])
 
 
 # --------------------------------------------------------------------------- study A, chapters 3 and 4
@@ -204,7 +203,7 @@ def a4_consolidation_gain_extreme(df: pd.DataFrame) -> dict:
     sel = dict(phase="pre_relapse", condition="internal_extreme", metric="accuracy")
     g = per_seed(df, epochs=to, **sel) - per_seed(df, epochs=0, **sel)
     t = _single(g, paper.claim("A4_consolidation_gain_extreme")["value"])
-    return _result([t], _pi_text(t), f"{data}; paired gain 0 -> {to} epochs; {t['text']}", t["mean"], t["n"])
+    return _result([t], _pi_text(t), f"{data}; paired gain 0 -> {to} epochs", t["mean"], t["n"])
 
 
 RELAPSE_ZERO = 1.0  # points: a relapse drop "vanishes" when its mean is this close to zero
@@ -238,7 +237,7 @@ def a6_iterative_sparsity(df: pd.DataFrame) -> dict:
     cycles = int(select(df, regimen="long_chronic")["cycle"].max())
     v = per_seed(df, regimen="long_chronic", phase="pre_relapse", metric="weight_sparsity")
     t = _single(v, paper.claim("A6_iterative_sparsity")["value"], "sparsity")
-    return _result([t], _pi_text(t), f"{data}; after {cycles} cycles; {t['text']}", t["mean"], t["n"])
+    return _result([t], _pi_text(t), f"{data}; after {cycles} cycles", t["mean"], t["n"])
 
 
 def _regimen_diff(df: pd.DataFrame, metric: str, a: str, b: str, **where) -> pd.Series:
