@@ -76,6 +76,26 @@ def _clean(values: Sequence[float]) -> np.ndarray:
     return v
 
 
+def equivalence(lo: float, hi: float, margin: float) -> str:
+    """The three-way rule on an interval of a difference: inside +-``margin`` *reproduced*,
+    containing 0 *consistent*, else *differs*."""
+    if -margin <= lo and hi <= margin:
+        return REPRODUCED
+    if lo <= 0 <= hi:
+        return CONSISTENT
+    return DIFFERS
+
+
+def welch_half_width(a: float, b: float, n1: int, n2: int) -> float:
+    """Half-width of the Welch 95% interval of a difference of means, from the squared standard
+    errors ``a`` = s1²/n1 and ``b`` = s2²/n2 (Welch-Satterthwaite degrees of freedom)."""
+    se = math.sqrt(a + b)
+    if se == 0:
+        return 0.0
+    dfs = (a + b) ** 2 / ((a ** 2 / (n1 - 1) if n1 > 1 and a > 0 else 0) + (b ** 2 / (n2 - 1) if n2 > 1 and b > 0 else 0))
+    return _t(max(dfs, 1.0)) * se
+
+
 def worst(*verdicts: str) -> str:
     """The least favourable of several verdicts (reproduced < consistent < differs)."""
     return max(verdicts, key=VERDICT_ORDER.index)
@@ -127,19 +147,9 @@ def mean_sd(study_mean: float, study_sd: float, study_n: int, ours: Sequence[flo
     s1 = float(v.std(ddof=1)) if n1 >= 2 else s2
     diff = m1 - study_mean
     a, b = s1 ** 2 / n1, s2 ** 2 / study_n
-    se = math.sqrt(a + b)
-    if se == 0:
-        lo = hi = diff
-    else:
-        dfs = (a + b) ** 2 / ((a ** 2 / (n1 - 1) if n1 > 1 and a > 0 else 0) + (b ** 2 / (study_n - 1) if study_n > 1 and b > 0 else 0))
-        half = _t(max(dfs, 1.0)) * se
-        lo, hi = diff - half, diff + half
-    if -margin <= lo and hi <= margin:
-        verdict = REPRODUCED
-    elif lo <= 0 <= hi:
-        verdict = CONSISTENT
-    else:
-        verdict = DIFFERS
+    half = welch_half_width(a, b, n1, study_n)
+    lo, hi = diff - half, diff + half
+    verdict = equivalence(lo, hi, margin)
     need = seeds_needed(diff, s1, s2, study_n, margin) if verdict == CONSISTENT else None
     # a new run of the study (study_n seeds) would plausibly give a mean in this interval
     half_pi = max(_t(max(n1 - 1, 1)) * s1 * math.sqrt(1 / n1 + 1 / study_n), RESOLUTION[kind])
@@ -162,12 +172,7 @@ def seeds_needed(diff: float, s1: float, s2: float, study_n: int, margin: float)
         return None
     b = s2 ** 2 / study_n
     for n1 in range(2, MAX_SEEDS + 1):
-        a = s1 ** 2 / n1
-        se = math.sqrt(a + b)
-        if se == 0:
-            return n1
-        dfs = (a + b) ** 2 / ((a ** 2 / (n1 - 1) if a > 0 else 0) + (b ** 2 / (study_n - 1) if b > 0 and study_n > 1 else 0))
-        if _t(max(dfs, 1.0)) * se <= room:
+        if welch_half_width(s1 ** 2 / n1, b, n1, study_n) <= room:
             return n1
     return None
 
@@ -243,12 +248,7 @@ def proportion(study_percent: float, study_seeds: int, outcomes: np.ndarray) -> 
     lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     margin = MARGINS["proportion"] / 100
-    if -margin <= lo and hi <= margin:
-        verdict = REPRODUCED
-    elif lo <= 0 <= hi:
-        verdict = CONSISTENT
-    else:
-        verdict = DIFFERS
+    verdict = equivalence(lo, hi, margin)
     pl, ph = predictive_proportion(p1, n1, n2)  # what a new run of the study would observe
     return {"test": "Newcombe difference", "verdict": verdict, "mean": 100 * p1, "n": k, "diff": 100 * d,
             "low": 100 * lo, "high": 100 * hi, "margin": 100 * margin, "ci_low": 100 * l1, "ci_high": 100 * u1,
