@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import arms
 from .config import (
     COUNT,
     DATA_SETS,
@@ -161,14 +162,41 @@ register(Chapter("04_regimens", "One large regrowth or many small ones", {
 }))
 
 
+#: Treatment epochs of the studies' treated arms in the quick profile.
+_QUICK_ARM_EPOCHS = {"ketamine": 3, "ssri": 5, "neurosteroid": 2}
+
+
+def _modulation(a: arms.Arm) -> str:
+    parts = [f"gain {a.gain:g}"] if a.gain_start is None else [f"gain {a.gain_start:g} to {a.gain:g}"]
+    if a.damping != 1.0:
+        parts.append(f"damping {a.damping:g}")
+    if a.activation != "relu":
+        parts.append(a.activation)
+    if a.noise_start > 0:
+        parts.append(f"noise taper from SD {a.noise_start:g}")
+    return ", ".join(parts)
+
+
+def _arm_params(field_name: str) -> dict[str, Param]:
+    """One parameter per treated arm of the studies, its default from the arm's registry entry."""
+    out = {}
+    for name in arms.STUDY_ARMS[1:]:
+        a = arms.arm(name)
+        if field_name == "epochs":
+            out[f"{name}_epochs"] = Param(
+                "int", a.epochs, f"{a.shown}: treatment epochs at lr {a.lr:g} ({_modulation(a)})",
+                quick=_QUICK_ARM_EPOCHS[name], range=POSITIVE_COUNT if a.course == "scheduled" else None)
+        else:
+            out[f"{name}_decay"] = Param("float", a.decay_rate, f"{a.shown}: protection lost per step",
+                                         range=DECAY_RATE)
+    return out
+
+
 _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter 5's cached states
     **_DEPRESSED_STATE,
-    "regrow_fraction": Param("fraction", 0.5, "ketamine-like: fraction of pruned weights regrown"),
-    "ketamine_epochs": Param("int", 15, "ketamine-like: epochs at lr 5e-4 with gain 1.25", quick=3),
-    "ssri_epochs": Param("int", 100, "SSRI-like: epochs at lr 1e-5 (noise taper, gain ramp)",
-                         quick=5, range=POSITIVE_COUNT),
-    "neurosteroid_epochs": Param("int", 10, "neurosteroid-like: epochs at lr 5e-4 (tanh, x0.595)",
-                                 quick=2),
+    "regrow_fraction": Param("fraction", arms.arm("ketamine").regrow_fraction,
+                             "ketamine-like: fraction of pruned weights regrown"),
+    **_arm_params("epochs"),
     "workers": Param("int", 0, "processes the training runs go to side by side: 0 = one per CPU core "
                                "(1 on a GPU), 1 = one after the other in the notebook's process"),
 }
@@ -183,9 +211,7 @@ register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and ma
     "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", range=LEARNING_RATE),
     "protection": Param("fraction", 1.0, "mood-stabiliser protection during maintenance"),
     "decay_steps": Param("int", 50, "protection decay steps after discontinuation"),
-    "ketamine_decay": Param("float", 0.002, "ketamine-like protection lost per step", range=DECAY_RATE),
-    "ssri_decay": Param("float", 0.015, "SSRI-like protection lost per step", range=DECAY_RATE),
-    "neurosteroid_decay": Param("float", 0.008, "neurosteroid-like protection lost per step", range=DECAY_RATE),
+    **_arm_params("decay_rate"),
     "threshold": Param("float", 60.0, "manic relapse if biased-stress accuracy (%) is below this",
                        range=PERCENT),
     "sensitivity_protections": Param("fractions", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],

@@ -15,7 +15,6 @@ from typing import Any, Sequence
 ACTIVATIONS = ("relu", "tanh")
 REGROWTH_METHODS = ("gradient", "random")
 PRUNE_SCOPES = ("layer", "global")
-TREATMENT_NAMES = ("untreated", "ketamine", "ssri", "neurosteroid")
 
 
 # --------------------------------------------------------------------------- validators
@@ -286,62 +285,8 @@ class RelapseConfig:
         check_real("max_sparsity", self.max_sparsity, 0.0, 1.0, hi_open=True)
 
 
-# --------------------------------------------------------------------------- treatments
-@dataclass(frozen=True)
-class TreatmentConfig:
-    """One treatment class of study B (Methods section 9)."""
-
-    name: str  # 'untreated', 'ketamine', 'ssri' or 'neurosteroid'
-    gain: float = 1.0  # excitability gain while the drug is on
-    damping: float = 1.0  # tonic damping while the drug is on
-    activation: str = "relu"  # hidden activation while the drug is on
-    regrow_fraction: float = 0.0  # gradient-guided regrowth fraction (ketamine-like only)
-    epochs: int = 0  # treatment training epochs
-    lr: float = 5e-4  # treatment learning rate
-    noise_start: float = 0.0  # SSRI-like: training noise tapers from this to 0
-    gain_start: float | None = None  # SSRI-like: gain rises from this to `gain` during training
-    decay_rate: float = 0.0  # mood-stabiliser protection lost per step after discontinuation
-
-    def __post_init__(self) -> None:
-        check_choice("treatment", self.name, TREATMENT_NAMES)
-        check_real("gain", self.gain, 0.0, 10.0, lo_open=True)
-        check_real("damping", self.damping, 0.0, 10.0, lo_open=True)
-        check_choice("activation", self.activation, ACTIVATIONS)
-        FRACTION.check("regrow_fraction", self.regrow_fraction)
-        COUNT.check("epochs", self.epochs)
-        LEARNING_RATE.check("lr", self.lr)
-        check_real("noise_start", self.noise_start, 0.0, 10.0)
-        if self.gain_start is not None:
-            check_real("gain_start", self.gain_start, 0.0, 10.0, lo_open=True)
-        DECAY_RATE.check("decay_rate", self.decay_rate)
-
-    @property
-    def scale(self) -> float:
-        """Damping x gain: the multiplier on hidden activations while the drug is on."""
-        return self.damping * self.gain
-
-
-TREATMENTS: dict[str, TreatmentConfig] = {
-    "untreated": TreatmentConfig("untreated"),
-    "ketamine": TreatmentConfig(
-        "ketamine", gain=1.25, regrow_fraction=0.5, epochs=15, lr=5e-4, decay_rate=0.002
-    ),
-    "ssri": TreatmentConfig(
-        "ssri", gain=1.6, epochs=100, lr=1e-5, noise_start=0.5, gain_start=1.0, decay_rate=0.015
-    ),
-    "neurosteroid": TreatmentConfig(
-        "neurosteroid", gain=0.85, damping=0.7, activation="tanh", epochs=10, lr=5e-4,
-        decay_rate=0.008,
-    ),
-}
-
-
-def treatment(name: str) -> TreatmentConfig:
-    """The published configuration of a treatment class, by name."""
-    check_choice("treatment", name, TREATMENT_NAMES)
-    return TREATMENTS[name]
-
-
+# --------------------------------------------------------------------------- longitudinal
+# (Treatment arms and their registry: pruneplast.arms.)
 @dataclass(frozen=True)
 class MaintenanceConfig:
     """Longitudinal maintenance and discontinuation (Methods section 9)."""

@@ -51,8 +51,6 @@ from .config import (
     BASELINE,
     EXPLORER_SPARSITY,
     REGROWTH_METHODS,
-    TREATMENT_NAMES,
-    TREATMENTS,
     RegrowConfig,
     RunConfig,
     TaskConfig,
@@ -63,6 +61,8 @@ from .config import (
     check_real,
     check_seeds,
 )
+from . import arms, plotting
+from .arms import STUDY_ARMS
 from .data import EnsembleData
 from .network import EnsembleMLP
 from .operators import prune, regrow, train
@@ -80,7 +80,7 @@ TOLERANCE_FROM_STRESS = {0.0: "standard", 0.3: "internal_mild", 0.5: "internal_m
 CONSOLIDATION_LR = 5e-4
 STAGES = ("baseline", "pruned", "explored")
 STAGE_LABELS = {"baseline": "trained baseline", "pruned": "pruned, untreated", "explored": "your setting"}
-STAGE_COLOURS = {"baseline": "#000000", "pruned": "#D55E00", "explored": "#0072B2"}
+STAGE_COLOURS = {stage: plotting.colour(stage) for stage in STAGES}
 
 
 # --------------------------------------------------------------------------- configuration
@@ -104,7 +104,7 @@ class Knobs:
         check_int("consolidation_epochs", self.consolidation_epochs, 0, 100)
         object.__setattr__(self, "sigma_int", check_real("sigma_int", self.sigma_int, 0.0, 5.0))
         object.__setattr__(self, "input_sigma", check_real("input_sigma", self.input_sigma, 0.0, 5.0))
-        check_choice("treatment", self.treatment, TREATMENT_NAMES)
+        check_choice("treatment", self.treatment, arms.names())
         object.__setattr__(self, "protection", check_real("protection", self.protection, 0.0, 1.0))
 
     @property
@@ -114,9 +114,9 @@ class Knobs:
                 self.treatment)
 
     def describe(self) -> str:
-        t = TREATMENTS[self.treatment]
+        t = arms.arm(self.treatment)
         drug = "no drug" if self.treatment == "untreated" else (
-            f"{self.treatment}-like: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
+            f"{arms.label(self.treatment)}: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
         return (f"pruned to {100 * self.sparsity:.0f}%, {100 * self.regrow_fraction:.0f}% "
                 f"{self.regrow_method} regrowth, {self.consolidation_epochs} "
                 f"epoch{'' if self.consolidation_epochs == 1 else 's'}; {drug}; "
@@ -263,7 +263,7 @@ class Explorer:
         key = knobs.training
         if key not in self._states:
             net = self.pruned(knobs.sparsity).clone()
-            t = TREATMENTS[knobs.treatment]
+            t = arms.arm(knobs.treatment)
             net.set_modulation(gain=t.gain, damping=t.damping, activation=t.activation)
             if knobs.regrow_fraction > 0:  # gradient scores are taken at gain 1.0
                 regrow(net, self.data, RegrowConfig(fraction=knobs.regrow_fraction,
@@ -436,7 +436,7 @@ def figure(result: Result, dpi: int = 80):
                title="noise tolerance")
 
     # decision regions of the first replicate, pruned and explored
-    cmap = mpl.colors.ListedColormap(["#0072B2", "#D55E00", "#009E73", "#CC79A7"])
+    cmap = mpl.colors.ListedColormap(list(plotting.CLASSES))
     seed = result.net.seeds[0]
     for ax, reg, title in ((ax_rp, result.pruned_regions, f"pruned, untreated (seed {seed})"),
                            (ax_re, result.regions, f"your setting (seed {seed})")):
@@ -473,7 +473,7 @@ class GridSpec:
 
     sparsities: tuple[float, ...] = (0.9, 0.95, 0.97)  # pruning levels
     regrow_fractions: tuple[float, ...] = (0.0, 0.25, 0.5)  # regrowth fractions
-    treatments: tuple[str, ...] = TREATMENT_NAMES  # treatment classes
+    treatments: tuple[str, ...] = STUDY_ARMS  # treatment arms (the studies')
     base: Knobs = Knobs()  # the remaining knobs
 
     def __post_init__(self) -> None:
@@ -481,10 +481,10 @@ class GridSpec:
         object.__setattr__(self, "regrow_fractions",
                            check_fractions("grid regrow_fractions", self.regrow_fractions, 0.0, 1.0))
         if isinstance(self.treatments, str) or not self.treatments:
-            raise ValueError(f"grid treatments must be a non-empty list of {list(TREATMENT_NAMES)}; "
+            raise ValueError(f"grid treatments must be a non-empty list of {list(arms.names())}; "
                              f"got {self.treatments!r}")
         object.__setattr__(self, "treatments",
-                           tuple(check_choice("grid treatments", t, TREATMENT_NAMES) for t in self.treatments))
+                           tuple(check_choice("grid treatments", t, arms.names()) for t in self.treatments))
         for name in ("sparsities", "regrow_fractions", "treatments"):
             v = getattr(self, name)
             if len(set(v)) != len(v):
@@ -614,7 +614,7 @@ def live_explorer(explorer: Explorer, knobs: Knobs = Knobs(), dpi: int = 80):
                                          description="regrowth fraction"),
         "consolidation_epochs": W.IntSlider(value=knobs.consolidation_epochs, min=0, max=15,
                                             description="consolidation epochs"),
-        "treatment": W.Dropdown(options=list(TREATMENT_NAMES), value=knobs.treatment, description="treatment"),
+        "treatment": W.Dropdown(options=list(arms.names()), value=knobs.treatment, description="treatment"),
         "protection": W.FloatSlider(value=knobs.protection, min=0.0, max=1.0, step=0.05,
                                     description="mood-stabiliser p"),
         "sigma_int": W.FloatSlider(value=knobs.sigma_int, min=0.0, max=3.0, step=0.1,
@@ -633,7 +633,7 @@ def live_explorer(explorer: Explorer, knobs: Knobs = Knobs(), dpi: int = 80):
     count = {"n": 0}
 
     def show_drug(name: str) -> None:
-        t = TREATMENTS[name]
+        t = arms.arm(name)
         drug.value = (f"<small>{name}: gain {t.gain:g}, damping {t.damping:g}, activation "
                       f"{t.activation}</small>")
 

@@ -1,7 +1,11 @@
-"""Plotting helpers: one style, one colour per condition on every page.
+"""Plotting helpers: one style, and one colour table in which each colour keeps one meaning.
 
-``use_style()`` loads the package's ``pruneplast.mplstyle``; :data:`COLOURS` fixes the colour of
-every treatment and stage so that the same thing has the same colour throughout the book.
+``use_style()`` loads the package's ``pruneplast.mplstyle``. :func:`colour` is the only source of
+colours for the book's figures. Families of things that appear on the same figures use disjoint
+colours, and a colour is shared only by names that mean the same thing (:data:`SAME`: the pruned
+network is the untreated one; the recovered network of study A is the gradient-regrown one).
+Treatment arms take their colour from their registry entry (:mod:`pruneplast.arms`). Tested in
+``tests/test_results.py``.
 """
 
 from __future__ import annotations
@@ -10,33 +14,68 @@ from pathlib import Path
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 
+from . import arms
 from .results import summarise
 
 STYLE = Path(__file__).with_name("pruneplast.mplstyle")
 
-#: Okabe-Ito colours, fixed per condition across the book.
-COLOURS = {
-    "untreated": "#000000", "ketamine": "#0072B2", "ssri": "#D55E00", "neurosteroid": "#009E73",
-    "baseline": "#000000", "pruned": "#D55E00", "recovered": "#0072B2",
-    "gradient": "#0072B2", "random": "#E69F00", "paper": "#CC79A7",
-}
+#: States of the network and regrowth methods (Okabe-Ito hues; the arms' are in pruneplast.arms).
+STATES = {"baseline": "#000000", "pruned": "#D55E00", "recovered": "#0072B2", "gradient": "#0072B2",
+          "random": "#E69F00", "explored": "#56B4E9"}
+#: The studies' own values (open markers) and reference lines.
+STUDY = {"paper": "#7F7F7F", "study": "#7F7F7F"}
+#: Stress conditions, light to dark with the severity of the test (cividis).
+CONDITIONS = {"clean": "#BCAF6F", "standard": "#7C7B78", "internal_moderate": "#575C6D",
+              "internal_high": "#414D6B", "combined": "#2A3F6C", "internal_extreme": "#00204C"}
+#: Study A's regimens, by the amount of regrowth they give (the pruned network as above).
+REGIMENS = {"pruned": "#D55E00", "acute_moderate": "#F0E442", "short_chronic": "#B5DE2B",
+            "moderate_chronic": "#6ECE58", "long_chronic": "#1F9E89", "full_acute": "#3E4989",
+            "epochs_matched": "#AA4499"}
+#: The two data-set schemes (Methods section 1).
+DATA_SETS = {"shared": "#332288", "per_replicate": "#88CCEE"}
+#: Before and after the relapse challenge.
+RELAPSE = {"before": "#117733", "after": "#882255"}
+#: The four classes of the task (decision regions and data points).
+CLASSES = ("#77AADD", "#EE8866", "#EEDD88", "#99DDFF")
 #: One colour per chapter, for figures that gather values from several chapters (the scorecard).
-CHAPTER_COLOURS = {"02_pruning_cliff": "#0072B2", "03_consolidation": "#56B4E9", "04_regimens": "#009E73",
-                   "05_treatments": "#E69F00", "06_longitudinal_relapse": "#CC79A7"}
-LABELS = {"untreated": "untreated", "ketamine": "ketamine-like", "ssri": "SSRI-like",
-          "neurosteroid": "neurosteroid-like"}
+CHAPTER_COLOURS = {"02_pruning_cliff": "#661100", "03_consolidation": "#999933", "04_regimens": "#DDCC77",
+                   "05_treatments": "#6699CC", "06_longitudinal_relapse": "#AA4466"}
+#: Names that share a colour because they mean the same thing.
+SAME = ({"pruned", "untreated"}, {"recovered", "gradient", "ketamine"}, {"paper", "study"})
+_TABLE = {**STATES, **STUDY, **CONDITIONS, **REGIMENS, **DATA_SETS, **RELAPSE}
+
+
+def colour(name: str, default: str | None = None) -> str | None:
+    """The colour of a state, arm, condition, regimen, data set or relapse phase (or ``default``)."""
+    if name in arms.names():
+        return arms.arm(name).colour
+    return _TABLE.get(name, default)
+
+
+def label(name: str) -> str:
+    """What readers see for an arm ('SSRI-like'); other names unchanged."""
+    return arms.label(name)
+
+
+class _Labels(dict):
+    """Arm labels from the registry, looked up when asked (an arm registered later has one too)."""
+
+    def __missing__(self, key: str) -> str:
+        return arms.label(key)
+
+    def get(self, key, default=None):
+        return arms.label(key) if key in arms.names() else default
+
+
+#: Read-only mapping arm name -> label (kept for code written against a table of labels).
+LABELS = _Labels()
 
 
 def use_style() -> None:
     mpl.style.use(str(STYLE))
-
-
-def colour(name: str, default: str | None = None) -> str | None:
-    return COLOURS.get(name, default)
 
 
 def line_ci(ax, df: pd.DataFrame, x: str, group: str | None = None, label_map=None, colours=None,
@@ -61,7 +100,7 @@ def decision_regions(ax, net, replica: int = 0, lim: float = 6.5, n: int = 241, 
     grid = torch.stack([gx.flatten(), gy.flatten()], 1).to(net.device)
     one = net.select([replica])
     pred = one.forward(grid.unsqueeze(0)).argmax(-1)[0].reshape(n, n).cpu().numpy()
-    cmap = mpl.colors.ListedColormap(["#0072B2", "#D55E00", "#009E73", "#CC79A7"])
+    cmap = mpl.colors.ListedColormap(list(CLASSES))
     ax.imshow(pred, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap, alpha=0.35,
               vmin=-0.5, vmax=3.5, interpolation="nearest")
     if data is not None:
@@ -86,6 +125,3 @@ def fig_axes(ncols=1, nrows=1, width=None, height=None, **kw):
     return plt.subplots(nrows, ncols, figsize=(width or w * (1 if ncols == 1 else 0.62 * ncols),
                                                 height or h * nrows), **kw)
 
-
-def np_(t):
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)

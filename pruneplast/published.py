@@ -26,7 +26,6 @@ from .scorecard import STUDY_B_SEEDS, like_with_like
 from .verdicts import mean_sd, prediction_interval, proportion, single_replicate, _t, RESOLUTION
 
 STAGES = ("baseline", "pruned", "recovered")
-TREATMENTS = ("untreated", "ketamine", "ssri", "neurosteroid")
 CONSOLIDATION_COLUMNS = (  # study A's consolidation table: (label, phase, condition, metric)
     ("clean", "pre_relapse", "clean", "accuracy"),
     ("combined", "pre_relapse", "combined", "accuracy"),
@@ -142,7 +141,7 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
     ch5, ch6 = results.get("05_treatments"), results.get("06_longitudinal_relapse")
     for name, (exp, cond, metric) in STUDY_B_ROWS.items():
         kind = KIND[metric]
-        for tr, cell in zip(TREATMENTS, t[name]):
+        for tr, cell in t[name].items():
             if cell is None:
                 continue
             m, sd = cell
@@ -163,7 +162,7 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
                          mean_sd(m, sd, STUDY_B_SEEDS, vv) if len(vv) else None, "no off-drug rows", sd))
     from .scorecard import relapse_outcomes
 
-    for tr, cell in zip(TREATMENTS, t["manic_relapse_probability"]):
+    for tr, cell in t["manic_relapse_probability"].items():
         if cell is None:
             continue
         test = proportion(cell[0], STUDY_B_SEEDS, relapse_outcomes(ch6, tr)) if ch6 is not None else None

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from . import paper
+from .arms import STUDY_ARMS
 from .results import load_results
 from .verdicts import CONSISTENT, DIFFERS, REPRODUCED, STABLE, VERDICT_ORDER, mean_sd, proportion, \
     single_replicate, statement, worst
@@ -286,7 +287,8 @@ def a8_iterative_relapse(df: pd.DataFrame) -> dict:
 
 
 # --------------------------------------------------------------------------- study B, chapter 5
-TREATED = ("ketamine", "ssri", "neurosteroid")
+#: The studies' treated arms, which the claims compare (an arm registered besides them is not in a claim).
+TREATED = STUDY_ARMS[1:]
 
 
 def _treated_means(df: pd.DataFrame, **where) -> pd.Series:

@@ -22,9 +22,8 @@ from pruneplast.config import (
     RunConfig,
     TaskConfig,
     TrainConfig,
-    TreatmentConfig,
-    treatment,
 )
+from pruneplast.arms import Arm, TreatmentConfig, treatment
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune
@@ -68,8 +67,10 @@ CASES = [
     ("eval_batch 0", lambda: RunConfig(eval_batch=0), "eval_batch", ">= 1"),
     ("unknown activation", lambda: TreatmentConfig("ketamine", activation="sigmoid"), "activation",
      "'relu', 'tanh'"),
-    ("unknown treatment", lambda: TreatmentConfig("prozac"), "treatment",
-     "'untreated', 'ketamine', 'ssri', 'neurosteroid'"),
+    ("bad treatment name", lambda: TreatmentConfig("Prozac 20"), "treatment name",
+     "lower-case letters, digits and '_'"),
+    ("bad arm colour", lambda: Arm("lithium", colour="blue"), "colour", "'#RRGGBB'"),
+    ("off_drug not a bool", lambda: Arm("lithium", off_drug=1), "off_drug", "True or False"),
     ("unknown treatment by name", lambda: treatment("lithium"), "treatment",
      "'untreated', 'ketamine', 'ssri', 'neurosteroid'"),
     ("gain 0", lambda: TreatmentConfig("ketamine", gain=0.0), "gain", "(0.0, 10.0]"),

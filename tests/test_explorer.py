@@ -132,7 +132,7 @@ def test_grid_figures_and_static_widgets(start):
     assert all(b[:8] == b"\x89PNG\r\n\x1a\n" for b in grid.images.values())
     assert grid.nbytes == sum(len(b) for b in grid.images.values())
     assert "pruned to 90%, 50% gradient regrowth" in grid.captions[(1, 1, 0)]
-    assert "ssri-like: gain 1.6" in grid.captions[(0, 0, 1)]
+    assert "SSRI-like: gain 1.6" in grid.captions[(0, 0, 1)]
     res = explorer.grid_results(grid)
     assert set(res.treatment) == {"untreated", "ssri"} and "stage" not in res
     assert {"experiment", "condition", "seed", "metric", "value"} <= set(res.columns)

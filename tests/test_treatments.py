@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from conftest import assert_same_ensemble, small_trained
-from pruneplast.config import RegrowConfig, TaskConfig, TreatmentConfig, treatment
+from pruneplast.arms import TreatmentConfig, treatment
+from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow
 from pruneplast.protocols import treatments
@@ -29,7 +30,7 @@ def depressed():
 
 
 def test_ssri_schedule_published_values():
-    sigma, gain = treatments.ssri_schedule(treatment("ssri"))
+    sigma, gain = treatments.course_schedule(treatment("ssri"))
     assert sigma(0) == pytest.approx(0.5) and gain(0) == pytest.approx(1.0)
     assert sigma(50) == pytest.approx(0.5 * (1 - 50 / 99)) and gain(50) == pytest.approx(1 + 0.6 * 50 / 99)
     assert sigma(99) == pytest.approx(0.0, abs=1e-12) and gain(99) == pytest.approx(1.6)
@@ -37,7 +38,7 @@ def test_ssri_schedule_published_values():
 
 
 def test_ssri_schedule_compresses_to_a_shorter_course():
-    sigma, gain = treatments.ssri_schedule(treatments.configs(["ssri"], epochs={"ssri": 5})["ssri"])
+    sigma, gain = treatments.course_schedule(treatments.configs(["ssri"], epochs={"ssri": 5})["ssri"])
     assert [round(sigma(e), 6) for e in range(5)] == [0.5, 0.375, 0.25, 0.125, 0.0]
     assert gain(4) == pytest.approx(1.6)
 
@@ -47,8 +48,8 @@ def test_unknown_treatment_name_raises():
         treatments.configs(["lithium"])
     with pytest.raises(ValueError, match="epochs key"):
         treatments.configs(epochs={"lithium": 3})
-    with pytest.raises(ValueError, match="treatment"):
-        TreatmentConfig("lithium")
+    with pytest.raises(ValueError, match="treatment name"):
+        TreatmentConfig("Lithium!")
     with pytest.raises(ValueError, match="epochs"):
         treatments.configs(["ketamine"], epochs={"ketamine": -1})
 

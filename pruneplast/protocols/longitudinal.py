@@ -29,11 +29,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import parallel
+from .. import arms, parallel
+from ..arms import TreatmentConfig
 from ..config import (
     MaintenanceConfig,
     TrainConfig,
-    TreatmentConfig,
     check_choice,
     check_fractions,
     check_int,
@@ -46,7 +46,8 @@ from ..results import summarise
 from ..stress import accuracy
 from .treatments import fmt_paper, fmt_sd_ci, joint
 
-#: The treatments followed after discontinuation (the untreated network has no drug to stop).
+#: The study's treatments followed after discontinuation (the untreated network has no drug to
+#: stop); the protocol follows every treated arm it is given (:func:`pruneplast.arms.treated_names`).
 FOLLOWED = ("ketamine", "ssri", "neurosteroid")
 #: The study's maintenance durations (epochs), the columns of its by-duration tables.
 PAPER_DURATIONS = (25, 50, 100, 150, 200, 300)
@@ -215,16 +216,22 @@ def longitudinal(states: Mapping[str, EnsembleMLP], data: EnsembleData, cfgs: Ma
 
 
 # --------------------------------------------------------------------------- tables
-def probability_table(df: pd.DataFrame, paper_prob: Sequence, treatments: Sequence[str] = FOLLOWED,
-                      columns: Sequence[str] = ("untreated", "ketamine", "ssri", "neurosteroid")) -> pd.DataFrame:
-    """Manic relapse probability (%) per treatment: ours (mean ± SD [95% CI]) beside the study's."""
+def probability_table(df: pd.DataFrame, paper_prob: Mapping, treatments: Sequence[str] | None = None) -> pd.DataFrame:
+    """Manic relapse probability (%) per treatment: ours (mean ± SD [95% CI]) beside the study's.
+
+    ``paper_prob``: the study's values keyed by arm; ``treatments`` defaults to the arms in ``df``
+    (registry order). An arm the study lacks shows "—".
+    """
     sel = df[(df.experiment == "relapse") & (df.metric == "relapse_probability")]
     s = summarise(sel, ["treatment"]).set_index("treatment")
+    if treatments is None:
+        present = set(sel["treatment"])
+        treatments = [t for t in arms.names() if t in present] + sorted(present - set(arms.names()))
     rows = []
     for t in treatments:
         p = sel[sel.treatment == t]["protection"].iloc[0]
         rows.append({"treatment": t, "protection at test": f"{p:.2f}", "ours": fmt_sd_ci(s.loc[t]),
-                     "study": fmt_paper(paper_prob[list(columns).index(t)])})
+                     "study": fmt_paper(paper_prob.get(t))})
     return pd.DataFrame(rows).set_index("treatment")
 
 
@@ -242,7 +249,8 @@ def by_duration_table(df: pd.DataFrame, paper_rows: Mapping[str, Sequence[float]
     rows = []
     for _, r in s.iterrows():
         dur = int(r["duration"])
-        study = paper_rows[r["treatment"]][list(paper_durations).index(dur)] if dur in paper_durations else None
+        row = paper_rows.get(r["treatment"])
+        study = row[list(paper_durations).index(dur)] if row is not None and dur in paper_durations else None
         rows.append({"treatment": r["treatment"], "duration (epochs)": dur,
                      "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
                      "study": fmt_paper(study)})

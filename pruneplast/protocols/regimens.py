@@ -50,12 +50,6 @@ LABELS = {
     "moderate_chronic": "moderate chronic", "long_chronic": "long chronic", "full_acute": "full acute",
     "epochs_matched": "epochs-matched control",
 }
-#: One colour per regimen on every figure (Okabe-Ito).
-COLOURS = {
-    "pruned": "#000000", "acute_moderate": "#E69F00", "short_chronic": "#56B4E9",
-    "moderate_chronic": "#0072B2", "long_chronic": "#0072B2", "full_acute": "#D55E00",
-    "epochs_matched": "#009E73",
-}
 #: Paired comparisons of the chapter: (a, b) means a - b per seed.
 PAIRS = (("long_chronic", "acute_moderate"), ("long_chronic", "full_acute"),
          ("long_chronic", "epochs_matched"), ("epochs_matched", "acute_moderate"))

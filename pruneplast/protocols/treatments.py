@@ -27,18 +27,9 @@ import pandas as pd
 import torch
 
 from .. import parallel
-from ..config import (
-    BASELINE,
-    TREATMENT_NAMES,
-    NetworkConfig,
-    PruneConfig,
-    RegrowConfig,
-    RunConfig,
-    TrainConfig,
-    TreatmentConfig,
-    check_choice,
-    treatment,
-)
+from .. import arms
+from ..arms import TreatmentConfig
+from ..config import BASELINE, NetworkConfig, PruneConfig, RegrowConfig, RunConfig, TrainConfig, check_choice
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
@@ -60,10 +51,11 @@ MANIC_PANELS = (
 
 
 # --------------------------------------------------------------------------- configuration
-def configs(names: Iterable[str] = TREATMENT_NAMES, epochs: Mapping[str, int] | None = None,
+def configs(names: Iterable[str] | None = None, epochs: Mapping[str, int] | None = None,
             regrow_fraction: float | None = None,
             decay_rates: Mapping[str, float] | None = None) -> dict[str, TreatmentConfig]:
-    """The published configuration of each named treatment, with optional overrides.
+    """The registered configuration of each named treatment arm (every arm where ``names`` is
+    None), with optional overrides.
 
     ``epochs`` maps a treatment name to its training epochs (e.g. a shorter quick profile);
     ``regrow_fraction`` overrides the ketamine-like regrowth fraction; ``decay_rates`` maps a
@@ -72,10 +64,10 @@ def configs(names: Iterable[str] = TREATMENT_NAMES, epochs: Mapping[str, int] | 
     """
     for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
         for name in (mapping or {}):
-            check_choice(f"{key} key", name, TREATMENT_NAMES)
+            check_choice(f"{key} key", name, arms.names())
     out = {}
-    for name in names:
-        cfg = treatment(name)
+    for name in (arms.names() if names is None else names):
+        cfg = arms.arm(name)
         if epochs and name in epochs and name != "untreated":
             cfg = dataclasses.replace(cfg, epochs=epochs[name])
         if decay_rates and name in decay_rates:
@@ -86,8 +78,9 @@ def configs(names: Iterable[str] = TREATMENT_NAMES, epochs: Mapping[str, int] | 
     return out
 
 
-def ssri_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Callable[[int], float]]:
-    """(sigma(e), gain(e)) of an SSRI-like course of ``cfg.epochs`` epochs, e = 0, 1, ...
+def course_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Callable[[int], float]]:
+    """(sigma(e), gain(e)) of a scheduled course of ``cfg.epochs`` epochs, e = 0, 1, ... (the
+    SSRI-like arm's noise taper and gain ramp)
 
     sigma = noise_start (1 - f) and gain = gain_start + (gain - gain_start) f with
     f = min(e / (E - 1), 1) (f = 1 after the course; E = 1 gives f = 0 in its only epoch).
@@ -105,7 +98,7 @@ def ssri_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Callabl
 
 def scheduled(cfg: TreatmentConfig) -> bool:
     """Whether a treatment's training sets noise or gain per epoch (then it trains alone)."""
-    return cfg.noise_start > 0 or (cfg.gain_start is not None and cfg.gain_start != cfg.gain)
+    return cfg.course == "scheduled"
 
 
 def drug_on(net: EnsembleMLP, cfg: TreatmentConfig, index: Sequence[int] | None = None) -> EnsembleMLP:
@@ -119,13 +112,13 @@ def _course(net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float],
     """Train one ensemble's treatment course in place and return it.
 
     ``lr``: one learning rate per replica. ``schedule``: a scheduled treatment's configuration (the
-    SSRI-like noise taper and gain ramp, :func:`ssri_schedule`; its drug is switched on at the end
+    SSRI-like noise taper and gain ramp, :func:`course_schedule`; its drug is switched on at the end
     value afterwards), or None for a course at constant modulation.
     """
     def done(epoch: int, current: EnsembleMLP) -> None:
         parallel.report(current.n_replicas)
 
-    sigma, gain = ssri_schedule(schedule) if schedule is not None else (0.0, None)
+    sigma, gain = course_schedule(schedule) if schedule is not None else (0.0, None)
     train(net, data, TrainConfig(epochs=epochs, lr=lr[0]), tag="treatment", lr=lr, sigma_int=sigma, gain=gain,
           on_epoch_end=done, progress=False)
     if schedule is not None:
@@ -194,7 +187,7 @@ def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config
     base, data = baseline(run, baseline_config, network, cache=cache)
     path = cache_dir() / "treated" / (
         _key(run.seeds, run.task, baseline_config, prune_config, network,
-             [dataclasses.asdict(c) for c in cfgs.values()], {"workers": workers}) + ".pt")
+             [_protocol(c) for c in cfgs.values()], {"workers": workers}) + ".pt")
     saved = load_state(path) if cache else None
     if saved is not None:
         return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
@@ -202,6 +195,14 @@ def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config
     if cache:
         save_state({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
     return states, data
+
+
+def _protocol(cfg: TreatmentConfig) -> dict:
+    """An arm's fields that change a result (its label and colour do not)."""
+    d = dataclasses.asdict(cfg)
+    for k in ("label", "colour", "off_drug"):
+        d.pop(k)
+    return d
 
 
 # --------------------------------------------------------------------------- evaluating
@@ -219,8 +220,8 @@ def evaluate_treatments(states: Mapping[str, EnsembleMLP], data: EnsembleData,
     experiments: ``efficacy`` (sparsity, kept weights, gain; clean, standard, combined),
     ``tolerance`` (standard set at each internal-noise SD), ``manic_risk`` (biased accuracy,
     activation magnitude, gain), ``acute_relapse`` (combined before and after the second pruning
-    wave, the drop in points, the sparsity reached) and ``off_drug`` (neurosteroid-like network,
-    modulation reset, same weights).
+    wave, the drop in points, the sparsity reached) and ``off_drug`` (each arm registered with
+    ``off_drug=True``, the neurosteroid-like one in the studies: modulation reset, same weights).
     """
     net, d = joint(states, data)
     for meta in net.meta:
@@ -232,8 +233,10 @@ def evaluate_treatments(states: Mapping[str, EnsembleMLP], data: EnsembleData,
         _with(manic_risk(net, d), "manic_risk"),
         _with(acute_relapse(net, d), "acute_relapse"),
     ]
-    if "neurosteroid" in states:
-        off = states["neurosteroid"].clone().reset_modulation()
+    for name, state in states.items():
+        if name not in arms.names() or not arms.arm(name).off_drug:
+            continue
+        off = state.clone().reset_modulation()
         for meta in off.meta:
             meta["drug"] = "off"
         frames.append(_with(evaluate(off, data, OFF_DRUG_CONDITIONS), "off_drug"))
@@ -302,51 +305,58 @@ def fmt_paper(value, digits: int = 1) -> str:
 
 
 def comparison_table(df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS,
-                     treatments: Sequence[str] = TREATMENT_NAMES) -> pd.DataFrame:
+                     treatments: Sequence[str] | None = None) -> pd.DataFrame:
     """Ours (mean ± SD [95% CI] over seeds) beside the study's (mean ± SD), one row per measure.
 
-    ``paper_tables`` is study B's ``tables`` mapping; its columns are untreated / ketamine /
-    ssri / neurosteroid.
+    ``paper_tables`` is study B's ``tables`` mapping (each row keyed by arm name); ``treatments``
+    defaults to the arms present in ``df``, in registry order. An arm the study lacks shows "—".
     """
+    treatments = _arms_in(df) if treatments is None else list(treatments)
     out = []
     for table_name, exp, cond, metric in rows:
         sel = df[(df.experiment == exp) & (df.condition == cond) & (df.metric == metric)]
         s = summarise(sel, ["treatment"]).set_index("treatment")
         digits = 3 if metric == "activation_magnitude" else 2 if metric == "gain" else 1
         row = {"measure": table_name}
-        for k, t in enumerate(TREATMENT_NAMES):
-            if t not in treatments:
-                continue
+        for t in treatments:
             row[f"{t}, ours"] = fmt_sd_ci(s.loc[t], digits) if t in s.index else "—"
-            row[f"{t}, study"] = fmt_paper(paper_tables[table_name][k], digits)
+            row[f"{t}, study"] = fmt_paper(paper_tables[table_name].get(t), digits)
         out.append(row)
     return pd.DataFrame(out).set_index("measure")
 
 
-def off_drug_table(df: pd.DataFrame, paper_off: Mapping) -> pd.DataFrame:
-    """The neurosteroid-like network on and off drug, ours beside the study's off-drug values."""
+def off_drug_table(df: pd.DataFrame, paper_off: Mapping, name: str = "neurosteroid") -> pd.DataFrame:
+    """One arm on and off drug (the study's: neurosteroid-like), ours beside the study's off-drug values."""
     rows = []
     for key, cond in (("combined", "combined"), ("extreme", "sigma_2.5"), ("biased", "biased")):
-        on = df[(df.treatment == "neurosteroid") & (df.drug == "on") & (df.condition == cond)
+        on = df[(df.treatment == name) & (df.drug == "on") & (df.condition == cond)
                 & (df.metric == "accuracy") & df.experiment.isin(["efficacy", "tolerance", "manic_risk"])]
-        off = df[(df.experiment == "off_drug") & (df.condition == cond) & (df.metric == "accuracy")]
+        off = df[(df.experiment == "off_drug") & (df.treatment == name) & (df.condition == cond)
+                 & (df.metric == "accuracy")]
         s_on, s_off = summarise(on, ["treatment"]).iloc[0], summarise(off, ["treatment"]).iloc[0]
         rows.append({"condition": key, "on drug, ours": fmt_sd_ci(s_on), "off drug, ours": fmt_sd_ci(s_off),
-                     "off drug, study": fmt_paper(paper_off[key])})
+                     "off drug, study": fmt_paper(paper_off[key]) if name == "neurosteroid" else "—"})
     return pd.DataFrame(rows).set_index("condition")
 
 
 def summary(df: pd.DataFrame, experiment: str, condition: str, metric: str,
-            treatments: Sequence[str] = TREATMENT_NAMES) -> pd.DataFrame:
-    """Mean, SD, n and 95% CI per treatment (index, in the study's column order) of one measure."""
+            treatments: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean, SD, n and 95% CI per treatment (index, in registry order) of one measure."""
     sel = df[(df.experiment == experiment) & (df.condition == condition) & (df.metric == metric)]
     s = summarise(sel, ["treatment"]).set_index("treatment")
-    return s.reindex([t for t in treatments if t in s.index])
+    order = _arms_in(df) if treatments is None else list(treatments)
+    return s.reindex([t for t in order if t in s.index])
+
+
+def _arms_in(df: pd.DataFrame) -> list[str]:
+    """The arms with rows in ``df``: registered ones in registry order, then any others."""
+    present = list(dict.fromkeys(df["treatment"]))
+    return [t for t in arms.names() if t in present] + [t for t in present if t not in arms.names()]
 
 
 def paper_value(paper_tables: Mapping, table_name: str, name: str) -> float:
     """The study's mean for one treatment in one of its tables (nan where it reports none)."""
-    v = paper_tables[table_name][TREATMENT_NAMES.index(name)]
+    v = paper_tables[table_name].get(name)
     return float("nan") if v is None else float(v[0])
 
 
