@@ -1,6 +1,7 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
-#   make test                         engine tests, notebook checks, quick book build
+#   make test                         lint and type checks, engine tests, notebook checks, quick book
+#   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
 #   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
@@ -23,10 +24,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
-	@sed -n '2,9p' Makefile
+	@sed -n '2,10p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,7 @@ install: $(INSTALLED)
 # Debian's Chromium (apt-get) download side by side.
 test:
 	@$(MAKE) --no-print-directory -j2 test-setup
+	@$(MAKE) --no-print-directory lint
 	@set -e; start=$$(date +%s); \
 	echo "== quick book: every notebook at the quick profile, warnings as errors =="; \
 	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
@@ -54,6 +56,13 @@ test:
 	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
 
 test-setup: $(INSTALLED) widgets-js browser
+
+# Lint, format and type checks (configured in pyproject.toml); fast, so make test runs them first.
+lint: $(INSTALLED)
+	@echo "== lint: ruff check, ruff format --check, mypy =="
+	@$(VENV)/bin/ruff check pruneplast tests benchmarks
+	@$(VENV)/bin/ruff format --check pruneplast tests benchmarks
+	@$(VENV)/bin/mypy pruneplast
 
 book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
@@ -69,9 +78,9 @@ reference: $(INSTALLED)
 
 # (bench and explore targets go here)
 # The ipywidgets embed bundle the book serves itself (npm pack of a pinned, integrity-checked
-# package into .cache/webassets; see pruneplast/webassets.py).
+# package into .cache/webassets; see pruneplast/build/webassets.py).
 widgets-js: $(INSTALLED)
-	@$(PY) -m pruneplast.webassets
+	@$(PY) -m pruneplast.build.webassets
 
 # Debian's Chromium for the browser tests (tests/test_browser.py); installed once, as root, with
 # apt-get. Where that is impossible the browser tests skip and say why.
@@ -88,7 +97,7 @@ browser:
 EXPLORE_PORT ?= 8866
 EXPLORE_PROFILE ?= paper
 explore: $(INSTALLED)
-	$(PY) -m pruneplast.explorer --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb \
+	$(VENV)/bin/pruneplast explore --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb \
 		--serve $(EXPLORE_PORT)
 
 # make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way;

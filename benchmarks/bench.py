@@ -61,7 +61,8 @@ from reference import replica_module, train_reference  # noqa: E402
 from pruneplast import parallel, rng  # noqa: E402
 from pruneplast.config import MaintenanceConfig, RegrowConfig, TaskConfig, TrainConfig  # noqa: E402
 from pruneplast.data import EnsembleData  # noqa: E402
-from pruneplast.network import EnsembleMLP, unit_roles  # noqa: E402
+from pruneplast.kernels.compact import unit_roles  # noqa: E402
+from pruneplast.network import EnsembleMLP  # noqa: E402
 from pruneplast.operators import Adam, prune, regrow, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
 from pruneplast.protocols import longitudinal, treatments  # noqa: E402
@@ -112,8 +113,9 @@ def replicas(m: int, sparsity: float, task: TaskConfig) -> tuple[EnsembleMLP, En
     return net, EnsembleData.build(net.seeds, task)
 
 
-def bench_train(counts, sparsities, steps: int, trials: int, limit: float,
-                short_steps: int = SHORT_STEPS) -> list[dict]:
+def bench_train(
+    counts, sparsities, steps: int, trials: int, limit: float, short_steps: int = SHORT_STEPS
+) -> list[dict]:
     """Engine step vs reference, per replica count and sparsity.
 
     The step is timed over ``steps`` mini-batches (by default one epoch of the book's 12,000-sample
@@ -139,26 +141,26 @@ def bench_train(counts, sparsities, steps: int, trials: int, limit: float,
             x, y = data.x["train"], data.y["train"]
             fns = {
                 "engine": lambda: train(net.clone(), data, TrainConfig(epochs=1, lr=1e-4), progress=False),
-                "engine_short": lambda: train(net.clone(), data_short, TrainConfig(epochs=1, lr=1e-4),
-                                              progress=False),
+                "engine_short": lambda: train(net.clone(), data_short, TrainConfig(epochs=1, lr=1e-4), progress=False),
                 "reference": lambda: train_reference(net, x, y, steps, lr=1e-4),
                 "matmul": lambda: a @ b,
             }
             t = best_times(fns, trials)
             row_limit = max(limit, 2 * n**3 / t.pop("matmul") / 1e9)
-            row = {"replicas": m, "sparsity": s, "steps": steps, "short_steps": short_steps,
-                   "limit_gflops": row_limit}
+            row = {"replicas": m, "sparsity": s, "steps": steps, "short_steps": short_steps, "limit_gflops": row_limit}
             for k, v in t.items():
                 samples = m * (short_steps if k == "engine_short" else steps) * BATCH
                 row[f"{k}_samples_per_s"] = samples / v
                 row[f"{k}_fraction_of_limit"] = samples / v * FLOP_PER_SAMPLE / 1e9 / row_limit
             row["speedup_vs_reference"] = row["engine_samples_per_s"] / row["reference_samples_per_s"]
             rows.append(row)
-            print(f"  train  M={m:2d} sparsity {s:4.0%}: engine {row['engine_samples_per_s']:9.0f} samples/s "
-                  f"({row['engine_fraction_of_limit']:6.1%} of {row_limit:.0f} GFLOP/s; "
-                  f"{row['engine_short_fraction_of_limit']:6.1%} in a {short_steps}-step phase), reference "
-                  f"{row['reference_samples_per_s']:8.0f} samples/s, ratio {row['speedup_vs_reference']:5.2f}x",
-                  flush=True)
+            print(
+                f"  train  M={m:2d} sparsity {s:4.0%}: engine {row['engine_samples_per_s']:9.0f} samples/s "
+                f"({row['engine_fraction_of_limit']:6.1%} of {row_limit:.0f} GFLOP/s; "
+                f"{row['engine_short_fraction_of_limit']:6.1%} in a {short_steps}-step phase), reference "
+                f"{row['reference_samples_per_s']:8.0f} samples/s, ratio {row['speedup_vs_reference']:5.2f}x",
+                flush=True,
+            )
     return rows
 
 
@@ -174,7 +176,7 @@ def bench_ceiling(row: dict, trials: int, reps: int = 10) -> dict:
     every weight and bias with Adam. Both are timed alone, with nothing between them: the products
     at the engine's shapes and memory layouts (activations feature-major: ``W @ H`` with ``H``
     (M, in, 128), the gradients through transposed views), Adam as the engine's fused update
-    (:class:`pruneplast.operators.Adam`) of every parameter of M replicas. Their sum bounds a
+    (:class:`pruneplast.kernels.adam.Adam`) of every parameter of M replicas. Their sum bounds a
     step's time from below (up to the few percent by which other layouts of the same products
     differ: batch-major activations ran 2% faster, a loop of per-replica products 1-8% slower), so
     ``row``'s reference rate over it bounds the engine's ratio to the reference
@@ -209,21 +211,29 @@ def bench_ceiling(row: dict, trials: int, reps: int = 10) -> dict:
     prod_s, adam_s = t["products"] / reps, t["adam"] / reps
     step_s = m * BATCH / row["engine_samples_per_s"]
     ref = row["reference_samples_per_s"]
-    out = {"replicas": m, "sparsity": row["sparsity"], "products_ms": 1e3 * prod_s,
-           "products_flop_share": flops / (m * BATCH * FLOP_PER_SAMPLE),
-           "products_fraction_of_limit": flops / prod_s / 1e9 / row["limit_gflops"],
-           "adam_ms": 1e3 * adam_s, "engine_step_ms": 1e3 * step_s,
-           "best_step_ms": 1e3 * (prod_s + adam_s),
-           "best_samples_per_s": m * BATCH / (prod_s + adam_s),
-           "reference_samples_per_s": ref,
-           "max_speedup_vs_reference": m * BATCH / (prod_s + adam_s) / ref,
-           "products_max_speedup": m * BATCH / prod_s / ref,
-           "engine_speedup_vs_reference": row["speedup_vs_reference"]}
-    print(f"  ceiling M={m:2d} dense: six large products {out['products_ms']:.1f} ms "
-          f"({out['products_fraction_of_limit']:.0%} of the limit) + Adam {out['adam_ms']:.1f} ms = "
-          f"{out['best_step_ms']:.1f} ms per step (engine {out['engine_step_ms']:.1f} ms): at most "
-          f"{out['max_speedup_vs_reference']:.2f}x the reference ({out['products_max_speedup']:.2f}x "
-          f"without Adam; engine {out['engine_speedup_vs_reference']:.2f}x)", flush=True)
+    out = {
+        "replicas": m,
+        "sparsity": row["sparsity"],
+        "products_ms": 1e3 * prod_s,
+        "products_flop_share": flops / (m * BATCH * FLOP_PER_SAMPLE),
+        "products_fraction_of_limit": flops / prod_s / 1e9 / row["limit_gflops"],
+        "adam_ms": 1e3 * adam_s,
+        "engine_step_ms": 1e3 * step_s,
+        "best_step_ms": 1e3 * (prod_s + adam_s),
+        "best_samples_per_s": m * BATCH / (prod_s + adam_s),
+        "reference_samples_per_s": ref,
+        "max_speedup_vs_reference": m * BATCH / (prod_s + adam_s) / ref,
+        "products_max_speedup": m * BATCH / prod_s / ref,
+        "engine_speedup_vs_reference": row["speedup_vs_reference"],
+    }
+    print(
+        f"  ceiling M={m:2d} dense: six large products {out['products_ms']:.1f} ms "
+        f"({out['products_fraction_of_limit']:.0%} of the limit) + Adam {out['adam_ms']:.1f} ms = "
+        f"{out['best_step_ms']:.1f} ms per step (engine {out['engine_step_ms']:.1f} ms): at most "
+        f"{out['max_speedup_vs_reference']:.2f}x the reference ({out['products_max_speedup']:.2f}x "
+        f"without Adam; engine {out['engine_speedup_vs_reference']:.2f}x)",
+        flush=True,
+    )
     return out
 
 
@@ -236,8 +246,9 @@ def bench_stress(m: int, sparsities, trials: int, limit: float) -> list[dict]:
     """
     task = TaskConfig(n_train=BATCH)
     setups = [(f"{s:.0%} sparse", m, [(s, list(range(m)))]) for s in sparsities]
-    setups.append((f"mixed: {m} at 47.5% + {2 * m} at 95%", 3 * m,
-                   [(0.475, list(range(m))), (0.95, list(range(m, 3 * m)))]))
+    setups.append(
+        (f"mixed: {m} at 47.5% + {2 * m} at 95%", 3 * m, [(0.475, list(range(m))), (0.95, list(range(m, 3 * m)))])
+    )
     rows = []
     for label, total, groups in setups:
         net = EnsembleMLP.concat([pruned_init(seeds, s) for s, seeds in groups])
@@ -245,12 +256,21 @@ def bench_stress(m: int, sparsities, trials: int, limit: float) -> list[dict]:
         conds = list(CONDITIONS)
         samples = total * sum(data.x[CONDITIONS[c].split].shape[1] for c in conds)
         t = best_times({"eval": lambda: evaluate(net, data, conds)}, trials)["eval"]
-        row = {"networks": label, "replicas": total, "sparsity": groups[0][0] if len(groups) == 1 else None,
-               "conditions": len(conds), "seconds": t, "samples_per_s": samples / t,
-               "fraction_of_limit": samples / t * 2 * N_WEIGHTS / 1e9 / limit}
+        row = {
+            "networks": label,
+            "replicas": total,
+            "sparsity": groups[0][0] if len(groups) == 1 else None,
+            "conditions": len(conds),
+            "seconds": t,
+            "samples_per_s": samples / t,
+            "fraction_of_limit": samples / t * 2 * N_WEIGHTS / 1e9 / limit,
+        }
         rows.append(row)
-        print(f"  stress M={total:2d} ({label}): {len(conds)} conditions in {t:.2f} s, "
-              f"{row['samples_per_s']:.0f} samples/s", flush=True)
+        print(
+            f"  stress M={total:2d} ({label}): {len(conds)} conditions in {t:.2f} s, "
+            f"{row['samples_per_s']:.0f} samples/s",
+            flush=True,
+        )
     return rows
 
 
@@ -300,13 +320,20 @@ def bench_fp_change(sparsities, epochs: int) -> list[dict]:
         with torch.no_grad():
             logits_e = eng.forward(x)
             logits_r = torch.stack([replica_module(eng, m)(x[m]) for m in range(eng.n_replicas)])
-        row = {"sparsity": s, "epochs": epochs, "max_abs_weight_diff": dw,
-               "max_abs_accuracy_diff_points": float(abs(acc_e - acc_r).max()),
-               "max_abs_logit_diff_same_weights": float((logits_e - logits_r).abs().max())}
+        row = {
+            "sparsity": s,
+            "epochs": epochs,
+            "max_abs_weight_diff": dw,
+            "max_abs_accuracy_diff_points": float(abs(acc_e - acc_r).max()),
+            "max_abs_logit_diff_same_weights": float((logits_e - logits_r).abs().max()),
+        }
         rows.append(row)
-        print(f"  fp     sparsity {s:4.0%}, {epochs} epoch(s): max |dW| {dw:.2e}, max |d accuracy| "
-              f"{row['max_abs_accuracy_diff_points']:.2f} points, forward max |d logit| "
-              f"{row['max_abs_logit_diff_same_weights']:.2e}", flush=True)
+        print(
+            f"  fp     sparsity {s:4.0%}, {epochs} epoch(s): max |dW| {dw:.2e}, max |d accuracy| "
+            f"{row['max_abs_accuracy_diff_points']:.2f} points, forward max |d logit| "
+            f"{row['max_abs_logit_diff_same_weights']:.2e}",
+            flush=True,
+        )
     return rows
 
 
@@ -318,8 +345,9 @@ def bench_fp_change(sparsities, epochs: int) -> list[dict]:
 PAPER_REPLICA_EPOCHS = {"maintenance": 3 * 10 * 300, "sparse_95": 10 * 100 + 10 * 10, "dense": 12_500 - 9_000 - 1_100}
 
 
-def paper_estimate(train_rows: list[dict], maintenance_rows: list[dict], m: int = 10,
-                   workers: dict | None = None) -> dict:
+def paper_estimate(
+    train_rows: list[dict], maintenance_rows: list[dict], m: int = 10, workers: dict | None = None
+) -> dict:
     """Training time of the paper-scale work at the measured M-replica rates (s), engine and reference.
 
     Maintenance at the maintenance rows' step times (networks shaped like chapter 6's); the other
@@ -336,20 +364,33 @@ def paper_estimate(train_rows: list[dict], maintenance_rows: list[dict], m: int 
     maint_ref = sum(per * n / ref[0.0 if r["sparsity"] < 0.9 else 0.95] for r in maintenance_rows)
     rest = PAPER_REPLICA_EPOCHS["sparse_95"] * n / rate[0.95] + PAPER_REPLICA_EPOCHS["dense"] * n / rate[0.0]
     rest_ref = PAPER_REPLICA_EPOCHS["sparse_95"] * n / ref[0.95] + PAPER_REPLICA_EPOCHS["dense"] * n / ref[0.0]
-    out = {"replica_epochs": PAPER_REPLICA_EPOCHS, "at_replicas": m, "engine_s": maint + rest,
-           "reference_s": maint_ref + rest_ref, "maintenance_s": maint, "maintenance_reference_s": maint_ref,
-           "other_s": rest, "other_reference_s": rest_ref}
+    out = {
+        "replica_epochs": PAPER_REPLICA_EPOCHS,
+        "at_replicas": m,
+        "engine_s": maint + rest,
+        "reference_s": maint_ref + rest_ref,
+        "maintenance_s": maint,
+        "maintenance_reference_s": maint_ref,
+        "other_s": rest,
+        "other_reference_s": rest_ref,
+    }
     if workers:  # a 300-epoch run starts its workers once: the speed-up without the start-up
         out["maintenance_in_workers_s"] = maint / workers["speedup_after_startup"]
         out["engine_in_workers_s"] = out["maintenance_in_workers_s"] + rest
-    print(f"  paper-scale training ({sum(PAPER_REPLICA_EPOCHS.values())} replica-epochs) at M={m} rates: "
-          f"engine {out['engine_s'] / 60:.1f} min (maintenance {maint / 60:.1f}), reference "
-          f"{out['reference_s'] / 60:.1f} min (maintenance {maint_ref / 60:.1f}): "
-          f"{out['reference_s'] / out['engine_s']:.1f}x", flush=True)
+    print(
+        f"  paper-scale training ({sum(PAPER_REPLICA_EPOCHS.values())} replica-epochs) at M={m} rates: "
+        f"engine {out['engine_s'] / 60:.1f} min (maintenance {maint / 60:.1f}), reference "
+        f"{out['reference_s'] / 60:.1f} min (maintenance {maint_ref / 60:.1f}): "
+        f"{out['reference_s'] / out['engine_s']:.1f}x",
+        flush=True,
+    )
     if workers:
-        print(f"  with the maintenance in {workers['workers']} workers: maintenance "
-              f"{out['maintenance_in_workers_s'] / 60:.1f} min, engine {out['engine_in_workers_s'] / 60:.1f} min "
-              f"({out['reference_s'] / out['engine_in_workers_s']:.1f}x the reference)", flush=True)
+        print(
+            f"  with the maintenance in {workers['workers']} workers: maintenance "
+            f"{out['maintenance_in_workers_s'] / 60:.1f} min, engine {out['engine_in_workers_s'] / 60:.1f} min "
+            f"({out['reference_s'] / out['engine_in_workers_s']:.1f}x the reference)",
+            flush=True,
+        )
     return out
 
 
@@ -391,8 +432,9 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
     fns = {}
     for name, (net, data) in nets.items():
         for compact in (True, False):
-            fns[(name, compact)] = (lambda net=net, data=data, c=compact: train(
-                net.clone(), data, TrainConfig(epochs=1, lr=1e-6), progress=False, compact=c))
+            fns[(name, compact)] = lambda net=net, data=data, c=compact: train(
+                net.clone(), data, TrainConfig(epochs=1, lr=1e-6), progress=False, compact=c
+            )
     t = best_times(fns, trials)
     rows = []
     for name, (net, data) in nets.items():
@@ -407,20 +449,30 @@ def bench_maintenance(steps: int, trials: int, m: int = 10) -> list[dict]:
         with torch.no_grad():
             x = data.x["standard"]
             logit_diff = float((a.forward(x) - b.forward(x)).abs().max())
-        row = {"treatment": name, "replicas": m, "sparsity": float(net.weight_sparsity().mean()),
-               "ms_per_step": ms, "all_units_ms_per_step": full, "live_units_speedup": full / ms,
-               "maintenance_300_epochs_s": 300 * EPOCH_STEPS * ms / 1e3,
-               "live_units": [[int(v.sum(1).min()), int(v.sum(1).max())] for v in live],
-               "constant_units": [[int(v.sum(1).min()), int(v.sum(1).max())] for v in const],
-               "max_abs_diff_after_epoch": diff, "weights_differing_over_1e-4": n_far,
-               "kept_weights": int(sum(int(mk.sum()) for mk in net.masks)),
-               "max_abs_logit_diff_after_epoch": logit_diff}
+        row = {
+            "treatment": name,
+            "replicas": m,
+            "sparsity": float(net.weight_sparsity().mean()),
+            "ms_per_step": ms,
+            "all_units_ms_per_step": full,
+            "live_units_speedup": full / ms,
+            "maintenance_300_epochs_s": 300 * EPOCH_STEPS * ms / 1e3,
+            "live_units": [[int(v.sum(1).min()), int(v.sum(1).max())] for v in live],
+            "constant_units": [[int(v.sum(1).min()), int(v.sum(1).max())] for v in const],
+            "max_abs_diff_after_epoch": diff,
+            "weights_differing_over_1e-4": n_far,
+            "kept_weights": int(sum(int(mk.sum()) for mk in net.masks)),
+            "max_abs_logit_diff_after_epoch": logit_diff,
+        }
         rows.append(row)
-        print(f"  maintenance {name:12s} M={m}: {ms:6.1f} ms/step ({full:.1f} on every unit, "
-              f"{row['live_units_speedup']:.2f}x); 300 epochs: {row['maintenance_300_epochs_s'] / 60:.1f} min; "
-              f"live units per layer {row['live_units']}; after an lr-1e-3 epoch: max |weight difference| {diff:.1e} "
-              f"({n_far} of {row['kept_weights']} kept weights differ by > 1e-4), max |logit difference| {logit_diff:.1e}",
-              flush=True)
+        print(
+            f"  maintenance {name:12s} M={m}: {ms:6.1f} ms/step ({full:.1f} on every unit, "
+            f"{row['live_units_speedup']:.2f}x); 300 epochs: {row['maintenance_300_epochs_s'] / 60:.1f} min; "
+            f"live units per layer {row['live_units']}; after an lr-1e-3 epoch: max |weight difference| {diff:.1e} "
+            f"({n_far} of {row['kept_weights']} kept weights differ by > 1e-4), "
+            f"max |logit difference| {logit_diff:.1e}",
+            flush=True,
+        )
     return rows
 
 
@@ -450,9 +502,14 @@ def one_process_vs_workers(run, workers: int) -> tuple[dict, dict]:
         out[w] = run(w)
         times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
     startup = worker_startup(workers)
-    return {"workers": workers, "one_process_s": times[1], "workers_s": times[workers],
-            "speedup": times[1] / times[workers], "startup_s": startup,
-            "speedup_after_startup": times[1] / max(times[workers] - startup, 1e-9)}, out
+    return {
+        "workers": workers,
+        "one_process_s": times[1],
+        "workers_s": times[workers],
+        "speedup": times[1] / times[workers],
+        "startup_s": startup,
+        "speedup_after_startup": times[1] / max(times[workers] - startup, 1e-9),
+    }, out
 
 
 def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
@@ -476,16 +533,23 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
         for d in net.meta:
             d["treatment"] = name
         states[name] = net
-    timing, _ = one_process_vs_workers(lambda w: longitudinal.maintain(
-        states, data, MaintenanceConfig(durations=(epochs,), lr=1e-6), workers=w), workers)
-    fast = {w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-3), workers=w)[0][epochs]
-            for w in (1, workers)}
+    timing, _ = one_process_vs_workers(
+        lambda w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-6), workers=w),
+        workers,
+    )
+    fast = {
+        w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-3), workers=w)[0][epochs]
+        for w in (1, workers)
+    }
     diff = max_weight_diff(fast[1], fast[workers])
     row = {"replicas_per_treatment": m, "epochs": epochs, **timing, "max_abs_diff_lr_1e-3": diff}
-    print(f"  maintenance of the three treatments, {epochs} epochs: one process {row['one_process_s']:.1f} s, "
-          f"{workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; starting the workers takes "
-          f"{row['startup_s']:.1f} s, {row['speedup_after_startup']:.2f}x without it); "
-          f"max |weight difference| after an lr-1e-3 run {diff:.1e}", flush=True)
+    print(
+        f"  maintenance of the three treatments, {epochs} epochs: one process {row['one_process_s']:.1f} s, "
+        f"{workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; starting the workers takes "
+        f"{row['startup_s']:.1f} s, {row['speedup_after_startup']:.2f}x without it); "
+        f"max |weight difference| after an lr-1e-3 run {diff:.1e}",
+        flush=True,
+    )
     return row
 
 
@@ -508,10 +572,13 @@ def bench_treatment_workers(epochs: dict, m: int = 10) -> dict | None:
     timing, states = one_process_vs_workers(lambda w: treatments.treat(net, data, cfgs, workers=w), workers)
     diff = {n: max_weight_diff(states[1][n], states[workers][n]) for n in cfgs}
     row = {"replicas": m, "epochs": dict(epochs), **timing, "max_abs_diff": diff}
-    print(f"  treatment courses ({', '.join(f'{k} {v}' for k, v in epochs.items())} epochs): one process "
-          f"{row['one_process_s']:.1f} s, {workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; "
-          f"{row['speedup_after_startup']:.2f}x without starting the workers); max |weight "
-          f"difference| " + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()), flush=True)
+    print(
+        f"  treatment courses ({', '.join(f'{k} {v}' for k, v in epochs.items())} epochs): one process "
+        f"{row['one_process_s']:.1f} s, {workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; "
+        f"{row['speedup_after_startup']:.2f}x without starting the workers); max |weight "
+        f"difference| " + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()),
+        flush=True,
+    )
     return row
 
 
@@ -527,11 +594,19 @@ def bench_chapters(profile: str) -> list[dict]:
             proc = subprocess.Popen([str(exe), "run", name, "--profile", profile, "--out", out])
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.perf_counter() - t
-        row = {"chapter": name, "profile": profile, "wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024,
-               "ok": os.waitstatus_to_exitcode(status) == 0}
+        row = {
+            "chapter": name,
+            "profile": profile,
+            "wall_s": wall,
+            "peak_rss_mib": usage.ru_maxrss / 1024,
+            "ok": os.waitstatus_to_exitcode(status) == 0,
+        }
         rows.append(row)
-        print(f"  chapter {name} ({profile}): {wall:.0f} s, peak {row['peak_rss_mib']:.0f} MiB"
-              + ("" if row["ok"] else "  FAILED"), flush=True)
+        print(
+            f"  chapter {name} ({profile}): {wall:.0f} s, peak {row['peak_rss_mib']:.0f} MiB"
+            + ("" if row["ok"] else "  FAILED"),
+            flush=True,
+        )
     return rows
 
 
@@ -543,12 +618,16 @@ def book_timings(build_dirs: list[Path], previous: dict | None = None) -> dict:
     """
     out = {}
     for profile in ("quick", "paper"):
-        found = sorted((f for d in build_dirs for f in Path(d).glob(f"**/timings-{profile}.json")),
-                       key=lambda f: f.stat().st_mtime)
+        found = sorted(
+            (f for d in build_dirs for f in Path(d).glob(f"**/timings-{profile}.json")), key=lambda f: f.stat().st_mtime
+        )
         if not found and previous and profile in previous:
             out[profile] = previous[profile]
-            print(f"  book ({profile}): no build in {', '.join(map(str, build_dirs))}; keeping the record "
-                  f"built {previous[profile].get('built_at', '?')}", flush=True)
+            print(
+                f"  book ({profile}): no build in {', '.join(map(str, build_dirs))}; keeping the record "
+                f"built {previous[profile].get('built_at', '?')}",
+                flush=True,
+            )
         if found:  # the newest (make book writes _build/, make test _build/test/)
             f = found[-1]
             rec = json.loads(f.read_text())
@@ -557,8 +636,11 @@ def book_timings(build_dirs: list[Path], previous: dict | None = None) -> dict:
             if old.get("built_at") == rec["built_at"] and "make_book_wall_s" in old:
                 rec["make_book_wall_s"] = old["make_book_wall_s"]  # the same build, timed from outside
             out[profile] = rec
-            print(f"  book ({profile}, built {rec['built_at']}): {rec['total_s'] / 60:.1f} min, "
-                  f"peak {rec['peak_rss_mib']:.0f} MiB", flush=True)
+            print(
+                f"  book ({profile}, built {rec['built_at']}): {rec['total_s'] / 60:.1f} min, "
+                f"peak {rec['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
     return out
 
 
@@ -572,14 +654,26 @@ def main(argv=None) -> dict:
     ap.add_argument("--quick", action="store_true", help="fewer trials and steps (a smoke run)")
     ap.add_argument("--chapters", choices=("quick", "paper"), help="also time every chapter at this profile")
     ap.add_argument("--out", default=str(HERE / "results.json"))
-    ap.add_argument("--build-dir", nargs="+", default=[str(HERE.parent / "_build")],
-                    help="where `pruneplast book` left timings-<profile>.json (default: _build); "
-                         "several folders may be given, the newest build of each profile is used")
-    ap.add_argument("--book-only", action="store_true",
-                    help="only refresh the book timings of an existing results file (measures nothing)")
-    ap.add_argument("--make-book-wall", metavar="PROFILE=SECONDS", action="append", default=[],
-                    help="with --book-only: wall time of `make book` in a fresh clone (install included), "
-                         "timed outside the build, recorded with that profile's newest build")
+    ap.add_argument(
+        "--build-dir",
+        nargs="+",
+        default=[str(HERE.parent / "_build")],
+        help="where `pruneplast book` left timings-<profile>.json (default: _build); "
+        "several folders may be given, the newest build of each profile is used",
+    )
+    ap.add_argument(
+        "--book-only",
+        action="store_true",
+        help="only refresh the book timings of an existing results file (measures nothing)",
+    )
+    ap.add_argument(
+        "--make-book-wall",
+        metavar="PROFILE=SECONDS",
+        action="append",
+        default=[],
+        help="with --book-only: wall time of `make book` in a fresh clone (install included), "
+        "timed outside the build, recorded with that profile's newest build",
+    )
     args = ap.parse_args(argv)
     out = Path(args.out)
     walls = {}
@@ -609,11 +703,18 @@ def main(argv=None) -> dict:
     trials, steps = (2, 4) if args.quick else (5, EPOCH_STEPS)
     counts, sparsities = (1, 10, 30), (0.0, 0.95)
 
-    res = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
-                       "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-                       "processor": platform.processor() or platform.machine(),
-                       "load_average_at_start": os.getloadavg()},
-           "flop_per_sample": FLOP_PER_SAMPLE, "batch_size": BATCH}
+    res = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+            "load_average_at_start": os.getloadavg(),
+        },
+        "flop_per_sample": FLOP_PER_SAMPLE,
+        "batch_size": BATCH,
+    }
     t0 = time.perf_counter()
     print(f"threads: {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f}", flush=True)
     res["matmul"] = matmul_limit(trials + 2)
@@ -625,7 +726,8 @@ def main(argv=None) -> dict:
     res["maintenance"] = bench_maintenance(steps, trials)
     res["maintenance_workers"] = bench_maintenance_workers(2 if args.quick else 8)
     res["treatment_workers"] = bench_treatment_workers(
-        {"ketamine": 1, "ssri": 2, "neurosteroid": 1} if args.quick else {"ketamine": 3, "ssri": 10, "neurosteroid": 2})
+        {"ketamine": 1, "ssri": 2, "neurosteroid": 1} if args.quick else {"ketamine": 3, "ssri": 10, "neurosteroid": 2}
+    )
     res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"], workers=res["maintenance_workers"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)
@@ -636,8 +738,11 @@ def main(argv=None) -> dict:
     res["matmul_end"] = matmul_limit(trials + 2)  # the limit again: how much the load moved
     res["machine"]["load_average_at_end"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t0
-    print(f"  matmul fp32 at the end: {res['matmul_end']['limit_gflops']:.1f} GFLOP/s; "
-          f"benchmark took {res['seconds']:.0f} s", flush=True)
+    print(
+        f"  matmul fp32 at the end: {res['matmul_end']['limit_gflops']:.1f} GFLOP/s; "
+        f"benchmark took {res['seconds']:.0f} s",
+        flush=True,
+    )
     _write_json(res, out)
     return res
 

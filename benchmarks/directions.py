@@ -22,7 +22,7 @@ of several trials (as in ``bench.py``). The rows:
 
 The parallel draw (:func:`parallel_fill`) and the kernel are the script's own; the engine draws
 serially and multiplies with torch's CSR product (``benchmarks/README.md`` says why). Training
-phases without internal noise run on the live units only (``pruneplast.network.compact_plans``);
+phases without internal noise run on the live units only (``pruneplast.kernels.compact.compact_plans``);
 ``bench.py``'s maintenance rows measure that against multiplying every kept weight.
 """
 
@@ -48,6 +48,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from bench import BATCH, MAINTENANCE, best_times, replicas  # noqa: E402
 
+import pruneplast.kernels.layers as layers  # noqa: E402
 import pruneplast.network as network  # noqa: E402
 from pruneplast import rng  # noqa: E402
 from pruneplast.config import TaskConfig, TrainConfig  # noqa: E402
@@ -96,14 +97,23 @@ def noise_draw(m: int, batches, trials: int) -> list[dict]:
         [serial_fill(list(zip(o, gs))) for o in a]
         [parallel_fill(list(zip(o, gp))) for o in c]
         n = m * b * sum(HIDDEN)
-        row = {"replicas": m, "batch": b, "samples": n, "serial_ms": t["serial"] * 1e3,
-               "parallel_ms": t["parallel"] * 1e3, "serial_msamples_per_s": n / t["serial"] / 1e6,
-               "parallel_msamples_per_s": n / t["parallel"] / 1e6, "speedup": t["serial"] / t["parallel"],
-               "identical": all(torch.equal(x, y) for x, y in zip(a, c))}
+        row = {
+            "replicas": m,
+            "batch": b,
+            "samples": n,
+            "serial_ms": t["serial"] * 1e3,
+            "parallel_ms": t["parallel"] * 1e3,
+            "serial_msamples_per_s": n / t["serial"] / 1e6,
+            "parallel_msamples_per_s": n / t["parallel"] / 1e6,
+            "speedup": t["serial"] / t["parallel"],
+            "identical": all(torch.equal(x, y) for x, y in zip(a, c)),
+        }
         rows.append(row)
-        print(f"  noise draw M={m} batch {b:5d}: serial {row['serial_msamples_per_s']:5.0f} M/s, two threads "
-              f"{row['parallel_msamples_per_s']:5.0f} M/s ({row['speedup']:.2f}x), identical: {row['identical']}",
-              flush=True)
+        print(
+            f"  noise draw M={m} batch {b:5d}: serial {row['serial_msamples_per_s']:5.0f} M/s, two threads "
+            f"{row['parallel_msamples_per_s']:5.0f} M/s ({row['speedup']:.2f}x), identical: {row['identical']}",
+            flush=True,
+        )
     return rows
 
 
@@ -115,14 +125,16 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
         net, data = replicas(m, s, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))
         net.set_modulation(**MAINTENANCE["ssri"][1])  # SSRI-like gain, mood stabiliser on
         plans = net.plans()
-        parts = [[None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w)]
-                 for p, w in zip(plans, net.weights)]
+        parts = [
+            [None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w)]
+            for p, w in zip(plans, net.weights)
+        ]
         biases = [b.detach().clone().requires_grad_(True) for b in net.biases]
         layers = [(p, tuple(wt), b) for p, wt, b in zip(plans, parts, biases)]
         params = [t for pt in parts for t in pt if t is not None] + biases
         opt = Adam(params, 1e-5)
         order = _batch_order(net.generators("bench", "shuffle"), steps * BATCH, net.device)
-        batches = [_batch(data, order[:, k * BATCH:(k + 1) * BATCH]) for k in range(steps)]
+        batches = [_batch(data, order[:, k * BATCH : (k + 1) * BATCH]) for k in range(steps)]
 
         def run(mode: str) -> None:
             gens = net.generators("bench", "noise")
@@ -142,9 +154,12 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
         t = best_times({k: (lambda k=k: run(k)) for k in ("no noise", "in the step", "prefetched")}, trials)
         row = {"replicas": m, "sparsity": s, "steps": steps, **{f"{k}_ms": v / steps * 1e3 for k, v in t.items()}}
         rows.append(row)
-        print(f"  noisy step M={m} sparsity {s:4.0%}: no noise {row['no noise_ms']:5.1f} ms, noise drawn in the "
-              f"step {row['in the step_ms']:5.1f} ms, next step's noise on a second thread "
-              f"{row['prefetched_ms']:5.1f} ms", flush=True)
+        print(
+            f"  noisy step M={m} sparsity {s:4.0%}: no noise {row['no noise_ms']:5.1f} ms, noise drawn in the "
+            f"step {row['in the step_ms']:5.1f} ms, next step's noise on a second thread "
+            f"{row['prefetched_ms']:5.1f} ms",
+            flush=True,
+        )
     pool.shutdown()
     return rows
 
@@ -152,7 +167,7 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
 @contextmanager
 def parallel_noise():
     """The engine's hidden-noise draw replaced by :func:`parallel_fill` (same numbers per replica)."""
-    original = network._noise
+    original = network.normal_blocks
 
     def drawn(shape, sig, generators, dtype=torch.float32, device="cpu"):
         out = torch.empty(shape, dtype=dtype, device=device)
@@ -165,11 +180,11 @@ def parallel_noise():
         parallel_fill(todo)
         return out
 
-    network._noise = drawn
+    network.normal_blocks = drawn
     try:
         yield
     finally:
-        network._noise = original
+        network.normal_blocks = original
 
 
 def stress_battery(m: int, sparsities, n_test: int, trials: int) -> list[dict]:
@@ -187,12 +202,21 @@ def stress_battery(m: int, sparsities, n_test: int, trials: int) -> list[dict]:
             res["serial"] = evaluate(net, data)
 
         t = best_times({"serial": ser, "parallel": par}, trials)
-        row = {"replicas": m, "sparsity": s, "test_samples": n_test, "serial_s": t["serial"],
-               "parallel_s": t["parallel"], "speedup": t["serial"] / t["parallel"],
-               "identical": res["serial"].equals(res["parallel"])}
+        row = {
+            "replicas": m,
+            "sparsity": s,
+            "test_samples": n_test,
+            "serial_s": t["serial"],
+            "parallel_s": t["parallel"],
+            "speedup": t["serial"] / t["parallel"],
+            "identical": res["serial"].equals(res["parallel"]),
+        }
         rows.append(row)
-        print(f"  stress battery M={m} sparsity {s:4.0%}: serial noise {row['serial_s']:.2f} s, two threads "
-              f"{row['parallel_s']:.2f} s ({row['speedup']:.2f}x), identical: {row['identical']}", flush=True)
+        print(
+            f"  stress battery M={m} sparsity {s:4.0%}: serial noise {row['serial_s']:.2f} s, two threads "
+            f"{row['parallel_s']:.2f} s ({row['speedup']:.2f}x), identical: {row['identical']}",
+            flush=True,
+        )
     return rows
 
 
@@ -228,10 +252,26 @@ def side_by_side(steps: int, seconds: float) -> dict:
     seq = {name: maintenance_ms(name, steps, seconds) for name in SIDE_BY_SIDE}
     start = time.time() + (15.0 if seconds < 10 else 30.0)  # for both jobs to start and build their networks
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    procs = {name: subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--one", name,
-                                     "--steps", str(steps), "--seconds", str(seconds), "--start", str(start)],
-                                    stdout=subprocess.PIPE, text=True, env=env)
-             for name in SIDE_BY_SIDE}
+    procs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--one",
+                name,
+                "--steps",
+                str(steps),
+                "--seconds",
+                str(seconds),
+                "--start",
+                str(start),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in SIDE_BY_SIDE
+    }
     par = {}
     for name, p in procs.items():
         out, _ = p.communicate()
@@ -241,12 +281,19 @@ def side_by_side(steps: int, seconds: float) -> dict:
     # the same work both ways: in the time of one one-thread ketamine-like step, the other job
     # makes r SSRI-like steps; at two threads, one after the other, that work takes k + r s
     r = par["ketamine"] / par["ssri"]
-    row = {"seconds_each": seconds, "two_threads_ms": seq, "one_thread_side_by_side_ms": par,
-           "ssri_steps_per_ketamine_step": r,
-           "throughput_gain": (seq["ketamine"] + r * seq["ssri"]) / par["ketamine"]}
-    print(f"  side by side: two threads, one after the other, {seq['ketamine']:.1f} / {seq['ssri']:.1f} ms/step; "
-          f"one thread each at the same time {par['ketamine']:.1f} / {par['ssri']:.1f} ms/step: "
-          f"{row['throughput_gain']:.2f}x the throughput", flush=True)
+    row = {
+        "seconds_each": seconds,
+        "two_threads_ms": seq,
+        "one_thread_side_by_side_ms": par,
+        "ssri_steps_per_ketamine_step": r,
+        "throughput_gain": (seq["ketamine"] + r * seq["ssri"]) / par["ketamine"],
+    }
+    print(
+        f"  side by side: two threads, one after the other, {seq['ketamine']:.1f} / {seq['ssri']:.1f} ms/step; "
+        f"one thread each at the same time {par['ketamine']:.1f} / {par['ssri']:.1f} ms/step: "
+        f"{row['throughput_gain']:.2f}x the throughput",
+        flush=True,
+    )
     return row
 
 
@@ -282,7 +329,7 @@ def _numba_kernel():
 @contextmanager
 def kernel_products(matmul):
     """The engine's sparse forward and input-gradient products replaced by ``matmul`` (CPU)."""
-    cls = network._SparseLinear
+    cls = layers._SparseLinear
     original = cls.forward, cls.backward
 
     def index(plan):
@@ -334,22 +381,35 @@ def sparse_kernel(m: int, batches, steps: int, trials: int) -> dict:
         _, out, inn = plan.shape
         _, kept = plan.split(net.weights[li])
         w = torch.sparse_csr_tensor(plan.crow, plan.col, kept, (m * out, m * inn), check_invariants=False)
-        wt = torch.sparse_csr_tensor(plan.crow_t, plan.col_t, kept[plan.perm_t], (m * inn, m * out),
-                                     check_invariants=False)
+        wt = torch.sparse_csr_tensor(
+            plan.crow_t, plan.col_t, kept[plan.perm_t], (m * inn, m * out), check_invariants=False
+        )
         c, k, ct, kt = (t.to(torch.int32).numpy() for t in (plan.crow, plan.col, plan.crow_t, plan.col_t))
         for b in batches:
             g = torch.Generator().manual_seed(b)
             x, y = torch.randn(m * inn, b, generator=g), torch.randn(m * out, b, generator=g)
-            fns = {"torch": lambda: (w @ x, wt @ y),
-                   "kernel": lambda: (matmul(c, k, kept, x), matmul(ct, kt, kept[plan.perm_t], y))}
+            fns = {
+                "torch": lambda: (w @ x, wt @ y),
+                "kernel": lambda: (matmul(c, k, kept, x), matmul(ct, kt, kept[plan.perm_t], y)),
+            }
             fns["kernel"]()  # compile
             t = best_times(fns, trials)
             diff = max(float((a - b_).abs().max()) for a, b_ in zip(fns["torch"](), fns["kernel"]()))
-            row = {"layer": f"{out}x{inn}", "replicas": m, "batch": b, "torch_ms": t["torch"] * 1e3,
-                   "kernel_ms": t["kernel"] * 1e3, "speedup": t["torch"] / t["kernel"], "max_abs_diff": diff}
+            row = {
+                "layer": f"{out}x{inn}",
+                "replicas": m,
+                "batch": b,
+                "torch_ms": t["torch"] * 1e3,
+                "kernel_ms": t["kernel"] * 1e3,
+                "speedup": t["torch"] / t["kernel"],
+                "max_abs_diff": diff,
+            }
             products.append(row)
-            print(f"  sparse kernel {row['layer']} x {b:4d} (forward + transposed): torch {row['torch_ms']:.2f} ms, "
-                  f"kernel {row['kernel_ms']:.2f} ms ({row['speedup']:.2f}x), max |diff| {diff:.1e}", flush=True)
+            print(
+                f"  sparse kernel {row['layer']} x {b:4d} (forward + transposed): torch {row['torch_ms']:.2f} ms, "
+                f"kernel {row['kernel_ms']:.2f} ms ({row['speedup']:.2f}x), max |diff| {diff:.1e}",
+                flush=True,
+            )
     in_steps = []
     for name in ("ssri", "neurosteroid"):
         s, mod = MAINTENANCE[name]
@@ -365,15 +425,28 @@ def sparse_kernel(m: int, batches, steps: int, trials: int) -> dict:
                 out["kernel"] = train(net.clone(), data, TrainConfig(epochs=1, lr=1e-3), progress=False)
 
         t = best_times({"torch": engine, "kernel": kernel}, trials)
-        row = {"treatment": name, "replicas": m, "steps": steps, "torch_ms_per_step": t["torch"] / steps * 1e3,
-               "kernel_ms_per_step": t["kernel"] / steps * 1e3, "speedup": t["torch"] / t["kernel"],
-               "identical_weights": all(torch.equal(a, b) for a, b in zip(out["torch"].weights, out["kernel"].weights))}
+        row = {
+            "treatment": name,
+            "replicas": m,
+            "steps": steps,
+            "torch_ms_per_step": t["torch"] / steps * 1e3,
+            "kernel_ms_per_step": t["kernel"] / steps * 1e3,
+            "speedup": t["torch"] / t["kernel"],
+            "identical_weights": all(torch.equal(a, b) for a, b in zip(out["torch"].weights, out["kernel"].weights)),
+        }
         in_steps.append(row)
-        print(f"  sparse kernel in {name}-like maintenance steps: torch {row['torch_ms_per_step']:.1f} ms, kernel "
-              f"{row['kernel_ms_per_step']:.1f} ms ({row['speedup']:.2f}x), identical weights: "
-              f"{row['identical_weights']}", flush=True)
-    return {"numba": numba.__version__, "threading_layer": numba.threading_layer(), "products": products,
-            "maintenance_steps": in_steps}
+        print(
+            f"  sparse kernel in {name}-like maintenance steps: torch {row['torch_ms_per_step']:.1f} ms, kernel "
+            f"{row['kernel_ms_per_step']:.1f} ms ({row['speedup']:.2f}x), identical weights: "
+            f"{row['identical_weights']}",
+            flush=True,
+        )
+    return {
+        "numba": numba.__version__,
+        "threading_layer": numba.threading_layer(),
+        "products": products,
+        "maintenance_steps": in_steps,
+    }
 
 
 def main(argv=None) -> dict:

@@ -30,8 +30,15 @@ def replica_module(net: EnsembleMLP, m: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def train_reference(net: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float = 1e-3,
-                    batch_size: int = 128, seed: int = 0) -> list[nn.Sequential]:
+def train_reference(
+    net: EnsembleMLP,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    steps: int,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> list[nn.Sequential]:
     """Train every replica of ``net`` for ``steps`` mini-batches, one replica at a time.
 
     x: (M, N, 2) float32 training inputs, y: (M, N) int64 labels (replica m trains on x[m]).
@@ -43,8 +50,12 @@ def train_reference(net: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, steps: i
         masks = [mk[m].to(torch.float32) for mk in net.masks]
         linears = [mod for mod in model if isinstance(mod, nn.Linear)]
         opt = torch.optim.Adam(model.parameters(), lr=lr)
-        loader = DataLoader(TensorDataset(x[m], y[m]), batch_size=batch_size, shuffle=True,
-                            generator=torch.Generator().manual_seed(seed + m))
+        loader = DataLoader(
+            TensorDataset(x[m], y[m]),
+            batch_size=batch_size,
+            shuffle=True,
+            generator=torch.Generator().manual_seed(seed + m),
+        )
         done = 0
         while done < steps:
             for xb, yb in loader:

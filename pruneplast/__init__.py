@@ -1,2 +1,3 @@
 """pruneplast: depression as excessive synaptic pruning in a small neural network."""
+
 __version__ = "0.1.0"

@@ -59,8 +59,9 @@ class Arm:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise ValueError(f"treatment name must be lower-case letters, digits and '_', starting with a "
-                             f"letter; got {self.name!r}")
+            raise ValueError(
+                f"treatment name must be lower-case letters, digits and '_', starting with a letter; got {self.name!r}"
+            )
         if not isinstance(self.label, str):
             raise ValueError(f"label must be a string; got {self.label!r}")
         if not isinstance(self.colour, str) or not _COLOUR.match(self.colour):
@@ -143,9 +144,42 @@ def label(name: str) -> str:
 
 # --------------------------------------------------------------------------- study B's arms
 register(Arm("untreated", label="untreated", colour="#D55E00"))
-register(Arm("ketamine", label="ketamine-like", colour="#0072B2", gain=1.25, regrow_fraction=0.5,
-             epochs=15, lr=5e-4, decay_rate=0.002))
-register(Arm("ssri", label="SSRI-like", colour="#CC79A7", gain=1.6, epochs=100, lr=1e-5,
-             noise_start=0.5, gain_start=1.0, decay_rate=0.015))
-register(Arm("neurosteroid", label="neurosteroid-like", colour="#009E73", gain=0.85, damping=0.7,
-             activation="tanh", epochs=10, lr=5e-4, decay_rate=0.008, off_drug=True))
+register(
+    Arm(
+        "ketamine",
+        label="ketamine-like",
+        colour="#0072B2",
+        gain=1.25,
+        regrow_fraction=0.5,
+        epochs=15,
+        lr=5e-4,
+        decay_rate=0.002,
+    )
+)
+register(
+    Arm(
+        "ssri",
+        label="SSRI-like",
+        colour="#CC79A7",
+        gain=1.6,
+        epochs=100,
+        lr=1e-5,
+        noise_start=0.5,
+        gain_start=1.0,
+        decay_rate=0.015,
+    )
+)
+register(
+    Arm(
+        "neurosteroid",
+        label="neurosteroid-like",
+        colour="#009E73",
+        gain=0.85,
+        damping=0.7,
+        activation="tanh",
+        epochs=10,
+        lr=5e-4,
+        decay_rate=0.008,
+        off_drug=True,
+    )
+)

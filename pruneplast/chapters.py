@@ -21,8 +21,8 @@ from .config import (
     FRACTION,
     LEARNING_RATE,
     PERCENT,
-    REGIMEN_FRACTION,
     POSITIVE_COUNT,
+    REGIMEN_FRACTION,
     SEED,
     SPARSITY,
     SWEEP_LEVEL,
@@ -77,8 +77,9 @@ class Param:
 
 
 COMMON = {
-    "profile": Param("str", "paper", "results profile: 'paper' (10 seeds, full epochs) or 'quick'",
-                     quick="quick", choices=PROFILES),
+    "profile": Param(
+        "str", "paper", "results profile: 'paper' (10 seeds, full epochs) or 'quick'", quick="quick", choices=PROFILES
+    ),
     "device": Param("device", "cpu", "torch device: 'cpu' or 'cuda'"),
 }
 
@@ -102,11 +103,17 @@ def register(chapter: Chapter) -> Chapter:
     return chapter
 
 
-register(Chapter("01_model_and_task", "The model and the task", {
-    "seeds": Param("seeds", [0, 1], "replicate seeds shown in the decision-region figure", quick=[0]),
-    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
-    "sparsity": Param("fraction", 0.95, "pruning level shown beside the trained network", range=SPARSITY),
-}))
+register(
+    Chapter(
+        "01_model_and_task",
+        "The model and the task",
+        {
+            "seeds": Param("seeds", [0, 1], "replicate seeds shown in the decision-region figure", quick=[0]),
+            "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10),
+            "sparsity": Param("fraction", 0.95, "pruning level shown beside the trained network", range=SPARSITY),
+        },
+    )
+)
 
 #: The start of every experiment chapter: replicate seeds, their trained baselines, the pruned state.
 _DEPRESSED_STATE = {
@@ -117,49 +124,91 @@ _DEPRESSED_STATE = {
 
 #: Study A's chapters run on its one data set (the comparison with the study); chapter 2 also
 #: runs every replicate on its own data set, to measure how much the data set matters.
-_STUDY_A_DATA = Param("str", "shared", "data sets: 'shared' (every replicate on study A's one data set, "
-                      "as the study) or 'per_replicate' (replicate s on its own, as study B)",
-                      choices=DATA_SETS)
+_STUDY_A_DATA = Param(
+    "str",
+    "shared",
+    "data sets: 'shared' (every replicate on study A's one data set, "
+    "as the study) or 'per_replicate' (replicate s on its own, as study B)",
+    choices=DATA_SETS,
+)
 
-register(Chapter("02_pruning_cliff", "The pruning cliff", {
-    **_DEPRESSED_STATE,
-    "data_sets": Param("str", "both", "data sets: 'both' (study A's one data set, the comparison, and a "
-                       "data set per replicate beside it), 'shared' or 'per_replicate'",
-                       quick="shared", choices=("both", *DATA_SETS)),
-    "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown"),
-    "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
-    "sweep_levels": Param("fractions", [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94,
-                                         0.95, 0.96, 0.97, 0.99], "sparsity levels of the sweep",
-                          quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99], range=SWEEP_LEVEL,
-                          rule=lambda n, v: check_increasing(n, v, at_least=2),
-                          rule_help="at least 2, increasing"),
-}))
+register(
+    Chapter(
+        "02_pruning_cliff",
+        "The pruning cliff",
+        {
+            **_DEPRESSED_STATE,
+            "data_sets": Param(
+                "str",
+                "both",
+                "data sets: 'both' (study A's one data set, the comparison, and a "
+                "data set per replicate beside it), 'shared' or 'per_replicate'",
+                quick="shared",
+                choices=("both", *DATA_SETS),
+            ),
+            "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown"),
+            "consolidation_epochs": Param("int", 15, "fine-tuning epochs after regrowth (lr 5e-4)", quick=5),
+            "sweep_levels": Param(
+                "fractions",
+                [0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99],
+                "sparsity levels of the sweep",
+                quick=[0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99],
+                range=SWEEP_LEVEL,
+                rule=lambda n, v: check_increasing(n, v, at_least=2),
+                rule_help="at least 2, increasing",
+            ),
+        },
+    )
+)
 
-register(Chapter("03_consolidation", "How long to consolidate", {
-    **_DEPRESSED_STATE,
-    "data_sets": _STUDY_A_DATA,
-    "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown (gradient-guided)"),
-    "max_epochs": Param("int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch",
-                        quick=5, range=POSITIVE_COUNT),
-    "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
-}))
+register(
+    Chapter(
+        "03_consolidation",
+        "How long to consolidate",
+        {
+            **_DEPRESSED_STATE,
+            "data_sets": _STUDY_A_DATA,
+            "regrow_fraction": Param("fraction", 0.5, "fraction of pruned weights regrown (gradient-guided)"),
+            "max_epochs": Param(
+                "int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch", quick=5, range=POSITIVE_COUNT
+            ),
+            "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
+        },
+    )
+)
 
-register(Chapter("04_regimens", "One large regrowth or many small ones", {
-    **_DEPRESSED_STATE,
-    "data_sets": _STUDY_A_DATA,
-    "acute_fraction": Param("fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)",
-                            range=REGIMEN_FRACTION),
-    "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=2),
-    "chronic_fraction": Param("fraction", 0.4, "fraction of the still-pruned weights regrown per chronic cycle",
-                              range=REGIMEN_FRACTION),
-    "chronic_epochs": Param("int", 5, "consolidation epochs per chronic cycle", quick=1,
-                            range=POSITIVE_COUNT),
-    "chronic_cycles": Param("ints", [3, 6, 10], "cycles of the short, moderate and long chronic regimens",
-                            quick=[1, 2, 3], range=POSITIVE_COUNT,
-                            rule=lambda n, v: check_increasing(n, v, count=3), rule_help="3, increasing"),
-    "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
-    "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
-}))
+register(
+    Chapter(
+        "04_regimens",
+        "One large regrowth or many small ones",
+        {
+            **_DEPRESSED_STATE,
+            "data_sets": _STUDY_A_DATA,
+            "acute_fraction": Param(
+                "fraction", 0.6, "regrowth fraction of the acute moderate regimen (and control)", range=REGIMEN_FRACTION
+            ),
+            "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=2),
+            "chronic_fraction": Param(
+                "fraction",
+                0.4,
+                "fraction of the still-pruned weights regrown per chronic cycle",
+                range=REGIMEN_FRACTION,
+            ),
+            "chronic_epochs": Param("int", 5, "consolidation epochs per chronic cycle", quick=1, range=POSITIVE_COUNT),
+            "chronic_cycles": Param(
+                "ints",
+                [3, 6, 10],
+                "cycles of the short, moderate and long chronic regimens",
+                quick=[1, 2, 3],
+                range=POSITIVE_COUNT,
+                rule=lambda n, v: check_increasing(n, v, count=3),
+                rule_help="3, increasing",
+            ),
+            "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
+            "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
+        },
+    )
+)
 
 
 #: Treatment epochs of the studies' treated arms in the quick profile.
@@ -184,55 +233,105 @@ def _arm_params(field_name: str) -> dict[str, Param]:
         a = arms.arm(name)
         if field_name == "epochs":
             out[f"{name}_epochs"] = Param(
-                "int", a.epochs, f"{a.shown}: treatment epochs at lr {a.lr:g} ({_modulation(a)})",
-                quick=_QUICK_ARM_EPOCHS[name], range=POSITIVE_COUNT if a.course == "scheduled" else None)
+                "int",
+                a.epochs,
+                f"{a.shown}: treatment epochs at lr {a.lr:g} ({_modulation(a)})",
+                quick=_QUICK_ARM_EPOCHS[name],
+                range=POSITIVE_COUNT if a.course == "scheduled" else None,
+            )
         else:
-            out[f"{name}_decay"] = Param("float", a.decay_rate, f"{a.shown}: protection lost per step",
-                                         range=DECAY_RATE)
+            out[f"{name}_decay"] = Param(
+                "float", a.decay_rate, f"{a.shown}: protection lost per step", range=DECAY_RATE
+            )
     return out
 
 
 _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter 5's cached states
     **_DEPRESSED_STATE,
-    "regrow_fraction": Param("fraction", arms.arm("ketamine").regrow_fraction,
-                             "ketamine-like: fraction of pruned weights regrown"),
+    "regrow_fraction": Param(
+        "fraction", arms.arm("ketamine").regrow_fraction, "ketamine-like: fraction of pruned weights regrown"
+    ),
     **_arm_params("epochs"),
-    "workers": Param("int", 0, "processes the training runs go to side by side: 0 = one per CPU core "
-                               "(1 on a GPU), 1 = one after the other in the notebook's process"),
+    "workers": Param(
+        "int",
+        0,
+        "processes the training runs go to side by side: 0 = one per CPU core "
+        "(1 on a GPU), 1 = one after the other in the notebook's process",
+    ),
 }
 
 register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_TREATMENT_PARAMS)))
 
-register(Chapter("06_longitudinal_relapse", "Maintenance, discontinuation and manic relapse", {
-    **_TREATMENT_PARAMS,
-    "durations": Param("ints", [25, 50, 100, 150, 200, 300],
-                       "maintenance epochs tested (checkpoints of one run)", quick=[1, 2, 4],
-                       range=POSITIVE_COUNT),
-    "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", range=LEARNING_RATE),
-    "protection": Param("fraction", 1.0, "mood-stabiliser protection during maintenance"),
-    "decay_steps": Param("int", 50, "protection decay steps after discontinuation"),
-    **_arm_params("decay_rate"),
-    "threshold": Param("float", 60.0, "manic relapse if biased-stress accuracy (%) is below this",
-                       range=PERCENT),
-    "sensitivity_protections": Param("fractions", [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
-                                     "protection values left at test (sensitivity panel)"),
-    "sensitivity_thresholds": Param("ints", [40, 45, 50, 55, 60, 65, 70, 75, 80],
-                                    "relapse thresholds in % (sensitivity panel)", range=Range(0, 100, integer=True)),
-}))
+register(
+    Chapter(
+        "06_longitudinal_relapse",
+        "Maintenance, discontinuation and manic relapse",
+        {
+            **_TREATMENT_PARAMS,
+            "durations": Param(
+                "ints",
+                [25, 50, 100, 150, 200, 300],
+                "maintenance epochs tested (checkpoints of one run)",
+                quick=[1, 2, 4],
+                range=POSITIVE_COUNT,
+            ),
+            "maintenance_lr": Param("float", 1e-6, "maintenance learning rate (masked Adam)", range=LEARNING_RATE),
+            "protection": Param("fraction", 1.0, "mood-stabiliser protection during maintenance"),
+            "decay_steps": Param("int", 50, "protection decay steps after discontinuation"),
+            **_arm_params("decay_rate"),
+            "threshold": Param(
+                "float", 60.0, "manic relapse if biased-stress accuracy (%) is below this", range=PERCENT
+            ),
+            "sensitivity_protections": Param(
+                "fractions",
+                [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
+                "protection values left at test (sensitivity panel)",
+            ),
+            "sensitivity_thresholds": Param(
+                "ints",
+                [40, 45, 50, 55, 60, 65, 70, 75, 80],
+                "relapse thresholds in % (sensitivity panel)",
+                range=Range(0, 100, integer=True),
+            ),
+        },
+    )
+)
 
-register(Chapter("explorer", "Explore the model", {
-    "seeds": Param("seeds", [0, 1, 2], "replicate seeds of the explorer's ensemble", quick=[0, 1]),
-    "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10, range=POSITIVE_COUNT),
-    "train_subset": Param("int", 2000, "training samples per replicate for regrowth scores and consolidation",
-                          range=Range(128, 12000, integer=True)),
-    "consolidation_epochs": Param("int", 3, "consolidation epochs at the starting values and in the grid",
-                                  quick=1, range=Range(0, 100, integer=True)),
-    "grid_sparsities": Param("fractions", [0.9, 0.95, 0.97], "pruning levels of the precomputed grid",
-                             quick=[0.9, 0.95], range=EXPLORER_SPARSITY),
-    "grid_regrow_fractions": Param("fractions", [0.0, 0.25, 0.5], "regrowth fractions of the precomputed grid",
-                                   quick=[0.0, 0.5]),
-    "show_grid": Param("bool", True, "precompute the grid for the static page (the live app skips it)"),
-}))
+register(
+    Chapter(
+        "explorer",
+        "Explore the model",
+        {
+            "seeds": Param("seeds", [0, 1, 2], "replicate seeds of the explorer's ensemble", quick=[0, 1]),
+            "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3)", quick=10, range=POSITIVE_COUNT),
+            "train_subset": Param(
+                "int",
+                2000,
+                "training samples per replicate for regrowth scores and consolidation",
+                range=Range(128, 12000, integer=True),
+            ),
+            "consolidation_epochs": Param(
+                "int",
+                3,
+                "consolidation epochs at the starting values and in the grid",
+                quick=1,
+                range=Range(0, 100, integer=True),
+            ),
+            "grid_sparsities": Param(
+                "fractions",
+                [0.9, 0.95, 0.97],
+                "pruning levels of the precomputed grid",
+                quick=[0.9, 0.95],
+                range=EXPLORER_SPARSITY,
+            ),
+            "grid_regrow_fractions": Param(
+                "fractions", [0.0, 0.25, 0.5], "regrowth fractions of the precomputed grid", quick=[0.0, 0.5]
+            ),
+            "show_grid": Param("bool", True, "precompute the grid for the static page (the live app skips it)"),
+        },
+    )
+)
+
 
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:
@@ -258,10 +357,11 @@ def _check(name: str, p: Param, v: Any) -> Any:
 def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind == "seeds":
         return list(check_seeds(name, v))
-    if p.kind in ("int", "float", "fraction"):
-        return p.allowed.check(name, v)
-    if p.kind in ("fractions", "ints"):
-        return list(p.allowed.check_list(name, v))
+    allowed = p.allowed
+    if p.kind in ("int", "float", "fraction") and allowed is not None:
+        return allowed.check(name, v)
+    if p.kind in ("fractions", "ints") and allowed is not None:
+        return list(allowed.check_list(name, v))
     if p.kind == "str":
         return check_choice(name, v, p.choices)
     if p.kind == "device":
@@ -281,8 +381,10 @@ def validate(name: str, values: dict) -> dict:
     ch = chapter(name)
     unknown = [k for k in injected_names(values) if k not in ch.all_params]
     if unknown:
-        raise ValueError(f"chapter {name}: unknown parameter{'s' if len(unknown) > 1 else ''} "
-                         f"{', '.join(map(repr, unknown))} injected; valid parameters: {', '.join(ch.all_params)}")
+        raise ValueError(
+            f"chapter {name}: unknown parameter{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(map(repr, unknown))} injected; valid parameters: {', '.join(ch.all_params)}"
+        )
     out = {}
     for k, p in ch.all_params.items():
         if k not in values:
@@ -295,7 +397,8 @@ def validate(name: str, values: dict) -> dict:
                 f"chapter {name}: profile is {out['profile']!r} but {', '.join(scaled)} all hold their paper "
                 f"values, so this would run the paper-scale experiment and file it as {out['profile']!r} "
                 "results. Papermill's `-p profile quick` sets only the label: pass the quick values too "
-                "(`pruneplast list` shows them) or use `pruneplast run --profile quick`.")
+                "(`pruneplast list` shows them) or use `pruneplast run --profile quick`."
+            )
     return out
 
 

@@ -110,6 +110,7 @@ def by_label(tolerances: Mapping[str, float], default: float) -> Callable[[str],
     """A tolerance per quantity: the largest of ``tolerances`` whose label is a part of the
     quantity's key (``"ketamine / biased"`` has the parts ``ketamine`` and ``biased``), else
     ``default``."""
+
     def tol(key: str) -> float:
         parts = {p.strip() for chunk in key.split(" | ") for p in chunk.split(" / ")}
         hits = [t for label, t in tolerances.items() if label in parts]
@@ -137,8 +138,14 @@ def means(df, by, metric: str | None = "accuracy", digits: int = 1):
     return rows.groupby(list(by), sort=False)["value"].mean().round(digits)
 
 
-def show(obj: Any, name: str, tol: float | Mapping[str, float] = EXACT, unit: str = "",
-         digits: int | None = None, display_obj: Any = None) -> None:
+def show(
+    obj: Any,
+    name: str,
+    tol: float | Mapping[str, float] = EXACT,
+    unit: str = "",
+    digits: int | None = None,
+    display_obj: Any = None,
+) -> None:
     """Display ``display_obj`` (default ``obj``) and attach ``obj``'s numbers as checked quantities.
 
     name: the check's name, unique within the chapter (``"structure"``, ``"sweep combined"``).
@@ -198,16 +205,20 @@ def compare(reference: Mapping[str, dict], got: Mapping[str, dict]) -> list[str]
         for key in [k for k in ref if k in new]:
             r, g = ref[key], new[key]
             if r.get("tol") != g.get("tol"):
-                failures.append(f"{name} | {key}: the chapter states tolerance {g.get('tol')} but the "
-                                f"reference holds {r.get('tol')} (run `make reference`)")
+                failures.append(
+                    f"{name} | {key}: the chapter states tolerance {g.get('tol')} but the "
+                    f"reference holds {r.get('tol')} (run `make reference`)"
+                )
             elif not _close(r["value"], g["value"], r.get("tol")):
                 within = "exactly" if not r.get("tol") else f"within {r['tol']:g}"
-                failures.append(f"{name} | {key}: {g['value']!r} here, reference {r['value']!r} "
-                                f"(must agree {within}{' ' + unit if unit else ''})")
+                failures.append(
+                    f"{name} | {key}: {g['value']!r} here, reference {r['value']!r} "
+                    f"(must agree {within}{' ' + unit if unit else ''})"
+                )
     return failures
 
 
-def dump(checks: Mapping[str, dict], header: str) -> str:
+def dump(checks: Mapping[str, Any], header: str) -> str:
     """The checks as the YAML text of a reference file (quantities in the chapter's order)."""
     import yaml
 

@@ -4,6 +4,7 @@
     pruneplast run 02_pruning_cliff --profile quick -p seeds "[0, 1, 2]" -p sparsity 0.9 --out my-run
     pruneplast book --profile paper
     pruneplast reference
+    pruneplast explore --serve 8866
 
 Values given with ``-p NAME VALUE`` are YAML literals (as ``papermill -y``): ``0.9``, ``[0, 1]``,
 ``true``, ``cpu``. Names and values are checked before anything runs.
@@ -13,8 +14,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Sequence
 
-from . import build, chapters
+from . import build, chapters, results
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,17 +25,25 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list the chapters and their parameters")
 
-    r = sub.add_parser("run", help="execute one chapter notebook with papermill",
-                       description="Execute one chapter (converted from its text form on the fly) at a "
-                                   "profile, with parameter overrides; leaves the executed notebook and "
-                                   "the results files in the output folder.")
+    r = sub.add_parser(
+        "run",
+        help="execute one chapter notebook with papermill",
+        description="Execute one chapter (converted from its text form on the fly) at a "
+        "profile, with parameter overrides; leaves the executed notebook and "
+        "the results files in the output folder.",
+    )
     r.add_argument("notebook", help="chapter name (02_pruning_cliff), unique prefix (02) or path")
-    r.add_argument("--profile", default="quick", choices=chapters.PROFILES,
-                   help="parameter profile (default: quick)")
-    r.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="override one parameter; VALUE is a YAML literal; repeatable")
-    r.add_argument("--out", default=None,
-                   help="output folder (default: runs/<notebook>-<profile>)")
+    r.add_argument("--profile", default="quick", choices=chapters.PROFILES, help="parameter profile (default: quick)")
+    r.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override one parameter; VALUE is a YAML literal; repeatable",
+    )
+    r.add_argument("--out", default=None, help="output folder (default: runs/<notebook>-<profile>)")
 
     b = sub.add_parser("book", help="execute every notebook of the book and build the HTML")
     b.add_argument("--profile", default="paper", choices=chapters.PROFILES)
@@ -41,11 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
 
+    e = sub.add_parser("explore", help="the explorer as a web app (Voila) on 127.0.0.1")
+    explore_arguments(e, chapters.PROFILES)
+
     f = sub.add_parser("reference", help="refresh the notebook-check references in tests/reference")
     f.add_argument("notebooks", nargs="*", help="chapters to refresh (default: all present)")
-    f.add_argument("--executed", default=None, metavar="DIR",
-                   help="take the checks from chapters already executed at the quick profile in DIR "
-                        "(e.g. _build/test/exec/quick/notebooks) instead of executing them")
+    f.add_argument(
+        "--executed",
+        default=None,
+        metavar="DIR",
+        help="take the checks from chapters already executed at the quick profile in DIR "
+        "(e.g. _build/test/exec/quick/notebooks) instead of executing them",
+    )
     return ap
 
 
@@ -65,11 +82,14 @@ def _need_runtime() -> None:
     """`pruneplast run` executes notebooks: say what is missing before anything else happens."""
     import importlib.util
 
-    missing = [m for m in ("papermill", "jupytext", "ipykernel", "myst_nb", "nbformat")
-               if importlib.util.find_spec(m) is None]
+    missing = [
+        m for m in ("papermill", "jupytext", "ipykernel", "myst_nb", "nbformat") if importlib.util.find_spec(m) is None
+    ]
     if missing:
-        raise RuntimeError(f"pruneplast run needs {', '.join(missing)}, which this environment lacks; "
-                           "install the package with its dependencies (pip install -e .) or use `make install`")
+        raise RuntimeError(
+            f"pruneplast run needs {', '.join(missing)}, which this environment lacks; "
+            "install the package with its dependencies (pip install -e .) or use `make install`"
+        )
 
 
 def _run(args) -> int:
@@ -81,14 +101,17 @@ def _run(args) -> int:
         overrides[name] = build.parse_value(value)
     path = build.find_notebook(args.notebook)
     build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
-    print(f"running {path.stem} at profile {args.profile!r}"
-          + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""), flush=True)
+    print(
+        f"running {path.stem} at profile {args.profile!r}"
+        + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""),
+        flush=True,
+    )
     try:
         out = build.run(path, args.profile, overrides, args.out)
     except (build.ParameterError, build.OutputError, Interrupted):
         raise
     except Exception as exc:  # papermill's execution error: the cell's exception, and where to look
-        what = f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
+        what = f"{exc.ename}: {getattr(exc, 'evalue', '')}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
         print(f"error: execution failed: {what}\n{_left_behind(path, args)}", file=sys.stderr)
         return 1
     print(f"executed notebook: {out['notebook']}")
@@ -115,13 +138,39 @@ def _on_signal(signum, frame):
 def _left_behind(path, args) -> str:
     from pathlib import Path
 
-    out = Path(args.out) if getattr(args, "out", None) else build.project_root() / "runs" / f"{Path(path).stem}-{args.profile}"
+    out = (
+        Path(args.out)
+        if getattr(args, "out", None)
+        else results.project_root() / "runs" / f"{Path(path).stem}-{args.profile}"
+    )
     failed = out.resolve() / f"{Path(path).stem}.failed.ipynb"
     log = out.resolve() / f"{Path(path).stem}.kernel.log"
     where = f"; the kernel's own log is {log}" if log.exists() else ""
     if failed.exists():
         return f"(the partly executed notebook is {failed}{where})"
     return f"(no partly executed notebook was kept{where})"
+
+
+def explore_arguments(ap, profiles: Sequence[str]) -> None:
+    """The app's command-line options (shared by ``pruneplast explore`` and ``python -m pruneplast.explorer``)."""
+    ap.add_argument("--out", default="_build/explore/explorer.ipynb", help="the .ipynb to write")
+    ap.add_argument("--profile", default="paper", choices=profiles)
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override one of the explorer chapter's parameters (a YAML literal); repeatable",
+    )
+    ap.add_argument(
+        "--serve",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="then serve it with Voila on http://127.0.0.1:PORT/ until interrupted",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "book":
             build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
             return 0
+        if args.command == "explore":
+            from .explorer import app
+
+            return app.serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
         if args.command == "reference":
             build.make_reference(args.notebooks or None, executed=args.executed)
             return 0
@@ -156,8 +209,11 @@ def main(argv: list[str] | None = None) -> int:
         # the cell that was running ends with the interrupt; asyncio would report that at exit
         logging.getLogger("asyncio").setLevel(logging.CRITICAL + 1)
         name = "interrupted (Ctrl-C)" if exc.signum == signal.SIGINT else "terminated (SIGTERM)"
-        print(f"\n{name}: the run was stopped and its kernel and worker processes have ended; no "
-              "executed notebook was written (results files are written whole or not at all)", file=sys.stderr)
+        print(
+            f"\n{name}: the run was stopped and its kernel and worker processes have ended; no "
+            "executed notebook was written (results files are written whole or not at all)",
+            file=sys.stderr,
+        )
         return 128 + exc.signum
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()

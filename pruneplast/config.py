@@ -123,10 +123,7 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 def check_seeds(name: str, value: Any) -> tuple[int, ...]:
     """A non-empty sequence of distinct non-negative integer replicate seeds."""
     if _is_int(value) or isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ValueError(
-            f"{name} must be a non-empty list of distinct integers >= 0 (replicate seeds); "
-            f"got {value!r}"
-        )
+        raise ValueError(f"{name} must be a non-empty list of distinct integers >= 0 (replicate seeds); got {value!r}")
     seeds = tuple(SEED.check(f"{name}[{i}]", s) for i, s in enumerate(value))
     if len(seeds) == 0:
         raise ValueError(f"{name} must contain at least 1 replicate seed; got 0")
@@ -197,8 +194,7 @@ class TaskConfig:
 
     def __post_init__(self) -> None:
         if self.data_sets not in DATA_SETS:
-            raise ValueError(f"data_sets={self.data_sets!r} must be one of "
-                             + ", ".join(map(repr, DATA_SETS)))
+            raise ValueError(f"data_sets={self.data_sets!r} must be one of " + ", ".join(map(repr, DATA_SETS)))
         check_int("n_train", self.n_train, 1)
         check_int("n_standard", self.n_standard, 1)
         check_int("n_clean", self.n_clean, 1)

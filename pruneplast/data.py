@@ -61,7 +61,7 @@ class EnsembleData:
     y: dict
 
     @classmethod
-    def build(cls, seeds, task: TaskConfig = TaskConfig(), device="cpu") -> "EnsembleData":
+    def build(cls, seeds, task: TaskConfig = TaskConfig(), device="cpu") -> EnsembleData:
         seeds = check_seeds("seeds", seeds)
         cache: dict[int, dict] = {}
         for s in set(seeds):
@@ -71,14 +71,14 @@ class EnsembleData:
         return cls(tuple(seeds), x, y)
 
     @classmethod
-    def for_replicas(cls, seeds, task: TaskConfig = TaskConfig(), device="cpu") -> "EnsembleData":
+    def for_replicas(cls, seeds, task: TaskConfig = TaskConfig(), device="cpu") -> EnsembleData:
         """Like :meth:`build`, but a seed may appear several times (one replica per condition)."""
         seeds = tuple(int(s) for s in seeds)
         uniq = check_seeds("seeds", sorted(set(seeds)))
         base = cls.build(uniq, task, device)
         return base.select([uniq.index(s) for s in seeds])
 
-    def select(self, index) -> "EnsembleData":
+    def select(self, index) -> EnsembleData:
         idx = torch.as_tensor(list(index), dtype=torch.long)
         dev = self.x["train"].device
         return EnsembleData(

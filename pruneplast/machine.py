@@ -16,8 +16,14 @@ import re
 import sys
 
 #: Environment variables that change the float kernels without changing the machine.
-FLOAT_PATH_VARIABLES = ("MKL_ENABLE_INSTRUCTIONS", "MKL_CBWR", "ATEN_CPU_CAPABILITY", "MKL_DEBUG_CPU_TYPE",
-                        "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+FLOAT_PATH_VARIABLES = (
+    "MKL_ENABLE_INSTRUCTIONS",
+    "MKL_CBWR",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_DEBUG_CPU_TYPE",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
 
 
 def cpu_model() -> str:
@@ -49,8 +55,22 @@ def vector_extensions() -> list[str]:
             for line in fh:
                 if line.startswith("flags"):
                     flags = set(line.split(":", 1)[1].split())
-                    return sorted(f for f in flags if f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl",
-                                                           "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16"))
+                    return sorted(
+                        f
+                        for f in flags
+                        if f
+                        in (
+                            "avx2",
+                            "fma",
+                            "avx512f",
+                            "avx512bw",
+                            "avx512vl",
+                            "avx512_vnni",
+                            "avx512_bf16",
+                            "amx_tile",
+                            "amx_bf16",
+                        )
+                    )
     except OSError:
         pass
     return []
@@ -89,8 +109,17 @@ def facts() -> dict:
 
 
 #: The entries of :func:`facts` that must agree for two runs to be bitwise equal.
-BITWISE_KEYS = ("cpu_model", "cpu_vector_extensions", "torch_cpu_capability", "blas", "torch_threads", "torch_version", "numpy_version",
-                "pruneplast_version", "float_path_environment")
+BITWISE_KEYS = (
+    "cpu_model",
+    "cpu_vector_extensions",
+    "torch_cpu_capability",
+    "blas",
+    "torch_threads",
+    "torch_version",
+    "numpy_version",
+    "pruneplast_version",
+    "float_path_environment",
+)
 
 
 def key(f: dict | None = None) -> dict:

@@ -31,6 +31,7 @@ from .config import (
     check_real,
 )
 from .data import EnsembleData
+from .kernels.adam import Adam, Trainables
 from .network import EnsembleMLP
 from .progress import progress_bar
 
@@ -66,7 +67,9 @@ def _prune_to(net: EnsembleMLP, sparsity: torch.Tensor, scope: str = "layer") ->
             thrs = []
             for w in net.weights:
                 absw = w.abs().flatten(1)
-                thrs.append(torch.stack([quantile_threshold(absw[i : i + 1], float(s))[0] for i, s in enumerate(sparsity)]))
+                thrs.append(
+                    torch.stack([quantile_threshold(absw[i : i + 1], float(s))[0] for i, s in enumerate(sparsity)])
+                )
         for w, m, t in zip(net.weights, net.masks, thrs):
             m &= w.abs() >= t.view(-1, 1, 1)
         net.apply_masks()
@@ -111,8 +114,13 @@ def gradient_scores(
     order = _batch_order(gens, data.x["train"].shape[1], net.device)
     scores = [torch.zeros_like(w) for w in net.weights]
     params = [w.detach().clone().requires_grad_(True) for w in net.weights]
-    work = EnsembleMLP(params, [b.detach() for b in net.biases], net.masks, net.meta,
-                       net.gain, net.damping, net.tanh, net.protection)
+    work = EnsembleMLP(
+        weights=params,
+        biases=[b.detach() for b in net.biases],
+        masks=net.masks,
+        meta=net.meta,
+        modulation=net.modulation,
+    )
     n_batches = min(config.score_batches, math.ceil(order.shape[1] / batch_size))
     for k in range(n_batches):
         x, y = _batch(data, order[:, k * batch_size : (k + 1) * batch_size])
@@ -170,57 +178,6 @@ def regrow(
 
 
 # --------------------------------------------------------------------------- training
-class Adam:
-    """Adam with ``torch.optim.Adam``'s update and defaults, fused, on stacked ensemble tensors.
-
-    ``params`` are tensors whose entries each belong to one replica; ``owners[j]`` is a long
-    tensor shaped like ``params[j]`` naming the replica of every entry (``None``: the leading
-    axis is the replica axis). ``lr`` is a float or one value per replica (M,). Adam is
-    element-wise, so one Adam over the stacked tensors is exactly M separate Adams; replicas that
-    share a learning rate are updated by one fused kernel call.
-    """
-
-    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, owners=None):
-        self.params = list(params)
-        self.b1, self.b2 = betas
-        self.eps = eps
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.step_count = torch.zeros((), dtype=torch.float32)
-        lrs = torch.as_tensor(lr, dtype=torch.float64).flatten()
-        values = sorted(set(lrs.tolist()))
-        if len(values) == 1:
-            self.groups = [(values[0], None)]  # one learning rate: whole tensors
-        else:  # entries of each learning rate, per parameter (boolean selections)
-            owners = owners or [None] * len(self.params)
-            self.groups = []
-            for v in values:
-                sel = []
-                for p, o in zip(self.params, owners):
-                    r = torch.arange(p.shape[0]).view((-1,) + (1,) * (p.dim() - 1)).expand(p.shape) if o is None else o
-                    sel.append((lrs[r.reshape(-1).cpu()] == v).to(p.device))
-                self.groups.append((v, sel))
-
-    @torch.no_grad()
-    def step(self, grads) -> None:
-        self.step_count += 1
-        grads = [g.contiguous() for g in grads]  # the fused kernel assumes contiguous gradients
-        for lr, sel in self.groups:
-            if sel is None:
-                self._fused(self.params, grads, self.exp_avg, self.exp_avg_sq, lr)
-                continue
-            parts = [[t.view(-1)[s] for t, s in zip(ts, sel)] for ts in (self.params, grads, self.exp_avg, self.exp_avg_sq)]
-            self._fused(*parts, lr)
-            for ts, new in zip((self.params, self.exp_avg, self.exp_avg_sq), (parts[0], parts[2], parts[3])):
-                for t, s, v in zip(ts, sel, new):
-                    t.view(-1)[s] = v
-
-    def _fused(self, params, grads, exp_avg, exp_avg_sq, lr) -> None:
-        torch._fused_adam_(params, grads, exp_avg, exp_avg_sq, [], [self.step_count] * len(params),
-                           lr=lr, beta1=self.b1, beta2=self.b2, weight_decay=0.0, eps=self.eps,
-                           amsgrad=False, maximize=False)
-
-
 Schedule = Callable[[int], float]
 
 
@@ -243,7 +200,7 @@ def train(
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
     lr: overrides ``config.lr``; a float or one learning rate per replica.
     on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints.
-    compact: multiply only the live units (:func:`~pruneplast.network.compact_plans`; with internal
+    compact: multiply only the live units (:func:`~pruneplast.kernels.compact.compact_plans`; with internal
         noise, the units that reach a logit), which gives the same training up to the order of
         floating-point sums (the default); False multiplies every kept weight.
     """
@@ -258,35 +215,20 @@ def train(
     # The masks are fixed during a phase. Dense-group weights get their gradients masked (Adam with
     # fresh state then never moves a pruned weight off zero); sparse-group layers train their kept
     # entries only. Either way pruned weights stay exactly zero without re-masking. Only the live
-    # units are multiplied (compact layers, see pruneplast.network.compact_plans): the kept weights
+    # units are multiplied (compact layers, see pruneplast.kernels.compact): the kept weights
     # left out have zero gradient.
     net.apply_masks()
     if not isinstance(compact, bool):
         raise ValueError(f"compact must be True or False; got {compact!r}")
     noise_free = not callable(sigma_int) and sigma_int == 0
-    plans = net.plans(compact=compact, noise=not noise_free)
-    parts = [tuple(None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w))
-             for p, w in zip(plans, net.weights)]
-    biases = [b.detach().clone().requires_grad_(True) for b in net.biases]
-    layers = [(p, wt, b) for p, wt, b in zip(plans, parts, biases)]
-    params, owners, grad_masks = [], [], []
-    for p, pt in zip(plans, parts):
-        for t, own, gm in p.trainables(pt):
-            params.append(t)
-            owners.append(own)
-            grad_masks.append(gm)
-    params += biases
-    owners += [torch.arange(b.shape[0], device=b.device).view(-1, 1).expand(b.shape) for b in biases]
-    grad_masks += [None] * len(biases)
-    opt = Adam(params, config.lr if lr is None else _check_lr(lr, net.n_replicas), owners=owners)
+    tr = Trainables(net.plans(compact=compact, noise=not noise_free), net.weights, net.biases)
+    layers, params, grad_masks = tr.layers, tr.params, tr.grad_masks
+    opt = Adam(params, config.lr if lr is None else _check_lr(lr, net.n_replicas), owners=tr.owners)
     gens_shuffle = net.generators(tag, "shuffle")
     gens_noise = net.generators(tag, "noise")
 
     def write_back() -> None:
-        for p, w, pt in zip(plans, net.weights, parts):
-            p.merge(w, *pt)
-        for b, t in zip(net.biases, biases):
-            b.copy_(t.detach())
+        tr.write_back(net.weights, net.biases)
 
     bar = progress_bar(total=config.epochs * n_batches, desc=desc or tag, enabled=progress, unit="batch")
     try:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import torch
 
 from .config import check_int
-from .network import SPARSE_BELOW
+from .kernels.layers import SPARSE_BELOW
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _init_worker(threads: int, progress: "mp.Queue") -> None:
+def _init_worker(threads: int, progress: mp.Queue) -> None:
     global _report
     _die_with_parent()
     torch.set_num_threads(threads)
@@ -108,7 +108,7 @@ def _call_packed(fn: Callable, packed: bytes) -> bytes:
     return _to_bytes(fn(*_from_bytes(packed)))
 
 
-def _drain(q: "mp.Queue", bar) -> None:
+def _drain(q: mp.Queue, bar) -> None:
     while True:
         try:
             bar.update(q.get_nowait())
@@ -116,8 +116,15 @@ def _drain(q: "mp.Queue", bar) -> None:
             return
 
 
-def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int | None = None,
-             desc: str = "jobs", progress: bool | None = None, unit: str = "it") -> list:
+def run_jobs(
+    fn: Callable,
+    jobs: Sequence[tuple],
+    workers: int = 1,
+    total: int | None = None,
+    desc: str = "jobs",
+    progress: bool | None = None,
+    unit: str = "it",
+) -> list:
     """``[fn(*job) for job in jobs]``, here (``workers <= 1``) or in ``workers`` processes.
 
     ``fn`` must be importable by name (a module-level function of this package). Jobs are handed
@@ -164,8 +171,9 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int |
             finished = True
             return results
         except cf.process.BrokenProcessPool as exc:
-            raise RuntimeError(f"{desc}: a worker process died (out of memory?); "
-                               "rerun with workers=1 to run the jobs in this process") from exc
+            raise RuntimeError(
+                f"{desc}: a worker process died (out of memory?); rerun with workers=1 to run the jobs in this process"
+            ) from exc
         finally:
             if not finished:  # an error or an interrupt: stop the other jobs instead of waiting for them
                 for proc in list((getattr(pool, "_processes", None) or {}).values()):
@@ -175,7 +183,7 @@ def run_jobs(fn: Callable, jobs: Sequence[tuple], workers: int = 1, total: int |
         bar.close()
 
 
-def splits_well(net: "EnsembleMLP", noisy: bool) -> bool:
+def splits_well(net: EnsembleMLP, noisy: bool) -> bool:
     """Whether an ensemble's training goes faster split between worker processes.
 
     A step of a mostly kept network (the ketamine-like networks, 47.5% sparse) is dominated by
@@ -186,8 +194,14 @@ def splits_well(net: "EnsembleMLP", noisy: bool) -> bool:
     return noisy or float(1.0 - net.weight_sparsity().mean()) >= SPARSE_BELOW
 
 
-def run_ensembles(jobs: Sequence[tuple["EnsembleMLP", "EnsembleData", bool, Callable[..., tuple]]], fn: Callable,
-                  workers: int, desc: str, epochs: Sequence[int], progress: bool | None = None) -> list[list]:
+def run_ensembles(
+    jobs: Sequence[tuple[EnsembleMLP, EnsembleData, bool, Callable[..., tuple]]],
+    fn: Callable,
+    workers: int,
+    desc: str,
+    epochs: Sequence[int],
+    progress: bool | None = None,
+) -> list[list]:
     """``fn(net, data, *args(index))`` for every job's ensemble, split where :func:`splits_well` holds.
 
     jobs: (ensemble, its data, noisy (trains with internal noise), args(index) -> the arguments
@@ -207,7 +221,8 @@ def run_ensembles(jobs: Sequence[tuple["EnsembleMLP", "EnsembleData", bool, Call
             cost.append(ep * len(idx) * float(net.kept_per_layer().sum(1).max()))
     order = sorted(range(len(calls)), key=lambda k: -cost[k])
     total = sum(epochs[o] * len(c[0].meta) for c, o in zip(calls, owner))
-    done = run_jobs(fn, [calls[k] for k in order], workers, total=total, desc=desc, progress=progress,
-                    unit="replica-epoch")
+    done = run_jobs(
+        fn, [calls[k] for k in order], workers, total=total, desc=desc, progress=progress, unit="replica-epoch"
+    )
     results = dict(zip(order, done))
     return [[results[k] for k in range(len(calls)) if owner[k] == j] for j in range(len(jobs))]

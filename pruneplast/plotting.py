@@ -23,17 +23,35 @@ from .results import summarise
 STYLE = Path(__file__).with_name("pruneplast.mplstyle")
 
 #: States of the network and regrowth methods (Okabe-Ito hues; the arms' are in pruneplast.arms).
-STATES = {"baseline": "#000000", "pruned": "#D55E00", "recovered": "#0072B2", "gradient": "#0072B2",
-          "random": "#E69F00", "explored": "#56B4E9"}
+STATES = {
+    "baseline": "#000000",
+    "pruned": "#D55E00",
+    "recovered": "#0072B2",
+    "gradient": "#0072B2",
+    "random": "#E69F00",
+    "explored": "#56B4E9",
+}
 #: The studies' own values (open markers) and reference lines.
 STUDY = {"paper": "#7F7F7F", "study": "#7F7F7F"}
 #: Stress conditions, light to dark with the severity of the test (cividis).
-CONDITIONS = {"clean": "#BCAF6F", "standard": "#7C7B78", "internal_moderate": "#575C6D",
-              "internal_high": "#414D6B", "combined": "#2A3F6C", "internal_extreme": "#00204C"}
+CONDITIONS = {
+    "clean": "#BCAF6F",
+    "standard": "#7C7B78",
+    "internal_moderate": "#575C6D",
+    "internal_high": "#414D6B",
+    "combined": "#2A3F6C",
+    "internal_extreme": "#00204C",
+}
 #: Study A's regimens, by the amount of regrowth they give (the pruned network as above).
-REGIMENS = {"pruned": "#D55E00", "acute_moderate": "#F0E442", "short_chronic": "#B5DE2B",
-            "moderate_chronic": "#6ECE58", "long_chronic": "#1F9E89", "full_acute": "#3E4989",
-            "epochs_matched": "#AA4499"}
+REGIMENS = {
+    "pruned": "#D55E00",
+    "acute_moderate": "#F0E442",
+    "short_chronic": "#B5DE2B",
+    "moderate_chronic": "#6ECE58",
+    "long_chronic": "#1F9E89",
+    "full_acute": "#3E4989",
+    "epochs_matched": "#AA4499",
+}
 #: The two data-set schemes (Methods section 1).
 DATA_SETS = {"shared": "#332288", "per_replicate": "#88CCEE"}
 #: Before and after the relapse challenge.
@@ -41,8 +59,13 @@ RELAPSE = {"before": "#117733", "after": "#882255"}
 #: The four classes of the task (decision regions and data points).
 CLASSES = ("#77AADD", "#EE8866", "#EEDD88", "#99DDFF")
 #: One colour per chapter, for figures that gather values from several chapters (the scorecard).
-CHAPTER_COLOURS = {"02_pruning_cliff": "#661100", "03_consolidation": "#999933", "04_regimens": "#DDCC77",
-                   "05_treatments": "#6699CC", "06_longitudinal_relapse": "#AA4466"}
+CHAPTER_COLOURS = {
+    "02_pruning_cliff": "#661100",
+    "03_consolidation": "#999933",
+    "04_regimens": "#DDCC77",
+    "05_treatments": "#6699CC",
+    "06_longitudinal_relapse": "#AA4466",
+}
 #: Names that share a colour because they mean the same thing.
 SAME = ({"pruned", "untreated"}, {"recovered", "gradient", "ketamine"}, {"paper", "study"})
 _TABLE = {**STATES, **STUDY, **CONDITIONS, **REGIMENS, **DATA_SETS, **RELAPSE}
@@ -78,8 +101,7 @@ def use_style() -> None:
     mpl.style.use(str(STYLE))
 
 
-def line_ci(ax, df: pd.DataFrame, x: str, group: str | None = None, label_map=None, colours=None,
-            marker="o", **kw):
+def line_ci(ax, df: pd.DataFrame, x: str, group: str | None = None, label_map=None, colours=None, marker="o", **kw):
     """Mean line with a shaded 95% CI band per group; ``df`` is tidy (one row per seed)."""
     groups = [(None, df)] if group is None else list(df.groupby(group, sort=False))
     for name, g in groups:
@@ -101,8 +123,16 @@ def decision_regions(ax, net, replica: int = 0, lim: float = 6.5, n: int = 241, 
     one = net.select([replica])
     pred = one.forward(grid.unsqueeze(0)).argmax(-1)[0].reshape(n, n).cpu().numpy()
     cmap = mpl.colors.ListedColormap(list(CLASSES))
-    ax.imshow(pred, origin="lower", extent=(-lim, lim, -lim, lim), cmap=cmap, alpha=0.35,
-              vmin=-0.5, vmax=3.5, interpolation="nearest")
+    ax.imshow(
+        pred,
+        origin="lower",
+        extent=(-lim, lim, -lim, lim),
+        cmap=cmap,
+        alpha=0.35,
+        vmin=-0.5,
+        vmax=3.5,
+        interpolation="nearest",
+    )
     if data is not None:
         x, y = data
         ax.scatter(x[:, 0], x[:, 1], c=y, cmap=cmap, s=2, vmin=-0.5, vmax=3.5, lw=0)
@@ -113,7 +143,7 @@ def decision_regions(ax, net, replica: int = 0, lim: float = 6.5, n: int = 241, 
     return ax
 
 
-def paper_markers(ax, xs, ys, label="paper (one replicate)" , **kw):
+def paper_markers(ax, xs, ys, label="paper (one replicate)", **kw):
     """The study's published values as open markers."""
     ax.plot(list(xs), list(ys), ls="none", marker="D", mfc="none", color=colour("paper"), label=label, **kw)
     return ax
@@ -122,6 +152,6 @@ def paper_markers(ax, xs, ys, label="paper (one replicate)" , **kw):
 def fig_axes(ncols=1, nrows=1, width=None, height=None, **kw):
     use_style()
     w, h = plt.rcParams["figure.figsize"]
-    return plt.subplots(nrows, ncols, figsize=(width or w * (1 if ncols == 1 else 0.62 * ncols),
-                                                height or h * nrows), **kw)
-
+    return plt.subplots(
+        nrows, ncols, figsize=(width or w * (1 if ncols == 1 else 0.62 * ncols), height or h * nrows), **kw
+    )

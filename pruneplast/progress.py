@@ -31,6 +31,13 @@ def progress_enabled(enabled: bool | None = None) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress_bar(total: int, desc: str, enabled: bool | None = None, **kwargs) -> tqdm:
-    return tqdm(total=total, desc=desc, disable=not progress_enabled(enabled), leave=False,
-                file=sys.stderr, dynamic_ncols=True, **kwargs)
+def progress_bar(total: int | None, desc: str, enabled: bool | None = None, **kwargs) -> tqdm:
+    return tqdm(
+        total=total,
+        desc=desc,
+        disable=not progress_enabled(enabled),
+        leave=False,
+        file=sys.stderr,
+        dynamic_ncols=True,
+        **kwargs,
+    )

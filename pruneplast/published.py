@@ -16,6 +16,7 @@ with the reason.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ import pandas as pd
 from . import paper
 from .results import load_results
 from .scorecard import STUDY_B_SEEDS, like_with_like
-from .verdicts import mean_sd, prediction_interval, proportion, single_replicate, _t, RESOLUTION
+from .verdicts import RESOLUTION, _t, mean_sd, proportion, single_replicate
 
 STAGES = ("baseline", "pruned", "recovered")
 CONSOLIDATION_COLUMNS = (  # study A's consolidation table: (label, phase, condition, metric)
@@ -34,8 +35,13 @@ CONSOLIDATION_COLUMNS = (  # study A's consolidation table: (label, phase, condi
     ("relapse drop", "post_relapse", "combined", "relapse_drop"),
 )
 DURATIONS = (25, 50, 100, 150, 200, 300)  # study B's maintenance durations (epochs)
-KIND = {"accuracy": "accuracy", "weight_sparsity": "sparsity", "relapse_drop": "relapse_drop", "gain": "gain",
-        "activation_magnitude": "activation"}
+KIND = {
+    "accuracy": "accuracy",
+    "weight_sparsity": "sparsity",
+    "relapse_drop": "relapse_drop",
+    "gain": "gain",
+    "activation_magnitude": "activation",
+}
 #: Study B's table rows: row -> (experiment, condition or None, metric)
 STUDY_B_ROWS = {
     "sparsity": ("efficacy", None, "weight_sparsity"),
@@ -63,16 +69,50 @@ def _seeds(df: pd.DataFrame, **where) -> np.ndarray:
     return sel.groupby("seed")["value"].mean().to_numpy()
 
 
-def _row(study: str, table: str, row, column, chapter: str, kind: str, value: float, test: dict | None,
-         reason: str = "", sd: float | None = None) -> dict:
-    base = {"study": study, "table": table, "row": str(row), "column": str(column), "chapter": chapter,
-            "kind": kind, "paper": value, "paper_sd": sd}
+def _row(
+    study: str,
+    table: str,
+    row,
+    column,
+    chapter: str,
+    kind: str,
+    value: float,
+    test: dict | None,
+    reason: str = "",
+    sd: float | None = None,
+) -> dict:
+    base = {
+        "study": study,
+        "table": table,
+        "row": str(row),
+        "column": str(column),
+        "chapter": chapter,
+        "kind": kind,
+        "paper": value,
+        "paper_sd": sd,
+    }
     if test is None:
-        return {**base, "ours": math.nan, "n": 0, "pi_low": math.nan, "pi_high": math.nan, "inside": None,
-                "verdict": "not compared", "test": reason}
+        return {
+            **base,
+            "ours": math.nan,
+            "n": 0,
+            "pi_low": math.nan,
+            "pi_high": math.nan,
+            "inside": None,
+            "verdict": "not compared",
+            "test": reason,
+        }
     lo, hi = (test["low"], test["high"]) if test["test"] == "prediction interval" else (test["pi_low"], test["pi_high"])
-    return {**base, "ours": test["mean"], "n": test["n"], "pi_low": lo, "pi_high": hi,
-            "inside": bool(lo <= value <= hi), "verdict": test["verdict"], "test": test["text"]}
+    return {
+        **base,
+        "ours": test["mean"],
+        "n": test["n"],
+        "pi_low": lo,
+        "pi_high": hi,
+        "inside": bool(lo <= value <= hi),
+        "verdict": test["verdict"],
+        "test": test["text"],
+    }
 
 
 def _single(study_value, values, kind) -> dict | None:
@@ -86,9 +126,16 @@ def _mean_only(study_mean: float, values: np.ndarray, kind: str) -> dict:
     half = _t(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 / n + 1 / STUDY_B_SEEDS) if n >= 2 else 0.0
     half = max(half, RESOLUTION[kind])
     inside = m - half <= study_mean <= m + half
-    return {"test": "mean without SD", "verdict": "reproduced" if inside else "differs", "mean": m, "n": n,
-            "pi_low": m - half, "pi_high": m + half,
-            "text": f"study mean {study_mean:g}; 95% PI of a new {STUDY_B_SEEDS}-seed mean [{m - half:.1f}, {m + half:.1f}]"}
+    return {
+        "test": "mean without SD",
+        "verdict": "reproduced" if inside else "differs",
+        "mean": m,
+        "n": n,
+        "pi_low": m - half,
+        "pi_high": m + half,
+        "text": f"study mean {study_mean:g}; "
+        f"95% PI of a new {STUDY_B_SEEDS}-seed mean [{m - half:.1f}, {m + half:.1f}]",
+    }
 
 
 def study_a_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
@@ -100,28 +147,88 @@ def study_a_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
         ch2, _ = like_with_like(ch2)
     for cond, vals in t["main"].items():
         for stage, v in zip(STAGES, vals):
-            vv = _seeds(ch2, experiment="main", stage=stage, condition=cond, metric="accuracy",
-                        regrowth="gradient" if stage == "recovered" else "none") if ch2 is not None else []
-            rows.append(_row("A", "main", cond, stage, "02_pruning_cliff", "accuracy", v, _single(v, vv, "accuracy"),
-                             missing("02_pruning_cliff")))
+            vv: Any = (
+                _seeds(
+                    ch2,
+                    experiment="main",
+                    stage=stage,
+                    condition=cond,
+                    metric="accuracy",
+                    regrowth="gradient" if stage == "recovered" else "none",
+                )
+                if ch2 is not None
+                else []
+            )
+            rows.append(
+                _row(
+                    "A",
+                    "main",
+                    cond,
+                    stage,
+                    "02_pruning_cliff",
+                    "accuracy",
+                    v,
+                    _single(v, vv, "accuracy"),
+                    missing("02_pruning_cliff"),
+                )
+            )
     for cond, vals in t["regrowth_gradient_vs_random"].items():
         for arm, v in zip(("gradient", "random"), vals):
-            vv = _seeds(ch2, experiment="main", stage="recovered", condition=cond, metric="accuracy",
-                        regrowth=arm) if ch2 is not None else []
-            rows.append(_row("A", "regrowth", cond, arm, "02_pruning_cliff", "accuracy", v,
-                             _single(v, vv, "accuracy"), missing("02_pruning_cliff")))
+            vv = (
+                _seeds(ch2, experiment="main", stage="recovered", condition=cond, metric="accuracy", regrowth=arm)
+                if ch2 is not None
+                else []
+            )
+            rows.append(
+                _row(
+                    "A",
+                    "regrowth",
+                    cond,
+                    arm,
+                    "02_pruning_cliff",
+                    "accuracy",
+                    v,
+                    _single(v, vv, "accuracy"),
+                    missing("02_pruning_cliff"),
+                )
+            )
     for level, v in t["sparsity_sweep_combined"].items():
-        vv = _seeds(ch2, experiment="sweep", condition="combined", metric="accuracy",
-                    sparsity_target=float(level) / 100) if ch2 is not None else []
-        rows.append(_row("A", "sparsity sweep", f"{level}%", "combined", "02_pruning_cliff", "accuracy", v,
-                         _single(v, vv, "accuracy"), f"level {level}% not in this run's sweep"))
+        vv = (
+            _seeds(ch2, experiment="sweep", condition="combined", metric="accuracy", sparsity_target=float(level) / 100)
+            if ch2 is not None
+            else []
+        )
+        rows.append(
+            _row(
+                "A",
+                "sparsity sweep",
+                f"{level}%",
+                "combined",
+                "02_pruning_cliff",
+                "accuracy",
+                v,
+                _single(v, vv, "accuracy"),
+                f"level {level}% not in this run's sweep",
+            )
+        )
     if ch3 is not None:
         ch3, _ = like_with_like(ch3)
     for epochs, vals in t["consolidation"].items():
         for (label, phase, cond, metric), v in zip(CONSOLIDATION_COLUMNS, vals):
             vv = _seeds(ch3, epochs=int(epochs), phase=phase, condition=cond, metric=metric) if ch3 is not None else []
-            rows.append(_row("A", "consolidation", f"{epochs} epochs", label, "03_consolidation", KIND[metric], v,
-                             _single(v, vv, KIND[metric]), f"{epochs} epochs not in this run"))
+            rows.append(
+                _row(
+                    "A",
+                    "consolidation",
+                    f"{epochs} epochs",
+                    label,
+                    "03_consolidation",
+                    KIND[metric],
+                    v,
+                    _single(v, vv, KIND[metric]),
+                    f"{epochs} epochs not in this run",
+                )
+            )
     from .protocols.regimens import TABLE_COLUMNS
 
     if ch4 is not None:
@@ -129,9 +236,19 @@ def study_a_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
     for reg, vals in t["regimens"].items():
         for (label, phase, cond, metric), v in zip(TABLE_COLUMNS, vals):
             vv = _seeds(ch4, regimen=reg, phase=phase, condition=cond, metric=metric) if ch4 is not None else []
-            rows.append(_row("A", "regimens", reg, label, "04_regimens", KIND[metric], v,
-                             _single(v, vv, KIND[metric]),
-                             missing("04_regimens") if ch4 is None else f"regimen {reg} not in this run"))
+            rows.append(
+                _row(
+                    "A",
+                    "regimens",
+                    reg,
+                    label,
+                    "04_regimens",
+                    KIND[metric],
+                    v,
+                    _single(v, vv, KIND[metric]),
+                    missing("04_regimens") if ch4 is None else f"regimen {reg} not in this run",
+                )
+            )
     return rows
 
 
@@ -150,24 +267,63 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
                 where["drug"] = "none" if tr == "untreated" else "on"
             if cond is not None:
                 where["condition"] = cond
-            vv = _seeds(ch5, **where) if ch5 is not None else []
+            vv: Any = _seeds(ch5, **where) if ch5 is not None else []
             test = mean_sd(m, sd, STUDY_B_SEEDS, vv, kind) if len(vv) else None
-            rows.append(_row("B", "treatments", name, tr, "05_treatments", kind, m, test,
-                             "no results for 05_treatments" if ch5 is None else f"{tr} not run for {name}", sd))
+            rows.append(
+                _row(
+                    "B",
+                    "treatments",
+                    name,
+                    tr,
+                    "05_treatments",
+                    kind,
+                    m,
+                    test,
+                    "no results for 05_treatments" if ch5 is None else f"{tr} not run for {name}",
+                    sd,
+                )
+            )
     for label, cond in OFF_DRUG.items():
         m, sd = t["neurosteroid_off_drug"][label]
-        vv = _seeds(ch5, experiment="off_drug", treatment="neurosteroid", condition=cond, metric="accuracy") \
-            if ch5 is not None else []
-        rows.append(_row("B", "neurosteroid off drug", label, "neurosteroid", "05_treatments", "accuracy", m,
-                         mean_sd(m, sd, STUDY_B_SEEDS, vv) if len(vv) else None, "no off-drug rows", sd))
+        vv = (
+            _seeds(ch5, experiment="off_drug", treatment="neurosteroid", condition=cond, metric="accuracy")
+            if ch5 is not None
+            else []
+        )
+        rows.append(
+            _row(
+                "B",
+                "neurosteroid off drug",
+                label,
+                "neurosteroid",
+                "05_treatments",
+                "accuracy",
+                m,
+                mean_sd(m, sd, STUDY_B_SEEDS, vv) if len(vv) else None,
+                "no off-drug rows",
+                sd,
+            )
+        )
     from .scorecard import relapse_outcomes
 
     for tr, cell in t["manic_relapse_probability"].items():
         if cell is None:
             continue
         test = proportion(cell[0], STUDY_B_SEEDS, relapse_outcomes(ch6, tr)) if ch6 is not None else None
-        rows.append(_row("B", "relapse", "manic relapse probability", tr, "06_longitudinal_relapse", "proportion",
-                         cell[0], test, "no results for 06_longitudinal_relapse", cell[1]))
+        rows.append(
+            _row(
+                "B",
+                "relapse",
+                "manic relapse probability",
+                tr,
+                "06_longitudinal_relapse",
+                "proportion",
+                cell[0],
+                test,
+                "no results for 06_longitudinal_relapse",
+                cell[1],
+            )
+        )
     rel = None
     if ch6 is not None:
         rel = ch6[(ch6.experiment == "relapse") & ch6["duration"].notna()]
@@ -183,9 +339,19 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
                     test = proportion(v, STUDY_B_SEEDS, (np.asarray(vv) / 100).round())
                 else:
                     test = _mean_only(v, vv, "accuracy")
-                rows.append(_row("B", table.replace("_", " "), f"{d} epochs", tr, "06_longitudinal_relapse",
-                                 "proportion" if metric == "relapse" else "accuracy", v, test,
-                                 f"duration {d} not in this run"))
+                rows.append(
+                    _row(
+                        "B",
+                        table.replace("_", " "),
+                        f"{d} epochs",
+                        tr,
+                        "06_longitudinal_relapse",
+                        "proportion" if metric == "relapse" else "accuracy",
+                        v,
+                        test,
+                        f"duration {d} not in this run",
+                    )
+                )
     return rows
 
 
@@ -207,10 +373,14 @@ def summary(table: pd.DataFrame) -> dict:
     """Values compared, the share inside our prediction interval, verdict counts, and the misses."""
     done = table[table["inside"].notna()]
     inside = done["inside"].astype(bool)
-    return {"values": len(table), "compared": len(done), "inside": int(inside.sum()),
-            "share": float(inside.mean()) if len(done) else math.nan,
-            "verdicts": done["verdict"].value_counts().to_dict(),
-            "misses": done[~inside]}
+    return {
+        "values": len(table),
+        "compared": len(done),
+        "inside": int(inside.sum()),
+        "share": float(inside.mean()) if len(done) else math.nan,
+        "verdicts": done["verdict"].value_counts().to_dict(),
+        "misses": done[~inside],
+    }
 
 
 def figure(table: pd.DataFrame, ax=None):
@@ -225,11 +395,25 @@ def figure(table: pd.DataFrame, ax=None):
         _, ax = plt.subplots(figsize=(5.6, 5.2))
     for ch, g in done.groupby("chapter", sort=True):
         pct = g[g["kind"].isin(["accuracy", "sparsity", "proportion"])]
-        ax.errorbar(pct["paper"], pct["ours"], yerr=[pct["ours"] - pct["pi_low"], pct["pi_high"] - pct["ours"]],
-                    fmt="o", ms=3.5, lw=0.8, capsize=0, color=CHAPTER_COLOURS.get(ch, "#333333"),
-                    alpha=0.85, label=ch.replace("_", " "))
+        ax.errorbar(
+            pct["paper"],
+            pct["ours"],
+            yerr=[pct["ours"] - pct["pi_low"], pct["pi_high"] - pct["ours"]],
+            fmt="o",
+            ms=3.5,
+            lw=0.8,
+            capsize=0,
+            color=CHAPTER_COLOURS.get(ch, "#333333"),
+            alpha=0.85,
+            label=ch.replace("_", " "),
+        )
     ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--")
-    ax.set(xlim=(-3, 103), ylim=(-3, 103), xlabel="study's value (%)", ylabel="ours (%), 95% prediction interval",
-           title="Every published accuracy, sparsity and rate")
+    ax.set(
+        xlim=(-3, 103),
+        ylim=(-3, 103),
+        xlabel="study's value (%)",
+        ylabel="ours (%), 95% prediction interval",
+        title="Every published accuracy, sparsity and rate",
+    )
     ax.legend(loc="upper left", fontsize=8)
     return ax

@@ -14,7 +14,7 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -65,7 +65,7 @@ def atomic_write(path: Path, data: str | bytes | None = None, writer=None) -> No
                 writer(fh)
             elif isinstance(data, str):
                 fh.write(data.encode("utf-8"))
-            else:
+            elif data is not None:
                 fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -77,16 +77,7 @@ def atomic_write(path: Path, data: str | bytes | None = None, writer=None) -> No
         raise
 
 
-def tidy(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
-    """Add the experiment name and put the required columns first, rows in a stable order."""
-    out = df.copy()
-    out.insert(0, "experiment", experiment) if "experiment" not in out else None
-    cols = list(REQUIRED_COLUMNS) + [c for c in out.columns if c not in REQUIRED_COLUMNS]
-    return out[cols]
-
-
-def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
-                 root: Path | str | None = None) -> Path:
+def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict, root: Path | str | None = None) -> Path:
     """Write ``<notebook>.csv`` and ``<notebook>.json`` atomically; returns the CSV path."""
     from . import __version__
 
@@ -112,8 +103,10 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
         "machine": facts(),
-        "columns": {"value": "accuracy in %; sparsities in %; kept_weights a count; gain and "
-                    "activation_magnitude unitless; relapse_drop in percentage points"},
+        "columns": {
+            "value": "accuracy in %; sparsities in %; kept_weights a count; gain and "
+            "activation_magnitude unitless; relapse_drop in percentage points"
+        },
     }
     atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return path
@@ -154,11 +147,10 @@ METRIC_RANGE: dict[str, tuple[float, float]] = {
 
 def metric_range(metric: str | None) -> tuple[float, float]:
     """The (low, high) values ``metric`` can take; unbounded for other names and for None."""
-    return METRIC_RANGE.get(metric, _UNBOUNDED)
+    return _UNBOUNDED if metric is None else METRIC_RANGE.get(metric, _UNBOUNDED)
 
 
-def t_ci(values: Sequence[float], level: float = 0.95,
-         bounds: tuple[float, float] = _UNBOUNDED) -> tuple[float, float]:
+def t_ci(values: Sequence[float], level: float = 0.95, bounds: tuple[float, float] = _UNBOUNDED) -> tuple[float, float]:
     """Student-t confidence interval of the mean, cut to ``bounds`` (nan for fewer than two values)."""
     from scipy import stats
 
@@ -170,8 +162,9 @@ def t_ci(values: Sequence[float], level: float = 0.95,
     return (max(v.mean() - half, lo), min(v.mean() + half, hi))
 
 
-def summarise(df: pd.DataFrame, by: Iterable[str], value: str = "value",
-              bounds: tuple[float, float] | None = None) -> pd.DataFrame:
+def summarise(
+    df: pd.DataFrame, by: Iterable[str], value: str = "value", bounds: tuple[float, float] | None = None
+) -> pd.DataFrame:
     """Mean, population SD (as the studies report), n and a 95% t-interval per group.
 
     The interval is cut to ``bounds``; by default to :data:`METRIC_RANGE` of the group's metric
@@ -182,16 +175,18 @@ def summarise(df: pd.DataFrame, by: Iterable[str], value: str = "value",
     for key, g in df.groupby(by, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         v = g[value].astype(float).to_numpy()
-        b = bounds
+        b: tuple[float, float] | None = bounds
         if b is None:
-            metrics = g["metric"].unique() if value == "value" and "metric" in g.columns else ()
+            metrics: Any = g["metric"].unique() if value == "value" and "metric" in g.columns else ()
             b = metric_range(metrics[0] if len(metrics) == 1 else None)
         lo, hi = t_ci(v, bounds=b)
         rows.append(dict(zip(by, key), mean=v.mean(), sd=v.std(ddof=0), n=len(v), ci_low=lo, ci_high=hi))
     return pd.DataFrame(rows)
 
 
-def paired_difference(df: pd.DataFrame, column: str, a, b, by: Iterable[str] = (), pair_on: str = "seed") -> pd.DataFrame:
+def paired_difference(
+    df: pd.DataFrame, column: str, a, b, by: Iterable[str] = (), pair_on: str = "seed"
+) -> pd.DataFrame:
     """Per group in ``by``: mean of (a - b) over replicates paired on ``pair_on``, with 95% CI."""
     by = list(by)
     wide = df.pivot_table(index=by + [pair_on], columns=column, values="value", aggfunc="first").reset_index()
@@ -205,9 +200,37 @@ def paired_difference(df: pd.DataFrame, column: str, a, b, by: Iterable[str] = (
     return out
 
 
+def fmt_number(x: float, digits: int = 1) -> str:
+    """``x`` rounded to ``digits``; a value that rounds to zero prints as 0, never -0; NaN as "—".
+
+    The one number formatter of the book's tables (every function below goes through it).
+    """
+    x = float(x)
+    if math.isnan(x):
+        return "—"
+    return f"{round(x, digits) + 0.0:.{digits}f}"  # -0.0 + 0.0 is 0.0
+
+
 def fmt_mean_ci(mean: float, lo: float, hi: float, digits: int = 1) -> str:
-    """``mean [lo, hi]`` rounded to ``digits``; a value that rounds to zero prints as 0, never -0."""
-    z = lambda x: round(float(x), digits) + 0.0  # noqa: E731  (-0.0 + 0.0 is 0.0)
+    """``mean [lo, hi]`` rounded to ``digits`` (only the mean when the interval is NaN, one seed)."""
     if math.isnan(lo):
-        return f"{z(mean):.{digits}f}"
-    return f"{z(mean):.{digits}f} [{z(lo):.{digits}f}, {z(hi):.{digits}f}]"
+        return fmt_number(mean, digits)
+    return f"{fmt_number(mean, digits)} [{fmt_number(lo, digits)}, {fmt_number(hi, digits)}]"
+
+
+def fmt_sd_ci(row, digits: int = 1) -> str:
+    """``mean ± SD [low, high]`` of a :func:`summarise` row (population SD, 95% t-interval; no
+    interval for one seed)."""
+    s = f"{fmt_number(row['mean'], digits)} ± {fmt_number(row['sd'], digits)}"
+    if row["n"] > 1:
+        s += f" [{fmt_number(row['ci_low'], digits)}, {fmt_number(row['ci_high'], digits)}]"
+    return s
+
+
+def fmt_study(value, digits: int = 1) -> str:
+    """A published value: ``mean ± SD`` for a [mean, sd] pair, the number alone, or "—" for none."""
+    if value is None:
+        return "—"
+    if isinstance(value, (list, tuple)):
+        return f"{fmt_number(value[0], digits)} ± {fmt_number(value[1], digits)}"
+    return fmt_number(value, digits)

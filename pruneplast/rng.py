@@ -31,3 +31,20 @@ def generator(seed: int, *tags, device="cpu") -> torch.Generator:
 def replica_generators(meta: Iterable[dict], tags: tuple, device="cpu") -> list[torch.Generator]:
     """One generator per replica, keyed on the replica's seed and ``tags``."""
     return [generator(int(d["seed"]), *tags, device=device) for d in meta]
+
+
+def normal_blocks(shape, sig: torch.Tensor, generators, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """Standard normal noise of ``shape`` (M, B, H), replica m from generators[m] (zero if sig[m] == 0).
+
+    Each replica's block is drawn as one contiguous ``randn(B, H)`` from its own generator, so its
+    stream does not depend on the other replicas.
+    """
+    if generators is None or len(generators) != shape[0]:
+        raise ValueError("internal noise needs one random generator per replica (generators=...)")
+    out = torch.empty(shape, dtype=dtype, device=device)
+    for k, (gen, s) in enumerate(zip(generators, sig.tolist())):
+        if s > 0:
+            out[k].normal_(generator=gen)
+        else:
+            out[k].zero_()
+    return out

@@ -15,7 +15,8 @@ import torch
 
 from .config import check_choice, check_real
 from .data import EnsembleData
-from .network import EnsembleMLP, as_param
+from .modulation import as_param
+from .network import EnsembleMLP
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,17 @@ CONDITIONS: dict[str, Condition] = {
     ]
 }
 #: The stress battery of study A's main table (section 6), in table order.
-MAIN_CONDITIONS = ("clean", "standard", "input_1.0", "input_2.0", "internal_mild",
-                   "internal_moderate", "internal_high", "internal_severe", "combined")
+MAIN_CONDITIONS = (
+    "clean",
+    "standard",
+    "input_1.0",
+    "input_2.0",
+    "internal_mild",
+    "internal_moderate",
+    "internal_high",
+    "internal_severe",
+    "combined",
+)
 #: Internal-noise SDs of the graded tolerance curve.
 TOLERANCE_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.5)
 
@@ -78,7 +88,7 @@ def eval_groups(net: EnsembleMLP) -> list[list[int]] | None:
     """Replica groups in which :func:`accuracy` evaluates ``net``, or None for one pass over all.
 
     Replicas whose layers are multiplied the same way (dense or sparse products, see
-    :class:`~pruneplast.network.LayerPlan`) are grouped, in order of first appearance, and each
+    :class:`~pruneplast.kernels.layers.LayerPlan`) are grouped, in order of first appearance, and each
     group is cut into runs of at most :data:`EVAL_GROUP`. Every replica draws its noise from its
     own generator, so the grouping does not change any result (tested).
     """
@@ -127,8 +137,9 @@ def accuracy(
         shape = (net.n_replicas,) if grid is None else (len(grid), net.n_replicas)
         out = torch.empty(shape, device=net.device)
         for idx in groups:
-            out[..., idx] = accuracy(net.select(idx), data.select(idx), cond, tag, batch_size, bias,
-                                     None if grid is None else grid[:, idx])
+            out[..., idx] = accuracy(
+                net.select(idx), data.select(idx), cond, tag, batch_size, bias, None if grid is None else grid[:, idx]
+            )
         return out
     variants = [net] if grid is None else [net.with_protection(p) for p in grid]
     layers = net.layers()
@@ -164,8 +175,14 @@ def protection_grid(protections, m: int) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def evaluate(net: EnsembleMLP, data: EnsembleData, conditions=MAIN_CONDITIONS, tag="eval",
-             batch_size: int = 1000, extra: dict | None = None) -> pd.DataFrame:
+def evaluate(
+    net: EnsembleMLP,
+    data: EnsembleData,
+    conditions=MAIN_CONDITIONS,
+    tag="eval",
+    batch_size: int = 1000,
+    extra: dict | None = None,
+) -> pd.DataFrame:
     """Accuracy (%) under each condition, one row per replica x condition."""
     _check_data(net, data)
     rows = []
@@ -175,8 +192,14 @@ def evaluate(net: EnsembleMLP, data: EnsembleData, conditions=MAIN_CONDITIONS, t
     return pd.DataFrame(rows)
 
 
-def tolerance(net: EnsembleMLP, data: EnsembleData, sigmas=TOLERANCE_SIGMAS, tag="eval",
-              batch_size: int = 1000, extra: dict | None = None) -> pd.DataFrame:
+def tolerance(
+    net: EnsembleMLP,
+    data: EnsembleData,
+    sigmas=TOLERANCE_SIGMAS,
+    tag="eval",
+    batch_size: int = 1000,
+    extra: dict | None = None,
+) -> pd.DataFrame:
     """Graded noise tolerance: standard-set accuracy (%) at each internal-noise SD."""
     _check_data(net, data)
     rows = []
@@ -221,8 +244,9 @@ def structure(net: EnsembleMLP, extra: dict | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def regrowth_selectivity(before: EnsembleMLP, grown: list[torch.Tensor], data: EnsembleData, config,
-                         tag="regrow", extra: dict | None = None) -> pd.DataFrame:
+def regrowth_selectivity(
+    before: EnsembleMLP, grown: list[torch.Tensor], data: EnsembleData, config, tag="regrow", extra: dict | None = None
+) -> pd.DataFrame:
     """Share (%) of the attainable gradient score that the regrown connections capture.
 
     ``before`` is the state regrowth started from (same replicas and meta), ``grown`` the boolean
@@ -252,8 +276,14 @@ def regrowth_selectivity(before: EnsembleMLP, grown: list[torch.Tensor], data: E
     return pd.DataFrame(rows, columns=list(before.meta[0]) + list(extra or {}) + ["condition", "metric", "value"])
 
 
-def manic_risk(net: EnsembleMLP, data: EnsembleData, tag="eval", batch_size: int = 1000,
-               bias: float = 1.0, extra: dict | None = None) -> pd.DataFrame:
+def manic_risk(
+    net: EnsembleMLP,
+    data: EnsembleData,
+    tag="eval",
+    batch_size: int = 1000,
+    bias: float = 1.0,
+    extra: dict | None = None,
+) -> pd.DataFrame:
     """Manic-risk proxies: biased-stress accuracy (%), activation magnitude, gain."""
     _check_data(net, data)
     rows = _records(net, "biased", "accuracy", accuracy(net, data, "biased", tag, batch_size, bias), extra)

@@ -46,14 +46,19 @@ VERDICT_ORDER = (REPRODUCED, CONSISTENT, DIFFERS)
 #: could never be met, and 30 still separates the studies' contrast (0% vs 88-95%).
 #: Gains: 0.05 (a protocol setting).
 #: Activation magnitudes: 0.05 (the treatments differ by 0.19 to 0.55).
-MARGINS = {"accuracy": 5.0, "sparsity": 1.0, "relapse_drop": 2.0, "proportion": 30.0, "gain": 0.05,
-           "activation": 0.05}
+MARGINS = {"accuracy": 5.0, "sparsity": 1.0, "relapse_drop": 2.0, "proportion": 30.0, "gain": 0.05, "activation": 0.05}
 
 #: The smallest half-width a prediction interval is given, in the value's unit: accuracies are
 #: measured on 2,000-4,000 test points and reported to 0.1, so a spread of zero across our seeds
 #: (every replicate at 100.0%) does not make a study value of 99.9 "outside" it.
-RESOLUTION = {"accuracy": 0.5, "sparsity": 0.5, "relapse_drop": 0.5, "proportion": 0.5, "gain": 0.005,
-              "activation": 0.005}
+RESOLUTION = {
+    "accuracy": 0.5,
+    "sparsity": 0.5,
+    "relapse_drop": 0.5,
+    "proportion": 0.5,
+    "gain": 0.005,
+    "activation": 0.005,
+}
 
 #: A verdict given by fewer than this share of seed-bootstrap resamples is reported as unstable.
 STABLE = 0.8
@@ -67,7 +72,7 @@ def _t(df: float) -> float:
     return float(stats.t.ppf(0.5 + LEVEL / 2, df))
 
 
-def _clean(values: Sequence[float]) -> np.ndarray:
+def _clean(values: Sequence[float] | np.ndarray) -> np.ndarray:
     v = np.asarray(values, dtype=float)
     if v.ndim != 1 or len(v) == 0:
         raise ValueError("no values to compare: the results hold no replicate for this value")
@@ -92,7 +97,7 @@ def welch_half_width(a: float, b: float, n1: int, n2: int) -> float:
     se = math.sqrt(a + b)
     if se == 0:
         return 0.0
-    dfs = (a + b) ** 2 / ((a ** 2 / (n1 - 1) if n1 > 1 and a > 0 else 0) + (b ** 2 / (n2 - 1) if n2 > 1 and b > 0 else 0))
+    dfs = (a + b) ** 2 / ((a**2 / (n1 - 1) if n1 > 1 and a > 0 else 0) + (b**2 / (n2 - 1) if n2 > 1 and b > 0 else 0))
     return _t(max(dfs, 1.0)) * se
 
 
@@ -101,7 +106,7 @@ def worst(*verdicts: str) -> str:
     return max(verdicts, key=VERDICT_ORDER.index)
 
 
-def prediction_interval(values: Sequence[float], resolution: float = 0.0) -> tuple[float, float]:
+def prediction_interval(values: Sequence[float] | np.ndarray, resolution: float = 0.0) -> tuple[float, float]:
     """95% prediction interval of one new replicate: mean +- t(n-1) * SD * sqrt(1 + 1/n).
 
     Its half-width is at least ``resolution``; with one value it is that value +- ``resolution``.
@@ -113,7 +118,7 @@ def prediction_interval(values: Sequence[float], resolution: float = 0.0) -> tup
     return m - half, m + half
 
 
-def percentile(value: float, values: Sequence[float]) -> float:
+def percentile(value: float, values: Sequence[float] | np.ndarray) -> float:
     """Where ``value`` falls among ``values``, in % (mid-rank: ties count half)."""
     v = _clean(values)
     return float(100 * (np.sum(v < value) + 0.5 * np.sum(v == value)) / len(v))
@@ -125,14 +130,27 @@ def single_replicate(study: float, ours: Sequence[float], kind: str = "accuracy"
     lo, hi = prediction_interval(v, RESOLUTION[kind])
     verdict = REPRODUCED if lo <= study <= hi else DIFFERS
     p = percentile(study, v)
-    return {"test": "prediction interval", "verdict": verdict, "mean": float(v.mean()), "n": len(v),
-            "low": lo, "high": hi, "percentile": p,
-            "text": f"study {study:g} at percentile {p:.0f} of our {len(v)} seeds; "
-                    f"95% PI of a new replicate [{lo:.1f}, {hi:.1f}]"}
+    return {
+        "test": "prediction interval",
+        "verdict": verdict,
+        "mean": float(v.mean()),
+        "n": len(v),
+        "low": lo,
+        "high": hi,
+        "percentile": p,
+        "text": f"study {study:g} at percentile {p:.0f} of our {len(v)} seeds; "
+        f"95% PI of a new replicate [{lo:.1f}, {hi:.1f}]",
+    }
 
 
-def mean_sd(study_mean: float, study_sd: float, study_n: int, ours: Sequence[float], kind: str = "accuracy",
-            population_sd: bool = True) -> dict:
+def mean_sd(
+    study_mean: float,
+    study_sd: float,
+    study_n: int,
+    ours: Sequence[float],
+    kind: str = "accuracy",
+    population_sd: bool = True,
+) -> dict:
     """The rule for a published mean +- SD over ``study_n`` seeds: Welch CI of ours - study.
 
     ``population_sd``: the study's SD is the population SD (numpy's default, ddof 0), converted
@@ -146,18 +164,28 @@ def mean_sd(study_mean: float, study_sd: float, study_n: int, ours: Sequence[flo
     s2 = study_sd * math.sqrt(study_n / (study_n - 1)) if population_sd and study_n > 1 else study_sd
     s1 = float(v.std(ddof=1)) if n1 >= 2 else s2
     diff = m1 - study_mean
-    a, b = s1 ** 2 / n1, s2 ** 2 / study_n
+    a, b = s1**2 / n1, s2**2 / study_n
     half = welch_half_width(a, b, n1, study_n)
     lo, hi = diff - half, diff + half
     verdict = equivalence(lo, hi, margin)
     need = seeds_needed(diff, s1, s2, study_n, margin) if verdict == CONSISTENT else None
     # a new run of the study (study_n seeds) would plausibly give a mean in this interval
     half_pi = max(_t(max(n1 - 1, 1)) * s1 * math.sqrt(1 / n1 + 1 / study_n), RESOLUTION[kind])
-    return {"test": "Welch difference", "verdict": verdict, "mean": m1, "n": n1, "diff": diff,
-            "low": lo, "high": hi, "margin": margin, "pi_low": m1 - half_pi, "pi_high": m1 + half_pi,
-            "seeds_needed": need,
-            "text": f"ours − study {diff:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}; margin ±{margin:g})"
-                    + _need_text(verdict, need)}
+    return {
+        "test": "Welch difference",
+        "verdict": verdict,
+        "mean": m1,
+        "n": n1,
+        "diff": diff,
+        "low": lo,
+        "high": hi,
+        "margin": margin,
+        "pi_low": m1 - half_pi,
+        "pi_high": m1 + half_pi,
+        "seeds_needed": need,
+        "text": f"ours − study {diff:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}; margin ±{margin:g})"
+        + _need_text(verdict, need),
+    }
 
 
 MAX_SEEDS = 1000
@@ -170,9 +198,9 @@ def seeds_needed(diff: float, s1: float, s2: float, study_n: int, margin: float)
     room = margin - abs(diff)
     if room <= 0:
         return None
-    b = s2 ** 2 / study_n
+    b = s2**2 / study_n
     for n1 in range(2, MAX_SEEDS + 1):
-        if welch_half_width(s1 ** 2 / n1, b, n1, study_n) <= room:
+        if welch_half_width(s1**2 / n1, b, n1, study_n) <= room:
             return n1
     return None
 
@@ -250,12 +278,24 @@ def proportion(study_percent: float, study_seeds: int, outcomes: np.ndarray) -> 
     margin = MARGINS["proportion"] / 100
     verdict = equivalence(lo, hi, margin)
     pl, ph = predictive_proportion(p1, n1, n2)  # what a new run of the study would observe
-    return {"test": "Newcombe difference", "verdict": verdict, "mean": 100 * p1, "n": k, "diff": 100 * d,
-            "low": 100 * lo, "high": 100 * hi, "margin": 100 * margin, "ci_low": 100 * l1, "ci_high": 100 * u1,
-            "pi_low": 100 * pl, "pi_high": 100 * ph, "design_effect": deff,
-            "text": f"ours {100 * p1:.1f}% (Wilson 95% CI {100 * l1:.1f} to {100 * u1:.1f}, design effect "
-                    f"{deff:.1f}); ours − study {100 * d:+.1f} (95% CI {100 * lo:+.1f} to {100 * hi:+.1f}; "
-                    f"margin ±{100 * margin:g})"}
+    return {
+        "test": "Newcombe difference",
+        "verdict": verdict,
+        "mean": 100 * p1,
+        "n": k,
+        "diff": 100 * d,
+        "low": 100 * lo,
+        "high": 100 * hi,
+        "margin": 100 * margin,
+        "ci_low": 100 * l1,
+        "ci_high": 100 * u1,
+        "pi_low": 100 * pl,
+        "pi_high": 100 * ph,
+        "design_effect": deff,
+        "text": f"ours {100 * p1:.1f}% (Wilson 95% CI {100 * l1:.1f} to {100 * u1:.1f}, design effect "
+        f"{deff:.1f}); ours − study {100 * d:+.1f} (95% CI {100 * lo:+.1f} to {100 * hi:+.1f}; "
+        f"margin ±{100 * margin:g})",
+    }
 
 
 def statement(holds: bool, text: str) -> dict:

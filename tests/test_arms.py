@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pytest
-
 from conftest import small_trained
+
 from pruneplast import arms, chapters, paper, plotting
 from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.protocols import longitudinal, treatments
@@ -19,8 +19,19 @@ TASK = TaskConfig(n_train=512, n_standard=400, n_clean=100)
 @pytest.fixture
 def lithium():
     """A new arm from existing mechanisms (a plain course, damping and a gain): one registry entry."""
-    arm = arms.register(arms.Arm("lithium", label="lithium-like", colour="#44AA99", gain=1.1, damping=0.9,
-                                 epochs=2, lr=5e-4, decay_rate=0.004, off_drug=True))
+    arm = arms.register(
+        arms.Arm(
+            "lithium",
+            label="lithium-like",
+            colour="#44AA99",
+            gain=1.1,
+            damping=0.9,
+            epochs=2,
+            lr=5e-4,
+            decay_rate=0.004,
+            off_drug=True,
+        )
+    )
     yield arm
     arms.unregister("lithium")
 
@@ -45,8 +56,9 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     assert set(off["off drug, study"]) == {"—"}
     assert (df[df.experiment == "off_drug"].treatment.unique().tolist()) == ["neurosteroid", "lithium"]
 
-    rows, _ = longitudinal.longitudinal(states, data, cfgs, MaintenanceConfig(durations=(1, 2)),
-                                        protections=(0.0, 1.0), thresholds=(60,))
+    rows, _ = longitudinal.longitudinal(
+        states, data, cfgs, MaintenanceConfig(durations=(1, 2)), protections=(0.0, 1.0), thresholds=(60,)
+    )
     assert "lithium" in set(rows.treatment)
     prob = longitudinal.probability_table(rows, study["manic_relapse_probability"])
     assert list(prob.index) == ["ketamine", "ssri", "neurosteroid", "lithium"]
@@ -83,10 +95,17 @@ def test_chapter_parameters_and_parameter_cells_come_from_the_registry():
 def test_each_colour_keeps_one_meaning():
     """Across states, arms, conditions, regimens, data sets, relapse phases and classes, two names
     share a colour only when plotting.SAME says they mean the same thing."""
-    names = {**{n: plotting.colour(n) for n in arms.names()}, **plotting.STATES, **plotting.STUDY,
-             **plotting.CONDITIONS, **plotting.REGIMENS, **plotting.DATA_SETS, **plotting.RELAPSE,
-             **{f"class {k}": c for k, c in enumerate(plotting.CLASSES)},
-             **{f"chapter {k}": c for k, c in plotting.CHAPTER_COLOURS.items()}}
+    names = {
+        **{n: plotting.colour(n) for n in arms.names()},
+        **plotting.STATES,
+        **plotting.STUDY,
+        **plotting.CONDITIONS,
+        **plotting.REGIMENS,
+        **plotting.DATA_SETS,
+        **plotting.RELAPSE,
+        **{f"class {k}": c for k, c in enumerate(plotting.CLASSES)},
+        **{f"chapter {k}": c for k, c in plotting.CHAPTER_COLOURS.items()},
+    }
     by_colour: dict[str, set[str]] = {}
     for n, c in names.items():
         by_colour.setdefault(c.upper(), set()).add(n)

@@ -21,8 +21,9 @@ def _bench():
 
 def _timings(path: Path, total: float, mtime: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"profile": path.stem.split("-")[1], "total_s": total, "peak_rss_mib": 100.0,
-                                "pages": []}))
+    path.write_text(
+        json.dumps({"profile": path.stem.split("-")[1], "total_s": total, "peak_rss_mib": 100.0, "pages": []})
+    )
     os.utime(path, (mtime, mtime))
 
 
@@ -83,7 +84,8 @@ def test_train_rows_time_a_full_phase_and_a_short_one():
             assert r[f"{k}_samples_per_s"] > 0
             # every fraction is taken against the same row limit
             assert r[f"{k}_fraction_of_limit"] == pytest.approx(
-                r[f"{k}_samples_per_s"] * bench.FLOP_PER_SAMPLE / 1e9 / r["limit_gflops"])
+                r[f"{k}_samples_per_s"] * bench.FLOP_PER_SAMPLE / 1e9 / r["limit_gflops"]
+            )
         assert r["limit_gflops"] > 1.0  # the interleaved product, not the (too small) limit given
         ratio = r["engine_samples_per_s"] / r["reference_samples_per_s"]
         assert r["speedup_vs_reference"] == pytest.approx(ratio)
@@ -159,9 +161,9 @@ def test_sparse_kernel_row_is_skipped_without_numba_and_says_so(monkeypatch):
 def test_sparse_kernel_swaps_the_products_and_restores_them():
     pytest.importorskip("numba")
     d = _directions()
-    before = (d.network._SparseLinear.forward, d.network._SparseLinear.backward)
+    before = (d.layers._SparseLinear.forward, d.layers._SparseLinear.backward)
     res = d.sparse_kernel(2, [4], steps=2, trials=1)
-    assert (d.network._SparseLinear.forward, d.network._SparseLinear.backward) == before
+    assert (d.layers._SparseLinear.forward, d.layers._SparseLinear.backward) == before
     assert [r["batch"] for r in res["products"]] == [4, 4]
     assert all(r["max_abs_diff"] < 1e-5 for r in res["products"])
     assert all(r["identical_weights"] for r in res["maintenance_steps"])
@@ -183,11 +185,15 @@ def test_maintenance_rows_time_live_units_against_every_unit():
 
 def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_training_rates():
     bench = _bench()
-    train_rows = [{"replicas": 10, "sparsity": 0.0, "engine_samples_per_s": 50_000.0, "reference_samples_per_s": 25_000.0},
-                  {"replicas": 10, "sparsity": 0.95, "engine_samples_per_s": 200_000.0, "reference_samples_per_s": 20_000.0}]
-    maint = [{"sparsity": 0.475, "maintenance_300_epochs_s": 600.0},
-             {"sparsity": 0.95, "maintenance_300_epochs_s": 150.0},
-             {"sparsity": 0.95, "maintenance_300_epochs_s": 180.0}]
+    train_rows = [
+        {"replicas": 10, "sparsity": 0.0, "engine_samples_per_s": 50_000.0, "reference_samples_per_s": 25_000.0},
+        {"replicas": 10, "sparsity": 0.95, "engine_samples_per_s": 200_000.0, "reference_samples_per_s": 20_000.0},
+    ]
+    maint = [
+        {"sparsity": 0.475, "maintenance_300_epochs_s": 600.0},
+        {"sparsity": 0.95, "maintenance_300_epochs_s": 150.0},
+        {"sparsity": 0.95, "maintenance_300_epochs_s": 180.0},
+    ]
     est = bench.paper_estimate(train_rows, maint)
     work = bench.PAPER_REPLICA_EPOCHS
     assert sum(work.values()) == 12_500
@@ -195,10 +201,13 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
     assert est["engine_s"] == pytest.approx(930.0 + rest)
     ref = 3_000 * 12_000 / 25_000 + 6_000 * 12_000 / 20_000  # ketamine-like at the dense rate, the others at 95%
     assert est["maintenance_reference_s"] == pytest.approx(ref)
-    assert est["reference_s"] == pytest.approx(ref + work["sparse_95"] * 12_000 / 20_000 + work["dense"] * 12_000 / 25_000)
+    assert est["reference_s"] == pytest.approx(
+        ref + work["sparse_95"] * 12_000 / 20_000 + work["dense"] * 12_000 / 25_000
+    )
     assert "engine_in_workers_s" not in est
-    with_workers = bench.paper_estimate(train_rows, maint, workers={"workers": 2, "speedup": 1.1,
-                                                                     "speedup_after_startup": 1.25})
+    with_workers = bench.paper_estimate(
+        train_rows, maint, workers={"workers": 2, "speedup": 1.1, "speedup_after_startup": 1.25}
+    )
     assert with_workers["maintenance_in_workers_s"] == pytest.approx(930.0 / 1.25)
     assert with_workers["engine_in_workers_s"] == pytest.approx(930.0 / 1.25 + rest)
 
@@ -218,8 +227,14 @@ def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypa
 
 def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
     bench = _bench()
-    row = {"replicas": 2, "sparsity": 0.0, "limit_gflops": 100.0, "engine_samples_per_s": 1_000.0,
-           "reference_samples_per_s": 500.0, "speedup_vs_reference": 2.0}
+    row = {
+        "replicas": 2,
+        "sparsity": 0.0,
+        "limit_gflops": 100.0,
+        "engine_samples_per_s": 1_000.0,
+        "reference_samples_per_s": 500.0,
+        "speedup_vs_reference": 2.0,
+    }
     c = bench.bench_ceiling(row, trials=1, reps=1)
     assert c["products_flop_share"] == pytest.approx(6 * (512 * 512 + 256 * 512) / bench.FLOP_PER_SAMPLE)
     assert c["best_step_ms"] == pytest.approx(c["products_ms"] + c["adam_ms"])

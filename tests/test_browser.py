@@ -34,8 +34,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 #: Built quick books, in order of preference (``make test`` builds the first).
 BOOK_CANDIDATES = [ROOT / "_build" / "test" / "html", ROOT / "_build" / "html"]
@@ -47,8 +55,10 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: Chromium could not be installed here "
-                    "(`make browser` installs Debian's chromium with apt-get, as root)")
+        pytest.skip(
+            f"{CHROMIUM} is missing: Chromium could not be installed here "
+            "(`make browser` installs Debian's chromium with apt-get, as root)"
+        )
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (test extra)")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
@@ -64,8 +74,11 @@ def _book_dir() -> Path:
     for c in candidates:
         if (c / "index.html").exists():
             return c
-    pytest.skip("the book is not built (no index.html in " + ", ".join(str(c) for c in candidates)
-                + "): run `make test` (builds the quick book first) or `make book PROFILE=quick`")
+    pytest.skip(
+        "the book is not built (no index.html in "
+        + ", ".join(str(c) for c in candidates)
+        + "): run `make test` (builds the quick book first) or `make book PROFILE=quick`"
+    )
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -110,10 +123,18 @@ class PageWatch:
         self.external: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        page.on("requestfailed", lambda r: None if _font_probe(r.url, r.failure)
-                else self.errors.append(f"request failed: {r.url} ({r.failure})"))
-        page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}")
-                if r.status >= 400 and not _browser_own(r.url) else None)
+        page.on(
+            "requestfailed",
+            lambda r: (
+                None if _font_probe(r.url, r.failure) else self.errors.append(f"request failed: {r.url} ({r.failure})")
+            ),
+        )
+        page.on(
+            "response",
+            lambda r: (
+                self.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 and not _browser_own(r.url) else None
+            ),
+        )
         self._pending: set = set()  # requests started and not yet finished or failed
 
         def on_request(r):
@@ -154,7 +175,7 @@ def _browser_own(url: str) -> bool:
     return urllib.parse.urlsplit(url).path.endswith("/favicon.ico")
 
 
-def _settle(page, watch: "PageWatch", quiet_ms: int = 500, timeout_ms: int = 10000) -> None:
+def _settle(page, watch: PageWatch, quiet_ms: int = 500, timeout_ms: int = 10000) -> None:
     """Wait until none of the page's requests has been in flight for ``quiet_ms`` (at most ``timeout_ms``).
 
     The requests are counted by ``watch`` (started minus finished or failed). Playwright's own
@@ -186,7 +207,7 @@ def _broken_images(page) -> list[str]:
 _ID_RE = re.compile(r"""\b(?:id|name)\s*=\s*["']([^"']+)["']""")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _anchors_of(path: Path) -> frozenset:
     return frozenset(_ID_RE.findall(path.read_text(encoding="utf-8", errors="replace")))
 
@@ -199,7 +220,7 @@ def _broken_links(page, html: Path, base: str) -> list[str]:
         if not href.startswith(base):
             continue  # external links are not followed (the book must work offline)
         parts = urllib.parse.urlsplit(href)
-        rel = urllib.parse.unquote(parts.path)[len(urllib.parse.urlsplit(base).path):]
+        rel = urllib.parse.unquote(parts.path)[len(urllib.parse.urlsplit(base).path) :]
         target = html / rel
         if target.is_dir():
             target = target / "index.html"
@@ -244,7 +265,9 @@ def _check_explorer(page, shots: Path) -> list[str]:
     box.wait_for(state="visible", timeout=30000)
     page.wait_for_function(
         "() => { const i = document.querySelector('.pruneplast-static-explorer img'); "
-        "return i && i.complete && i.naturalWidth > 0; }", timeout=30000)
+        "return i && i.complete && i.naturalWidth > 0; }",
+        timeout=30000,
+    )
     before_cap, before_img = _visible_caption(page), _visible_image(page)
     readout = page.locator(".pruneplast-static-explorer .widget-slider .widget-readout").first
     r0 = readout.inner_text()
@@ -258,7 +281,10 @@ def _check_explorer(page, shots: Path) -> list[str]:
         page.wait_for_function(
             "(c) => { const e = Array.from(document.querySelectorAll("
             "'.pruneplast-static-explorer .explorer-caption')).find(x => x.offsetParent !== null); "
-            "return e && e.innerText !== c; }", arg=before_cap, timeout=10000)
+            "return e && e.innerText !== c; }",
+            arg=before_cap,
+            timeout=10000,
+        )
     except Exception:
         problems.append(f"slider moved {r0} -> {r1} but the caption stayed {before_cap!r}")
         return problems
@@ -306,8 +332,9 @@ def test_content_problems_finds_what_it_should():
 def test_every_page_of_the_book(browser, book_server):
     html, base = book_server
     pages = _pages(html)
-    assert "index.html" in pages and any("explorer" in p for p in pages), \
+    assert "index.html" in pages and any("explorer" in p for p in pages), (
         f"the book lacks its index or the explorer page; pages: {pages}"
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     failures: dict[str, list[str]] = {}
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -327,8 +354,10 @@ def test_every_page_of_the_book(browser, book_server):
                 profile = meta.get_attribute("content") if meta.count() else None
                 if profile is None:
                     problems.append("no pruneplast-profile meta tag (the book was not built by `pruneplast book`)")
-                problems += content_problems(page.inner_text("body"),
-                                             None if profile == "paper" else QUICK_BANNER.replace("quick", profile or "quick"))
+                problems += content_problems(
+                    page.inner_text("body"),
+                    None if profile == "paper" else QUICK_BANNER.replace("quick", profile or "quick"),
+                )
                 problems += [f"broken image {s}" for s in _broken_images(page)]
                 problems += [f"broken link {s}" for s in _broken_links(page, html, base)]
                 page.screenshot(path=str(SCREENSHOTS / _shot_name(rel)), full_page=True)
@@ -342,7 +371,8 @@ def test_every_page_of_the_book(browser, book_server):
     finally:
         context.close()
     assert not failures, "problems found in the browser:\n" + "\n".join(
-        f"  {page}:\n" + "\n".join(f"    - {p}" for p in probs[:20]) for page, probs in failures.items())
+        f"  {page}:\n" + "\n".join(f"    - {p}" for p in probs[:20]) for page, probs in failures.items()
+    )
 
 
 # --------------------------------------------------------------------------- test 2: the Voila app
@@ -372,8 +402,14 @@ def test_voila_app_recomputes(browser, tmp_path):
     port = _free_port()
     log = open(tmp_path / "voila.log", "w")
     env = dict(os.environ, PRUNEPLAST_PROGRESS="0", PRUNEPLAST_RESULTS=str(tmp_path / "results"))
-    proc = subprocess.Popen(explorer.voila_command(nb, port), cwd=tmp_path, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        explorer.voila_command(nb, port),
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     page = None
     try:
         _wait_port(port, proc, timeout=120)
@@ -392,12 +428,16 @@ def test_voila_app_recomputes(browser, tmp_path):
         page.screenshot(path=str(SCREENSHOTS / "voila-explorer-start.png"), full_page=False)
         # change a widget: the treatment menu (first <select> of the live explorer is the method,
         # so pick the one offering 'ketamine')
-        menu = page.locator(".pruneplast-live-explorer select:has(option[value='ketamine']), "
-                            ".pruneplast-live-explorer select:has(option:text-is('ketamine'))").first
+        menu = page.locator(
+            ".pruneplast-live-explorer select:has(option[value='ketamine']), "
+            ".pruneplast-live-explorer select:has(option:text-is('ketamine'))"
+        ).first
         menu.select_option(label="ketamine")
         page.wait_for_function(
             "() => { const e = document.querySelector('.pruneplast-live-explorer .explorer-result'); "
-            "return e && e.innerText.startsWith('result 2:'); }", timeout=300000)
+            "return e && e.innerText.startsWith('result 2:'); }",
+            timeout=300000,
+        )
         second = status.inner_text()
         img1 = page.locator(".pruneplast-live-explorer img").first.get_attribute("src")
         live.scroll_into_view_if_needed()

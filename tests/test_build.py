@@ -23,7 +23,7 @@ from pruneplast import build, chapters, results
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "pruneplast.cli"]
 
-TINY = textwrap.dedent('''\
+TINY = textwrap.dedent("""\
     ---
     jupytext:
       text_representation:
@@ -56,7 +56,7 @@ TINY = textwrap.dedent('''\
                        "value": [sparsity * (s + 1) for s in seeds]})
     print(save_results(df, "tiny", profile, {"sparsity": sparsity, "seeds": seeds}))
     ```
-    ''')
+    """)
 
 
 @pytest.fixture()
@@ -67,8 +67,19 @@ def tiny(tmp_path) -> Path:
 
 
 # --------------------------------------------------------------------------- parameters
-@pytest.mark.parametrize("text, value", [("0.9", 0.9), ("[0, 1]", [0, 1]), ("1e-3", 0.001), ("7", 7),
-                                         ("abc", "abc"), ("true", True), ("cpu", "cpu"), ("[0.5, 0.9]", [0.5, 0.9])])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("0.9", 0.9),
+        ("[0, 1]", [0, 1]),
+        ("1e-3", 0.001),
+        ("7", 7),
+        ("abc", "abc"),
+        ("true", True),
+        ("cpu", "cpu"),
+        ("[0.5, 0.9]", [0.5, 0.9]),
+    ],
+)
 def test_parse_value_yaml_literals(text, value):
     assert build.parse_value(text) == value
     assert type(build.parse_value(text)) is type(value)
@@ -91,9 +102,14 @@ def test_unknown_parameter_lists_valid_names():
         assert name in msg and p.kind in msg and repr(p.default) in msg
 
 
-@pytest.mark.parametrize("name, value, expect", [("seeds", "abc", "seeds must be a non-empty list"),
-                                                 ("seeds", [], "at least 1"),
-                                                 ("profile", "paper", "use --profile")])
+@pytest.mark.parametrize(
+    "name, value, expect",
+    [
+        ("seeds", "abc", "seeds must be a non-empty list"),
+        ("seeds", [], "at least 1"),
+        ("profile", "paper", "use --profile"),
+    ],
+)
 def test_bad_values_fail_with_engine_message(name, value, expect):
     path = _first_chapter()
     with pytest.raises(build.ParameterError, match=expect):
@@ -141,8 +157,12 @@ def test_cli_unknown_parameter_fails_before_running(tmp_path):
     path = _first_chapter()
     out = tmp_path / "never"
     t0 = time.perf_counter()
-    proc = subprocess.run(CLI + ["run", path.stem, "-p", "no_such_param", "1", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        CLI + ["run", path.stem, "-p", "no_such_param", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "unknown parameter 'no_such_param'" in proc.stderr
     for name in chapters.chapter(path.stem).all_params:
@@ -154,8 +174,9 @@ def test_cli_unknown_parameter_fails_before_running(tmp_path):
 def test_cli_bad_value_fails_before_running(tmp_path):
     path = _first_chapter()
     out = tmp_path / "never"
-    proc = subprocess.run(CLI + ["run", path.stem, "-p", "seeds", "abc", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        CLI + ["run", path.stem, "-p", "seeds", "abc", "--out", str(out)], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 2 and "seeds must be a non-empty list" in proc.stderr
     assert not out.exists()
 
@@ -170,8 +191,12 @@ def test_cli_list_shows_every_chapter_and_parameter():
 
 def test_cli_run_writes_notebook_and_results(tiny, tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.run(CLI + ["run", str(tiny), "-p", "sparsity", "0.5", "-p", "seeds", "[2, 3]", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        CLI + ["run", str(tiny), "-p", "sparsity", "0.5", "-p", "seeds", "[2, 3]", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (out / "tiny.ipynb").exists() and str(out / "tiny.ipynb") in proc.stdout
     df = pd.read_csv(out / "quick" / "tiny.csv")
@@ -198,7 +223,7 @@ def test_stamp_depends_on_notebook_package_parameters_and_extras(tiny, tmp_path,
     pkg.mkdir()
     (pkg / "mod.py").write_text("x = 1\n")
     (pkg / "style.mplstyle").write_text("lines.linewidth: 1\n")
-    monkeypatch.setattr(build, "PACKAGE_DIR", pkg)
+    monkeypatch.setattr(build.stamps, "PACKAGE_DIR", pkg)
     s0 = build.stamp(tiny, {"a": 1})
     assert build.stamp(tiny, {"a": 1}) == s0
     assert build.stamp(tiny, {"a": 2}) != s0
@@ -255,10 +280,12 @@ def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys
 def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch):
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
-    (root / "book" / "bad.md").write_text(TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\n"
-                                          "raise ValueError('this page fails')\n```\n")
-    (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n"
-                                   "  - file: book/bad\n")
+    (root / "book" / "bad.md").write_text(
+        TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\nraise ValueError('this page fails')\n```\n"
+    )
+    (root / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n  - file: book/bad\n"
+    )
     with pytest.raises(RuntimeError, match="bad"):
         build.execute_book("quick", tmp_path / "b", root)
     rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
@@ -291,10 +318,12 @@ def test_chapter_parameter_cells_hold_the_paper_defaults():
 
     for path in build.chapter_sources():
         nb = build.read_notebook(path)
-        cell = {p.name: build._literal(p.default) for p in _infer_parameters(nb, "python3", "python")}
+        cell = {p.name: build.notebooks._literal(p.default) for p in _infer_parameters(nb, "python3", "python")}
         assert cell == chapters.profile_values(path.stem, "paper"), path.name
         first_code = [c for c in nb.cells if c.cell_type == "code"][0]
-        assert "parameters" in first_code.metadata.get("tags", []), f"{path.name}: first code cell must be the parameters cell"
+        assert "parameters" in first_code.metadata.get("tags", []), (
+            f"{path.name}: first code cell must be the parameters cell"
+        )
 
 
 def test_every_notebook_registered_or_a_page():
@@ -304,8 +333,9 @@ def test_every_notebook_registered_or_a_page():
 
 # --------------------------------------------------------------------------- atomic results
 def _frame(n: int) -> pd.DataFrame:
-    return pd.DataFrame({"experiment": "e", "condition": "c", "seed": range(n), "metric": "m",
-                         "value": [i * 0.5 for i in range(n)]})
+    return pd.DataFrame(
+        {"experiment": "e", "condition": "c", "seed": range(n), "metric": "m", "value": [i * 0.5 for i in range(n)]}
+    )
 
 
 def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
@@ -337,8 +367,10 @@ def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
             print("written", flush=True)
         """)
     delays = (0.0, 0.03, 0.1, 0.25)
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"w{k}")], stdout=subprocess.PIPE,
-                              text=True) for k in range(len(delays))]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"w{k}")], stdout=subprocess.PIPE, text=True)
+        for k in range(len(delays))
+    ]
     for k, (proc, delay) in enumerate(zip(procs, delays)):
         assert proc.stdout.readline().strip() == "written"
         time.sleep(delay)
@@ -355,11 +387,14 @@ def test_glued_numpy_scalars_become_plain_numbers():
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    glue_out = {"output_type": "display_data", "metadata": {"scrapbook": {"name": "x", "mime_prefix": "p/"}},
-                "data": {"p/text/plain": "np.float64(97.79999923706055)"}}
+    glue_out = {
+        "output_type": "display_data",
+        "metadata": {"scrapbook": {"name": "x", "mime_prefix": "p/"}},
+        "data": {"p/text/plain": "np.float64(97.79999923706055)"},
+    }
     other = {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "np.float64(1.5)"}}
     nb.cells.append(nbformat.v4.new_code_cell("glue('x', v)", outputs=[glue_out, other]))
-    build._plain_glue_numbers(nb)
+    build.execution._plain_glue_numbers(nb)
     assert nb.cells[0].outputs[0]["data"]["p/text/plain"] == "97.79999923706055"
     assert nb.cells[0].outputs[1]["data"]["text/plain"] == "np.float64(1.5)"  # only glue outputs change
 

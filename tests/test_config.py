@@ -6,11 +6,13 @@ allowed range or choices.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
 
 from pruneplast import chapters
+from pruneplast.arms import Arm, TreatmentConfig, treatment
 from pruneplast.config import (
     BASELINE,
     CONSOLIDATION,
@@ -23,7 +25,6 @@ from pruneplast.config import (
     TaskConfig,
     TrainConfig,
 )
-from pruneplast.arms import Arm, TreatmentConfig, treatment
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune
@@ -65,14 +66,21 @@ CASES = [
     ("unknown device", lambda: RunConfig(device="tpu"), "device", "'cpu' or 'cuda'"),
     ("progress str", lambda: RunConfig(progress="yes"), "progress", "True, False or None"),
     ("eval_batch 0", lambda: RunConfig(eval_batch=0), "eval_batch", ">= 1"),
-    ("unknown activation", lambda: TreatmentConfig("ketamine", activation="sigmoid"), "activation",
-     "'relu', 'tanh'"),
-    ("bad treatment name", lambda: TreatmentConfig("Prozac 20"), "treatment name",
-     "lower-case letters, digits and '_'"),
+    ("unknown activation", lambda: TreatmentConfig("ketamine", activation="sigmoid"), "activation", "'relu', 'tanh'"),
+    (
+        "bad treatment name",
+        lambda: TreatmentConfig("Prozac 20"),
+        "treatment name",
+        "lower-case letters, digits and '_'",
+    ),
     ("bad arm colour", lambda: Arm("lithium", colour="blue"), "colour", "'#RRGGBB'"),
     ("off_drug not a bool", lambda: Arm("lithium", off_drug=1), "off_drug", "True or False"),
-    ("unknown treatment by name", lambda: treatment("lithium"), "treatment",
-     "'untreated', 'ketamine', 'ssri', 'neurosteroid'"),
+    (
+        "unknown treatment by name",
+        lambda: treatment("lithium"),
+        "treatment",
+        "'untreated', 'ketamine', 'ssri', 'neurosteroid'",
+    ),
     ("gain 0", lambda: TreatmentConfig("ketamine", gain=0.0), "gain", "(0.0, 10.0]"),
     ("treatment epochs -1", lambda: TreatmentConfig("ssri", epochs=-1), "epochs", ">= 0"),
     ("decay 2", lambda: TreatmentConfig("ssri", decay_rate=2.0), "decay_rate", "[0.0, 1.0]"),
@@ -132,7 +140,7 @@ def test_valid_edge_values_are_accepted():
 
 def test_configs_are_frozen():
     cfg = TrainConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3  # type: ignore[misc]
 
 
@@ -186,17 +194,24 @@ def test_chapter_validate_rejects_bad_papermill_values(chapter, key, bad):
 
 def test_chapter_validate_messages_state_the_range():
     vals = chapters.profile_values("02_pruning_cliff", "paper")
-    raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "sparsity": 1.5}),
-                  "sparsity", "[0.0, 1.0)")
-    raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "baseline_epochs": "20"}),
-                  "baseline_epochs", ">= 0")
-    raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "consolidation_epochs": True}),
-                  "consolidation_epochs", ">= 0")
+    raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "sparsity": 1.5}), "sparsity", "[0.0, 1.0)")
+    raises_naming(
+        lambda: chapters.validate("02_pruning_cliff", {**vals, "baseline_epochs": "20"}), "baseline_epochs", ">= 0"
+    )
+    raises_naming(
+        lambda: chapters.validate("02_pruning_cliff", {**vals, "consolidation_epochs": True}),
+        "consolidation_epochs",
+        ">= 0",
+    )
     raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "seeds": []}), "seeds", "at least 1")
-    raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "sweep_levels": [0.5, 1.2]}),
-                  "sweep_levels[1]", "[0.0, 0.999]")
-    raises_naming(lambda: chapters.validate("02_pruning_cliff", {**vals, "profile": "fast"}),
-                  "profile", "'paper', 'quick'")
+    raises_naming(
+        lambda: chapters.validate("02_pruning_cliff", {**vals, "sweep_levels": [0.5, 1.2]}),
+        "sweep_levels[1]",
+        "[0.0, 0.999]",
+    )
+    raises_naming(
+        lambda: chapters.validate("02_pruning_cliff", {**vals, "profile": "fast"}), "profile", "'paper', 'quick'"
+    )
     missing = {k: v for k, v in vals.items() if k != "regrow_fraction"}
     raises_naming(lambda: chapters.validate("02_pruning_cliff", missing), "regrow_fraction", "missing")
     raises_naming(lambda: chapters.validate("no_such_chapter", vals), "chapter", "02_pruning_cliff")

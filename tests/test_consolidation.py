@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import small_trained
+
 from pruneplast.config import RegrowConfig, RelapseConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.operators import prune, regrow, relapse_challenge, train
@@ -65,8 +65,7 @@ def test_selected_checkpoints_and_bad_checkpoints(pruned_trained):
     some = consolidation.duration_curve(start, data, 0.5, cfg, checkpoints=[0, 2], conditions=["standard"])
     allc = consolidation.duration_curve(start, data, 0.5, cfg, conditions=["standard"])
     assert sorted(some.epochs.unique()) == [0, 2]
-    pd.testing.assert_frame_equal(some.reset_index(drop=True),
-                                  allc[allc.epochs.isin([0, 2])].reset_index(drop=True))
+    pd.testing.assert_frame_equal(some.reset_index(drop=True), allc[allc.epochs.isin([0, 2])].reset_index(drop=True))
     with pytest.raises(ValueError, match=r"checkpoints must be in \[0, 2\]"):
         consolidation.duration_curve(start, data, 0.5, cfg, checkpoints=[0, 3])
     with pytest.raises(ValueError, match="fraction"):
@@ -112,13 +111,43 @@ def _synthetic(extreme_by_epochs: dict, drop_by_epochs: dict, seeds=(0, 1, 2, 3,
     """A chapter-3-shaped table: extreme accuracy and relapse drop per duration and seed."""
     rows = []
     for e, vals in extreme_by_epochs.items():
-        rows += [dict(experiment="consolidation", epochs=e, phase="pre_relapse", condition="internal_extreme",
-                      metric="accuracy", seed=s, value=v) for s, v in zip(seeds, vals)]
-        rows += [dict(experiment="consolidation", epochs=e, phase="pre_relapse", condition="combined",
-                      metric="accuracy", seed=s, value=97.0) for s in seeds]  # must not leak into A4
+        rows += [
+            dict(
+                experiment="consolidation",
+                epochs=e,
+                phase="pre_relapse",
+                condition="internal_extreme",
+                metric="accuracy",
+                seed=s,
+                value=v,
+            )
+            for s, v in zip(seeds, vals)
+        ]
+        rows += [
+            dict(
+                experiment="consolidation",
+                epochs=e,
+                phase="pre_relapse",
+                condition="combined",
+                metric="accuracy",
+                seed=s,
+                value=97.0,
+            )
+            for s in seeds
+        ]  # must not leak into A4
     for e, vals in drop_by_epochs.items():
-        rows += [dict(experiment="consolidation", epochs=e, phase="post_relapse", condition="combined",
-                      metric="relapse_drop", seed=s, value=v) for s, v in zip(seeds, vals)]
+        rows += [
+            dict(
+                experiment="consolidation",
+                epochs=e,
+                phase="post_relapse",
+                condition="combined",
+                metric="relapse_drop",
+                seed=s,
+                value=v,
+            )
+            for s, v in zip(seeds, vals)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -126,8 +155,9 @@ def test_a4_is_the_paired_gain_to_20_epochs():
     from pruneplast import scorecard
 
     start = [28.0, 30.0, 29.0, 27.0, 31.0]
-    df = _synthetic({0: start, 10: [70.0] * 5, 20: [s + 55 + d for s, d in zip(start, (-1, 0, 1, 0.5, -0.5))]},
-                    {20: [0.0] * 5})
+    df = _synthetic(
+        {0: start, 10: [70.0] * 5, 20: [s + 55 + d for s, d in zip(start, (-1, 0, 1, 0.5, -0.5))]}, {20: [0.0] * 5}
+    )
     r = scorecard.evaluate("A4_consolidation_gain_extreme", df)
     assert r["mean"] == pytest.approx(55.0) and r["n"] == 5 and r["verdict"] == scorecard.REPRODUCED
     assert "0 -> 20" in r["note"]
@@ -138,12 +168,15 @@ def test_a4_is_the_paired_gain_to_20_epochs():
     assert "0 -> 5" in r["note"] and r["verdict"] == scorecard.DIFFERS  # 50 +- 0: 55.1 is outside
 
 
-@pytest.mark.parametrize("drops,verdict", [
-    ({15: [0.1, -0.2, 0.0, 0.3, -0.1], 20: [-0.4, -0.2, 0.0, -0.5, -0.3]}, "reproduced"),
-    ({15: [2.0, 2.5, 1.5, 2.2, 1.8], 20: [0.0] * 5}, "differs"),  # 0.0 outside the 15-epoch PI
-    ({15: [0.5, 0.6, 0.4, 0.5, 0.5], 20: [4.0, 5.0, 3.5, 4.5, 4.0]}, "differs"),
-    ({15: [-3.0, 3.0, 0.0, 2.0, 4.0], 20: [-2.0, 3.0, 1.0, 2.5, 3.5]}, "differs"),  # inside, mean > 1
-])
+@pytest.mark.parametrize(
+    "drops,verdict",
+    [
+        ({15: [0.1, -0.2, 0.0, 0.3, -0.1], 20: [-0.4, -0.2, 0.0, -0.5, -0.3]}, "reproduced"),
+        ({15: [2.0, 2.5, 1.5, 2.2, 1.8], 20: [0.0] * 5}, "differs"),  # 0.0 outside the 15-epoch PI
+        ({15: [0.5, 0.6, 0.4, 0.5, 0.5], 20: [4.0, 5.0, 3.5, 4.5, 4.0]}, "differs"),
+        ({15: [-3.0, 3.0, 0.0, 2.0, 4.0], 20: [-2.0, 3.0, 1.0, 2.5, 3.5]}, "differs"),  # inside, mean > 1
+    ],
+)
 def test_a5_rule(drops, verdict):
     from pruneplast import scorecard
 

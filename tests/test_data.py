@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from pruneplast.config import TaskConfig
 from pruneplast.data import EnsembleData
@@ -26,8 +26,11 @@ def test_sets_are_bit_identical_to_the_recipe(seeds):
     data = EnsembleData.build(seeds, task)
     assert data.seeds == tuple(seeds)
     for m, s in enumerate(seeds):
-        for split, offset, n, sigma in [("train", 100, 3000, 0.8), ("standard", 200, 1500, 0.8),
-                                        ("clean", 300, 500, 0.0)]:
+        for split, offset, n, sigma in [
+            ("train", 100, 3000, 0.8),
+            ("standard", 200, 1500, 0.8),
+            ("clean", 300, 500, 0.0),
+        ]:
             x_ref, y_ref = recipe(s * 1000 + offset, n, sigma)
             x, y = data.x[split][m].numpy(), data.y[split][m].numpy()
             assert x.dtype == np.float32 and x.shape == (n, 2)

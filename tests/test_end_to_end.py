@@ -21,8 +21,10 @@ def test_baseline_cliff_and_recovery_on_the_full_task(record_property):
     data = EnsembleData.build([0])
     net = EnsembleMLP.init([0])
     train(net, data, BASELINE, tag="baseline")
-    figures = {"baseline_standard": float(accuracy(net, data, "standard")[0]),
-               "baseline_combined": float(accuracy(net, data, "combined")[0])}
+    figures = {
+        "baseline_standard": float(accuracy(net, data, "standard")[0]),
+        "baseline_combined": float(accuracy(net, data, "combined")[0]),
+    }
     prune(net, PruneConfig(sparsity=0.95))
     figures["pruned_weight_sparsity"] = 100 * float(net.weight_sparsity()[0])
     figures["pruned_combined"] = float(accuracy(net, data, "combined")[0])

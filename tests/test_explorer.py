@@ -7,14 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import SMALL_NET
 
 from pruneplast import explorer
 from pruneplast.config import TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import train
-
-from conftest import SMALL_NET
 
 TASK = TaskConfig(n_train=640, n_standard=400, n_clean=200)
 SEEDS = (0, 1)
@@ -33,16 +32,19 @@ def make(start, **kw) -> explorer.Explorer:
     return explorer.Explorer(cfg, start=(start[0].clone(), start[1]))
 
 
-@pytest.mark.parametrize("field,value,match", [
-    ("sparsity", 0.995, "sparsity must be in"),
-    ("regrow_method", "magic", "regrow_method must be one of"),
-    ("regrow_fraction", -0.1, "regrow_fraction must be in"),
-    ("consolidation_epochs", 2.5, "consolidation_epochs must be an integer"),
-    ("sigma_int", 9.0, "sigma_int must be in"),
-    ("input_sigma", float("nan"), "input_sigma must be a number"),
-    ("treatment", "lithium", "treatment must be one of"),
-    ("protection", 1.5, "protection must be in"),
-])
+@pytest.mark.parametrize(
+    "field,value,match",
+    [
+        ("sparsity", 0.995, "sparsity must be in"),
+        ("regrow_method", "magic", "regrow_method must be one of"),
+        ("regrow_fraction", -0.1, "regrow_fraction must be in"),
+        ("consolidation_epochs", 2.5, "consolidation_epochs must be an integer"),
+        ("sigma_int", 9.0, "sigma_int must be in"),
+        ("input_sigma", float("nan"), "input_sigma must be a number"),
+        ("treatment", "lithium", "treatment must be one of"),
+        ("protection", 1.5, "protection must be in"),
+    ],
+)
 def test_bad_knobs_name_the_parameter(field, value, match):
     with pytest.raises(ValueError, match=match):
         explorer.Knobs(**{field: value})
@@ -92,8 +94,9 @@ def test_layer_sparsity_follows_pruning_and_regrowth_counts(start):
     got = res.net.kept_per_layer()
     assert (got == expected_kept).all()
     ls = res.table[(res.table.metric == "layer_sparsity") & (res.table.stage == "explored")]
-    for (seed_idx, layer), v in zip([(i, j) for i in range(len(SEEDS)) for j in range(len(sizes))],
-                                    ls.sort_values(["seed", "condition"]).value):
+    for (seed_idx, layer), v in zip(
+        [(i, j) for i in range(len(SEEDS)) for j in range(len(sizes))], ls.sort_values(["seed", "condition"]).value
+    ):
         assert math.isclose(v, 100 * (1 - int(got[seed_idx, layer]) / sizes[layer]), rel_tol=1e-9)
 
 
@@ -109,9 +112,13 @@ def test_states_are_cached_and_test_knobs_do_not_retrain(start):
     # same setting again: identical numbers
     again = ex.compute(k)
     np.testing.assert_array_equal(a.table.value.to_numpy(), again.table.value.to_numpy())
+
     # protection acts on the explored network only; references are untouched
     def stage(r, s):
-        return r.table[(r.table.stage == s) & (r.table.condition == "standard") & (r.table.experiment == "stress")].value.to_numpy()
+        return r.table[
+            (r.table.stage == s) & (r.table.condition == "standard") & (r.table.experiment == "stress")
+        ].value.to_numpy()
+
     np.testing.assert_array_equal(stage(a, "baseline"), stage(b, "baseline"))
     assert float(c.net.gain[0]) == pytest.approx(1.25)
 
@@ -125,8 +132,12 @@ def test_same_setting_same_numbers_in_a_fresh_explorer(start):
 
 def test_grid_figures_and_static_widgets(start):
     ex = make(start)
-    spec = explorer.GridSpec(sparsities=(0.8, 0.9), regrow_fractions=(0.0, 0.5), treatments=("untreated", "ssri"),
-                             base=explorer.Knobs(consolidation_epochs=0))
+    spec = explorer.GridSpec(
+        sparsities=(0.8, 0.9),
+        regrow_fractions=(0.0, 0.5),
+        treatments=("untreated", "ssri"),
+        base=explorer.Knobs(consolidation_epochs=0),
+    )
     grid = explorer.precompute_grid(ex, spec, dpi=30)
     assert len(grid.images) == len(spec) == 8
     assert all(b[:8] == b"\x89PNG\r\n\x1a\n" for b in grid.images.values())

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from faults import CLI_CASES, fault, matches, run_cli
+
 from pruneplast import build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +43,7 @@ def test_list_shows_every_parameter_with_the_engine_range(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     for ch in chapters.CHAPTERS.values():
-        for k, p in ch.all_params.items():
+        for k in ch.all_params:
             line = next(ln for ln in out.splitlines() if ln.strip().startswith(k + " ") and ch.name in out)
             assert "allowed:" in line, line
     assert "sweep_levels" in out and "[0, 0.999]" in out and "[0, 4294966]" in out
@@ -59,8 +59,11 @@ def _tiny():
     return EnsembleMLP.init([0], NetworkConfig(sizes=(2, 8, 8, 4, 4))), data
 
 
-@fault("Python API", "operators.train(..., lr=-1e-3) (a negative learning rate)",
-       "ValueError: lr must be in (0.0, 1.0]; got -0.001 - before the first step")
+@fault(
+    "Python API",
+    "operators.train(..., lr=-1e-3) (a negative learning rate)",
+    "ValueError: lr must be in (0.0, 1.0]; got -0.001 - before the first step",
+)
 def test_train_rejects_a_negative_learning_rate():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -80,8 +83,11 @@ def test_train_rejects_a_nan_learning_rate():
         train(net, data, TrainConfig(epochs=1), lr=float("nan"))
 
 
-@fault("Python API", "operators.train with one learning rate per replica, but the wrong count",
-       "ValueError: lr must be one learning rate or one per replica (1); got 2")
+@fault(
+    "Python API",
+    "operators.train with one learning rate per replica, but the wrong count",
+    "ValueError: lr must be one learning rate or one per replica (1); got 2",
+)
 def test_train_rejects_a_per_replica_lr_of_the_wrong_length():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -91,9 +97,12 @@ def test_train_rejects_a_per_replica_lr_of_the_wrong_length():
         train(net, data, TrainConfig(epochs=1), lr=[1e-3, 1e-3])
 
 
-@fault("Python API", "training that diverges (weights become inf or NaN)",
-       "FloatingPointError naming the replicas and the epoch: 'non-finite weights (NaN or inf) in 1 of 1 "
-       "replicas (seed 0) after epoch 1 of train; training diverged: lower the learning rate ...'")
+@fault(
+    "Python API",
+    "training that diverges (weights become inf or NaN)",
+    "FloatingPointError naming the replicas and the epoch: 'non-finite weights (NaN or inf) in 1 of 1 "
+    "replicas (seed 0) after epoch 1 of train; training diverged: lower the learning rate ...'",
+)
 def test_training_stops_on_non_finite_weights():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -105,8 +114,11 @@ def test_training_stops_on_non_finite_weights():
         train(net, data, TrainConfig(epochs=3, lr=1e-3))
 
 
-@fault("Python API", "stress.evaluate on a network with NaN weights",
-       "FloatingPointError: non-finite weights ... (found before evaluating), instead of a finite accuracy")
+@fault(
+    "Python API",
+    "stress.evaluate on a network with NaN weights",
+    "FloatingPointError: non-finite weights ... (found before evaluating), instead of a finite accuracy",
+)
 def test_evaluation_refuses_non_finite_weights():
     from pruneplast.stress import evaluate
 
@@ -117,8 +129,11 @@ def test_evaluation_refuses_non_finite_weights():
         evaluate(net, data, ["standard"])
 
 
-@fault("Python API", "RunConfig(seeds=[5_000_000]) (its data seed would overflow numpy)",
-       "ValueError: seeds[0] must be an integer [0, 4294966]; got 5000000")
+@fault(
+    "Python API",
+    "RunConfig(seeds=[5_000_000]) (its data seed would overflow numpy)",
+    "ValueError: seeds[0] must be an integer [0, 4294966]; got 5000000",
+)
 def test_seed_whose_data_seed_overflows_is_rejected():
     from pruneplast.config import MAX_SEED, RunConfig
     from pruneplast.data import replicate_sets
@@ -128,8 +143,11 @@ def test_seed_whose_data_seed_overflows_is_rejected():
     replicate_sets(MAX_SEED, RunConfig(seeds=[MAX_SEED]).task)  # the largest allowed seed builds its data
 
 
-@fault("Python API", "check_device('cuda:7') / 'xpu' / 'meta'",
-       "ValueError naming the device: not available here, or the engine runs on 'cpu' or 'cuda' only")
+@fault(
+    "Python API",
+    "check_device('cuda:7') / 'xpu' / 'meta'",
+    "ValueError naming the device: not available here, or the engine runs on 'cpu' or 'cuda' only",
+)
 def test_devices_that_cannot_be_used_are_rejected():
     from pruneplast.config import check_device
 
@@ -142,17 +160,45 @@ def test_devices_that_cannot_be_used_are_rejected():
 # --------------------------------------------------------------------------- papermill
 def _papermill(tmp_path, *params: str) -> subprocess.CompletedProcess:
     nb = tmp_path / "ch.ipynb"
-    subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "-o", str(nb),
-                    str(ROOT / "notebooks" / "01_model_and_task.md")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupytext",
+            "--to",
+            "ipynb",
+            "-o",
+            str(nb),
+            str(ROOT / "notebooks" / "01_model_and_task.md"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     env = dict(os.environ, PRUNEPLAST_RESULTS=str(tmp_path / "results"), PRUNEPLAST_CACHE=str(tmp_path / "cache"))
-    return subprocess.run([sys.executable, "-m", "papermill", str(nb), str(tmp_path / "out.ipynb"),
-                           "--cwd", str(ROOT / "notebooks"), *params],
-                          env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "papermill",
+            str(nb),
+            str(tmp_path / "out.ipynb"),
+            "--cwd",
+            str(ROOT / "notebooks"),
+            *params,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@fault("papermill", "papermill -p profile quick and nothing else (paper-scale values under the quick label)",
-       "the first code cell fails: 'profile is quick but seeds, baseline_epochs all hold their paper values, so "
-       "this would run the paper-scale experiment and file it as quick results ...'")
+@fault(
+    "papermill",
+    "papermill -p profile quick and nothing else (paper-scale values under the quick label)",
+    "the first code cell fails: 'profile is quick but seeds, baseline_epochs all hold their paper values, so "
+    "this would run the paper-scale experiment and file it as quick results ...'",
+)
 def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path):
     out = _papermill(tmp_path, "-p", "profile", "quick")
     assert out.returncode != 0
@@ -160,21 +206,40 @@ def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path)
     assert not (tmp_path / "results").exists()
 
 
-@fault("papermill", "papermill -p sedes '[0]' (a misspelled parameter name)",
-       "the first code cell fails: \"unknown parameter 'sedes' injected; valid parameters: profile, device, ...\"")
+@fault(
+    "papermill",
+    "papermill -p sedes '[0]' (a misspelled parameter name)",
+    "the first code cell fails: \"unknown parameter 'sedes' injected; valid parameters: profile, device, ...\"",
+)
 def test_papermill_misspelled_parameter_fails(tmp_path):
-    out = _papermill(tmp_path, "-p", "profile", "quick", "-y", "seeds: [0]", "-p", "baseline_epochs", "1",
-                     "-y", "sedes: [0]")
+    out = _papermill(
+        tmp_path, "-p", "profile", "quick", "-y", "seeds: [0]", "-p", "baseline_epochs", "1", "-y", "sedes: [0]"
+    )
     assert out.returncode != 0
     assert "unknown parameter 'sedes' injected" in out.stderr + out.stdout
 
 
-@fault("command line", "pruneplast run on a jupytext-converted .ipynb of chapter 2 under another name",
-       "runs as chapter 2: the chapter's parameters, ranges and quick values apply (found by its NOTEBOOK line)")
+@fault(
+    "command line",
+    "pruneplast run on a jupytext-converted .ipynb of chapter 2 under another name",
+    "runs as chapter 2: the chapter's parameters, ranges and quick values apply (found by its NOTEBOOK line)",
+)
 def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
     nb = tmp_path / "my_copy.ipynb"
-    subprocess.run([sys.executable, "-m", "jupytext", "--to", "ipynb", "-o", str(nb),
-                    str(ROOT / "notebooks" / "02_pruning_cliff.md")], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupytext",
+            "--to",
+            "ipynb",
+            "-o",
+            str(nb),
+            str(ROOT / "notebooks" / "02_pruning_cliff.md"),
+        ],
+        check=True,
+        capture_output=True,
+    )
     assert build.chapter_name(nb) == "02_pruning_cliff"
     params = build.parameters_for(nb, "quick")
     assert params["seeds"] == [0, 1]
@@ -182,8 +247,11 @@ def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
         build.parameters_for(nb, "quick", {"sweep_levels": [0.5, 1.0]})
 
 
-@fault("command line", "pruneplast run on a file named .ipynb that is not JSON",
-       "error: ... is not a readable Jupyter notebook (NotJSONError: ...), exit 2")
+@fault(
+    "command line",
+    "pruneplast run on a file named .ipynb that is not JSON",
+    "error: ... is not a readable Jupyter notebook (NotJSONError: ...), exit 2",
+)
 def test_non_json_ipynb_is_a_clear_error(tmp_path, capsys):
     from pruneplast import cli
 
@@ -194,8 +262,11 @@ def test_non_json_ipynb_is_a_clear_error(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- caches and files
-@fault("cache", "a truncated or empty cached baseline (a full disk, a killed copy)",
-       "warning: cache file <path> is unreadable (...); recomputing it - the recomputed state equals the lost one")
+@fault(
+    "cache",
+    "a truncated or empty cached baseline (a full disk, a killed copy)",
+    "warning: cache file <path> is unreadable (...); recomputing it - the recomputed state equals the lost one",
+)
 def test_damaged_baseline_cache_is_reported_and_recomputed(tmp_path, monkeypatch, capsys):
     from pruneplast.config import RunConfig, TaskConfig, TrainConfig
     from pruneplast.protocols import base
@@ -213,8 +284,11 @@ def test_damaged_baseline_cache_is_reported_and_recomputed(tmp_path, monkeypatch
         assert base.load_state(path) is not None  # rewritten whole
 
 
-@fault("cache", "a damaged cached set of treated states (chapters 5 and 6)",
-       "the same warning with the file's path; the states are recomputed and the file rewritten")
+@fault(
+    "cache",
+    "a damaged cached set of treated states (chapters 5 and 6)",
+    "the same warning with the file's path; the states are recomputed and the file rewritten",
+)
 def test_damaged_treated_cache_is_recomputed(tmp_path, monkeypatch, capsys):
     from pruneplast.protocols import base
 
@@ -226,8 +300,11 @@ def test_damaged_treated_cache_is_recomputed(tmp_path, monkeypatch, capsys):
     assert "is unreadable" in capsys.readouterr().err
 
 
-@fault("files", "results and cache files under the usual umask 022",
-       "files readable by others like any new file (0644), not 0600")
+@fault(
+    "files",
+    "results and cache files under the usual umask 022",
+    "files readable by others like any new file (0644), not 0600",
+)
 def test_results_and_cache_files_get_the_umask_mode(tmp_path):
     import pandas as pd
 
@@ -236,7 +313,9 @@ def test_results_and_cache_files_get_the_umask_mode(tmp_path):
 
     old = os.umask(0o022)
     try:
-        df = pd.DataFrame({"experiment": ["e"], "condition": ["c"], "seed": [0], "metric": ["accuracy"], "value": [1.0]})
+        df = pd.DataFrame(
+            {"experiment": ["e"], "condition": ["c"], "seed": [0], "metric": ["accuracy"], "value": [1.0]}
+        )
         csv = results.save_results(df, "nb", "quick", {}, tmp_path)
         base.save_state({"x": torch.zeros(1)}, tmp_path / "c.pt")
         for p in (csv, csv.with_suffix(".json"), tmp_path / "c.pt"):
@@ -245,8 +324,12 @@ def test_results_and_cache_files_get_the_umask_mode(tmp_path):
         os.umask(old)
 
 
-@fault("files", "every results .json", "records the machine facts that decide bitwise equality (machine: CPU "
-       "model, vector extensions, torch CPU capability, BLAS, threads, versions)")
+@fault(
+    "files",
+    "every results .json",
+    "records the machine facts that decide bitwise equality (machine: CPU "
+    "model, vector extensions, torch CPU capability, BLAS, threads, versions)",
+)
 def test_results_json_records_the_machine(tmp_path):
     import pandas as pd
 
@@ -259,8 +342,11 @@ def test_results_json_records_the_machine(tmp_path):
     assert meta["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
-@fault("disk", "the disk fills up while papermill writes the partly executed notebook",
-       "the error, and no half-written .failed.ipynb (only a readable one is kept)")
+@fault(
+    "disk",
+    "the disk fills up while papermill writes the partly executed notebook",
+    "the error, and no half-written .failed.ipynb (only a readable one is kept)",
+)
 def test_a_cut_short_partial_notebook_is_not_kept(tmp_path, monkeypatch):
     import errno
 
@@ -272,13 +358,19 @@ def test_a_cut_short_partial_notebook_is_not_kept(tmp_path, monkeypatch):
 
     monkeypatch.setattr(papermill, "execute_notebook", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        build.execute(ROOT / "notebooks" / "01_model_and_task.md", tmp_path / "x.ipynb",
-                      build.parameters_for(ROOT / "notebooks" / "01_model_and_task.md", "quick"))
+        build.execute(
+            ROOT / "notebooks" / "01_model_and_task.md",
+            tmp_path / "x.ipynb",
+            build.parameters_for(ROOT / "notebooks" / "01_model_and_task.md", "quick"),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
-@fault("output", "an output folder that cannot be written (read-only)",
-       "error: output folder (--out) <path> cannot be written (Permission denied) - before anything runs, exit 1")
+@fault(
+    "output",
+    "an output folder that cannot be written (read-only)",
+    "error: output folder (--out) <path> cannot be written (Permission denied) - before anything runs, exit 1",
+)
 def test_read_only_output_folder_fails_before_running(tmp_path, capsys):
     from pruneplast import cli
 
@@ -290,8 +382,11 @@ def test_read_only_output_folder_fails_before_running(tmp_path, capsys):
     assert "cannot be written" in capsys.readouterr().err
 
 
-@fault("output", "a cache folder ($PRUNEPLAST_CACHE) that cannot be created",
-       "error: cache folder ($PRUNEPLAST_CACHE) <path> cannot be written (...) - before anything runs, exit 1")
+@fault(
+    "output",
+    "a cache folder ($PRUNEPLAST_CACHE) that cannot be created",
+    "error: cache folder ($PRUNEPLAST_CACHE) <path> cannot be written (...) - before anything runs, exit 1",
+)
 def test_unusable_cache_folder_fails_before_running(tmp_path, monkeypatch, capsys):
     from pruneplast import cli
 
@@ -304,11 +399,18 @@ def test_unusable_cache_folder_fails_before_running(tmp_path, monkeypatch, capsy
 
 # --------------------------------------------------------------------------- signals and concurrency
 def _start(tmp_path, chapter: str, out: Path, *extra: str) -> subprocess.Popen:
-    env = dict(os.environ, PRUNEPLAST_CACHE=str(tmp_path / "cache"), TMPDIR=str(tmp_path / "tmp"),
-               PRUNEPLAST_PROGRESS="0")
+    env = dict(
+        os.environ, PRUNEPLAST_CACHE=str(tmp_path / "cache"), TMPDIR=str(tmp_path / "tmp"), PRUNEPLAST_PROGRESS="0"
+    )
     (tmp_path / "tmp").mkdir(exist_ok=True)
-    return subprocess.Popen([str(EXE), "run", chapter, "--profile", "quick", "--out", str(out), *extra],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [str(EXE), "run", chapter, "--profile", "quick", "--out", str(out), *extra],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _workers(pid: int) -> list:
@@ -321,9 +423,12 @@ def _workers(pid: int) -> list:
     return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
 
 
-@fault("signals", "SIGTERM to pruneplast run while chapter 5 trains in worker processes",
-       "'terminated (SIGTERM): the run was stopped and its kernel and worker processes have ended ...', "
-       "exit 143; no worker process left, no temporary folder left, no executed notebook written")
+@fault(
+    "signals",
+    "SIGTERM to pruneplast run while chapter 5 trains in worker processes",
+    "'terminated (SIGTERM): the run was stopped and its kernel and worker processes have ended ...', "
+    "exit 143; no worker process left, no temporary folder left, no executed notebook written",
+)
 def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path):
     import psutil
 
@@ -346,9 +451,11 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     assert not (tmp_path / "out" / "05_treatments.ipynb").exists()
 
 
-@fault("signals", "Ctrl-C (SIGINT) during a run",
-       "one short message 'interrupted (Ctrl-C): the run was stopped ...' instead of 66-174 lines of tracebacks, "
-       "exit 130")
+@fault(
+    "signals",
+    "Ctrl-C (SIGINT) during a run",
+    "one short message 'interrupted (Ctrl-C): the run was stopped ...' instead of 66-174 lines of tracebacks, exit 130",
+)
 def test_ctrl_c_prints_a_short_message(tmp_path):
     proc = _start(tmp_path, "02", tmp_path / "out")
     time.sleep(8.0)
@@ -359,9 +466,12 @@ def test_ctrl_c_prints_a_short_message(tmp_path):
     assert len(err.strip().splitlines()) <= 8, err
 
 
-@fault("concurrency", "a second pruneplast run into the same --out while the first is running",
-       "the second stops at once: 'output folder <path> is in use by another pruneplast run (pid N); wait for it "
-       "to finish or choose another --out', exit 1; once the first has ended the folder is free again")
+@fault(
+    "concurrency",
+    "a second pruneplast run into the same --out while the first is running",
+    "the second stops at once: 'output folder <path> is in use by another pruneplast run (pid N); wait for it "
+    "to finish or choose another --out', exit 1; once the first has ended the folder is free again",
+)
 def test_concurrent_runs_into_one_output_folder(tmp_path):
     import contextlib
     import io
@@ -371,9 +481,15 @@ def test_concurrent_runs_into_one_output_folder(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     holder = subprocess.Popen(  # a run in progress: another process holding the folder's lock
-        [sys.executable, "-c", "import sys, time; from pruneplast import build\n"
-         f"with build.run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pruneplast import build\n"
+            f"with build.run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         err = io.StringIO()
@@ -390,8 +506,11 @@ def test_concurrent_runs_into_one_output_folder(tmp_path):
     assert not list(out.glob("*.ipynb"))
 
 
-@fault("Python API", "two build.execute calls into one folder at once (the Python API, no lock)",
-       "each writes its own partial notebook (named with its process id); neither publishes the other's")
+@fault(
+    "Python API",
+    "two build.execute calls into one folder at once (the Python API, no lock)",
+    "each writes its own partial notebook (named with its process id); neither publishes the other's",
+)
 def test_partial_notebooks_are_per_process(tmp_path, monkeypatch):
     import papermill
 

@@ -32,8 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Settings tried in turn; the first that changes one epoch's weights on this machine is used.
 CANDIDATES = ({"MKL_CBWR": "COMPATIBLE"}, {"MKL_ENABLE_INSTRUCTIONS": "AVX2"})
 #: Chapters executed under the changed float path in ``make test`` (``make test-float-path``: all).
-FLOAT_PATH_CHAPTERS = tuple(os.environ.get("PRUNEPLAST_FLOAT_PATH_CHAPTERS",
-                                           "02_pruning_cliff").split())
+FLOAT_PATH_CHAPTERS = tuple(os.environ.get("PRUNEPLAST_FLOAT_PATH_CHAPTERS", "02_pruning_cliff").split())
 
 _HASH = textwrap.dedent("""
     import hashlib, torch
@@ -85,13 +84,24 @@ def test_a_changed_float_path_changes_trained_weights():
 def _start(stem: str, folder: Path, env_changes: dict, pythonpath: Path | None = None) -> subprocess.Popen:
     """``pruneplast run <stem> --profile quick`` into ``folder``, one torch thread, its own cache."""
     env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")}
-    env.update(env_changes, PRUNEPLAST_CACHE=str(folder / "cache"), PRUNEPLAST_PROGRESS="0",
-               OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.update(
+        env_changes,
+        PRUNEPLAST_CACHE=str(folder / "cache"),
+        PRUNEPLAST_PROGRESS="0",
+        OMP_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
+    )
     if pythonpath is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), os.environ.get("PYTHONPATH")]))
     exe = Path(sys.executable).with_name("pruneplast")
-    return subprocess.Popen([str(exe), "run", stem, "--profile", "quick", "--out", str(folder / "out")],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [str(exe), "run", stem, "--profile", "quick", "--out", str(folder / "out")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _failures(stem: str, folder: Path, proc: subprocess.Popen) -> list[str]:
@@ -116,7 +126,9 @@ MUTATIONS = {
                 config, scores = dataclasses.replace(config, method="random"), None
             return _regrow(net, data, config, tag, scores)
         op.regrow = regrow
-        """, "regrowth selectivity"),
+        """,
+        "regrowth selectivity",
+    ),
     "stress tests use internal-noise SDs 20% too large": (
         """
         import dataclasses
@@ -126,7 +138,9 @@ MUTATIONS = {
             c = _resolve(condition)
             return dataclasses.replace(c, sigma_int=1.2 * c.sigma_int)
         stress.resolve = resolve
-        """, "accuracy"),
+        """,
+        "accuracy",
+    ),
 }
 
 
@@ -173,5 +187,6 @@ def test_a_broken_operator_fails_the_checks(mutation, chapter_runs):
     failures = _failures("02_pruning_cliff", folder, proc)
     assert failures, f"chapter 2's checks did not notice: {mutation}"
     assert any(f.startswith(caught_by + " | ") for f in failures), (
-        f"{mutation}: expected the {caught_by!r} check to fail; failures:\n" + "\n".join(failures))
+        f"{mutation}: expected the {caught_by!r} check to fail; failures:\n" + "\n".join(failures)
+    )
     print(f"{mutation}: {len(failures)} failed quantities, e.g.\n  " + "\n  ".join(failures[:4]))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-
 from conftest import assert_same_ensemble, small_trained
+
 from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.protocols import longitudinal, treatments
@@ -23,8 +23,9 @@ TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
 @pytest.fixture(scope="module")
 def treated():
     net, data = small_trained(TASK, epochs=3)
-    cfgs = treatments.configs(["untreated", "ketamine", "ssri", "neurosteroid"],
-                              epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
+    cfgs = treatments.configs(
+        ["untreated", "ketamine", "ssri", "neurosteroid"], epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1}
+    )
     return treatments.treat(net, data, cfgs), data, cfgs
 
 
@@ -63,8 +64,8 @@ def test_checkpoint_equals_a_separate_shorter_run(treated):
 
 def test_per_treatment_maintenance_equals_one_joint_ensemble(treated):
     """Training each treatment's replicas separately gives what one mixed ensemble gives."""
-    from pruneplast.operators import train
     from pruneplast.config import TrainConfig
+    from pruneplast.operators import train
 
     states, data, _ = treated
     cfg = MaintenanceConfig(durations=(1, 2), lr=1e-3)
@@ -112,17 +113,30 @@ def test_discontinuation_resets_drug_and_uses_each_treatments_protection(treated
     prot = df.groupby("treatment")["protection"].first().to_dict()
     assert prot == pytest.approx({"ketamine": 0.90, "ssri": 0.25, "neurosteroid": 0.60})
     net = ck[1]
-    plain = EnsembleMLP([w.clone() for w in net.weights], [b.clone() for b in net.biases],
-                        [m.clone() for m in net.masks], [dict(m) for m in net.meta],
-                        protection=torch.tensor([0.9, 0.9, 0.25, 0.25, 0.6, 0.6]))
+    plain = EnsembleMLP(
+        weights=[w.clone() for w in net.weights],
+        biases=[b.clone() for b in net.biases],
+        masks=[m.clone() for m in net.masks],
+        meta=[dict(m) for m in net.meta],
+    )
+    plain.set_modulation(protection=[0.9, 0.9, 0.25, 0.25, 0.6, 0.6])
     want = accuracy(plain, d, "biased")
     assert df["value"].tolist() == pytest.approx(want.tolist())
 
 
 def test_relapse_probability_is_relapses_over_durations():
-    acc = pd.DataFrame({"treatment": "ssri", "seed": [0] * 6 + [1] * 6, "duration": list(range(6)) * 2,
-                        "protection": 0.25, "drug": "off", "condition": "biased", "metric": "accuracy",
-                        "value": [50, 70, 59.9, 60, 61, 10] + [80] * 6})
+    acc = pd.DataFrame(
+        {
+            "treatment": "ssri",
+            "seed": [0] * 6 + [1] * 6,
+            "duration": list(range(6)) * 2,
+            "protection": 0.25,
+            "drug": "off",
+            "condition": "biased",
+            "metric": "accuracy",
+            "value": [50, 70, 59.9, 60, 61, 10] + [80] * 6,
+        }
+    )
     prob = longitudinal.relapse_probability(longitudinal.relapses(acc, [60.0]))
     assert prob.set_index("seed")["value"].to_dict() == pytest.approx({0: 300 / 6, 1: 0.0})
     prob50 = longitudinal.relapse_probability(longitudinal.relapses(acc, [50.0]))
@@ -132,8 +146,7 @@ def test_relapse_probability_is_relapses_over_durations():
 def test_longitudinal_rows_and_sensitivity(treated):
     states, data, cfgs = treated
     cfg = MaintenanceConfig(durations=(1, 2))
-    df, ck = longitudinal.longitudinal(states, data, cfgs, cfg, protections=[0.0, 0.6, 1.0],
-                                       thresholds=[50, 70])
+    df, ck = longitudinal.longitudinal(states, data, cfgs, cfg, protections=[0.0, 0.6, 1.0], thresholds=[50, 70])
     assert sorted(ck) == [1, 2]
     rel = df[(df.experiment == "relapse") & (df.metric == "relapse_probability")]
     assert len(rel) == 3 * 2 and set(rel.threshold) == {60.0}
@@ -145,8 +158,12 @@ def test_longitudinal_rows_and_sensitivity(treated):
     assert at60 == pytest.approx(rel.sort_values(["treatment", "seed"])["value"].to_numpy())
     # the sensitivity re-evaluation at a treatment's own protection reproduces the main result
     own = df[(df.experiment == "relapse") & (df.metric == "accuracy") & (df.treatment == "neurosteroid")]
-    again = df[(df.experiment == "sensitivity") & (df.metric == "accuracy") & (df.treatment == "neurosteroid")
-               & (df.protection == 0.6)]
+    again = df[
+        (df.experiment == "sensitivity")
+        & (df.metric == "accuracy")
+        & (df.treatment == "neurosteroid")
+        & (df.protection == 0.6)
+    ]
     assert sorted(own["value"]) == pytest.approx(sorted(again["value"]))
     with pytest.raises(ValueError, match="protections"):
         longitudinal.longitudinal(states, data, cfgs, cfg, protections=[1.5])
@@ -157,12 +174,17 @@ def test_scorecard_claims_read_the_saved_results(treated, tmp_path):
     from pruneplast.results import load_results, save_results
 
     states, data, cfgs = treated
-    df, _ = longitudinal.longitudinal(states, data, cfgs, MaintenanceConfig(durations=(1, 2)),
-                                      protections=[0.0, 1.0], thresholds=[60])
+    df, _ = longitudinal.longitudinal(
+        states, data, cfgs, MaintenanceConfig(durations=(1, 2)), protections=[0.0, 1.0], thresholds=[60]
+    )
     save_results(df, "06_longitudinal_relapse", "quick", {}, root=tmp_path)
     back = load_results("06_longitudinal_relapse", "quick", root=tmp_path)
-    for cid in ("B2_ketamine_no_manic_relapse", "B5_neurosteroid_relapse", "B7_ssri_relapse",
-                "B11_maintenance_negligible"):
+    for cid in (
+        "B2_ketamine_no_manic_relapse",
+        "B5_neurosteroid_relapse",
+        "B7_ssri_relapse",
+        "B11_maintenance_negligible",
+    ):
         assert scorecard.CLAIMS[cid].notebook == "06_longitudinal_relapse"
         r = scorecard.evaluate(cid, back)
         assert r["n"] == 2 and r["verdict"] in scorecard.VERDICT_ORDER, cid

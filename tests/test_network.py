@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from conftest import FULL, numpy_forward
+
 from pruneplast.config import NetworkConfig
 from pruneplast.network import EnsembleMLP
 
@@ -57,8 +57,9 @@ def test_hand_computed_case():
     np.testing.assert_allclose(out[1, 0], [36.0, -15.5], atol=1e-5)
     np.testing.assert_allclose(out[2, 0], [3.952125, -1.492375], atol=1e-5)
     # the numpy reference agrees with the hand computation
-    np.testing.assert_allclose(numpy_forward(W, B, [[1.0, 2.0]], gain=2.0, protection=1.0)[0],
-                               [3.952125, -1.492375], atol=1e-12)
+    np.testing.assert_allclose(
+        numpy_forward(W, B, [[1.0, 2.0]], gain=2.0, protection=1.0)[0], [3.952125, -1.492375], atol=1e-12
+    )
 
 
 # one replica per modulation state: (gain, damping, activation, protection)
@@ -124,8 +125,12 @@ def test_internal_noise_statistics():
     ws = [np.ones((3, 2)), np.eye(3), np.zeros((3, 3)), np.vstack([np.eye(3), np.zeros((1, 3))])]
     bs = [np.zeros(3), np.zeros(3), c, np.zeros(4)]
     net = tiny_net(4, ws, bs, NetworkConfig(sizes=(2, 3, 3, 3, 4)))
-    states = [(1.0, 1.0, "relu", 0.0, 0.5), (1.6, 1.0, "relu", 0.5, 0.5), (0.85, 0.7, "tanh", 0.0, 1.0),
-              (1.25, 1.0, "relu", 0.0, 0.0)]
+    states = [
+        (1.0, 1.0, "relu", 0.0, 0.5),
+        (1.6, 1.0, "relu", 0.5, 0.5),
+        (0.85, 0.7, "tanh", 0.0, 1.0),
+        (1.25, 1.0, "relu", 0.0, 0.0),
+    ]
     for m, (g, d, a, p, _) in enumerate(states):
         net.set_modulation(gain=g, damping=d, activation=a, protection=p, index=[m])
     sig = torch.tensor([s[-1] for s in states])
@@ -209,7 +214,7 @@ def _hand_masks():
 
 
 def test_unit_roles_by_hand():
-    from pruneplast.network import unit_roles
+    from pruneplast.kernels.compact import unit_roles
 
     live, const = unit_roles(_hand_masks())
     # layer 1: 0 and 1 vary; 1 feeds only layer-2 unit 2, which feeds only layer-3 unit 2 (no logit)
@@ -229,12 +234,14 @@ def _hand_net():
     return net
 
 
-@pytest.mark.parametrize("mod", [{}, {"gain": 1.25, "protection": 1.0},
-                                 {"activation": "tanh", "damping": 0.7, "gain": 0.85, "protection": 0.6}])
+@pytest.mark.parametrize(
+    "mod",
+    [{}, {"gain": 1.25, "protection": 1.0}, {"activation": "tanh", "damping": 0.7, "gain": 0.85, "protection": 0.6}],
+)
 def test_compact_pass_equals_full_pass(mod):
     """Live units multiplied, constant units folded into the bias: the same logits."""
-    from pruneplast.operators import prune, regrow
     from pruneplast.config import RegrowConfig
+    from pruneplast.operators import prune, regrow
 
     x = torch.randn(3, 40, 2, generator=torch.Generator().manual_seed(1))
     hand = _hand_net().set_modulation(**mod)
@@ -247,13 +254,19 @@ def test_compact_pass_equals_full_pass(mod):
         xs = x[: net.n_replicas]
         layers = net.layers(compact=True)
         torch.testing.assert_close(net.forward(xs, layers=layers), net.forward(xs), rtol=1e-5, atol=1e-6)
-        torch.testing.assert_close(net.forward(xs, layers=layers, bias=torch.full((net.n_replicas,), 0.3)),
-                                   net.forward(xs, bias=torch.full((net.n_replicas,), 0.3)), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            net.forward(xs, layers=layers, bias=torch.full((net.n_replicas,), 0.3)),
+            net.forward(xs, bias=torch.full((net.n_replicas,), 0.3)),
+            rtol=1e-5,
+            atol=1e-6,
+        )
     # with internal noise: the units that reach a logit, noise drawn for every unit as in the full pass
     for net in nets:
         xs = x[: net.n_replicas]
-        outs = [net.forward(xs, sigma_int=0.7, generators=net.generators("t"), layers=layers)
-                for layers in (net.layers(compact=True, noise=True), net.layers())]
+        outs = [
+            net.forward(xs, sigma_int=0.7, generators=net.generators("t"), layers=layers)
+            for layers in (net.layers(compact=True, noise=True), net.layers())
+        ]
         torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="without internal noise"):
         hand.forward(x[:1], layers=hand.layers(compact=True), sigma_int=0.5, generators=hand.generators("t"))
@@ -266,7 +279,7 @@ def test_compact_layers_account_for_every_kept_weight(regrown):
     """Each kept weight is multiplied in a live block, folded from a constant unit, or left out
     because it leads to a unit that reaches no logit or comes from one; never two of these."""
     from pruneplast.config import RegrowConfig
-    from pruneplast.network import compact_plans, unit_roles
+    from pruneplast.kernels.compact import compact_plans, unit_roles
     from pruneplast.operators import prune, regrow
 
     net = prune(EnsembleMLP.init([0, 1, 2]), 0.95)
@@ -276,8 +289,11 @@ def test_compact_layers_account_for_every_kept_weight(regrown):
     plans = compact_plans(net.masks)
     n = len(net.masks)
     for i, (p, mk) in enumerate(zip(plans, net.masks)):
-        main = set(p.main.full_kept.tolist()) if p.main.rows is not None or p.main.cols is not None \
+        main = (
+            set(p.main.full_kept.tolist())
+            if p.main.rows is not None or p.main.cols is not None
             else set(mk.reshape(-1).nonzero().squeeze(1).tolist())
+        )
         fold = set(p.fold.full_kept.tolist()) if p.fold is not None else set()
         assert not main & fold
         matter_out = torch.ones(mk.shape[:2], dtype=torch.bool) if i == n - 1 else live[i] | const[i]

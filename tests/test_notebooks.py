@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pruneplast import build, chapters, checks
+from pruneplast import build, chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = build.chapter_sources(ROOT)
@@ -32,11 +32,22 @@ IDS = [p.stem for p in CHAPTERS]
 #: Chapter and small overrides for the reproducibility test (one seed, a couple of epochs): the
 #: full code path of the chapter, at a fraction of the quick profile's cost.
 REPRO_OVERRIDES = {
-    "02_pruning_cliff": {"seeds": [3], "baseline_epochs": 2, "consolidation_epochs": 1,
-                         "sweep_levels": [0.0, 0.9, 0.95], "data_sets": "both"},  # both: the data-set section
+    "02_pruning_cliff": {
+        "seeds": [3],
+        "baseline_epochs": 2,
+        "consolidation_epochs": 1,
+        "sweep_levels": [0.0, 0.9, 0.95],
+        "data_sets": "both",
+    },  # both: the data-set section
     "03_consolidation": {"seeds": [3], "baseline_epochs": 2, "max_epochs": 1},
-    "04_regimens": {"seeds": [3], "baseline_epochs": 2, "acute_epochs": 1, "chronic_epochs": 1,
-                    "chronic_cycles": [1, 2, 3], "full_epochs": 1},
+    "04_regimens": {
+        "seeds": [3],
+        "baseline_epochs": 2,
+        "acute_epochs": 1,
+        "chronic_epochs": 1,
+        "chronic_cycles": [1, 2, 3],
+        "full_epochs": 1,
+    },
 }
 
 #: ``make test`` builds the quick book first and points here to its executed notebooks.
@@ -48,8 +59,13 @@ def executed_chapter(path: Path, tmp_path: Path):
     done = Path(EXECUTED or "/nonexistent") / "notebooks" / f"{path.stem}.ipynb"
     if EXECUTED and done.exists():
         return nbformat.read(done, as_version=4)
-    return build.execute(path, tmp_path / f"{path.stem}.ipynb", build.parameters_for(path, "quick"),
-                         results_root=tmp_path / "results", cwd=path.parent)
+    return build.execute(
+        path,
+        tmp_path / f"{path.stem}.ipynb",
+        build.parameters_for(path, "quick"),
+        results_root=tmp_path / "results",
+        cwd=path.parent,
+    )
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
@@ -87,16 +103,21 @@ def test_same_parameters_give_byte_identical_results(path, tmp_path):
     args = [a for name, value in REPRO_OVERRIDES[path.stem].items() for a in ("-p", name, json.dumps(value))]
     procs = []
     for k in range(2):
-        env = dict(os.environ, PRUNEPLAST_CACHE=str(tmp_path / f"cache{k}"), PRUNEPLAST_PROGRESS="0",
-                   OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = dict(
+            os.environ,
+            PRUNEPLAST_CACHE=str(tmp_path / f"cache{k}"),
+            PRUNEPLAST_PROGRESS="0",
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+        )
         cmd = [str(exe), "run", path.stem, "--profile", "quick", "--out", str(tmp_path / f"run{k}"), *args]
-        procs.append(subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                      text=True))
+        procs.append(
+            subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
     for proc in procs:
         log = proc.communicate()[0]
         assert proc.returncode == 0, f"pruneplast run {path.stem} failed:\n{log[-4000:]}"
-    outs = [{p.name: p.read_bytes() for p in (tmp_path / f"run{k}" / "quick").glob(f"{path.stem}.*")}
-            for k in range(2)]
+    outs = [{p.name: p.read_bytes() for p in (tmp_path / f"run{k}" / "quick").glob(f"{path.stem}.*")} for k in range(2)]
     assert set(outs[0]) == {f"{path.stem}.csv", f"{path.stem}.json"}, f"{path.stem} wrote {sorted(outs[0])}"
     for name in outs[0]:
         assert outs[0][name] == outs[1][name], f"{name} differs between two identical runs"

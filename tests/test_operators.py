@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SMALL_NET, SMALL_TASK, linears, reference_module
 from scipy import stats
 
-from conftest import SMALL_NET, SMALL_TASK, linears, reference_module
 from pruneplast import rng
 from pruneplast.config import PruneConfig, RegrowConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
@@ -292,8 +292,14 @@ def pipeline(net: EnsembleMLP, data: EnsembleData):
     train(net, data, TrainConfig(epochs=2, lr=1e-3), tag="baseline")
     prune(net, 0.9)
     regrow(net, data, RegrowConfig(fraction=0.3, method="gradient"))
-    train(net, data, TrainConfig(epochs=2, lr=5e-4), tag="treatment",
-          sigma_int=lambda e: 0.4 * (1 - e), gain=lambda e: 1.0 + 0.2 * e)
+    train(
+        net,
+        data,
+        TrainConfig(epochs=2, lr=5e-4),
+        tag="treatment",
+        sigma_int=lambda e: 0.4 * (1 - e),
+        gain=lambda e: 1.0 + 0.2 * e,
+    )
     net.set_modulation(protection=0.5)
     frames = [evaluate(net, data, EVAL_CONDITIONS), manic_risk(net, data)]
     return net, pd.concat(frames, ignore_index=True).set_index(["seed", "condition", "metric"])["value"]
@@ -316,8 +322,9 @@ def test_ensemble_equals_replicas_run_one_at_a_time(ensemble_run):
         mine = res.xs(s, level="seed")
         assert len(mine) == len(res1) == len(EVAL_CONDITIONS) + 3
         # accuracies on 1,000 test points: allow at most one borderline argmax flip
-        np.testing.assert_allclose(mine.sort_index().to_numpy(), res1.xs(s, level="seed").sort_index().to_numpy(),
-                                   atol=0.1 + 1e-9)
+        np.testing.assert_allclose(
+            mine.sort_index().to_numpy(), res1.xs(s, level="seed").sort_index().to_numpy(), atol=0.1 + 1e-9
+        )
 
 
 def test_replicas_do_not_leak(ensemble_run):
@@ -342,23 +349,26 @@ def test_replicas_do_not_leak(ensemble_run):
                 assert torch.equal(net.masks[i][m], base_net.masks[i][m])
                 torch.testing.assert_close(net.weights[i][m], base_net.weights[i][m], rtol=0, atol=1e-6)
             s = ENSEMBLE_SEEDS[m]
-            np.testing.assert_allclose(res.xs(s, level="seed").to_numpy(), base_res.xs(s, level="seed").to_numpy(),
-                                       atol=1e-9)
+            np.testing.assert_allclose(
+                res.xs(s, level="seed").to_numpy(), base_res.xs(s, level="seed").to_numpy(), atol=1e-9
+            )
         # replica 1 itself did change: the comparison above is not vacuous
         assert not torch.allclose(net.weights[1][1], base_net.weights[1][1])
 
 
 # --------------------------------------------------------------------------- live units
 @pytest.mark.parametrize("regrown", [False, True])
-@pytest.mark.parametrize("mod", [{}, {"gain": 1.25, "protection": 1.0},
-                                 {"activation": "tanh", "damping": 0.7, "gain": 0.85, "protection": 1.0}])
+@pytest.mark.parametrize(
+    "mod",
+    [{}, {"gain": 1.25, "protection": 1.0}, {"activation": "tanh", "damping": 0.7, "gain": 0.85, "protection": 1.0}],
+)
 def test_compact_training_equals_full_training(pruned_small, score_data, regrown, mod):
     """A noise-free phase on the live units only trains every weight as multiplying them all does.
 
     Weights whose unit reaches no logit are left out of the compact pass; their gradient is zero,
     so they stay exactly as they were in both.
     """
-    from pruneplast.network import unit_roles
+    from pruneplast.kernels.compact import unit_roles
 
     net = pruned_small.clone()
     if regrown:
@@ -377,13 +387,15 @@ def test_compact_training_equals_full_training(pruned_small, score_data, regrown
         assert bool((a.weights[i][~a.masks[i]] == 0).all())
     assert not torch.equal(a.weights[1], net.weights[1])  # it trained
     dead = ~(live[2] | const[2])  # last hidden layer's units that reach no logit: inputs untouched
-    assert torch.equal(a.weights[2][dead], net.weights[2][dead]) and torch.equal(b.weights[2][dead], net.weights[2][dead])
+    assert torch.equal(a.weights[2][dead], net.weights[2][dead]) and torch.equal(
+        b.weights[2][dead], net.weights[2][dead]
+    )
 
 
 def test_compact_training_with_internal_noise_equals_full_training(pruned_small, score_data):
     """With noise every unit varies: only the units that reach no logit are left out, the noise is
     drawn for every unit as in the full pass, and the training is the same."""
-    from pruneplast.network import unit_roles
+    from pruneplast.kernels.compact import unit_roles
 
     net = pruned_small.clone().set_modulation(gain=1.3)
     live, const = unit_roles(net.masks, noise=True)

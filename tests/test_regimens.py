@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 import torch
-
 from conftest import small_trained
+
 from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
@@ -46,8 +46,11 @@ def test_sparsity_path_on_the_real_network(full_net):
     """95 -> 57.0 -> 34.2 -> 20.5 -> ... -> 0.6 per cycle; single 60% and 100% regrowth; relapse targets."""
     start = prune(full_net.clone(), 0.95)
     data = EnsembleData.build([0], TaskConfig(n_train=10, n_standard=100, n_clean=20))
-    regs = [R.Regimen("long_chronic", 10, 0.4, 0), R.Regimen("acute_moderate", 1, 0.6, 0),
-            R.Regimen("full_acute", 1, 1.0, 0)]
+    regs = [
+        R.Regimen("long_chronic", 10, 0.4, 0),
+        R.Regimen("acute_moderate", 1, 0.6, 0),
+        R.Regimen("full_acute", 1, 1.0, 0),
+    ]
     df = R.run(start, data, regs, conditions=["standard"], regrow_config=RegrowConfig(method="random"))
     path = R.sparsity_path(df).set_index(["schedule", "cycle"])["weight_sparsity"]
     ours = [path[("long_chronic", k)] for k in range(11)]
@@ -92,8 +95,12 @@ def _assert_same_state(a: EnsembleMLP, b: EnsembleMLP):
 
 def test_cycle_and_epoch_checkpoints_equal_separate_runs(small_start):
     start, data = small_start
-    regs = [R.Regimen("long", 4, 0.4, 1), R.Regimen("short", 2, 0.4, 1),
-            R.Regimen("acute", 1, 0.6, 1), R.Regimen("control", 1, 0.6, 3)]
+    regs = [
+        R.Regimen("long", 4, 0.4, 1),
+        R.Regimen("short", 2, 0.4, 1),
+        R.Regimen("acute", 1, 0.6, 1),
+        R.Regimen("control", 1, 0.6, 3),
+    ]
     groups = R.plan(regs)
     hosts = sorted(run.schedule.name for g in groups for run in g)
     assert hosts == ["control", "long"]
@@ -139,16 +146,19 @@ def test_study_plan_shares_cycles():
     assert regs["epochs_matched"].total_epochs == regs["long_chronic"].total_epochs == 50
 
 
-@pytest.mark.parametrize("bad,name", [
-    (lambda: R.study_regimens(chronic_cycles=[3, 3, 10]), "chronic_cycles"),
-    (lambda: R.study_regimens(chronic_cycles=[3, 6]), "chronic_cycles"),
-    (lambda: R.study_regimens(chronic_cycles=[0, 6, 10]), "chronic_cycles[0]"),
-    (lambda: R.Regimen("a", 1, 0.0, 5), "a.fraction"),
-    (lambda: R.Regimen("a", 0, 0.4, 5), "a.cycles"),
-    (lambda: R.Regimen("pruned", 1, 0.4, 5), "regimen name"),
-    (lambda: R.plan([R.Regimen("a", 1, 0.4, 5), R.Regimen("a", 2, 0.4, 5)]), "distinct"),
-    (lambda: R.plan([R.Regimen("a", 1, 0.4, 5), R.Regimen("b", 1, 0.4, 5)]), "same cycles"),
-])
+@pytest.mark.parametrize(
+    "bad,name",
+    [
+        (lambda: R.study_regimens(chronic_cycles=[3, 3, 10]), "chronic_cycles"),
+        (lambda: R.study_regimens(chronic_cycles=[3, 6]), "chronic_cycles"),
+        (lambda: R.study_regimens(chronic_cycles=[0, 6, 10]), "chronic_cycles[0]"),
+        (lambda: R.Regimen("a", 1, 0.0, 5), "a.fraction"),
+        (lambda: R.Regimen("a", 0, 0.4, 5), "a.cycles"),
+        (lambda: R.Regimen("pruned", 1, 0.4, 5), "regimen name"),
+        (lambda: R.plan([R.Regimen("a", 1, 0.4, 5), R.Regimen("a", 2, 0.4, 5)]), "distinct"),
+        (lambda: R.plan([R.Regimen("a", 1, 0.4, 5), R.Regimen("b", 1, 0.4, 5)]), "same cycles"),
+    ],
+)
 def test_bad_regimens_raise(bad, name):
     with pytest.raises(ValueError, match=name.replace("[", r"\[").replace("]", r"\]")):
         bad()
@@ -161,7 +171,9 @@ def test_paired_comparisons_are_per_seed_differences(small_start):
     cmp = R.comparisons(df).set_index(["quantity", "comparison"])
     assert set(cmp.index.get_level_values("comparison")) == {"long_chronic - acute_moderate"}
     fin = R.finals(df)
-    ext = fin[(fin.condition == "internal_extreme") & (fin.metric == "accuracy")].set_index(["regimen", "seed"])["value"]
+    ext = fin[(fin.condition == "internal_extreme") & (fin.metric == "accuracy")].set_index(["regimen", "seed"])[
+        "value"
+    ]
     diff = (ext["long_chronic"] - ext["acute_moderate"]).mean()
     assert cmp.loc[("extreme accuracy", "long_chronic - acute_moderate"), "mean"] == pytest.approx(diff)
 
@@ -173,15 +185,28 @@ def _synthetic(extreme: dict, drop: dict, sparsity: dict, seeds=(0, 1, 2, 3, 4))
 
     rows = []
     for name in extreme:
-        lab = dict(experiment="regimens", schedule=name, cycle=10 if name == "long_chronic" else 1,
-                   epochs=50, regimen=name)
+        lab = dict(
+            experiment="regimens", schedule=name, cycle=10 if name == "long_chronic" else 1, epochs=50, regimen=name
+        )
         for s, k in zip(seeds, range(len(seeds))):
-            rows.append(dict(lab, phase="pre_relapse", condition="internal_extreme", metric="accuracy", seed=s,
-                             value=extreme[name][k]))
-            rows.append(dict(lab, phase="post_relapse", condition="combined", metric="relapse_drop", seed=s,
-                             value=drop[name][k]))
-            rows.append(dict(lab, phase="pre_relapse", condition="-", metric="weight_sparsity", seed=s,
-                             value=sparsity[name]))
+            rows.append(
+                dict(
+                    lab,
+                    phase="pre_relapse",
+                    condition="internal_extreme",
+                    metric="accuracy",
+                    seed=s,
+                    value=extreme[name][k],
+                )
+            )
+            rows.append(
+                dict(
+                    lab, phase="post_relapse", condition="combined", metric="relapse_drop", seed=s, value=drop[name][k]
+                )
+            )
+            rows.append(
+                dict(lab, phase="pre_relapse", condition="-", metric="weight_sparsity", seed=s, value=sparsity[name])
+            )
     return pd.DataFrame(rows)
 
 
@@ -190,20 +215,32 @@ def test_a6_a7_a8_rules():
 
     jit = [-0.5, 0.0, 0.5, 0.2, -0.2]
     df = _synthetic(
-        {"long_chronic": [93.8 + j for j in jit], "acute_moderate": [84.4 + j / 2 for j in jit],
-         "full_acute": [82.2 - j for j in jit]},
-        {"long_chronic": [-0.6 + j / 5 for j in jit], "acute_moderate": [-0.2] * 5, "full_acute": [-0.1 + j / 5 for j in jit]},
-        {"long_chronic": 0.57, "acute_moderate": 38.0, "full_acute": 0.0})
+        {
+            "long_chronic": [93.8 + j for j in jit],
+            "acute_moderate": [84.4 + j / 2 for j in jit],
+            "full_acute": [82.2 - j for j in jit],
+        },
+        {
+            "long_chronic": [-0.6 + j / 5 for j in jit],
+            "acute_moderate": [-0.2] * 5,
+            "full_acute": [-0.1 + j / 5 for j in jit],
+        },
+        {"long_chronic": 0.57, "acute_moderate": 38.0, "full_acute": 0.0},
+    )
     assert scorecard.evaluate("A6_iterative_sparsity", df)["verdict"] == scorecard.REPRODUCED
     a7 = scorecard.evaluate("A7_iterative_extreme_gain", df)
     assert a7["verdict"] == scorecard.REPRODUCED and a7["mean"] == pytest.approx(9.4)
     assert scorecard.evaluate("A8_iterative_relapse", df)["verdict"] == scorecard.REPRODUCED
     # iterative ahead but by far less than the study, and losing more to the second wave: differs
     small = _synthetic(
-        {"long_chronic": [86.0 + j for j in jit], "acute_moderate": [84.4 + j / 2 for j in jit],
-         "full_acute": [84.0 - j for j in jit]},
+        {
+            "long_chronic": [86.0 + j for j in jit],
+            "acute_moderate": [84.4 + j / 2 for j in jit],
+            "full_acute": [84.0 - j for j in jit],
+        },
         {"long_chronic": [3.0 + j for j in jit], "acute_moderate": [0.0] * 5, "full_acute": [0.0] * 5},
-        {"long_chronic": 20.5, "acute_moderate": 38.0, "full_acute": 0.0})
+        {"long_chronic": 20.5, "acute_moderate": 38.0, "full_acute": 0.0},
+    )
     assert scorecard.evaluate("A6_iterative_sparsity", small)["verdict"] == scorecard.DIFFERS
     a7 = scorecard.evaluate("A7_iterative_extreme_gain", small)  # ahead, but the study's 9.4 is outside
     assert a7["verdict"] == scorecard.DIFFERS and [t["holds"] for t in a7["tests"] if "holds" in t] == [True]
@@ -216,14 +253,18 @@ def test_interpret_control_follows_the_intervals():
 
     def cmp(lc_am, lc_em, em_am):
         rows = []
-        for (a, b), (m, lo, hi) in ((("long_chronic", "acute_moderate"), lc_am),
-                                    (("long_chronic", "epochs_matched"), lc_em),
-                                    (("epochs_matched", "acute_moderate"), em_am)):
+        for (a, b), (m, lo, hi) in (
+            (("long_chronic", "acute_moderate"), lc_am),
+            (("long_chronic", "epochs_matched"), lc_em),
+            (("epochs_matched", "acute_moderate"), em_am),
+        ):
             rows.append(dict(quantity="extreme accuracy", a=a, b=b, mean=m, ci_low=lo, ci_high=hi, n=10))
         return pd.DataFrame(rows)
 
     explained = R.interpret_control(cmp((9.0, 7.0, 11.0), (0.5, -1.0, 2.0), (8.5, 6.0, 11.0)))
     assert "accounted for by its longer training" in explained and "94%" in explained
     assert "stays clearly ahead" in R.interpret_control(cmp((9.0, 7.0, 11.0), (5.0, 3.0, 7.0), (4.0, 2.0, 6.0)))
-    assert "control even ends clearly ahead" in R.interpret_control(cmp((9.0, 7.0, 11.0), (-2.0, -3.0, -1.0), (11.0, 9.0, 13.0)))
+    assert "control even ends clearly ahead" in R.interpret_control(
+        cmp((9.0, 7.0, 11.0), (-2.0, -3.0, -1.0), (11.0, 9.0, 13.0))
+    )
     assert "not clearly ahead" in R.interpret_control(cmp((1.0, -1.0, 3.0), (0.0, -1.0, 1.0), (1.0, -1.0, 3.0)))

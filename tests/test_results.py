@@ -27,9 +27,16 @@ def frame(n_seeds=3, value_shift=0.0) -> pd.DataFrame:
     rows = []
     for s in range(n_seeds):
         for cond in ("standard", "combined"):
-            rows.append({"experiment": "main", "condition": cond, "seed": s, "metric": "accuracy",
-                         "value": 90.0 + s + (5 if cond == "standard" else 0) + value_shift,
-                         "stage": "baseline"})
+            rows.append(
+                {
+                    "experiment": "main",
+                    "condition": cond,
+                    "seed": s,
+                    "metric": "accuracy",
+                    "value": 90.0 + s + (5 if cond == "standard" else 0) + value_shift,
+                    "stage": "baseline",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -40,9 +47,11 @@ def test_save_and_load_round_trip(tmp_path):
     assert sorted(p.name for p in path.parent.iterdir()) == ["02_test.csv", "02_test.json"]  # no temp files
     back = load_results("02_test", "quick", root=tmp_path)
     assert list(back.columns[:5]) == list(REQUIRED_COLUMNS)
-    pd.testing.assert_frame_equal(back[df.columns].sort_values(["seed", "condition"]).reset_index(drop=True),
-                                  df.sort_values(["seed", "condition"]).reset_index(drop=True),
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        back[df.columns].sort_values(["seed", "condition"]).reset_index(drop=True),
+        df.sort_values(["seed", "condition"]).reset_index(drop=True),
+        check_dtype=False,
+    )
     meta = json.loads(path.with_suffix(".json").read_text())
     assert meta["parameters"] == {"seeds": [0, 1, 2]} and meta["profile"] == "quick"
     assert "torch_version" in meta and "pruneplast_version" in meta
@@ -136,9 +145,11 @@ def test_t_ci_is_cut_to_its_bounds():
 
 
 def test_summarise_cuts_intervals_to_the_metric_range():
-    rows = [{"experiment": "relapse", "condition": "biased", "seed": s, "metric": m, "value": v}
-            for m in ("relapse_probability", "unnamed_score", "relapse_drop")
-            for s, v in enumerate([100.0, 100.0, 100.0, 50.0])]
+    rows = [
+        {"experiment": "relapse", "condition": "biased", "seed": s, "metric": m, "value": v}
+        for m in ("relapse_probability", "unnamed_score", "relapse_drop")
+        for s, v in enumerate([100.0, 100.0, 100.0, 50.0])
+    ]
     out = summarise(pd.DataFrame(rows), ["metric"]).set_index("metric")
     assert METRIC_RANGE["relapse_probability"] == (0.0, 100.0)
     assert out.loc["relapse_probability", "ci_high"] == 100.0
@@ -156,9 +167,11 @@ def test_summarise_cuts_intervals_to_the_metric_range():
 
 
 def test_paired_differences_are_not_cut():
-    rows = [{"experiment": "e", "condition": c, "seed": s, "metric": "accuracy", "value": v}
-            for s, (a, b) in enumerate([(0.0, 100.0), (0.0, 100.0), (100.0, 0.0)])
-            for c, v in (("a", a), ("b", b))]
+    rows = [
+        {"experiment": "e", "condition": c, "seed": s, "metric": "accuracy", "value": v}
+        for s, (a, b) in enumerate([(0.0, 100.0), (0.0, 100.0), (100.0, 0.0)])
+        for c, v in (("a", a), ("b", b))
+    ]
     d = paired_difference(pd.DataFrame(rows), "condition", "a", "b", by=["metric"]).iloc[0]
     assert d["ci_low"] < -100 and d["ci_high"] > 100  # a difference is not an accuracy
 
@@ -183,7 +196,9 @@ def test_paired_difference_by_hand():
     for s in range(6):
         base = rng.randn()
         for arm, shift in (("gradient", 1.0), ("random", 0.0)):
-            rows.append({"seed": s, "regrowth": arm, "condition": "combined", "value": base + shift + 0.1 * rng.randn()})
+            rows.append(
+                {"seed": s, "regrowth": arm, "condition": "combined", "value": base + shift + 0.1 * rng.randn()}
+            )
     df = pd.DataFrame(rows)
     out = paired_difference(df, "regrowth", "gradient", "random", by=["condition"]).iloc[0]
     w = df.pivot(index="seed", columns="regrowth", values="value")

@@ -19,8 +19,13 @@ def _rows(values, **fixed):
     return [dict(fixed, seed=s, value=float(v)) for s, v in zip(SEEDS, values)]
 
 
-def chapter2_results(pruned=(31.0, 33.0, 32.0, 30.5, 34.0), recovered=(97.2, 96.8, 97.5, 96.9, 97.1),
-                     sparsity_left=47.5, cliff=(0.90, 0.93), percent_levels=False) -> pd.DataFrame:
+def chapter2_results(
+    pruned=(31.0, 33.0, 32.0, 30.5, 34.0),
+    recovered=(97.2, 96.8, 97.5, 96.9, 97.1),
+    sparsity_left=47.5,
+    cliff=(0.90, 0.93),
+    percent_levels=False,
+) -> pd.DataFrame:
     """A chapter-2-shaped table: main experiment (3 stages) and a sweep with a drop across ``cliff``."""
     rows = []
     base = dict(experiment="main", metric="accuracy", condition="combined")
@@ -28,11 +33,13 @@ def chapter2_results(pruned=(31.0, 33.0, 32.0, 30.5, 34.0), recovered=(97.2, 96.
     rows += _rows(pruned, **base, stage="pruned", regrowth="none")
     rows += _rows(recovered, **base, stage="recovered", regrowth="gradient")
     rows += _rows([97.3] * 5, **base, stage="recovered", regrowth="random")
-    rows += _rows([80.0] * 5, experiment="main", metric="accuracy", condition="standard", stage="pruned",
-                  regrowth="none")  # another condition, must not leak into A1
+    rows += _rows(
+        [80.0] * 5, experiment="main", metric="accuracy", condition="standard", stage="pruned", regrowth="none"
+    )  # another condition, must not leak into A1
     for reg, sp in (("gradient", sparsity_left), ("random", 47.5)):
-        rows += _rows([sp] * 5, experiment="main", metric="weight_sparsity", condition="-", stage="recovered",
-                      regrowth=reg)
+        rows += _rows(
+            [sp] * 5, experiment="main", metric="weight_sparsity", condition="-", stage="recovered", regrowth=reg
+        )
     levels = [0.0, 0.5, 0.8, 0.9, 0.93, 0.95, 0.99]
     for lv in levels:
         if lv <= cliff[0]:
@@ -42,8 +49,13 @@ def chapter2_results(pruned=(31.0, 33.0, 32.0, 30.5, 34.0), recovered=(97.2, 96.
         else:
             acc = 60.0
         jitter = np.array([-0.4, 0.2, 0.0, 0.3, -0.1])
-        rows += _rows(acc + jitter, experiment="sweep", metric="accuracy", condition="combined",
-                      sparsity_target=lv * 100 if percent_levels else lv)
+        rows += _rows(
+            acc + jitter,
+            experiment="sweep",
+            metric="accuracy",
+            condition="combined",
+            sparsity_target=lv * 100 if percent_levels else lv,
+        )
     return pd.DataFrame(rows)
 
 
@@ -79,8 +91,8 @@ def test_mean_sd_rule_three_ways():
     assert r["diff"] == pytest.approx(0.0, abs=1e-9) and r["verdict"] == verdicts.REPRODUCED
     # Welch: the interval from both samples' variances, the study's SD taken as a population SD
     s2 = 3.6 * math.sqrt(10 / 9)
-    se = math.sqrt(ours.std(ddof=1) ** 2 / 10 + s2 ** 2 / 10)
-    dfw = se ** 4 / ((ours.std(ddof=1) ** 2 / 10) ** 2 / 9 + (s2 ** 2 / 10) ** 2 / 9)
+    se = math.sqrt(ours.std(ddof=1) ** 2 / 10 + s2**2 / 10)
+    dfw = se**4 / ((ours.std(ddof=1) ** 2 / 10) ** 2 / 9 + (s2**2 / 10) ** 2 / 9)
     assert r["high"] == pytest.approx(sps.t.ppf(0.975, dfw) * se)
     # a mean just outside the margin: the CI reaches past +5 but contains 0 -> consistent
     wide = verdicts.mean_sd(76.8, 12.0, 10, 76.8 + 12.0 * (base - base.mean()) / base.std(ddof=0) + 1.0)
@@ -119,7 +131,7 @@ def test_proportion_rule_respects_zero_and_hundred():
 
 def test_wilson_matches_its_formula():
     lo, hi = verdicts.wilson(0.0, 60)
-    assert lo == 0.0 and hi == pytest.approx(1.959963984540054 ** 2 / (60 + 1.959963984540054 ** 2))
+    assert lo == 0.0 and hi == pytest.approx(1.959963984540054**2 / (60 + 1.959963984540054**2))
     lo, hi = verdicts.wilson(0.5, 100)
     assert (lo + hi) / 2 == pytest.approx(0.5)
 
@@ -165,7 +177,10 @@ def test_a3_recovered_and_sparsity():
     r = scorecard.evaluate("A3_recovered_combined", chapter2_results())
     assert r["verdict"] == scorecard.REPRODUCED and "47.5%" in r["note"]
     assert r["mean"] == pytest.approx(np.mean([97.2, 96.8, 97.5, 96.9, 97.1]))
-    assert scorecard.evaluate("A3_recovered_combined", chapter2_results(sparsity_left=60.0))["verdict"] == scorecard.DIFFERS
+    assert (
+        scorecard.evaluate("A3_recovered_combined", chapter2_results(sparsity_left=60.0))["verdict"]
+        == scorecard.DIFFERS
+    )
 
 
 def test_stability_of_verdicts_under_seed_resampling():
@@ -249,11 +264,13 @@ def test_every_published_value_is_listed_and_compared_by_its_kind(tmp_path):
     save_results(chapter2_results(), "02_pruning_cliff", "quick", {}, root=tmp_path)
     t = published.compare("quick", root=tmp_path)
     data = paper.paper_results()
-    n_a = (sum(len(v) for v in data["study_A"]["tables"]["main"].values())
-           + sum(len(v) for v in data["study_A"]["tables"]["regrowth_gradient_vs_random"].values())
-           + len(data["study_A"]["tables"]["sparsity_sweep_combined"])
-           + sum(len(v) for v in data["study_A"]["tables"]["consolidation"].values())
-           + sum(len(v) for v in data["study_A"]["tables"]["regimens"].values()))
+    n_a = (
+        sum(len(v) for v in data["study_A"]["tables"]["main"].values())
+        + sum(len(v) for v in data["study_A"]["tables"]["regrowth_gradient_vs_random"].values())
+        + len(data["study_A"]["tables"]["sparsity_sweep_combined"])
+        + sum(len(v) for v in data["study_A"]["tables"]["consolidation"].values())
+        + sum(len(v) for v in data["study_A"]["tables"]["regimens"].values())
+    )
     assert (t["study"] == "A").sum() == n_a and len(t) > 150
     # the synthetic chapter 2 holds combined accuracy of the main experiment and the sweep only
     got = t[t["inside"].notna()]
@@ -274,6 +291,7 @@ def test_seeds_needed_for_a_consistent_verdict():
     assert r["verdict"] == verdicts.CONSISTENT and r["seeds_needed"] is not None
     n = r["seeds_needed"]
     assert n > 3 and "seeds of ours would settle it" in r["text"]
+
     def seeds(k):  # k seeds with mean 76.8 and sample SD 10
         z = np.random.default_rng(k).normal(size=k)
         return 76.8 + 10.0 * (z - z.mean()) / z.std(ddof=1)

@@ -14,14 +14,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import FULL, SMALL_NET
 from scipy.stats import norm
 
-from conftest import FULL, SMALL_NET
-from pruneplast.config import NetworkConfig, TaskConfig
+from pruneplast.config import NetworkConfig, RegrowConfig, TaskConfig
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow, relapse_challenge
-from pruneplast.config import RegrowConfig
 from pruneplast.stress import (
     CONDITIONS,
     MAIN_CONDITIONS,
@@ -137,8 +136,7 @@ def test_tolerance_curve_uses_the_graded_sigmas(quadrant):
     assert sorted(df.condition.unique()) == sorted(f"sigma_{s:g}" for s in TOLERANCE_SIGMAS)
     for s_int in TOLERANCE_SIGMAS:
         for m, state in enumerate(STATES):
-            assert got[(m, f"sigma_{s_int:g}")] == pytest.approx(
-                expected_accuracy(labels, state, 0.0, s_int), abs=1.5)
+            assert got[(m, f"sigma_{s_int:g}")] == pytest.approx(expected_accuracy(labels, state, 0.0, s_int), abs=1.5)
 
 
 def test_biased_stress_uses_bias_one_minus_03p(quadrant):
@@ -233,7 +231,9 @@ def test_relapse_challenge_from_95_percent_hits_97(full_net):
     assert float(target[0]) == pytest.approx(0.97, abs=1e-4)
     for i, n in enumerate((1024, 262_144, 131_072, 1024)):
         a = before[i][0].abs().double().numpy()  # existing zeros included in the quantile
-        np.testing.assert_array_equal(net.masks[i][0].numpy(), (a >= np.quantile(a, float(target[0]))) & old[i][0].numpy())
+        np.testing.assert_array_equal(
+            net.masks[i][0].numpy(), (a >= np.quantile(a, float(target[0]))) & old[i][0].numpy()
+        )
         assert abs(layer_sparsity(net)[i] - float(target[0])) <= 1.0 / n + 1e-12
     assert round(100 * float(net.weight_sparsity()[0]), 1) == 97.0
 
@@ -281,9 +281,12 @@ def test_grouped_evaluation_equals_each_replica_alone():
     half, most = net.select(dense), net.select(sparse)
     prune(half, 0.475)
     prune(most, 0.95)
-    mixed = EnsembleMLP.concat([half, most]).select([int(i) for i in torch.randperm(len(seeds), generator=torch.Generator().manual_seed(0))])
-    mixed.set_modulation(gain=[1.0 + 0.05 * (i % 4) for i in range(len(seeds))],
-                         protection=[0.1 * (i % 5) for i in range(len(seeds))])
+    mixed = EnsembleMLP.concat([half, most]).select(
+        [int(i) for i in torch.randperm(len(seeds), generator=torch.Generator().manual_seed(0))]
+    )
+    mixed.set_modulation(
+        gain=[1.0 + 0.05 * (i % 4) for i in range(len(seeds))], protection=[0.1 * (i % 5) for i in range(len(seeds))]
+    )
     mixed.set_modulation(activation="tanh", damping=0.7, index=[0, 5])
     data = EnsembleData.build(mixed.seeds, TaskConfig(n_train=64, n_standard=1500, n_clean=200))
     groups = eval_groups(mixed)
@@ -318,8 +321,9 @@ def test_protection_grid_shares_noise_and_equals_separate_tests(quadrant):
 
 
 def test_regrowth_selectivity_tells_gradient_from_random_regrowth():
-    from pruneplast.config import RegrowConfig
     from conftest import SMALL_TASK, small_trained
+
+    from pruneplast.config import RegrowConfig
     from pruneplast.operators import regrow
     from pruneplast.stress import regrowth_selectivity
 
@@ -336,6 +340,7 @@ def test_regrowth_selectivity_tells_gradient_from_random_regrowth():
     assert np.allclose(shares["gradient"], 100.0, atol=1e-9)
     # random positions capture far less of the gradient mass than the top 30% of positions do
     assert (shares["random"] < 60).all(), shares["random"]
-    nothing = regrowth_selectivity(net, [torch.zeros_like(m) for m in net.masks], data,
-                                          RegrowConfig(fraction=0.3), extra={"arm": "none"})
+    nothing = regrowth_selectivity(
+        net, [torch.zeros_like(m) for m in net.masks], data, RegrowConfig(fraction=0.3), extra={"arm": "none"}
+    )
     assert nothing.empty and "value" in nothing.columns

@@ -10,8 +10,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import assert_same_ensemble, small_trained
+
 from pruneplast.arms import TreatmentConfig, treatment
 from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
@@ -82,8 +82,9 @@ def test_joint_training_equals_each_treatment_alone(depressed):
 def test_courses_in_worker_processes_equal_one_process(depressed):
     """Two workers (the ketamine-like and the noisy SSRI-like ensembles split) give the same states."""
     net, data = depressed
-    cfgs = treatments.configs(["untreated", "ketamine", "ssri", "neurosteroid"],
-                              epochs={"ketamine": 2, "ssri": 3, "neurosteroid": 1})
+    cfgs = treatments.configs(
+        ["untreated", "ketamine", "ssri", "neurosteroid"], epochs={"ketamine": 2, "ssri": 3, "neurosteroid": 1}
+    )
     here = treatments.treat(net, data, cfgs, workers=1)
     side = treatments.treat(net, data, cfgs, workers=2)
     assert list(here) == list(side)
@@ -110,8 +111,12 @@ def test_neurosteroid_off_drug_uses_the_same_weights(depressed):
     off = df[(df.experiment == "off_drug") & (df.metric == "accuracy")]
     assert set(off.drug) == {"off"}
     # reference: a plain network from the very same tensors, default modulation (ReLU, gain 1)
-    plain = EnsembleMLP([w.clone() for w in on.weights], [b.clone() for b in on.biases],
-                        [m.clone() for m in on.masks], [{"seed": s, "treatment": "neurosteroid"} for s in on.seeds])
+    plain = EnsembleMLP(
+        weights=[w.clone() for w in on.weights],
+        biases=[b.clone() for b in on.biases],
+        masks=[m.clone() for m in on.masks],
+        meta=[{"seed": s, "treatment": "neurosteroid"} for s in on.seeds],
+    )
     ref = evaluate(plain, data, treatments.OFF_DRUG_CONDITIONS)
     got = off.sort_values(["condition", "seed"])["value"].to_numpy()
     want = ref.sort_values(["condition", "seed"])["value"].to_numpy()
@@ -146,8 +151,15 @@ def test_scorecard_claims_read_the_saved_results(depressed, tmp_path):
     df = treatments.evaluate_treatments(treatments.treat(net, data, cfgs), data)
     save_results(df, "05_treatments", "quick", {}, root=tmp_path)
     back = load_results("05_treatments", "quick", root=tmp_path)
-    for cid in ("B1_ketamine_extreme", "B3_ketamine_sparsity", "B4_neurosteroid_combined", "B6_ssri_extreme",
-                "B8_ssri_biased", "B9_ssri_gain", "B10_all_near_ceiling"):
+    for cid in (
+        "B1_ketamine_extreme",
+        "B3_ketamine_sparsity",
+        "B4_neurosteroid_combined",
+        "B6_ssri_extreme",
+        "B8_ssri_biased",
+        "B9_ssri_gain",
+        "B10_all_near_ceiling",
+    ):
         assert scorecard.CLAIMS[cid].notebook == "05_treatments"
         r = scorecard.evaluate(cid, back)
         assert r["n"] == 2 and r["verdict"] in scorecard.VERDICT_ORDER, cid

@@ -7,9 +7,12 @@
 * :mod:`.treatments`: study B's ketamine-, SSRI- and neurosteroid-like treatments.
 * :mod:`.longitudinal`: study B's maintenance, discontinuation and manic relapse.
 """
-from .base import baseline, pruned, run_params  # noqa: F401
-from . import cliff  # noqa: F401,E402
-from . import consolidation  # noqa: F401,E402
-from . import regimens  # noqa: F401,E402
-from . import treatments  # noqa: F401,E402
-from . import longitudinal  # noqa: F401,E402
+
+from . import (
+    cliff,  # noqa: F401,E402
+    consolidation,  # noqa: F401,E402
+    longitudinal,  # noqa: F401,E402
+    regimens,  # noqa: F401,E402
+    treatments,  # noqa: F401,E402
+)
+from .base import baseline, pruned  # noqa: F401

@@ -2,8 +2,9 @@
 
 Baselines are the most reused state (every chapter starts from them), so they are cached on disk
 under ``$PRUNEPLAST_CACHE`` (default ``<project>/.cache``), keyed by the replicate seeds, the task,
-network and training configuration, and a hash of the package's source code: any change to the
-code or the protocol trains afresh, so a cached state can never be stale.
+network and training configuration, and a hash of the engine's source code
+(:func:`pruneplast.keys.state_hash`): any change to the engine or the protocol trains afresh, so a
+cached state can never be stale.
 """
 
 from __future__ import annotations
@@ -11,42 +12,42 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
+from .. import keys
 from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
 from ..results import atomic_write, cache_root
 
-_PKG = Path(__file__).resolve().parent.parent
-
 
 def source_hash() -> str:
-    """SHA-256 of every ``.py`` file of the package (what decides whether a cache is valid)."""
-    h = hashlib.sha256()
-    for p in sorted(_PKG.rglob("*.py")):
-        h.update(p.relative_to(_PKG).as_posix().encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
+    """SHA-256 of the engine's source files (:func:`pruneplast.keys.state_hash`: what decides
+    whether a cached state is valid; the book tooling, the explorer app and the figures are not
+    part of it)."""
+    return keys.state_hash()
 
 
 def cache_dir() -> Path:
     return cache_root()
 
 
+def _is_config(p) -> bool:
+    return dataclasses.is_dataclass(p) and not isinstance(p, type)
+
+
 def _key(*parts) -> str:
-    text = json.dumps([dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in parts],
-                      sort_keys=True, default=str)
+    text = json.dumps([dataclasses.asdict(p) if _is_config(p) else p for p in parts], sort_keys=True, default=str)
     return hashlib.sha256((text + source_hash()).encode()).hexdigest()[:20]
 
 
-def baseline(run: RunConfig, config: TrainConfig = BASELINE, network: NetworkConfig = NetworkConfig(),
-             cache: bool = True) -> tuple[EnsembleMLP, EnsembleData]:
+def baseline(
+    run: RunConfig, config: TrainConfig = BASELINE, network: NetworkConfig = NetworkConfig(), cache: bool = True
+) -> tuple[EnsembleMLP, EnsembleData]:
     """Each replicate's network trained from PyTorch's default initialisation (20 epochs, lr 1e-3).
 
     Returns the ensemble (one replica per seed of ``run``, in order) and its data. Replicates are
@@ -63,8 +64,14 @@ def baseline(run: RunConfig, config: TrainConfig = BASELINE, network: NetworkCon
     todo = [s for s in run.seeds if s not in have]
     if todo:
         net = EnsembleMLP.init(todo, network, run.device)
-        train(net, data.select([run.seeds.index(s) for s in todo]), config, tag="baseline",
-              progress=run.progress, desc="baseline training")
+        train(
+            net,
+            data.select([run.seeds.index(s) for s in todo]),
+            config,
+            tag="baseline",
+            progress=run.progress,
+            desc="baseline training",
+        )
         for i, s in enumerate(todo):
             have[s] = net.select([i])
             if cache:
@@ -94,8 +101,11 @@ def load_state(path: Path):
     try:
         return torch.load(path, weights_only=False)
     except Exception as exc:  # zip reader, unpickling, EOF: every way a damaged file fails
-        print(f"warning: cache file {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]}); "
-              "recomputing it", file=sys.stderr, flush=True)
+        print(
+            f"warning: cache file {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]}); recomputing it",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             path.unlink()
         except OSError:
@@ -108,18 +118,15 @@ def pruned(net: EnsembleMLP, config: PruneConfig = PruneConfig()) -> EnsembleMLP
     return prune(net.clone(), config)
 
 
-def run_params(**kwargs) -> dict:
-    """Parameters as plain JSON-able values for the results' ``.json`` file."""
-    out = {}
-    for k, v in kwargs.items():
-        if dataclasses.is_dataclass(v):
-            v = dataclasses.asdict(v)
-        out[k] = v
-    return json.loads(json.dumps(out, default=str))
-
-
-def relapse_probe(net: EnsembleMLP, data: EnsembleData, conditions, relapse: RelapseConfig = RelapseConfig(),
-                  relapse_conditions=("combined",), tag="eval", extra: dict | None = None):
+def relapse_probe(
+    net: EnsembleMLP,
+    data: EnsembleData,
+    conditions,
+    relapse: RelapseConfig = RelapseConfig(),
+    relapse_conditions=("combined",),
+    tag="eval",
+    extra: dict | None = None,
+):
     """Evaluate a state, then the relapse challenge (second pruning wave) on a copy of it.
 
     Returns tidy rows labelled ``phase``: accuracy (%) under ``conditions`` and weight sparsity (%)
@@ -141,7 +148,9 @@ def relapse_probe(net: EnsembleMLP, data: EnsembleData, conditions, relapse: Rel
     drop = post.copy()  # rows are condition-major, replica-minor in both frames
     for c in relapse_conditions:
         at = (drop.condition == c).to_numpy()
-        drop.loc[at, "value"] = pre.loc[(pre.condition == c).to_numpy(), "value"].to_numpy() - post.loc[at, "value"].to_numpy()
+        drop.loc[at, "value"] = (
+            pre.loc[(pre.condition == c).to_numpy(), "value"].to_numpy() - post.loc[at, "value"].to_numpy()
+        )
     drop["metric"] = "relapse_drop"
     frames = [pre, post, drop]
     for phase, state in (("pre_relapse", net), ("post_relapse", hit)):

@@ -27,16 +27,26 @@ SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.9
 SWEEP_CONDITIONS = ("clean", "standard", "internal_moderate", "combined")
 
 
-def main_experiment(base: EnsembleMLP, data: EnsembleData, prune_cfg: PruneConfig = PruneConfig(),
-                    regrow_fraction: float = 0.5, consolidation: TrainConfig = CONSOLIDATION,
-                    conditions: Sequence[str] = MAIN_CONDITIONS, progress=None):
+def main_experiment(
+    base: EnsembleMLP,
+    data: EnsembleData,
+    prune_cfg: PruneConfig = PruneConfig(),
+    regrow_fraction: float = 0.5,
+    consolidation: TrainConfig = CONSOLIDATION,
+    conditions: Sequence[str] = MAIN_CONDITIONS,
+    progress=None,
+):
     """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered')."""
-    frames = [evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
-              structure(base, extra={"stage": "baseline", "regrowth": "none"})]
+    frames = [
+        evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
+        structure(base, extra={"stage": "baseline", "regrowth": "none"}),
+    ]
     pruned = base.clone()
     _prune_to(pruned, torch.full((pruned.n_replicas,), prune_cfg.sparsity, dtype=torch.float64), prune_cfg.scope)
-    frames += [evaluate(pruned, data, conditions, extra={"stage": "pruned", "regrowth": "none"}),
-               structure(pruned, extra={"stage": "pruned", "regrowth": "none"})]
+    frames += [
+        evaluate(pruned, data, conditions, extra={"stage": "pruned", "regrowth": "none"}),
+        structure(pruned, extra={"stage": "pruned", "regrowth": "none"}),
+    ]
     arms = []
     for method in ("gradient", "random"):
         arm = pruned.clone()
@@ -55,12 +65,21 @@ def main_experiment(base: EnsembleMLP, data: EnsembleData, prune_cfg: PruneConfi
     frames += [evaluate(both, both_data, conditions), structure(both)]
     df = pd.concat(frames, ignore_index=True)
     m = base.n_replicas
-    return df, {"baseline": base, "pruned": pruned, "recovered": both.select(range(m)),
-                "recovered_random": both.select(range(m, 2 * m))}
+    return df, {
+        "baseline": base,
+        "pruned": pruned,
+        "recovered": both.select(range(m)),
+        "recovered_random": both.select(range(m, 2 * m)),
+    }
 
 
-def sparsity_sweep(base: EnsembleMLP, data: EnsembleData, levels=SWEEP_LEVELS,
-                   conditions: Sequence[str] = SWEEP_CONDITIONS, chunk: int = 40) -> pd.DataFrame:
+def sparsity_sweep(
+    base: EnsembleMLP,
+    data: EnsembleData,
+    levels=SWEEP_LEVELS,
+    conditions: Sequence[str] = SWEEP_CONDITIONS,
+    chunk: int = 40,
+) -> pd.DataFrame:
     """Accuracy under ``conditions`` at every sparsity level (fractions), one replica per seed x level."""
     levels = SWEEP_LEVEL.check_list("levels", levels)
     frames = []

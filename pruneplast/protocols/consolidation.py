@@ -78,8 +78,15 @@ def duration_curve(
     probe(0, net)
     last = max(wanted)
     if last > 0:
-        train(net, data, TrainConfig(epochs=last, lr=consolidation.lr, batch_size=consolidation.batch_size),
-              tag="consolidation", on_epoch_end=probe, progress=progress, desc="consolidation")
+        train(
+            net,
+            data,
+            TrainConfig(epochs=last, lr=consolidation.lr, batch_size=consolidation.batch_size),
+            tag="consolidation",
+            on_epoch_end=probe,
+            progress=progress,
+            desc="consolidation",
+        )
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "experiment", "consolidation")
     return df

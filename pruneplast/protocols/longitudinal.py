@@ -42,9 +42,9 @@ from ..config import (
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import train
-from ..results import summarise
+from ..results import fmt_sd_ci, fmt_study, summarise
 from ..stress import accuracy
-from .treatments import fmt_paper, fmt_sd_ci, joint
+from .treatments import joint
 
 #: The study's treatments followed after discontinuation (the untreated network has no drug to
 #: stop); the protocol follows every treated arm it is given (:func:`pruneplast.arms.treated_names`).
@@ -68,8 +68,9 @@ def protection_at_test(decay_rate: float, steps: int = 50, start: float = 1.0) -
     return max(0.0, start - steps * rate)
 
 
-def _maintain_run(net: EnsembleMLP, data: EnsembleData, durations: Sequence[int], lr: float,
-                  protection: float, prefix: str) -> dict[int, str]:
+def _maintain_run(
+    net: EnsembleMLP, data: EnsembleData, durations: Sequence[int], lr: float, protection: float, prefix: str
+) -> dict[int, str]:
     """One ensemble's maintenance run; the state after each duration is saved to ``<prefix>-<epoch>.pt``.
 
     Returns {duration: file}. Checkpoints go to disk as they are taken, so a worker process never
@@ -87,13 +88,19 @@ def _maintain_run(net: EnsembleMLP, data: EnsembleData, durations: Sequence[int]
             torch.save(current.state_dict(), files[epoch])
 
     snapshot(0, net)
-    train(net, data, TrainConfig(epochs=max(durations), lr=lr), tag="maintenance", on_epoch_end=snapshot,
-          progress=False)
+    train(
+        net, data, TrainConfig(epochs=max(durations), lr=lr), tag="maintenance", on_epoch_end=snapshot, progress=False
+    )
     return files
 
 
-def maintain(states: Mapping[str, EnsembleMLP], data: EnsembleData, config: MaintenanceConfig = MaintenanceConfig(),
-             progress: bool | None = None, workers: int = 1) -> tuple[dict[int, EnsembleMLP], EnsembleData]:
+def maintain(
+    states: Mapping[str, EnsembleMLP],
+    data: EnsembleData,
+    config: MaintenanceConfig = MaintenanceConfig(),
+    progress: bool | None = None,
+    workers: int = 1,
+) -> tuple[dict[int, EnsembleMLP], EnsembleData]:
     """One maintenance run of max(durations) epochs for every treated replica.
 
     ``states``: treatment name -> ensemble of M replicas with its drug on (from
@@ -120,15 +127,29 @@ def maintain(states: Mapping[str, EnsembleMLP], data: EnsembleData, config: Main
     workers = parallel.resolve_workers(workers, str(device))
     durations = sorted(set(config.durations))
     with tempfile.TemporaryDirectory(prefix="pruneplast-maintenance-") as tmp:
-        jobs = [(states[n], data, False, lambda idx, n=n: (durations, config.lr, config.protection,
-                                                           str(Path(tmp) / f"{n}-{idx[0]}")))
-                for n in names]
-        files = parallel.run_ensembles(jobs, _maintain_run, workers, "maintenance", [max(durations)] * len(names),
-                                       progress)
+        jobs = [
+            (
+                states[n],
+                data,
+                False,
+                lambda idx, n=n: (durations, config.lr, config.protection, str(Path(tmp) / f"{n}-{idx[0]}")),
+            )
+            for n in names
+        ]
+        files = parallel.run_ensembles(
+            jobs, _maintain_run, workers, "maintenance", [max(durations)] * len(names), progress
+        )
         # each duration's parts, in treatment and replica order, joined into one ensemble
-        checkpoints = {e: EnsembleMLP.concat([
-            EnsembleMLP.from_state_dict(torch.load(part[e], map_location=device, weights_only=False), device)
-            for per_treatment in files for part in per_treatment]) for e in durations}
+        checkpoints = {
+            e: EnsembleMLP.concat(
+                [
+                    EnsembleMLP.from_state_dict(torch.load(part[e], map_location=device, weights_only=False), device)
+                    for per_treatment in files
+                    for part in per_treatment
+                ]
+            )
+            for e in durations
+        }
     _, d = joint({n: states[n] for n in names}, data)
     return checkpoints, d
 
@@ -139,9 +160,14 @@ def discontinue(net: EnsembleMLP, protection) -> EnsembleMLP:
     return off.set_modulation(protection=protection)
 
 
-def biased_after_discontinuation(checkpoints: Mapping[int, EnsembleMLP], data: EnsembleData,
-                                 cfgs: Mapping[str, TreatmentConfig], config: MaintenanceConfig = MaintenanceConfig(),
-                                 protections: Sequence[float] | None = None, tag="eval") -> pd.DataFrame:
+def biased_after_discontinuation(
+    checkpoints: Mapping[int, EnsembleMLP],
+    data: EnsembleData,
+    cfgs: Mapping[str, TreatmentConfig],
+    config: MaintenanceConfig = MaintenanceConfig(),
+    protections: Sequence[float] | None = None,
+    tag="eval",
+) -> pd.DataFrame:
     """Biased-stress accuracy (%) after discontinuation at every checkpoint, tidy.
 
     With ``protections=None`` each replica is tested at its treatment's own protection
@@ -152,8 +178,12 @@ def biased_after_discontinuation(checkpoints: Mapping[int, EnsembleMLP], data: E
     rows = []
     for duration, net in sorted(checkpoints.items()):
         if protections is None:
-            grid = [[protection_at_test(cfgs[m["treatment"]].decay_rate, config.decay_steps, config.protection)
-                     for m in net.meta]]
+            grid = [
+                [
+                    protection_at_test(cfgs[m["treatment"]].decay_rate, config.decay_steps, config.protection)
+                    for m in net.meta
+                ]
+            ]
         else:
             grid = [[p] * net.n_replicas for p in check_fractions("protections", protections)]
         off = discontinue(net, net.protection)
@@ -161,9 +191,18 @@ def biased_after_discontinuation(checkpoints: Mapping[int, EnsembleMLP], data: E
         accs = accuracy(off, data, "biased", tag=tag, bias=config.bias, protections=grid)
         for ps, acc in zip(grid, accs):
             for meta, p, a in zip(off.meta, ps, acc.tolist()):
-                rows.append({"seed": meta["seed"], "treatment": meta["treatment"], "duration": duration,
-                             "protection": float(p), "drug": "off", "condition": "biased",
-                             "metric": "accuracy", "value": float(a)})
+                rows.append(
+                    {
+                        "seed": meta["seed"],
+                        "treatment": meta["treatment"],
+                        "duration": duration,
+                        "protection": float(p),
+                        "drug": "off",
+                        "condition": "biased",
+                        "metric": "accuracy",
+                        "value": float(a),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -186,11 +225,16 @@ def relapse_probability(rel: pd.DataFrame) -> pd.DataFrame:
     return g.assign(metric="relapse_probability", duration=np.nan)
 
 
-def longitudinal(states: Mapping[str, EnsembleMLP], data: EnsembleData, cfgs: Mapping[str, TreatmentConfig],
-                 config: MaintenanceConfig = MaintenanceConfig(),
-                 protections: Sequence[float] = SENSITIVITY_PROTECTIONS,
-                 thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
-                 progress: bool | None = None, workers: int = 1) -> tuple[pd.DataFrame, dict[int, EnsembleMLP]]:
+def longitudinal(
+    states: Mapping[str, EnsembleMLP],
+    data: EnsembleData,
+    cfgs: Mapping[str, TreatmentConfig],
+    config: MaintenanceConfig = MaintenanceConfig(),
+    protections: Sequence[float] = SENSITIVITY_PROTECTIONS,
+    thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
+    progress: bool | None = None,
+    workers: int = 1,
+) -> tuple[pd.DataFrame, dict[int, EnsembleMLP]]:
     """The whole chapter: maintenance, discontinuation tests, relapse, sensitivity. Tidy rows.
 
     experiments: ``relapse`` (biased accuracy and relapse indicator per replicate x duration at the
@@ -208,10 +252,12 @@ def longitudinal(states: Mapping[str, EnsembleMLP], data: EnsembleData, cfgs: Ma
     main = pd.concat([own.assign(threshold=config.threshold), rel, relapse_probability(rel)], ignore_index=True)
     thr = sorted(set(float(t) for t in thresholds) | {config.threshold})
     sens = biased_after_discontinuation(checkpoints, d, cfgs, config, protections)
-    frames = [main.assign(experiment="relapse"),
-              sens.assign(experiment="sensitivity", sweep="protection", threshold=np.nan),
-              relapse_probability(relapses(sens, thr)).assign(experiment="sensitivity", sweep="protection"),
-              relapse_probability(relapses(own, thr)).assign(experiment="sensitivity", sweep="threshold")]
+    frames = [
+        main.assign(experiment="relapse"),
+        sens.assign(experiment="sensitivity", sweep="protection", threshold=np.nan),
+        relapse_probability(relapses(sens, thr)).assign(experiment="sensitivity", sweep="protection"),
+        relapse_probability(relapses(own, thr)).assign(experiment="sensitivity", sweep="threshold"),
+    ]
     return pd.concat(frames, ignore_index=True), checkpoints
 
 
@@ -230,14 +276,23 @@ def probability_table(df: pd.DataFrame, paper_prob: Mapping, treatments: Sequenc
     rows = []
     for t in treatments:
         p = sel[sel.treatment == t]["protection"].iloc[0]
-        rows.append({"treatment": t, "protection at test": f"{p:.2f}", "ours": fmt_sd_ci(s.loc[t]),
-                     "study": fmt_paper(paper_prob.get(t))})
+        rows.append(
+            {
+                "treatment": t,
+                "protection at test": f"{p:.2f}",
+                "ours": fmt_sd_ci(s.loc[t]),
+                "study": fmt_study(paper_prob.get(t)),
+            }
+        )
     return pd.DataFrame(rows).set_index("treatment")
 
 
-def by_duration_table(df: pd.DataFrame, paper_rows: Mapping[str, Sequence[float]],
-                      paper_durations: Sequence[int] = PAPER_DURATIONS,
-                      metric: str = "relapse") -> pd.DataFrame:
+def by_duration_table(
+    df: pd.DataFrame,
+    paper_rows: Mapping[str, Sequence[float]],
+    paper_durations: Sequence[int] = PAPER_DURATIONS,
+    metric: str = "relapse",
+) -> pd.DataFrame:
     """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours | study.
 
     ``metric``: 'relapse' (the study's relapse_rate_by_maintenance) or 'accuracy'
@@ -251,9 +306,14 @@ def by_duration_table(df: pd.DataFrame, paper_rows: Mapping[str, Sequence[float]
         dur = int(r["duration"])
         row = paper_rows.get(r["treatment"])
         study = row[list(paper_durations).index(dur)] if row is not None and dur in paper_durations else None
-        rows.append({"treatment": r["treatment"], "duration (epochs)": dur,
-                     "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
-                     "study": fmt_paper(study)})
+        rows.append(
+            {
+                "treatment": r["treatment"],
+                "duration (epochs)": dur,
+                "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
+                "study": fmt_study(study),
+            }
+        )
     return pd.DataFrame(rows).pivot(index="duration (epochs)", columns="treatment", values=["ours", "study"])
 
 
@@ -269,7 +329,9 @@ def sensitivity_curves(df: pd.DataFrame, sweep: str, threshold: float | None = N
         t = check_real("threshold", threshold, 0.0, 100.0)
         sel = sel[np.isclose(sel.threshold.astype(float), t)]
         if sel.empty:
-            raise ValueError(f"no sensitivity rows at threshold {t}; thresholds: {sorted(df.threshold.dropna().unique())}")
+            raise ValueError(
+                f"no sensitivity rows at threshold {t}; thresholds: {sorted(df.threshold.dropna().unique())}"
+            )
     return sel.copy()
 
 

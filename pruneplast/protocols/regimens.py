@@ -35,7 +35,17 @@ from typing import Sequence
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, POSITIVE_COUNT as CHRONIC_CYCLES, REGIMEN_FRACTION, check_increasing, RegrowConfig, RelapseConfig, TrainConfig, check_int, check_real
+from ..config import (
+    CONSOLIDATION,
+    REGIMEN_FRACTION,
+    RegrowConfig,
+    RelapseConfig,
+    TrainConfig,
+    check_increasing,
+    check_int,
+    check_real,
+)
+from ..config import POSITIVE_COUNT as CHRONIC_CYCLES
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, train
@@ -46,13 +56,21 @@ from .base import relapse_probe
 CONDITIONS = ("clean", "standard", "internal_extreme", "combined")
 CHRONIC_NAMES = ("short_chronic", "moderate_chronic", "long_chronic")
 LABELS = {
-    "pruned": "pruned (untreated)", "acute_moderate": "acute moderate", "short_chronic": "short chronic",
-    "moderate_chronic": "moderate chronic", "long_chronic": "long chronic", "full_acute": "full acute",
+    "pruned": "pruned (untreated)",
+    "acute_moderate": "acute moderate",
+    "short_chronic": "short chronic",
+    "moderate_chronic": "moderate chronic",
+    "long_chronic": "long chronic",
+    "full_acute": "full acute",
     "epochs_matched": "epochs-matched control",
 }
 #: Paired comparisons of the chapter: (a, b) means a - b per seed.
-PAIRS = (("long_chronic", "acute_moderate"), ("long_chronic", "full_acute"),
-         ("long_chronic", "epochs_matched"), ("epochs_matched", "acute_moderate"))
+PAIRS = (
+    ("long_chronic", "acute_moderate"),
+    ("long_chronic", "full_acute"),
+    ("long_chronic", "epochs_matched"),
+    ("epochs_matched", "acute_moderate"),
+)
 #: Columns of the study's regimen table: (label, phase, condition, metric), in its order.
 TABLE_COLUMNS = (
     ("final sparsity", "pre_relapse", "-", "weight_sparsity"),
@@ -85,15 +103,24 @@ class Regimen:
     def total_epochs(self) -> int:
         return self.cycles * self.epochs
 
-    def is_checkpoint_of(self, other: "Regimen") -> bool:
+    def is_checkpoint_of(self, other: Regimen) -> bool:
         """True if this regimen's end state occurs during ``other`` (same streams, same steps)."""
-        return (self.fraction == other.fraction and self.cycles <= other.cycles
-                and (self.epochs == other.epochs or (self.cycles == 1 and self.epochs <= other.epochs)))
+        return (
+            self.fraction == other.fraction
+            and self.cycles <= other.cycles
+            and (self.epochs == other.epochs or (self.cycles == 1 and self.epochs <= other.epochs))
+        )
 
 
-def study_regimens(acute_fraction: float = 0.6, acute_epochs: int = 15, chronic_fraction: float = 0.4,
-                   chronic_epochs: int = 5, chronic_cycles: Sequence[int] = (3, 6, 10),
-                   full_epochs: int = 20, control: bool = True) -> tuple[Regimen, ...]:
+def study_regimens(
+    acute_fraction: float = 0.6,
+    acute_epochs: int = 15,
+    chronic_fraction: float = 0.4,
+    chronic_epochs: int = 5,
+    chronic_cycles: Sequence[int] = (3, 6, 10),
+    full_epochs: int = 20,
+    control: bool = True,
+) -> tuple[Regimen, ...]:
     """The study's five regimens (and the epochs-matched control), with its values as defaults.
 
     ``chronic_cycles`` gives the short, moderate and long chronic cycle counts (increasing); the
@@ -143,8 +170,9 @@ def plan(regimens: Sequence[Regimen]) -> list[list[Run]]:
 
 
 # --------------------------------------------------------------------------- execution
-def _regrow_by_schedule(net: EnsembleMLP, data: EnsembleData, fractions: Sequence[float],
-                        base: RegrowConfig, tag: str) -> None:
+def _regrow_by_schedule(
+    net: EnsembleMLP, data: EnsembleData, fractions: Sequence[float], base: RegrowConfig, tag: str
+) -> None:
     """Regrow replica m by ``fractions[m]`` in place (replicas sharing a fraction together)."""
     for f in sorted(set(fractions)):
         idx = [m for m, x in enumerate(fractions) if x == f]
@@ -198,12 +226,12 @@ def run(
         fractions = [r.schedule.fraction for r in group for _ in range(m0)]
         ends = {cp: name for r in group for cp, name in r.checkpoints}
         for k in range(1, cycles + 1):
-            def probe(e: int, state: EnsembleMLP, k=k) -> None:
+
+            def probe(e: int, state: EnsembleMLP, k=k, group=group, epochs=epochs, ends=ends, d=d) -> None:
                 named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
                 if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
                     return
-                df = relapse_probe(state, d, conditions, relapse,
-                                   extra={"cycle": k, "epochs": (k - 1) * epochs + e})
+                df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
                 df["regimen"] = df.schedule.map(named)
                 frames.append(df)
                 if keep_states:
@@ -216,8 +244,15 @@ def run(
             if epochs == 0 or (k, 0) in ends:
                 probe(0, net)
             if epochs > 0:
-                train(net, d, TrainConfig(epochs=epochs, lr=lr), tag=f"cycle{k}", on_epoch_end=probe,
-                      progress=progress, desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}")
+                train(
+                    net,
+                    d,
+                    TrainConfig(epochs=epochs, lr=lr),
+                    tag=f"cycle{k}",
+                    on_epoch_end=probe,
+                    progress=progress,
+                    desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}",
+                )
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "experiment", "regimens")
     return (df, states) if keep_states else df
@@ -321,7 +356,11 @@ def interpret_control(cmp: pd.DataFrame, quantity: str = "extreme accuracy") -> 
     for as long (cycles beyond training time)?
     """
     c = cmp[cmp.quantity == quantity].set_index(["a", "b"])
-    need = [("long_chronic", "acute_moderate"), ("long_chronic", "epochs_matched"), ("epochs_matched", "acute_moderate")]
+    need = [
+        ("long_chronic", "acute_moderate"),
+        ("long_chronic", "epochs_matched"),
+        ("epochs_matched", "acute_moderate"),
+    ]
     if any(p not in c.index for p in need):
         return "The control was not run, so training time and the number of cycles stay confounded."
     lc_am, lc_em, em_am = (c.loc[p] for p in need)
@@ -331,21 +370,31 @@ def interpret_control(cmp: pd.DataFrame, quantity: str = "extreme accuracy") -> 
 
     few = " (With a single seed there are no intervals, so no difference counts as clear.)" if lc_am["n"] < 2 else ""
     if sign(lc_am) <= 0:
-        head = ("Here long chronic is not clearly ahead of acute moderate, so there is no cycling advantage "
-                "for the control to explain")
-        tail = {1: "; the chronic schedule is nevertheless clearly ahead of the epochs-matched control.",
-                0: "; nor does it differ clearly from the epochs-matched control.",
-                -1: "; the epochs-matched control is clearly ahead of it."}[sign(lc_em)]
+        head = (
+            "Here long chronic is not clearly ahead of acute moderate, so there is no cycling advantage "
+            "for the control to explain"
+        )
+        tail = {
+            1: "; the chronic schedule is nevertheless clearly ahead of the epochs-matched control.",
+            0: "; nor does it differ clearly from the epochs-matched control.",
+            -1: "; the epochs-matched control is clearly ahead of it.",
+        }[sign(lc_em)]
         return head + tail + few
     share = 100 * em_am["mean"] / lc_am["mean"]
     closed = f"Training the single regrowth for as long closes {share:.0f}% of the gap to long chronic"
     if sign(lc_em) == 0:
-        return (f"{closed}, and what remains is not distinguishable from zero: the advantage of the "
-                "chronic schedule over acute moderate is accounted for by its longer training, not by "
-                "the repeated cycles." + few)
+        return (
+            f"{closed}, and what remains is not distinguishable from zero: the advantage of the "
+            "chronic schedule over acute moderate is accounted for by its longer training, not by "
+            "the repeated cycles." + few
+        )
     if sign(lc_em) > 0:
-        return (f"{closed}, but the chronic schedule stays clearly ahead of the control: repeated cycles "
-                "add resilience beyond what the extra training time gives." + few)
-    return (f"{closed}; the control even ends clearly ahead of the chronic schedule: at equal training "
-            "time one large regrowth is better, and the study's advantage of cycling is an advantage of "
-            "training longer." + few)
+        return (
+            f"{closed}, but the chronic schedule stays clearly ahead of the control: repeated cycles "
+            "add resilience beyond what the extra training time gives." + few
+        )
+    return (
+        f"{closed}; the control even ends clearly ahead of the chronic schedule: at equal training "
+        "time one large regrowth is better, and the study's advantage of cycling is an advantage of "
+        "training longer." + few
+    )

@@ -24,16 +24,14 @@ import dataclasses
 from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
-import torch
 
-from .. import parallel
-from .. import arms
+from .. import arms, parallel
 from ..arms import TreatmentConfig
 from ..config import BASELINE, NetworkConfig, PruneConfig, RegrowConfig, RunConfig, TrainConfig, check_choice
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
-from ..results import summarise
+from ..results import fmt_sd_ci, fmt_study, summarise
 from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
 from .base import _key, baseline, cache_dir, load_state, pruned, save_state
 
@@ -51,9 +49,12 @@ MANIC_PANELS = (
 
 
 # --------------------------------------------------------------------------- configuration
-def configs(names: Iterable[str] | None = None, epochs: Mapping[str, int] | None = None,
-            regrow_fraction: float | None = None,
-            decay_rates: Mapping[str, float] | None = None) -> dict[str, TreatmentConfig]:
+def configs(
+    names: Iterable[str] | None = None,
+    epochs: Mapping[str, int] | None = None,
+    regrow_fraction: float | None = None,
+    decay_rates: Mapping[str, float] | None = None,
+) -> dict[str, TreatmentConfig]:
     """The registered configuration of each named treatment arm (every arm where ``names`` is
     None), with optional overrides.
 
@@ -63,10 +64,10 @@ def configs(names: Iterable[str] | None = None, epochs: Mapping[str, int] | None
     ``ValueError``; out-of-range values raise it from :class:`TreatmentConfig`.
     """
     for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
-        for name in (mapping or {}):
+        for name in mapping or {}:
             check_choice(f"{key} key", name, arms.names())
     out = {}
-    for name in (arms.names() if names is None else names):
+    for name in arms.names() if names is None else names:
         cfg = arms.arm(name)
         if epochs and name in epochs and name != "untreated":
             cfg = dataclasses.replace(cfg, epochs=epochs[name])
@@ -107,27 +108,43 @@ def drug_on(net: EnsembleMLP, cfg: TreatmentConfig, index: Sequence[int] | None 
 
 
 # --------------------------------------------------------------------------- treating
-def _course(net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float],
-            schedule: TreatmentConfig | None = None) -> EnsembleMLP:
+def _course(
+    net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float], schedule: TreatmentConfig | None = None
+) -> EnsembleMLP:
     """Train one ensemble's treatment course in place and return it.
 
     ``lr``: one learning rate per replica. ``schedule``: a scheduled treatment's configuration (the
     SSRI-like noise taper and gain ramp, :func:`course_schedule`; its drug is switched on at the end
     value afterwards), or None for a course at constant modulation.
     """
+
     def done(epoch: int, current: EnsembleMLP) -> None:
         parallel.report(current.n_replicas)
 
     sigma, gain = course_schedule(schedule) if schedule is not None else (0.0, None)
-    train(net, data, TrainConfig(epochs=epochs, lr=lr[0]), tag="treatment", lr=lr, sigma_int=sigma, gain=gain,
-          on_epoch_end=done, progress=False)
+    train(
+        net,
+        data,
+        TrainConfig(epochs=epochs, lr=lr[0]),
+        tag="treatment",
+        lr=lr,
+        sigma_int=sigma,
+        gain=gain,
+        on_epoch_end=done,
+        progress=False,
+    )
     if schedule is not None:
         drug_on(net, schedule)  # the gain stays at its end value after the course
     return net
 
 
-def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, TreatmentConfig],
-          progress: bool | None = None, workers: int = 1) -> dict[str, EnsembleMLP]:
+def treat(
+    depressed: EnsembleMLP,
+    data: EnsembleData,
+    cfgs: Mapping[str, TreatmentConfig],
+    progress: bool | None = None,
+    workers: int = 1,
+) -> dict[str, EnsembleMLP]:
     """Apply every treatment to copies of the pruned ensemble ``depressed`` (M replicas).
 
     Returns name -> ensemble of M replicas (``meta['treatment']`` set), drug modulation on.
@@ -154,29 +171,46 @@ def treat(depressed: EnsembleMLP, data: EnsembleData, cfgs: Mapping[str, Treatme
     for name, cfg in cfgs.items():
         if cfg.epochs > 0 and not scheduled(cfg):
             groups.setdefault(cfg.epochs, []).append(name)
-    jobs, names, epochs = [], [], []
+    jobs: list = []
+    names: list[list[str]] = []
+    epochs: list[int] = []
     for ep, group in groups.items():
         lr = [cfgs[n].lr for n in group for _ in range(m)]
-        jobs.append((EnsembleMLP.concat([states[n] for n in group]), data.select(list(range(m)) * len(group)), False,
-                     lambda idx, ep=ep, lr=lr: (ep, [lr[i] for i in idx])))
+        jobs.append(
+            (
+                EnsembleMLP.concat([states[n] for n in group]),
+                data.select(list(range(m)) * len(group)),
+                False,
+                lambda idx, ep=ep, lr=lr: (ep, [lr[i] for i in idx]),
+            )
+        )
         names.append(group)
         epochs.append(ep)
     for name, cfg in cfgs.items():
         if cfg.epochs > 0 and scheduled(cfg):
-            jobs.append((states[name], data, cfg.noise_start > 0,
-                         lambda idx, cfg=cfg: (cfg.epochs, [cfg.lr] * len(idx), cfg)))
+            jobs.append(
+                (states[name], data, cfg.noise_start > 0, lambda idx, cfg=cfg: (cfg.epochs, [cfg.lr] * len(idx), cfg))
+            )
             names.append([name])
             epochs.append(cfg.epochs)
-    for group, parts in zip(names, parallel.run_ensembles(jobs, _course, workers, "treatment courses", epochs, progress)):
+    for group, parts in zip(
+        names, parallel.run_ensembles(jobs, _course, workers, "treatment courses", epochs, progress)
+    ):
         trained = EnsembleMLP.concat(parts)
         for k, n in enumerate(group):
             states[n] = trained.select(range(k * m, (k + 1) * m))
     return states
 
 
-def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config: TrainConfig = BASELINE,
-            prune_config: PruneConfig = PruneConfig(), network: NetworkConfig = NetworkConfig(),
-            cache: bool = True, workers: int = 1) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
+def treated(
+    run: RunConfig,
+    cfgs: Mapping[str, TreatmentConfig],
+    baseline_config: TrainConfig = BASELINE,
+    prune_config: PruneConfig = PruneConfig(),
+    network: NetworkConfig = NetworkConfig(),
+    cache: bool = True,
+    workers: int = 1,
+) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
     """Each replicate's baseline, pruned and treated: (name -> ensemble, data).
 
     Cached on disk like the baselines (keyed by seeds, task, every configuration, the number of
@@ -185,9 +219,22 @@ def treated(run: RunConfig, cfgs: Mapping[str, TreatmentConfig], baseline_config
     """
     workers = parallel.resolve_workers(workers, run.device)
     base, data = baseline(run, baseline_config, network, cache=cache)
-    path = cache_dir() / "treated" / (
-        _key(run.seeds, run.task, baseline_config, prune_config, network,
-             [_protocol(c) for c in cfgs.values()], {"workers": workers}) + ".pt")
+    path = (
+        cache_dir()
+        / "treated"
+        / (
+            _key(
+                run.seeds,
+                run.task,
+                baseline_config,
+                prune_config,
+                network,
+                [_protocol(c) for c in cfgs.values()],
+                {"workers": workers},
+            )
+            + ".pt"
+        )
+    )
     saved = load_state(path) if cache else None
     if saved is not None:
         return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
@@ -213,8 +260,9 @@ def joint(states: Mapping[str, EnsembleMLP], data: EnsembleData) -> tuple[Ensemb
     return EnsembleMLP.concat(nets), data.select(list(range(m)) * len(nets))
 
 
-def evaluate_treatments(states: Mapping[str, EnsembleMLP], data: EnsembleData,
-                        tolerance_sigmas: Sequence[float] = TOLERANCE_SIGMAS) -> pd.DataFrame:
+def evaluate_treatments(
+    states: Mapping[str, EnsembleMLP], data: EnsembleData, tolerance_sigmas: Sequence[float] = TOLERANCE_SIGMAS
+) -> pd.DataFrame:
     """Every chapter-5 measurement, tidy; columns add ``experiment``, ``treatment`` and ``drug``.
 
     experiments: ``efficacy`` (sparsity, kept weights, gain; clean, standard, combined),
@@ -254,8 +302,7 @@ def acute_relapse(net: EnsembleMLP, data: EnsembleData) -> pd.DataFrame:
     rows = before.assign(metric="accuracy_before")
     rows_after = after.assign(metric="accuracy_after")
     drop = after.assign(metric="relapse_drop", value=before["value"].to_numpy() - after["value"].to_numpy())
-    sp = structure(hit).query("metric == 'weight_sparsity'").assign(condition="combined",
-                                                                    metric="sparsity_after")
+    sp = structure(hit).query("metric == 'weight_sparsity'").assign(condition="combined", metric="sparsity_after")
     return pd.concat([rows, rows_after, drop, sp], ignore_index=True)
 
 
@@ -288,24 +335,9 @@ TABLE_ROWS = (
 )
 
 
-def fmt_sd_ci(row, digits: int = 1) -> str:
-    """'mean ± SD [low, high]' (population SD, 95% t-interval; no interval for one seed)."""
-    s = f"{row['mean']:.{digits}f} ± {row['sd']:.{digits}f}"
-    if row["n"] > 1:
-        s += f" [{row['ci_low']:.{digits}f}, {row['ci_high']:.{digits}f}]"
-    return s
-
-
-def fmt_paper(value, digits: int = 1) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, (list, tuple)):
-        return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f}"
-    return f"{value:.{digits}f}"
-
-
-def comparison_table(df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS,
-                     treatments: Sequence[str] | None = None) -> pd.DataFrame:
+def comparison_table(
+    df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS, treatments: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Ours (mean ± SD [95% CI] over seeds) beside the study's (mean ± SD), one row per measure.
 
     ``paper_tables`` is study B's ``tables`` mapping (each row keyed by arm name); ``treatments``
@@ -320,7 +352,7 @@ def comparison_table(df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS,
         row = {"measure": table_name}
         for t in treatments:
             row[f"{t}, ours"] = fmt_sd_ci(s.loc[t], digits) if t in s.index else "—"
-            row[f"{t}, study"] = fmt_paper(paper_tables[table_name].get(t), digits)
+            row[f"{t}, study"] = fmt_study(paper_tables[table_name].get(t), digits)
         out.append(row)
     return pd.DataFrame(out).set_index("measure")
 
@@ -329,18 +361,31 @@ def off_drug_table(df: pd.DataFrame, paper_off: Mapping, name: str = "neurostero
     """One arm on and off drug (the study's: neurosteroid-like), ours beside the study's off-drug values."""
     rows = []
     for key, cond in (("combined", "combined"), ("extreme", "sigma_2.5"), ("biased", "biased")):
-        on = df[(df.treatment == name) & (df.drug == "on") & (df.condition == cond)
-                & (df.metric == "accuracy") & df.experiment.isin(["efficacy", "tolerance", "manic_risk"])]
-        off = df[(df.experiment == "off_drug") & (df.treatment == name) & (df.condition == cond)
-                 & (df.metric == "accuracy")]
+        on = df[
+            (df.treatment == name)
+            & (df.drug == "on")
+            & (df.condition == cond)
+            & (df.metric == "accuracy")
+            & df.experiment.isin(["efficacy", "tolerance", "manic_risk"])
+        ]
+        off = df[
+            (df.experiment == "off_drug") & (df.treatment == name) & (df.condition == cond) & (df.metric == "accuracy")
+        ]
         s_on, s_off = summarise(on, ["treatment"]).iloc[0], summarise(off, ["treatment"]).iloc[0]
-        rows.append({"condition": key, "on drug, ours": fmt_sd_ci(s_on), "off drug, ours": fmt_sd_ci(s_off),
-                     "off drug, study": fmt_paper(paper_off[key]) if name == "neurosteroid" else "—"})
+        rows.append(
+            {
+                "condition": key,
+                "on drug, ours": fmt_sd_ci(s_on),
+                "off drug, ours": fmt_sd_ci(s_off),
+                "off drug, study": fmt_study(paper_off[key]) if name == "neurosteroid" else "—",
+            }
+        )
     return pd.DataFrame(rows).set_index("condition")
 
 
-def summary(df: pd.DataFrame, experiment: str, condition: str, metric: str,
-            treatments: Sequence[str] | None = None) -> pd.DataFrame:
+def summary(
+    df: pd.DataFrame, experiment: str, condition: str, metric: str, treatments: Sequence[str] | None = None
+) -> pd.DataFrame:
     """Mean, SD, n and 95% CI per treatment (index, in registry order) of one measure."""
     sel = df[(df.experiment == experiment) & (df.condition == condition) & (df.metric == metric)]
     s = summarise(sel, ["treatment"]).set_index("treatment")

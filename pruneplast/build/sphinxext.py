@@ -56,9 +56,11 @@ def profile_banner(profile: str) -> str:
     """The announcement of a non-paper build ('' for the paper profile or an unknown build)."""
     if not profile or profile == "paper":
         return ""
-    return (f"This is the <strong>{profile}</strong> build of the book: fewer replicate seeds and shorter "
-            "runs than the studies, to check that every chapter runs. Its numbers and verdicts are not "
-            "the paper-scale results (<code>make book</code> builds those).")
+    return (
+        f"This is the <strong>{profile}</strong> build of the book: fewer replicate seeds and shorter "
+        "runs than the studies, to check that every chapter runs. Its numbers and verdicts are not "
+        "the paper-scale results (<code>make book</code> builds those)."
+    )
 
 
 def announce_profile(app, config) -> None:

@@ -9,7 +9,7 @@ and unpacked under ``<cache>/webassets/`` (``$PRUNEPLAST_CACHE``, default ``<pro
 fonts and licence into the staging folder's ``_static/widgets/``; ``_config.yml`` points myst-nb's
 ``nb_ipywidgets_js`` at ``widgets/embed.js``, which Sphinx serves as ``_static/widgets/embed.js``.
 
-Run ``python -m pruneplast.webassets`` (the Makefile's ``widgets-js`` step) to fetch ahead of a
+Run ``python -m pruneplast.build.webassets`` (the Makefile's ``widgets-js`` step) to fetch ahead of a
 build; :func:`pruneplast.build.stage_book` fetches when the files are missing.
 """
 
@@ -28,8 +28,10 @@ from pathlib import Path
 
 PACKAGE = "@jupyter-widgets/html-manager"  # ipywidgets 8's HTML manager (BSD-3-Clause)
 VERSION = "1.0.15"  # matches ipywidgets 8.1 (@jupyter-widgets/controls 5)
-INTEGRITY = ("sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//"
-             "SABeNz1yp47bCrJ3CQA==")  # of the npm tarball, as the registry publishes it
+INTEGRITY = (
+    "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//"
+    "SABeNz1yp47bCrJ3CQA=="
+)  # of the npm tarball, as the registry publishes it
 #: Files of the package's ``dist/`` that the book serves: the standalone bundle, its licence
 #: notice and the icon fonts its stylesheet refers to (source maps and AMD builds are left out).
 KEEP_SUFFIXES = (".woff2", ".woff", ".ttf", ".eot", ".svg")
@@ -41,7 +43,7 @@ class AssetError(RuntimeError):
 
 
 def _cache_root() -> Path:
-    from .protocols.base import cache_dir
+    from ..protocols.base import cache_dir
 
     return cache_dir() / "webassets"
 
@@ -67,14 +69,20 @@ def fetch(quiet: bool = False) -> Path:
     if npm is None:
         raise AssetError(
             f"npm is needed once to fetch {PACKAGE}@{VERSION} (the widget bundle the book serves); "
-            "install Node.js and npm (Debian: apt-get install -y npm), then rerun")
+            "install Node.js and npm (Debian: apt-get install -y npm), then rerun"
+        )
     root = _cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix="fetch-") as tmp:
         if not quiet:
             print(f"fetching {PACKAGE}@{VERSION} with npm pack ...", file=sys.stderr)
-        proc = subprocess.run([npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--pack-destination", tmp],
-                              cwd=tmp, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [npm, "pack", f"{PACKAGE}@{VERSION}", "--json", "--pack-destination", tmp],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if proc.returncode != 0:
             raise AssetError(f"npm pack {PACKAGE}@{VERSION} failed:\n{proc.stderr.strip()[-2000:]}")
         info = json.loads(proc.stdout)[0]

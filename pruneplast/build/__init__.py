@@ -1,0 +1,42 @@
+"""Book tooling: find the text notebooks, execute them (stamped), build the HTML book, keep the checks' references.
+
+* :mod:`.notebooks`: discovery and papermill parameters;
+* :mod:`.execution`: one notebook executed with papermill, its outputs post-processed;
+* :mod:`.stamps`: whether an executed page is up to date;
+* :mod:`.book`: every page executed, staged and built with Jupyter Book;
+* :mod:`.memory`: the kernel's peak memory per page;
+* :mod:`.references`: the notebook checks' references;
+* :mod:`.webassets`: the ipywidgets bundle served by the book; :mod:`.sphinxext`: the book's Sphinx hook.
+
+None of it is part of a cached state's key or a page's stamp except :mod:`.execution`
+(:mod:`pruneplast.keys`).
+"""
+
+from __future__ import annotations
+
+from ._common import CELL_TIMEOUT, NOTEBOOK_DIRS, PACKAGE_DIR, ParameterError  # noqa: F401
+from .book import build_book, execute_book, jupyter_book_command, stage_book, toc_files, write_timings  # noqa: F401
+from .execution import OutputError, check_writable, execute, run, run_lock, scratch_dir  # noqa: F401
+from .memory import PeakMemory  # noqa: F401
+from .notebooks import (  # noqa: F401
+    ParamInfo,
+    chapter_name,
+    describe_parameters,
+    find_notebook,
+    is_text_notebook,
+    parameter_info,
+    parameters_for,
+    parse_value,
+    read_notebook,
+    text_notebooks,
+)
+from .references import (  # noqa: F401
+    REFERENCE_DIR,
+    chapter_sources,
+    check_against_reference,
+    make_reference,
+    read_reference,
+    reference_path,
+    reference_text,
+)
+from .stamps import stamp  # noqa: F401

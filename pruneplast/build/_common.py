@@ -1,0 +1,22 @@
+"""Constants and the error type shared by the build tooling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the pruneplast package
+NOTEBOOK_DIRS = ("notebooks", "book")
+#: Default per-cell timeout in seconds (the paper profile trains ten replicates at full length).
+CELL_TIMEOUT = {"quick": 900, "paper": 6 * 3600}
+
+
+class ParameterError(ValueError):
+    """A bad parameter name or value, found before anything runs."""
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _fmt_time(s: float) -> str:
+    return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:04.1f} s"

@@ -1,0 +1,294 @@
+"""Building the book: execute every page (stamped), stage the executed notebooks, run Jupyter Book.
+
+The reviewed sources are jupytext MyST markdown files (``notebooks/NN_slug.md``, and notebook
+pages of the front matter such as ``book/scorecard.md``). This module turns one of them into an
+executed ``.ipynb`` with papermill, at a parameter *profile* (``paper`` or ``quick``, see
+:mod:`pruneplast.chapters`) plus explicit overrides, and builds the HTML book from executed
+notebooks only.
+
+Staleness. Jupyter Book's own cache keys on a notebook's code cells, so an edit to the package
+alone would leave old outputs in the book. Here the book is built with Jupyter Book's execution
+switched off, from a staging folder holding the papermill-executed notebooks. A notebook is
+re-executed unless its *stamp* matches: a SHA-256 over the notebook's text, the package
+files a page depends on (:func:`pruneplast.keys.stamp_files`), the parameter values, the
+profile and (for pages that are not chapters, like the scorecard and the Compute appendix)
+every results file of the profile and the benchmark results (``benchmarks/*.json``); the
+results files a chapter wrote must also still be there, unchanged. Anything else re-executes.
+
+Public functions: :func:`toc_files`, :func:`execute_book`, :func:`stage_book`, :func:`build_book`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .. import chapters
+from ..results import atomic_write, project_root, results_dir
+from . import sphinxext
+from ._common import NOTEBOOK_DIRS, _fmt_time, _log
+from .execution import execute
+from .memory import PeakMemory
+from .notebooks import is_text_notebook, parameters_for
+from .stamps import _file_digest, _stamp_ok, stamp
+
+
+# --------------------------------------------------------------------------- the book
+def toc_files(root: Path | None = None) -> list[str]:
+    """Every page of ``_toc.yml`` in reading order, as paths without suffix (``notebooks/02_...``)."""
+    root = Path(root or project_root())
+    toc = yaml.safe_load((root / "_toc.yml").read_text(encoding="utf-8"))
+    out: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key in ("root", "file"):
+                if key in node and isinstance(node[key], str):
+                    out.append(node[key])
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return out
+
+
+def _source_of(page: str, root: Path) -> Path:
+    for suffix in (".md", ".ipynb"):
+        p = root / f"{page}{suffix}"
+        if p.exists():
+            return p
+    raise FileNotFoundError(f"_toc.yml lists {page!r} but neither {page}.md nor {page}.ipynb exists")
+
+
+def execute_book(profile: str, build_dir: Path, root: Path | None = None, force: bool = False) -> list[dict]:
+    """Execute every notebook page of the toc, in order, into ``build_dir/exec/<profile>``.
+
+    A page is skipped only when its stamp matches (see the module docstring). Prints a progress
+    line per page with its elapsed time. Returns one record per page. After every page the records
+    so far are written to ``build_dir/timings-<profile>.json`` (``"complete": false``), so a build
+    that stops part-way keeps what it measured; :func:`build_book` completes the file at the end.
+    """
+    root = Path(root or project_root())
+    exec_dir = Path(build_dir) / "exec" / profile
+    res_root = Path(os.environ.get("PRUNEPLAST_RESULTS", root / "results")).resolve()
+    pages = [(page, _source_of(page, root)) for page in toc_files(root)]
+    nbs = [(page, src) for page, src in pages if src.suffix == ".ipynb" or is_text_notebook(src)]
+    # chapters first (in toc order), then pages that read their results (e.g. the scorecard)
+    nbs.sort(key=lambda ps: ps[1].stem not in chapters.CHAPTERS)
+    records: list[dict] = []
+    t_start = time.perf_counter()
+    for i, (page, src) in enumerate(nbs, 1):
+        is_chapter = src.stem in chapters.CHAPTERS
+        params = parameters_for(src, profile)
+        res_dir = results_dir(profile, res_root)
+        # a page that is not a chapter (the scorecard) may read every results file of the profile
+        extra = (
+            []
+            if is_chapter or not res_dir.is_dir()
+            else sorted(
+                p for p in res_dir.glob("*") if p.is_file() and p.stem != src.stem and not p.name.startswith(".")
+            )
+        )
+        # ... and the benchmark results (the Compute appendix renders them)
+        bench = [] if is_chapter else sorted((root / "benchmarks").glob("*.json"))
+        # ... and the catalogue of bad inputs and faults (the page of that name runs it)
+        bench += (
+            []
+            if is_chapter
+            else [f for f in (root / "tests" / "faults.py", root / "tests" / "test_faults.py") if f.exists()]
+        )
+        key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir, bench, root)
+        out = exec_dir / f"{page}.ipynb"
+        stamp_file = out.with_suffix(".stamp.json")
+        head = f"[{i}/{len(nbs)}] {page} ({profile})"
+        if not force and _stamp_ok(stamp_file, out, key):
+            _log(f"{head}: up to date (stamp matches), not re-executed")
+            records.append({"page": page, "executed": False, "seconds": 0.0})
+            continue
+        stamp_file.unlink(missing_ok=True)
+        if is_chapter:  # no stale results may survive a re-execution (the scorecard reads them)
+            for suffix in (".csv", ".json"):
+                (res_dir / f"{src.stem}{suffix}").unlink(missing_ok=True)
+        _log(f"{head}: executing ...")
+        t0 = time.perf_counter()
+        try:
+            # on a terminal papermill shows a bar per cell; in a log, a line every two minutes
+            with PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem:
+                execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
+        except Exception as exc:
+            _log(
+                f"{head}: FAILED after {_fmt_time(time.perf_counter() - t0)}; the partly executed "
+                f"notebook is {out.with_name(out.stem + '.failed.ipynb')}"
+            )
+            write_timings(build_dir, profile, records, time.perf_counter() - t_start, failed_page=page)
+            raise RuntimeError(f"executing {src} failed: {exc}") from exc
+        dt = time.perf_counter() - t0
+        written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
+        stamp_file.write_text(
+            json.dumps({"stamp": key, "results": {str(p): _file_digest(p) for p in written}}, indent=1) + "\n",
+            encoding="utf-8",
+        )
+        _log(f"{head}: done in {_fmt_time(dt)}, peak memory {mem.peak_mib:.0f} MiB")
+        records.append({"page": page, "executed": True, "seconds": dt, "peak_rss_mib": mem.peak_mib})
+        write_timings(build_dir, profile, records, time.perf_counter() - t_start)
+    return records
+
+
+def write_timings(
+    build_dir: Path,
+    profile: str,
+    records: list[dict],
+    execute_s: float,
+    html_s: float | None = None,
+    failed_page: str | None = None,
+) -> tuple[Path, dict]:
+    """Write ``build_dir/timings-<profile>.json`` atomically; complete only once the HTML is built."""
+    timings = {
+        "profile": profile,
+        "pages": records,
+        "execute_s": execute_s,
+        "html_s": html_s,
+        "total_s": execute_s + (html_s or 0.0),
+        "executed": sum(r["executed"] for r in records),
+        "complete": html_s is not None,
+        "failed_page": failed_page,
+        "threads": _torch_threads(),
+        "cpus": os.cpu_count(),
+        "load_average_at_end": os.getloadavg(),
+        "peak_rss_mib": max([r.get("peak_rss_mib", 0.0) for r in records] or [0.0]),
+    }
+    path = Path(build_dir) / f"timings-{profile}.json"
+    atomic_write(path, json.dumps(timings, indent=1) + "\n")
+    return path, timings
+
+
+def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
+    """A fresh folder to build the book from: config, toc, front matter and executed notebooks only."""
+    root = Path(root or project_root())
+    stage = Path(build_dir) / "source" / profile
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(root / name, stage / name)
+    for d in NOTEBOOK_DIRS:
+        for f in (root / d).rglob("*"):
+            rel = f.relative_to(root)
+            if (
+                not f.is_file()
+                or f.suffix == ".ipynb"
+                or ".ipynb_checkpoints" in rel.parts
+                or "_build" in rel.parts
+                or is_text_notebook(f)
+            ):
+                continue
+            (stage / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, stage / rel)
+    _copy_mathjax(stage / "_mathjax" / "mathjax")
+    from .webassets import copy_widgets_js  # ipywidgets embed bundle, served as _static/widgets/
+
+    copy_widgets_js(stage / "_static" / "widgets")
+    exec_dir = Path(build_dir) / "exec" / profile
+    for page in toc_files(root):
+        src = _source_of(page, root)
+        if src.suffix == ".ipynb" or is_text_notebook(src):
+            (stage / page).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(exec_dir / f"{page}.ipynb", stage / f"{page}.ipynb")
+    return stage
+
+
+def _copy_mathjax(dest: Path) -> None:
+    """Serve MathJax from the book itself (``_config.yml`` points ``mathjax_path`` here): no CDN.
+
+    The files come from the ``jupyter-server-mathjax`` package (MathJax 2, TeX input, HTML-CSS
+    output with its web fonts); localisations and the SVG output are left out.
+    """
+    try:
+        import jupyter_server_mathjax
+    except ImportError as exc:
+        raise FileNotFoundError("jupyter-server-mathjax is not installed; install the project's 'book' extra") from exc
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    skip = shutil.ignore_patterns("localization", "SVG", "__pycache__")
+    shutil.copytree(src, dest, ignore=skip)
+
+
+def jupyter_book_command() -> list[str]:
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    raise FileNotFoundError("jupyter-book is not installed; install the project with its 'book' extra")
+
+
+def build_book(
+    profile: str = "paper",
+    build_dir: Path | str | None = None,
+    html_dir: Path | str | None = None,
+    force: bool = False,
+    strict: bool = True,
+) -> Path:
+    """Execute every notebook page (stamped), stage them and build the HTML book; returns the HTML folder.
+
+    ``build_dir`` (default ``<project>/_build``) holds ``exec/<profile>`` (executed notebooks and
+    stamps), ``source/<profile>`` (the staging folder) and ``html`` (the book). ``strict`` turns
+    Sphinx warnings into errors (``-W -n --keep-going``).
+    """
+    root = project_root()
+    build_dir = Path(build_dir or root / "_build").resolve()
+    t0 = time.perf_counter()
+    _log(f"== executing the book's notebooks at profile {profile!r} ==")
+    records = execute_book(profile, build_dir, root, force)
+    t_exec = time.perf_counter() - t0
+    stage = stage_book(profile, build_dir, root)
+    _log(f"== building HTML with Jupyter Book from {stage} ==")
+    t1 = time.perf_counter()
+    cmd = jupyter_book_command() + [
+        "build",
+        str(stage),
+        "--path-output",
+        str(build_dir / "jb"),
+        "--builder",
+        "html",
+        "--all",
+    ]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    # the book's Sphinx extension puts a banner on every page of a non-paper profile
+    proc = subprocess.run(cmd, cwd=root, env={**os.environ, sphinxext.PROFILE_ENV: profile})
+    if proc.returncode != 0:
+        raise RuntimeError(f"Jupyter Book failed (exit {proc.returncode}); see the warnings above")
+    html = Path(html_dir).resolve() if html_dir else build_dir / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    shutil.copytree(build_dir / "jb" / "_build" / "html", html)
+    t_html = time.perf_counter() - t1
+    n_exec = sum(r["executed"] for r in records)
+    timing_file, timings = write_timings(build_dir, profile, records, t_exec, t_html)
+    _log(f"== book at {html / 'index.html'} ==")
+    _log(
+        f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "
+        f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}; "
+        f"peak memory {timings['peak_rss_mib']:.0f} MiB (timings in {timing_file})"
+    )
+    return html
+
+
+def _torch_threads() -> int | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.get_num_threads()

@@ -1,0 +1,57 @@
+"""The interactive explorer: the model's main knobs, recomputed on a small ensemble of replicates.
+
+Modules: :mod:`.knobs` (settings and sizes), :mod:`.engine`, :mod:`.figure`, :mod:`.grid` (the
+static book's precomputed settings), :mod:`.widgets` (front ends) and :mod:`.app` (Voila).
+
+Given a set of :class:`Knobs` (pruning sparsity, regrowth method and fraction, consolidation
+epochs, the internal and input noise of a custom stress test, a treatment class with its gain,
+damping and activation, and mood-stabiliser protection), :meth:`Explorer.compute` takes each
+replicate's trained baseline (disk-cached, see :func:`pruneplast.protocols.base.baseline`) through
+
+    prune (per layer, magnitude) -> drug modulation on -> regrowth -> consolidation (lr 5e-4)
+
+and measures, on every replicate: accuracy (%) under each stress condition of the methods'
+section 6 plus the custom test and the biased (manic-risk) test, the graded noise tolerance
+curve, the weight sparsity of each layer (%), and the decision regions of the first replicate.
+The trained baseline and the pruned, untreated network are measured under the same tests as
+references. Results are tidy tables; :func:`figure` draws them (mean and SD over replicates).
+
+Defaults are sized for interaction on two CPU cores: three replicates; regrowth scores and
+consolidation on the first ``train_subset`` (2,000 of 12,000) training samples of each replicate,
+for 3 epochs instead of the studies' 15; tests on the first ``eval_samples`` (1,000 of 4,000)
+points of the standard set. Everything else is the studies' protocol. States are
+cached in memory (the pruned state per sparsity, the trained state per training knobs), so a
+change of the noise or protection knobs only re-evaluates.
+
+Simplifications, stated on the explorer page: the treatment knob switches on the drug's
+modulation (gain, damping, activation) during regrowth scoring (gain forced to 1.0 as in the
+studies), consolidation and testing; its own training course (the SSRI-like 100 epochs at
+lr 1e-5 with a noise taper) is replaced by the explorer's regrowth and consolidation knobs.
+Protection is the mood stabiliser left at test: it acts on every test of the treated network and
+not during training.
+
+:func:`precompute_grid` evaluates a small grid of knob settings and renders every grid point's
+figure, for the static book; :func:`static_explorer` and :func:`live_explorer` build the
+ipywidgets front ends (the first switches between precomputed results in the browser, without a
+kernel; the second recomputes with one).
+"""
+
+from __future__ import annotations
+
+from .app import VOILA_OPTIONS, app_notebook, main, voila_command  # noqa: F401
+from .engine import Explorer, region_map  # noqa: F401
+from .figure import figure, png  # noqa: F401
+from .grid import Grid, GridSpec, grid_results, precompute_grid  # noqa: F401
+from .knobs import (  # noqa: F401
+    CONDITIONS,
+    CONSOLIDATION_LR,
+    STAGE_COLOURS,
+    STAGE_LABELS,
+    STAGES,
+    TOLERANCE_FROM_STRESS,
+    TOLERANCE_SIGMAS,
+    ExplorerConfig,
+    Knobs,
+    Result,
+)
+from .widgets import live_explorer, static_explorer, timed_recompute  # noqa: F401

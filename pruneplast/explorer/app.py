@@ -1,0 +1,98 @@
+"""The explorer as a web app: the chapter converted for Voila and served on 127.0.0.1 (``pruneplast explore``)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..config import (
+    check_int,
+)
+
+
+# --------------------------------------------------------------------------- the web app
+def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
+    """Write the explorer chapter as an ``.ipynb`` for Voila (``make explore``); returns its path.
+
+    The jupytext source ``notebooks/explorer.md`` is converted and its parameters injected (the
+    profile's values plus ``overrides``, validated; ``show_grid`` defaults to False here, since
+    the app recomputes live and the grid exists for the static book).
+    """
+    from pathlib import Path
+
+    import nbformat
+    import papermill as pm
+
+    from .. import build
+
+    src = build.find_notebook("explorer")
+    values = {"show_grid": False, **dict(overrides or {})}
+    params = build.parameters_for(src, profile, values)
+    nb = pm.execute_notebook(
+        build.read_notebook(src),
+        None,
+        parameters=params,
+        prepare_only=True,
+        kernel_name="python3",
+        language="python",
+        progress_bar=False,
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+    return out
+
+
+#: Voila options of the app: local address only; JupyterLab extensions that need the full
+#: JupyterLab (jupytext's) are not loaded, so the page has no JavaScript errors.
+VOILA_OPTIONS = (
+    "--no-browser",
+    "--Voila.ip=127.0.0.1",
+    "--NotebookClient.timeout=1800",
+    "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
+)
+
+
+def voila_command(notebook, port: int) -> list[str]:
+    """The command that serves ``notebook`` with Voila on http://127.0.0.1:``port``/."""
+    import sys
+
+    check_int("port", port, 1, 65535)
+    return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
+
+
+def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None) -> int:
+    """Write the app notebook to ``out``; then, with a ``port``, serve it with Voila until interrupted."""
+    import subprocess
+
+    try:
+        path = app_notebook(out, profile, overrides)
+        if port is not None:
+            check_int("port", port, 1, 65535)
+    except ValueError as exc:
+        print(f"error: {exc}")
+        return 2
+    print(f"explorer app notebook: {path}")
+    if port is None:
+        return 0
+    print(
+        f"== explorer at http://127.0.0.1:{port}/ (Ctrl-C stops it; the first page load trains the "
+        "baselines, about two minutes on two cores at the paper profile, unless they are cached) ==",
+        flush=True,
+    )
+    try:
+        return subprocess.call(voila_command(path, port))
+    except KeyboardInterrupt:
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m pruneplast.explorer``: the same options as ``pruneplast explore``."""
+    import argparse
+
+    from .. import build, chapters
+    from ..cli import explore_arguments
+
+    ap = argparse.ArgumentParser(prog="python -m pruneplast.explorer", description="The explorer as a web app (Voila).")
+    explore_arguments(ap, chapters.PROFILES)
+    args = ap.parse_args(argv)
+    return serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)

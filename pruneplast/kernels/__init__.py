@@ -1,0 +1,39 @@
+"""Compute kernels behind the model: how masked layers are multiplied and trained.
+
+* :mod:`.layers`: the :class:`~.layers.Layer` protocol and :class:`~.layers.LayerPlan` (each
+  replica's layer dense or as CSR by its density);
+* :mod:`.compact`: compact layers that multiply only the units that can change the logits;
+* :mod:`.adam`: the trainable tensors of a phase and a fused Adam over stacked replicas.
+
+None of these changes a result beyond the order of floating-point sums; the model
+(:mod:`pruneplast.network`) reads as the Methods section without them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from .compact import compact_plans
+from .layers import LayerParts, LayerPlan
+
+__all__ = ["LayerParts", "LayerPlan", "compact_plans", "dense_layers", "plans_for"]
+
+
+def plans_for(masks: Sequence[torch.Tensor], compact: bool, noise: bool, cache: tuple | None = None) -> tuple:
+    """(key, plans) for ``masks``: one :class:`LayerPlan` per layer, or with ``compact`` the
+    :func:`compact_plans` of a pass with internal noise if ``noise``. ``cache`` is a previous
+    return value, reused while no mask has changed (same tensors, same version counters)."""
+    key = (compact, compact and noise) + tuple((id(m), m._version) for m in masks)
+    if cache is not None and cache[0] == key:
+        return cache
+    return key, (compact_plans(masks, noise) if compact else [LayerPlan(m) for m in masks])
+
+
+def dense_layers(weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> list[LayerParts]:
+    """Every layer multiplied densely, every position trainable (regrowth scores need them all)."""
+    out: list[LayerParts] = []
+    for w, b in zip(weights, biases):
+        out.append((LayerPlan.dense(w.shape), (w, None), b))
+    return out

@@ -1,0 +1,116 @@
+"""The optimiser side of masked training: fused Adam on stacked tensors, and the trainable tensors.
+
+:class:`Trainables` cuts the tensors a training phase updates out of an ensemble's weights (one
+set per layer plan: dense groups, CSR entries, folded weights) and writes them back; :class:`Adam`
+updates them with ``torch.optim.Adam``'s arithmetic, one learning rate per replica.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .layers import Layer, LayerParts
+
+
+class Trainables:
+    """The tensors one training phase updates, for fixed masks (``plans``: one per layer).
+
+    ``layers``: (plan, trainable parts, bias) per layer for the forward pass; ``params``, ``owners``
+    (replica of every entry) and ``grad_masks`` (None or a mask applied to the gradient) run
+    parallel, weights first and biases last.
+    """
+
+    def __init__(self, plans: Sequence[Layer], weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]):
+        self.plans = list(plans)
+        self.parts = [
+            tuple(None if t is None else t.detach().clone().requires_grad_(True) for t in p.split(w))
+            for p, w in zip(self.plans, weights)
+        ]
+        self.biases = [b.detach().clone().requires_grad_(True) for b in biases]
+        self.layers: list[LayerParts] = [(p, wt, b) for p, wt, b in zip(self.plans, self.parts, self.biases)]
+        self.params: list[torch.Tensor] = []
+        self.owners: list[torch.Tensor] = []
+        self.grad_masks: list[torch.Tensor | None] = []
+        for p, pt in zip(self.plans, self.parts):
+            for t, own, gm in p.trainables(pt):
+                self.params.append(t)
+                self.owners.append(own)
+                self.grad_masks.append(gm)
+        self.params += self.biases
+        self.owners += [torch.arange(b.shape[0], device=b.device).view(-1, 1).expand(b.shape) for b in self.biases]
+        self.grad_masks += [None] * len(self.biases)
+
+    def write_back(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> None:
+        """Copy the trained tensors into the ensemble's weights and biases, in place."""
+        for p, w, pt in zip(self.plans, weights, self.parts):
+            p.merge(w, *pt)
+        for b, t in zip(biases, self.biases):
+            b.copy_(t.detach())
+
+
+class Adam:
+    """Adam with ``torch.optim.Adam``'s update and defaults, fused, on stacked ensemble tensors.
+
+    ``params`` are tensors whose entries each belong to one replica; ``owners[j]`` is a long
+    tensor shaped like ``params[j]`` naming the replica of every entry (``None``: the leading
+    axis is the replica axis). ``lr`` is a float or one value per replica (M,). Adam is
+    element-wise, so one Adam over the stacked tensors is exactly M separate Adams; replicas that
+    share a learning rate are updated by one fused kernel call.
+    """
+
+    def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, owners=None):
+        self.params = list(params)
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.exp_avg = [torch.zeros_like(p) for p in self.params]
+        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
+        self.step_count = torch.zeros((), dtype=torch.float32)
+        lrs = torch.as_tensor(lr, dtype=torch.float64).flatten()
+        values = sorted(set(lrs.tolist()))
+        if len(values) == 1:
+            self.groups = [(values[0], None)]  # one learning rate: whole tensors
+        else:  # entries of each learning rate, per parameter (boolean selections)
+            owners = owners or [None] * len(self.params)
+            self.groups = []
+            for v in values:
+                sel = []
+                for p, o in zip(self.params, owners):
+                    r = torch.arange(p.shape[0]).view((-1,) + (1,) * (p.dim() - 1)).expand(p.shape) if o is None else o
+                    sel.append((lrs[r.reshape(-1).cpu()] == v).to(p.device))
+                self.groups.append((v, sel))
+
+    @torch.no_grad()
+    def step(self, grads) -> None:
+        self.step_count += 1
+        grads = [g.contiguous() for g in grads]  # the fused kernel assumes contiguous gradients
+        for lr, sel in self.groups:
+            if sel is None:
+                self._fused(self.params, grads, self.exp_avg, self.exp_avg_sq, lr)
+                continue
+            parts = [
+                [t.view(-1)[s] for t, s in zip(ts, sel)] for ts in (self.params, grads, self.exp_avg, self.exp_avg_sq)
+            ]
+            p, g, ea, eas = parts
+            self._fused(p, g, ea, eas, lr)
+            for ts, new in zip((self.params, self.exp_avg, self.exp_avg_sq), (parts[0], parts[2], parts[3])):
+                for t, s, v in zip(ts, sel, new):
+                    t.view(-1)[s] = v
+
+    def _fused(self, params, grads, exp_avg, exp_avg_sq, lr) -> None:
+        torch._fused_adam_(
+            params,
+            grads,
+            exp_avg,
+            exp_avg_sq,
+            [],
+            [self.step_count] * len(params),
+            lr=lr,
+            beta1=self.b1,
+            beta2=self.b2,
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )

@@ -1,0 +1,244 @@
+"""Compact layers: multiply only the units of a pruned network that can change its logits.
+
+A 95%-pruned layer leaves many units with no kept path to a logit (they cannot change the loss)
+or, without internal noise, with no input that varies with the sample (they output a constant).
+:func:`unit_roles` finds both from the masks; :class:`CompactLayer` multiplies the block of live
+units with a :class:`~pruneplast.kernels.layers.LayerPlan` and folds the constant units into the
+next layer's bias. The result equals the full pass up to the order of floating-point sums.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .layers import SPARSE_BELOW, LayerPlan
+
+#: Compact blocks are padded to a multiple of this many units (padded slots are masked); matrix
+#: products on such shapes ran up to 10% faster than on odd ones.
+PAD_TO = 16
+
+
+def _padded(sel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices of the True entries of each row of ``sel`` (M, N), padded to the longest row.
+
+    Returns (index (M, K) long, valid (M, K) bool); padded slots repeat the row's first index (or
+    0) and are invalid.
+    """
+    counts = sel.sum(1)
+    k = min(sel.shape[1], -(-max(1, int(counts.max())) // PAD_TO) * PAD_TO)
+    order = torch.argsort((~sel).to(torch.int8), dim=1, stable=True)[:, :k]  # True entries first, in order
+    valid = torch.arange(k, device=sel.device).unsqueeze(0) < counts.unsqueeze(1)
+    return torch.where(valid, order, order[:, :1]), valid
+
+
+def _take_cols(t: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """t (M, R, in) at each replica's columns ``cols`` (M, K): (M, R, K)."""
+    return t.gather(2, cols.unsqueeze(1).expand(t.shape[0], t.shape[1], -1))
+
+
+def _kept_positions(block: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, out: int, inn: int):
+    """Where the kept entries of ``block`` (M, R, K), cut from an (M, out, in) matrix, sit.
+
+    rows (M, R) / cols (M, K): the block's units in the matrix (None: all). Returns (flat positions
+    in the block, flat positions in the matrix, (replica, block row, block column) of each entry).
+    """
+    _, r_, k_ = block.shape
+    kept = block.reshape(-1).nonzero().squeeze(1)
+    rr, ii, kk = kept // (r_ * k_), (kept // k_) % r_, kept % k_
+    ri = ii if rows is None else rows[rr, ii]
+    ck = kk if cols is None else cols[rr, kk]
+    return kept, (rr * out + ri) * inn + ck, (rr, ii, kk)
+
+
+class _Block:
+    """The (rows, cols) block of a masked layer (M, out, in), multiplied by a :class:`LayerPlan`.
+
+    rows, cols: (M, out) / (M, in) bool selections of units, or None for all; each replica's
+    selected units are padded to the largest count (padded entries masked). ``keep`` (M, out, in)
+    limits which kept weights belong to the block.
+    """
+
+    def __init__(self, keep: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None):
+        self.shape = tuple(keep.shape)
+        m, out, inn = self.shape
+        self.rows = self.cols = None
+        block = keep
+        if rows is not None and not bool(rows.all()):
+            self.rows, valid = _padded(rows)
+            block = block[torch.arange(m, device=keep.device).view(m, 1), self.rows] & valid.unsqueeze(2)
+        if cols is not None and not bool(cols.all()):
+            self.cols, valid = _padded(cols)
+            block = _take_cols(block, self.cols) & valid.unsqueeze(1)
+        self.mask = block  # (M, R, K) the block's kept entries
+        self.plan = LayerPlan(block)
+        self.block_kept, self.full_kept, _ = _kept_positions(block, self.rows, self.cols, out, inn)
+
+    def split(self, w: torch.Tensor):
+        if self.rows is None and self.cols is None:
+            return self.plan.split(w)  # the whole matrix (pruned entries are zero)
+        m = self.shape[0]
+        if self.rows is not None:
+            w = w[torch.arange(m, device=w.device).view(m, 1), self.rows]
+        if self.cols is not None:
+            w = _take_cols(w, self.cols)
+        return self.plan.split(w * self.mask)
+
+    def merge(self, w: torch.Tensor, wd, ws) -> None:
+        if self.rows is None and self.cols is None:
+            return self.plan.merge(w, wd, ws)
+        block = torch.zeros(self.mask.shape, dtype=w.dtype, device=w.device)
+        self.plan.merge(block, wd, ws)
+        with torch.no_grad():
+            w.view(-1)[self.full_kept] = block.view(-1)[self.block_kept]
+
+
+class _Fold:
+    """Kept weights from constant units, folded into the next layer's bias: b + W[:, const] c.
+
+    keep (M, out, in): the kept weights into the output units that matter; cols (M, in): the
+    constant input units (padded per replica as in :class:`_Block`). Held as a dense (M, out, C)
+    block with masked gradients when at least :data:`SPARSE_BELOW` of it is kept, else as the flat
+    kept entries. Its input is one value per replica and unit, so the product is an elementwise
+    multiply-and-sum (a batched matrix-vector product runs far below memory speed).
+    """
+
+    def __init__(self, keep: torch.Tensor, cols: torch.Tensor):
+        _, out, inn = keep.shape
+        self.cols, valid = _padded(cols)
+        block = _take_cols(keep, self.cols) & valid.unsqueeze(1)
+        c = block.shape[2]
+        self.mask = block
+        self.dense = bool(block.sum() >= SPARSE_BELOW * block.numel())
+        self.kept, self.full_kept, (r, i, k) = _kept_positions(block, None, self.cols, out, inn)
+        self.owner = r
+        self.seg, self.src = r * out + i, r * c + k  # sparse form: output and input of every entry
+
+    def split(self, w: torch.Tensor) -> torch.Tensor:
+        block = _take_cols(w, self.cols) * self.mask
+        return block if self.dense else block.reshape(-1)[self.kept]
+
+    def merge(self, w: torch.Tensor, t: torch.Tensor) -> None:
+        with torch.no_grad():
+            w.view(-1)[self.full_kept] = t.reshape(-1)[self.kept] if self.dense else t
+
+    def trainables(self, t: torch.Tensor):
+        if self.dense:
+            own = torch.arange(t.shape[0], device=t.device).view(-1, 1, 1).expand(t.shape)
+            return [(t, own, self.mask.to(t.dtype))]
+        return [(t, self.owner, None)]
+
+    def add_to(self, b: torch.Tensor, t: torch.Tensor, hc: torch.Tensor) -> torch.Tensor:
+        """b (M, out) plus the folded input of the constant units, hc (M, 1, in) their values."""
+        c = hc.gather(2, self.cols.unsqueeze(1))  # (M, 1, C)
+        if self.dense:
+            return b + (t * c).sum(2)
+        m, out = b.shape
+        return b + torch.zeros(m * out, dtype=b.dtype, device=b.device).index_add(
+            0, self.seg, t * c.reshape(-1)[self.src]
+        ).view(m, out)
+
+
+class CompactLayer:
+    """One masked layer restricted to the units that can change the logits.
+
+    A unit with no kept path to a logit cannot change the loss (its incoming weights get exactly
+    zero gradient, so a fresh Adam never moves them). Without internal noise, a hidden unit with
+    no kept weight from a unit that varies with the sample also outputs the same value for every
+    sample (a *constant unit*). :func:`unit_roles` finds both per replica from the masks. This
+    layer multiplies only the *live* units (varying and reaching a logit): the block of live
+    output and live input units, padded to the largest count over the replicas (padded entries
+    masked to zero), multiplied by a :class:`LayerPlan` as usual (dense or CSR by the block's
+    density). The constant input units are folded into the bias (:class:`_Fold`: their kept
+    weights into the units that matter times their values ``hc``, one per replica and unit). The
+    layer also returns its own constant units' pre-activations (the folded bias), from which the
+    next layer's constants follow. Every other kept weight is left as it is.
+    """
+
+    def __init__(
+        self,
+        mask: torch.Tensor,
+        rows: torch.Tensor | None,
+        cols: torch.Tensor | None,
+        in_const: torch.Tensor | None,
+        out_const: torch.Tensor | None,
+    ):
+        self.shape = tuple(mask.shape)
+        self.main = _Block(mask, rows, cols)
+        self.rows = self.main.rows
+        self.fold = None
+        if in_const is not None and bool(in_const.any()):
+            target = mask if rows is None or out_const is None else mask & (rows | out_const).unsqueeze(2)
+            self.fold = _Fold(target, in_const)
+        self.has_const_out = out_const is not None and bool(out_const.any())
+
+    def split(self, w: torch.Tensor):
+        """(main block's dense part, its sparse part, the folded weights or None)."""
+        return self.main.split(w) + (self.fold.split(w) if self.fold is not None else None,)
+
+    def merge(self, w: torch.Tensor, wd, ws, wf) -> None:
+        """Write the trained entries back into w (M, out, in), in place."""
+        self.main.merge(w, wd, ws)
+        if self.fold is not None:
+            self.fold.merge(w, wf)
+
+    def trainables(self, parts):
+        out = self.main.plan.trainables(parts[:2])
+        return out + (self.fold.trainables(parts[2]) if self.fold is not None else [])
+
+    def forward_layer(self, h, parts, b, hc=None):
+        """(live units' W h + b (M, B, R), constant units' pre-activations (M, 1, out) or None).
+
+        ``hc`` (M, 1, in): the previous layer's constant units after activation and modulation.
+        """
+        if self.fold is not None:
+            b = self.fold.add_to(b, parts[2], hc)
+        z = self.main.plan.linear(h, parts[0], parts[1], b if self.rows is None else b.gather(1, self.rows))
+        return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
+
+
+def unit_roles(masks: Sequence[torch.Tensor], noise: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """(live, constant): per hidden layer, (M, units) bools for masks (M, out, in) per layer.
+
+    A hidden unit *reaches* the output if it has a kept weight to a unit that reaches (the logits
+    reach). In a pass without internal noise a hidden unit *varies* with the sample if it has a
+    kept weight from a unit that varies (the inputs vary); with noise (``noise=True``) every
+    hidden unit varies. Live units vary and reach; constant units reach but do not vary. The
+    others cannot change the logits.
+    """
+    n = len(masks)
+    vary, prev = [], None
+    for mk in masks[:-1]:
+        if noise:
+            prev = torch.ones(mk.shape[:2], dtype=torch.bool, device=mk.device)
+        else:
+            prev = mk.any(2) if prev is None else (mk & prev.unsqueeze(1)).any(2)
+        vary.append(prev)
+    reach: list[torch.Tensor] = []
+    nxt: torch.Tensor | None = None
+    for i in range(n - 2, -1, -1):
+        mk = masks[i + 1]
+        nxt = mk.any(1) if nxt is None else (mk & nxt.unsqueeze(2)).any(1)
+        reach.insert(0, nxt)
+    return [v & r for v, r in zip(vary, reach)], [~v & r for v, r in zip(vary, reach)]
+
+
+def compact_plans(masks: Sequence[torch.Tensor], noise: bool = False) -> list[CompactLayer]:
+    """Per layer, the :class:`CompactLayer` of a pass (units from :func:`unit_roles`).
+
+    noise: whether the pass adds internal noise (then no unit is constant and only the units
+    that reach no logit are left out).
+    """
+    live, const = unit_roles(masks, noise)
+    n = len(masks)
+    return [
+        CompactLayer(
+            mk,
+            live[i] if i < n - 1 else None,
+            live[i - 1] if i > 0 else None,
+            const[i - 1] if i > 0 else None,
+            const[i] if i < n - 1 else None,
+        )
+        for i, mk in enumerate(masks)
+    ]
