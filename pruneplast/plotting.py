@@ -66,6 +66,8 @@ CHAPTER_COLOURS = {
     "05_treatments": "#6699CC",
     "06_longitudinal_relapse": "#AA4466",
 }
+#: The scorecard's verdicts (text colour of the verdict cells).
+VERDICTS = {"reproduced": "#1B7837", "consistent": "#B35806", "differs": "#B2182B", "not yet covered": "#6C757D"}
 #: Names that share a colour because they mean the same thing.
 SAME = ({"pruned", "untreated"}, {"recovered", "gradient", "ketamine"}, {"paper", "study"})
 _TABLE = {**STATES, **STUDY, **CONDITIONS, **REGIMENS, **DATA_SETS, **RELAPSE}

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from . import paper
-from .results import load_results
+from .plotting import VERDICTS
+from .results import fmt_mean_ci, load_results
 from .verdicts import (
     CONSISTENT,
     DIFFERS,
@@ -105,10 +106,8 @@ def like_with_like(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
 
 
 def fmt(mean: float, lo: float = math.nan, hi: float = math.nan, digits: int = 1) -> str:
-    z = lambda x: round(x, digits) + 0.0  # noqa: E731  (no "-0.0")
-    if math.isnan(lo):
-        return f"{z(mean):.{digits}f}"
-    return f"{z(mean):.{digits}f} [{z(lo):.{digits}f}, {z(hi):.{digits}f}]"
+    """``mean [lo, hi]`` (:func:`pruneplast.results.fmt_mean_ci`)."""
+    return fmt_mean_ci(mean, lo, hi, digits)
 
 
 def _result(tests: list[dict], ours: str, note: str, mean: float, n: int) -> dict:
@@ -291,7 +290,7 @@ def counts(table: pd.DataFrame) -> dict:
 
 
 # --------------------------------------------------------------------------- the book page
-VERDICT_COLOURS = {REPRODUCED: "#1b7837", CONSISTENT: "#b35806", DIFFERS: "#b2182b", NOT_COVERED: "#6c757d"}
+VERDICT_COLOURS = {v: VERDICTS[v] for v in (REPRODUCED, CONSISTENT, DIFFERS, NOT_COVERED)}
 
 
 def to_html(table: pd.DataFrame) -> str:
