@@ -5,6 +5,7 @@
 #   make reference                    refresh the notebook-check references in tests/reference
 #   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
+#   make lab                          JupyterLab on localhost, the chapters opening as notebooks
 #   make bench, make bench-directions engine speed on this machine (see benchmarks/README.md)
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
@@ -24,10 +25,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install lab lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
-	@sed -n '2,10p' Makefile
+	@sed -n '2,11p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -100,6 +101,18 @@ explore: $(INSTALLED)
 	$(VENV)/bin/pruneplast explore --profile $(EXPLORE_PROFILE) --out _build/explore/explorer.ipynb \
 		--serve $(EXPLORE_PORT)
 
+# make lab [LAB_PORT=8888]: JupyterLab (the 'lab' extra, installed on first use) on 127.0.0.1; the
+# MyST chapters open as notebooks (jupytext.toml; lab/overrides.json makes Jupytext Notebook the
+# default viewer of .md files) and save back as MyST, without outputs.
+LAB_PORT ?= 8888
+$(VENV)/.lab: $(INSTALLED)
+	$(PY) -m pip install --no-compile -e '.[book,test,lab]'
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
+	touch $@
+lab: $(VENV)/.lab
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser notebooks/
+
 # make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way;
 # BENCH_ARGS="--book-only --build-dir DIR ..." only copies the timings of book builds found there
 bench: $(INSTALLED)
@@ -118,4 +131,5 @@ clean:
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf $(VENV) results .cache
+	rm -rf results .cache
+	@if [ "$(VENV)" = ".venv" ]; then rm -rf .venv; else echo "kept $(VENV) (not the project's own .venv)"; fi

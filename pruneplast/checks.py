@@ -145,6 +145,8 @@ def show(
     unit: str = "",
     digits: int | None = None,
     display_obj: Any = None,
+    caption: str | None = None,
+    label: str | None = None,
 ) -> None:
     """Display ``display_obj`` (default ``obj``) and attach ``obj``'s numbers as checked quantities.
 
@@ -152,13 +154,20 @@ def show(
     tol: absolute tolerance, in the values' own unit (accuracy: percentage points), one for all
         or per column; see :func:`quantities`.
     unit: what the numbers are (shown in a failed comparison).
+    caption, label: show the table numbered and captioned (:func:`pruneplast.tables.captioned`),
+        referable as ``{numref}`label```.
     """
     from IPython.display import display
 
     if not name or not isinstance(name, str):
         raise ValueError("a check needs a non-empty name")
     payload = {"name": name, "unit": unit, "quantities": quantities(obj, tol, digits)}
-    display(obj if display_obj is None else display_obj, metadata={META_KEY: payload})
+    shown = obj if display_obj is None else display_obj
+    if caption is not None or label is not None:
+        from .tables import captioned
+
+        shown = captioned(shown, caption or "", label or "")
+    display(shown, metadata={META_KEY: payload})
 
 
 def collect(nb) -> dict[str, dict]:

@@ -32,7 +32,8 @@ PAGE_FILES = {"explorer": ("explorer/widgets.py",)}
 #: Changes a page's tables and figures, never a cached state: in stamps, not in state keys (the
 #: explorer computes its states afresh in memory; its baselines come from the engine's cache).
 PRESENTATION = ("plotting.py", "pruneplast.mplstyle", "scorecard.py", "published.py", "verdicts.py",
-                "checks.py", "chapters.py", "paper.py", "data", "machine.py", "explorer", "claims")  # fmt: skip
+                "checks.py", "chapters.py", "paper.py", "data", "machine.py", "explorer", "claims",
+                "tables.py")  # fmt: skip
 
 
 def _under(rel: str, prefixes: Iterable[str]) -> bool:

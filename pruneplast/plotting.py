@@ -103,17 +103,53 @@ def use_style() -> None:
     mpl.style.use(str(STYLE))
 
 
-def line_ci(ax, df: pd.DataFrame, x: str, group: str | None = None, label_map=None, colours=None, marker="o", **kw):
-    """Mean line with a shaded 95% CI band per group; ``df`` is tidy (one row per seed)."""
+def line_ci(
+    ax,
+    df: pd.DataFrame,
+    x: str,
+    group: str | None = None,
+    label_map=None,
+    colours=None,
+    marker="o",
+    errorbars: bool = False,
+    dodge: float = 0.0,
+    **kw,
+):
+    """Mean line with a 95% CI per group; ``df`` is tidy (one row per seed).
+
+    The CI is a shaded band, or with ``errorbars`` a whisker at each point; ``dodge`` shifts
+    group k's x values by a factor (1 + dodge) ** (k - (n - 1) / 2) so whiskers of groups do not
+    overlap (a factor, so it works on a log axis too).
+    """
     groups = [(None, df)] if group is None else list(df.groupby(group, sort=False))
-    for name, g in groups:
+    for k, (name, g) in enumerate(groups):
         s = summarise(g, [x]).sort_values(x)
         c = (colours or {}).get(name, colour(str(name)))
         lab = (label_map or LABELS).get(name, name) if name is not None else kw.pop("label", None)
-        ax.plot(s[x], s["mean"], marker=marker, ms=3.5, color=c, label=lab, **kw)
+        xs = s[x] * (1 + dodge) ** (k - (len(groups) - 1) / 2) if dodge else s[x]
+        ax.plot(xs, s["mean"], marker=marker, ms=3.5, color=c, label=lab, **kw)
         if s["n"].max() > 1:
-            ax.fill_between(s[x], s["ci_low"], s["ci_high"], color=ax.lines[-1].get_color(), alpha=0.2, lw=0)
+            if errorbars:
+                ax.errorbar(
+                    xs,
+                    s["mean"],
+                    yerr=[s["mean"] - s["ci_low"], s["ci_high"] - s["mean"]],
+                    fmt="none",
+                    ecolor=ax.lines[-1].get_color(),
+                    elinewidth=1,
+                    capsize=2,
+                )
+            else:
+                ax.fill_between(xs, s["ci_low"], s["ci_high"], color=ax.lines[-1].get_color(), alpha=0.2, lw=0)
     return ax
+
+
+def duration_axis(ax, durations) -> None:
+    """A log x axis labelled at the given durations only (no crowded minor labels)."""
+    ax.set_xscale("log")
+    ax.set_xticks(list(durations), [f"{d:g}" for d in durations])
+    ax.xaxis.set_minor_formatter(mpl.ticker.NullFormatter())
+    ax.xaxis.set_minor_locator(mpl.ticker.NullLocator())
 
 
 @torch.no_grad()

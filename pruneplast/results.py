@@ -211,6 +211,12 @@ def fmt_number(x: float, digits: int = 1) -> str:
     return f"{round(x, digits) + 0.0:.{digits}f}"  # -0.0 + 0.0 is 0.0
 
 
+def fmt_signed(x: float, digits: int = 1) -> str:
+    """``x`` with its sign ('+0.3', '-0.2'); a value that rounds to zero prints as '0.0'."""
+    s = fmt_number(x, digits)
+    return s if s.startswith(("-", "—")) or float(s) == 0 else "+" + s
+
+
 def fmt_mean_ci(mean: float, lo: float, hi: float, digits: int = 1) -> str:
     """``mean [lo, hi]`` rounded to ``digits`` (only the mean when the interval is NaN, one seed)."""
     if math.isnan(lo):

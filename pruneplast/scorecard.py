@@ -293,8 +293,9 @@ def counts(table: pd.DataFrame) -> dict:
 VERDICT_COLOURS = {v: VERDICTS[v] for v in (REPRODUCED, CONSISTENT, DIFFERS, NOT_COVERED)}
 
 
-def to_html(table: pd.DataFrame) -> str:
-    """The scorecard as a compact, self-styled HTML table (claim and statement stacked, verdict badges)."""
+def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
+    """The scorecard as a compact, self-styled HTML table (claim and statement stacked, verdict
+    badges), with ``caption`` as its ``<caption>``."""
     from html import escape
 
     rows = []
@@ -312,8 +313,11 @@ def to_html(table: pd.DataFrame) -> str:
             "</tr>"
         )
     head = "".join(f"<th>{h}</th>" for h in ("claim", "study", "ours", "n", "verdict", "tests and notes"))
+    widths = "".join(f'<col style="width:{w}%">' for w in (27, 9, 12, 4, 12, 36))
+    cap = f'<caption style="caption-side:top;text-align:left">{escape(caption)}</caption>' if caption else ""
     return (
-        '<div style="overflow-x:auto"><table class="scorecard" style="font-size:0.85em">'
+        '<div style="overflow-x:auto"><table class="scorecard" style="font-size:0.85em;table-layout:fixed;'
+        f'width:100%;min-width:36em">{cap}<colgroup>{widths}</colgroup>'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
 

@@ -63,6 +63,29 @@ MAIN_CONDITIONS = (
     "internal_severe",
     "combined",
 )
+#: What readers see for each condition in tables and figures.
+LABELS = {
+    "clean": "clean",
+    "standard": "standard",
+    "input_1.0": "input noise SD 1.0",
+    "input_2.0": "input noise SD 2.0",
+    "internal_mild": "internal noise SD 0.3",
+    "internal_moderate": "internal noise SD 0.5",
+    "internal_high": "internal noise SD 1.0",
+    "internal_severe": "internal noise SD 1.5",
+    "internal_extreme": "internal noise SD 2.5",
+    "combined": "combined (input 1.0 + internal 0.5)",
+    "biased": "biased (manic-risk test)",
+}
+
+
+def label(condition: str) -> str:
+    """The readers' name of a condition ('internal noise SD 1.5'); tolerance points 'sigma_x' too."""
+    if condition.startswith("sigma_"):
+        return f"internal noise SD {float(condition.removeprefix('sigma_')):g}"
+    return LABELS.get(condition, condition)
+
+
 #: Internal-noise SDs of the graded tolerance curve.
 TOLERANCE_SIGMAS = (0.0, 0.5, 1.0, 1.5, 2.5)
 

@@ -32,6 +32,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .results import fmt_signed
+
 REPRODUCED, CONSISTENT, DIFFERS = "reproduced", "consistent", "differs"
 VERDICT_ORDER = (REPRODUCED, CONSISTENT, DIFFERS)
 
@@ -183,8 +185,8 @@ def mean_sd(
         "pi_low": m1 - half_pi,
         "pi_high": m1 + half_pi,
         "seeds_needed": need,
-        "text": f"ours − study {diff:+.1f} (95% CI {lo:+.1f} to {hi:+.1f}; margin ±{margin:g})"
-        + _need_text(verdict, need),
+        "text": f"ours − study {fmt_signed(diff, 1)} (95% CI {fmt_signed(lo, 1)} to {fmt_signed(hi, 1)}; "
+        f"margin ±{margin:g})" + _need_text(verdict, need),
     }
 
 
@@ -293,7 +295,8 @@ def proportion(study_percent: float, study_seeds: int, outcomes: np.ndarray) -> 
         "pi_high": 100 * ph,
         "design_effect": deff,
         "text": f"ours {100 * p1:.1f}% (Wilson 95% CI {100 * l1:.1f} to {100 * u1:.1f}, design effect "
-        f"{deff:.1f}); ours − study {100 * d:+.1f} (95% CI {100 * lo:+.1f} to {100 * hi:+.1f}; "
+        f"{deff:.1f}); ours − study {fmt_signed(100 * d, 1)} (95% CI {fmt_signed(100 * lo, 1)} to "
+        f"{fmt_signed(100 * hi, 1)}; "
         f"margin ±{100 * margin:g})",
     }
 

@@ -61,11 +61,11 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     )
     assert "lithium" in set(rows.treatment)
     prob = longitudinal.probability_table(rows, study["manic_relapse_probability"])
-    assert list(prob.index) == ["ketamine", "ssri", "neurosteroid", "lithium"]
-    assert prob.loc["lithium", "study"] == "—" and prob.loc["ssri", "study"] == "95.0 ± 15.0"
-    assert prob.loc["lithium", "protection at test"] == f"{1 - 50 * 0.004:.2f}"
+    assert list(prob.index) == ["ketamine-like", "SSRI-like", "neurosteroid-like", "lithium-like"]
+    assert prob.loc["lithium-like", "study"] == "—" and prob.loc["SSRI-like", "study"] == "95.0 ± 15.0"
+    assert prob.loc["lithium-like", "protection at test"] == f"{1 - 50 * 0.004:.2f}"
     by = longitudinal.by_duration_table(rows, study["relapse_rate_by_maintenance"])
-    assert set(by[("study", "lithium")]) == {"—"}
+    assert set(by.loc["lithium-like", "study"]) == {"—"}
     assert plotting.colour("lithium") == "#44AA99" and plotting.LABELS["lithium"] == "lithium-like"
 
 

@@ -310,20 +310,65 @@ def _check_explorer(page, shots: Path) -> list[str]:
 QUICK_BANNER = "This is the quick build of the book"
 
 
-def content_problems(text: str, banner: str | None = QUICK_BANNER) -> list[str]:
+#: Pages that quote bad input on purpose ("-p sparsity NaN"), so NaN there is the subject.
+DOCUMENTS_BAD_INPUT = ("book/faults.html",)
+#: Text a reader must never see, with what it means.
+STRAY = (
+    (r"\bNaN\b", "a NaN"),
+    (r"(?<![\w.])-0\.0+(?![\d])", "a negative zero"),
+    (r"\bdtype:", "a raw pandas Series (dtype:)"),
+    (r"NBVAL|nbval", "a test marker"),
+    (r"results written to|results: \S+\.csv", "a log line"),
+)
+
+
+def content_problems(text: str, banner: str | None = QUICK_BANNER, check_stray: bool = True) -> list[str]:
     """What a reader must not see on a page: the banner of a non-paper build missing (``banner``
-    None for the paper book), or a MyST role left unrendered (``{glue:...}``, ``{numref}``)."""
+    None for the paper book), a MyST role left unrendered (``{glue:...}``, ``{numref}``), or a
+    stray value (:data:`STRAY`)."""
     out = []
     if banner is not None and banner not in " ".join(text.split()):
         out.append(f"no banner saying {banner!r}")
     for raw in re.findall(r"\{(?:glue|numref|doc|ref)[^}]*\}`?[^`\s]*", text)[:3]:
         out.append(f"unrendered role in the text: {raw!r}")
+    for pattern, what in STRAY if check_stray else ():
+        for m in list(re.finditer(pattern, text))[:2]:
+            out.append(f"{what} in the text: ...{text[max(0, m.start() - 50) : m.end() + 30]!r}...")
     return out
 
 
+#: Figures and tables in a page's article that lack a number and caption, and tables wider than
+#: the article (the content column); widget output (the explorer's precomputed figures) excepted.
+LAYOUT_JS = r"""() => {
+  const art = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!art) return {missing: ['no article element'], wide: []};
+  const inWidget = e => !!e.closest('.jupyter-widgets, .widget-output, .jp-OutputArea-output .widget-box, .lm-Widget');
+  const missing = [], wide = [];
+  art.querySelectorAll('img').forEach(img => {
+    if (inWidget(img)) return;
+    const fig = img.closest('figure');
+    if (!fig || !fig.querySelector('.caption-number') || !img.alt || /^[0-9a-f]{16,}$/.test(img.alt))
+      missing.push('figure without number, caption or alt text: ' + (img.alt || img.src).slice(0, 80));
+  });
+  const width = art.clientWidth;
+  art.querySelectorAll('table').forEach(t => {
+    if (inWidget(t) || t.closest('.highlight')) return;
+    const cap = t.querySelector('caption');
+    if (!cap || !(cap.querySelector('.caption-number') || /\S/.test(cap.textContent)))
+      missing.push('table without number or caption: ' + t.innerText.slice(0, 60).replace(/\s+/g, ' '));
+    const w = t.getBoundingClientRect().width;
+    if (w > width + 1) wide.push(`table ${Math.round(w)} px wide in a ${width} px column: ` +
+                                 t.innerText.slice(0, 50).replace(/\s+/g, ' '));
+  });
+  return {missing, wide};
+}"""
+
+
 def test_content_problems_finds_what_it_should():
-    good = f"{QUICK_BANNER}: fewer seeds ... Chapter text 36.0%."
+    good = f"{QUICK_BANNER}: fewer seeds ... Chapter text 36.0%, -0.05 and [-0.01, 0.2]."
     assert content_problems(good) == []
+    for bad in ("a NaN here", "drop -0.0 points", "Name: protection, dtype: float64", "# NBVAL_CHECK_OUTPUT"):
+        assert content_problems(f"{good} {bad}"), bad
     assert content_problems("Chapter text") == [f"no banner saying {QUICK_BANNER!r}"]
     assert any("unrendered" in p for p in content_problems(good + " {glue:text}`x:.1f`"))
     assert content_problems("Paper text", banner=None) == []
@@ -357,7 +402,10 @@ def test_every_page_of_the_book(browser, book_server):
                 problems += content_problems(
                     page.inner_text("body"),
                     None if profile == "paper" else QUICK_BANNER.replace("quick", profile or "quick"),
+                    check_stray=rel not in DOCUMENTS_BAD_INPUT,
                 )
+                layout = page.evaluate(LAYOUT_JS)
+                problems += layout["missing"] + layout["wide"]
                 problems += [f"broken image {s}" for s in _broken_images(page)]
                 problems += [f"broken link {s}" for s in _broken_links(page, html, base)]
                 page.screenshot(path=str(SCREENSHOTS / _shot_name(rel)), full_page=True)
@@ -370,6 +418,26 @@ def test_every_page_of_the_book(browser, book_server):
             page.close()
     finally:
         context.close()
+    # every page at phone width too (a screenshot each, and nothing cut off without a scrollbar)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        (SCREENSHOTS / "phone").mkdir(parents=True, exist_ok=True)
+        for rel in pages:
+            page = phone.new_page()
+            try:
+                page.goto(base + rel, wait_until="load", timeout=60000)
+                _wait_images(page)
+                page.screenshot(path=str(SCREENSHOTS / "phone" / _shot_name(rel)), full_page=True)
+                over = page.evaluate(
+                    "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+                )
+                if over > 2:
+                    failures.setdefault(rel, []).append(f"at phone width the page scrolls sideways by {over} px")
+            except Exception as exc:
+                failures.setdefault(rel, []).append(f"phone width: {type(exc).__name__}: {exc}")
+            page.close()
+    finally:
+        phone.close()
     assert not failures, "problems found in the browser:\n" + "\n".join(
         f"  {page}:\n" + "\n".join(f"    - {p}" for p in probs[:20]) for page, probs in failures.items()
     )
@@ -405,7 +473,7 @@ def test_voila_app_recomputes(browser, tmp_path):
     proc = subprocess.Popen(
         explorer.voila_command(nb, port),
         cwd=tmp_path,
-        env=env,
+        env=explorer.voila_environ(env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -446,11 +514,12 @@ def test_voila_app_recomputes(browser, tmp_path):
         assert img1 != img0, "the figure was not replaced after the recompute"
         caption = page.locator(".pruneplast-live-explorer").inner_text()
         assert "ketamine: gain 1.25" in caption, caption[-500:]
-        # Voila's own page template asks a CDN for Font Awesome's stylesheet (the explorer uses no
-        # icons); offline that request fails. Anything else is an error of the app.
-        errors = [e for e in watch.errors if "fontawesome" not in e]
-        assert not errors, errors
-        assert all("fontawesome" in u for u in watch.external), f"requests leave this machine: {watch.external}"
+        # The app's own template drops the CDN stylesheets of Voila's: nothing leaves the machine.
+        assert not watch.errors, watch.errors
+        assert not watch.external, f"requests leave this machine: {watch.external}"
+        text = page.inner_text("body")
+        assert not re.findall(r"\{(?:glue|numref)[^}]*\}", text), "raw MyST roles in the app"
+        assert "Grid not computed" not in text and "Precomputed results" not in text, "book-only text in the app"
         context.close()
     finally:
         if proc.poll() is None:

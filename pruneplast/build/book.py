@@ -34,7 +34,7 @@ from .. import chapters
 from ..results import atomic_write, project_root, results_dir
 from . import sphinxext
 from ._common import NOTEBOOK_DIRS, _fmt_time, _log
-from .execution import execute
+from .execution import _patched_environ, execute
 from .memory import PeakMemory
 from .notebooks import is_text_notebook, parameters_for
 from .stamps import _file_digest, _stamp_ok, stamp
@@ -69,6 +69,11 @@ def _source_of(page: str, root: Path) -> Path:
         if p.exists():
             return p
     raise FileNotFoundError(f"_toc.yml lists {page!r} but neither {page}.md nor {page}.ipynb exists")
+
+
+#: Where a page being executed by :func:`execute_book` finds the timings of the pages this build
+#: executed before it (the Compute appendix shows them).
+TIMINGS_ENV = "PRUNEPLAST_BUILD_TIMINGS"
 
 
 def execute_book(profile: str, build_dir: Path, root: Path | None = None, force: bool = False) -> list[dict]:
@@ -124,7 +129,10 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         t0 = time.perf_counter()
         try:
             # on a terminal papermill shows a bar per cell; in a log, a line every two minutes
-            with PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem:
+            with (
+                PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem,
+                _patched_environ({TIMINGS_ENV: str(Path(build_dir).resolve() / f"timings-{profile}.json")}),
+            ):
                 execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
         except Exception as exc:
             _log(

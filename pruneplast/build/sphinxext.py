@@ -21,6 +21,8 @@ The browser tests (``tests/test_browser.py``) fail on any console error, so thes
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 
@@ -82,8 +84,34 @@ def profile_meta(app, pagename, templatename, context, doctree) -> None:
         context["metatags"] = context.get("metatags", "") + f'<meta name="pruneplast-profile" content="{profile}">\n'
 
 
+STATIC = Path(__file__).resolve().parent / "static"
+#: A number that rounds to zero printed with a minus sign ("-0.0"), as Python formats -0.01.
+NEGATIVE_ZERO = re.compile(r"(?<![\d.])-(0(?:\.0+)?)(?![\d])")
+
+
+def positive_zero(app, doctree, docname) -> None:
+    """Glued numbers (``{glue:text}`x:.1f```) that round to zero print as 0.0, never -0.0."""
+    from docutils import nodes
+
+    for node in list(doctree.findall(nodes.inline)):
+        if "pasted-text" not in node.get("classes", []):
+            continue
+        text = node.astext()
+        fixed = NEGATIVE_ZERO.sub(r"\1", text)
+        if fixed != text:
+            node.children = [nodes.Text(fixed)]
+
+
+def add_static(app, config) -> None:
+    """The book's own stylesheet (compact, wrapping tables), served from the package."""
+    config.html_static_path = [*list(config.html_static_path or []), str(STATIC)]
+
+
 def setup(app):
     app.connect("config-inited", announce_profile)
+    app.connect("config-inited", add_static)
+    app.connect("doctree-resolved", positive_zero)
+    app.add_css_file("pruneplast.css")
     app.connect("html-page-context", profile_meta)
     app.connect("html-page-context", default_mode)
     # late priority: after the extensions that add per-page scripts (myst-nb's widget bundle)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import paper
 from ..arms import STUDY_ARMS
+from ..results import fmt_signed
 from ..scorecard import STUDY_B_SEEDS, _result, claim, fmt, per_seed, relapse_outcomes, select
 from ..verdicts import mean_sd, proportion, statement
 
@@ -206,9 +207,9 @@ def b11_maintenance_negligible(df: pd.DataFrame) -> dict:
     t_max = max(changes, key=lambda t: changes[t].mean())
     return _result(
         [statement(holds, "accuracy change <= 5 points and <= 20 points fewer seeds relapsing, both")],
-        ", ".join(f"{t} {v.mean():+.1f}" for t, v in changes.items()) + " points",
+        ", ".join(f"{t} {fmt_signed(v.mean(), 1)}" for t, v in changes.items()) + " points",
         f"biased accuracy, {d_hi:g} vs {d_lo:g} maintenance epochs; relapse rate change "
-        + ", ".join(f"{t} {v.mean():+.0f}" for t, v in rate_changes.items())
+        + ", ".join(f"{t} {fmt_signed(v.mean(), 0)}" for t, v in rate_changes.items())
         + " points",
         changes[t_max].mean(),
         len(changes[t_max]),

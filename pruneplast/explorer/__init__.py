@@ -38,7 +38,7 @@ kernel; the second recomputes with one).
 
 from __future__ import annotations
 
-from .app import VOILA_OPTIONS, app_notebook, main, voila_command  # noqa: F401
+from .app import TEMPLATES, VOILA_OPTIONS, app_cells, app_notebook, main, voila_command, voila_environ  # noqa: F401
 from .engine import Explorer, region_map  # noqa: F401
 from .figure import figure, png  # noqa: F401
 from .grid import Grid, GridSpec, grid_results, precompute_grid  # noqa: F401

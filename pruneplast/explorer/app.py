@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+import os
+import re
+from pathlib import Path
+from typing import Any, Sequence
 
-from ..config import (
-    check_int,
-)
+from ..config import check_int
+
+#: Put first on JUPYTER_PATH: it holds ``voila/templates/pruneplast``, Voila's 'lab' template
+#: without its CDN stylesheets.
+TEMPLATES = Path(__file__).resolve().parent
+_ROLE = re.compile(r"\{glue:(?:text|md)\}`([A-Za-z_][A-Za-z0-9_]*)(?::([^`]*))?`")
+
+
+def app_cells(nb, values: dict[str, Any]) -> None:
+    """Make the chapter notebook an app, in place: drop the cells tagged ``book-only`` (the
+    precomputed grid, build timings), fill the glue roles whose values the parameters give, and
+    drop any other markdown cell that would show a raw role (``{glue:...}``, ``{numref}``)."""
+    cells = []
+    for cell in nb.cells:
+        if "book-only" in cell.get("metadata", {}).get("tags", []):
+            continue
+        if cell.cell_type == "markdown":
+            text = _ROLE.sub(lambda m: format(values[m[1]], m[2] or "") if m[1] in values else m[0], cell.source)
+            if "{glue" in text or "{numref" in text:
+                continue
+            cell.source = text
+        cells.append(cell)
+    nb.cells = cells
 
 
 # --------------------------------------------------------------------------- the web app
@@ -17,8 +40,6 @@ def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
     profile's values plus ``overrides``, validated; ``show_grid`` defaults to False here, since
     the app recomputes live and the grid exists for the static book).
     """
-    from pathlib import Path
-
     import nbformat
     import papermill as pm
 
@@ -36,20 +57,43 @@ def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
         language="python",
         progress_bar=False,
     )
+    from .knobs import ExplorerConfig
+
+    app_cells(
+        nb,
+        {
+            "n_seeds": len(params["seeds"]),
+            "train_subset": params["train_subset"],
+            "consolidation_epochs": params["consolidation_epochs"],
+            "eval_samples": ExplorerConfig().eval_samples,
+        },
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, str(out))
     return out
 
 
-#: Voila options of the app: local address only; JupyterLab extensions that need the full
-#: JupyterLab (jupytext's) are not loaded, so the page has no JavaScript errors.
+#: Voila options of the app: local address only; the package's template (no CDN requests);
+#: cells shown as they finish (the first, which trains the baselines, says so while it runs);
+#: JupyterLab extensions that need the full JupyterLab (jupytext's) are not loaded, so the page
+#: has no JavaScript errors.
 VOILA_OPTIONS = (
     "--no-browser",
     "--Voila.ip=127.0.0.1",
     "--NotebookClient.timeout=1800",
+    "--template=pruneplast",
+    "--VoilaConfiguration.progressive_rendering=True",
     "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
 )
+
+
+def voila_environ(base: dict | None = None) -> dict:
+    """The environment Voila runs in: ``base`` (default ``os.environ``) with the app's template
+    folder first on ``JUPYTER_PATH``."""
+    env = dict(os.environ if base is None else base)
+    env["JUPYTER_PATH"] = os.pathsep.join([str(TEMPLATES), *filter(None, [env.get("JUPYTER_PATH")])])
+    return env
 
 
 def voila_command(notebook, port: int) -> list[str]:
@@ -80,7 +124,7 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
         flush=True,
     )
     try:
-        return subprocess.call(voila_command(path, port))
+        return subprocess.call(voila_command(path, port), env=voila_environ())
     except KeyboardInterrupt:
         return 0
 

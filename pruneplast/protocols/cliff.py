@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import pandas as pd
@@ -107,13 +108,17 @@ def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
 
     acc = df[(df.experiment == "main") & (df.metric == "accuracy") & df.regrowth.isin(["none", "gradient"])]
     s = summarise(acc, ["condition", "stage"]).set_index(["condition", "stage"])
+    from ..stress import label
+
     rows = []
     for cond in MAIN_CONDITIONS:
-        row = {"condition": cond}
+        row = {"condition": label(cond)}
         for i, st in enumerate(STAGES):
             r = s.loc[(cond, st)]
-            row[f"{st} (ours)"] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"])
-            row[f"{st} (paper)"] = paper.get(cond, [float("nan")] * 3)[i]
+            study = paper.get(cond, [None] * 3)[i]
+            row[st] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"]) + (
+                "" if study is None else f" (study {fmt_mean_ci(study, math.nan, math.nan)})"
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index("condition")
 

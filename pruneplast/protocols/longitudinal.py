@@ -278,7 +278,7 @@ def probability_table(df: pd.DataFrame, paper_prob: Mapping, treatments: Sequenc
         p = sel[sel.treatment == t]["protection"].iloc[0]
         rows.append(
             {
-                "treatment": t,
+                "treatment": arms.label(t),
                 "protection at test": f"{p:.2f}",
                 "ours": fmt_sd_ci(s.loc[t]),
                 "study": fmt_study(paper_prob.get(t)),
@@ -293,7 +293,8 @@ def by_duration_table(
     paper_durations: Sequence[int] = PAPER_DURATIONS,
     metric: str = "relapse",
 ) -> pd.DataFrame:
-    """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours | study.
+    """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours and the
+    study's, one row per arm (by its label) and duration.
 
     ``metric``: 'relapse' (the study's relapse_rate_by_maintenance) or 'accuracy'
     (biased_accuracy_by_maintenance). The study's value is shown where our duration is one of
@@ -308,13 +309,18 @@ def by_duration_table(
         study = row[list(paper_durations).index(dur)] if row is not None and dur in paper_durations else None
         rows.append(
             {
-                "treatment": r["treatment"],
+                "treatment": arms.label(r["treatment"]),
                 "duration (epochs)": dur,
                 "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
                 "study": fmt_study(study),
             }
         )
-    return pd.DataFrame(rows).pivot(index="duration (epochs)", columns="treatment", values=["ours", "study"])
+    out = pd.DataFrame(rows)
+    order = {arms.label(t): k for k, t in enumerate(arms.names())}
+    out = out.sort_values(
+        ["treatment", "duration (epochs)"], key=lambda c: c.map(order) if c.name == "treatment" else c, kind="stable"
+    )
+    return out.set_index(["treatment", "duration (epochs)"])
 
 
 def sensitivity_curves(df: pd.DataFrame, sweep: str, threshold: float | None = None) -> pd.DataFrame:

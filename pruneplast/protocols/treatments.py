@@ -335,6 +335,44 @@ TABLE_ROWS = (
 )
 
 
+#: What readers see for each row of the study's tables.
+MEASURE_LABELS = {
+    "sparsity": "weight sparsity (%)",
+    "clean": "clean accuracy (%)",
+    "standard": "standard accuracy (%)",
+    "combined": "combined-stress accuracy (%)",
+    "sigma_0.5": "accuracy, internal noise SD 0.5 (%)",
+    "sigma_1.0": "accuracy, internal noise SD 1.0 (%)",
+    "sigma_1.5": "accuracy, internal noise SD 1.5 (%)",
+    "sigma_2.5": "accuracy, internal noise SD 2.5 (%)",
+    "gain": "gain",
+    "biased_accuracy": "biased-stress accuracy (%)",
+    "activation_magnitude": "activation magnitude (mean |h|)",
+    "acute_relapse_drop": "acute relapse drop (points)",
+}
+
+
+def comparison_long(
+    df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS, treatments: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """:func:`comparison_table` in long form for reading: one row per measure and arm, columns
+    'ours' (mean ± SD [95% CI]) and 'study' (mean ± SD), measures and arms by their labels."""
+    wide = comparison_table(df, paper_tables, rows, treatments)
+    arms_shown = [c.removesuffix(", ours") for c in wide.columns if c.endswith(", ours")]
+    out = []
+    for measure, r in wide.iterrows():
+        for t in arms_shown:
+            out.append(
+                {
+                    "measure": MEASURE_LABELS.get(str(measure), str(measure)),
+                    "treatment": arms.label(t),
+                    "ours": r[f"{t}, ours"],
+                    "study": r[f"{t}, study"],
+                }
+            )
+    return pd.DataFrame(out).set_index(["measure", "treatment"])
+
+
 def comparison_table(
     df: pd.DataFrame, paper_tables: Mapping, rows=TABLE_ROWS, treatments: Sequence[str] | None = None
 ) -> pd.DataFrame:
