@@ -5,6 +5,7 @@
     pruneplast book --profile paper
     pruneplast reference
     pruneplast explore --serve 8866
+    pruneplast sweep 02_pruning_cliff -g sparsity "[0.9, 0.95]" -g regrow_fraction "[0.25, 0.5]" --out sweeps/cliff
 
 Values given with ``-p NAME VALUE`` are YAML literals (as ``papermill -y``): ``0.9``, ``[0, 1]``,
 ``true``, ``cpu``. Names and values are checked before anything runs.
@@ -50,6 +51,41 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--build-dir", default=None, help="build folder (default: _build)")
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+
+    w = sub.add_parser(
+        "sweep",
+        help="run a chapter over a grid of parameter values on Dask (this machine or a cluster)",
+        description="Run a chapter once per cell of the grid of the given values, as tasks on Dask "
+        "distributed; merge the cells' results into OUT/<chapter>-sweep.csv. Rerunning skips finished cells.",
+    )
+    w.add_argument("notebook", help="chapter name (02_pruning_cliff), unique prefix (02) or path")
+    w.add_argument(
+        "-g",
+        "--grid",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUES"),
+        help="a grid parameter and its values as a YAML list ([0.9, 0.95]); repeatable",
+    )
+    w.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="a parameter fixed for every cell (a YAML literal); repeatable",
+    )
+    w.add_argument("--profile", default="quick", choices=chapters.PROFILES, help="parameter profile (default: quick)")
+    w.add_argument("--out", default="sweeps", help="output folder (default: sweeps)")
+    w.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="a running Dask scheduler (tcp://host:8786); default: a LocalCluster on 127.0.0.1",
+    )
+    w.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: one per core)")
 
     e = sub.add_parser("explore", help="the explorer as a web app (Voila) on 127.0.0.1")
     explore_arguments(e, chapters.PROFILES)
@@ -173,6 +209,29 @@ def explore_arguments(ap, profiles: Sequence[str]) -> None:
     )
 
 
+def _sweep(args) -> int:
+    from . import sweep
+
+    grid: dict[str, Sequence] = {}
+    for name, text in args.grid:
+        value = build.parse_value(text)
+        if not isinstance(value, list):
+            raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
+        grid[name] = value
+    fixed = {k: build.parse_value(v) for k, v in args.parameter}
+    if args.workers is not None and args.workers < 1:
+        raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
+    try:
+        summary = sweep.run(args.notebook, grid, args.profile, args.out, args.scheduler, args.workers, fixed)
+    except ValueError as exc:
+        raise build.ParameterError(str(exc)) from None
+    print(
+        f"sweep of {summary['notebook']}: {summary['cells']} cells, {summary['run']} run, "
+        f"{summary['skipped']} already done, {len(summary['failed'])} failed; table: {summary['table']}"
+    )
+    return 1 if summary["failed"] else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import signal
 
@@ -187,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "book":
             build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
             return 0
+        if args.command == "sweep":
+            return _sweep(args)
         if args.command == "explore":
             from .explorer import app
 

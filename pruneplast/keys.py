@@ -24,7 +24,15 @@ from typing import Iterable
 
 PACKAGE = Path(__file__).resolve().parent
 #: Never part of a key (paths relative to the package; a folder covers everything in it).
-TOOLING = ("build", "explorer/widgets.py", "explorer/app.py", "explorer/__main__.py", "cli.py", "progress.py")
+TOOLING = (
+    "build",
+    "explorer/widgets.py",
+    "explorer/app.py",
+    "explorer/__main__.py",
+    "cli.py",
+    "progress.py",
+    "sweep.py",
+)
 #: The part of the tooling that decides what an executed page holds: part of every stamp.
 EXECUTION = ("build/execution.py",)
 #: Tooling that one page shows, so part of that page's stamp only (page name -> files).

@@ -64,11 +64,24 @@ def _cell(v: Any, digits: int | None) -> str:
         x = float(v)
         if math.isnan(x):
             return "—"
-        if x.is_integer() and digits is None and abs(x) < 1e15:
-            return str(int(x))
+        if digits is None and x.is_integer() and abs(x) < 1e15:
+            return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
         return fmt_number(x, 2 if digits is None else digits)
     text = _NEG_ZERO.sub(r"\1", str(v)).replace("\n", " ").replace("|", "\\|")
     return text if text.strip() else "—"
+
+
+def _decimals(col: pd.Series) -> int | None:
+    """Decimals to show a numeric column with: as few as its values need, at most 2 (None: whole
+    numbers, or not a numeric column)."""
+    vals = [float(v) for v in col if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+    vals = [v for v in vals if not math.isnan(v)]
+    if not vals or all(v.is_integer() for v in vals):
+        return None
+    for d in (1, 2):
+        if all(abs(round(v, d) - v) < 1e-9 for v in vals):
+            return d
+    return 2
 
 
 def to_markdown(obj: pd.DataFrame | pd.Series, digits: int | None = None) -> str:
@@ -97,10 +110,11 @@ def to_markdown(obj: pd.DataFrame | pd.Series, digits: int | None = None) -> str
                 for j in range(levels - 1):
                     if (keys[i, : j + 1] == keys[i - 1, : j + 1]).all():
                         df.iat[i, j] = ""
+    decimals = {j: digits if digits is not None else _decimals(df.iloc[:, j]) for j in range(df.shape[1])}
     header = [_cell(c, None) if str(c) else " " for c in df.columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
     for row in df.itertuples(index=False):
-        lines.append("| " + " | ".join(_cell(v, digits) for v in row) + " |")
+        lines.append("| " + " | ".join(_cell(v, decimals[j]) for j, v in enumerate(row)) + " |")
     return "\n".join(lines)
 
 

@@ -25,7 +25,7 @@ def test_a_table_reads_as_a_paper_table():
     md = tables.to_markdown(df)
     lines = md.splitlines()
     assert lines[0] == "| metric | treatment | ours | count |"
-    assert lines[2] == "| weight sparsity (%) | ketamine-like | 0.0 [-0.1, 0.2] | 12000 |"
+    assert lines[2] == "| weight sparsity (%) | ketamine-like | 0.0 [-0.1, 0.2] | 12,000 |"
     assert lines[3].startswith("|   | SSRI-like |")  # the repeated outer label is left blank
     assert lines[4] == "| kept weights | ketamine-like | — | — |"
     assert "-0.0" not in md and "nan" not in md.lower() and "12000.0" not in md
@@ -63,3 +63,15 @@ def test_jupytext_opens_the_chapters_as_myst_notebooks():
 
     viewers = json.loads((ROOT / "lab" / "overrides.json").read_text())
     assert viewers["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]["markdown"] == "Jupytext Notebook"
+
+
+def test_the_repository_is_named_in_one_place_and_turns_on_the_buttons(tmp_path):
+    from pruneplast.build import sphinxext
+
+    assert sphinxext.repository_url(ROOT) == ""  # unset here: the book shows no repository buttons
+    assert sphinxext.repository_options("", {"a": 1}) == {"a": 1}
+    (tmp_path / "pyproject.toml").write_text('[tool.pruneplast]\nrepository = "https://example.org/lab/pruneplast"\n')
+    url = sphinxext.repository_url(tmp_path)
+    opts = sphinxext.repository_options(url)
+    assert url == "https://example.org/lab/pruneplast" and opts["use_repository_button"] and opts["use_issues_button"]
+    assert opts["launch_buttons"]["binderhub_url"] == "https://mybinder.org"

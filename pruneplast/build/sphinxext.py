@@ -75,6 +75,48 @@ def announce_profile(app, config) -> None:
         config.html_theme_options = opts
 
 
+def repository_url(root: Path | None = None) -> str:
+    """``[tool.pruneplast] repository`` of the project's pyproject.toml ('' when unset)."""
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: no reader of pyproject.toml, so no buttons
+        return ""
+
+    from ..results import project_root
+
+    path = Path(root or project_root()) / "pyproject.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    url = str(data.get("tool", {}).get("pruneplast", {}).get("repository", "") or "").strip()
+    return url if url.startswith("https://") else ""
+
+
+def repository_options(url: str, options: dict | None = None) -> dict:
+    """The theme options that turn on the repository, issue and Binder launch buttons for ``url``."""
+    opts = dict(options or {})
+    if not url:
+        return opts
+    opts.update(
+        repository_url=url,
+        use_repository_button=True,
+        use_issues_button=True,
+        repository_branch="main",
+        path_to_docs="",
+        launch_buttons={
+            **dict(opts.get("launch_buttons") or {}),
+            "binderhub_url": "https://mybinder.org",
+            "notebook_interface": "jupyterlab",
+        },
+    )
+    return opts
+
+
+def add_repository(app, config) -> None:
+    config.html_theme_options = repository_options(repository_url(), config.html_theme_options)
+
+
 def profile_meta(app, pagename, templatename, context, doctree) -> None:
     """``<meta name="pruneplast-profile" content="...">`` on every page (the browser tests read it)."""
     import os
@@ -110,6 +152,7 @@ def add_static(app, config) -> None:
 def setup(app):
     app.connect("config-inited", announce_profile)
     app.connect("config-inited", add_static)
+    app.connect("config-inited", add_repository)
     app.connect("doctree-resolved", positive_zero)
     app.add_css_file("pruneplast.css")
     app.connect("html-page-context", profile_meta)

@@ -29,6 +29,7 @@ copy.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -269,28 +270,30 @@ def finals(df: pd.DataFrame) -> pd.DataFrame:
     return df[df.regimen != "-"]
 
 
-def regimen_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
-    """Ours (mean [95% CI] over seeds) above the study's value, per regimen.
+def regimen_table(df: pd.DataFrame, paper: dict, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Ours (mean [95% CI] over seeds) with the study's value, per regimen (one row each).
 
     ``paper``: regimen -> [final sparsity, clean, standard, extreme, combined, relapse drop,
-    post-relapse sparsity]. Sparsities in % of weights, accuracies in %, drop in points.
+    post-relapse sparsity]. Sparsities in % of weights, accuracies in %, drop in points. A cell
+    reads "ours [CI] (study x)". ``columns``: the labels of :data:`TABLE_COLUMNS` to show
+    (default all).
     """
     fin = finals(df)
+    wanted = [c for c in TABLE_COLUMNS if columns is None or c[0] in columns]
     rows = []
     for name in _order(set(fin.regimen)):
         g = fin[fin.regimen == name]
-        ours = {"regimen": LABELS.get(name, name), "source": "ours"}
-        study = {"regimen": LABELS.get(name, name), "source": "study"}
+        row = {"regimen": LABELS.get(name, name)}
         ref = paper.get(name)
-        for j, (label, phase, cond, metric) in enumerate(TABLE_COLUMNS):
+        for label, phase, cond, metric in wanted:
+            j = [c[0] for c in TABLE_COLUMNS].index(label)
             sel = g[(g.phase == phase) & (g.condition == cond) & (g.metric == metric)]
             s = summarise(sel, ["metric"]).iloc[0]
-            ours[label] = fmt_mean_ci(s["mean"], s["ci_low"], s["ci_high"])
-            study[label] = "" if ref is None else f"{ref[j]:.1f}"
-        rows.append(ours)
-        if ref is not None:
-            rows.append(study)
-    return pd.DataFrame(rows).set_index(["regimen", "source"])
+            row[label] = fmt_mean_ci(s["mean"], s["ci_low"], s["ci_high"]) + (
+                "" if ref is None else f" (study {fmt_mean_ci(ref[j], math.nan, math.nan)})"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("regimen")
 
 
 def sparsity_path(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,192 @@
+"""`pruneplast sweep`: a chapter's grid as tasks on Dask distributed, local and through a scheduler.
+
+The cells run a tiny notebook page (a parameters cell, a pause, one results file) so that the
+scheduling is what is tested: a LocalCluster of worker processes on 127.0.0.1, and a scheduler and
+two workers started as separate processes (``dask scheduler`` / ``dask worker``), one of which is
+killed mid-sweep. Resuming, merging and validation before submission are checked on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pruneplast import sweep
+
+PAGE = textwrap.dedent("""\
+    ---
+    jupytext:
+      text_representation:
+        extension: .md
+        format_name: myst
+    kernelspec:
+      display_name: Python 3
+      language: python
+      name: python3
+    ---
+
+    # A tiny page
+
+    ```{code-cell} ipython3
+    :tags: [parameters]
+
+    profile = "quick"
+    sparsity = 0.95
+    seeds = [0, 1]
+    pause = 0.0
+    ```
+
+    ```{code-cell} ipython3
+    import time
+
+    import pandas as pd
+    from pruneplast.results import save_results
+
+    time.sleep(pause)
+    df = pd.DataFrame({"experiment": "t", "condition": "c", "seed": seeds, "metric": "m",
+                       "value": [sparsity * (s + 1) for s in seeds]})
+    save_results(df, "tiny_sweep", profile, {"sparsity": sparsity, "seeds": seeds})
+    ```
+    """)
+GRID = {"sparsity": [0.5, 0.9], "seeds": [[0], [0, 1]]}
+
+
+@pytest.fixture
+def page(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    p = tmp_path / "tiny_sweep.md"
+    p.write_text(PAGE)
+    return p
+
+
+def _table_ok(summary: dict, cells: int) -> pd.DataFrame:
+    df = pd.read_csv(summary["table"])
+    assert summary["cells"] == cells and not summary["failed"]
+    assert set(df.columns) >= {"sparsity", "seeds", "cell", "seed", "value"}
+    assert len(df) == 2 * (1 + 2)  # two sparsities x (one seed + two seeds)
+    assert not df.duplicated(["cell", "seed"]).any()
+    got = df.set_index(["sparsity", "seeds", "seed"])["value"]
+    assert got.loc[(0.9, "[0, 1]", 1)] == pytest.approx(1.8)
+    return df
+
+
+def test_a_grid_on_a_local_cluster_merges_and_resumes(page, tmp_path):
+    out = tmp_path / "sweep"
+    first = sweep.run(page, GRID, "quick", out, workers=2, progress=False)
+    assert first["run"] == 4 and first["skipped"] == 0
+    _table_ok(first, 4)
+    again = sweep.run(page, GRID, "quick", out, workers=2, progress=False)
+    assert again["run"] == 0 and again["skipped"] == 4  # resumable: nothing recomputed
+    _table_ok(again, 4)
+    assert json.loads((out / "sweep.json").read_text())["skipped"] == 4
+
+
+def test_a_bad_grid_value_fails_before_any_task():
+    with pytest.raises(ValueError, match="sparsity"):
+        sweep.plan("01_model_and_task", {"sparsity": [0.5, 1.5]}, "quick", "/nonexistent/never-written")
+    with pytest.raises(ValueError, match="non-empty list"):
+        sweep.grid_cells({"sparsity": []})
+    with pytest.raises(ValueError, match="repeat"):
+        sweep.grid_cells({"sparsity": [0.5, 0.5]})
+
+
+def test_the_cli_refuses_a_grid_that_is_not_a_list(capsys):
+    from pruneplast import cli
+
+    assert cli.main(["sweep", "01_model_and_task", "-g", "sparsity", "0.9"]) == 2
+    assert "YAML list" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path):
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [
+        _start(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            tmp_path / "scheduler.log",
+        )
+    ]
+    try:
+        from dask.distributed import Client
+
+        for k in range(2):
+            procs.append(
+                _start(
+                    [
+                        dask,
+                        "worker",
+                        address,
+                        "--nworkers",
+                        "1",
+                        "--nthreads",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{k}",
+                    ],
+                    tmp_path / f"worker{k}.log",
+                )
+            )
+        with Client(address, timeout="60s") as c:
+            c.wait_for_workers(2, timeout=60)
+        out = tmp_path / "sweep"
+        grid = {**GRID}
+        result: dict = {}
+        thread = threading.Thread(
+            target=lambda: result.update(
+                sweep.run(page, grid, "quick", out, scheduler=address, fixed={"pause": 3.0}, progress=False)
+            )
+        )
+        thread.start()
+        # kill one worker (and its kernel) while cells are running
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not list(out.glob("cells/*/attempt-*")):
+            time.sleep(0.2)
+        os.killpg(procs[1].pid, signal.SIGKILL)
+        thread.join(timeout=300)
+        assert not thread.is_alive(), "the sweep did not finish after a worker was killed"
+        df = _table_ok(result, 4)
+        assert df["cell"].nunique() == 4
+    finally:
+        for p in procs:
+            _stop(p)
