@@ -41,7 +41,7 @@ PAGE_FILES = {"explorer": ("explorer/widgets.py",)}
 #: explorer computes its states afresh in memory; its baselines come from the engine's cache).
 PRESENTATION = ("plotting.py", "pruneplast.mplstyle", "scorecard.py", "published.py", "verdicts.py",
                 "checks.py", "chapters.py", "paper.py", "data", "machine.py", "explorer", "claims",
-                "tables.py")  # fmt: skip
+                "tables.py", "protocols/treatment_tables.py")  # fmt: skip
 
 
 def _under(rel: str, prefixes: Iterable[str]) -> bool:
