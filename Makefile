@@ -111,7 +111,8 @@ $(VENV)/.lab: $(INSTALLED)
 	cp lab/overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 lab: $(VENV)/.lab
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser notebooks/
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) --no-browser \
+		$(if $(filter 0,$(shell id -u)),--allow-root,) notebooks/
 
 # make bench [BENCH_ARGS="--chapters quick"]: engine speed vs the matmul limit and the common way;
 # BENCH_ARGS="--book-only --build-dir DIR ..." only copies the timings of book builds found there
