@@ -64,7 +64,7 @@ def _cell(v: Any, digits: int | None) -> str:
         x = float(v)
         if math.isnan(x):
             return "—"
-        if digits is None and x.is_integer() and abs(x) < 1e15:
+        if x.is_integer() and abs(x) < 1e15 and (digits is None or abs(x) >= 1000):  # counts stay whole
             return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
         return fmt_number(x, 2 if digits is None else digits)
     text = _NEG_ZERO.sub(r"\1", str(v)).replace("\n", " ").replace("|", "\\|")
