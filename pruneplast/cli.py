@@ -20,6 +20,11 @@ from typing import Sequence
 from . import build, chapters, results
 
 
+def _parameter_option(parser, help: str) -> None:
+    """``-p/--parameter NAME VALUE`` (repeatable): one parameter as a YAML literal."""
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help=help)
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pruneplast", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -35,15 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     r.add_argument("notebook", help="chapter name (02_pruning_cliff), unique prefix (02) or path")
     r.add_argument("--profile", default="quick", choices=chapters.PROFILES, help="parameter profile (default: quick)")
-    r.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override one parameter; VALUE is a YAML literal; repeatable",
-    )
+    _parameter_option(r, "override one parameter; VALUE is a YAML literal; repeatable")
     r.add_argument("--out", default=None, help="output folder (default: runs/<notebook>-<profile>)")
 
     b = sub.add_parser("book", help="execute every notebook of the book and build the HTML")
@@ -68,15 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("NAME", "VALUES"),
         help="a grid parameter and its values as a YAML list ([0.9, 0.95]); repeatable",
     )
-    w.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="a parameter fixed for every cell (a YAML literal); repeatable",
-    )
+    _parameter_option(w, "a parameter fixed for every cell (a YAML literal); repeatable")
     w.add_argument("--profile", default="quick", choices=chapters.PROFILES, help="parameter profile (default: quick)")
     w.add_argument("--out", default="sweeps", help="output folder (default: sweeps)")
     w.add_argument(
@@ -191,15 +180,7 @@ def explore_arguments(ap, profiles: Sequence[str]) -> None:
     """The app's command-line options (shared by ``pruneplast explore`` and ``python -m pruneplast.explorer``)."""
     ap.add_argument("--out", default="_build/explore/explorer.ipynb", help="the .ipynb to write")
     ap.add_argument("--profile", default="paper", choices=profiles)
-    ap.add_argument(
-        "-p",
-        "--parameter",
-        nargs=2,
-        action="append",
-        default=[],
-        metavar=("NAME", "VALUE"),
-        help="override one of the explorer chapter's parameters (a YAML literal); repeatable",
-    )
+    _parameter_option(ap, "override one of the explorer chapter's parameters (a YAML literal); repeatable")
     ap.add_argument(
         "--serve",
         type=int,
