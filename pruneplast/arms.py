@@ -50,6 +50,7 @@ class Arm:
     damping: float = 1.0  # tonic damping while the drug is on
     activation: str = "relu"  # hidden activation while the drug is on
     regrow_fraction: float = 0.0  # gradient-guided regrowth before the course (0: the mask is fixed)
+    regrow_init_std: float = 0.03  # regrown weights ~ N(0, regrow_init_std^2) (Methods section 5)
     epochs: int = 0  # treatment training epochs
     lr: float = 5e-4  # treatment learning rate
     noise_start: float = 0.0  # scheduled course: training noise tapers from this to 0
@@ -70,6 +71,7 @@ class Arm:
         check_real("damping", self.damping, 0.0, 10.0, lo_open=True)
         check_choice("activation", self.activation, ACTIVATIONS)
         FRACTION.check("regrow_fraction", self.regrow_fraction)
+        check_real("regrow_init_std", self.regrow_init_std, 0.0, 10.0)
         COUNT.check("epochs", self.epochs)
         LEARNING_RATE.check("lr", self.lr)
         check_real("noise_start", self.noise_start, 0.0, 10.0)

@@ -9,6 +9,8 @@ cell of every chapter calls it, so a bad papermill override fails early with a c
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +43,7 @@ PAPER_SEEDS = list(range(10))
 class Param:
     """One notebook parameter: its kind, paper default, quick value and meaning."""
 
-    kind: str  # 'seeds', 'int', 'float', 'fraction', 'fractions', 'ints', 'str', 'device', 'bool'
+    kind: str  # 'seeds', 'int', 'float', 'fraction', 'fractions', 'ints', 'str', 'device', 'bool', 'address'
     default: Any  # the studies' value (the notebook's literal)
     help: str  # one line for `pruneplast list`
     quick: Any = None  # the quick profile's value (None: same as default)
@@ -65,6 +67,8 @@ class Param:
             return "one of " + ", ".join(map(repr, self.choices))
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "address":
+            return "'' or a scheduler address 'tcp://host:port'"
         if self.kind == "device":
             return "'cpu' or an available 'cuda' device"
         r = self.allowed
@@ -297,6 +301,70 @@ register(
     )
 )
 
+#: The atlas's ranges: multipliers of the hidden widths and of every learning rate, changes of the
+#: hidden depth (at least one hidden layer stays), class spreads of the task, regrowth SDs.
+_FACTOR = Range(0.1, 4.0)
+#: The quick profile's treatment epochs in the atlas (one epoch per arm, two for the scheduled one).
+_ATLAS_QUICK_EPOCHS = {"ketamine_epochs": 1, "ssri_epochs": 2, "neurosteroid_epochs": 1}
+_DEPTH = Range(-2, 3, integer=True)
+_SPREAD = Range(0.05, 3.0)
+_INIT_STD = Range(0.0, 1.0, lo_open=True)
+
+register(
+    Chapter(
+        "07_robustness_atlas",
+        "Do the conclusions survive?",
+        {
+            "seeds": Param("seeds", PAPER_SEEDS, "replicate seeds of every cell", quick=[0, 1]),
+            "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3 x the lr factor)", quick=2),
+            "sparsity": Param("fraction", 0.95, "pruning level of the depressed state", range=SPARSITY),
+            "width_factors": Param(
+                "fractions", [0.5, 2.0], "hidden widths times each factor", quick=[0.5], range=_FACTOR
+            ),
+            "depth_changes": Param(
+                "ints",
+                [-1, 1],
+                "hidden layers fewer (-) or more (+): 512-unit layers removed or added",
+                quick=[-1],
+                range=_DEPTH,
+            ),
+            "task_sigmas": Param(
+                "fractions", [0.4, 1.6], "class spreads of the task (the studies' 0.8)", quick=[1.6], range=_SPREAD
+            ),
+            "global_scope": Param("bool", True, "include one global pruning threshold instead of one per layer"),
+            "lr_factors": Param(
+                "fractions", [0.5, 2.0], "every learning rate times each factor", quick=[2.0], range=_FACTOR
+            ),
+            "init_stds": Param(
+                "fractions", [0.01, 0.1], "SDs of regrown weights (the studies' 0.03)", quick=[0.1], range=_INIT_STD
+            ),
+            "shared_data_set": Param(
+                "bool", True, "include every replicate on study A's one data set (else one data set per replicate)"
+            ),
+            "regrow_fraction": Param("fraction", 0.5, "study A's single regrowth (and the ketamine-like one)"),
+            "consolidation_epochs": Param("int", 15, "consolidation epochs after it (lr 5e-4)", quick=1),
+            "acute_fraction": Param("fraction", 0.6, "regrowth of the acute moderate regimen", range=REGIMEN_FRACTION),
+            "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=1),
+            "chronic_fraction": Param(
+                "fraction", 0.4, "still-pruned weights regrown per long-chronic cycle", range=REGIMEN_FRACTION
+            ),
+            "chronic_epochs": Param("int", 5, "epochs per long-chronic cycle", quick=1, range=POSITIVE_COUNT),
+            "chronic_cycles": Param("int", 10, "cycles of the long chronic regimen", quick=2, range=POSITIVE_COUNT),
+            **{k: dataclasses.replace(p, quick=_ATLAS_QUICK_EPOCHS[k]) for k, p in _arm_params("epochs").items()},
+            "maintenance_epochs": Param(
+                "int", 0, "maintenance epochs (lr 1e-6) before discontinuation; 0: discontinued after the course"
+            ),
+            "threshold": Param(
+                "float", 60.0, "manic relapse if biased-stress accuracy (%) is below this", range=PERCENT
+            ),
+            "workers": Param("int", 0, "processes the cells go to on this machine: 0 = one per CPU core"),
+            "scheduler": Param(
+                "address", "", "a Dask scheduler's address (tcp://host:port) to send the cells to; '' = this machine"
+            ),
+        },
+    )
+)
+
 register(
     Chapter(
         "explorer",
@@ -333,6 +401,16 @@ register(
 )
 
 
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://[^\s/]+(:\d+)?$|^[A-Za-z0-9.\-]+:\d+$")
+
+
+def check_address(name: str, value: Any) -> str:
+    """'' (this machine) or a Dask scheduler address such as 'tcp://127.0.0.1:8786'."""
+    if not isinstance(value, str) or (value and not _ADDRESS.match(value)):
+        raise ValueError(f"{name} must be '' or a scheduler address such as 'tcp://127.0.0.1:8786'; got {value!r}")
+    return value
+
+
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
@@ -366,6 +444,8 @@ def _check_kind(name: str, p: Param, v: Any) -> Any:
         return check_choice(name, v, p.choices)
     if p.kind == "device":
         return check_device(name, v)
+    if p.kind == "address":
+        return check_address(name, v)
     if p.kind == "bool":
         if not isinstance(v, bool):
             raise ValueError(f"{name} must be True or False; got {v!r}")

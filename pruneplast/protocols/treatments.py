@@ -162,7 +162,7 @@ def treat(
             d["treatment"] = name
         drug_on(net, cfg)
         if cfg.regrow_fraction > 0:  # scores are taken at gain 1.0 by gradient_scores
-            regrow(net, data, RegrowConfig(fraction=cfg.regrow_fraction), tag="regrow")
+            regrow(net, data, RegrowConfig(fraction=cfg.regrow_fraction, init_std=cfg.regrow_init_std), tag="regrow")
         states[name] = net
     # Unscheduled treatments with equal epochs train together (one lr per replica); a scheduled one
     # (noise and gain set per epoch for the whole ensemble) trains alone.

@@ -1,0 +1,35 @@
+"""The robustness atlas: the studies' headline conclusions under one changed choice at a time.
+
+:mod:`~pruneplast.atlas.protocol` holds the settings (the studies' choices with one changed) and
+the compact protocol that computes one setting's cell; :mod:`~pruneplast.atlas.conclusions` turns
+the cells' results into each claim's quantity, interval and verdict; :mod:`~pruneplast.atlas.figures`
+draws them. The chapter ``notebooks/07_robustness_atlas.md`` runs and shows it.
+"""
+
+from .conclusions import (
+    CHANCE,
+    CONCLUSIONS,
+    HOLDS,
+    KNIFE_EDGE,
+    LEFT_OUT,
+    REVERSES,
+    VERDICTS,
+    WEAKENS,
+    Conclusion,
+    atlas_map,
+    findings,
+    half_collapse,
+    long_table,
+    per_seed,
+    robustness,
+    verdict,
+)
+from .figures import plot_cliffs, plot_forest, plot_map, verdict_colours
+from .protocol import CHOICES, HIDDEN, PARTS, Protocol, Setting, cell, deeper, run, settings
+
+__all__ = [
+    "CHANCE", "CHOICES", "CONCLUSIONS", "HIDDEN", "HOLDS", "KNIFE_EDGE", "LEFT_OUT", "PARTS", "REVERSES",
+    "VERDICTS", "WEAKENS", "Conclusion", "Protocol", "Setting", "atlas_map", "cell", "deeper", "findings",
+    "half_collapse", "long_table", "per_seed", "plot_cliffs", "plot_forest", "plot_map", "robustness", "run",
+    "settings", "verdict", "verdict_colours",
+]  # fmt: skip

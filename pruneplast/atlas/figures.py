@@ -1,0 +1,109 @@
+"""The atlas's figures: the claims x settings map, the named conclusions per setting, the cliffs."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .conclusions import CHANCE, CONCLUSIONS, HOLDS, REVERSES, VERDICTS, WEAKENS, _fmt_cell, _short
+from .protocol import CHOICES, Setting
+
+
+def verdict_colours() -> dict[str, str]:
+    """The map's colours: those of the scorecard's verdicts of the same direction."""
+    from ..plotting import VERDICTS as V
+
+    return {HOLDS: V["reproduced"], WEAKENS: V["consistent"], REVERSES: V["differs"]}
+
+
+def plot_map(m: pd.DataFrame, cells: Sequence[Setting]):
+    """The claims x settings map: one coloured square per cell, the mean written in it."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    colours = verdict_colours()
+    claims = [c.claim for c in CONCLUSIONS]
+    names = [s.name for s in cells]
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.62 * len(names) + 2.6), 0.42 * len(claims) + 1.9))
+    for i, claim in enumerate(claims):
+        for j, name in enumerate(names):
+            row = m[(m.claim == claim) & (m.setting == name)].iloc[0]
+            ax.add_patch(plt.Rectangle((j - 0.46, i - 0.42), 0.92, 0.84, color=colours[row["verdict"]], lw=0))
+            ax.text(j, i, _fmt_cell(row), ha="center", va="center", fontsize=7, color="white")
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_ylim(len(claims) - 0.5, -0.5)
+    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(claims)), [_short(c) for c in claims], fontsize=8)
+    ax.set_xlabel("setting (one choice changed)")
+    ax.set_ylabel("claim")
+    ax.tick_params(length=0)
+    for side in ("top", "right", "left", "bottom"):
+        ax.spines[side].set_visible(False)
+    ax.legend(handles=[Patch(color=colours[v], label=v) for v in VERDICTS], loc="upper left",
+              bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)  # fmt: skip
+    ax.set_title("Which conclusions survive which change")
+    fig.tight_layout()
+    return fig
+
+
+def plot_forest(m: pd.DataFrame, cells: Sequence[Setting], claims: Sequence[str]):
+    """Mean and 95% CI of each claim's quantity per setting, against its bound; one panel per claim."""
+    import matplotlib.pyplot as plt
+
+    colours = verdict_colours()
+    by_id = {c.claim: c for c in CONCLUSIONS}
+    names = [s.name for s in cells]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 0.28 * len(names) * 2 + 2.4), sharey=True)
+    for ax, claim in zip(axes.flat, claims):
+        c = by_id[claim]
+        sub = m[m.claim == claim].set_index("setting").loc[names]
+        y = np.arange(len(names))
+        for k, (_, r) in enumerate(sub.iterrows()):
+            ax.errorbar(r["mean"], k, xerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]], fmt="o",
+                        color=colours[r["verdict"]], ms=4, capsize=2)  # fmt: skip
+        if c.kind == "between":
+            ax.axvspan(c.bound[0], c.bound[1], color="0.85", zorder=0)
+        else:
+            ax.axvline(c.bound[0], ls="--", color="0.4", lw=1)
+        ax.set_yticks(y, names, fontsize=8)
+        ax.set_xlabel(f"{c.quantity} ({c.unit})", fontsize=8)
+        ax.set_title(f"{_short(claim)}: {c.statement}", fontsize=9)
+    axes[0, 0].invert_yaxis()
+    fig.tight_layout()
+    return fig
+
+
+def plot_cliffs(df: pd.DataFrame, cells: Sequence[Setting]):
+    """Combined accuracy against sparsity per setting (mean over seeds), the reference in black."""
+    import matplotlib.pyplot as plt
+
+    from ..plotting import CHAPTER_COLOURS
+
+    palette = list(CHAPTER_COLOURS.values())
+    choices = [k for k in CHOICES if k != "reference"]
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    styles = ["-", "--"]
+    seen: dict[str, int] = {}
+    for s in cells:
+        sw = df[(df.setting == s.name) & (df.part == "A") & (df.quantity == "sweep_combined")]
+        curve = sw.groupby("level")["value"].mean()
+        if s.choice == "reference":
+            ax.plot(curve.index, curve.values, color="black", lw=2.2, label="reference", zorder=5)
+            continue
+        k = seen.get(s.choice, 0)
+        seen[s.choice] = k + 1
+        colour = palette[choices.index(s.choice) % len(palette)]
+        ax.plot(curve.index, curve.values, color=colour, ls=styles[k % 2], lw=1.3, label=f"{s.name}")
+    ax.axhline(CHANCE, ls=":", color="0.5", lw=1)
+    ax.set(
+        xlabel="weight sparsity (%)",
+        ylabel="combined-stress accuracy (%)",
+        ylim=(0, 102),
+        xlim=(min(80.0, float(df[df.quantity == "sweep_combined"]["level"].replace(0, np.nan).min())), 100),
+    )
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", frameon=False)
+    ax.set_title("The pruning cliff under each setting")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,197 @@
+"""The robustness atlas: settings, verdict rules, the compact protocol and its executors.
+
+The protocol runs on small networks and a small task (two seeds) so that what is tested is the
+plumbing: each setting changes what it says and nothing else, a quantity a setting cannot move
+equals the reference's, and the cells give the same numbers in this process, in worker processes
+and on a Dask cluster of worker processes on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pruneplast import atlas, chapters
+
+SMALL = (48, 48, 24)
+TINY = atlas.Protocol(
+    seeds=(0, 1),
+    baseline_epochs=2,
+    consolidation_epochs=1,
+    acute_epochs=1,
+    chronic_epochs=1,
+    chronic_cycles=2,
+    treatment_epochs=(("ketamine", 1), ("ssri", 2), ("neurosteroid", 1)),
+    maintenance_epochs=1,
+    sweep_levels=(0.0, 0.5, 0.9, 0.95, 0.99),
+    n_train=30 * 128 + 64,
+    n_standard=600,
+    n_clean=200,
+)
+
+
+def _small(name, choice, **kw):
+    return atlas.Setting(name, choice, name, hidden=kw.pop("hidden", SMALL), **kw)
+
+
+CELLS = [
+    _small("reference", "reference"),
+    _small("scope_global", "prune_scope", scope="global"),
+    _small("init_0.1", "regrowth_init", init_std=0.1),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    import os
+
+    old = os.environ.get("PRUNEPLAST_CACHE")
+    os.environ["PRUNEPLAST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        yield atlas.run(CELLS, TINY, workers=1, progress=False)
+    finally:
+        if old is None:
+            os.environ.pop("PRUNEPLAST_CACHE", None)
+        else:
+            os.environ["PRUNEPLAST_CACHE"] = old
+
+
+# --------------------------------------------------------------------------- settings
+def test_settings_change_one_choice_each():
+    cells = atlas.settings()
+    names = [s.name for s in cells]
+    assert names[0] == "reference" and len(names) == len(set(names)) == 13
+    ref = cells[0]
+    fields = ("hidden", "sigma", "scope", "lr_factor", "init_std", "shared_data")
+    for s in cells[1:]:
+        changed = [f for f in fields if getattr(s, f) != getattr(ref, f)]
+        assert len(changed) == 1, (s.name, changed)
+    by = {s.name: s for s in cells}
+    assert by["width_x0.5"].hidden == (256, 256, 128) and by["width_x2"].hidden == (1024, 1024, 512)
+    assert by["depth_-1"].hidden == (512, 256) and by["depth_+1"].hidden == (512, 512, 512, 256)
+    assert by["data_shared"].data_sets == "shared" and ref.data_sets == "per_replicate"
+    assert {s.choice for s in cells} == set(atlas.CHOICES)
+
+
+def test_settings_reject_bad_levels():
+    with pytest.raises(ValueError, match="depth change"):
+        atlas.deeper(-3)
+    with pytest.raises(ValueError, match="repeat a level"):
+        atlas.settings(width_factors=[2.0, 2.0])
+    with pytest.raises(ValueError, match="sweep_levels must include 0.0"):
+        atlas.Protocol(sweep_levels=(0.5, 0.9, 0.95))
+    with pytest.raises(ValueError, match="same cycles, fraction and epochs"):
+        atlas.Protocol(acute_fraction=0.5, acute_epochs=15)
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("width_factors", [0.05], r"width_factors\[0\] must be in \[0.1, 4.0\]"),
+        ("depth_changes", [-3], r"depth_changes\[0\] must be an integer \[-2, 3\]"),
+        ("task_sigmas", [], "non-empty list"),
+        ("init_stds", [0.0], r"init_stds\[0\] must be in \(0.0, 1.0\]"),
+        ("scheduler", "8786", "scheduler must be '' or a scheduler address"),
+        ("scheduler", "tcp://127.0.0.1:8786 --x", "scheduler must be '' or a scheduler address"),
+    ],
+)
+def test_chapter_parameters_validated(name, value, message):
+    values = chapters.profile_values("07_robustness_atlas", "paper")
+    values[name] = value
+    with pytest.raises(ValueError, match=message):
+        chapters.validate("07_robustness_atlas", values)
+
+
+def test_scheduler_addresses_accepted():
+    values = chapters.profile_values("07_robustness_atlas", "paper")
+    for address in ("", "tcp://127.0.0.1:8786", "tls://scheduler.example.org:8786", "localhost:8786"):
+        values["scheduler"] = address
+        assert chapters.validate("07_robustness_atlas", values)["scheduler"] == address
+
+
+# --------------------------------------------------------------------------- verdict rules
+def _c(kind, bound):
+    return atlas.Conclusion("X", "x", "x", kind, bound, "A")
+
+
+@pytest.mark.parametrize(
+    "kind, bound, interval, expected",
+    [
+        ("above", (0.0,), (0.5, 2.0), "holds"),
+        ("above", (0.0,), (-0.5, 2.0), "weakens"),
+        ("above", (0.0,), (-2.0, -0.5), "reverses"),
+        ("below", (1.0,), (-0.5, 0.9), "holds"),
+        ("below", (1.0,), (0.5, 1.5), "weakens"),
+        ("below", (1.0,), (1.1, 3.0), "reverses"),
+        ("between", (90.0, 93.0), (90.5, 92.0), "holds"),
+        ("between", (90.0, 93.0), (89.0, 91.0), "weakens"),
+        ("between", (90.0, 93.0), (94.0, 96.0), "reverses"),
+        ("above", (0.0,), (math.nan, math.nan), "weakens"),
+    ],
+)
+def test_verdict_rule(kind, bound, interval, expected):
+    assert atlas.verdict(_c(kind, bound), *interval) == expected
+
+
+def test_half_collapse_interpolates_between_levels():
+    curve = pd.DataFrame({"level": [0.0, 80.0, 90.0, 95.0], "value": [97.0, 95.0, 71.0, 31.0]})
+    # halfway from 97 to chance (25) is 61: between 90 (71) and 95 (31), a quarter of the way
+    assert atlas.half_collapse(curve) == pytest.approx(91.25)
+    assert math.isnan(atlas.half_collapse(curve.assign(value=[97.0, 96.0, 95.0, 94.0])))
+
+
+# --------------------------------------------------------------------------- the protocol
+def test_every_conclusion_computed_under_every_setting(tiny_run):
+    m = atlas.atlas_map(tiny_run, CELLS)
+    assert len(m) == len(atlas.CONCLUSIONS) * len(CELLS)
+    assert m["n"].eq(2).all() and m["verdict"].isin(atlas.VERDICTS).all()
+    assert np.isfinite(m[m.claim != "A2_cliff"]["mean"]).all()
+    summary = atlas.robustness(m)
+    assert list(summary["claim"]) == [c.claim for c in atlas.CONCLUSIONS]
+    assert (summary[list(atlas.VERDICTS)].sum(axis=1) == len(CELLS) - 1).all()
+    words = atlas.findings(m, CELLS)
+    assert set(words) == {"robust_text", "fragile_text", "b6_text", "b7_text", "a7_text", "a2_text"}
+    assert all(isinstance(v, str) and v for v in words.values())
+
+
+def test_a_setting_moves_only_what_it_can(tiny_run):
+    m = atlas.atlas_map(tiny_run, CELLS).set_index(["claim", "setting"])
+    # the regrowth SD cannot move the sweep, the pruned network or the arms that regrow nothing
+    for claim in ("A1_pruned_combined", "A2_cliff", "B4_neurosteroid_combined"):
+        assert m.loc[(claim, "init_0.1"), "unchanged"], claim
+    # ... and moves what regrows
+    for claim in ("A3_recovered_combined", "B6_ssri_extreme"):
+        assert not m.loc[(claim, "init_0.1"), "unchanged"], claim
+    # a global threshold changes the pruned network itself
+    assert not m.loc[("A1_pruned_combined", "scope_global"), "unchanged"]
+    sw = tiny_run[(tiny_run.quantity == "sweep_combined") & (tiny_run.level == 0)]
+    by = sw.groupby("setting")["value"].mean()
+    assert by["reference"] == by["scope_global"] == by["init_0.1"]  # the same baseline
+
+
+def test_results_are_tidy_and_savable(tiny_run, tmp_path):
+    from pruneplast import results
+
+    assert {"experiment", "setting", "part", "quantity", "condition", "metric", "seed", "value"} <= set(tiny_run)
+    assert set(tiny_run["part"]) == {"A", "B"}
+    out = results.save_results(tiny_run, "07_robustness_atlas", "quick", {"seeds": [0, 1]}, root=tmp_path)
+    back = results.load_results("07_robustness_atlas", "quick", root=tmp_path)
+    assert len(back) == len(tiny_run) and out.exists()
+
+
+def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkeypatch):
+    """One thread per cell: the executor does not change a number (same machine)."""
+    from distributed import LocalCluster
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))  # nothing cached: every cell recomputed
+    cells = CELLS[:2]
+    want = tiny_run[tiny_run.setting.isin([c.name for c in cells])].reset_index(drop=True)
+    local = atlas.run(cells, TINY, workers=2, progress=False)
+    pd.testing.assert_frame_equal(local, want)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:  # fmt: skip
+        on_dask = atlas.run(cells, TINY, scheduler=cluster.scheduler_address, progress=False)
+    pd.testing.assert_frame_equal(on_dask, want)
