@@ -188,10 +188,33 @@ def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkey
 
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))  # nothing cached: every cell recomputed
     cells = CELLS[:2]
-    want = tiny_run[tiny_run.setting.isin([c.name for c in cells])].reset_index(drop=True)
+    want = _numbers(tiny_run[tiny_run.setting.isin([c.name for c in cells])])
     local = atlas.run(cells, TINY, workers=2, progress=False)
-    pd.testing.assert_frame_equal(local, want)
+    pd.testing.assert_frame_equal(_numbers(local), want)
+    assert not local["cached"].any() and (local["cell_seconds"] > 0).all()
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "dask-cache"))  # the workers compute afresh
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:  # fmt: skip
         on_dask = atlas.run(cells, TINY, scheduler=cluster.scheduler_address, progress=False)
-    pd.testing.assert_frame_equal(on_dask, want)
+    pd.testing.assert_frame_equal(_numbers(on_dask), want)
+    assert not on_dask["cached"].any() and (tmp_path / "dask-cache" / "atlas").is_dir()
+
+
+def _numbers(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=["cell_seconds", "cached"]).reset_index(drop=True)
+
+
+def test_finished_cells_are_not_recomputed(tiny_run, monkeypatch):
+    """A rerun loads every finished cell (a renamed setting too: its name is no part of the key)."""
+    from pruneplast.atlas import protocol
+
+    def fail(*args):
+        raise AssertionError("a cached cell was recomputed")
+
+    monkeypatch.setattr(protocol, "_study_a", fail)
+    monkeypatch.setattr(protocol, "_study_b", fail)
+    renamed = [atlas.Setting("again", "regrowth_init", "SD 0.1", hidden=SMALL, init_std=0.1)]
+    again = atlas.run(renamed, TINY, workers=1, progress=False)
+    assert again["cached"].all() and set(again["setting"]) == {"again"}
+    first = tiny_run[tiny_run.setting == "init_0.1"]
+    assert again["value"].tolist() == first["value"].tolist()

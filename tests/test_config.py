@@ -161,11 +161,12 @@ BAD_BY_KIND = {
     "int": ["20", 2.5, -1, True, None],
     "float": ["0.1", float("nan"), None],
     "fraction": [1.5, -0.1, "0.95", True],
-    "fractions": [[0.5, 1.2], [], "0.5", [None]],
+    "fractions": [[0.5, 9.9], [-0.5], [], "0.5", [None]],
     "ints": [[5, -1], [], "5", [2.5]],
     "str": ["no-such-choice", 1],
     "device": ["tpu", 0],
     "bool": ["yes", 1],
+    "address": ["8786", "tcp://host:8786; rm", 8786, None],
 }
 
 

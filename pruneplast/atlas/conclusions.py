@@ -37,6 +37,12 @@ class Conclusion:
     part: str  # 'A' or 'B'
     unit: str = "points"
 
+    @property
+    def span(self) -> tuple[float, float]:
+        """The values the quantity can take: a level in [0, 100] (accuracy, sparsity, rate), a
+        difference of two in [-100, 100]; the interval is cut to it."""
+        return (0.0, 100.0) if self.unit in ("%", "% sparsity", "% of seeds") else (-100.0, 100.0)
+
 
 CONCLUSIONS = (
     Conclusion("A1_pruned_combined", "95% pruning collapses combined-stress accuracy",
@@ -167,7 +173,7 @@ def atlas_map(df: pd.DataFrame, cells: Sequence[Setting]) -> pd.DataFrame:
         for s in cells:
             v = per_seed(df[(df.setting == s.name) & (df.part == c.part)], c.claim).dropna()
             mean = float(v.mean()) if len(v) else math.nan
-            lo, hi = t_ci(v.to_numpy()) if len(v) >= 2 else (math.nan, math.nan)
+            lo, hi = t_ci(v.to_numpy(), bounds=c.span) if len(v) >= 2 else (math.nan, math.nan)
             if s.choice == "reference":
                 ref, ref_v = mean, v
             unchanged = s.choice != "reference" and ref_v is not None and v.equals(ref_v)
@@ -243,7 +249,7 @@ def long_table(m: pd.DataFrame) -> pd.DataFrame:
 
 
 def _where(rows) -> str:
-    return ", ".join(f"{r.setting}" for r in rows)
+    return "; ".join(f"{CHOICES[r.choice]}: {r.level}" for r in rows)
 
 
 def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:

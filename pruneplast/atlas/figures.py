@@ -75,34 +75,35 @@ def plot_forest(m: pd.DataFrame, cells: Sequence[Setting], claims: Sequence[str]
     return fig
 
 
+#: One colour per changed choice in the cliff figure (Okabe-Ito, without black: the reference).
+CHOICE_COLOURS = dict(zip([k for k in CHOICES if k != "reference"],
+                          ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#999999"]))  # fmt: skip
+
+
 def plot_cliffs(df: pd.DataFrame, cells: Sequence[Setting]):
-    """Combined accuracy against sparsity per setting (mean over seeds), the reference in black."""
+    """Combined accuracy against sparsity per setting (mean over seeds), the reference in black;
+    settings whose sweep equals the reference's (the regrowth SD cannot move it) are not drawn."""
     import matplotlib.pyplot as plt
 
-    from ..plotting import CHAPTER_COLOURS
-
-    palette = list(CHAPTER_COLOURS.values())
-    choices = [k for k in CHOICES if k != "reference"]
     fig, ax = plt.subplots(figsize=(8, 4.6))
-    styles = ["-", "--"]
+    sweep = df[(df.part == "A") & (df.quantity == "sweep_combined")]
+    ref = sweep[sweep.setting == cells[0].name].groupby("level")["value"].mean()
     seen: dict[str, int] = {}
     for s in cells:
-        sw = df[(df.setting == s.name) & (df.part == "A") & (df.quantity == "sweep_combined")]
-        curve = sw.groupby("level")["value"].mean()
+        curve = sweep[sweep.setting == s.name].groupby("level")["value"].mean()
         if s.choice == "reference":
             ax.plot(curve.index, curve.values, color="black", lw=2.2, label="reference", zorder=5)
             continue
+        if curve.equals(ref):
+            continue
         k = seen.get(s.choice, 0)
         seen[s.choice] = k + 1
-        colour = palette[choices.index(s.choice) % len(palette)]
-        ax.plot(curve.index, curve.values, color=colour, ls=styles[k % 2], lw=1.3, label=f"{s.name}")
+        ax.plot(curve.index, curve.values, color=CHOICE_COLOURS[s.choice], ls=("-", "--")[k % 2], lw=1.4,
+                label=f"{s.name}")  # fmt: skip
     ax.axhline(CHANCE, ls=":", color="0.5", lw=1)
-    ax.set(
-        xlabel="weight sparsity (%)",
-        ylabel="combined-stress accuracy (%)",
-        ylim=(0, 102),
-        xlim=(min(80.0, float(df[df.quantity == "sweep_combined"]["level"].replace(0, np.nan).min())), 100),
-    )
+    low = float(sweep["level"].replace(0, np.nan).min())
+    ax.set(xlabel="weight sparsity (%)", ylabel="combined-stress accuracy (%)", ylim=(0, 102),
+           xlim=(min(80.0, low), 100))  # fmt: skip
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize="small", frameon=False)
     ax.set_title("The pruning cliff under each setting")
     fig.tight_layout()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -315,28 +316,43 @@ def _study_b(setting: Setting, protocol: Protocol) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: The fields of a setting that change a result (its name and label do not).
+COMPUTED = ("hidden", "sigma", "scope", "lr_factor", "init_std", "shared_data")
+
+
+def _method() -> str:
+    """SHA-256 of the source of the functions that compute a cell: part of a cached cell's key."""
+    import inspect
+
+    parts = (_run_config, _baseline_config, _rows, _study_a, _study_b, Protocol.regimens, Protocol.arm_configs)
+    return hashlib.sha256("".join(inspect.getsource(f) for f in parts).encode()).hexdigest()
+
+
 def cell_path(setting: Setting, protocol: Protocol) -> Path:
-    """Where a finished cell is cached: keyed by the setting, the protocol, the engine's source
-    (:func:`pruneplast.keys.state_hash`) and this module's source (how a cell is computed)."""
+    """Where a finished cell is cached: keyed by what the setting changes, the protocol, the
+    engine's source (:func:`pruneplast.keys.state_hash`) and the source of the functions that
+    compute a cell (as loaded when this module was imported)."""
     from ..protocols.base import _key, cache_dir
 
-    here = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
-    return cache_dir() / "atlas" / f"{_key(setting, protocol, here)}.pt"
+    computed = {k: getattr(setting, k) for k in COMPUTED}
+    return cache_dir() / "atlas" / f"{_key(computed, protocol, _METHOD)}.pt"
 
 
 def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFrame:
     """One setting, both studies' parts, on one thread: tidy rows (experiment 'atlas', setting, part
-    'A' or 'B', quantity, condition, metric, seed, value; ``level`` for the sweep). A pure function
-    of its arguments; the two parts share the setting's baseline through the engine's cache. A
-    finished cell is cached (:func:`cell_path`), so a rerun, or a run that was stopped, recomputes
-    only the cells it lacks."""
+    'A' or 'B', quantity, condition, metric, seed, value; ``level`` for the sweep; ``cell_seconds``,
+    the wall time the cell took when it was computed, and ``cached``, whether this call loaded it).
+    A pure function of its arguments; the two parts share the setting's baseline through the
+    engine's cache. A finished cell is cached (:func:`cell_path`), so a rerun, or a run that was
+    stopped, recomputes only the cells it lacks."""
     from ..protocols.base import load_state, save_state
 
     path = cell_path(setting, protocol)
     saved = load_state(path) if cache else None
     if isinstance(saved, pd.DataFrame):
         parallel.report(1)
-        return saved
+        return saved.assign(setting=setting.name, cached=True)
+    t0 = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -347,13 +363,14 @@ def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFra
             frames.append(df)
     finally:
         torch.set_num_threads(threads)
-    parallel.report(1)
     out = pd.concat(frames, ignore_index=True)
     out.insert(0, "setting", setting.name)
     out.insert(0, "experiment", "atlas")
+    out["cell_seconds"] = time.perf_counter() - t0
     if cache:
         save_state(out, path)
-    return out
+    parallel.report(1)
+    return out.assign(cached=False)
 
 
 def _cost(setting: Setting) -> float:
@@ -403,3 +420,6 @@ def _run_dask(jobs: list[tuple], scheduler: str, progress: bool | None) -> list[
             return out
     finally:
         bar.close()
+
+
+_METHOD = _method()
