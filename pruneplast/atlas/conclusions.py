@@ -214,10 +214,18 @@ def robustness(m: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: Conclusions whose quantity jumps between 0 and 100 per seed (relapse indicators) or sits on a
-#: knife edge (biased-stress accuracy, see :data:`pruneplast.checks.BIASED_POINTS`): shown, not
+#: Conclusions whose quantity jumps: relapse indicators (0 or 100 per seed), biased-stress accuracy
+#: (a knife edge, see :data:`pruneplast.checks.BIASED_POINTS`) and the lowest of six accuracies
+#: (B10, which moves from one arm to another; under another float path one quick-profile value
+#: moved 7.9 points while every other atlas quantity stayed within its tolerance). Shown, not
 #: compared with the notebook checks' references.
-KNIFE_EDGE = ("B2_ketamine_no_manic_relapse", "B7_ssri_relapse", "B5_neurosteroid_relapse", "B8_ssri_biased")
+KNIFE_EDGE = (
+    "B2_ketamine_no_manic_relapse",
+    "B7_ssri_relapse",
+    "B5_neurosteroid_relapse",
+    "B8_ssri_biased",
+    "B10_all_near_ceiling",
+)
 
 
 def _short(claim: str) -> str:

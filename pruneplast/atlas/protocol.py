@@ -111,6 +111,11 @@ class Setting:
     def network(self) -> NetworkConfig:
         return NetworkConfig((2, *self.hidden, 4))
 
+    @property
+    def arch(self) -> str:
+        """The network as readers see it: '2-512-512-256-4'."""
+        return "-".join(map(str, self.network.sizes))
+
 
 def _arch(hidden: Sequence[int]) -> str:
     return "-".join(str(h) for h in hidden)
