@@ -153,7 +153,7 @@ def test_every_conclusion_computed_under_every_setting(tiny_run):
     assert list(summary["claim"]) == [c.claim for c in atlas.CONCLUSIONS]
     assert (summary[list(atlas.VERDICTS)].sum(axis=1) == len(CELLS) - 1).all()
     words = atlas.findings(m, CELLS)
-    assert set(words) == {"robust_text", "fragile_text", "b6_text", "b7_text", "a7_text", "a2_text"}
+    assert set(words) == {"robust_text", "fragile_text", "settings_text", "b6_text", "b7_text", "a7_text", "a2_text"}
     assert all(isinstance(v, str) and v for v in words.values())
 
 

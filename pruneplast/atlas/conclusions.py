@@ -208,7 +208,7 @@ def robustness(m: pd.DataFrame) -> pd.DataFrame:
         row = {"claim": c.claim, "conclusion": c.statement, "reference": ref.iloc[0] if len(ref) else "—"}
         for v in VERDICTS:
             row[v] = int((sub.verdict == v).sum())
-        row["not holding under"] = ", ".join(f"{CHOICES[r.choice]} {r.level}" for r in sub.itertuples()
+        row["not holding under"] = ", ".join(f"{CHOICES[r.choice]} ({r.level})" for r in sub.itertuples()
                                              if r.verdict != HOLDS) or "—"  # fmt: skip
         rows.append(row)
     return pd.DataFrame(rows)
@@ -257,7 +257,7 @@ def long_table(m: pd.DataFrame) -> pd.DataFrame:
 
 
 def _where(rows) -> str:
-    return "; ".join(f"{CHOICES[r.choice]}: {r.level}" for r in rows)
+    return "; ".join(f"{CHOICES[r.choice]} ({r.level})" for r in rows)
 
 
 def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:
@@ -284,6 +284,19 @@ def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:
     )
     out["fragile_text"] = ("These do not hold everywhere: " + "; ".join(fragile) + "." if fragile
                            else "Every conclusion holds everywhere.")  # fmt: skip
+    by_setting = []
+    ref_holds = set(m[(m.choice == "reference") & (m.verdict == HOLDS)].claim)
+    for st in cells:
+        if st.choice == "reference":
+            continue
+        sub = changed[(changed.setting == st.name) & changed.claim.isin(ref_holds)]
+        lost = [f"{_short(r.claim)} ({r.verdict})" for r in sub.itertuples() if r.verdict != HOLDS]
+        by_setting.append(f"{CHOICES[st.choice]} ({st.level}): " + (", ".join(lost) if lost else "none"))
+    out["settings_text"] = (
+        "Of the conclusions that hold under the reference, these do not hold under each changed setting: "
+        + "; ".join(by_setting)
+        + "."
+    )
     for key, claim in (("b6_text", "B6_ssri_extreme"), ("b7_text", "B7_ssri_relapse"),
                        ("a7_text", "A7_iterative_extreme_gain"), ("a2_text", "A2_cliff")):  # fmt: skip
         c = next(x for x in CONCLUSIONS if x.claim == claim)

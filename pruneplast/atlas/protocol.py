@@ -71,7 +71,7 @@ CHOICES = {
     "reference": "the studies' choices",
     "width": "hidden width",
     "depth": "hidden depth",
-    "task_noise": "task difficulty (class spread)",
+    "task_noise": "task difficulty",
     "prune_scope": "pruning scope",
     "learning_rates": "learning rates",
     "regrowth_init": "regrowth initial scale",
