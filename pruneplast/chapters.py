@@ -51,6 +51,7 @@ class Param:
     range: Range | None = None  # the engine's range for the value (each entry of a list); see below
     rule: Any = None  # a further check of the whole value, rule(name, value), from the engine
     rule_help: str = ""  # what the rule asks, for `pruneplast list`
+    empty_ok: bool = False  # a list kind that may be empty (the atlas: [] leaves a choice out)
 
     def value(self, profile: str) -> Any:
         return self.default if profile == "paper" or self.quick is None else self.quick
@@ -77,6 +78,8 @@ class Param:
             return f"distinct integers in {text}"
         if self.kind in ("ints", "fractions"):
             text = f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
+            if self.empty_ok:
+                text += " ([] leaves it out)"
         return text + (f", {self.rule_help}" if self.rule_help else "")
 
 
@@ -319,7 +322,7 @@ register(
             "baseline_epochs": Param("int", 20, "baseline training epochs (lr 1e-3 x the lr factor)", quick=2),
             "sparsity": Param("fraction", 0.95, "pruning level of the depressed state", range=SPARSITY),
             "width_factors": Param(
-                "fractions", [0.5, 2.0], "hidden widths times each factor", quick=[0.5], range=_FACTOR
+                "fractions", [0.5, 2.0], "hidden widths times each factor", quick=[0.5], range=_FACTOR, empty_ok=True
             ),
             "depth_changes": Param(
                 "ints",
@@ -327,16 +330,32 @@ register(
                 "hidden layers fewer (-) or more (+): 512-unit layers removed or added",
                 quick=[-1],
                 range=_DEPTH,
+                empty_ok=True,
             ),
             "task_sigmas": Param(
-                "fractions", [0.4, 1.6], "class spreads of the task (the studies' 0.8)", quick=[1.6], range=_SPREAD
+                "fractions",
+                [0.4, 1.6],
+                "class spreads of the task (the studies' 0.8)",
+                quick=[1.6],
+                range=_SPREAD,
+                empty_ok=True,
             ),
             "global_scope": Param("bool", True, "include one global pruning threshold instead of one per layer"),
             "lr_factors": Param(
-                "fractions", [0.5, 2.0], "every learning rate times each factor", quick=[2.0], range=_FACTOR
+                "fractions",
+                [0.5, 2.0],
+                "every learning rate times each factor",
+                quick=[2.0],
+                range=_FACTOR,
+                empty_ok=True,
             ),
             "init_stds": Param(
-                "fractions", [0.01, 0.1], "SDs of regrown weights (the studies' 0.03)", quick=[0.1], range=_INIT_STD
+                "fractions",
+                [0.01, 0.1],
+                "SDs of regrown weights (the studies' 0.03)",
+                quick=[0.1],
+                range=_INIT_STD,
+                empty_ok=True,
             ),
             "shared_data_set": Param(
                 "bool", True, "include every replicate on study A's one data set (else one data set per replicate)"
@@ -439,6 +458,8 @@ def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind in ("int", "float", "fraction") and allowed is not None:
         return allowed.check(name, v)
     if p.kind in ("fractions", "ints") and allowed is not None:
+        if p.empty_ok and isinstance(v, (list, tuple)) and len(v) == 0:
+            return []
         return list(allowed.check_list(name, v))
     if p.kind == "str":
         return check_choice(name, v, p.choices)

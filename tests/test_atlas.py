@@ -92,7 +92,7 @@ def test_settings_reject_bad_levels():
     [
         ("width_factors", [0.05], r"width_factors\[0\] must be in \[0.1, 4.0\]"),
         ("depth_changes", [-3], r"depth_changes\[0\] must be an integer \[-2, 3\]"),
-        ("task_sigmas", [], "non-empty list"),
+        ("task_sigmas", "[]", "non-empty list"),
         ("init_stds", [0.0], r"init_stds\[0\] must be in \(0.0, 1.0\]"),
         ("scheduler", "8786", "scheduler must be '' or a scheduler address"),
         ("scheduler", "tcp://127.0.0.1:8786 --x", "scheduler must be '' or a scheduler address"),
@@ -103,6 +103,16 @@ def test_chapter_parameters_validated(name, value, message):
     values[name] = value
     with pytest.raises(ValueError, match=message):
         chapters.validate("07_robustness_atlas", values)
+
+
+def test_an_empty_list_leaves_a_choice_out():
+    values = chapters.profile_values("07_robustness_atlas", "paper")
+    values.update(width_factors=[], depth_changes=[], global_scope=False)
+    v = chapters.validate("07_robustness_atlas", values)
+    keys = ("width_factors", "depth_changes", "task_sigmas", "global_scope", "lr_factors", "init_stds")
+    names = [s.name for s in atlas.settings(*(v[k] for k in keys), v["shared_data_set"])]
+    assert names[0] == "reference" and not any(n.startswith(("width", "depth", "scope")) for n in names)
+    assert len(names) == 1 + 2 + 2 + 2 + 1
 
 
 def test_scheduler_addresses_accepted():
