@@ -265,6 +265,11 @@ _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter
         "processes the training runs go to side by side: 0 = one per CPU core "
         "(1 on a GPU), 1 = one after the other in the notebook's process",
     ),
+    "scheduler": Param(
+        "address",
+        "",
+        "a Dask scheduler's address (tcp://host:port) to send the training runs to; '' = this machine",
+    ),
 }
 
 register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_TREATMENT_PARAMS)))

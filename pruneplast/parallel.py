@@ -10,10 +10,16 @@ with ``cores // workers`` torch threads each, and returns the results in job ord
 :func:`run_ensembles` first splits the ensembles that gain from it (:func:`splits_well`) into one
 part per worker.
 
+Given a Dask scheduler's address (``scheduler='tcp://host:8786'``), the same jobs go to that
+cluster's workers instead, as one task each (``pruneplast sweep`` and the atlas use the same
+scheduler): each task runs with as many torch threads as its worker has threads, and a task whose
+worker is lost is run again on another one (its result is collected once, by job index).
+
 Arguments and results cross the process boundary as ``torch.save`` bytes (no shared-memory file
 descriptors). Each job is a pure function of its arguments, so the results do not depend on which
 process runs it; they can differ from a run in one process in the last bits of floating-point
 sums, where the thread count changes the order of a reduction (``make bench`` shows the size).
+A job on a one-thread Dask worker gives the same bits as on a one-thread local worker process.
 """
 
 from __future__ import annotations
@@ -44,12 +50,41 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-def resolve_workers(workers: int, device: str = "cpu") -> int:
-    """The number of worker processes: ``workers``, or one per usable core if 0; always 1 off the CPU."""
+def resolve_workers(workers: int, device: str = "cpu", scheduler: str = "") -> int:
+    """The number of worker processes: ``workers``, or if 0 one per usable core (with a Dask
+    ``scheduler``: one per worker thread of that cluster); always 1 off the CPU."""
     workers = check_int("workers", workers, 0)
     if torch.device(device).type != "cpu":
         return 1  # a GPU runs one ensemble's products at a time; processes would only compete for it
+    if workers == 0 and scheduler:
+        return cluster_threads(scheduler)
     return usable_cores() if workers == 0 else workers
+
+
+def check_scheduler(scheduler: str) -> str:
+    """'' (this machine) or a Dask scheduler address such as 'tcp://127.0.0.1:8786'."""
+    if not isinstance(scheduler, str) or (scheduler and "://" not in scheduler):
+        raise ValueError(
+            f"scheduler must be '' or a Dask scheduler address such as 'tcp://127.0.0.1:8786'; got {scheduler!r}"
+        )
+    return scheduler
+
+
+def _client(scheduler: str):
+    try:
+        from distributed import Client
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise RuntimeError("a Dask scheduler was given but the 'distributed' package is not installed") from exc
+    try:
+        return Client(check_scheduler(scheduler), timeout="30s")
+    except OSError as exc:
+        raise RuntimeError(f"could not reach the Dask scheduler at {scheduler!r} within 30 s: {exc}") from None
+
+
+def cluster_threads(scheduler: str) -> int:
+    """Worker threads of the Dask cluster at ``scheduler`` (at least 1)."""
+    with _client(scheduler) as client:
+        return max(1, sum(client.nthreads().values()))
 
 
 def parts(n: int, workers: int) -> list[list[int]]:
@@ -116,6 +151,47 @@ def _drain(q: mp.Queue, bar) -> None:
             return
 
 
+def _call_on_dask_worker(fn: Callable, packed: bytes) -> bytes:
+    """A job on a Dask worker: as many torch threads as the worker has, arguments and result as bytes."""
+    from distributed import get_worker
+
+    torch.set_num_threads(max(1, int(get_worker().state.nthreads)))
+    return _to_bytes(fn(*_from_bytes(packed)))
+
+
+def _run_dask(fn: Callable, jobs: Sequence[tuple], scheduler: str, desc: str, bar, units: Sequence[int] | None) -> list:
+    """The jobs as tasks on the Dask cluster at ``scheduler``; results in job order."""
+    import uuid
+
+    from distributed import as_completed
+
+    tag = uuid.uuid4().hex[:8]
+    with _client(scheduler) as client:
+        futures = [
+            client.submit(
+                _call_on_dask_worker,
+                fn,
+                _to_bytes(tuple(job)),
+                key=f"{desc.replace(' ', '-')}-{tag}-{k}",
+                pure=False,
+                retries=2,  # a lost worker's task runs again elsewhere; its result is kept once
+                priority=len(jobs) - k,  # the longest (first) jobs first
+            )
+            for k, job in enumerate(jobs)
+        ]
+        index = {f.key: k for k, f in enumerate(futures)}
+        results: list = [None] * len(jobs)
+        try:
+            for f in as_completed(futures):
+                k = index[f.key]
+                results[k] = _from_bytes(f.result())  # a job's exception is raised here
+                bar.update(units[k] if units is not None else 1)
+        except BaseException:
+            client.cancel(futures)
+            raise
+        return results
+
+
 def run_jobs(
     fn: Callable,
     jobs: Sequence[tuple],
@@ -124,17 +200,32 @@ def run_jobs(
     desc: str = "jobs",
     progress: bool | None = None,
     unit: str = "it",
+    scheduler: str = "",
+    units: Sequence[int] | None = None,
 ) -> list:
-    """``[fn(*job) for job in jobs]``, here (``workers <= 1``) or in ``workers`` processes.
+    """``[fn(*job) for job in jobs]``, here (``workers <= 1``), in ``workers`` processes, or as tasks
+    on the Dask cluster at ``scheduler``.
 
     ``fn`` must be importable by name (a module-level function of this package). Jobs are handed
     out in the given order to whichever worker is free, so list the longest first; a job's
     arguments are packed only when it is handed out, and its result unpacked as soon as it is
-    back. ``total``: the units of work that the jobs :func:`report`, for a progress bar. A job's
-    exception is raised here, after the other workers have been stopped.
+    back. ``total``: the units of work that the jobs :func:`report`, for a progress bar (on a Dask
+    cluster, where reports do not come back, the bar advances by ``units[k]`` when job ``k`` is
+    back, or by one per job). A job's exception is raised here, after the other workers have been
+    stopped (on Dask: the other tasks cancelled).
     """
     global _report
     workers = check_int("workers", workers, 1)
+    if units is not None and len(units) != len(jobs):
+        raise ValueError(f"units must give one count per job ({len(jobs)}); got {len(units)}")
+    if scheduler:
+        bar = progress_bar(
+            total=total if units is not None else len(jobs), desc=desc, enabled=progress, unit=unit if units else "job"
+        )
+        try:
+            return _run_dask(fn, jobs, check_scheduler(scheduler), desc, bar, units)
+        finally:
+            bar.close()
     bar = progress_bar(total=total, desc=desc, enabled=progress, unit=unit)
     try:
         if workers == 1 or len(jobs) <= 1:
@@ -201,6 +292,7 @@ def run_ensembles(
     desc: str,
     epochs: Sequence[int],
     progress: bool | None = None,
+    scheduler: str = "",
 ) -> list[list]:
     """``fn(net, data, *args(index))`` for every job's ensemble, split where :func:`splits_well` holds.
 
@@ -209,7 +301,8 @@ def run_ensembles(
     ensemble that splits well runs as one contiguous part of its replicas per worker, any other
     whole. Returns, per job, the results of its parts in replica order. Parts are handed out
     largest first (epochs x replicas x kept weights, a proxy for their time) to whichever worker
-    is free; ``fn`` reports one unit per replica and epoch for the progress bar.
+    is free; ``fn`` reports one unit per replica and epoch for the progress bar. ``scheduler``: a
+    Dask scheduler's address to send the parts to (:func:`run_jobs`).
     """
     calls, owner, cost = [], [], []
     for j, ((net, data, noisy, args), ep) in enumerate(zip(jobs, epochs)):
@@ -220,9 +313,17 @@ def run_ensembles(
             owner.append(j)
             cost.append(ep * len(idx) * float(net.kept_per_layer().sum(1).max()))
     order = sorted(range(len(calls)), key=lambda k: -cost[k])
-    total = sum(epochs[o] * len(c[0].meta) for c, o in zip(calls, owner))
+    units = [epochs[owner[k]] * len(calls[k][0].meta) for k in order]
     done = run_jobs(
-        fn, [calls[k] for k in order], workers, total=total, desc=desc, progress=progress, unit="replica-epoch"
+        fn,
+        [calls[k] for k in order],
+        workers,
+        total=sum(units),
+        desc=desc,
+        progress=progress,
+        unit="replica-epoch",
+        scheduler=scheduler,
+        units=units,
     )
     results = dict(zip(order, done))
     return [[results[k] for k in range(len(calls)) if owner[k] == j] for j in range(len(jobs))]

@@ -6,6 +6,13 @@ The references here are deliberately written without the package's code paths: p
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -116,3 +123,71 @@ def full_net() -> EnsembleMLP:
 @pytest.fixture(scope="session")
 def score_data() -> EnsembleData:
     return EnsembleData.build([0, 1], SCORE_TASK)
+
+
+# --------------------------------------------------------------------------- Dask clusters
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(args: list[str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        args,
+        stdout=open(log, "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    """SIGTERM a process group started by :func:`start_dask_cluster` (SIGKILL after 20 s)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def start_dask_cluster(logs: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
+    """A scheduler and ``workers`` one-thread workers as separate processes (the ``dask scheduler``
+    and ``dask worker`` commands) on 127.0.0.1: (address, [scheduler, worker, ...]), workers up."""
+    from distributed import Client
+
+    dask = str(Path(sys.executable).with_name("dask"))
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [
+        _start(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"], logs / "scheduler.log"
+        )
+    ]
+    try:
+        for k in range(workers):
+            procs.append(
+                _start(
+                    [dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1"]
+                    + ["--no-dashboard", "--name", f"w{k}"],
+                    logs / f"worker{k}.log",
+                )
+            )
+        with Client(address, timeout="60s") as c:
+            c.wait_for_workers(workers, timeout=60)
+    except BaseException:
+        for p in procs:
+            stop_process(p)
+        raise
+    return address, procs
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler(tmp_path_factory):
+    """The address of a scheduler with two one-thread workers, separate processes on 127.0.0.1."""
+    address, procs = start_dask_cluster(tmp_path_factory.mktemp("dask"), workers=2)
+    yield address
+    for p in procs:
+        stop_process(p)

@@ -94,6 +94,22 @@ def test_maintenance_in_worker_processes_equals_one_process(treated):
     assert any(not torch.allclose(x, y) for x, y in zip(side[1].weights, side[3].weights))
 
 
+def test_maintenance_on_a_dask_cluster_equals_local_worker_processes(treated, dask_scheduler):
+    """Checkpoints come back in memory from a separately started scheduler's workers."""
+    from pruneplast import parallel
+
+    states, data, _ = treated
+    cfg = MaintenanceConfig(durations=(1, 3), lr=1e-3)
+    side, _ = longitudinal.maintain(states, data, cfg, workers=2)
+    there, _ = longitudinal.maintain(states, data, cfg, workers=2, scheduler=dask_scheduler)
+    assert sorted(side) == sorted(there) == [1, 3]
+    for e in (1, 3):
+        assert_same_ensemble(side[e], there[e])
+        if parallel.usable_cores() == 2:
+            for a, b in zip(side[e].weights, there[e].weights):
+                assert torch.equal(a, b)
+
+
 def test_only_ensembles_that_split_well_are_split_between_workers(treated):
     from pruneplast import parallel
 

@@ -54,3 +54,35 @@ def test_parts_are_contiguous_nearly_equal_and_cover_every_index():
     assert parallel.parts(3, 1) == [[0, 1, 2]]
     with pytest.raises(ValueError, match="workers"):
         parallel.parts(3, 0)
+
+
+# --------------------------------------------------------------------------- on a Dask cluster
+def test_jobs_on_a_dask_cluster_come_back_in_job_order(dask_scheduler):
+    jobs = [(torch.arange(n, dtype=torch.float64),) for n in (5, 1, 3)]
+    there = parallel.run_jobs(torch.sum, jobs, workers=1, scheduler=dask_scheduler)
+    assert [float(t) for t in there] == [10.0, 0.0, 3.0]
+    # the workers' threads decide the split of an ensemble when workers=0
+    assert parallel.resolve_workers(0, "cpu", dask_scheduler) == 2
+    assert parallel.resolve_workers(3, "cpu", dask_scheduler) == 3
+
+
+def test_a_jobs_error_on_a_dask_cluster_is_raised_in_the_caller(dask_scheduler):
+    with pytest.raises(ValueError, match="math domain error"):
+        parallel.run_jobs(math.sqrt, [(4.0,), (-1.0,)], workers=1, scheduler=dask_scheduler)
+
+
+def test_a_bad_scheduler_address_is_refused_before_any_work():
+    with pytest.raises(ValueError, match=r"scheduler must be '' or a Dask scheduler address"):
+        parallel.run_jobs(math.sqrt, [(4.0,)], scheduler="localhost:8786")
+    with pytest.raises(ValueError, match="units must give one count per job"):
+        parallel.run_jobs(math.sqrt, [(4.0,)], units=[1, 2])
+
+
+def test_an_unreachable_scheduler_is_a_clear_error():
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(RuntimeError, match="could not reach the Dask scheduler"):
+        parallel.run_jobs(math.sqrt, [(4.0,)], scheduler=f"tcp://127.0.0.1:{port}")

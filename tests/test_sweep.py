@@ -11,16 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import start_dask_cluster, stop_process
 
 from pruneplast import sweep
 
@@ -108,67 +105,9 @@ def test_the_cli_refuses_a_grid_that_is_not_a_list(capsys):
     assert "YAML list" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(args: list[str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        args,
-        stdout=open(log, "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path):
-    dask = str(Path(sys.executable).with_name("dask"))
-    port = _free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [
-        _start(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-            tmp_path / "scheduler.log",
-        )
-    ]
+    address, procs = start_dask_cluster(tmp_path, workers=2)
     try:
-        from dask.distributed import Client
-
-        for k in range(2):
-            procs.append(
-                _start(
-                    [
-                        dask,
-                        "worker",
-                        address,
-                        "--nworkers",
-                        "1",
-                        "--nthreads",
-                        "1",
-                        "--host",
-                        "127.0.0.1",
-                        "--no-dashboard",
-                        "--name",
-                        f"w{k}",
-                    ],
-                    tmp_path / f"worker{k}.log",
-                )
-            )
-        with Client(address, timeout="60s") as c:
-            c.wait_for_workers(2, timeout=60)
         out = tmp_path / "sweep"
         grid = {**GRID}
         result: dict = {}
@@ -189,4 +128,4 @@ def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path)
         assert df["cell"].nunique() == 4
     finally:
         for p in procs:
-            _stop(p)
+            stop_process(p)

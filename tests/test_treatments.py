@@ -93,6 +93,22 @@ def test_courses_in_worker_processes_equal_one_process(depressed):
     assert any(not torch.equal(x, y) for x, y in zip(side["ssri"].weights, net.weights))
 
 
+def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, dask_scheduler):
+    """The chapter's own parts sent to a separately started scheduler's two one-thread workers."""
+    from pruneplast import parallel
+
+    net, data = depressed
+    cfgs = treatments.configs(["ketamine", "ssri"], epochs={"ketamine": 2, "ssri": 2})
+    side = treatments.treat(net, data, cfgs, workers=2)
+    there = treatments.treat(net, data, cfgs, workers=0, scheduler=dask_scheduler)  # 0: the cluster's 2 threads
+    assert list(side) == list(there)
+    for name in cfgs:
+        assert_same_ensemble(side[name], there[name])
+        if parallel.usable_cores() == 2:  # one thread per local process, as on the workers: the same bits
+            for a, b in zip(side[name].weights, there[name].weights):
+                assert torch.equal(a, b)
+
+
 def test_ssri_ends_at_full_gain_with_mask_fixed(depressed):
     net, data = depressed
     s = treatments.treat(net, data, treatments.configs(["ssri"], epochs={"ssri": 2}))["ssri"]

@@ -42,7 +42,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import pandas as pd
 import torch
@@ -397,34 +397,20 @@ def run(
     """
     jobs = [(s, protocol) for s in cells_settings]
     order = sorted(range(len(jobs)), key=lambda k: -_cost(jobs[k][0]))
-    if scheduler:
-        done = _run_dask([jobs[k] for k in order], scheduler, progress)
-    else:
-        w = parallel.resolve_workers(workers, protocol.device)
-        done = parallel.run_jobs(
-            cell, [jobs[k] for k in order], w, total=len(jobs), desc="atlas cells", progress=progress, unit="cell"
-        )
+    w = 1 if scheduler else parallel.resolve_workers(workers, protocol.device)
+    done = parallel.run_jobs(
+        cell,
+        [jobs[k] for k in order],
+        w,
+        total=len(jobs),
+        desc="atlas cells",
+        progress=progress,
+        unit="cell",
+        scheduler=scheduler,
+        units=[1] * len(jobs),
+    )
     by_job = dict(zip(order, done))
     return pd.concat([by_job[k] for k in range(len(jobs))], ignore_index=True)
-
-
-def _run_dask(jobs: list[tuple], scheduler: str, progress: bool | None) -> list[pd.DataFrame]:
-    from distributed import Client, as_completed
-
-    from ..progress import progress_bar
-
-    bar = progress_bar(total=len(jobs), desc="atlas cells", enabled=progress, unit="cell")
-    try:
-        with Client(scheduler, timeout="30s") as client:
-            futures = [client.submit(cell, *job, key=f"atlas-{job[0].name}", pure=False, retries=2) for job in jobs]
-            index = {f.key: i for i, f in enumerate(futures)}
-            out: list[Any] = [None] * len(jobs)
-            for f in as_completed(futures):
-                out[index[f.key]] = f.result()
-                bar.update(1)
-            return out
-    finally:
-        bar.close()
 
 
 _METHOD = _method()

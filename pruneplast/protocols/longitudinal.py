@@ -21,9 +21,10 @@ of the protection left at test and of the threshold) only re-evaluates saved sta
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -69,23 +70,28 @@ def protection_at_test(decay_rate: float, steps: int = 50, start: float = 1.0) -
 
 
 def _maintain_run(
-    net: EnsembleMLP, data: EnsembleData, durations: Sequence[int], lr: float, protection: float, prefix: str
-) -> dict[int, str]:
+    net: EnsembleMLP, data: EnsembleData, durations: Sequence[int], lr: float, protection: float, prefix: str | None
+) -> dict[int, Any]:
     """One ensemble's maintenance run; the state after each duration is saved to ``<prefix>-<epoch>.pt``.
 
-    Returns {duration: file}. Checkpoints go to disk as they are taken, so a worker process never
-    holds them (at paper scale 60-120 MB per run) and never sends them through a pipe.
+    Returns {duration: file}. Checkpoints go to disk as they are taken, so a worker process on this
+    machine never holds them (at paper scale 60-120 MB per run) and never sends them through a
+    pipe. With ``prefix=None`` (a worker of a Dask cluster, whose disk may be another machine's)
+    it returns {duration: state dict} instead.
     """
     net = net.clone()
     net.set_modulation(protection=protection)
-    files: dict[int, str] = {}
+    files: dict[int, Any] = {}
 
     def snapshot(epoch: int, current: EnsembleMLP) -> None:
         if epoch > 0:
             parallel.report(current.n_replicas)
         if epoch in durations:
-            files[epoch] = f"{prefix}-{epoch}.pt"
-            torch.save(current.state_dict(), files[epoch])
+            if prefix is None:
+                files[epoch] = copy.deepcopy(current.state_dict())  # training goes on in place
+            else:
+                files[epoch] = f"{prefix}-{epoch}.pt"
+                torch.save(current.state_dict(), files[epoch])
 
     snapshot(0, net)
     train(
@@ -100,6 +106,7 @@ def maintain(
     config: MaintenanceConfig = MaintenanceConfig(),
     progress: bool | None = None,
     workers: int = 1,
+    scheduler: str = "",
 ) -> tuple[dict[int, EnsembleMLP], EnsembleData]:
     """One maintenance run of max(durations) epochs for every treated replica.
 
@@ -118,13 +125,14 @@ def maintain(
     dense products) is split into one part per worker and the 95%-sparse ones stay whole
     (:func:`~pruneplast.parallel.run_ensembles`). The grouping changes only the order of
     floating-point sums (padding of the compact blocks, threads per process), by about 1e-8 in the
-    weights after a few epochs (``make bench``).
+    weights after a few epochs (``make bench``). ``scheduler``: a Dask scheduler's address to send
+    the runs to instead (their checkpoints then come back in memory, not through this disk).
     """
     names = [n for n in states if n != "untreated"]
     if not names:
         raise ValueError("maintenance needs at least one treated network (ketamine, ssri or neurosteroid)")
     device = states[names[0]].device
-    workers = parallel.resolve_workers(workers, str(device))
+    workers = parallel.resolve_workers(workers, str(device), scheduler)
     durations = sorted(set(config.durations))
     with tempfile.TemporaryDirectory(prefix="pruneplast-maintenance-") as tmp:
         jobs = [
@@ -132,18 +140,28 @@ def maintain(
                 states[n],
                 data,
                 False,
-                lambda idx, n=n: (durations, config.lr, config.protection, str(Path(tmp) / f"{n}-{idx[0]}")),
+                lambda idx, n=n: (
+                    durations,
+                    config.lr,
+                    config.protection,
+                    None if scheduler else str(Path(tmp) / f"{n}-{idx[0]}"),
+                ),
             )
             for n in names
         ]
         files = parallel.run_ensembles(
-            jobs, _maintain_run, workers, "maintenance", [max(durations)] * len(names), progress
+            jobs, _maintain_run, workers, "maintenance", [max(durations)] * len(names), progress, scheduler
         )
         # each duration's parts, in treatment and replica order, joined into one ensemble
         checkpoints = {
             e: EnsembleMLP.concat(
                 [
-                    EnsembleMLP.from_state_dict(torch.load(part[e], map_location=device, weights_only=False), device)
+                    EnsembleMLP.from_state_dict(
+                        part[e]
+                        if isinstance(part[e], dict)
+                        else torch.load(part[e], map_location=device, weights_only=False),
+                        device,
+                    )
                     for per_treatment in files
                     for part in per_treatment
                 ]
@@ -234,6 +252,7 @@ def longitudinal(
     thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
     progress: bool | None = None,
     workers: int = 1,
+    scheduler: str = "",
 ) -> tuple[pd.DataFrame, dict[int, EnsembleMLP]]:
     """The whole chapter: maintenance, discontinuation tests, relapse, sensitivity. Tidy rows.
 
@@ -245,7 +264,7 @@ def longitudinal(
     threshold. ``workers``: processes for the maintenance runs (:func:`maintain`). Returns (rows,
     checkpoints).
     """
-    checkpoints, d = maintain(states, data, config, progress, workers)
+    checkpoints, d = maintain(states, data, config, progress, workers, scheduler)
     checkpoints = {k: v for k, v in checkpoints.items() if k in config.durations}
     own = biased_after_discontinuation(checkpoints, d, cfgs, config)
     rel = relapses(own, [config.threshold])

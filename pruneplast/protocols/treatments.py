@@ -143,6 +143,7 @@ def treat(
     cfgs: Mapping[str, TreatmentConfig],
     progress: bool | None = None,
     workers: int = 1,
+    scheduler: str = "",
 ) -> dict[str, EnsembleMLP]:
     """Apply every treatment to copies of the pruned ensemble ``depressed`` (M replicas).
 
@@ -150,10 +151,11 @@ def treat(
     ``workers``: processes the courses train in side by side (:func:`pruneplast.parallel.run_jobs`;
     0: one per CPU core, always 1 on a GPU); ensembles for which
     :func:`~pruneplast.parallel.splits_well` holds are split into one part per worker. The split
-    changes only the order of floating-point sums.
+    changes only the order of floating-point sums. ``scheduler``: a Dask scheduler's address to
+    send the courses to instead of local processes (0 workers: one part per worker thread there).
     """
     _check_data(depressed, data)
-    workers = parallel.resolve_workers(workers, str(depressed.device))
+    workers = parallel.resolve_workers(workers, str(depressed.device), scheduler)
     m = depressed.n_replicas
     states: dict[str, EnsembleMLP] = {}
     for name, cfg in cfgs.items():
@@ -193,7 +195,7 @@ def treat(
             names.append([name])
             epochs.append(cfg.epochs)
     for group, parts in zip(
-        names, parallel.run_ensembles(jobs, _course, workers, "treatment courses", epochs, progress)
+        names, parallel.run_ensembles(jobs, _course, workers, "treatment courses", epochs, progress, scheduler)
     ):
         trained = EnsembleMLP.concat(parts)
         for k, n in enumerate(group):
@@ -209,14 +211,16 @@ def treated(
     network: NetworkConfig = NetworkConfig(),
     cache: bool = True,
     workers: int = 1,
+    scheduler: str = "",
 ) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
     """Each replicate's baseline, pruned and treated: (name -> ensemble, data).
 
     Cached on disk like the baselines (keyed by seeds, task, every configuration, the number of
     worker processes of :func:`treat` and the package source), so the longitudinal chapter reuses
-    the treatment chapter's states.
+    the treatment chapter's states. ``scheduler``: where :func:`treat` sends the courses (not part
+    of the key: a one-thread Dask worker computes the same bits as a one-thread local process).
     """
-    workers = parallel.resolve_workers(workers, run.device)
+    workers = parallel.resolve_workers(workers, run.device, scheduler)
     base, data = baseline(run, baseline_config, network, cache=cache)
     path = (
         cache_dir()
@@ -237,7 +241,7 @@ def treated(
     saved = load_state(path) if cache else None
     if saved is not None:
         return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
-    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers)
+    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers, scheduler=scheduler)
     if cache:
         save_state({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
     return states, data
