@@ -24,10 +24,12 @@ from .config import (
     LEARNING_RATE,
     PERCENT,
     POSITIVE_COUNT,
+    PRUNE_SCOPES,
     REGIMEN_FRACTION,
     SEED,
     SPARSITY,
     SWEEP_LEVEL,
+    ModelChoices,
     Range,
     check_choice,
     check_device,
@@ -129,6 +131,36 @@ _DEPRESSED_STATE = {
     "sparsity": Param("fraction", 0.95, "pruning level of the depressed state", range=SPARSITY),
 }
 
+#: The atlas's ranges: multipliers of the hidden widths and of every learning rate, changes of the
+#: hidden depth (at least one hidden layer stays), class spreads of the task, regrowth SDs.
+_FACTOR = Range(0.1, 4.0)
+_SPREAD = Range(0.05, 3.0)
+_INIT_STD = Range(0.0, 1.0, lo_open=True)
+_WIDTH = Range(1, 4096, integer=True)
+
+
+def _model_choices(regrowth: bool = True) -> dict:
+    """The choices the studies fixed and the atlas changes (:class:`~pruneplast.config.ModelChoices`),
+    as parameters of a reproduction chapter; their defaults are the studies'."""
+    c = ModelChoices()
+    out = {
+        "hidden": Param("ints", list(c.hidden), "hidden-layer widths (the network is 2-<hidden>-4)", range=_WIDTH),
+        "task_sigma": Param(
+            "float", c.task_sigma, "class spread of the task's training and standard sets", range=_SPREAD
+        ),
+        "prune_scope": Param(
+            "str",
+            c.prune_scope,
+            "pruning threshold: one per layer ('layer', the studies') or one over all weights ('global')",
+            choices=PRUNE_SCOPES,
+        ),
+        "lr_factor": Param("float", c.lr_factor, "every learning rate of the chapter times this", range=_FACTOR),
+    }
+    if regrowth:
+        out["regrow_init_std"] = Param("float", c.regrow_init_std, "SD of regrown weights", range=_INIT_STD)
+    return out
+
+
 #: Study A's chapters run on its one data set (the comparison with the study); chapter 2 also
 #: runs every replicate on its own data set, to measure how much the data set matters.
 _STUDY_A_DATA = Param(
@@ -164,6 +196,7 @@ register(
                 rule=lambda n, v: check_increasing(n, v, at_least=2),
                 rule_help="at least 2, increasing",
             ),
+            **_model_choices(),
         },
     )
 )
@@ -180,6 +213,7 @@ register(
                 "int", 20, "consolidation epochs (lr 5e-4), evaluated after every epoch", quick=5, range=POSITIVE_COUNT
             ),
             "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
+            **_model_choices(),
         },
     )
 )
@@ -213,6 +247,7 @@ register(
             ),
             "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
             "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
+            **_model_choices(),
         },
     )
 )
@@ -270,6 +305,13 @@ _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter
         "",
         "a Dask scheduler's address (tcp://host:port) to send the training runs to; '' = this machine",
     ),
+    "data_sets": Param(
+        "str",
+        "per_replicate",
+        "data sets: 'per_replicate' (replicate s on its own, as study B) or 'shared' (study A's one data set)",
+        choices=DATA_SETS,
+    ),
+    **_model_choices(),
 }
 
 register(Chapter("05_treatments", "Three routes out of the pruned state", dict(_TREATMENT_PARAMS)))
@@ -309,14 +351,9 @@ register(
     )
 )
 
-#: The atlas's ranges: multipliers of the hidden widths and of every learning rate, changes of the
-#: hidden depth (at least one hidden layer stays), class spreads of the task, regrowth SDs.
-_FACTOR = Range(0.1, 4.0)
 #: The quick profile's treatment epochs in the atlas (one epoch per arm, two for the scheduled one).
 _ATLAS_QUICK_EPOCHS = {"ketamine_epochs": 1, "ssri_epochs": 2, "neurosteroid_epochs": 1}
 _DEPTH = Range(-2, 3, integer=True)
-_SPREAD = Range(0.05, 3.0)
-_INIT_STD = Range(0.0, 1.0, lo_open=True)
 
 register(
     Chapter(

@@ -321,3 +321,43 @@ class RunConfig:
         check_int("eval_batch", self.eval_batch, 1)
         if not isinstance(self.task, TaskConfig):
             raise ValueError(f"task must be a TaskConfig; got {type(self.task).__name__}")
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """The choices the studies fixed and the robustness atlas changes, as parameters of the
+    reproduction chapters (``hidden``, ``task_sigma``, ``prune_scope``, ``lr_factor``,
+    ``regrow_init_std``); the defaults are the studies'. The data-set scheme is
+    :attr:`TaskConfig.data_sets`, a parameter of its own."""
+
+    hidden: tuple[int, ...] = (512, 512, 256)  # hidden-layer widths: the network is 2-<hidden>-4
+    task_sigma: float = 0.8  # class spread of the task's training and standard sets
+    prune_scope: str = "layer"  # 'layer' (one magnitude threshold per matrix) or 'global'
+    lr_factor: float = 1.0  # every learning rate (baseline, consolidation, treatments) times this
+    regrow_init_std: float = 0.03  # SD of regrown weights
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, (tuple, list)) or not self.hidden:
+            raise ValueError(f"hidden must be a non-empty list of layer widths (>= 1); got {self.hidden!r}")
+        object.__setattr__(self, "hidden", tuple(self.network.sizes[1:-1]))
+        TaskConfig(sigma=self.task_sigma)
+        PruneConfig(scope=self.prune_scope)
+        check_real("lr_factor", self.lr_factor, 0.0, 100.0, lo_open=True)
+        RegrowConfig(init_std=self.regrow_init_std)
+
+    @property
+    def network(self) -> NetworkConfig:
+        return NetworkConfig((2, *self.hidden, 4))
+
+    def task(self, data_sets: str = "per_replicate") -> TaskConfig:
+        return TaskConfig(sigma=self.task_sigma, data_sets=data_sets)
+
+    def prune(self, sparsity: float) -> PruneConfig:
+        return PruneConfig(sparsity=sparsity, scope=self.prune_scope)
+
+    def lr(self, lr: float) -> float:
+        """A learning rate of the protocol under this choice (times ``lr_factor``)."""
+        return lr * self.lr_factor
+
+    def train(self, epochs: int, lr: float) -> TrainConfig:
+        return TrainConfig(epochs=epochs, lr=self.lr(lr))

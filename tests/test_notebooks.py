@@ -39,7 +39,17 @@ REPRO_OVERRIDES = {
         "sweep_levels": [0.0, 0.9, 0.95],
         "data_sets": "both",
     },  # both: the data-set section
-    "03_consolidation": {"seeds": [3], "baseline_epochs": 2, "max_epochs": 1},
+    # the atlas's choices changed: the chapter runs (and reproduces) under any of them
+    "03_consolidation": {
+        "seeds": [3],
+        "baseline_epochs": 2,
+        "max_epochs": 1,
+        "hidden": [64, 32],
+        "task_sigma": 1.2,
+        "prune_scope": "global",
+        "lr_factor": 2.0,
+        "regrow_init_std": 0.1,
+    },
     "04_regimens": {
         "seeds": [3],
         "baseline_epochs": 2,
@@ -47,6 +57,7 @@ REPRO_OVERRIDES = {
         "chronic_epochs": 1,
         "chronic_cycles": [1, 2, 3],
         "full_epochs": 1,
+        "hidden": [128, 64, 64, 32],
     },
 }
 

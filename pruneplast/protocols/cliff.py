@@ -36,8 +36,11 @@ def main_experiment(
     consolidation: TrainConfig = CONSOLIDATION,
     conditions: Sequence[str] = MAIN_CONDITIONS,
     progress=None,
+    regrow_init_std: float = RegrowConfig().init_std,
 ):
-    """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered')."""
+    """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered').
+
+    ``regrow_init_std``: SD of the regrown weights (both arms)."""
     frames = [
         evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
         structure(base, extra={"stage": "baseline", "regrowth": "none"}),
@@ -54,7 +57,7 @@ def main_experiment(
         for d in arm.meta:
             d["regrowth"] = method
         before = arm.clone()
-        cfg = RegrowConfig(fraction=regrow_fraction, method=method)
+        cfg = RegrowConfig(fraction=regrow_fraction, method=method, init_std=regrow_init_std)
         grown = regrow(arm, data, cfg, tag="regrow")
         frames.append(regrowth_selectivity(before, grown, data, cfg, tag="regrow", extra={"stage": "regrown"}))
         arms.append(arm)
@@ -80,14 +83,18 @@ def sparsity_sweep(
     levels=SWEEP_LEVELS,
     conditions: Sequence[str] = SWEEP_CONDITIONS,
     chunk: int = 40,
+    scope: str = PruneConfig().scope,
 ) -> pd.DataFrame:
-    """Accuracy under ``conditions`` at every sparsity level (fractions), one replica per seed x level."""
+    """Accuracy under ``conditions`` at every sparsity level (fractions), one replica per seed x level.
+
+    ``scope``: one magnitude threshold per layer ('layer', the studies') or for the whole network."""
     levels = SWEEP_LEVEL.check_list("levels", levels)
+    PruneConfig(scope=scope)  # validates the scope before any work
     frames = []
     labels = [{"sparsity_target": float(s)} for s in levels]
     sweep = base.repeat(labels)  # replica index = seed * len(levels) + level
     sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
-    _prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64))
+    _prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64), scope)
     for start in range(0, sweep.n_replicas, chunk):
         idx = list(range(start, min(start + chunk, sweep.n_replicas)))
         part, part_data = sweep.select(idx), sweep_data.select(idx)

@@ -49,16 +49,18 @@ def duration_curve(
     conditions: Sequence[str] = CONDITIONS,
     relapse: RelapseConfig = RelapseConfig(),
     progress: bool | None = None,
+    regrow_init_std: float = RegrowConfig().init_std,
 ) -> pd.DataFrame:
     """Regrow ``start`` (a pruned ensemble, left unchanged) once, consolidate, evaluate at checkpoints.
 
+    ``regrow_init_std``: SD of the regrown weights.
     checkpoints: consolidation epochs (0 = right after regrowth) at which to evaluate; default
         every epoch from 0 to ``consolidation.epochs``.
     Returns tidy rows (see :func:`~pruneplast.protocols.base.relapse_probe`) labelled
     ``experiment='consolidation'`` and ``epochs``; accuracies in %, sparsities in % of weights,
     relapse drop in percentage points.
     """
-    RegrowConfig(fraction=regrow_fraction)  # validates the fraction early
+    regrow_cfg = RegrowConfig(fraction=regrow_fraction, init_std=regrow_init_std)  # validated early
     n_epochs = consolidation.epochs
     if checkpoints is None:
         wanted = set(range(n_epochs + 1))
@@ -74,7 +76,7 @@ def duration_curve(
             frames.append(relapse_probe(net, data, conditions, relapse, extra={"epochs": epoch}))
 
     net = start.clone()
-    regrow(net, data, RegrowConfig(fraction=regrow_fraction), tag="regrow")
+    regrow(net, data, regrow_cfg, tag="regrow")
     probe(0, net)
     last = max(wanted)
     if last > 0:

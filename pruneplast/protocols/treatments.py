@@ -27,7 +27,16 @@ import pandas as pd
 
 from .. import arms, parallel
 from ..arms import TreatmentConfig
-from ..config import BASELINE, NetworkConfig, PruneConfig, RegrowConfig, RunConfig, TrainConfig, check_choice
+from ..config import (
+    BASELINE,
+    NetworkConfig,
+    PruneConfig,
+    RegrowConfig,
+    RunConfig,
+    TrainConfig,
+    check_choice,
+    check_real,
+)
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
@@ -53,15 +62,20 @@ def configs(
     epochs: Mapping[str, int] | None = None,
     regrow_fraction: float | None = None,
     decay_rates: Mapping[str, float] | None = None,
+    lr_factor: float = 1.0,
+    regrow_init_std: float | None = None,
 ) -> dict[str, TreatmentConfig]:
     """The registered configuration of each named treatment arm (every arm where ``names`` is
     None), with optional overrides.
 
     ``epochs`` maps a treatment name to its training epochs (e.g. a shorter quick profile);
     ``regrow_fraction`` overrides the ketamine-like regrowth fraction; ``decay_rates`` maps a
-    treatment name to its protection decay per step after discontinuation. Unknown names raise
+    treatment name to its protection decay per step after discontinuation; ``lr_factor``
+    multiplies every arm's learning rate and ``regrow_init_std`` sets the SD of regrown weights
+    (the robustness atlas's choices, :class:`~pruneplast.config.ModelChoices`). Unknown names raise
     ``ValueError``; out-of-range values raise it from :class:`TreatmentConfig`.
     """
+    check_real("lr_factor", lr_factor, 0.0, 100.0, lo_open=True)
     for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
         for name in mapping or {}:
             check_choice(f"{key} key", name, arms.names())
@@ -74,6 +88,10 @@ def configs(
             cfg = dataclasses.replace(cfg, decay_rate=decay_rates[name])
         if regrow_fraction is not None and cfg.regrow_fraction > 0:
             cfg = dataclasses.replace(cfg, regrow_fraction=regrow_fraction)
+        if lr_factor != 1.0:
+            cfg = dataclasses.replace(cfg, lr=cfg.lr * lr_factor)
+        if regrow_init_std is not None:
+            cfg = dataclasses.replace(cfg, regrow_init_std=regrow_init_std)
         out[name] = cfg
     return out
 
