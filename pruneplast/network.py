@@ -265,14 +265,19 @@ class EnsembleMLP:
         sig = None
         if sigma_int is not None:
             sig = torch.as_tensor(sigma_int, dtype=x.dtype, device=x.device).expand(m)
-            if not bool((sig > 0).any()):
-                sig = None
         g = self.gain if gain is None else torch.as_tensor(gain, dtype=x.dtype, device=x.device).expand(m)
         scale = (self.damping * effective_gain(g, self.protection)).view(m, 1, 1)
         shift = (PROTECTION_SHIFT * self.protection).view(m, 1, 1)
-        any_tanh, all_tanh = bool(self.tanh.any()), bool(self.tanh.all())
-        any_shift = bool((self.protection > 0).any())
-        any_scale = bool((scale != 1).any())  # multiplying by exactly 1.0 changes nothing
+        # which steps the pass needs, read back in one transfer (on a GPU every read-back waits for
+        # the device, so five separate ones would stall each pass five times)
+        tests = [self.tanh.any(), self.tanh.all(), (self.protection > 0).any(), (scale != 1).any()]
+        if sig is not None:
+            tests.append((sig > 0).any())
+        flags = torch.stack(tests).tolist()
+        any_tanh, all_tanh, any_shift = flags[0], flags[1], flags[2]
+        any_scale = flags[3]  # multiplying by exactly 1.0 changes nothing
+        if sig is not None and not flags[4]:
+            sig = None
         layers = self.layers() if layers is None else layers
         # Without autograd every step below may overwrite the fresh activation tensor in place
         # (the same arithmetic, without a new allocation per step); training needs the copies.

@@ -66,7 +66,10 @@ class Adam:
         self.eps = eps
         self.exp_avg = [torch.zeros_like(p) for p in self.params]
         self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-        self.step_count = torch.zeros((), dtype=torch.float32)
+        # the step counter lives with the tensors: the fused kernel reads it on their device (on a GPU
+        # a CPU counter is refused, or costs a host-to-device copy every step)
+        dev = self.params[0].device if self.params else torch.device("cpu")
+        self.step_count = torch.zeros((), dtype=torch.float32, device=dev)
         lrs = torch.as_tensor(lr, dtype=torch.float64).flatten()
         values = sorted(set(lrs.tolist()))
         if len(values) == 1:
