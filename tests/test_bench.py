@@ -257,3 +257,41 @@ def test_treatment_workers_row_compares_one_process_with_one_per_core(monkeypatc
     assert all(0 <= v < 1e-4 for v in row["max_abs_diff"].values())
     monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 1)
     assert bench.bench_treatment_workers({"ketamine": 1}, m=2) is None
+
+
+def test_step_work_counts_what_a_step_must_multiply():
+    bench = _bench()
+    from pruneplast.network import EnsembleMLP
+    from pruneplast.operators import prune
+
+    dense = EnsembleMLP.init([0])
+    w = bench.step_work(dense, noise=False)
+    assert w["multiplied_weights"] == bench.N_WEIGHTS  # every weight, as dense products
+    assert w["flops_per_step"] == bench.FLOP_PER_SAMPLE * bench.BATCH
+    assert w["trainable"] == bench.N_WEIGHTS + 512 + 512 + 256 + 4
+    sparse = prune(EnsembleMLP.init([0, 1]), 0.95)
+    kept = int(sum(int(m.sum()) for m in sparse.masks))
+    quiet, noisy = bench.step_work(sparse, noise=False), bench.step_work(sparse, noise=True)
+    # CSR counts kept weights only; live units only without noise, every reaching unit with it
+    assert quiet["multiplied_weights"] <= noisy["multiplied_weights"] <= kept
+    assert noisy["bytes_per_step"] > quiet["bytes_per_step"]
+
+
+def test_fractions_are_referred_to_one_limit():
+    bench = _bench()
+    res = {
+        "train": [{"limit_gflops": 100.0, "engine_samples_per_s": 1e4, "reference_samples_per_s": 5e3}],
+        "step_kinds": [{"flops_per_step": 2e9, "memory_floor_ms": 1.0, "ms_per_step": 20.0}],
+    }
+    bench.refer_to_limit(res, 200.0)
+    row = res["train"][0]
+    assert row["interleaved_gflops"] == 100.0 and row["limit_gflops"] == 200.0
+    assert row["engine_fraction_of_limit"] == 1e4 * bench.FLOP_PER_SAMPLE / 1e9 / 200.0
+    kind = res["step_kinds"][0]
+    assert kind["flop_floor_ms"] == 10.0 and kind["bound"] == "FLOP" and kind["times_floor"] == 2.0
+
+
+def test_other_processes_share_is_a_fraction_or_unknown():
+    bench = _bench()
+    wall, others = bench.timed_with_others(lambda: sum(range(200_000)))
+    assert wall > 0 and (others is None or 0.0 <= others <= 1.0)
