@@ -295,3 +295,23 @@ def test_other_processes_share_is_a_fraction_or_unknown():
     bench = _bench()
     wall, others = bench.timed_with_others(lambda: sum(range(200_000)))
     assert wall > 0 and (others is None or 0.0 <= others <= 1.0)
+
+
+def test_quiet_limit_keeps_the_best_trial_and_says_how_quiet_it_was():
+    bench = _bench()
+    out = bench.quiet_limit(trials=3, pause=0.0, n=256, reps=1)
+    top = out[f"threads_{out['threads']}"]
+    assert out["limit_gflops"] == top["best_gflops"] >= top["median_gflops"] > 0
+    assert 0 <= top["quiet_trials"] <= 3 and out["threads_1"]["best_gflops"] > 0
+
+
+def test_every_step_kind_is_set_against_its_floor():
+    bench = _bench()
+    rows = bench.bench_step_kinds(steps=2, trials=1, limit=100.0, m=2)
+    assert [r["kind"] for r in rows] == [k for k, _, _ in bench.STEP_KINDS]
+    for r in rows:
+        assert r["floor_ms"] == max(r["flop_floor_ms"], r["memory_floor_ms"]) > 0
+        assert r["times_floor"] == r["ms_per_step"] / r["floor_ms"]
+    dense, half, sparse, noisy = rows
+    assert dense["multiplied_weights"] > half["multiplied_weights"] > sparse["multiplied_weights"]
+    assert noisy["noise_sd"] > 0 and noisy["multiplied_weights"] >= sparse["multiplied_weights"]
