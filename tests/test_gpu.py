@@ -78,3 +78,13 @@ def test_pruning_on_the_device_keeps_the_cpu_masks():
     for a, b in zip(cpu.masks, gpu.masks):
         assert torch.equal(a, b.cpu())
     assert PruneConfig().scope == "layer"
+
+
+def test_sparse_plans_on_the_device_use_32_bit_indices():
+    from pruneplast.kernels.layers import LayerPlan
+
+    net = prune(EnsembleMLP.init([0, 1], NET, device="cuda"), 0.95)
+    plan = LayerPlan(net.masks[1])
+    assert plan.ms == 2 and plan.crow.dtype == plan.col.dtype == torch.int32
+    cpu = LayerPlan(net.masks[1].cpu())
+    assert cpu.crow.dtype == torch.int64 and torch.equal(plan.crow.cpu().long(), cpu.crow)

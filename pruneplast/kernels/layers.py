@@ -106,6 +106,12 @@ class LayerPlan:
             self.crow, self.col = _crow(rows, self.ms * out), cols
             self.perm_t = torch.argsort(cols * (self.ms * out) + rows)  # CSR order of the transpose
             self.crow_t, self.col_t = _crow(cols[self.perm_t], self.ms * inn), rows[self.perm_t]
+            if self.idx.device.type == "cuda" and self.ms * per < 2**31:
+                # cuSPARSE's sampled product (the weight gradient) takes 32-bit indices; the CPU
+                # kernels take either, and the indices do not change the arithmetic
+                self.crow, self.col, self.crow_t, self.col_t = (
+                    t.to(torch.int32) for t in (self.crow, self.col, self.crow_t, self.col_t)
+                )
             self.owner = self.sparse_ids[r]  # (nnz,) replica of each kept entry
 
     @classmethod
