@@ -20,7 +20,6 @@ import functools
 import http.server
 import os
 import re
-import signal
 import socket
 import subprocess
 import threading
@@ -31,6 +30,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from conftest import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -522,11 +522,5 @@ def test_voila_app_recomputes(browser, tmp_path):
         assert "Grid not computed" not in text and "Precomputed results" not in text, "book-only text in the app"
         context.close()
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop_process(proc)
         log.close()
