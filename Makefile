@@ -40,6 +40,11 @@ $(INSTALLED): pyproject.toml | $(PY)
 
 install: $(INSTALLED)
 
+# Test files run in TEST_PROCESSES pytest processes side by side (pytest-xdist; a file stays in one
+# process, so its module fixtures are built once): the engine tests pin torch to one thread, so one
+# process would leave the second core idle most of the time.
+TEST_PROCESSES ?= 2
+
 # The quick book is built first: each chapter executes once, and the notebook checks then compare
 # those executed notebooks with tests/reference (PRUNEPLAST_EXECUTED) instead of re-running them.
 # Its set-up runs as a sub-make with two jobs: on a fresh machine the Python install (pip) and
@@ -52,7 +57,8 @@ test:
 	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
 	t1=$$(date +%s); \
 	echo "== engine tests and notebook checks =="; \
-	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest --durations=12 tests; \
+	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile \
+		--durations=12 tests; \
 	end=$$(date +%s); \
 	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
 
