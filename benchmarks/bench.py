@@ -575,7 +575,7 @@ def paper_estimate(
         "other_reference_s": rest_ref,
     }
     if workers:  # a 300-epoch run starts its workers once: the speed-up without the start-up
-        out["maintenance_in_workers_s"] = maint / workers["speedup_after_startup"]
+        out["maintenance_in_workers_s"] = maint / (workers["speedup_after_startup"] or workers["speedup"])
         out["engine_in_workers_s"] = out["maintenance_in_workers_s"] + rest
     print(
         f"  paper-scale training ({sum(PAPER_REPLICA_EPOCHS.values())} replica-epochs) at M={m} rates: "
@@ -691,6 +691,10 @@ def worker_startup(workers: int, trials: int = 2) -> float:
     return best
 
 
+def _ratio(x: float | None) -> str:
+    return "not measured (start-up timed longer than the run)" if x is None else f"{x:.2f}x"
+
+
 def one_process_vs_workers(run, workers: int) -> tuple[dict, dict]:
     """Time ``run(1)`` and ``run(workers)`` interleaved (best of two each) and the workers' start-up.
 
@@ -702,13 +706,16 @@ def one_process_vs_workers(run, workers: int) -> tuple[dict, dict]:
         out[w] = run(w)
         times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
     startup = worker_startup(workers)
+    # The start-up is timed apart from the runs, so on a busy machine it can come out longer than the
+    # run that includes it; then the ratio without it is not measured (None) rather than made up.
+    after = times[1] / (times[workers] - startup) if times[workers] > startup else None
     return {
         "workers": workers,
         "one_process_s": times[1],
         "workers_s": times[workers],
         "speedup": times[1] / times[workers],
         "startup_s": startup,
-        "speedup_after_startup": times[1] / max(times[workers] - startup, 1e-9),
+        "speedup_after_startup": after,
     }, out
 
 
@@ -746,7 +753,7 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
     print(
         f"  maintenance of the three treatments, {epochs} epochs: one process {row['one_process_s']:.1f} s, "
         f"{workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; starting the workers takes "
-        f"{row['startup_s']:.1f} s, {row['speedup_after_startup']:.2f}x without it); "
+        f"{row['startup_s']:.1f} s, {_ratio(row['speedup_after_startup'])} without it); "
         f"max |weight difference| after an lr-1e-3 run {diff:.1e}",
         flush=True,
     )
@@ -775,7 +782,7 @@ def bench_treatment_workers(epochs: dict, m: int = 10) -> dict | None:
     print(
         f"  treatment courses ({', '.join(f'{k} {v}' for k, v in epochs.items())} epochs): one process "
         f"{row['one_process_s']:.1f} s, {workers} workers {row['workers_s']:.1f} s ({row['speedup']:.2f}x; "
-        f"{row['speedup_after_startup']:.2f}x without starting the workers); max |weight "
+        f"{_ratio(row['speedup_after_startup'])} without starting the workers); max |weight "
         f"difference| " + ", ".join(f"{k} {v:.1e}" for k, v in diff.items()),
         flush=True,
     )

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .results import fmt_signed
+from .results import fmt_number, fmt_signed
 
 REPRODUCED, CONSISTENT, DIFFERS = "reproduced", "consistent", "differs"
 VERDICT_ORDER = (REPRODUCED, CONSISTENT, DIFFERS)
@@ -141,7 +141,7 @@ def single_replicate(study: float, ours: Sequence[float], kind: str = "accuracy"
         "high": hi,
         "percentile": p,
         "text": f"study {study:g} at percentile {p:.0f} of our {len(v)} seeds; "
-        f"95% PI of a new replicate [{lo:.1f}, {hi:.1f}]",
+        f"95% PI of a new replicate [{fmt_number(lo)}, {fmt_number(hi)}]",
     }
 
 
@@ -294,8 +294,8 @@ def proportion(study_percent: float, study_seeds: int, outcomes: np.ndarray) -> 
         "pi_low": 100 * pl,
         "pi_high": 100 * ph,
         "design_effect": deff,
-        "text": f"ours {100 * p1:.1f}% (Wilson 95% CI {100 * l1:.1f} to {100 * u1:.1f}, design effect "
-        f"{deff:.1f}); ours − study {fmt_signed(100 * d, 1)} (95% CI {fmt_signed(100 * lo, 1)} to "
+        "text": f"ours {fmt_number(100 * p1)}% (Wilson 95% CI {fmt_number(100 * l1)} to "
+        f"{fmt_number(100 * u1)}, design effect {fmt_number(deff)}); ours − study {fmt_signed(100 * d, 1)} (95% CI {fmt_signed(100 * lo, 1)} to "
         f"{fmt_signed(100 * hi, 1)}; "
         f"margin ±{100 * margin:g})",
     }

@@ -75,6 +75,13 @@ def test_single_replicate_rule_uses_the_prediction_interval():
     assert not lo <= 35.0 <= hi and verdicts.single_replicate(35.0, v)["verdict"] == verdicts.REPRODUCED
 
 
+def test_a_bound_that_rounds_to_zero_prints_as_zero_not_minus_zero():
+    v = np.array([0.47, 0.47])  # no spread: the interval is the resolution (0.5), from -0.03
+    r = verdicts.single_replicate(0.0, v)
+    assert -0.05 < r["low"] < 0
+    assert "[0.0, " in r["text"] and "-0.0" not in r["text"]
+
+
 def test_single_replicate_resolution_at_the_ceiling():
     ceiling = [100.0] * 10  # every seed at 100%: the study's 99.9 is within the reporting resolution
     assert verdicts.single_replicate(99.9, ceiling)["verdict"] == verdicts.REPRODUCED
