@@ -295,8 +295,8 @@ def proportion(study_percent: float, study_seeds: int, outcomes: np.ndarray) -> 
         "pi_high": 100 * ph,
         "design_effect": deff,
         "text": f"ours {fmt_number(100 * p1)}% (Wilson 95% CI {fmt_number(100 * l1)} to "
-        f"{fmt_number(100 * u1)}, design effect {fmt_number(deff)}); ours − study {fmt_signed(100 * d, 1)} (95% CI {fmt_signed(100 * lo, 1)} to "
-        f"{fmt_signed(100 * hi, 1)}; "
+        f"{fmt_number(100 * u1)}, design effect {fmt_number(deff)}); ours − study {fmt_signed(100 * d, 1)} "
+        f"(95% CI {fmt_signed(100 * lo, 1)} to {fmt_signed(100 * hi, 1)}; "
         f"margin ±{100 * margin:g})",
     }
 
