@@ -19,6 +19,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from . import typeset
+
 REQUIRED_COLUMNS = ("experiment", "condition", "seed", "metric", "value")
 
 
@@ -201,20 +203,17 @@ def paired_difference(
 
 
 def fmt_number(x: float, digits: int = 1) -> str:
-    """``x`` rounded to ``digits``; a value that rounds to zero prints as 0, never -0; NaN as "—".
+    """``x`` rounded to ``digits``, typeset by :func:`pruneplast.typeset.number` (a minus sign,
+    U+2212, for a negative value; 0, never -0; NaN as "—").
 
     The one number formatter of the book's tables (every function below goes through it).
     """
-    x = float(x)
-    if math.isnan(x):
-        return "—"
-    return f"{round(x, digits) + 0.0:.{digits}f}"  # -0.0 + 0.0 is 0.0
+    return typeset.number(x, digits)
 
 
 def fmt_signed(x: float, digits: int = 1) -> str:
-    """``x`` with its sign ('+0.3', '-0.2'); a value that rounds to zero prints as '0.0'."""
-    s = fmt_number(x, digits)
-    return s if s.startswith(("-", "—")) or float(s) == 0 else "+" + s
+    """``x`` with its sign ('+0.3', '−0.2'); a value that rounds to zero prints as '0.0'."""
+    return typeset.number(x, digits, signed=True)
 
 
 def fmt_mean_ci(mean: float, lo: float, hi: float, digits: int = 1) -> str:

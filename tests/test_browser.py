@@ -315,7 +315,7 @@ DOCUMENTS_BAD_INPUT = ("book/faults.html",)
 #: Text a reader must never see, with what it means.
 STRAY = (
     (r"\bNaN\b", "a NaN"),
-    (r"(?<![\w.])-0\.0+(?![\d])", "a negative zero"),
+    (r"(?<![\w.])[-\u2212]0\.0+(?![\d])", "a negative zero"),
     (r"\bdtype:", "a raw pandas Series (dtype:)"),
     (r"NBVAL|nbval", "a test marker"),
     (r"results written to|results: \S+\.csv", "a log line"),
@@ -367,7 +367,13 @@ LAYOUT_JS = r"""() => {
 def test_content_problems_finds_what_it_should():
     good = f"{QUICK_BANNER}: fewer seeds ... Chapter text 36.0%, -0.05 and [-0.01, 0.2]."
     assert content_problems(good) == []
-    for bad in ("a NaN here", "drop -0.0 points", "Name: protection, dtype: float64", "# NBVAL_CHECK_OUTPUT"):
+    for bad in (
+        "a NaN here",
+        "drop -0.0 points",
+        "drop \u22120.0 points",
+        "Name: protection, dtype: float64",
+        "# NBVAL_CHECK_OUTPUT",
+    ):
         assert content_problems(f"{good} {bad}"), bad
     assert content_problems("Chapter text") == [f"no banner saying {QUICK_BANNER!r}"]
     assert any("unrendered" in p for p in content_problems(good + " {glue:text}`x:.1f`"))

@@ -213,5 +213,5 @@ def test_formatted_means_never_show_minus_zero():
     from pruneplast.results import fmt_mean_ci
 
     assert fmt_mean_ci(-0.01, -0.04, 0.3) == "0.0 [0.0, 0.3]"
-    assert fmt_mean_ci(-0.06, -0.2, 0.1) == "-0.1 [-0.2, 0.1]"
+    assert fmt_mean_ci(-0.06, -0.2, 0.1) == "\u22120.1 [\u22120.2, 0.1]"
     assert fmt_mean_ci(-0.001, float("nan"), float("nan"), 2) == "0.00"

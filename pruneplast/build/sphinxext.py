@@ -127,21 +127,97 @@ def profile_meta(app, pagename, templatename, context, doctree) -> None:
 
 
 STATIC = Path(__file__).resolve().parent / "static"
-#: A number that rounds to zero printed with a minus sign ("-0.0"), as Python formats -0.01.
-NEGATIVE_ZERO = re.compile(r"(?<![\d.])-(0(?:\.0+)?)(?![\d])")
+#: Nodes whose text is code, maths or a command line, printed as typed (no minus signs there).
+_VERBATIM = ("literal", "literal_block", "math", "math_block", "raw", "comment", "doctest_block")
+#: Raw HTML of a notebook output: its text between tags (not inside <script> or <style>).
+_HTML_TEXT = re.compile(r"(<(script|style)\b.*?</\2>)|>([^<]+)<", re.S | re.I)
 
 
-def positive_zero(app, doctree, docname) -> None:
-    """Glued numbers (``{glue:text}`x:.1f```) that round to zero print as 0.0, never -0.0."""
+def _typeset_html(html: str) -> str:
+    from ..typeset import typeset
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1):
+            return m.group(1)
+        return ">" + typeset(m.group(3)) + "<"
+
+    return _HTML_TEXT.sub(one, html)
+
+
+def typeset_numbers(app, doctree, docname) -> None:
+    """Every number a page prints, typeset by :func:`pruneplast.typeset.typeset`: glued values
+    (``{glue:text}`x:.1f```), prose, table cells, captions and the HTML tables of notebook outputs
+    read with a minus sign (U+2212) and never as -0.0; a count of one takes the singular
+    (:func:`pruneplast.typeset.agree`). Code, code spans and maths keep their text."""
     from docutils import nodes
 
+    from ..typeset import agree, typeset
+
+    def verbatim(node) -> bool:
+        p = node.parent
+        while p is not None:
+            if p.tagname in _VERBATIM or "highlight" in " ".join(p.get("classes", [])):
+                return True
+            p = p.parent
+        return False
+
+    for node in list(doctree.findall(nodes.Text)):
+        text = str(node)
+        fixed = agree(typeset(text))
+        if fixed != text and not verbatim(node):
+            node.parent.replace(node, nodes.Text(fixed))
+    # a glued count of one makes the noun after it singular ("{glue:text}`n_seeds` replicate seeds")
     for node in list(doctree.findall(nodes.inline)):
-        if "pasted-text" not in node.get("classes", []):
+        if "pasted-text" not in node.get("classes", []) or node.astext().strip() != "1":
             continue
-        text = node.astext()
-        fixed = NEGATIVE_ZERO.sub(r"\1", text)
-        if fixed != text:
-            node.children = [nodes.Text(fixed)]
+        nxt = node.next_node(descend=False, siblings=True)
+        if isinstance(nxt, nodes.Text):
+            fixed = agree("1" + str(nxt))[1:]
+            if fixed != str(nxt):
+                nxt.parent.replace(nxt, nodes.Text(fixed))
+    for node in list(doctree.findall(nodes.raw)):
+        if node.get("format") == "html" and "<table" in node.astext():
+            html = node.astext()
+            fixed = _typeset_html(html)
+            if fixed != html:
+                node.children = [nodes.Text(fixed)]
+
+
+#: The caption of the toc part whose pages are appendices (numbered A, B, ... on their own).
+APPENDIX_CAPTION = "Appendix"
+
+
+def appendix_pages(srcdir) -> list[str]:
+    """The appendix pages of ``_toc.yml`` in ``srcdir``, in order (docnames without suffix)."""
+    import yaml
+
+    toc = Path(srcdir) / "_toc.yml"
+    if not toc.exists():
+        return []
+    data = yaml.safe_load(toc.read_text(encoding="utf-8")) or {}
+    for part in data.get("parts", []) or []:
+        if part.get("caption") == APPENDIX_CAPTION:
+            return [c["file"] for c in part.get("chapters", []) or [] if isinstance(c, dict) and "file" in c]
+    return []
+
+
+def appendix_letter(index: int) -> str:
+    return chr(ord("A") + index) if index < 26 else f"A{index}"
+
+
+def appendix_numbers(app, env) -> list[str]:
+    """Figures and tables of the appendices numbered per appendix ("Table A.1", "Figure B.2")
+    instead of one counter shared by every unnumbered page. Runs after Sphinx has assigned its
+    numbers (``env-get-updated``, late priority) and rewrites those of the appendix pages."""
+    changed = []
+    for i, doc in enumerate(appendix_pages(app.srcdir)):
+        letter = appendix_letter(i)
+        for ids in env.toc_fignumbers.get(doc, {}).values():
+            for k, (fid, _) in enumerate(sorted(ids.items(), key=lambda kv: kv[1]), 1):
+                if ids[fid] != (letter, k):
+                    ids[fid] = (letter, k)
+                    changed.append(doc)
+    return sorted(set(changed))
 
 
 def add_static(app, config) -> None:
@@ -153,7 +229,8 @@ def setup(app):
     app.connect("config-inited", announce_profile)
     app.connect("config-inited", add_static)
     app.connect("config-inited", add_repository)
-    app.connect("doctree-resolved", positive_zero)
+    app.connect("doctree-resolved", typeset_numbers)
+    app.connect("env-get-updated", appendix_numbers, priority=900)
     app.add_css_file("pruneplast.css")
     app.connect("html-page-context", profile_meta)
     app.connect("html-page-context", default_mode)
