@@ -39,12 +39,12 @@ EXECUTION = ("build/execution.py",)
 #: Modules that one page alone shows or runs, so part of that page's stamp only (page name -> files):
 #: the explorer's widgets, and the robustness atlas (its compact protocol composes the engine's
 #: protocols; the states it caches are keyed by theirs, so it is no part of a state's key).
-PAGE_FILES = {"explorer": ("explorer/widgets.py",), "07_robustness_atlas": ("atlas",)}
+PAGE_FILES = {"explorer": ("explorer/widgets.py",), "07_robustness_atlas": ("atlas",), "discussion": ("atlas",)}
 #: Changes a page's tables and figures, never a cached state: in stamps, not in state keys (the
 #: explorer computes its states afresh in memory; its baselines come from the engine's cache).
 PRESENTATION = ("plotting.py", "pruneplast.mplstyle", "scorecard.py", "published.py", "verdicts.py",
                 "checks.py", "chapters.py", "paper.py", "data", "machine.py", "explorer", "claims",
-                "tables.py", "protocols/treatment_tables.py")  # fmt: skip
+                "tables.py", "protocols/treatment_tables.py", "discussion.py", "typeset.py")  # fmt: skip
 
 
 def _under(rel: str, prefixes: Iterable[str]) -> bool:

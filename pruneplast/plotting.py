@@ -100,7 +100,16 @@ LABELS = _Labels()
 
 
 def use_style() -> None:
+    """The house style; inside a notebook, figures are also sent as PNG at twice the resolution
+    ("retina"), so that they are sharp on high-density screens at the same displayed size."""
     mpl.style.use(str(STYLE))
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("retina")
 
 
 def line_ci(

@@ -189,7 +189,12 @@ def paper_value(c: dict) -> str:
         parts = []
         for k, v in nums.items():
             kind, _, level = k.partition("_")
-            parts.append(f"{v} at {level}%" if kind == "at" and level.isdigit() else f"{k}: {v}")
+            if kind == "at" and level.isdigit():
+                parts.append(f"{v} at {level}%")
+            elif kind == "drop" and level.isdigit():
+                parts.append(f"drop {v} at {level} epochs")
+            else:
+                parts.append(f"{k.replace('_', ' ')}: {v}")
         return "; ".join(parts)
     return "qualitative"
 
@@ -293,33 +298,68 @@ def counts(table: pd.DataFrame) -> dict:
 VERDICT_COLOURS = {v: VERDICTS[v] for v in (REPRODUCED, CONSISTENT, DIFFERS, NOT_COVERED)}
 
 
+#: Each verdict's symbol, so the scorecard reads without colour.
+VERDICT_SYMBOLS = {REPRODUCED: "\u2713", CONSISTENT: "\u2248", DIFFERS: "\u2717", NOT_COVERED: "\u2013"}
+
+
+def _verdict_badge(verdict: str, stability: float) -> str:
+    from html import escape
+
+    colour = VERDICT_COLOURS.get(verdict, "#333")
+    symbol = VERDICT_SYMBOLS.get(verdict, "")
+    return (
+        f'<span class="verdict" style="color:{colour};font-weight:600">'
+        f'<span aria-hidden="true">{symbol}</span> {escape(shown_verdict(verdict, stability))}</span>'
+    )
+
+
+def _stability_text(stability: float) -> str:
+    return "" if math.isnan(float(stability)) else f"{100 * float(stability):.0f}%"
+
+
 def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
-    """The scorecard as a compact, self-styled HTML table (claim and statement stacked, verdict
-    badges), with ``caption`` as its ``<caption>``."""
+    """The scorecard's summary as a numbered HTML table, one row per claim: the claim in words
+    (with its id), the study's number, ours, the replicate seeds, the verdict as a symbol and a
+    coloured word (legible without colour), and its stability. At phone width each row becomes a
+    block with labelled fields (``pruneplast.css``). The tests and notes are :func:`details_html`."""
     from html import escape
 
     rows = []
-    for r in table.itertuples(index=False):
-        colour = VERDICT_COLOURS.get(r.verdict, "#333")
+    for i, r in enumerate(table.itertuples(index=False), 1):
         n = "" if r.n is None or (isinstance(r.n, float) and math.isnan(r.n)) else str(int(r.n))
-        st = "" if math.isnan(float(r.stability)) else f"{100 * float(r.stability):.0f}%"
         rows.append(
             "<tr>"
-            f"<td><strong>{escape(r.claim)}</strong><br><small>{escape(r.statement)}</small></td>"
-            f"<td>{escape(r.paper)}</td><td>{escape(r.ours)}</td><td>{n}</td>"
-            f'<td><span style="color:{colour};font-weight:600">{escape(shown_verdict(r.verdict, float(r.stability)))}'
-            f"</span><br><small>stability {st}</small></td>"
-            f"<td><small>{escape(r.tests)}<br>{escape(r.note)}</small></td>"
+            f'<td data-label="#">{i}</td>'
+            f'<td data-label="claim">{escape(r.statement)} <small>({escape(r.claim.split("_")[0])})</small></td>'
+            f'<td data-label="study">{escape(r.paper)}</td>'
+            f'<td data-label="ours">{escape(r.ours) or "—"}</td>'
+            f'<td data-label="seeds">{n or "—"}</td>'
+            f'<td data-label="verdict">{_verdict_badge(r.verdict, float(r.stability))}</td>'
+            f'<td data-label="stability">{_stability_text(r.stability) or "—"}</td>'
             "</tr>"
         )
-    head = "".join(f"<th>{h}</th>" for h in ("claim", "study", "ours", "n", "verdict", "tests and notes"))
-    widths = "".join(f'<col style="width:{w}%">' for w in (27, 9, 12, 4, 12, 36))
+    head = "".join(f"<th>{h}</th>" for h in ("#", "claim", "study", "ours", "seeds", "verdict", "stability"))
     cap = f'<caption style="caption-side:top;text-align:left">{escape(caption)}</caption>' if caption else ""
     return (
-        '<div style="overflow-x:auto"><table class="scorecard" style="font-size:0.85em;table-layout:fixed;'
-        f'width:100%;min-width:36em">{cap}<colgroup>{widths}</colgroup>'
+        f'<div class="scorecard-wrap"><table class="scorecard">{cap}'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
+
+
+def details_html(table: pd.DataFrame) -> str:
+    """Per claim, the tests behind its verdict and the notes, each in a collapsible block."""
+    from html import escape
+
+    out = []
+    for i, r in enumerate(table.itertuples(index=False), 1):
+        body = "".join(f"<li>{escape(t)}</li>" for t in str(r.tests).split("; ") if t)
+        note = f"<p>{escape(r.note)}</p>" if r.note else ""
+        out.append(
+            f'<details class="scorecard-detail"><summary>{i}. {escape(r.claim.split("_")[0])}: '
+            f"{escape(r.statement)} — {_verdict_badge(r.verdict, float(r.stability))}</summary>"
+            f"<ul>{body or '<li>no test: the chapter has not run at this profile</li>'}</ul>{note}</details>"
+        )
+    return "".join(out)
 
 
 # The claims register themselves with @claim when their modules load (every claim of the studies).

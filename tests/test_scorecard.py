@@ -253,7 +253,9 @@ def test_paper_value_formatting():
     assert scorecard.paper_value({"value": 32.2}) == "32.2"
     assert scorecard.paper_value({"mean": 76.8, "sd": 3.6}) == "76.8 ± 3.6"
     assert scorecard.paper_value({"at_90": 79.0, "at_93": 37.1, "text": "t"}) == "79.0 at 90%; 37.1 at 93%"
-    assert scorecard.paper_value({"drop_15": 0.0, "drop_20": -0.4, "text": "t"}) == "drop_15: 0.0; drop_20: -0.4"
+    assert scorecard.paper_value({"drop_15": 0.0, "drop_20": -0.4, "text": "t"}) == (
+        "drop 0.0 at 15 epochs; drop -0.4 at 20 epochs"
+    )
     assert scorecard.paper_value({"text": "qualitative only"}) == "qualitative"
 
 
@@ -262,7 +264,14 @@ def test_html_table_escapes_and_shows_every_claim(tmp_path):
     table = scorecard.collect("quick", root=tmp_path, bootstrap=10)
     html = scorecard.to_html(table)
     assert html.count("<tr>") == len(table) + 1
-    assert "A1_pruned_combined" in html and "not yet covered" in html and "&gt;" in html  # "->" escaped
+    assert "(A1)" in html and "not yet covered" in html and "&gt;" in html  # "->" escaped
+    assert "A1_pruned_combined" not in html  # claims in words, with their short id
+    for verdict, symbol in scorecard.VERDICT_SYMBOLS.items():  # legible without colour
+        if verdict in set(table["verdict"]):
+            assert f'<span aria-hidden="true">{symbol}</span> {verdict}' in html
+    assert all(f'data-label="{f}"' in html for f in ("claim", "study", "ours", "verdict", "stability"))
+    details = scorecard.details_html(table)
+    assert details.count("<details") == len(table) and "prediction interval" in details.lower()
 
 
 def test_every_published_value_is_listed_and_compared_by_its_kind(tmp_path):

@@ -297,6 +297,7 @@ def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:
         + "; ".join(by_setting)
         + "."
     )
+    out["settings_list"] = "\n".join(f"- {line}" for line in by_setting)
     for key, claim in (("b6_text", "B6_ssri_extreme"), ("b7_text", "B7_ssri_relapse"),
                        ("a7_text", "A7_iterative_extreme_gain"), ("a2_text", "A2_cliff")):  # fmt: skip
         c = next(x for x in CONCLUSIONS if x.claim == claim)

@@ -18,32 +18,57 @@ def verdict_colours() -> dict[str, str]:
     return {HOLDS: V["reproduced"], WEAKENS: V["consistent"], REVERSES: V["differs"]}
 
 
+#: Each verdict's symbol in the map, so that it reads without colour.
+VERDICT_SYMBOLS = {HOLDS: "\u2713", WEAKENS: "\u2248", REVERSES: "\u2717"}
+
+
+def setting_label(s: Setting) -> str:
+    """A setting as the map's column label: the choice in words, then its level."""
+    if s.choice == "reference":
+        return "reference:\nthe studies' choices"
+    level = s.level.split(":")[0].replace("x", "\u00d7", 1) if s.level.startswith("x") else s.level
+    return f"{CHOICES[s.choice]}:\n{level}"
+
+
+def conclusion_label(c) -> str:
+    """A conclusion as the map's row label: its statement, claim id and the unit of its number."""
+    return f"{c.statement} ({_short(c.claim)}; {c.unit})"
+
+
 def plot_map(m: pd.DataFrame, cells: Sequence[Setting]):
-    """The claims x settings map: one coloured square per cell, the mean written in it."""
+    """The conclusions x settings map: one coloured square per cell, with the verdict's symbol
+    (legible without colour) and the mean of the claim's quantity; rows grouped by study in
+    chapter order, columns labelled with the choice changed and its level."""
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
     colours = verdict_colours()
-    claims = [c.claim for c in CONCLUSIONS]
+    claims = list(CONCLUSIONS)
     names = [s.name for s in cells]
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.62 * len(names) + 2.6), 0.42 * len(claims) + 1.9))
-    for i, claim in enumerate(claims):
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.78 * len(names) + 5.2), 0.5 * len(claims) + 2.4))
+    for i, c in enumerate(claims):
         for j, name in enumerate(names):
-            row = m[(m.claim == claim) & (m.setting == name)].iloc[0]
-            ax.add_patch(plt.Rectangle((j - 0.46, i - 0.42), 0.92, 0.84, color=colours[row["verdict"]], lw=0))
-            ax.text(j, i, _fmt_cell(row), ha="center", va="center", fontsize=7, color="white")
+            row = m[(m.claim == c.claim) & (m.setting == name)].iloc[0]
+            ax.add_patch(plt.Rectangle((j - 0.47, i - 0.44), 0.94, 0.88, color=colours[row["verdict"]], lw=0))
+            ax.text(j, i, f"{VERDICT_SYMBOLS[row['verdict']]} {_fmt_cell(row)}", ha="center", va="center",
+                    fontsize=7.5, color="white", fontweight="bold")  # fmt: skip
+    first_b = next((i for i, c in enumerate(claims) if c.part == "B"), len(claims))
+    if 0 < first_b < len(claims):
+        ax.axhline(first_b - 0.5, color="black", lw=1.2)
+        ax.text(len(names) - 0.5, first_b - 0.55, "study B \u2193", ha="right", va="bottom", fontsize=8)
+        ax.text(len(names) - 0.5, -0.55, "study A \u2193", ha="right", va="bottom", fontsize=8)
+    ax.grid(False)
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylim(len(claims) - 0.5, -0.5)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(claims)), [_short(c) for c in claims], fontsize=8)
-    ax.set_xlabel("setting (one choice changed)")
-    ax.set_ylabel("claim")
+    ax.set_xticks(range(len(names)), [setting_label(s) for s in cells], rotation=55, ha="right", fontsize=8)
+    ax.set_yticks(range(len(claims)), [conclusion_label(c) for c in claims], fontsize=8)
+    ax.set_xlabel("setting (one modelling choice changed)")
     ax.tick_params(length=0)
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
-    ax.legend(handles=[Patch(color=colours[v], label=v) for v in VERDICTS], loc="upper left",
-              bbox_to_anchor=(1.0, 1.0), fontsize="small", frameon=False)  # fmt: skip
-    ax.set_title("Which conclusions survive which change")
+    ax.legend(handles=[Patch(color=colours[v], label=f"{VERDICT_SYMBOLS[v]} {v}") for v in VERDICTS],
+              loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=3, fontsize="small", frameon=False)  # fmt: skip
+    ax.set_title("Which conclusions survive which change (mean per cell; units in each row's label)", pad=22)
     fig.tight_layout()
     return fig
 
