@@ -346,6 +346,29 @@ def to_html(table: pd.DataFrame, caption: str | None = None) -> str:
     )
 
 
+def chapter_verdicts(notebook: str, df: pd.DataFrame) -> str:
+    """Markdown: every claim measured by ``notebook``, in words, with the study's number, ours and
+    the verdict (symbol and word), scored on this run's results ``df`` as the scorecard scores it."""
+    data = {cid: c for _, cid, c in all_claims()}
+    lines = []
+    for cid, reg in CLAIMS.items():
+        if reg.notebook != notebook:
+            continue
+        c = data.get(cid, {})
+        try:
+            r = reg.func(df)
+        except ValueError as exc:  # a rerun that lacks what the claim needs
+            lines.append(f"- **{c.get('text', cid)}** (claim {cid.split('_')[0]}): not scored in this run ({exc}).")
+            continue
+        verdict = f"{VERDICT_SYMBOLS.get(r['verdict'], '')} {r['verdict']}".strip()
+        note = f" {r['note'][:1].upper()}{r['note'][1:]}." if r.get("note") else ""
+        lines.append(
+            f"- **{c.get('text', cid)}** (claim {cid.split('_')[0]}): study: {paper_value(c)}; ours: {r['ours']} "
+            f"({r['n']} seed{'s' if r['n'] != 1 else ''}); **{verdict}**.{note}"
+        )
+    return "\n".join(lines)
+
+
 def details_html(table: pd.DataFrame) -> str:
     """Per claim, the tests behind its verdict and the notes, each in a collapsible block."""
     from html import escape

@@ -325,3 +325,14 @@ def test_predictive_proportion_reaches_the_edges_a_new_sample_can_show():
     assert lo == 0.0 and 0 < hi < 0.5
     lo, hi = verdicts.predictive_proportion(0.5, 1000, 1000)  # large samples: close to the binomial interval
     assert 0.45 < lo < 0.5 < hi < 0.55
+
+
+def test_chapter_verdicts_list_each_claim_of_the_chapter(tmp_path):
+    df = chapter2_results()
+    text = scorecard.chapter_verdicts("02_pruning_cliff", df)
+    ids = [cid for cid, c in scorecard.CLAIMS.items() if c.notebook == "02_pruning_cliff"]
+    assert len(text.splitlines()) == len(ids) > 0
+    for cid in ids:
+        assert f"(claim {cid.split('_')[0]})" in text and cid not in text
+    assert any(f"**{sym} " in text for sym in scorecard.VERDICT_SYMBOLS.values())
+    assert scorecard.chapter_verdicts("no_such_chapter", df) == ""

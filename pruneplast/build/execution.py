@@ -131,11 +131,40 @@ def _readable_notebook(path: Path) -> bool:
         return False
 
 
+#: The first line of the parameters cell papermill injects, as the book shows it.
+INJECTED_HEAD = "# The parameters this page was built with"
+#: The first line added to a notebook's own parameters cell (its defaults) in the book.
+DEFAULTS_HEAD = "# The notebook's defaults (the studies' values); the cell below holds those this build used"
+
+
 def _tag_injected(nb) -> None:
-    """Collapse papermill's injected-parameters cell in the book (its source stays one click away)."""
+    """How an executed notebook's code reads in the book.
+
+    * The parameters this page was built with (papermill's injected cell) are shown, under a line
+      that says so; the notebook's own parameters cell (the defaults) is collapsed beneath a line
+      saying that it holds defaults, so the values in view are the ones used.
+    * Every other code cell is collapsed (``hide-input``) unless the notebook removes or hides it
+      already: the page reads as text, tables and figures, with the code one click away.
+    """
+    injected = any("injected-parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells)
     for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
+        if cell.get("cell_type") != "code":
+            continue
+        tags = cell.setdefault("metadata", {}).setdefault("tags", [])
+        if "injected-parameters" in tags:
+            if "hide-input" in tags:
+                tags.remove("hide-input")
+            lines = cell["source"].split("\n")
+            if lines and lines[0].strip() in ("# Parameters", INJECTED_HEAD):
+                lines = lines[1:]
+            cell["source"] = "\n".join([INJECTED_HEAD, *lines])
+        elif "parameters" in tags:
+            if injected:
+                if not cell["source"].startswith(DEFAULTS_HEAD):
+                    cell["source"] = DEFAULTS_HEAD + "\n" + cell["source"]
+                if "hide-input" not in tags:
+                    tags.append("hide-input")
+        elif not any(t.startswith(("remove-", "hide-")) for t in tags):
             tags.append("hide-input")
 
 
