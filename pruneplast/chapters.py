@@ -33,6 +33,7 @@ from .config import (
     Range,
     check_choice,
     check_device,
+    check_distinct_regimens,
     check_increasing,
     check_seeds,
 )
@@ -98,6 +99,9 @@ class Chapter:
     name: str  # notebook file stem
     title: str
     params: dict = field(default_factory=dict)  # name -> Param, after COMMON
+    #: checks of several parameters together, check(values) with the validated values, from the
+    #: engine (a combination the engine would refuse fails here, before any work)
+    checks: tuple = ()
 
     @property
     def all_params(self) -> dict:
@@ -249,6 +253,16 @@ register(
             "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
             **_model_choices(),
         },
+        checks=(
+            lambda v: check_distinct_regimens(
+                v["acute_fraction"],
+                v["acute_epochs"],
+                v["chronic_fraction"],
+                v["chronic_epochs"],
+                v["chronic_cycles"],
+                v["full_epochs"],
+            ),
+        ),  # fmt: skip
     )
 )
 
@@ -533,6 +547,11 @@ def validate(name: str, values: dict) -> dict:
         if k not in values:
             raise ValueError(f"chapter {name}: parameter {k!r} is missing")
         out[k] = _check(k, p, values[k])
+    for check in ch.checks:
+        try:
+            check(out)
+        except ValueError as exc:
+            raise ValueError(f"chapter {name}: {exc}") from None
     if out["profile"] != "paper":
         scaled = [k for k, p in ch.params.items() if p.quick is not None and p.quick != p.default]
         if scaled and all(out[k] == ch.params[k].default for k in scaled):

@@ -114,6 +114,54 @@ def check_increasing(name: str, value: Sequence, count: int | None = None, at_le
         raise ValueError(f"{name} must be strictly increasing; got {list(value)}")
 
 
+#: Which parameters set each of study A's regimens (the chapter's names), for messages.
+REGIMEN_PARAMETERS = {
+    "acute moderate": ("acute_fraction", "acute_epochs"),
+    "short chronic": ("chronic_cycles", "chronic_fraction", "chronic_epochs"),
+    "moderate chronic": ("chronic_cycles", "chronic_fraction", "chronic_epochs"),
+    "long chronic": ("chronic_cycles", "chronic_fraction", "chronic_epochs"),
+    "full acute": ("full_epochs",),
+    "epochs-matched control": ("acute_fraction", "chronic_cycles", "chronic_epochs"),
+}
+
+
+def check_distinct_regimens(
+    acute_fraction: float,
+    acute_epochs: int,
+    chronic_fraction: float,
+    chronic_epochs: int,
+    chronic_cycles: Sequence[int],
+    full_epochs: int,
+    control: bool = True,
+) -> None:
+    """Study A's regimens must differ: two with the same cycles, fraction and epochs would be one
+    experiment under two names. Raises naming the parameters that made them equal."""
+    cyc = list(chronic_cycles)
+    shapes = {"acute moderate": (1, float(acute_fraction), int(acute_epochs))}
+    for label, n in zip(("short chronic", "moderate chronic", "long chronic"), cyc):
+        shapes[label] = (int(n), float(chronic_fraction), int(chronic_epochs))
+    shapes["full acute"] = (1, 1.0, int(full_epochs))
+    if control and len(cyc) == 3:
+        shapes["epochs-matched control"] = (1, float(acute_fraction), int(cyc[2]) * int(chronic_epochs))
+    seen: dict[tuple, str] = {}
+    for label, shape in shapes.items():
+        if shape in seen:
+            other = seen[shape]
+            names = sorted(set(REGIMEN_PARAMETERS[other]) | set(REGIMEN_PARAMETERS[label]))
+            values = {
+                "acute_fraction": acute_fraction, "acute_epochs": acute_epochs, "chronic_fraction": chronic_fraction,
+                "chronic_epochs": chronic_epochs, "chronic_cycles": cyc, "full_epochs": full_epochs,
+            }  # fmt: skip
+            given = ", ".join(f"{k}={values[k]!r}" for k in names)
+            cycles, fraction, epochs = shape
+            raise ValueError(
+                f"{given} make the {other} and {label} regimens the same experiment ({cycles} cycle"
+                f"{'s' if cycles != 1 else ''} of {100 * fraction:g}% regrowth, {epochs} "
+                f"epoch{'s' if epochs != 1 else ''} each); change one of these parameters"
+            )
+        seen[shape] = label
+
+
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")

@@ -268,3 +268,30 @@ def test_interpret_control_follows_the_intervals():
         cmp((9.0, 7.0, 11.0), (-2.0, -3.0, -1.0), (11.0, 9.0, 13.0))
     )
     assert "not clearly ahead" in R.interpret_control(cmp((1.0, -1.0, 3.0), (0.0, -1.0, 1.0), (1.0, -1.0, 3.0)))
+
+
+@pytest.mark.parametrize(
+    ("change", "names"),
+    [
+        ({"acute_fraction": 1.0, "acute_epochs": 2, "full_epochs": 2}, ("acute moderate", "full acute")),
+        ({"acute_fraction": 0.4, "acute_epochs": 1, "chronic_epochs": 1, "chronic_cycles": [1, 2, 3]},
+         ("acute moderate", "short chronic")),
+        ({"acute_epochs": 3, "chronic_epochs": 1, "chronic_cycles": [1, 2, 3]}, ("acute moderate", "epochs-matched")),
+    ],
+)  # fmt: skip
+def test_regimens_that_would_be_identical_fail_before_any_work_naming_the_parameters(change, names):
+    """A combination the engine refuses ("the same experiment under two names") fails in the chapter's
+    validation, which the command line and papermill both run, naming the parameters; the engine
+    raises the same message."""
+    from pruneplast import chapters
+
+    values = {k: p.value("quick") for k, p in chapters.chapter("04_regimens").all_params.items()}
+    values.update(change)
+    with pytest.raises(ValueError) as exc:
+        chapters.validate("04_regimens", values)
+    msg = str(exc.value)
+    assert all(n in msg for n in names) and all(f"{k}=" in msg for k in change)
+    args = {k: values[k] for k in ("acute_fraction", "acute_epochs", "chronic_fraction", "chronic_epochs",
+                                   "chronic_cycles", "full_epochs")}  # fmt: skip
+    with pytest.raises(ValueError, match="the same experiment"):
+        R.study_regimens(**args)

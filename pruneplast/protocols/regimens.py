@@ -42,6 +42,7 @@ from ..config import (
     RegrowConfig,
     RelapseConfig,
     TrainConfig,
+    check_distinct_regimens,
     check_increasing,
     check_int,
     check_real,
@@ -129,6 +130,7 @@ def study_regimens(
     """
     cyc = list(CHRONIC_CYCLES.check_list("chronic_cycles", chronic_cycles))
     check_increasing("chronic_cycles (short, moderate, long)", cyc, count=3)
+    check_distinct_regimens(acute_fraction, acute_epochs, chronic_fraction, chronic_epochs, cyc, full_epochs, control)
     out = [Regimen("acute_moderate", 1, acute_fraction, acute_epochs)]
     out += [Regimen(n, c, chronic_fraction, chronic_epochs) for n, c in zip(CHRONIC_NAMES, cyc)]
     out.append(Regimen("full_acute", 1, 1.0, full_epochs))
