@@ -525,3 +525,110 @@ def test_partial_notebooks_are_per_process(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="stop here"):
         build.execute(src, tmp_path / "x.ipynb", build.parameters_for(src, "quick"))
     assert seen == [f"x.{os.getpid()}.partial.ipynb"]
+
+
+# --------------------------------------------------------------------------- sweeps
+def _fake_cell(path, profile, overrides, folder):
+    """A sweep cell without a notebook: one results file in an attempt folder, then done.json."""
+    import pandas as pd
+
+    from pruneplast import sweep
+
+    attempt = Path(folder) / f"attempt-{os.getpid()}-{time.time_ns()}"
+    (attempt / profile).mkdir(parents=True)
+    pd.DataFrame({"experiment": ["e"], "seed": [0], "metric": ["m"], "value": [1.0]}).to_csv(
+        attempt / profile / f"{Path(path).stem}.csv", index=False
+    )
+    record = {"overrides": overrides, "profile": profile, "notebook": Path(path).stem, "attempt": attempt.name}
+    record["results"] = [f"{profile}/{Path(path).stem}.csv"]
+    sweep.atomic_write(Path(folder) / "done.json", json.dumps(record))
+    return record
+
+
+class _InlineClient:
+    """A Dask client stand-in that runs each submitted cell at once (no worker processes)."""
+
+    def submit(self, fn, *args, **kw):
+        class Done:
+            def __init__(self):
+                try:
+                    self.value, self.error = fn(*args), None
+                except Exception as exc:  # noqa: BLE001 - handed to the sweep like a Dask future would
+                    self.value, self.error = None, exc
+
+            def result(self):
+                if self.error is not None:
+                    raise self.error
+                return self.value
+
+        return Done()
+
+    def close(self):
+        pass
+
+
+@fault(
+    "sweep",
+    "a sweep cell's done.json that is not JSON, not a cell record, or the record of another cell",
+    "warning: sweep record <path> is not readable JSON (...) / not a cell record (...) / the record of other "
+    "parameters; running the cell again - the rerun recomputes that cell only, the merged table is whole",
+)
+def test_a_damaged_sweep_record_is_reported_and_the_cell_rerun(tmp_path, monkeypatch, capsys):
+    import dask.distributed
+    import pandas as pd
+
+    from pruneplast import cli, sweep
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sweep, "_client", lambda scheduler, workers: (_InlineClient(), None))
+    monkeypatch.setattr(dask.distributed, "as_completed", lambda futures: list(futures))
+    ran: list[dict] = []
+
+    def cell(path, profile, overrides, folder):
+        ran.append(overrides)
+        return _fake_cell(path, profile, overrides, folder)
+
+    monkeypatch.setattr(sweep, "run_cell", cell)
+    out = tmp_path / "sw"
+    argv = ["sweep", "02", "-g", "sparsity", "[0.9, 0.95]", "--out", str(out)]
+    assert cli.main(argv) == 0 and len(ran) == 2
+    _, cells = sweep.plan("02", {"sparsity": [0.9, 0.95]}, "quick", out)
+    other = json.loads(cells[1].done_file.read_text())
+    for damage, says in (
+        ("{not json", "is not readable JSON"),
+        ("[1, 2]", "is not a cell record (a JSON list"),
+        ('{"attempt": "x"}', "is not a cell record (no overrides"),
+        (json.dumps(other), "is the record of other parameters"),
+    ):
+        ran.clear()
+        capsys.readouterr()
+        cells[0].done_file.write_text(damage)
+        assert cli.main(argv) == 0, capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert f"sweep record {cells[0].done_file} {says}" in err and "running the cell again" in err, err
+        assert "Traceback" not in err
+        assert ran == [{"sparsity": 0.9}]  # only the damaged cell ran again
+        table = pd.read_csv(out / "02_pruning_cliff-sweep.csv")
+        assert sorted(table.sparsity) == [0.9, 0.95]
+        assert cells[0].done()
+
+
+@fault(
+    "concurrency",
+    "a second pruneplast sweep into the same --out while the first is running",
+    "the second stops before any cell: 'output folder <path> is in use by another pruneplast sweep or run "
+    "(pid N); wait for it to finish or choose another --out', exit 1",
+)
+def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, monkeypatch):
+    from pruneplast import cli
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "sw"
+    out.mkdir()
+    t0 = time.perf_counter()
+    with build.run_lock(out):  # the first sweep holds the folder (flock: also within one process)
+        code = cli.main(["sweep", "02", "-g", "sparsity", "[0.9, 0.95]", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and "is in use by another pruneplast sweep or run (pid" in err, err
+    assert "Traceback" not in err and time.perf_counter() - t0 < 5
+    assert not (out / "cells").exists()
