@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from .config import NetworkConfig
+from .inputs import check_state
 from .kernels import LayerParts, dense_layers, plans_for
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
 from .rng import normal_blocks, replica_generators
@@ -202,6 +203,9 @@ class EnsembleMLP:
 
     @classmethod
     def from_state_dict(cls, d: dict, device="cpu") -> EnsembleMLP:
+        """The ensemble of a :meth:`state_dict`, on ``device``; ``ValueError`` saying what ``d``
+        holds instead when it is not one (:func:`pruneplast.inputs.check_state`)."""
+        check_state(d, "state")
         mod = Modulation(**{f: d[f] for f in Modulation.FIELDS})
         return cls(weights=d["weights"], biases=d["biases"], masks=d["masks"], meta=d["meta"], modulation=mod).to(
             device

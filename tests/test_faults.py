@@ -632,3 +632,189 @@ def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, monkeypatch
     assert code == 1 and "is in use by another pruneplast sweep or run (pid" in err, err
     assert "Traceback" not in err and time.perf_counter() - t0 < 5
     assert not (out / "cells").exists()
+
+
+# --------------------------------------------------------------------------- stored state
+@fault(
+    "cache",
+    "a cached baseline file that loads but holds another object (a table, a dict of other keys, the state of "
+    "another seed or of other layer sizes or dtypes)",
+    "warning: cache file <path> does not hold what it should (baseline: ...); recomputing it - instead of "
+    "KeyError: 'gain' on every later run; the recomputed state equals the lost one",
+)
+def test_a_cache_file_holding_another_object_is_reported_and_recomputed(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from pruneplast.config import RunConfig, TaskConfig, TrainConfig
+    from pruneplast.protocols import base
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path))
+    task = TaskConfig(n_train=256, n_standard=200, n_clean=40)
+    cfg = TrainConfig(epochs=1, lr=1e-3)
+    first, _ = base.baseline(RunConfig(seeds=(0,), task=task), cfg)
+    (path,) = (tmp_path / "baselines").glob("*.pt")
+    good = torch.load(path, weights_only=False)
+    other, _ = base.baseline(RunConfig(seeds=(1,), task=task), cfg)
+    doubled = {**good, "weights": [w.double() for w in good["weights"]]}
+    for wrong, says in (
+        (pd.DataFrame({"a": [1]}), "baseline: is a DataFrame, not a network's state dict"),
+        ({"weights": good["weights"]}, "no 'biases'"),
+        (other.state_dict(), "holds replicas of seeds [1]; expected [0]"),
+        ({**good, "weights": good["weights"][:2]}, "2 weight, 4 bias and 4 mask tensors"),
+        (doubled, "baseline.weights[0]: has dtype torch.float64"),
+    ):
+        base.save_state(wrong, path)
+        again, _ = base.baseline(RunConfig(seeds=(0,), task=task), cfg)
+        err = capsys.readouterr().err
+        assert f"warning: cache file {path} does not hold what it should" in err and says in err, err
+        assert err.count("\n") == 1, err  # one line
+        assert all(torch.equal(a, b) for a, b in zip(first.weights, again.weights))
+        assert base.load_state(path) is not None  # rewritten whole
+
+
+@fault(
+    "cache",
+    "a cached set of treated states, or an atlas cell, that loads but is another object",
+    "the same one-line warning naming the file and what it holds; the entry is deleted and recomputed",
+)
+def test_cached_treated_states_and_atlas_cells_are_checked(tmp_path, capsys):
+    from pruneplast.atlas import protocol
+    from pruneplast.protocols import base, treatments
+
+    net, _ = _tiny()
+    path = tmp_path / "treated.pt"
+    for saved, says in (
+        ({"ssri": net.state_dict()}, "treated states of arms ['ketamine', 'ssri'] expected; got ['ssri']"),
+        ({"ketamine": {"a": 1}, "ssri": net.state_dict()}, "the treated state of 'ketamine': is not a network"),
+    ):
+        base.save_state(saved, path)
+        check = lambda st: treatments._check_treated(st, ["ketamine", "ssri"], [0], net.sizes)  # noqa: E731
+        assert base.load_state(path, check) is None and not path.exists()
+        err = capsys.readouterr().err
+        assert f"cache file {path} does not hold what it should" in err and says in err, err
+    base.save_state({"not": "a table"}, path)
+    assert base.load_state(path, protocol._check_cell) is None and not path.exists()
+    assert "a cell's table expected; got a dict" in capsys.readouterr().err
+
+
+@fault(
+    "Python API",
+    "EnsembleMLP.from_state_dict of something that is not a network's state dict",
+    "ValueError: state: is not a network's state dict (no 'gain', ...) instead of KeyError: 'gain'",
+)
+def test_from_state_dict_says_what_is_missing():
+    from pruneplast.network import EnsembleMLP
+
+    net, _ = _tiny()
+    st = {k: v for k, v in net.state_dict().items() if k != "gain"}
+    with pytest.raises(ValueError, match=r"state: is not a network's state dict \(no 'gain'\)"):
+        EnsembleMLP.from_state_dict(st)
+
+
+# --------------------------------------------------------------------------- operator inputs
+def _operators():
+    """Every operator that takes an ensemble and its data, as (name, call(net, data))."""
+    from pruneplast import operators, stress
+    from pruneplast.config import RegrowConfig, TrainConfig
+
+    return [
+        ("regrow", lambda n, d: operators.regrow(n, d, RegrowConfig(fraction=0.5, score_batches=1))),
+        ("gradient_scores", lambda n, d: operators.gradient_scores(n, d, RegrowConfig(score_batches=1))),
+        ("train", lambda n, d: operators.train(n, d, TrainConfig(epochs=1))),
+        ("evaluate", lambda n, d: stress.evaluate(n, d, ["standard"])),
+        ("accuracy", lambda n, d: stress.accuracy(n, d, "standard")),
+        ("tolerance", lambda n, d: stress.tolerance(n, d, [0.5])),
+        ("manic_risk", lambda n, d: stress.manic_risk(n, d)),
+        ("activation_magnitude", lambda n, d: stress.activation_magnitude(n, d)),
+    ]
+
+
+def _pruned_pair(seeds=(0,)):
+    from pruneplast.config import NetworkConfig, TaskConfig
+    from pruneplast.network import EnsembleMLP
+    from pruneplast.operators import prune
+
+    task = TaskConfig(n_train=256, n_standard=200, n_clean=40)
+    return prune(EnsembleMLP.init(list(seeds), NetworkConfig(sizes=(2, 8, 8, 4, 4))), 0.5), task
+
+
+@fault(
+    "Python API",
+    "operators.regrow (and every other operator) given data built for other seeds or another replica count",
+    "ValueError before any work: 'data holds replicas [1] but the network holds [0]; build the data for the "
+    "network's seeds (EnsembleData.for_replicas(net.seeds))' - regrow used to go on with the wrong data",
+)
+def test_every_operator_refuses_data_of_other_replicas():
+    from pruneplast.data import EnsembleData
+
+    net, task = _pruned_pair((0,))
+    for data, says in (
+        (EnsembleData.build([1], task), r"data holds replicas \[1\] but the network holds \[0\]"),
+        (EnsembleData.build([0, 1], task), r"data holds replicas \[0, 1\] but the network holds \[0\]"),
+    ):
+        for name, call in _operators():
+            before = [m.clone() for m in net.masks], [w.clone() for w in net.weights]
+            with pytest.raises(ValueError, match=says):
+                call(net, data)
+            assert all(torch.equal(a, b) for a, b in zip(before[0], net.masks)), name  # nothing done
+            assert all(torch.equal(a, b) for a, b in zip(before[1], net.weights)), name
+
+
+@fault(
+    "Python API",
+    "operators and stress tests given data of another dtype, shape or with no samples, or a network in float64",
+    "ValueError naming the argument and what it holds: data.x['train']: has dtype torch.float64 ...; "
+    "net.weights[0]: has dtype torch.float64, but the engine computes in torch.float32 ...; holds 0 samples",
+)
+def test_every_operator_checks_dtype_shape_and_samples():
+    from pruneplast.data import EnsembleData
+    from pruneplast.operators import prune, relapse_challenge
+    from pruneplast.stress import structure
+
+    net, task = _pruned_pair((0,))
+    good = EnsembleData.build([0], task)
+    as64 = EnsembleData(good.seeds, {**good.x, "train": good.x["train"].double()}, good.y)
+    as3 = EnsembleData(good.seeds, {**good.x, "standard": torch.zeros(1, 5, 3)}, good.y)
+    empty = EnsembleData(good.seeds, {**good.x, "clean": good.x["clean"][:, :0]}, good.y)
+    net64 = net.clone()
+    net64.weights = [w.double() for w in net64.weights]
+    for _name, call in _operators():
+        with pytest.raises(ValueError, match=r"data\.x\['train'\]: has dtype torch\.float64"):
+            call(net, as64)
+        with pytest.raises(ValueError, match=r"data\.x\['standard'\]: has shape \(1, 5, 3\); expected \(1, 5, 2\)"):
+            call(net, as3)
+        with pytest.raises(ValueError, match=r"data\.x\['clean'\]: holds 0 samples"):
+            call(net, empty)
+        with pytest.raises(ValueError, match=r"net\.weights\[0\]: has dtype torch\.float64, but the engine"):
+            call(net64, good)
+    for op in (prune, relapse_challenge, structure):
+        with pytest.raises(ValueError, match=r"net\.weights\[0\]: has dtype torch\.float64"):
+            op(net64)
+        with pytest.raises(ValueError, match=r"net: holds 0 replicas"):
+            op(net.select([]))
+
+
+@fault(
+    "Python API",
+    "regrow(..., scores=...) or regrowth_selectivity(..., grown) with tensors built for another network",
+    "ValueError: scores[0]: has shape (2, 8, 2); expected (1, 8, 2) (or another dtype, or another layer count)",
+)
+def test_regrowth_tensors_must_fit_the_network():
+    from pruneplast.config import RegrowConfig
+    from pruneplast.data import EnsembleData
+    from pruneplast.operators import gradient_scores, regrow
+    from pruneplast.stress import regrowth_selectivity
+
+    net, task = _pruned_pair((0,))
+    two, _ = _pruned_pair((0, 1))
+    data = EnsembleData.build([0], task)
+    cfg = RegrowConfig(score_batches=1)
+    theirs = gradient_scores(two, EnsembleData.build([0, 1], task), cfg)
+    with pytest.raises(ValueError, match=r"scores\[0\]: has shape \(2, 8, 2\); expected \(1, 8, 2\)"):
+        regrow(net.clone(), None, cfg, scores=theirs)
+    with pytest.raises(ValueError, match=r"scores: must be a list of one tensor per layer \(4\); got 3"):
+        regrow(net.clone(), None, cfg, scores=gradient_scores(net, data, cfg)[:3])
+    grown = regrow(net.clone(), data, cfg)
+    with pytest.raises(ValueError, match=r"grown\[0\]: has dtype torch\.float32; expected torch\.bool"):
+        regrowth_selectivity(net, [g.float() for g in grown], data, cfg)
+    assert len(regrowth_selectivity(net, grown, data, cfg)) == 1  # what fits is accepted
