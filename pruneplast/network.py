@@ -23,7 +23,7 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .config import NetworkConfig
+from .config import NetworkConfig, check_memory, check_seeds
 from .inputs import check_state
 from .kernels import LayerParts, dense_layers, plans_for
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
@@ -65,7 +65,13 @@ class EnsembleMLP:
 
         Replica ``m`` gets exactly the weights of ``torch.manual_seed(seeds[m])`` followed by
         building the layers with ``nn.Linear`` in order; the global RNG state is restored after.
+        ``seeds``: distinct integers (a list, range or integer array); the ensemble's memory is
+        estimated first and refused above what the device has (:func:`pruneplast.config.check_memory`).
         """
+        seeds = check_seeds("seeds", seeds)
+        if not isinstance(net, NetworkConfig):
+            raise ValueError(f"net must be a NetworkConfig; got {type(net).__name__}")
+        check_memory(net, len(seeds), str(device), name="net")
         ws: list[list[torch.Tensor]] = [[] for _ in net.sizes[1:]]
         bs: list[list[torch.Tensor]] = [[] for _ in net.sizes[1:]]
         for s in seeds:

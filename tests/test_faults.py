@@ -818,3 +818,84 @@ def test_regrowth_tensors_must_fit_the_network():
     with pytest.raises(ValueError, match=r"grown\[0\]: has dtype torch\.float32; expected torch\.bool"):
         regrowth_selectivity(net, [g.float() for g in grown], data, cfg)
     assert len(regrowth_selectivity(net, grown, data, cfg)) == 1  # what fits is accepted
+
+
+# --------------------------------------------------------------------------- sizes and seeds of the API
+@fault(
+    "Python API",
+    "seeds as a numpy array (np.arange(2)) or of numpy integers, in RunConfig, EnsembleData and EnsembleMLP",
+    "accepted as the same seeds: the same data and the same weights as the list [0, 1]",
+)
+def test_numpy_seeds_are_accepted_as_the_same_seeds():
+    import numpy as np
+
+    from pruneplast.config import NetworkConfig, RunConfig, TaskConfig
+    from pruneplast.data import EnsembleData
+    from pruneplast.network import EnsembleMLP
+
+    task = TaskConfig(n_train=64, n_standard=20, n_clean=20)
+    small = NetworkConfig(sizes=(2, 4, 4))
+    for seeds in (np.arange(2), np.array([0, 1], dtype=np.uint32), [np.int64(0), np.int64(1)], torch.arange(2)):
+        assert RunConfig(seeds=seeds).seeds == (0, 1)
+        assert EnsembleData.build(seeds, task).x["train"].equal(EnsembleData.build([0, 1], task).x["train"])
+        net, ref = EnsembleMLP.init(seeds, small), EnsembleMLP.init([0, 1], small)
+        assert net.seeds == [0, 1] and all(torch.equal(a, b) for a, b in zip(net.weights, ref.weights))
+    with pytest.raises(ValueError, match=r"seeds\[0\] must be an integer"):
+        RunConfig(seeds=np.array([0.5, 1.0]))
+
+
+@fault(
+    "Python API",
+    "EnsembleMLP.init with no seeds, or with a seed twice",
+    "ValueError: seeds must contain at least 1 replicate seed; got 0 / seeds must not repeat a seed; got [0, 0]",
+)
+def test_init_rejects_no_seeds_and_repeated_seeds():
+    from pruneplast.config import NetworkConfig
+    from pruneplast.network import EnsembleMLP
+
+    small = NetworkConfig(sizes=(2, 4, 4))
+    with pytest.raises(ValueError, match=r"seeds must contain at least 1 replicate seed; got 0"):
+        EnsembleMLP.init([], small)
+    with pytest.raises(ValueError, match=r"seeds must not repeat a seed; got \[0, 0\]"):
+        EnsembleMLP.init([0, 0], small)
+    with pytest.raises(ValueError, match=r"net must be a NetworkConfig; got tuple"):
+        EnsembleMLP.init([0], (2, 4, 4))
+
+
+_ABSURD = (2,) + (4096,) * 2000 + (4,)  # about 134 GB of float32 weights per replica
+
+
+@fault(
+    "Python API",
+    "EnsembleMLP.init / ModelChoices with 2,000 hidden layers of 4,096 units (~134 GB of weights per replica)",
+    "ValueError before allocating: 'net: a network of 2000 hidden layers of up to 4,096 units (33,537,679,360 "
+    "weights per replica) needs about 704.5 GB to train 1 replica (...), but this machine has N GB'",
+)
+def test_a_network_larger_than_the_machine_is_refused_with_the_estimate():
+    from pruneplast.config import ModelChoices, NetworkConfig, memory_limit
+    from pruneplast.network import EnsembleMLP
+
+    limit = memory_limit()[0] / 1e9
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError, match=r"net: a network of 2000 hidden layers .* needs about 704\.5 GB") as exc:
+        EnsembleMLP.init([0], NetworkConfig(sizes=_ABSURD))
+    assert f"this machine has {limit:,.1f} GB" in str(exc.value)
+    with pytest.raises(ValueError, match=r"hidden: a network of 2000 hidden layers"):
+        ModelChoices(hidden=_ABSURD[1:-1])
+    assert time.perf_counter() - t0 < 2  # refused from the arithmetic, nothing allocated
+
+
+@fault(
+    "command line",
+    "pruneplast run 02 -p hidden '[4096, 4096, ... (2,000 layers)]'",
+    "error: hidden: a network of 2000 hidden layers ... needs about 704.5 GB ..., but this machine has N GB; "
+    "use fewer or narrower layers - exit 2, before anything runs",
+)
+def test_cli_refuses_hidden_layers_larger_than_the_machine(capsys, monkeypatch):
+    from pruneplast import cli
+
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["run", "02", "-p", "hidden", str(list(_ABSURD[1:-1]))]) == 2
+    err = capsys.readouterr().err
+    assert "hidden: a network of 2000 hidden layers" in err and "needs about 704.5 GB" in err, err
+    assert "Traceback" not in err
