@@ -110,6 +110,15 @@ def _record_problem(rec: Any, cell: Cell) -> str | None:
         return f"the record of profile {rec['profile']!r}, not {cell.profile!r}"
     if not (cell.folder / attempt).is_dir():
         return f"the record of an attempt folder that is not there ({cell.folder / attempt})"
+    for name in rec["results"]:
+        f = cell.folder / attempt / name
+        if not f.is_file():
+            return f"the record of a results file that is not there ({f})"
+        if f.suffix == ".csv":
+            try:
+                pd.read_csv(f)
+            except Exception as exc:  # every way a damaged CSV fails
+                return f"the record of a damaged results file ({f}: {type(exc).__name__})"
     return None
 
 

@@ -599,10 +599,15 @@ def test_a_damaged_sweep_record_is_reported_and_the_cell_rerun(tmp_path, monkeyp
         ("[1, 2]", "is not a cell record (a JSON list"),
         ('{"attempt": "x"}', "is not a cell record (no overrides"),
         (json.dumps(other), "is the record of other parameters"),
+        ("csv", "is the record of a damaged results file"),
     ):
         ran.clear()
         capsys.readouterr()
-        cells[0].done_file.write_text(damage)
+        if damage == "csv":  # the record is right, the results file it names is not
+            rec = json.loads(cells[0].done_file.read_text())
+            (cells[0].folder / rec["attempt"] / rec["results"][0]).write_bytes(b"")  # emptied
+        else:
+            cells[0].done_file.write_text(damage)
         assert cli.main(argv) == 0, capsys.readouterr().err
         err = capsys.readouterr().err
         assert f"sweep record {cells[0].done_file} {says}" in err and "running the cell again" in err, err
@@ -899,3 +904,29 @@ def test_cli_refuses_hidden_layers_larger_than_the_machine(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "hidden: a network of 2000 hidden layers" in err and "needs about 704.5 GB" in err, err
     assert "Traceback" not in err
+
+
+@fault(
+    "files",
+    "a chapter's results CSV that is empty, not a table or lacks the tidy columns (a results file cannot be "
+    "recomputed from the cache)",
+    "DamagedResults: results file <path> is not a readable table / not a tidy results table (no column value); "
+    "rerun the notebook to write it again (pruneplast run <notebook> --profile <profile>)",
+)
+def test_a_damaged_results_file_is_refused_with_its_path_and_the_fix(tmp_path):
+    from pruneplast import results
+
+    path = results.results_dir("quick", tmp_path) / "02_pruning_cliff.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for text, says in (
+        ("", "is not a readable table (EmptyDataError"),
+        ("experiment,condition,seed,metric\ne,c,0,m\n", "is not a tidy results table (no column value)"),
+        ("experiment,condition,seed,metric,value\ne,c,0,m,abc\n", "holds values that are not numbers"),
+    ):
+        path.write_text(text)
+        with pytest.raises(results.DamagedResults) as exc:
+            results.load_results("02_pruning_cliff", "quick", tmp_path)
+        assert f"results file {path} {says}" in str(exc.value)
+        assert "pruneplast run 02_pruning_cliff --profile quick" in str(exc.value)
+    path.write_text("experiment,condition,seed,metric,value\ne,c,0,m,1.5\n")
+    assert results.load_results("02_pruning_cliff", "quick", tmp_path)["value"].tolist() == [1.5]
