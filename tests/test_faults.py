@@ -767,7 +767,8 @@ def test_every_operator_refuses_data_of_other_replicas():
 
 @fault(
     "Python API",
-    "operators and stress tests given data of another dtype, shape or with no samples, or a network in float64",
+    "operators and stress tests given data of another dtype, shape or device or with no samples, or a network "
+    "in float64 or of no replicas",
     "ValueError naming the argument and what it holds: data.x['train']: has dtype torch.float64 ...; "
     "net.weights[0]: has dtype torch.float64, but the engine computes in torch.float32 ...; holds 0 samples",
 )
@@ -781,6 +782,7 @@ def test_every_operator_checks_dtype_shape_and_samples():
     as64 = EnsembleData(good.seeds, {**good.x, "train": good.x["train"].double()}, good.y)
     as3 = EnsembleData(good.seeds, {**good.x, "standard": torch.zeros(1, 5, 3)}, good.y)
     empty = EnsembleData(good.seeds, {**good.x, "clean": good.x["clean"][:, :0]}, good.y)
+    elsewhere = EnsembleData(good.seeds, {**good.x, "train": good.x["train"].to("meta")}, good.y)
     net64 = net.clone()
     net64.weights = [w.double() for w in net64.weights]
     for _name, call in _operators():
@@ -790,6 +792,8 @@ def test_every_operator_checks_dtype_shape_and_samples():
             call(net, as3)
         with pytest.raises(ValueError, match=r"data\.x\['clean'\]: holds 0 samples"):
             call(net, empty)
+        with pytest.raises(ValueError, match=r"data\.x\['train'\]: is on meta but the network is on cpu"):
+            call(net, elsewhere)
         with pytest.raises(ValueError, match=r"net\.weights\[0\]: has dtype torch\.float64, but the engine"):
             call(net64, good)
     for op in (prune, relapse_challenge, structure):
