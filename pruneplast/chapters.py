@@ -30,11 +30,13 @@ from .config import (
     SPARSITY,
     SWEEP_LEVEL,
     ModelChoices,
+    NetworkConfig,
     Range,
     check_choice,
     check_device,
     check_distinct_regimens,
     check_increasing,
+    check_memory,
     check_seeds,
 )
 
@@ -148,7 +150,14 @@ def _model_choices(regrowth: bool = True) -> dict:
     as parameters of a reproduction chapter; their defaults are the studies'."""
     c = ModelChoices()
     out = {
-        "hidden": Param("ints", list(c.hidden), "hidden-layer widths (the network is 2-<hidden>-4)", range=_WIDTH),
+        "hidden": Param(
+            "ints",
+            list(c.hidden),
+            "hidden-layer widths (the network is 2-<hidden>-4)",
+            range=_WIDTH,
+            rule=lambda n, v: check_memory(NetworkConfig((2, *v, 4)), 1, name=n),
+            rule_help="one replica training within this machine's memory",
+        ),
         "task_sigma": Param(
             "float", c.task_sigma, "class spread of the task's training and standard sets", range=_SPREAD
         ),

@@ -195,11 +195,19 @@ def _sweep(args) -> int:
 
     grid: dict[str, Sequence] = {}
     for name, text in args.grid:
+        if name in grid:
+            raise build.ParameterError(
+                f"grid parameter {name!r} given twice (-g {name}); give all its values in one list"
+            )
         value = build.parse_value(text)
         if not isinstance(value, list):
             raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
         grid[name] = value
-    fixed = {k: build.parse_value(v) for k, v in args.parameter}
+    fixed: dict = {}
+    for name, text in args.parameter:
+        if name in fixed:
+            raise build.ParameterError(f"parameter {name!r} given twice (-p {name})")
+        fixed[name] = build.parse_value(text)
     if args.workers is not None and args.workers < 1:
         raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
     try:

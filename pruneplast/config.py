@@ -169,7 +169,10 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
 
 
 def check_seeds(name: str, value: Any) -> tuple[int, ...]:
-    """A non-empty sequence of distinct non-negative integer replicate seeds."""
+    """A non-empty sequence of distinct non-negative integer replicate seeds (a list, tuple, range,
+    or a one-dimensional numpy array or torch tensor of integers); returned as Python ints."""
+    if getattr(value, "ndim", None) == 1 and hasattr(value, "tolist"):  # numpy array, torch tensor
+        value = value.tolist()
     if _is_int(value) or isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise ValueError(f"{name} must be a non-empty list of distinct integers >= 0 (replicate seeds); got {value!r}")
     seeds = tuple(SEED.check(f"{name}[{i}]", s) for i, s in enumerate(value))
@@ -268,6 +271,53 @@ class NetworkConfig:
     @property
     def n_biases(self) -> int:
         return sum(self.sizes[1:])
+
+
+#: Bytes a weight takes while it trains: the weight and its gradient (float32), Adam's two moments
+#: (float32), the trainable copy (float32) and its mask (bool); a bias takes the same less the mask.
+TRAINING_BYTES_PER_WEIGHT = 4 + 4 + 8 + 4 + 1
+TRAINING_BYTES_PER_BIAS = 4 + 4 + 8 + 4
+
+
+def memory_estimate(network: NetworkConfig, replicas: int) -> int:
+    """Bytes that training ``replicas`` replicas of ``network`` holds at least (weights, masks,
+    gradients and Adam's state; activations come on top)."""
+    return replicas * (network.n_weights * TRAINING_BYTES_PER_WEIGHT + network.n_biases * TRAINING_BYTES_PER_BIAS)
+
+
+def memory_limit(device: str = "cpu") -> tuple[int, str]:
+    """(bytes, what) of the memory an ensemble on ``device`` can use: the machine's RAM, or the GPU's."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        props = torch.cuda.get_device_properties(torch.device(device))
+        return int(props.total_memory), f"the GPU {props.name} has"
+    try:
+        import psutil
+
+        total = int(psutil.virtual_memory().total)
+    except ImportError:  # pragma: no cover - psutil is a dependency
+        import os
+
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return total, "this machine has"
+
+
+def check_memory(network: NetworkConfig, replicas: int, device: str = "cpu", name: str = "sizes") -> None:
+    """``ValueError`` naming ``name`` and giving the estimate and the limit when ``replicas`` of
+    ``network`` cannot fit (:func:`memory_estimate`)."""
+    need = memory_estimate(network, replicas)
+    limit, what = memory_limit(device)
+    if need > limit:
+        hidden = network.sizes[1:-1]
+        shape = (
+            f"{len(hidden)} hidden layers of up to {max(hidden, default=0):,} units" if hidden else "no hidden layer"
+        )
+        raise ValueError(
+            f"{name}: a network of {shape} ({network.n_weights:,} weights per replica) needs about "
+            f"{need / 1e9:,.1f} GB to train {replicas} replica{'s' if replicas != 1 else ''} (weights, masks, "
+            f"gradients, Adam state), but {what} {limit / 1e9:,.1f} GB; use fewer or narrower layers"
+        )
 
 
 # --------------------------------------------------------------------------- operators
@@ -388,6 +438,7 @@ class ModelChoices:
         if isinstance(self.hidden, (str, bytes)) or not isinstance(self.hidden, (tuple, list)) or not self.hidden:
             raise ValueError(f"hidden must be a non-empty list of layer widths (>= 1); got {self.hidden!r}")
         object.__setattr__(self, "hidden", tuple(self.network.sizes[1:-1]))
+        check_memory(self.network, 1, name="hidden")
         TaskConfig(sigma=self.task_sigma)
         PruneConfig(scope=self.prune_scope)
         check_real("lr_factor", self.lr_factor, 0.0, 100.0, lo_open=True)

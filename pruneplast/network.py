@@ -23,7 +23,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from .config import NetworkConfig
+from .config import NetworkConfig, check_memory, check_seeds
+from .inputs import check_state
 from .kernels import LayerParts, dense_layers, plans_for
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
 from .rng import normal_blocks, replica_generators
@@ -64,7 +65,13 @@ class EnsembleMLP:
 
         Replica ``m`` gets exactly the weights of ``torch.manual_seed(seeds[m])`` followed by
         building the layers with ``nn.Linear`` in order; the global RNG state is restored after.
+        ``seeds``: distinct integers (a list, range or integer array); the ensemble's memory is
+        estimated first and refused above what the device has (:func:`pruneplast.config.check_memory`).
         """
+        seeds = check_seeds("seeds", seeds)
+        if not isinstance(net, NetworkConfig):
+            raise ValueError(f"net must be a NetworkConfig; got {type(net).__name__}")
+        check_memory(net, len(seeds), str(device), name="net")
         ws: list[list[torch.Tensor]] = [[] for _ in net.sizes[1:]]
         bs: list[list[torch.Tensor]] = [[] for _ in net.sizes[1:]]
         for s in seeds:
@@ -202,6 +209,9 @@ class EnsembleMLP:
 
     @classmethod
     def from_state_dict(cls, d: dict, device="cpu") -> EnsembleMLP:
+        """The ensemble of a :meth:`state_dict`, on ``device``; ``ValueError`` saying what ``d``
+        holds instead when it is not one (:func:`pruneplast.inputs.check_state`)."""
+        check_state(d, "state")
         mod = Modulation(**{f: d[f] for f in Modulation.FIELDS})
         return cls(weights=d["weights"], biases=d["biases"], masks=d["masks"], meta=d["meta"], modulation=mod).to(
             device

@@ -28,9 +28,11 @@ from .config import (
     RegrowConfig,
     RelapseConfig,
     TrainConfig,
+    check_int,
     check_real,
 )
 from .data import EnsembleData
+from .inputs import check_data, check_like, check_network
 from .kernels.adam import Adam, Trainables
 from .network import EnsembleMLP
 from .progress import progress_bar
@@ -51,6 +53,7 @@ def quantile_threshold(absw: torch.Tensor, q: float) -> torch.Tensor:
 
 def prune(net: EnsembleMLP, config: PruneConfig | float = PruneConfig()) -> EnsembleMLP:
     """Magnitude-prune every weight matrix of every replica in place; returns ``net``."""
+    check_network(net)
     cfg = config if isinstance(config, PruneConfig) else PruneConfig(sparsity=config)
     _prune_to(net, torch.full((net.n_replicas,), cfg.sparsity, dtype=torch.float64), cfg.scope)
     return net
@@ -77,6 +80,7 @@ def _prune_to(net: EnsembleMLP, sparsity: torch.Tensor, scope: str = "layer") ->
 
 def relapse_challenge(net: EnsembleMLP, config: RelapseConfig = RelapseConfig()) -> torch.Tensor:
     """Second pruning wave, in place. Returns the (M,) target sparsities that were applied."""
+    check_network(net)
     s = net.weight_sparsity()
     target = torch.clamp(s + config.fraction * (1 - s), max=config.max_sparsity)
     _prune_to(net, target, "layer")
@@ -110,6 +114,9 @@ def gradient_scores(
     Internal noise off, gain forced to 1.0; returns one (M, out, in) tensor per layer, zero at
     kept positions.
     """
+    check_network(net)
+    check_data(net, data)
+    check_int("batch_size", batch_size, 1)
     gens = net.generators(tag, "scores")
     order = _batch_order(gens, data.x["train"].shape[1], net.device)
     scores = [torch.zeros_like(w) for w in net.weights]
@@ -142,8 +149,14 @@ def regrow(
 
     For ``method='gradient'`` scores come from :func:`gradient_scores` (or ``scores``); for
     ``'random'`` every pruned position gets an independent uniform score. New weights are drawn
-    from N(0, init_std^2); grown positions are always a subset of the pruned ones.
+    from N(0, init_std^2); grown positions are always a subset of the pruned ones. ``data`` and
+    ``scores`` must be built for ``net`` (its replicas, layer shapes, dtype and device).
     """
+    check_network(net)
+    if data is not None:
+        check_data(net, data)
+    if scores is not None:
+        check_like("scores", scores, net, net.weights[0].dtype)
     gens = net.generators(tag, "grow")
     if scores is None:
         if config.method == "gradient":
@@ -204,11 +217,8 @@ def train(
         noise, the units that reach a logit), which gives the same training up to the order of
         floating-point sums (the default); False multiplies every kept weight.
     """
-    if data.n_replicas != net.n_replicas or list(data.seeds) != net.seeds:
-        raise ValueError(
-            f"data holds replicas {list(data.seeds)} but the network holds {net.seeds}; "
-            "build the data for the network's seeds (EnsembleData.for_replicas(net.seeds))"
-        )
+    check_network(net)
+    check_data(net, data)
     n = data.x["train"].shape[1]
     bsz = config.batch_size
     n_batches = math.ceil(n / bsz)

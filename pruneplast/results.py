@@ -114,11 +114,31 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict, ro
     return path
 
 
+class DamagedResults(RuntimeError):
+    """A results file that is there but is not a readable tidy table (it cannot be recomputed here)."""
+
+
 def load_results(notebook: str, profile: str, root: Path | str | None = None) -> pd.DataFrame:
+    """A notebook's tidy results table, checked: a readable CSV with the :data:`REQUIRED_COLUMNS`
+    and numeric values; else :class:`DamagedResults` naming the file and the run that rewrites it."""
     path = results_dir(profile, root) / f"{notebook}.csv"
     if not path.exists():
         raise FileNotFoundError(f"no results at {path}; run the notebook {notebook} at profile {profile!r} first")
-    return pd.read_csv(path)
+    redo = f"rerun the notebook to write it again (pruneplast run {notebook} --profile {profile})"
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # empty, binary, truncated mid-quote: every way a damaged CSV fails
+        raise DamagedResults(
+            f"results file {path} is not a readable table ({type(exc).__name__}: {str(exc)[:200]}); {redo}"
+        ) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
+    if missing:
+        raise DamagedResults(
+            f"results file {path} is not a tidy results table (no column {', '.join(missing)}); {redo}"
+        )
+    if len(df) and not pd.api.types.is_numeric_dtype(df["value"]):
+        raise DamagedResults(f"results file {path} holds values that are not numbers; {redo}")
+    return df
 
 
 # --------------------------------------------------------------------------- statistics

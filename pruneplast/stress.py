@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 
-from .config import check_choice, check_real
+from .config import check_choice, check_int, check_real
 from .data import EnsembleData
+from .inputs import check_data, check_like, check_network
 from .modulation import as_param
 from .network import EnsembleMLP
 
@@ -153,6 +154,8 @@ def accuracy(
         to test in place of the network's own; returns (P, M). The noise of a batch is drawn once
         and shared by all P settings, so each row equals a separate call with that protection.
     """
+    _check_data(net, data, finite=False)
+    check_int("batch_size", batch_size, 1)
     cond = resolve(condition)
     grid = None if protections is None else protection_grid(protections, net.n_replicas).to(net.device)
     groups = eval_groups(net)
@@ -238,6 +241,8 @@ def activation_magnitude(net: EnsembleMLP, data: EnsembleData, batch_size: int =
 
     Each layer's mean |h| is averaged over the set's batches, then the three layers are averaged.
     """
+    _check_data(net, data, finite=False)
+    check_int("batch_size", batch_size, 1)
     groups = eval_groups(net)
     if groups is not None:
         out = torch.empty(net.n_replicas, device=net.device)
@@ -258,6 +263,7 @@ def activation_magnitude(net: EnsembleMLP, data: EnsembleData, batch_size: int =
 
 def structure(net: EnsembleMLP, extra: dict | None = None) -> pd.DataFrame:
     """Sparsity (% of weights; % of all parameters), kept weights per layer, and gain."""
+    check_network(net)
     rows = _records(net, "-", "weight_sparsity", 100 * net.weight_sparsity(), extra)
     rows += _records(net, "-", "parameter_sparsity", 100 * net.parameter_sparsity(), extra)
     kept = net.kept_per_layer()
@@ -284,6 +290,8 @@ def regrowth_selectivity(
     """
     from .operators import gradient_scores
 
+    _check_data(before, data, "data", finite=False)
+    check_like("grown", grown, before, torch.bool)
     scores = gradient_scores(before, data, config, tag)
     hit = torch.zeros(before.n_replicas, dtype=torch.float64)
     total = torch.zeros(before.n_replicas, dtype=torch.float64)
@@ -315,10 +323,9 @@ def manic_risk(
     return pd.DataFrame(rows)
 
 
-def _check_data(net: EnsembleMLP, data: EnsembleData) -> None:
-    net.check_finite("(found before evaluating)")
-    if list(data.seeds) != net.seeds:
-        raise ValueError(
-            f"data holds replicas {list(data.seeds)} but the network holds {net.seeds}; "
-            "build the data for the network's seeds (EnsembleData.for_replicas(net.seeds))"
-        )
+def _check_data(net: EnsembleMLP, data: EnsembleData, name: str = "data", finite: bool = True) -> None:
+    """The network and its data fit together (:mod:`pruneplast.inputs`); its weights are finite."""
+    check_network(net)
+    check_data(net, data, name)
+    if finite:
+        net.check_finite("(found before evaluating)")

@@ -8,8 +8,11 @@ and merges them into one table with the grid's parameters as columns.
   single-threaded worker process per core, listening on 127.0.0.1 only. With an address
   (``tcp://host:8786``), on that cluster: the same code on a laptop, an HPC queue (dask-jobqueue)
   or Kubernetes; every worker needs this package installed and the same project files.
-* **Validated first.** Every cell's values are checked against the chapter's parameters (names,
-  types, the engine's ranges) before any task is submitted.
+* **Validated first.** The fixed values, then every grid value on its own, then every cell are
+  checked against the chapter's parameters (names, types, the engine's ranges) before any task is
+  submitted; a name given both fixed and as a grid, or a grid value given twice, is refused.
+* **One sweep per folder.** A sweep holds its output folder's lock (the one ``pruneplast run``
+  takes) from planning to the merged table; a second sweep into the same folder is refused.
 * **Resumable.** A cell's results go to ``OUT/cells/<id>/`` and the cell is marked done, with an
   atomic write, only when its execution finished; a rerun skips done cells. A cell whose worker
   dies is run again by the scheduler on another worker (tasks are retried), and since a cell
@@ -24,6 +27,7 @@ import hashlib
 import itertools
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +48,7 @@ class Cell:
 
     overrides: dict
     folder: Path
+    profile: str | None = None  # the sweep's profile; a record of another profile is not this cell's
 
     @property
     def id(self) -> str:
@@ -54,7 +59,67 @@ class Cell:
         return self.folder / "done.json"
 
     def done(self) -> bool:
-        return self.done_file.is_file()
+        """Whether the cell finished: its ``done.json`` is present and is a record of this cell."""
+        return self.record() is not None
+
+    def record(self) -> dict | None:
+        """The cell's ``done.json``, checked against what it must be; None when there is none.
+
+        A record that is not JSON, not of the expected structure, of another cell or naming an
+        attempt folder that is not there is reported (one warning naming the file) and moved
+        aside to ``done.json.damaged``, so the cell runs again: its results are recomputed in a
+        fresh attempt folder, and the merged table takes only attempts that a valid record names.
+        """
+        f = self.done_file
+        if not f.is_file():
+            return None
+        try:
+            rec = json.loads(f.read_text(encoding="utf-8"))
+            problem = _record_problem(rec, self)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            problem = f"not readable JSON ({type(exc).__name__}: {str(exc)[:120]})"
+        if problem is None:
+            return rec
+        print(f"warning: sweep record {f} is {problem}; running the cell again", file=sys.stderr, flush=True)
+        try:
+            os.replace(f, f.with_name(f.name + ".damaged"))
+        except OSError:
+            pass
+        return None
+
+
+def _plain(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _record_problem(rec: Any, cell: Cell) -> str | None:
+    """What is wrong with a cell's ``done.json`` record, or None (see :meth:`Cell.record`)."""
+    if not isinstance(rec, dict):
+        return f"not a cell record (a JSON {type(rec).__name__}, not an object)"
+    missing = [k for k in ("overrides", "profile", "attempt", "results") if k not in rec]
+    if missing:
+        return f"not a cell record (no {', '.join(missing)})"
+    attempt = rec["attempt"]
+    if not isinstance(attempt, str) or not attempt.startswith("attempt-") or Path(attempt).name != attempt:
+        return f"not a cell record (attempt {attempt!r} is not an attempt folder's name)"
+    if not isinstance(rec["results"], list) or not all(isinstance(r, str) for r in rec["results"]):
+        return "not a cell record (results is not a list of file names)"
+    if _plain(rec["overrides"]) != _plain(cell.overrides):
+        return f"the record of other parameters ({rec['overrides']}, not {cell.overrides})"
+    if cell.profile is not None and rec["profile"] != cell.profile:
+        return f"the record of profile {rec['profile']!r}, not {cell.profile!r}"
+    if not (cell.folder / attempt).is_dir():
+        return f"the record of an attempt folder that is not there ({cell.folder / attempt})"
+    for name in rec["results"]:
+        f = cell.folder / attempt / name
+        if not f.is_file():
+            return f"the record of a results file that is not there ({f})"
+        if f.suffix == ".csv":
+            try:
+                pd.read_csv(f)
+            except Exception as exc:  # every way a damaged CSV fails
+                return f"the record of a damaged results file ({f}: {type(exc).__name__})"
+    return None
 
 
 def cell_id(overrides: dict) -> str:
@@ -90,13 +155,36 @@ def plan(
 
     path = build.find_notebook(spec)
     nb = build.read_notebook(path)
+    fixed = dict(fixed or {})
+    both = [k for k in grid if k in fixed]
+    if both:
+        raise ValueError(
+            f"parameter {both[0]!r} is given both fixed (-p) and as a grid (-g); give it once: "
+            f"-g {both[0]} [...] to sweep it, -p {both[0]} VALUE to fix it"
+        )
+    try:
+        build.parameters_for(path, profile, fixed, nb)
+    except build.ParameterError as exc:
+        raise ValueError(f"fixed parameters (-p): {exc}") from None
+    grid_cells(grid)  # the grid's shape: lists, no repeats, not too many cells
+    for name, values in grid.items():  # each value on its own, as `pruneplast run -p NAME VALUE` checks it
+        seen: dict[str, Any] = {}
+        for i, value in enumerate(values):
+            try:
+                checked = build.parameters_for(path, profile, {**fixed, name: value}, nb).get(name, value)
+            except build.ParameterError as exc:
+                raise ValueError(f"grid value {name}[{i}] = {value!r} (-g {name}): {exc}") from None
+            key = _plain(checked)
+            if key in seen:
+                raise ValueError(f"grid values of {name!r} repeat a value: {seen[key]!r} and {value!r} are the same")
+            seen[key] = value
     cells = []
     for overrides in grid_cells(grid, fixed):
         try:
             build.parameters_for(path, profile, overrides, nb)
         except build.ParameterError as exc:
             raise ValueError(f"grid cell {overrides}: {exc}") from None
-        cells.append(Cell(overrides, Path(out).resolve() / "cells" / cell_id(overrides)))
+        cells.append(Cell(overrides, Path(out).resolve() / "cells" / cell_id(overrides), profile))
     return path, cells
 
 
@@ -159,9 +247,47 @@ def run(
     ``scheduler``: a Dask scheduler address, or None for a LocalCluster of ``workers`` single-
     threaded processes (default one per core) on 127.0.0.1.
     """
+    from . import build
+
     path, cells = plan(spec, grid, profile, out, fixed)
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = build.check_writable(Path(out).resolve(), "output folder (--out)")
+    with sweep_lock(out):
+        return _run_locked(path, grid, profile, out, cells, scheduler, workers, progress)
+
+
+class sweep_lock:
+    """The output folder's lock (:class:`pruneplast.build.run_lock`) for one sweep: a second sweep,
+    or a ``pruneplast run``, into the same folder is refused while this one runs."""
+
+    def __init__(self, folder: Path):
+        from . import build
+
+        self.lock = build.run_lock(folder)
+
+    def __enter__(self):
+        from . import build
+
+        try:
+            self.lock.__enter__()
+        except build.OutputError as exc:
+            message = str(exc).replace("another pruneplast run", "another pruneplast sweep or run")
+            raise build.OutputError(message) from None
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.__exit__(*exc)
+
+
+def _run_locked(
+    path: Path,
+    grid: dict[str, Sequence[Any]],
+    profile: str,
+    out: Path,
+    cells: list[Cell],
+    scheduler: str | None,
+    workers: int | None,
+    progress: bool | None,
+) -> dict:
     todo = [c for c in cells if not c.done()]
     failed: list[dict] = []
     if todo:
@@ -210,9 +336,10 @@ def merge(stem: str, profile: str, cells: Sequence[Cell], out: Path) -> Path | N
     """One tidy table of every done cell's results, the grid parameters as columns (atomic)."""
     frames = []
     for c in cells:
-        if not c.done():
+        rec = c.record()
+        if rec is None:
             continue
-        csv = c.folder / json.loads(c.done_file.read_text())["attempt"] / profile / f"{stem}.csv"
+        csv = c.folder / rec["attempt"] / profile / f"{stem}.csv"
         if not csv.is_file():
             continue
         df = pd.read_csv(csv)

@@ -245,6 +245,48 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "output", "an output folder that is a file", _run("--out", "pyproject.toml"), 1, r"exists and is not a folder"
     ),
+    CliCase(
+        "sweep",
+        "the same grid parameter twice (-g sparsity ... -g sparsity ...)",
+        ("sweep", "02", "-g", "sparsity", "[0.9]", "-g", "sparsity", "[0.8]"),
+        2,
+        r"grid parameter 'sparsity' given twice",
+    ),
+    CliCase(
+        "sweep",
+        "the same fixed parameter twice (-p seeds ... -p seeds ...)",
+        ("sweep", "02", "-p", "seeds", "[0]", "-p", "seeds", "[1]", "-g", "sparsity", "[0.9]"),
+        2,
+        r"parameter 'seeds' given twice",
+    ),
+    CliCase(
+        "sweep",
+        "a parameter both fixed and swept (-p sparsity 1.5 -g sparsity [0.9])",
+        ("sweep", "02", "-p", "sparsity", "1.5", "-g", "sparsity", "[0.9]"),
+        2,
+        r"'sparsity' is given both fixed \(-p\) and as a grid \(-g\)",
+    ),
+    CliCase(
+        "sweep",
+        "a grid value out of range (-g sparsity [0.9, 1.0])",
+        ("sweep", "02", "-g", "sparsity", "[0.9, 1.0]"),
+        2,
+        r"grid value sparsity\[1\] = 1\.0 \(-g sparsity\): sparsity must be in \[0\.0, 1\.0\)",
+    ),
+    CliCase(
+        "sweep",
+        "a grid value written twice (-g sparsity [0.9, 0.90])",
+        ("sweep", "02", "-g", "sparsity", "[0.9, 0.90]"),
+        2,
+        r"grid values of 'sparsity' repeat a value",
+    ),
+    CliCase(
+        "sweep",
+        "a grid of seed lists, one repeating a seed",
+        ("sweep", "02", "-g", "seeds", "[[0], [1, 1]]"),
+        2,
+        r"grid value seeds\[1\] .*must not repeat a seed",
+    ),
 ]
 
 

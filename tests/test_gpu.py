@@ -88,3 +88,16 @@ def test_sparse_plans_on_the_device_use_32_bit_indices():
     assert plan.ms == 2 and plan.crow.dtype == plan.col.dtype == torch.int32
     cpu = LayerPlan(net.masks[1].cpu())
     assert cpu.crow.dtype == torch.int64 and torch.equal(plan.crow.cpu().long(), cpu.crow)
+
+
+def test_data_on_another_device_is_refused_by_every_operator():
+    """A network on the GPU and its data on the CPU: a ValueError naming the argument, not a torch error."""
+    net = prune(EnsembleMLP.init([0], NET, device="cuda"), 0.5)
+    data = EnsembleData.build([0], TASK)  # on the CPU
+    for call in (
+        lambda: train(net, data, TrainConfig(epochs=1)),
+        lambda: regrow(net, data, RegrowConfig(score_batches=1)),
+        lambda: evaluate(net, data, ["standard"]),
+    ):
+        with pytest.raises(ValueError, match=r"data\.x\['train'\]: is on cpu but the network is on cuda:0"):
+            call()

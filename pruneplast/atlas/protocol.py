@@ -353,8 +353,8 @@ def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFra
     from ..protocols.base import load_state, save_state
 
     path = cell_path(setting, protocol)
-    saved = load_state(path) if cache else None
-    if isinstance(saved, pd.DataFrame):
+    saved = load_state(path, _check_cell) if cache else None
+    if saved is not None:
         parallel.report(1)
         return saved.assign(setting=setting.name, cached=True)
     t0 = time.perf_counter()
@@ -376,6 +376,15 @@ def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFra
         save_state(out, path)
     parallel.report(1)
     return out.assign(cached=False)
+
+
+def _check_cell(saved) -> None:
+    """A cached cell: a table with the columns :func:`cell` writes."""
+    need = {"experiment", "setting", "part", "metric", "seed", "value", "cell_seconds"}
+    if not isinstance(saved, pd.DataFrame):
+        raise ValueError(f"a cell's table expected; got a {type(saved).__name__}")
+    if not need <= set(saved.columns):
+        raise ValueError(f"a cell's table lacks the columns {sorted(need - set(saved.columns))}")
 
 
 def _cost(setting: Setting) -> float:

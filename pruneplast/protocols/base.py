@@ -10,16 +10,19 @@ cached state can never be stale.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
 from .. import keys
 from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
+from ..inputs import check_state
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
 from ..results import atomic_write, cache_root
@@ -58,7 +61,11 @@ def baseline(
     paths = {s: cache_dir() / "baselines" / f"{_key(s, run.task, config, network)}.pt" for s in run.seeds}
     have = {}
     for s, p in paths.items():
-        state = load_state(p) if cache else None
+        state = (
+            load_state(p, functools.partial(check_state, name="baseline", sizes=network.sizes, seeds=[s]))
+            if cache
+            else None
+        )
         if state is not None:
             have[s] = EnsembleMLP.from_state_dict(state, run.device)
     todo = [s for s in run.seeds if s not in have]
@@ -88,29 +95,38 @@ def save_state(obj, path: Path) -> None:
     atomic_write(path, writer=lambda fh: torch.save(obj, fh))
 
 
-def load_state(path: Path):
-    """A cached state, or None when the file is missing or unreadable.
+def load_state(path: Path, check: Callable[[Any], None] | None = None):
+    """A cached state, or None when the file is missing, unreadable or not what it must be.
 
     An unreadable file (truncated by a full disk or a killed copy, emptied, or not written by
-    this package) is reported with its path on stderr and deleted, so the caller recomputes it:
-    the cache holds only deterministic results, and the recomputed state equals the lost one.
+    this package), or one that loads but fails ``check`` (a function raising ``ValueError`` that
+    says what the object holds instead: another object, other keys, tensors of other shapes or
+    dtypes), is reported with its path on stderr in one line and deleted, so the caller
+    recomputes it: the cache holds only deterministic results, and the recomputed state equals
+    the lost one.
     """
     path = Path(path)
     if not path.exists():
         return None
     try:
-        return torch.load(path, weights_only=False)
+        obj = torch.load(path, weights_only=False)
     except Exception as exc:  # zip reader, unpickling, EOF: every way a damaged file fails
-        print(
-            f"warning: cache file {path} is unreadable ({type(exc).__name__}: {str(exc)[:200]}); recomputing it",
-            file=sys.stderr,
-            flush=True,
-        )
+        return _discard(path, f"is unreadable ({type(exc).__name__}: {str(exc)[:200]})")
+    if check is not None:
         try:
-            path.unlink()
-        except OSError:
-            pass
-        return None
+            check(obj)
+        except ValueError as exc:
+            return _discard(path, f"does not hold what it should ({str(exc)[:300]})")
+    return obj
+
+
+def _discard(path: Path, problem: str) -> None:
+    print(f"warning: cache file {path} {problem}; recomputing it", file=sys.stderr, flush=True)
+    try:
+        path.unlink()
+    except OSError:
+        pass
+    return None
 
 
 def pruned(net: EnsembleMLP, config: PruneConfig = PruneConfig()) -> EnsembleMLP:

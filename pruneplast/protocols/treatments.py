@@ -38,6 +38,7 @@ from ..config import (
     check_real,
 )
 from ..data import EnsembleData
+from ..inputs import check_data, check_network, check_state
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
 from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
@@ -256,13 +257,22 @@ def treated(
             + ".pt"
         )
     )
-    saved = load_state(path) if cache else None
+    saved = load_state(path, lambda st: _check_treated(st, list(cfgs), run.seeds, network.sizes)) if cache else None
     if saved is not None:
         return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
     states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers, scheduler=scheduler)
     if cache:
         save_state({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
     return states, data
+
+
+def _check_treated(saved, names: list, seeds, sizes) -> None:
+    """A cached set of treated states: one state dict per arm, of these replicas and layer sizes."""
+    if not isinstance(saved, dict) or list(saved) != names:
+        what = list(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"treated states of arms {names} expected; got {what}")
+    for n, st in saved.items():
+        check_state(st, f"the treated state of {n!r}", sizes, list(seeds))
 
 
 def _protocol(cfg: TreatmentConfig) -> dict:
@@ -334,8 +344,8 @@ def _with(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
 
 
 def _check_data(net: EnsembleMLP, data: EnsembleData) -> None:
-    if list(data.seeds) != net.seeds:
-        raise ValueError(f"data holds replicas {list(data.seeds)} but the network holds {net.seeds}")
+    check_network(net, "depressed")
+    check_data(net, data)
 
 
 # The chapter's tables live in their own module; their names stay available here.
