@@ -36,7 +36,7 @@ STUDY = {"paper": "#7F7F7F", "study": "#7F7F7F"}
 #: Stress conditions, light to dark with the severity of the test (cividis).
 CONDITIONS = {
     "clean": "#BCAF6F",
-    "standard": "#7C7B78",
+    "standard": "#8F8B5E",
     "internal_moderate": "#575C6D",
     "internal_high": "#414D6B",
     "combined": "#2A3F6C",
@@ -54,18 +54,22 @@ REGIMENS = {
 }
 #: The two data-set schemes (Methods section 1).
 DATA_SETS = {"shared": "#332288", "per_replicate": "#88CCEE"}
-#: Before and after the relapse challenge.
-RELAPSE = {"before": "#117733", "after": "#882255"}
+#: Before and after the relapse challenge (light grey, wine: no arm's or state's hue).
+RELAPSE = {"before": "#AAAAAA", "after": "#882255"}
 #: The four classes of the task (decision regions and data points).
 CLASSES = ("#77AADD", "#EE8866", "#EEDD88", "#99DDFF")
-#: One colour per chapter, for figures that gather values from several chapters (the scorecard).
-CHAPTER_COLOURS = {
-    "02_pruning_cliff": "#661100",
-    "03_consolidation": "#999933",
-    "04_regimens": "#DDCC77",
-    "05_treatments": "#6699CC",
-    "06_longitudinal_relapse": "#AA4466",
+#: One marker per chapter, for figures that gather values from several chapters (the published
+#: values against ours): chapters are told apart by shape, in one neutral colour, so that no colour
+#: of an arm or a state takes a second meaning there.
+CHAPTER_MARKERS = {
+    "02_pruning_cliff": "o",
+    "03_consolidation": "s",
+    "04_regimens": "^",
+    "05_treatments": "D",
+    "06_longitudinal_relapse": "v",
 }
+#: The colour of values gathered from several chapters.
+GATHERED = "#333333"
 #: The scorecard's verdicts (text colour of the verdict cells).
 VERDICTS = {"reproduced": "#1B7837", "consistent": "#B35806", "differs": "#B2182B", "not yet covered": "#6C757D"}
 #: Names that share a colour because they mean the same thing.

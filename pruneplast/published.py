@@ -385,10 +385,10 @@ def summary(table: pd.DataFrame) -> dict:
 
 def figure(table: pd.DataFrame, ax=None):
     """Ours (with the prediction interval) against the study's value, one point per table value,
-    coloured by chapter; the diagonal is agreement."""
+    one marker shape per chapter; the diagonal is agreement."""
     import matplotlib.pyplot as plt
 
-    from .plotting import CHAPTER_COLOURS
+    from .plotting import CHAPTER_MARKERS, GATHERED
 
     done = table[table["inside"].notna()]
     if ax is None:
@@ -399,13 +399,14 @@ def figure(table: pd.DataFrame, ax=None):
             pct["paper"],
             pct["ours"],
             yerr=[pct["ours"] - pct["pi_low"], pct["pi_high"] - pct["ours"]],
-            fmt="o",
-            ms=3.5,
+            fmt=CHAPTER_MARKERS.get(ch, "o"),
+            ms=4,
+            mfc="none",
             lw=0.8,
             capsize=0,
-            color=CHAPTER_COLOURS.get(ch, "#333333"),
+            color=GATHERED,
             alpha=0.85,
-            label=ch.replace("_", " "),
+            label=f"chapter {int(ch[:2])}",
         )
     ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--")
     ax.set(

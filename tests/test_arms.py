@@ -104,7 +104,6 @@ def test_each_colour_keeps_one_meaning():
         **plotting.DATA_SETS,
         **plotting.RELAPSE,
         **{f"class {k}": c for k, c in enumerate(plotting.CLASSES)},
-        **{f"chapter {k}": c for k, c in plotting.CHAPTER_COLOURS.items()},
     }
     by_colour: dict[str, set[str]] = {}
     for n, c in names.items():
@@ -112,3 +111,48 @@ def test_each_colour_keeps_one_meaning():
     for c, group in by_colour.items():
         if len(group) > 1:
             assert any(group <= same for same in plotting.SAME), f"{c} means {sorted(group)}"
+
+
+def _lab(hex_colour: str) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of an sRGB colour, written out from the standard's formulas."""
+    rgb = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [((c + 0.055) / 1.055) ** 2.4 if c > 0.04045 else c / 12.92 for c in rgb]
+    m = ((0.4124, 0.3576, 0.1805), (0.2126, 0.7152, 0.0722), (0.0193, 0.1192, 0.9505))
+    white = (0.95047, 1.0, 1.08883)
+    xyz = [sum(a * b for a, b in zip(row, lin)) / w for row, w in zip(m, white)]
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+def test_colours_of_different_meanings_are_told_apart():
+    """Lines and markers of different meanings differ by at least 12 CIE76 units (a step a reader
+    sees side by side), so that no colour reads as another meaning's near twin: the relapse
+    phases are no arm's green, the stress conditions no shade of the studies' grey. The task's
+    class tints (region fills of chapter 1's task figure only) are left out."""
+    families = {
+        "arm": {n: plotting.colour(n) for n in arms.names()},
+        "state": plotting.STATES,
+        "study": plotting.STUDY,
+        "condition": plotting.CONDITIONS,
+        "regimen": plotting.REGIMENS,
+        "data set": plotting.DATA_SETS,
+        "relapse": plotting.RELAPSE,
+        "gathered": {"gathered": plotting.GATHERED},
+    }
+    items = [(f"{fam} {n}", c) for fam, d in families.items() for n, c in d.items()]
+    close = []
+    for i, (a, ca) in enumerate(items):
+        for b, cb in items[i + 1 :]:
+            if a.split()[0] == b.split()[0] or ca.upper() == cb.upper():
+                continue
+            d = sum((x - y) ** 2 for x, y in zip(_lab(ca), _lab(cb))) ** 0.5
+            if d < 12:
+                close.append(f"{a} {ca} ~ {b} {cb} ({d:.1f})")
+    assert not close, close
+
+
+def test_lab_conversion_against_known_values():
+    """The conversion the colour test relies on: white, black and sRGB red's published L*a*b*."""
+    assert _lab("#FFFFFF") == pytest.approx((100.0, 0.0, 0.0), abs=0.02)
+    assert _lab("#000000") == pytest.approx((0.0, 0.0, 0.0), abs=0.01)
+    assert _lab("#FF0000") == pytest.approx((53.24, 80.09, 67.20), abs=0.05)
