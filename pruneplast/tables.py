@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .results import fmt_number
+from .typeset import number
 
 _LABEL = re.compile(r"^[a-z][a-z0-9-]*$")
 _NEG_ZERO = re.compile(r"(?<![\d.])-(0\.0+)(?![\d])")  # "-0.0" in text made elsewhere
@@ -59,13 +60,13 @@ def _cell(v: Any, digits: int | None) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, numbers.Integral):
-        return f"{int(v):,}" if abs(int(v)) >= 10_000 else str(int(v))
+        return number(int(v), 0)
     if isinstance(v, numbers.Real):
         x = float(v)
         if math.isnan(x):
             return "—"
         if x.is_integer() and abs(x) < 1e15 and (digits is None or abs(x) >= 1000):  # counts stay whole
-            return f"{int(x):,}" if abs(x) >= 10_000 else str(int(x))
+            return number(x, 0)
         return fmt_number(x, 2 if digits is None else digits)
     text = _NEG_ZERO.sub(r"\1", str(v)).replace("\n", " ").replace("|", "\\|")
     return text if text.strip() else "—"

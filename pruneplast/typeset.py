@@ -61,22 +61,25 @@ def agree(text: str) -> str:
 
 
 def plain(text: str) -> str:
-    """Typeset text back in ASCII (minus signs as hyphens), e.g. for :func:`float`."""
-    return text.replace(MINUS, "-")
+    """Typeset text back in ASCII (minus signs as hyphens, no thousands commas), e.g. for
+    :func:`float`."""
+    return text.replace(MINUS, "-").replace(",", "")
 
 
 def number(x: float, digits: int = 1, signed: bool = False) -> str:
     """``x`` rounded to ``digits`` decimals, typeset (a minus sign, no negative zero, NaN as an em
-    dash); ``signed`` adds ``+`` to a value that is positive once rounded."""
+    dash); ``signed`` adds ``+`` to a value that is positive once rounded. Thousands are grouped
+    with commas from 10,000 on, in prose and in the book's tables alike."""
     x = float(x)
     if math.isnan(x):
         return MISSING
     if math.isinf(x):
         return ("+" if signed and x > 0 else "") + ("\u221e" if x > 0 else MINUS + "\u221e")
-    s = f"{round(x, digits) + 0.0:.{digits}f}"  # -0.0 + 0.0 is 0.0
+    grouped = "," if abs(round(x, digits)) >= 10_000 else ""
+    s = f"{round(x, digits) + 0.0:{grouped}.{digits}f}"  # -0.0 + 0.0 is 0.0
     if s.startswith("-"):
         return MINUS + s[1:]
-    if signed and float(s) != 0:
+    if signed and float(s.replace(",", "")) != 0:
         return "+" + s
     return s
 

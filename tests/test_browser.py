@@ -320,6 +320,36 @@ STRAY = (
     (r"NBVAL|nbval", "a test marker"),
     (r"results written to|results: \S+\.csv", "a log line"),
 )
+#: A path of the machine that built the book (a reader's machine has none of them).
+MACHINE_PATH = re.compile(r"(?<![\w.])/(?:work|home|root|tmp|builds?|runner)/[\w./-]+")
+
+#: The article's prose, tables and captions as a reader reads them: every text node outside code
+#: (code cells, literals, keyboard input), scripts and styles.
+READER_TEXT_JS = r"""() => {
+  const art = document.querySelector('article.bd-article') || document.querySelector('main');
+  if (!art) return '';
+  const skip = 'pre, code, kbd, samp, script, style, .highlight, .cell_input, .jupyter-widgets, .widget-output';
+  const walker = document.createTreeWalker(art, NodeFilter.SHOW_TEXT);
+  const out = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentElement && !n.parentElement.closest(skip)) out.push(n.textContent);
+  }
+  return out.join(' ');
+}"""
+#: An identifier of the code (``biased_accuracy``, ``short_chronic``) where a reader expects words.
+IDENTIFIER = re.compile(r"(?<![\w./-])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w(/.-])")
+
+
+def reader_problems(reader_text: str, page_text: str) -> list[str]:
+    """Identifiers of the code in the prose, tables and captions (``reader_text``), and paths of the
+    building machine anywhere on the page (``page_text``)."""
+    out = []
+    for m in list(IDENTIFIER.finditer(reader_text))[:3]:
+        ctx = reader_text[max(0, m.start() - 40) : m.end() + 20]
+        out.append(f"identifier {m.group(0)!r} in the reader's text: ...{ctx!r}...")
+    for m in list(MACHINE_PATH.finditer(page_text))[:2]:
+        out.append(f"a path of the building machine: {m.group(0)!r}")
+    return out
 
 
 def content_problems(text: str, banner: str | None = QUICK_BANNER, check_stray: bool = True) -> list[str]:
@@ -378,6 +408,9 @@ def test_content_problems_finds_what_it_should():
     assert content_problems("Chapter text") == [f"no banner saying {QUICK_BANNER!r}"]
     assert any("unrendered" in p for p in content_problems(good + " {glue:text}`x:.1f`"))
     assert content_problems("Paper text", banner=None) == []
+    assert reader_problems("The ketamine-like arm's biased accuracy is 61.2%.", "/proc/1/x and a/tmp/b") == []
+    assert reader_problems("biased_accuracy 61.2", "") and reader_problems("", "see /work/main/results/x.csv")
+    assert reader_problems("rows: short_chronic, long_chronic", "")
 
 
 def test_every_page_of_the_book(browser, book_server):
@@ -410,6 +443,7 @@ def test_every_page_of_the_book(browser, book_server):
                     None if profile == "paper" else QUICK_BANNER.replace("quick", profile or "quick"),
                     check_stray=rel not in DOCUMENTS_BAD_INPUT,
                 )
+                problems += reader_problems(page.evaluate(READER_TEXT_JS), page.inner_text("body"))
                 layout = page.evaluate(LAYOUT_JS)
                 problems += layout["missing"] + layout["wide"]
                 problems += [f"broken image {s}" for s in _broken_images(page)]

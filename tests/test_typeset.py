@@ -64,6 +64,10 @@ def test_typeset_signs(text, want):
         (-0.3, 1, True, f"{MINUS}0.3"),
         (-94.66, 1, False, f"{MINUS}94.7"),
         (12.0, 0, False, "12"),
+        (9999.0, 0, False, "9999"),
+        (395264, 0, False, "395,264"),
+        (-12345.67, 1, True, f"{MINUS}12,345.7"),
+        (10000.04, 1, True, "+10,000.0"),
         (math.nan, 1, False, "\u2014"),
     ],
 )
