@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from . import paper
+from .claims import STUDY_B_SEEDS, like_with_like, relapse_outcomes
 from .results import load_results
-from .scorecard import STUDY_B_SEEDS, like_with_like
 from .verdicts import RESOLUTION, _t, mean_sd, proportion, single_replicate
 
 STAGES = ("baseline", "pruned", "recovered")
@@ -304,8 +304,6 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
                 sd,
             )
         )
-    from .scorecard import relapse_outcomes
-
     for tr, cell in t["manic_relapse_probability"].items():
         if cell is None:
             continue
