@@ -24,7 +24,7 @@ import pandas as pd
 from . import paper
 from .claims import STUDY_B_SEEDS, like_with_like, relapse_outcomes
 from .results import load_results
-from .verdicts import RESOLUTION, _t, mean_sd, proportion, single_replicate
+from .verdicts import RESOLUTION, mean_sd, proportion, single_replicate, t_quantile
 
 STAGES = ("baseline", "pruned", "recovered")
 CONSOLIDATION_COLUMNS = (  # study A's consolidation table: (label, phase, condition, metric)
@@ -123,7 +123,7 @@ def _mean_only(study_mean: float, values: np.ndarray, kind: str) -> dict:
     """A published mean without its SD: inside the prediction interval of a new 10-seed mean of ours?"""
     v = np.asarray(values, dtype=float)
     n, m = len(v), float(v.mean())
-    half = _t(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 / n + 1 / STUDY_B_SEEDS) if n >= 2 else 0.0
+    half = t_quantile(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 / n + 1 / STUDY_B_SEEDS) if n >= 2 else 0.0
     half = max(half, RESOLUTION[kind])
     inside = m - half <= study_mean <= m + half
     return {

@@ -62,7 +62,7 @@ from ..config import (
     check_choice,
     check_int,
 )
-from ..operators import _prune_to
+from ..operators import prune_to
 
 #: The studies' hidden layers.
 HIDDEN = NetworkConfig().sizes[1:-1]
@@ -265,7 +265,7 @@ def _study_a(setting: Setting, protocol: Protocol) -> pd.DataFrame:
     levels = list(protocol.sweep_levels)
     sweep = base.repeat([{"sparsity_target": float(s)} for s in levels])
     sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
-    _prune_to(sweep, torch.tensor(levels, dtype=torch.float64).repeat(base.n_replicas), setting.scope)
+    prune_to(sweep, torch.tensor(levels, dtype=torch.float64).repeat(base.n_replicas), setting.scope)
     sw = evaluate(sweep, sweep_data, ("combined",))
     frames = [_rows(sw, "sweep_combined", level=sw["sparsity_target"].astype(float) * 100)]
     start = pruned(base, PruneConfig(sparsity=protocol.sparsity, scope=setting.scope))
@@ -337,10 +337,10 @@ def cell_path(setting: Setting, protocol: Protocol) -> Path:
     """Where a finished cell is cached: keyed by what the setting changes, the protocol, the
     engine's source (:func:`pruneplast.keys.state_hash`) and the source of the functions that
     compute a cell (as loaded when this module was imported)."""
-    from ..protocols.base import _key, cache_dir
+    from ..protocols.base import cache_dir, cache_key
 
     computed = {k: getattr(setting, k) for k in COMPUTED}
-    return cache_dir() / "atlas" / f"{_key(computed, protocol, _METHOD)}.pt"
+    return cache_dir() / "atlas" / f"{cache_key(computed, protocol, _METHOD)}.pt"
 
 
 def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFrame:

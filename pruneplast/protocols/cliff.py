@@ -20,7 +20,7 @@ import torch
 from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig
 from ..data import EnsembleData
 from ..network import EnsembleMLP
-from ..operators import _prune_to, regrow, train
+from ..operators import prune_to, regrow, train
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
@@ -46,7 +46,7 @@ def main_experiment(
         structure(base, extra={"stage": "baseline", "regrowth": "none"}),
     ]
     pruned = base.clone()
-    _prune_to(pruned, torch.full((pruned.n_replicas,), prune_cfg.sparsity, dtype=torch.float64), prune_cfg.scope)
+    prune_to(pruned, torch.full((pruned.n_replicas,), prune_cfg.sparsity, dtype=torch.float64), prune_cfg.scope)
     frames += [
         evaluate(pruned, data, conditions, extra={"stage": "pruned", "regrowth": "none"}),
         structure(pruned, extra={"stage": "pruned", "regrowth": "none"}),
@@ -94,7 +94,7 @@ def sparsity_sweep(
     labels = [{"sparsity_target": float(s)} for s in levels]
     sweep = base.repeat(labels)  # replica index = seed * len(levels) + level
     sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
-    _prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64), scope)
+    prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64), scope)
     for start in range(0, sweep.n_replicas, chunk):
         idx = list(range(start, min(start + chunk, sweep.n_replicas)))
         part, part_data = sweep.select(idx), sweep_data.select(idx)

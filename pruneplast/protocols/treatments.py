@@ -42,7 +42,7 @@ from ..inputs import check_data, check_network, check_state
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
 from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
-from .base import _key, baseline, cache_dir, load_state, pruned, save_state
+from .base import baseline, cache_dir, cache_key, load_state, pruned, save_state
 
 #: Conditions of the efficacy table (Methods section 6), drug on; extreme stress is the tolerance
 #: curve's sigma 2.5 point.
@@ -245,7 +245,7 @@ def treated(
         cache_dir()
         / "treated"
         / (
-            _key(
+            cache_key(
                 run.seeds,
                 run.task,
                 baseline_config,
