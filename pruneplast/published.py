@@ -364,9 +364,6 @@ def compare(profile: str, root=None) -> pd.DataFrame:
     return pd.DataFrame(study_a_rows(results) + study_b_rows(results))
 
 
-GOAL = 0.9  # share of the studies' values inside our prediction interval the book aims for
-
-
 def summary(table: pd.DataFrame) -> dict:
     """Values compared, the share inside our prediction interval, verdict counts, and the misses."""
     done = table[table["inside"].notna()]

@@ -195,10 +195,6 @@ def atlas_map(df: pd.DataFrame, cells: Sequence[Setting]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cell_text(row) -> str:
-    return f"{row['verdict']}: {fmt_mean_ci(row['mean'], row['ci_low'], row['ci_high'])}"
-
-
 def robustness(m: pd.DataFrame) -> pd.DataFrame:
     """Per conclusion: how many changed settings it holds, weakens or reverses under, and which."""
     rows = []

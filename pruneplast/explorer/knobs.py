@@ -20,6 +20,7 @@ from ..config import (
 )
 from ..network import EnsembleMLP
 from ..stress import MAIN_CONDITIONS
+from ..tables import plain
 
 #: Stress conditions shown, in order: the main battery, extreme internal noise, the custom test
 #: (the noise knobs) and the biased (manic-risk) test.
@@ -76,7 +77,7 @@ class Knobs:
         drug = (
             "no drug"
             if self.treatment == "untreated"
-            else (f"{arms.label(self.treatment)}: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
+            else (f"{plain(self.treatment)}: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
         )
         return (
             f"pruned to {100 * self.sparsity:.0f}%, {100 * self.regrow_fraction:.0f}% "

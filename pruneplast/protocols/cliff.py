@@ -22,6 +22,7 @@ from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune_to, regrow, train
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
+from ..tables import plain
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
 SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99)
@@ -115,11 +116,9 @@ def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
 
     acc = df[(df.experiment == "main") & (df.metric == "accuracy") & df.regrowth.isin(["none", "gradient"])]
     s = summarise(acc, ["condition", "stage"]).set_index(["condition", "stage"])
-    from ..stress import label
-
     rows = []
     for cond in MAIN_CONDITIONS:
-        row = {"condition": label(cond)}
+        row = {"condition": plain(cond)}
         for i, st in enumerate(STAGES):
             r = s.loc[(cond, st)]
             study = paper.get(cond, [None] * 3)[i]

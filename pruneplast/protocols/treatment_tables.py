@@ -12,6 +12,7 @@ import pandas as pd
 
 from .. import arms
 from ..results import fmt_sd_ci, fmt_study, summarise
+from ..tables import plain
 
 # --------------------------------------------------------------------------- tables
 #: Rows of the study's tables: (table name in paper_results.yaml, experiment, condition, metric).
@@ -61,7 +62,7 @@ def comparison_long(
             out.append(
                 {
                     "measure": MEASURE_LABELS.get(str(measure), str(measure)),
-                    "treatment": arms.label(t),
+                    "treatment": plain(t),
                     "ours": r[f"{t}, ours"],
                     "study": r[f"{t}, study"],
                 }
