@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import arms, plotting
 from ..config import (
+    CONSOLIDATION,
     EXPLORER_SPARSITY,
     REGROWTH_METHODS,
     TaskConfig,
@@ -37,7 +38,7 @@ TOLERANCE_FROM_STRESS = {
     2.5: "internal_extreme",
 }
 #: Learning rate of consolidation after regrowth (the studies' value).
-CONSOLIDATION_LR = 5e-4
+CONSOLIDATION_LR = CONSOLIDATION.lr
 STAGES = ("baseline", "pruned", "explored")
 STAGE_LABELS = {"baseline": "trained baseline", "pruned": "pruned, untreated", "explored": "your setting"}
 STAGE_COLOURS = {stage: plotting.colour(stage) for stage in STAGES}

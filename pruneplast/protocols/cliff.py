@@ -21,6 +21,7 @@ from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, Trai
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune_to, regrow, train
+from ..paper import A_STAGES
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
 from ..tables import plain
 
@@ -104,7 +105,6 @@ def sparsity_sweep(
 
 
 # --------------------------------------------------------------------------- tables for the chapter
-STAGES = ("baseline", "pruned", "recovered")
 
 
 def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
@@ -119,7 +119,7 @@ def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
     rows = []
     for cond in MAIN_CONDITIONS:
         row = {"condition": plain(cond)}
-        for i, st in enumerate(STAGES):
+        for i, st in enumerate(A_STAGES):
             r = s.loc[(cond, st)]
             study = paper.get(cond, [None] * 3)[i]
             row[st] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"]) + (

@@ -51,8 +51,6 @@ from .treatments import joint
 #: The study's treatments followed after discontinuation (the untreated network has no drug to
 #: stop); the protocol follows every treated arm it is given (:func:`pruneplast.arms.treated_names`).
 FOLLOWED = ("ketamine", "ssri", "neurosteroid")
-#: The study's maintenance durations (epochs), the columns of its by-duration tables.
-PAPER_DURATIONS = (25, 50, 100, 150, 200, 300)
 #: Default grid of the sensitivity analysis: protection left at test.
 SENSITIVITY_PROTECTIONS = tuple(round(0.1 * k, 1) for k in range(11))
 #: Default grid of the sensitivity analysis: relapse thresholds (% biased accuracy).
@@ -310,7 +308,7 @@ def probability_table(df: pd.DataFrame, paper_prob: Mapping, treatments: Sequenc
 def by_duration_table(
     df: pd.DataFrame,
     paper_rows: Mapping[str, Sequence[float]],
-    paper_durations: Sequence[int] = PAPER_DURATIONS,
+    paper_durations: Sequence[int] = MaintenanceConfig().durations,
     metric: str = "relapse",
 ) -> pd.DataFrame:
     """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours and the

@@ -31,6 +31,9 @@ TABLE_ROWS = (
     ("acute_relapse_drop", "acute_relapse", "combined", "relapse_drop"),
 )
 
+#: The off-drug table's rows: row name in paper_results.yaml -> condition.
+OFF_DRUG = {"combined": "combined", "extreme": "sigma_2.5", "biased": "biased"}
+
 
 #: What readers see for each row of the study's tables.
 MEASURE_LABELS = {
@@ -95,7 +98,7 @@ def comparison_table(
 def off_drug_table(df: pd.DataFrame, paper_off: Mapping, name: str = "neurosteroid") -> pd.DataFrame:
     """One arm on and off drug (the study's: neurosteroid-like), ours beside the study's off-drug values."""
     rows = []
-    for key, cond in (("combined", "combined"), ("extreme", "sigma_2.5"), ("biased", "biased")):
+    for key, cond in OFF_DRUG.items():
         on = df[
             (df.treatment == name)
             & (df.drug == "on")
