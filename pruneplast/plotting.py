@@ -69,6 +69,18 @@ CHAPTER_MARKERS = {
     "05_treatments": "D",
     "06_longitudinal_relapse": "v",
 }
+#: One colour per changed modelling choice in the atlas's cliff figure (chapter 7; the reference is
+#: black). Muted hues picked at least 23 CIE76 units from every other colour of the book and 27 from
+#: each other, so that no setting reads as an arm, a state or a condition.
+ATLAS_CHOICES = {
+    "width": "#DD8855",
+    "depth": "#AA99FF",
+    "task_noise": "#995544",
+    "prune_scope": "#FF8888",
+    "learning_rates": "#667700",
+    "regrowth_init": "#664400",
+    "data_sets": "#005544",
+}
 #: The colour of values gathered from several chapters.
 GATHERED = "#333333"
 #: The scorecard's verdicts (text colour of the verdict cells).

@@ -251,7 +251,7 @@ def chapter_verdicts(notebook: str, df: pd.DataFrame) -> str:
     """Markdown: every claim measured by ``notebook``, in words, with the study's number, ours and
     the verdict (symbol and word), scored on this run's results ``df`` as the scorecard scores it."""
     data = {cid: c for _, cid, c in all_claims()}
-    lines = []
+    lines, why = [], []
     for cid, reg in CLAIMS.items():
         if reg.notebook != notebook:
             continue
@@ -267,7 +267,37 @@ def chapter_verdicts(notebook: str, df: pd.DataFrame) -> str:
             f"- **{c.get('text', cid)}** (claim {cid.split('_')[0]}): study: {paper_value(c)}; ours: {r['ours']} "
             f"({r['n']} seed{'s' if r['n'] != 1 else ''}); **{verdict}**.{note}"
         )
-    return "\n".join(lines)
+        if r["verdict"] == DIFFERS:
+            why.append(why_text(cid, r))
+    return "\n".join(lines) + "".join(f"\n\n{w}" for w in why)
+
+
+def why_text(claim_id: str, result: dict) -> str:
+    """Markdown: the paragraph under a claim this run does not reproduce: the tests that fail, with
+    their numbers, and what the claim's number depends on (:mod:`pruneplast.claims.reasons`)."""
+    from .claims.reasons import reason
+
+    failed = [t["text"] for t in result["tests"] if t.get("verdict") == DIFFERS and t.get("text")]
+    tests = f"The test{'s' if len(failed) > 1 else ''} that fail{'' if len(failed) > 1 else 's'}: {'; '.join(failed)}. "
+    return (
+        f"**Why claim {claim_id.split('_')[0]} differs in this run.** " + (tests if failed else "") + reason(claim_id)
+    )
+
+
+def why_differs(notebook: str, df: pd.DataFrame) -> str:
+    """Markdown: :func:`why_text` for each claim measured by ``notebook`` that this run's results
+    ``df`` do not reproduce, one paragraph each; empty when every claim is reproduced or consistent."""
+    out = []
+    for cid, reg in CLAIMS.items():
+        if reg.notebook != notebook:
+            continue
+        try:
+            r = reg.func(df)
+        except ValueError:  # not scored in this run: the chapter says so beside the claim
+            continue
+        if r["verdict"] == DIFFERS:
+            out.append(why_text(cid, r))
+    return "\n\n".join(out)
 
 
 def details_html(table: pd.DataFrame) -> str:

@@ -49,7 +49,7 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     table = treatments.comparison_table(df, study)
     assert "lithium, ours" in table.columns and "lithium, study" in table.columns
     assert set(table["lithium, study"]) == {"—"}
-    assert all(re.match(r"^\u2212?\d", v) for v in table["lithium, ours"])  # typeset: a minus sign
+    assert all(re.match(r"^[-\u2212]?\d", v) for v in table["lithium, ours"]), list(table["lithium, ours"])
     assert table.loc["combined", "ketamine, study"] == "97.2 ± 0.2"  # the study's own columns unchanged
     # off drug, because the entry says so; with no study value
     off = treatments.off_drug_table(df, study["neurosteroid_off_drug"], name="lithium")
@@ -138,6 +138,7 @@ def test_colours_of_different_meanings_are_told_apart():
         "data set": plotting.DATA_SETS,
         "relapse": plotting.RELAPSE,
         "gathered": {"gathered": plotting.GATHERED},
+        "atlas-setting": plotting.ATLAS_CHOICES,
     }
     items = [(f"{fam} {n}", c) for fam, d in families.items() for n, c in d.items()]
     close = []
@@ -149,6 +150,13 @@ def test_colours_of_different_meanings_are_told_apart():
             if d < 12:
                 close.append(f"{a} {ca} ~ {b} {cb} ({d:.1f})")
     assert not close, close
+
+
+def test_every_atlas_choice_has_its_colour():
+    """The atlas's cliff figure draws each changed choice in its own colour from plotting's table."""
+    from pruneplast.atlas.protocol import CHOICES
+
+    assert set(plotting.ATLAS_CHOICES) == set(CHOICES) - {"reference"}
 
 
 def test_lab_conversion_against_known_values():

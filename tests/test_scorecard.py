@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -331,8 +332,28 @@ def test_chapter_verdicts_list_each_claim_of_the_chapter(tmp_path):
     df = chapter2_results()
     text = scorecard.chapter_verdicts("02_pruning_cliff", df)
     ids = [cid for cid, c in scorecard.CLAIMS.items() if c.notebook == "02_pruning_cliff"]
-    assert len(text.splitlines()) == len(ids) > 0
+    assert len([line for line in text.splitlines() if line.startswith("- **")]) == len(ids) > 0
     for cid in ids:
         assert f"(claim {cid.split('_')[0]})" in text and cid not in text
     assert any(f"**{sym} " in text for sym in scorecard.VERDICT_SYMBOLS.values())
     assert scorecard.chapter_verdicts("no_such_chapter", df) == ""
+
+
+def test_every_claim_says_what_its_number_depends_on():
+    from pruneplast.claims import reasons
+
+    assert set(reasons.REASONS) == set(scorecard.CLAIMS)
+    for cid, text in reasons.REASONS.items():
+        assert len(text) > 80 and not re.search(r"\d+\.\d", text), (cid, text)  # no typed numbers
+
+
+def test_a_claim_that_differs_gets_its_paragraph_where_it_is_measured():
+    reproduced = chapter2_results()
+    assert scorecard.why_differs("02_pruning_cliff", reproduced) == ""
+    # a pruned network far better than the study's 32%: claim A1 differs, A3 still holds
+    differs = chapter2_results(pruned=(70.0, 71.0, 69.5, 70.5, 70.2))
+    why = scorecard.why_differs("02_pruning_cliff", differs)
+    assert why.startswith("**Why claim A1 differs in this run.** The test that fails: study 32")
+    assert "A3" not in why and "foot of the cliff" in why
+    text = scorecard.chapter_verdicts("02_pruning_cliff", differs)
+    assert text.endswith(why) and text.count("**Why claim") == 1

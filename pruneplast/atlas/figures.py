@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from ..plotting import ATLAS_CHOICES
 from .conclusions import CHANCE, CONCLUSIONS, HOLDS, REVERSES, VERDICTS, WEAKENS, fmt_cell, short_id
 from .protocol import CHOICES, Setting
 
@@ -100,11 +101,6 @@ def plot_forest(m: pd.DataFrame, cells: Sequence[Setting], claims: Sequence[str]
     return fig
 
 
-#: One colour per changed choice in the cliff figure (Okabe-Ito, without black: the reference).
-CHOICE_COLOURS = dict(zip([k for k in CHOICES if k != "reference"],
-                          ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#999999"]))  # fmt: skip
-
-
 def plot_cliffs(df: pd.DataFrame, cells: Sequence[Setting]):
     """Combined accuracy against sparsity per setting (mean over seeds), the reference in black;
     settings whose sweep equals the reference's (the regrowth SD cannot move it) are not drawn."""
@@ -123,7 +119,7 @@ def plot_cliffs(df: pd.DataFrame, cells: Sequence[Setting]):
             continue
         k = seen.get(s.choice, 0)
         seen[s.choice] = k + 1
-        ax.plot(curve.index, curve.values, color=CHOICE_COLOURS[s.choice], ls=("-", "--")[k % 2], lw=1.4,
+        ax.plot(curve.index, curve.values, color=ATLAS_CHOICES[s.choice], ls=("-", "--")[k % 2], lw=1.4,
                 label=f"{s.name}")  # fmt: skip
     ax.axhline(CHANCE, ls=":", color="0.5", lw=1)
     low = float(sweep["level"].replace(0, np.nan).min())
