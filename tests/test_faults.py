@@ -199,6 +199,7 @@ def _papermill(tmp_path, *params: str) -> subprocess.CompletedProcess:
     "the first code cell fails: 'profile is quick but seeds, baseline_epochs all hold their paper values, so "
     "this would run the paper-scale experiment and file it as quick results ...'",
 )
+@pytest.mark.slow
 def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path):
     out = _papermill(tmp_path, "-p", "profile", "quick")
     assert out.returncode != 0
@@ -211,6 +212,7 @@ def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path)
     "papermill -p sedes '[0]' (a misspelled parameter name)",
     "the first code cell fails: \"unknown parameter 'sedes' injected; valid parameters: profile, device, ...\"",
 )
+@pytest.mark.slow
 def test_papermill_misspelled_parameter_fails(tmp_path):
     out = _papermill(
         tmp_path, "-p", "profile", "quick", "-y", "seeds: [0]", "-p", "baseline_epochs", "1", "-y", "sedes: [0]"
@@ -224,6 +226,7 @@ def test_papermill_misspelled_parameter_fails(tmp_path):
     "pruneplast run on a jupytext-converted .ipynb of chapter 2 under another name",
     "runs as chapter 2: the chapter's parameters, ranges and quick values apply (found by its NOTEBOOK line)",
 )
+@pytest.mark.slow
 def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
     nb = tmp_path / "my_copy.ipynb"
     subprocess.run(
@@ -429,6 +432,7 @@ def _workers(pid: int) -> list:
     "'terminated (SIGTERM): the run was stopped and its kernel and worker processes have ended ...', "
     "exit 143; no worker process left, no temporary folder left, no executed notebook written",
 )
+@pytest.mark.slow
 def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path):
     import psutil
 
@@ -456,6 +460,7 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     "Ctrl-C (SIGINT) during a run",
     "one short message 'interrupted (Ctrl-C): the run was stopped ...' instead of 66-174 lines of tracebacks, exit 130",
 )
+@pytest.mark.slow
 def test_ctrl_c_prints_a_short_message(tmp_path):
     proc = _start(tmp_path, "02", tmp_path / "out")
     time.sleep(8.0)
