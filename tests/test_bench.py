@@ -74,6 +74,7 @@ def test_make_book_wall_is_recorded_and_kept_for_the_same_build(tmp_path):
             bench.main(args + ["--make-book-wall", bad])
 
 
+@pytest.mark.slow
 def test_train_rows_time_a_full_phase_and_a_short_one():
     bench = _bench()
     rows = bench.bench_train([2], [0.0, 0.95], steps=3, trials=1, limit=1.0, short_steps=1)
@@ -91,6 +92,7 @@ def test_train_rows_time_a_full_phase_and_a_short_one():
         assert r["speedup_vs_reference"] == pytest.approx(ratio)
 
 
+@pytest.mark.slow
 def test_stress_rows_include_a_mixed_ensemble_like_a_chapter_6_checkpoint():
     bench = _bench()
     rows = bench.bench_stress(1, [0.95], trials=1, limit=100.0)
@@ -216,6 +218,7 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
     assert unmeasured["maintenance_in_workers_s"] == pytest.approx(930.0 / 1.1)  # the ratio with the start-up
 
 
+@pytest.mark.slow
 def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypatch):
     bench = _bench()
     monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 2)
@@ -255,6 +258,7 @@ def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
     assert c["products_fraction_of_limit"] == pytest.approx(flops / (c["products_ms"] / 1e3) / 100e9)
 
 
+@pytest.mark.slow
 def test_treatment_workers_row_compares_one_process_with_one_per_core(monkeypatch):
     bench = _bench()
     monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 2)

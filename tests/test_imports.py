@@ -15,6 +15,7 @@ as an attribute of a module it imported (``operators._prune_to``); a private mod
 from __future__ import annotations
 
 import ast
+import functools
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -141,8 +142,13 @@ def cycles(g: Graph) -> list[list[str]]:
 
 
 # --------------------------------------------------------------------------- the package
+@functools.cache
+def _pruneplast() -> Graph:
+    return import_graph(ROOT, "pruneplast")
+
+
 def test_the_graph_sees_the_whole_package():
-    g = import_graph(ROOT, "pruneplast")
+    g = _pruneplast()
     assert len(g.modules) >= 60 and "pruneplast.claims.registry" in g.modules
     # known edges, one module-level and one inside a function
     assert "pruneplast.claims" in g.edges["pruneplast.scorecard"]
@@ -150,15 +156,15 @@ def test_the_graph_sees_the_whole_package():
 
 
 def test_no_import_loop_in_the_package():
-    assert cycles(import_graph(ROOT, "pruneplast")) == []
+    assert cycles(_pruneplast()) == []
 
 
 def test_no_private_name_of_another_module_is_used():
-    assert import_graph(ROOT, "pruneplast").private == []
+    assert _pruneplast().private == []
 
 
 def test_scorecard_reads_the_claims_and_not_the_reverse():
-    g = import_graph(ROOT, "pruneplast")
+    g = _pruneplast()
     claims = [m for m in g.modules if m.startswith("pruneplast.claims")]
     assert all("pruneplast.scorecard" not in g.edges[m] for m in claims)
     assert "pruneplast.cli" not in g.edges["pruneplast.explorer.app"]
