@@ -68,12 +68,10 @@ test-setup: $(INSTALLED) widgets-js browser
 # The inner loop (at most 2 minutes on two cores): lint, types and every test not marked slow.
 # Slow tests (@pytest.mark.slow: they execute chapters, start worker processes or a Dask cluster,
 # train at the full task's size or drive a browser) run in make test only.
-check: $(INSTALLED)
-	@set -e; start=$$(date +%s); \
-	$(MAKE) --no-print-directory lint; \
-	echo "== unit tests (not slow) =="; \
-	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -q -m "not slow" tests; \
-	end=$$(date +%s); echo "make check finished in $$(( end - start )) s"
+check: lint
+	@echo "== unit tests (not slow) =="
+	@$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -q -m "not slow" --durations=5 tests
+	@echo "make check finished in $$(( $$(date +%s) - $(MAKE_START) )) s"
 
 # Lint, format and type checks (configured in pyproject.toml); fast, so make test runs them first.
 lint: $(INSTALLED)
