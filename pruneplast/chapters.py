@@ -29,6 +29,7 @@ from .config import (
     SEED,
     SPARSITY,
     SWEEP_LEVEL,
+    MaintenanceConfig,
     ModelChoices,
     NetworkConfig,
     Range,
@@ -347,7 +348,7 @@ register(
             **_TREATMENT_PARAMS,
             "durations": Param(
                 "ints",
-                [25, 50, 100, 150, 200, 300],
+                list(MaintenanceConfig().durations),
                 "maintenance epochs tested (checkpoints of one run)",
                 quick=[1, 2, 4],
                 range=POSITIVE_COUNT,

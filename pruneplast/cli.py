@@ -18,6 +18,7 @@ import sys
 from typing import Sequence
 
 from . import build, chapters, results
+from .explorer import app as explorer_app
 
 
 def _parameter_option(parser, help: str) -> None:
@@ -77,7 +78,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: one per core)")
 
     e = sub.add_parser("explore", help="the explorer as a web app (Voila) on 127.0.0.1")
-    explore_arguments(e, chapters.PROFILES)
+    explorer_app.add_arguments(e, chapters.PROFILES)
 
     f = sub.add_parser("reference", help="refresh the notebook-check references in tests/reference")
     f.add_argument("notebooks", nargs="*", help="chapters to refresh (default: all present)")
@@ -176,20 +177,6 @@ def _left_behind(path, args) -> str:
     return f"(no partly executed notebook was kept{where})"
 
 
-def explore_arguments(ap, profiles: Sequence[str]) -> None:
-    """The app's command-line options (shared by ``pruneplast explore`` and ``python -m pruneplast.explorer``)."""
-    ap.add_argument("--out", default="_build/explore/explorer.ipynb", help="the .ipynb to write")
-    ap.add_argument("--profile", default="paper", choices=profiles)
-    _parameter_option(ap, "override one of the explorer chapter's parameters (a YAML literal); repeatable")
-    ap.add_argument(
-        "--serve",
-        type=int,
-        default=None,
-        metavar="PORT",
-        help="then serve it with Voila on http://127.0.0.1:PORT/ until interrupted",
-    )
-
-
 def _sweep(args) -> int:
     from . import sweep
 
@@ -238,9 +225,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "explore":
-            from .explorer import app
-
-            return app.serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+            return explorer_app.run(args)
         if args.command == "reference":
             build.make_reference(args.notebooks or None, executed=args.executed)
             return 0

@@ -55,11 +55,11 @@ def prune(net: EnsembleMLP, config: PruneConfig | float = PruneConfig()) -> Ense
     """Magnitude-prune every weight matrix of every replica in place; returns ``net``."""
     check_network(net)
     cfg = config if isinstance(config, PruneConfig) else PruneConfig(sparsity=config)
-    _prune_to(net, torch.full((net.n_replicas,), cfg.sparsity, dtype=torch.float64), cfg.scope)
+    prune_to(net, torch.full((net.n_replicas,), cfg.sparsity, dtype=torch.float64), cfg.scope)
     return net
 
 
-def _prune_to(net: EnsembleMLP, sparsity: torch.Tensor, scope: str = "layer") -> None:
+def prune_to(net: EnsembleMLP, sparsity: torch.Tensor, scope: str = "layer") -> None:
     """Prune replica m to sparsity[m] (per layer, or globally over all weights)."""
     with torch.no_grad():
         if scope == "global":
@@ -83,7 +83,7 @@ def relapse_challenge(net: EnsembleMLP, config: RelapseConfig = RelapseConfig())
     check_network(net)
     s = net.weight_sparsity()
     target = torch.clamp(s + config.fraction * (1 - s), max=config.max_sparsity)
-    _prune_to(net, target, "layer")
+    prune_to(net, target, "layer")
     return target
 
 

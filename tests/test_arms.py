@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import small_trained
 
-from pruneplast import arms, chapters, paper, plotting
+from pruneplast import arms, chapters, paper, plotting, tables
 from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.protocols import longitudinal, treatments
 
@@ -66,7 +66,7 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     assert prob.loc["lithium-like", "protection at test"] == f"{1 - 50 * 0.004:.2f}"
     by = longitudinal.by_duration_table(rows, study["relapse_rate_by_maintenance"])
     assert set(by.loc["lithium-like", "study"]) == {"—"}
-    assert plotting.colour("lithium") == "#44AA99" and plotting.LABELS["lithium"] == "lithium-like"
+    assert plotting.colour("lithium") == "#44AA99" and tables.plain("lithium") == "lithium-like"
 
 
 def test_registry_refuses_duplicates_and_keeps_the_studies_arms(lithium):

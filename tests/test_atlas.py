@@ -39,8 +39,8 @@ def _small(name, choice, **kw):
 
 CELLS = [
     _small("reference", "reference"),
-    _small("scope_global", "prune_scope", scope="global"),
-    _small("init_0.1", "regrowth_init", init_std=0.1),
+    _small("scope_global", "prune_scope", prune_scope="global"),
+    _small("init_0.1", "regrowth_init", regrow_init_std=0.1),
 ]
 
 
@@ -65,7 +65,7 @@ def test_settings_change_one_choice_each():
     names = [s.name for s in cells]
     assert names[0] == "reference" and len(names) == len(set(names)) == 13
     ref = cells[0]
-    fields = ("hidden", "sigma", "scope", "lr_factor", "init_std", "shared_data")
+    fields = ("hidden", "task_sigma", "prune_scope", "lr_factor", "regrow_init_std", "data_sets")
     for s in cells[1:]:
         changed = [f for f in fields if getattr(s, f) != getattr(ref, f)]
         assert len(changed) == 1, (s.name, changed)
@@ -223,7 +223,7 @@ def test_finished_cells_are_not_recomputed(tiny_run, monkeypatch):
 
     monkeypatch.setattr(protocol, "_study_a", fail)
     monkeypatch.setattr(protocol, "_study_b", fail)
-    renamed = [atlas.Setting("again", "regrowth_init", "SD 0.1", hidden=SMALL, init_std=0.1)]
+    renamed = [atlas.Setting("again", "regrowth_init", "SD 0.1", hidden=SMALL, regrow_init_std=0.1)]
     again = atlas.run(renamed, TINY, workers=1, progress=False)
     assert again["cached"].all() and set(again["setting"]) == {"again"}
     first = tiny_run[tiny_run.setting == "init_0.1"]

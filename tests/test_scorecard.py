@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from pruneplast import paper, scorecard, verdicts
+from pruneplast import claims, paper, scorecard, verdicts
 from pruneplast.results import save_results
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -165,7 +165,7 @@ def test_study_a_claims_use_study_a_data_set_when_present():
 @pytest.mark.parametrize("percent", [False, True])
 def test_a2_cliff_location_and_values(percent):
     df = chapter2_results(percent_levels=percent)
-    assert scorecard.steepest_drop(df)[:2] == (90.0, 93.0)
+    assert claims.steepest_drop(df)[:2] == (90.0, 93.0)
     r = scorecard.evaluate("A2_cliff", df)
     assert r["verdict"] == scorecard.REPRODUCED, r
     assert "90% and 93%" in r["note"] and "at 93%" in r["ours"]
@@ -174,7 +174,7 @@ def test_a2_cliff_location_and_values(percent):
 
 def test_a2_cliff_elsewhere_differs():
     df = chapter2_results(cliff=(0.5, 0.8))
-    lo, hi, drop = scorecard.steepest_drop(df)
+    lo, hi, drop = claims.steepest_drop(df)
     assert (lo, hi) == (50.0, 80.0) and drop > 0
     r = scorecard.evaluate("A2_cliff", df)
     assert r["verdict"] == scorecard.DIFFERS
@@ -245,9 +245,9 @@ def test_collect_covers_every_claim(tmp_path):
 
 def test_registry_rejects_unknown_and_duplicate_ids():
     with pytest.raises(KeyError):
-        scorecard.claim("Z9_no_such_claim", notebook="x")(lambda df: {})
+        claims.claim("Z9_no_such_claim", notebook="x")(lambda df: {})
     with pytest.raises(ValueError, match="twice"):
-        scorecard.claim("A1_pruned_combined", notebook="x")(lambda df: {})
+        claims.claim("A1_pruned_combined", notebook="x")(lambda df: {})
 
 
 def test_paper_value_formatting():

@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import assert_same_ensemble, small_trained
 
-from pruneplast.arms import TreatmentConfig, treatment
+from pruneplast.arms import Arm, arm
 from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow
@@ -30,7 +30,7 @@ def depressed():
 
 
 def test_ssri_schedule_published_values():
-    sigma, gain = treatments.course_schedule(treatment("ssri"))
+    sigma, gain = treatments.course_schedule(arm("ssri"))
     assert sigma(0) == pytest.approx(0.5) and gain(0) == pytest.approx(1.0)
     assert sigma(50) == pytest.approx(0.5 * (1 - 50 / 99)) and gain(50) == pytest.approx(1 + 0.6 * 50 / 99)
     assert sigma(99) == pytest.approx(0.0, abs=1e-12) and gain(99) == pytest.approx(1.6)
@@ -49,7 +49,7 @@ def test_unknown_treatment_name_raises():
     with pytest.raises(ValueError, match="epochs key"):
         treatments.configs(epochs={"lithium": 3})
     with pytest.raises(ValueError, match="treatment name"):
-        TreatmentConfig("Lithium!")
+        Arm("Lithium!")
     with pytest.raises(ValueError, match="epochs"):
         treatments.configs(["ketamine"], epochs={"ketamine": -1})
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..plotting import ATLAS_CHOICES
-from .conclusions import CHANCE, CONCLUSIONS, HOLDS, REVERSES, VERDICTS, WEAKENS, _fmt_cell, _short
+from .conclusions import CHANCE, CONCLUSIONS, HOLDS, REVERSES, VERDICTS, WEAKENS, fmt_cell, short_id
 from .protocol import CHOICES, Setting
 
 
@@ -33,7 +33,7 @@ def setting_label(s: Setting) -> str:
 
 def conclusion_label(c) -> str:
     """A conclusion as the map's row label: its statement, claim id and the unit of its number."""
-    return f"{c.statement} ({_short(c.claim)}; {c.unit})"
+    return f"{c.statement} ({short_id(c.claim)}; {c.unit})"
 
 
 def plot_map(m: pd.DataFrame, cells: Sequence[Setting]):
@@ -51,7 +51,7 @@ def plot_map(m: pd.DataFrame, cells: Sequence[Setting]):
         for j, name in enumerate(names):
             row = m[(m.claim == c.claim) & (m.setting == name)].iloc[0]
             ax.add_patch(plt.Rectangle((j - 0.47, i - 0.44), 0.94, 0.88, color=colours[row["verdict"]], lw=0))
-            ax.text(j, i, f"{VERDICT_SYMBOLS[row['verdict']]} {_fmt_cell(row)}", ha="center", va="center",
+            ax.text(j, i, f"{VERDICT_SYMBOLS[row['verdict']]} {fmt_cell(row)}", ha="center", va="center",
                     fontsize=7.5, color="white", fontweight="bold")  # fmt: skip
     first_b = next((i for i, c in enumerate(claims) if c.part == "B"), len(claims))
     if 0 < first_b < len(claims):
@@ -95,7 +95,7 @@ def plot_forest(m: pd.DataFrame, cells: Sequence[Setting], claims: Sequence[str]
             ax.axvline(c.bound[0], ls="--", color="0.4", lw=1)
         ax.set_yticks(y, names, fontsize=8)
         ax.set_xlabel(f"{c.quantity} ({c.unit})", fontsize=8)
-        ax.set_title(f"{_short(claim)}: {c.statement}", fontsize=9)
+        ax.set_title(f"{short_id(claim)}: {c.statement}", fontsize=9)
     axes[0, 0].invert_yaxis()
     fig.tight_layout()
     return fig

@@ -62,7 +62,7 @@ from ..config import (
     check_choice,
     check_int,
 )
-from ..operators import _prune_to
+from ..operators import prune_to
 
 #: The studies' hidden layers.
 HIDDEN = NetworkConfig().sizes[1:-1]
@@ -89,23 +89,18 @@ class Setting:
     choice: str  # key of CHOICES
     level: str  # what readers see ('x0.5: 256-256-128')
     hidden: tuple[int, ...] = HIDDEN  # hidden-layer widths
-    sigma: float = TaskConfig().sigma  # class spread of the task
-    scope: str = PruneConfig().scope  # 'layer' or 'global' threshold
+    task_sigma: float = TaskConfig().sigma  # class spread of the task
+    prune_scope: str = PruneConfig().scope  # 'layer' or 'global' threshold
     lr_factor: float = 1.0  # every learning rate times this
-    init_std: float = RegrowConfig().init_std  # SD of regrown weights
-    shared_data: bool = False  # every replicate on study A's one data set (else one per replicate)
+    regrow_init_std: float = RegrowConfig().init_std  # SD of regrown weights
+    data_sets: str = "per_replicate"  # both studies' parts: 'per_replicate' or 'shared' (study A's one set)
 
     def __post_init__(self) -> None:
         check_choice("choice", self.choice, tuple(CHOICES))
         NetworkConfig((2, *self.hidden, 4))
-        TaskConfig(sigma=self.sigma)
-        PruneConfig(scope=self.scope)
-        RegrowConfig(init_std=self.init_std)
-
-    @property
-    def data_sets(self) -> str:
-        """The data-set scheme of both studies' parts in this setting (see the module)."""
-        return "shared" if self.shared_data else "per_replicate"
+        TaskConfig(sigma=self.task_sigma, data_sets=self.data_sets)
+        PruneConfig(scope=self.prune_scope)
+        RegrowConfig(init_std=self.regrow_init_std)
 
     @property
     def network(self) -> NetworkConfig:
@@ -152,15 +147,17 @@ def settings(
             Setting(f"depth_{k:+d}", "depth", f"{n} layer{'s' * (n > 1)} {word}: {_arch(hidden)}", hidden=hidden)
         )
     for s in task_sigmas:
-        out.append(Setting(f"spread_{s:g}", "task_noise", f"class spread {s:g}", sigma=float(s)))
+        out.append(Setting(f"spread_{s:g}", "task_noise", f"class spread {s:g}", task_sigma=float(s)))
     if global_scope:
-        out.append(Setting("scope_global", "prune_scope", "one global threshold", scope="global"))
+        out.append(Setting("scope_global", "prune_scope", "one global threshold", prune_scope="global"))
     for f in lr_factors:
         out.append(Setting(f"lr_x{f:g}", "learning_rates", f"x{f:g}", lr_factor=float(f)))
     for s in init_stds:
-        out.append(Setting(f"init_{s:g}", "regrowth_init", f"SD {s:g}", init_std=float(s)))
+        out.append(Setting(f"init_{s:g}", "regrowth_init", f"SD {s:g}", regrow_init_std=float(s)))
     if shared_data_set:
-        out.append(Setting("data_shared", "data_sets", "study A's one data set for every replicate", shared_data=True))
+        out.append(
+            Setting("data_shared", "data_sets", "study A's one data set for every replicate", data_sets="shared")
+        )
     names = [s.name for s in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -223,7 +220,7 @@ class Protocol:
 
         cfgs = configs(arms.STUDY_ARMS, epochs=dict(self.treatment_epochs))
         return {
-            n: dataclasses.replace(c, lr=c.lr * setting.lr_factor, regrow_init_std=setting.init_std)
+            n: dataclasses.replace(c, lr=c.lr * setting.lr_factor, regrow_init_std=setting.regrow_init_std)
             for n, c in cfgs.items()
         }
 
@@ -233,7 +230,7 @@ def _run_config(setting: Setting, protocol: Protocol) -> RunConfig:
         n_train=protocol.n_train,
         n_standard=protocol.n_standard,
         n_clean=protocol.n_clean,
-        sigma=setting.sigma,
+        sigma=setting.task_sigma,
         data_sets=setting.data_sets,
     )
     return RunConfig(seeds=protocol.seeds, device=protocol.device, progress=False, task=task)
@@ -265,10 +262,10 @@ def _study_a(setting: Setting, protocol: Protocol) -> pd.DataFrame:
     levels = list(protocol.sweep_levels)
     sweep = base.repeat([{"sparsity_target": float(s)} for s in levels])
     sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
-    _prune_to(sweep, torch.tensor(levels, dtype=torch.float64).repeat(base.n_replicas), setting.scope)
+    prune_to(sweep, torch.tensor(levels, dtype=torch.float64).repeat(base.n_replicas), setting.prune_scope)
     sw = evaluate(sweep, sweep_data, ("combined",))
     frames = [_rows(sw, "sweep_combined", level=sw["sparsity_target"].astype(float) * 100)]
-    start = pruned(base, PruneConfig(sparsity=protocol.sparsity, scope=setting.scope))
+    start = pruned(base, PruneConfig(sparsity=protocol.sparsity, scope=setting.prune_scope))
     df = regimens.run(
         start,
         data,
@@ -276,7 +273,7 @@ def _study_a(setting: Setting, protocol: Protocol) -> pd.DataFrame:
         lr=CONSOLIDATION.lr * setting.lr_factor,
         conditions=("internal_extreme", "combined"),
         relapse=RelapseConfig(),
-        regrow_config=RegrowConfig(init_std=setting.init_std),
+        regrow_config=RegrowConfig(init_std=setting.regrow_init_std),
     )
     df = df[df["regimen"] != "-"]
     for (regimen, phase, condition, metric), g in df.groupby(["regimen", "phase", "condition", "metric"]):
@@ -296,7 +293,7 @@ def _study_b(setting: Setting, protocol: Protocol) -> pd.DataFrame:
         run,
         cfgs,
         _baseline_config(setting, protocol),
-        PruneConfig(sparsity=protocol.sparsity, scope=setting.scope),
+        PruneConfig(sparsity=protocol.sparsity, scope=setting.prune_scope),
         setting.network,
         workers=1,
     )
@@ -322,7 +319,7 @@ def _study_b(setting: Setting, protocol: Protocol) -> pd.DataFrame:
 
 
 #: The fields of a setting that change a result (its name and label do not).
-COMPUTED = ("hidden", "sigma", "scope", "lr_factor", "init_std", "shared_data")
+COMPUTED = ("hidden", "task_sigma", "prune_scope", "lr_factor", "regrow_init_std", "data_sets")
 
 
 def _method() -> str:
@@ -337,10 +334,10 @@ def cell_path(setting: Setting, protocol: Protocol) -> Path:
     """Where a finished cell is cached: keyed by what the setting changes, the protocol, the
     engine's source (:func:`pruneplast.keys.state_hash`) and the source of the functions that
     compute a cell (as loaded when this module was imported)."""
-    from ..protocols.base import _key, cache_dir
+    from ..protocols.base import cache_dir, cache_key
 
     computed = {k: getattr(setting, k) for k in COMPUTED}
-    return cache_dir() / "atlas" / f"{_key(computed, protocol, _METHOD)}.pt"
+    return cache_dir() / "atlas" / f"{cache_key(computed, protocol, _METHOD)}.pt"
 
 
 def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFrame:

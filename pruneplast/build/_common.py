@@ -14,9 +14,9 @@ class ParameterError(ValueError):
     """A bad parameter name or value, found before anything runs."""
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _fmt_time(s: float) -> str:
+def fmt_time(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:04.1f} s"

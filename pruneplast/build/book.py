@@ -33,11 +33,11 @@ import yaml
 from .. import chapters
 from ..results import atomic_write, project_root, results_dir
 from . import sphinxext
-from ._common import NOTEBOOK_DIRS, _fmt_time, _log
-from .execution import _patched_environ, execute
+from ._common import NOTEBOOK_DIRS, fmt_time, log
+from .execution import execute, patched_environ
 from .memory import PeakMemory
 from .notebooks import is_text_notebook, parameters_for
-from .stamps import _file_digest, _stamp_ok, stamp
+from .stamps import file_digest, stamp, stamp_ok
 
 
 # --------------------------------------------------------------------------- the book
@@ -117,26 +117,26 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         out = exec_dir / f"{page}.ipynb"
         stamp_file = out.with_suffix(".stamp.json")
         head = f"[{i}/{len(nbs)}] {page} ({profile})"
-        if not force and _stamp_ok(stamp_file, out, key):
-            _log(f"{head}: up to date (stamp matches), not re-executed")
+        if not force and stamp_ok(stamp_file, out, key):
+            log(f"{head}: up to date (stamp matches), not re-executed")
             records.append({"page": page, "executed": False, "seconds": 0.0})
             continue
         stamp_file.unlink(missing_ok=True)
         if is_chapter:  # no stale results may survive a re-execution (the scorecard reads them)
             for suffix in (".csv", ".json"):
                 (res_dir / f"{src.stem}{suffix}").unlink(missing_ok=True)
-        _log(f"{head}: executing ...")
+        log(f"{head}: executing ...")
         t0 = time.perf_counter()
         try:
             # on a terminal papermill shows a bar per cell; in a log, a line every two minutes
             with (
                 PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem,
-                _patched_environ({TIMINGS_ENV: str(Path(build_dir).resolve() / f"timings-{profile}.json")}),
+                patched_environ({TIMINGS_ENV: str(Path(build_dir).resolve() / f"timings-{profile}.json")}),
             ):
                 execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
         except Exception as exc:
-            _log(
-                f"{head}: FAILED after {_fmt_time(time.perf_counter() - t0)}; the partly executed "
+            log(
+                f"{head}: FAILED after {fmt_time(time.perf_counter() - t0)}; the partly executed "
                 f"notebook is {out.with_name(out.stem + '.failed.ipynb')}"
             )
             write_timings(build_dir, profile, records, time.perf_counter() - t_start, failed_page=page)
@@ -144,10 +144,10 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         dt = time.perf_counter() - t0
         written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
         stamp_file.write_text(
-            json.dumps({"stamp": key, "results": {str(p): _file_digest(p) for p in written}}, indent=1) + "\n",
+            json.dumps({"stamp": key, "results": {str(p): file_digest(p) for p in written}}, indent=1) + "\n",
             encoding="utf-8",
         )
-        _log(f"{head}: done in {_fmt_time(dt)}, peak memory {mem.peak_mib:.0f} MiB")
+        log(f"{head}: done in {fmt_time(dt)}, peak memory {mem.peak_mib:.0f} MiB")
         records.append({"page": page, "executed": True, "seconds": dt, "peak_rss_mib": mem.peak_mib})
         write_timings(build_dir, profile, records, time.perf_counter() - t_start)
     return records
@@ -257,11 +257,11 @@ def build_book(
     root = project_root()
     build_dir = Path(build_dir or root / "_build").resolve()
     t0 = time.perf_counter()
-    _log(f"== executing the book's notebooks at profile {profile!r} ==")
+    log(f"== executing the book's notebooks at profile {profile!r} ==")
     records = execute_book(profile, build_dir, root, force)
     t_exec = time.perf_counter() - t0
     stage = stage_book(profile, build_dir, root)
-    _log(f"== building HTML with Jupyter Book from {stage} ==")
+    log(f"== building HTML with Jupyter Book from {stage} ==")
     t1 = time.perf_counter()
     cmd = jupyter_book_command() + [
         "build",
@@ -285,10 +285,10 @@ def build_book(
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
     timing_file, timings = write_timings(build_dir, profile, records, t_exec, t_html)
-    _log(f"== book at {html / 'index.html'} ==")
-    _log(
-        f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "
-        f"HTML: {_fmt_time(t_html)}; total {_fmt_time(time.perf_counter() - t0)}; "
+    log(f"== book at {html / 'index.html'} ==")
+    log(
+        f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {fmt_time(t_exec)}; "
+        f"HTML: {fmt_time(t_html)}; total {fmt_time(time.perf_counter() - t0)}; "
         f"peak memory {timings['peak_rss_mib']:.0f} MiB (timings in {timing_file})"
     )
     return html

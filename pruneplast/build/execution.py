@@ -27,7 +27,7 @@ def _env_for_kernel(results_root: Path | None) -> dict:
     return env
 
 
-class _patched_environ:
+class patched_environ:
     def __init__(self, changes: dict):
         self.changes: dict = changes
         self.saved: dict = {}
@@ -91,7 +91,7 @@ def execute(
         p.unlink(missing_ok=True)
     nb = read_notebook(path)
     profile = parameters.get("profile", "quick")
-    with _patched_environ(_env_for_kernel(results_root)):
+    with patched_environ(_env_for_kernel(results_root)):
         try:
             extra = {} if kernel_log is None else {"kernel_manager_class": _logged_kernel_manager(Path(kernel_log))}
             out = pm.execute_notebook(
@@ -213,7 +213,7 @@ def run(
     log = out / f"{path.stem}.kernel.log"
     with run_lock(out), scratch_dir() as tmp:
         log.unlink(missing_ok=True)
-        with _patched_environ({"TMPDIR": str(tmp)}):  # the kernel's temporary files, removed below
+        with patched_environ({"TMPDIR": str(tmp)}):  # the kernel's temporary files, removed below
             execute(
                 path,
                 ipynb,

@@ -129,14 +129,42 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
         return 0
 
 
+def add_arguments(ap, profiles: Sequence[str]) -> None:
+    """The app's command-line options, added to the parser ``ap`` (``pruneplast explore`` and
+    ``python -m pruneplast.explorer`` both call it)."""
+    ap.add_argument("--out", default="_build/explore/explorer.ipynb", help="the .ipynb to write")
+    ap.add_argument("--profile", default="paper", choices=profiles)
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override one of the explorer chapter's parameters (a YAML literal); repeatable",
+    )
+    ap.add_argument(
+        "--serve",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="then serve it with Voila on http://127.0.0.1:PORT/ until interrupted",
+    )
+
+
+def run(args) -> int:
+    """Write the app notebook and serve it, as the parsed options of :func:`add_arguments` ask."""
+    from .. import build
+
+    return serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pruneplast.explorer``: the same options as ``pruneplast explore``."""
     import argparse
 
-    from .. import build, chapters
-    from ..cli import explore_arguments
+    from .. import chapters
 
     ap = argparse.ArgumentParser(prog="python -m pruneplast.explorer", description="The explorer as a web app (Voila).")
-    explore_arguments(ap, chapters.PROFILES)
-    args = ap.parse_args(argv)
-    return serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+    add_arguments(ap, chapters.PROFILES)
+    return run(ap.parse_args(argv))

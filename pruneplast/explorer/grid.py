@@ -16,8 +16,8 @@ from ..config import (
     check_choice,
     check_fractions,
 )
+from .drawing import figure, png
 from .engine import Explorer
-from .figure import figure, png
 from .knobs import Knobs
 
 

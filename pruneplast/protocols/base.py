@@ -43,7 +43,7 @@ def _is_config(p) -> bool:
     return dataclasses.is_dataclass(p) and not isinstance(p, type)
 
 
-def _key(*parts) -> str:
+def cache_key(*parts) -> str:
     text = json.dumps([dataclasses.asdict(p) if _is_config(p) else p for p in parts], sort_keys=True, default=str)
     return hashlib.sha256((text + source_hash()).encode()).hexdigest()[:20]
 
@@ -58,7 +58,7 @@ def baseline(
     seeds missing from the cache are trained together as one ensemble.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
-    paths = {s: cache_dir() / "baselines" / f"{_key(s, run.task, config, network)}.pt" for s in run.seeds}
+    paths = {s: cache_dir() / "baselines" / f"{cache_key(s, run.task, config, network)}.pt" for s in run.seeds}
     have = {}
     for s, p in paths.items():
         state = (

@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from .. import arms, parallel
-from ..arms import TreatmentConfig
+from ..arms import Arm
 from ..config import (
     BASELINE,
     NetworkConfig,
@@ -42,7 +42,7 @@ from ..inputs import check_data, check_network, check_state
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
 from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
-from .base import _key, baseline, cache_dir, load_state, pruned, save_state
+from .base import baseline, cache_dir, cache_key, load_state, pruned, save_state
 
 #: Conditions of the efficacy table (Methods section 6), drug on; extreme stress is the tolerance
 #: curve's sigma 2.5 point.
@@ -65,7 +65,7 @@ def configs(
     decay_rates: Mapping[str, float] | None = None,
     lr_factor: float = 1.0,
     regrow_init_std: float | None = None,
-) -> dict[str, TreatmentConfig]:
+) -> dict[str, Arm]:
     """The registered configuration of each named treatment arm (every arm where ``names`` is
     None), with optional overrides.
 
@@ -74,7 +74,7 @@ def configs(
     treatment name to its protection decay per step after discontinuation; ``lr_factor``
     multiplies every arm's learning rate and ``regrow_init_std`` sets the SD of regrown weights
     (the robustness atlas's choices, :class:`~pruneplast.config.ModelChoices`). Unknown names raise
-    ``ValueError``; out-of-range values raise it from :class:`TreatmentConfig`.
+    ``ValueError``; out-of-range values raise it from :class:`Arm`.
     """
     check_real("lr_factor", lr_factor, 0.0, 100.0, lo_open=True)
     for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
@@ -97,7 +97,7 @@ def configs(
     return out
 
 
-def course_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Callable[[int], float]]:
+def course_schedule(cfg: Arm) -> tuple[Callable[[int], float], Callable[[int], float]]:
     """(sigma(e), gain(e)) of a scheduled course of ``cfg.epochs`` epochs, e = 0, 1, ... (the
     SSRI-like arm's noise taper and gain ramp)
 
@@ -115,19 +115,19 @@ def course_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Calla
     return (lambda e: cfg.noise_start * (1.0 - frac(e))), (lambda e: g0 + (cfg.gain - g0) * frac(e))
 
 
-def scheduled(cfg: TreatmentConfig) -> bool:
+def scheduled(cfg: Arm) -> bool:
     """Whether a treatment's training sets noise or gain per epoch (then it trains alone)."""
     return cfg.course == "scheduled"
 
 
-def drug_on(net: EnsembleMLP, cfg: TreatmentConfig, index: Sequence[int] | None = None) -> EnsembleMLP:
+def drug_on(net: EnsembleMLP, cfg: Arm, index: Sequence[int] | None = None) -> EnsembleMLP:
     """Switch a treatment's modulation on (gain, damping, activation), in place."""
     return net.set_modulation(gain=cfg.gain, damping=cfg.damping, activation=cfg.activation, index=index)
 
 
 # --------------------------------------------------------------------------- treating
 def _course(
-    net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float], schedule: TreatmentConfig | None = None
+    net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float], schedule: Arm | None = None
 ) -> EnsembleMLP:
     """Train one ensemble's treatment course in place and return it.
 
@@ -159,7 +159,7 @@ def _course(
 def treat(
     depressed: EnsembleMLP,
     data: EnsembleData,
-    cfgs: Mapping[str, TreatmentConfig],
+    cfgs: Mapping[str, Arm],
     progress: bool | None = None,
     workers: int = 1,
     scheduler: str = "",
@@ -224,7 +224,7 @@ def treat(
 
 def treated(
     run: RunConfig,
-    cfgs: Mapping[str, TreatmentConfig],
+    cfgs: Mapping[str, Arm],
     baseline_config: TrainConfig = BASELINE,
     prune_config: PruneConfig = PruneConfig(),
     network: NetworkConfig = NetworkConfig(),
@@ -245,7 +245,7 @@ def treated(
         cache_dir()
         / "treated"
         / (
-            _key(
+            cache_key(
                 run.seeds,
                 run.task,
                 baseline_config,
@@ -275,7 +275,7 @@ def _check_treated(saved, names: list, seeds, sizes) -> None:
         check_state(st, f"the treated state of {n!r}", sizes, list(seeds))
 
 
-def _protocol(cfg: TreatmentConfig) -> dict:
+def _protocol(cfg: Arm) -> dict:
     """An arm's fields that change a result (its label and colour do not)."""
     d = dataclasses.asdict(cfg)
     for k in ("label", "colour", "off_drug"):
