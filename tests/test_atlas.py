@@ -220,7 +220,7 @@ def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkey
 
 
 def _numbers(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns=["cell_seconds", "cached"]).reset_index(drop=True)
+    return df.drop(columns=["cell_seconds", "longest_task_seconds", "path_seconds", "cached"]).reset_index(drop=True)
 
 
 def test_finished_cells_are_not_recomputed(tiny_run, monkeypatch):
@@ -311,3 +311,6 @@ def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
     assert len(kinds) == len(atlas.tasks(cells, TINY)) == 1 + 1 + 2 + 3 + 1 + (2 + 1 + 1)
     cells_s = df.groupby("setting", sort=False)["cell_seconds"].first()
     assert (cells_s > 0).all() and cells_s["init_0.1"] < cells_s["reference"]
+    times = df.groupby("setting", sort=False)[["cell_seconds", "longest_task_seconds", "path_seconds"]].first()
+    assert (times["longest_task_seconds"] <= times["path_seconds"]).all()
+    assert times.loc["reference", "path_seconds"] < times.loc["reference", "cell_seconds"]

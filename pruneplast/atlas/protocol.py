@@ -29,10 +29,17 @@ on study A's one data set. Per setting and replicate seed, the compact protocol 
   after ``maintenance_epochs`` of maintenance at lr 1e-6 (default none: the studies maintained for
   25-300 epochs, which chapter 6 finds changes the biased-stress accuracy by a few points at most).
 
-Settings are independent tasks (*cells*): :func:`run` sends them to worker processes on this
-machine (:func:`pruneplast.parallel.run_jobs`) or, given a Dask scheduler's address, to that
-cluster. Each cell runs on one thread, so its numbers do not depend on where it ran. Baselines and
-treated networks come from, and go to, the engine's cache (:mod:`pruneplast.protocols.base`).
+Each setting's results form a *cell*. :func:`run` splits the cells into tasks (:func:`tasks`):
+the baselines; study A's sweep and each training group of its regimens; each group of study B's
+arms trained together; study B's measurements. Each task is keyed on exactly the fields of a
+setting that change what it computes (:func:`state_keys`), so settings that share a state share
+its task (the regrowth-scale settings reuse the reference's baselines, sweep, pruned network and
+the arms that regrow nothing). Tasks run in waves (:data:`WAVES`), each after the tasks whose
+states it reads, in worker processes on this machine (:func:`pruneplast.parallel.run_jobs`) or,
+given a Dask scheduler's address, on that cluster; every task runs on one thread, so its numbers
+do not depend on where it ran, and a cell assembled from its tasks equals, bit for bit, the cell
+computed as one task (:func:`cell`). Baselines and treated networks come from, and go to, the
+engine's cache (:mod:`pruneplast.protocols.base`).
 """
 
 from __future__ import annotations
@@ -394,15 +401,20 @@ def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFra
     t0 = time.perf_counter()
     with _one_thread():
         a, b = _study_a(setting, protocol), _study_b(setting, protocol)
-    out = _assemble(setting, a, b, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    out = _assemble(setting, a, b, seconds, seconds, seconds)
     if cache:
         save_state(out, path)
     parallel.report(1)
     return out.assign(cached=False)
 
 
-def _assemble(setting: Setting, a: pd.DataFrame, b: pd.DataFrame, seconds: float) -> pd.DataFrame:
-    """A cell's table from its study A and study B rows."""
+def _assemble(
+    setting: Setting, a: pd.DataFrame, b: pd.DataFrame, seconds: float, longest: float, path: float
+) -> pd.DataFrame:
+    """A cell's table from its study A and study B rows, with its times: ``cell_seconds`` (its work
+    on one thread), ``longest_task_seconds`` (its longest task) and ``path_seconds`` (its waves'
+    longest tasks one after another: its wall time given a worker per task)."""
     frames = []
     for part, df in (("A", a), ("B", b)):
         df = df.copy()
@@ -412,6 +424,8 @@ def _assemble(setting: Setting, a: pd.DataFrame, b: pd.DataFrame, seconds: float
     out.insert(0, "setting", setting.name)
     out.insert(0, "experiment", "atlas")
     out["cell_seconds"] = seconds
+    out["longest_task_seconds"] = longest
+    out["path_seconds"] = path
     return out
 
 
@@ -593,12 +607,19 @@ def _check_part(saved) -> None:
         raise ValueError(f"a task's rows and seconds expected; got {what}")
 
 
-def _cell_from_tasks(setting: Setting, protocol: Protocol, done: dict[str, tuple], seconds: float) -> pd.DataFrame:
+def _cell_from_tasks(setting: Setting, protocol: Protocol, done: dict[str, tuple], counted: set[str]) -> pd.DataFrame:
     """A cell's table assembled from its tasks' rows: the same rows, bit for bit, as :func:`cell`.
 
     The regimen groups' rows join in training order, the pruned start's rows once (each group
-    measured it), as :func:`~pruneplast.protocols.regimens.run` gives them for every regimen."""
+    measured it), as :func:`~pruneplast.protocols.regimens.run` gives them for every regimen.
+    ``cell_seconds`` counts the tasks not in ``counted`` (shared tasks in the first cell that
+    needs them), which are added to it."""
     keys = state_keys(setting, protocol)
+    mine = {label.partition(":")[0] + ":" + key: label for label, key in keys.items()}
+    seconds = sum(done[t][1] for t in sorted(set(mine) - counted))
+    counted |= set(mine)
+    longest = max(done[t][1] for t in mine)
+    waves = [max((done[t][1] for t in mine if t.partition(":")[0] in kinds), default=0.0) for kinds in WAVES]
     raw = []
     for k, names in enumerate(_regimen_groups(protocol)):
         df = done["regimens:" + keys["regimens:" + "+".join(names)]][0]
@@ -606,7 +627,7 @@ def _cell_from_tasks(setting: Setting, protocol: Protocol, done: dict[str, tuple
     a = pd.concat(
         [done["sweep:" + keys["sweep"]][0], *_regimen_rows(pd.concat(raw, ignore_index=True))], ignore_index=True
     )
-    return _assemble(setting, a, done["study_b:" + keys["study_b"]][0], seconds)
+    return _assemble(setting, a, done["study_b:" + keys["study_b"]][0], seconds, longest, sum(waves))
 
 
 def run(
@@ -625,7 +646,8 @@ def run(
     running Dask scheduler ('tcp://host:8786') to send the tasks to instead. A task finds the
     states of an earlier wave in the engine's cache, or (a worker that does not share this
     machine's cache) computes them itself, to the same bits. A cell's ``cell_seconds`` is the sum
-    of its tasks' times, a task shared by several cells counted in the first of them.
+    of its tasks' times, a task shared by several cells counted in the first of them; its
+    ``longest_task_seconds`` and ``path_seconds`` are its longest task and its critical path.
     """
     from ..protocols.base import load_state, save_state
 
@@ -658,10 +680,7 @@ def run(
     for k, s in enumerate(cells_settings):
         if k in have:
             continue
-        mine = {label.partition(":")[0] + ":" + key for label, key in state_keys(s, protocol).items()}
-        seconds = sum(done[t][1] for t in sorted(mine - counted))
-        counted |= mine
-        out = _cell_from_tasks(s, protocol, done, seconds)
+        out = _cell_from_tasks(s, protocol, done, counted)
         save_state(out, cell_path(s, protocol))
         have[k] = out.assign(cached=False)
     return pd.concat([have[k] for k in range(len(cells_settings))], ignore_index=True)
