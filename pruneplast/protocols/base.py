@@ -58,7 +58,7 @@ def baseline(
     seeds missing from the cache are trained together as one ensemble.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
-    paths = {s: cache_dir() / "baselines" / f"{cache_key(s, run.task, config, network)}.pt" for s in run.seeds}
+    paths = baseline_paths(run, config, network)
     have = {}
     for s, p in paths.items():
         state = (
@@ -84,6 +84,14 @@ def baseline(
             if cache:
                 _save(have[s], paths[s])
     return EnsembleMLP.concat([have[s] for s in run.seeds]), data
+
+
+def baseline_paths(
+    run: RunConfig, config: TrainConfig = BASELINE, network: NetworkConfig = NetworkConfig()
+) -> dict[int, Path]:
+    """Where :func:`baseline` caches each replicate seed's trained network: keyed by the seed, the
+    task, the training configuration, the network and the engine's source, nothing else."""
+    return {s: cache_dir() / "baselines" / f"{cache_key(s, run.task, config, network)}.pt" for s in run.seeds}
 
 
 def _save(net: EnsembleMLP, path: Path) -> None:
