@@ -33,6 +33,8 @@ from .config import (
 
 #: The studies' arms, in the order of their tables' columns.
 STUDY_ARMS = ("untreated", "ketamine", "ssri", "neurosteroid")
+#: The studies' treated arms (all but the untreated network), which their claims compare.
+STUDY_TREATED = STUDY_ARMS[1:]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 

@@ -295,7 +295,7 @@ def _modulation(a: arms.Arm) -> str:
 def _arm_params(field_name: str) -> dict[str, Param]:
     """One parameter per treated arm of the studies, its default from the arm's registry entry."""
     out = {}
-    for name in arms.STUDY_ARMS[1:]:
+    for name in arms.STUDY_TREATED:
         a = arms.arm(name)
         if field_name == "epochs":
             out[f"{name}_epochs"] = Param(

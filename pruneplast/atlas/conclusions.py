@@ -131,7 +131,7 @@ def per_seed(df: pd.DataFrame, claim: str) -> pd.Series:
         c = "pre_relapse:internal_extreme:accuracy"
         return _q(df, f"long_chronic:{c}") - _q(df, f"acute_moderate:{c}")
     on = {t: (lambda c, t=t: _q(df, f"{t}:on:{c}:accuracy")) for t in arms.STUDY_ARMS}
-    rel = {t: (lambda t=t: _q(df, f"{t}:off:biased:relapse")) for t in arms.STUDY_ARMS[1:]}
+    rel = {t: (lambda t=t: _q(df, f"{t}:off:biased:relapse")) for t in arms.STUDY_TREATED}
     if claim == "B1_ketamine_extreme":
         return on["ketamine"]("sigma_2.5") - np.maximum(on["ssri"]("sigma_2.5"), on["neurosteroid"]("sigma_2.5"))
     if claim == "B6_ssri_extreme":
@@ -141,7 +141,7 @@ def per_seed(df: pd.DataFrame, claim: str) -> pd.Series:
     if claim == "B8_ssri_biased":
         return np.minimum(on["ketamine"]("biased"), on["neurosteroid"]("biased")) - on["ssri"]("biased")
     if claim == "B10_all_near_ceiling":
-        parts = [on[t](c) for t in arms.STUDY_ARMS[1:] for c in ("clean", "standard")]
+        parts = [on[t](c) for t in arms.STUDY_TREATED for c in ("clean", "standard")]
         return pd.concat(parts, axis=1).min(axis=1)
     if claim == "B2_ketamine_no_manic_relapse":
         return rel["ketamine"]()

@@ -6,20 +6,18 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..arms import STUDY_ARMS
+from ..arms import STUDY_TREATED
 from ..results import fmt_number, fmt_signed
 from ..verdicts import mean_sd, proportion, statement
 from .registry import STUDY_B_SEEDS, claim, per_seed, relapse_outcomes, result, select
 
 # --------------------------------------------------------------------------- study B, chapter 5
-#: The studies' treated arms, which the claims compare (an arm registered besides them is not in a claim).
-TREATED = STUDY_ARMS[1:]
 
 
 def _treated_means(df: pd.DataFrame, **where) -> pd.Series:
     """Mean over seeds per treated network (ketamine, ssri, neurosteroid) of one measure."""
     sel = select(df, **where)
-    sel = sel[sel["treatment"].isin(TREATED)]
+    sel = sel[sel["treatment"].isin(STUDY_TREATED)]
     return sel.groupby("treatment")["value"].mean()
 
 
@@ -127,7 +125,7 @@ def b10_all_near_ceiling(df: pd.DataFrame) -> dict:
     99%" holding. Reports the lowest mean.
     """
     sel = select(df, experiment="efficacy", metric="accuracy")
-    sel = sel[sel["treatment"].isin(TREATED) & sel["condition"].isin(["clean", "standard"])]
+    sel = sel[sel["treatment"].isin(STUDY_TREATED) & sel["condition"].isin(["clean", "standard"])]
     means = sel.groupby(["treatment", "condition"])["value"].mean()
     t, c = means.idxmin()
     n = sel["seed"].nunique()

@@ -48,9 +48,6 @@ from ..stress import accuracy
 from ..tables import plain
 from .treatments import joint
 
-#: The study's treatments followed after discontinuation (the untreated network has no drug to
-#: stop); the protocol follows every treated arm it is given (:func:`pruneplast.arms.treated_names`).
-FOLLOWED = ("ketamine", "ssri", "neurosteroid")
 #: Default grid of the sensitivity analysis: protection left at test.
 SENSITIVITY_PROTECTIONS = tuple(round(0.1 * k, 1) for k in range(11))
 #: Default grid of the sensitivity analysis: relapse thresholds (% biased accuracy).
