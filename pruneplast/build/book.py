@@ -34,6 +34,7 @@ from .. import chapters
 from ..results import atomic_write, project_root, results_dir
 from . import sphinxext
 from ._common import NOTEBOOK_DIRS, _fmt_time, _log
+from .downloads import add_downloads
 from .execution import _patched_environ, execute
 from .memory import PeakMemory
 from .notebooks import is_text_notebook, parameters_for
@@ -208,11 +209,14 @@ def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
 
     copy_widgets_js(stage / "_static" / "widgets")
     exec_dir = Path(build_dir) / "exec" / profile
+    res_dir = results_dir(profile, Path(os.environ.get("PRUNEPLAST_RESULTS", root / "results")).resolve())
     for page in toc_files(root):
         src = _source_of(page, root)
         if src.suffix == ".ipynb" or is_text_notebook(src):
             (stage / page).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(exec_dir / f"{page}.ipynb", stage / f"{page}.ipynb")
+            if src.stem in chapters.CHAPTERS:  # its results files, linked from its last section
+                add_downloads(stage / f"{page}.ipynb", src.stem, profile, res_dir, stage)
     return stage
 
 
