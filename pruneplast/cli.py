@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--build-dir", default=None, help="build folder (default: _build)")
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+    b.add_argument("--no-pdf", action="store_true", help="do not print the book as one PDF (pruneplast pdf)")
 
     d = sub.add_parser(
         "pdf",
@@ -244,7 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "book":
-            build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            build.build_book(
+                args.profile, args.build_dir, force=args.force, strict=not args.no_strict, pdf=not args.no_pdf
+            )
             return 0
         if args.command == "pdf":
             from .build.pdf import build_pdf

@@ -214,6 +214,17 @@ def test_chromium_prints_without_its_own_header_and_footer(tmp_path):
     assert f"--print-to-pdf={tmp_path / 'b.pdf'}" in cmd and cmd[-1] == (tmp_path / "index.html").as_uri()
 
 
+def test_paper_keeps_links_within_the_book_and_to_the_web_only():
+    html = (
+        '<a class="x" href="_downloads/ab/c.csv">c</a> <a href="../pruneplast.pdf">p</a> <a href="#fig-1">F</a> '
+        '<a href="index.html#x">y</a> <a href="https://e.org">e</a> <link href="_static/a.css">'
+    )
+    assert pdf.paper_html(html) == (
+        '<a class="x">c</a> <a>p</a> <a href="#fig-1">F</a> '
+        '<a href="#x">y</a> <a href="https://e.org">e</a> <link href="_static/a.css">'
+    )
+
+
 def test_pdf_errors_are_clear(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match=r"no book staged at profile 'quick'.*pruneplast book --profile quick"):
         pdf.build_pdf("quick", tmp_path)

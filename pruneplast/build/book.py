@@ -251,12 +251,15 @@ def build_book(
     html_dir: Path | str | None = None,
     force: bool = False,
     strict: bool = True,
+    pdf: bool = True,
 ) -> Path:
     """Execute every notebook page (stamped), stage them and build the HTML book; returns the HTML folder.
 
     ``build_dir`` (default ``<project>/_build``) holds ``exec/<profile>`` (executed notebooks and
     stamps), ``source/<profile>`` (the staging folder) and ``html`` (the book). ``strict`` turns
-    Sphinx warnings into errors (``-W -n --keep-going``).
+    Sphinx warnings into errors (``-W -n --keep-going``). With ``pdf``, the book is then printed as
+    one PDF into the HTML folder (:mod:`pruneplast.build.pdf`; the front page links it) where
+    Chromium is installed; where it is not, the build says so and leaves the PDF out.
     """
     root = project_root()
     build_dir = Path(build_dir or root / "_build").resolve()
@@ -289,6 +292,15 @@ def build_book(
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
     timing_file, timings = write_timings(build_dir, profile, records, t_exec, t_html)
+    if pdf:
+        from . import pdf as _pdf
+
+        try:
+            _pdf.find_chromium()
+        except FileNotFoundError as exc:
+            _log(f"== no PDF of the book: {exc} ==")
+        else:
+            _pdf.build_pdf(profile, build_dir, html / _pdf.PDF_NAME, html_dir=html)
     _log(f"== book at {html / 'index.html'} ==")
     _log(
         f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {_fmt_time(t_exec)}; "

@@ -27,13 +27,14 @@ are HTML tables in notebook outputs, and which LaTeX would drop or re-lay out).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from ..results import file_mode, project_root
+from ..results import atomic_write, file_mode, project_root
 from . import sphinxext
 from ._common import _fmt_time, _log
 
@@ -61,11 +62,12 @@ def find_chromium() -> Path:
     return path
 
 
-def built_book(profile: str, build_dir: Path) -> tuple[Path, Path]:
-    """The staging folder and the HTML folder of the book built at ``profile`` in ``build_dir``,
-    checked: a clear error naming the command that builds it when either is missing."""
+def built_book(profile: str, build_dir: Path, html_dir: Path | None = None) -> tuple[Path, Path]:
+    """The staging folder and the HTML folder (default ``<build_dir>/html``) of the book built at
+    ``profile`` in ``build_dir``, checked: a clear error naming the command that builds it when either
+    is missing."""
     stage = Path(build_dir) / "source" / profile
-    html = Path(build_dir) / "html"
+    html = Path(html_dir) if html_dir else Path(build_dir) / "html"
     how = (
         f"build it first: `pruneplast book --profile {profile} --build-dir {build_dir}` "
         f"(or `make book PROFILE={profile}`)"
@@ -113,6 +115,25 @@ def single_page(stage: Path, out: Path, profile: str, strict: bool = False) -> P
     return index
 
 
+_HREF = re.compile(r"""(<a\b[^>]*?)\s+href=(["'])(.*?)\2""", re.I | re.S)
+
+
+def paper_html(html: str) -> str:
+    """The single-page book as it goes to paper: links to the other files of the HTML book (the
+    results downloads, the PDF itself) become plain text, since in a PDF they would point into
+    this machine's build folder; links within the book (``#...``) and to the web stay."""
+
+    def one(m: re.Match[str]) -> str:
+        href = m.group(3)
+        if href.startswith(("#", "http://", "https://", "mailto:")):
+            return m.group(0)
+        if href.startswith("index.html#"):  # the page itself, by name
+            return f"{m.group(1)} href={m.group(2)}{href[len('index.html') :]}{m.group(2)}"
+        return m.group(1)
+
+    return _HREF.sub(one, html)
+
+
 def print_pdf(page: Path, pdf: Path, chromium: Path | None = None, timeout: float = 900) -> Path:
     """Print ``page`` to ``pdf`` with headless Chromium, atomically (a temporary file beside it, checked
     to be a PDF, then renamed); returns ``pdf``."""
@@ -148,16 +169,18 @@ def build_pdf(
     out: Path | str | None = None,
     strict: bool = False,
     work_dir: Path | str | None = None,
+    html_dir: Path | str | None = None,
 ) -> Path:
     """The book built at ``profile`` in ``build_dir`` (default ``<project>/_build``) as one PDF,
     ``out`` (default ``<build_dir>/html/pruneplast.pdf``, linked from the front page); returns its path.
-    The single-page book is built in ``work_dir`` (default ``<build_dir>/jb-single``), afresh.
+    The single-page book is built in ``work_dir`` (default ``<build_dir>/jb-single``), afresh;
+    ``html_dir`` is the HTML book's folder when it is not ``<build_dir>/html``.
 
     Needs the built book (``pruneplast book``): its staging folder and its HTML folder; and
     Chromium (:func:`find_chromium`). Both are checked before anything is built.
     """
     build_dir = Path(build_dir or project_root() / "_build").resolve()
-    stage, html = built_book(profile, build_dir)
+    stage, html = built_book(profile, build_dir, Path(html_dir).resolve() if html_dir else None)
     chromium = find_chromium()
     pdf = Path(out).resolve() if out else html / PDF_NAME
     t0 = time.perf_counter()
@@ -166,9 +189,11 @@ def build_pdf(
         shutil.rmtree(single)
     _log(f"== PDF: the {profile} book on one page (Jupyter Book, singlehtml) from {stage} ==")
     index = single_page(stage, single, profile, strict=strict)
+    page = index.with_name("print.html")  # beside index.html, so that its relative links still resolve
+    atomic_write(page, paper_html(index.read_text(encoding="utf-8")))
     t1 = time.perf_counter()
     _log(f"== PDF: printing {index.name} with {chromium} ==")
-    print_pdf(index, pdf, chromium)
+    print_pdf(page, pdf, chromium)
     size = pdf.stat().st_size / 2**20
     _log(
         f"== PDF at {pdf} ({size:.1f} MiB): single page {_fmt_time(t1 - t0)}, "
