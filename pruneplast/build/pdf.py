@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 from ..results import atomic_write, file_mode, project_root
 from . import sphinxext
 from ._common import _fmt_time, _log
@@ -102,14 +104,16 @@ def chromium_print_command(chromium: Path, page: Path, pdf: Path) -> list[str]:
 
 
 def single_page(stage: Path, out: Path, profile: str, strict: bool = False) -> Path:
-    """Build the staged book with Sphinx's single-page HTML builder into ``out``; its index.html."""
+    """Build the staged book with Sphinx's single-page HTML builder into ``out``; returns the page."""
     from .book import jupyter_book_command
 
     cmd = jupyter_book_command() + ["build", str(stage), "--path-output", str(out), "--builder", "singlehtml", "--all"]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
     proc = subprocess.run(cmd, cwd=project_root(), env={**os.environ, sphinxext.PROFILE_ENV: profile})
-    index = out / "_build" / "singlehtml" / "index.html"
+    # the whole book is the root page of _toc.yml (index.html only redirects to it)
+    root = yaml.safe_load((stage / "_toc.yml").read_text(encoding="utf-8"))["root"]
+    index = out / "_build" / "singlehtml" / f"{root}.html"
     if proc.returncode != 0 or not index.is_file():
         raise RuntimeError(f"Jupyter Book's single-page build failed (exit {proc.returncode}); see the messages above")
     return index
@@ -189,7 +193,9 @@ def build_pdf(
         shutil.rmtree(single)
     _log(f"== PDF: the {profile} book on one page (Jupyter Book, singlehtml) from {stage} ==")
     index = single_page(stage, single, profile, strict=strict)
-    page = index.with_name("print.html")  # beside index.html, so that its relative links still resolve
+    # the single page's links to images, stylesheets and scripts are relative to the output folder's
+    # top (Sphinx writes them so for the root page, wherever that lies), so the page to print goes there
+    page = single / "_build" / "singlehtml" / "print.html"
     atomic_write(page, paper_html(index.read_text(encoding="utf-8")))
     t1 = time.perf_counter()
     _log(f"== PDF: printing {index.name} with {chromium} ==")
