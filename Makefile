@@ -1,5 +1,6 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
+#   make pdf [PROFILE=paper|quick]    the built book as one PDF, _build/html/pruneplast.pdf (Chromium)
 #   make test                         lint and type checks, engine tests, notebook checks, quick book
 #   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
@@ -25,10 +26,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lab lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install lab lint test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
-	@sed -n '2,11p' Makefile
+	@sed -n '2,12p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +75,11 @@ lint: $(INSTALLED)
 book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
 
+# The book built by `make book` (same PROFILE), printed by headless Chromium as one PDF; nothing is
+# executed again (pruneplast/build/pdf.py says why Chromium rather than LaTeX).
+pdf: $(INSTALLED) browser
+	$(VENV)/bin/pruneplast pdf --profile $(PROFILE)
+
 # Every chapter (make test runs three) executed under another float path on this machine, against
 # the same references; see tests/test_float_paths.py.
 test-float-path: $(INSTALLED)
@@ -89,15 +95,16 @@ reference: $(INSTALLED)
 widgets-js: $(INSTALLED)
 	@$(PY) -m pruneplast.build.webassets
 
-# Debian's Chromium for the browser tests (tests/test_browser.py); installed once, as root, with
-# apt-get. Where that is impossible the browser tests skip and say why.
+# Debian's Chromium for the browser tests (tests/test_browser.py) and make pdf, and poppler-utils
+# (pdfinfo, pdftoppm) with which tests/test_pdf.py reads the PDF; installed once, as root, with
+# apt-get. Where that is impossible the tests that need them skip and say why.
 browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+	@if [ -x /usr/bin/chromium ] && command -v pdftoppm >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "== installing Chromium (Debian) for the browser tests =="; \
-		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ) \
+		echo "== installing Chromium and poppler-utils (Debian) for the browser tests and make pdf =="; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils ) \
 			|| echo "could not install Chromium: the browser tests will be skipped"; \
-	else echo "no /usr/bin/chromium and no apt-get as root: the browser tests will be skipped"; fi
+	else echo "no /usr/bin/chromium or pdftoppm and no apt-get as root: the browser and PDF tests will be skipped"; fi
 
 # make explore [EXPLORE_PORT=8866] [EXPLORE_PROFILE=paper]: the explorer chapter, converted with
 # jupytext (parameters injected, no precomputed grid), served by Voila on http://127.0.0.1:PORT/

@@ -3,6 +3,7 @@
     pruneplast list
     pruneplast run 02_pruning_cliff --profile quick -p seeds "[0, 1, 2]" -p sparsity 0.9 --out my-run
     pruneplast book --profile paper
+    pruneplast pdf --profile paper
     pruneplast reference
     pruneplast explore --serve 8866
     pruneplast sweep 02_pruning_cliff -g sparsity "[0.9, 0.95]" -g regrow_fraction "[0.25, 0.5]" --out sweeps/cliff
@@ -49,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--build-dir", default=None, help="build folder (default: _build)")
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+    b.add_argument("--no-pdf", action="store_true", help="do not print the book as one PDF (pruneplast pdf)")
+
+    d = sub.add_parser(
+        "pdf",
+        help="print the built book as one PDF (headless Chromium)",
+        description="Build the book already built at a profile (pruneplast book) as one page and print "
+        "it with headless Chromium to <build-dir>/html/pruneplast.pdf; nothing is executed again.",
+    )
+    d.add_argument("--profile", default="paper", choices=chapters.PROFILES)
+    d.add_argument("--build-dir", default=None, help="the book's build folder (default: _build)")
+    d.add_argument("--out", default=None, help="the PDF to write (default: <build-dir>/html/pruneplast.pdf)")
 
     w = sub.add_parser(
         "sweep",
@@ -220,7 +232,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "book":
-            build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            build.build_book(
+                args.profile, args.build_dir, force=args.force, strict=not args.no_strict, pdf=not args.no_pdf
+            )
+            return 0
+        if args.command == "pdf":
+            from .build.pdf import build_pdf
+
+            build_pdf(args.profile, args.build_dir, args.out)
             return 0
         if args.command == "sweep":
             return _sweep(args)
