@@ -23,6 +23,7 @@ from .. import keys
 from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
 from ..inputs import check_state
+from ..kernels import fused
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
 from ..results import atomic_write, cache_root
@@ -45,7 +46,8 @@ def _is_config(p) -> bool:
 
 def cache_key(*parts) -> str:
     text = json.dumps([dataclasses.asdict(p) if _is_config(p) else p for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256((text + source_hash()).encode()).hexdigest()[:20]
+    # states trained with the opt-in fused step differ in the last bits: their own keys
+    return hashlib.sha256((text + source_hash() + fused.cache_tag()).encode()).hexdigest()[:20]
 
 
 def baseline(
