@@ -10,7 +10,6 @@ cell of every chapter calls it, so a bad papermill override fails early with a c
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +36,7 @@ from .config import (
     check_distinct_regimens,
     check_increasing,
     check_memory,
+    check_scheduler,
     check_seeds,
 )
 
@@ -74,7 +74,7 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "address":
-            return "'' or a scheduler address 'tcp://host:port'"
+            return "'' or a reachable Dask scheduler address 'tcp://host:port' or 'tls://host:port'"
         if self.kind == "device":
             return "'cpu' or an available 'cuda' device"
         r = self.allowed
@@ -485,16 +485,6 @@ register(
 )
 
 
-_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://[^\s/]+(:\d+)?$|^[A-Za-z0-9.\-]+:\d+$")
-
-
-def check_address(name: str, value: Any) -> str:
-    """'' (this machine) or a Dask scheduler address such as 'tcp://127.0.0.1:8786'."""
-    if not isinstance(value, str) or (value and not _ADDRESS.match(value)):
-        raise ValueError(f"{name} must be '' or a scheduler address such as 'tcp://127.0.0.1:8786'; got {value!r}")
-    return value
-
-
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
@@ -531,7 +521,7 @@ def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind == "device":
         return check_device(name, v)
     if p.kind == "address":
-        return check_address(name, v)
+        return check_scheduler(name, v)
     if p.kind == "bool":
         if not isinstance(v, bool):
             raise ValueError(f"{name} must be True or False; got {v!r}")

@@ -25,6 +25,16 @@ def _parameter_option(parser, help: str) -> None:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"), help=help)
 
 
+def overrides_of(pairs: Sequence[Sequence[str]]) -> dict:
+    """``-p NAME VALUE`` pairs as a dict of YAML values; a name given twice is refused."""
+    out: dict = {}
+    for name, text in pairs:
+        if name in out:
+            raise build.ParameterError(f"parameter {name!r} given twice (-p {name})")
+        out[name] = build.parse_value(text)
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="pruneplast", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -119,11 +129,7 @@ def _need_runtime() -> None:
 
 def _run(args) -> int:
     _need_runtime()
-    overrides = {}
-    for name, value in args.parameter:
-        if name in overrides:
-            raise build.ParameterError(f"parameter {name!r} given twice")
-        overrides[name] = build.parse_value(value)
+    overrides = overrides_of(args.parameter)
     path = build.find_notebook(args.notebook)
     build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
     print(
@@ -203,11 +209,7 @@ def _sweep(args) -> int:
         if not isinstance(value, list):
             raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
         grid[name] = value
-    fixed: dict = {}
-    for name, text in args.parameter:
-        if name in fixed:
-            raise build.ParameterError(f"parameter {name!r} given twice (-p {name})")
-        fixed[name] = build.parse_value(text)
+    fixed = overrides_of(args.parameter)
     if args.workers is not None and args.workers < 1:
         raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
     try:
@@ -240,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "explore":
             from .explorer import app
 
-            return app.serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+            return app.serve(args.out, args.profile, overrides_of(args.parameter), args.serve)
         if args.command == "reference":
             build.make_reference(args.notebooks or None, executed=args.executed)
             return 0
