@@ -33,6 +33,7 @@ from .config import (
     Range,
     check_choice,
     check_device,
+    check_distinct,
     check_distinct_regimens,
     check_increasing,
     check_memory,
@@ -57,6 +58,7 @@ class Param:
     rule: Any = None  # a further check of the whole value, rule(name, value), from the engine
     rule_help: str = ""  # what the rule asks, for `pruneplast list`
     empty_ok: bool = False  # a list kind that may be empty (the atlas: [] leaves a choice out)
+    distinct: bool = True  # a list kind whose entries are levels: no value twice (check_distinct)
 
     def value(self, profile: str) -> Any:
         return self.default if profile == "paper" or self.quick is None else self.quick
@@ -83,6 +85,8 @@ class Param:
             return f"distinct integers in {text}"
         if self.kind in ("ints", "fractions"):
             text = f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
+            if self.distinct:
+                text += ", no value twice"
             if self.empty_ok:
                 text += " ([] leaves it out)"
         return text + (f", {self.rule_help}" if self.rule_help else "")
@@ -155,6 +159,7 @@ def _model_choices(regrowth: bool = True) -> dict:
             list(c.hidden),
             "hidden-layer widths (the network is 2-<hidden>-4)",
             range=_WIDTH,
+            distinct=False,  # layer widths, not levels: [512, 512, 256]
             rule=lambda n, v: check_memory(NetworkConfig((2, *v, 4)), 1, name=n),
             rule_help="one replica training within this machine's memory",
         ),
@@ -515,7 +520,8 @@ def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind in ("fractions", "ints") and allowed is not None:
         if p.empty_ok and isinstance(v, (list, tuple)) and len(v) == 0:
             return []
-        return list(allowed.check_list(name, v))
+        checked = list(allowed.check_list(name, v))
+        return list(check_distinct(name, checked)) if p.distinct else checked
     if p.kind == "str":
         return check_choice(name, v, p.choices)
     if p.kind == "device":

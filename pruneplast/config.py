@@ -115,6 +115,24 @@ def check_increasing(name: str, value: Sequence, count: int | None = None, at_le
         raise ValueError(f"{name} must be strictly increasing; got {list(value)}")
 
 
+def check_distinct(name: str, values: Sequence) -> tuple:
+    """No value twice in a list of levels (an atlas choice's levels, a grid's axis, a sweep).
+
+    Numbers count as the same when they print the same to six significant digits, as the
+    levels' names, labels and table rows show them (``0.5`` and ``0.50``, ``2`` and ``2.0000001``);
+    a repeat would be one experiment run twice under one name. ``ValueError`` naming ``name``.
+    """
+    seen: dict[str, Any] = {}
+    for v in values:
+        key = f"{float(v):g}" if _is_real(v) else repr(v)
+        if key in seen:
+            raise ValueError(
+                f"{name} must not repeat a value; got {list(values)} ({seen[key]!r} and {v!r} are the same level)"
+            )
+        seen[key] = v
+    return tuple(values)
+
+
 #: Which parameters set each of study A's regimens (the chapter's names), for messages.
 REGIMEN_PARAMETERS = {
     "acute moderate": ("acute_fraction", "acute_epochs"),

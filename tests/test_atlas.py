@@ -79,7 +79,7 @@ def test_settings_change_one_choice_each():
 def test_settings_reject_bad_levels():
     with pytest.raises(ValueError, match="depth change"):
         atlas.deeper(-3)
-    with pytest.raises(ValueError, match="repeat a level"):
+    with pytest.raises(ValueError, match=r"width_factors must not repeat a value"):
         atlas.settings(width_factors=[2.0, 2.0])
     with pytest.raises(ValueError, match="sweep_levels must include 0.0"):
         atlas.Protocol(sweep_levels=(0.5, 0.9, 0.95))
