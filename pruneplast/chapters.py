@@ -10,7 +10,6 @@ cell of every chapter calls it, so a bad papermill override fails early with a c
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +34,11 @@ from .config import (
     Range,
     check_choice,
     check_device,
+    check_distinct,
     check_distinct_regimens,
     check_increasing,
     check_memory,
+    check_scheduler,
     check_seeds,
 )
 
@@ -58,6 +59,7 @@ class Param:
     rule: Any = None  # a further check of the whole value, rule(name, value), from the engine
     rule_help: str = ""  # what the rule asks, for `pruneplast list`
     empty_ok: bool = False  # a list kind that may be empty (the atlas: [] leaves a choice out)
+    distinct: bool = True  # a list kind whose entries are levels: no value twice (check_distinct)
 
     def value(self, profile: str) -> Any:
         return self.default if profile == "paper" or self.quick is None else self.quick
@@ -75,7 +77,7 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "address":
-            return "'' or a scheduler address 'tcp://host:port'"
+            return "'' or a reachable Dask scheduler address 'tcp://host:port' or 'tls://host:port'"
         if self.kind == "device":
             return "'cpu' or an available 'cuda' device"
         r = self.allowed
@@ -84,6 +86,8 @@ class Param:
             return f"distinct integers in {text}"
         if self.kind in ("ints", "fractions"):
             text = f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
+            if self.distinct:
+                text += ", no value twice"
             if self.empty_ok:
                 text += " ([] leaves it out)"
         return text + (f", {self.rule_help}" if self.rule_help else "")
@@ -156,6 +160,7 @@ def _model_choices(regrowth: bool = True) -> dict:
             list(c.hidden),
             "hidden-layer widths (the network is 2-<hidden>-4)",
             range=_WIDTH,
+            distinct=False,  # layer widths, not levels: [512, 512, 256]
             rule=lambda n, v: check_memory(NetworkConfig((2, *v, 4)), 1, name=n),
             rule_help="one replica training within this machine's memory",
         ),
@@ -486,16 +491,6 @@ register(
 )
 
 
-_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://[^\s/]+(:\d+)?$|^[A-Za-z0-9.\-]+:\d+$")
-
-
-def check_address(name: str, value: Any) -> str:
-    """'' (this machine) or a Dask scheduler address such as 'tcp://127.0.0.1:8786'."""
-    if not isinstance(value, str) or (value and not _ADDRESS.match(value)):
-        raise ValueError(f"{name} must be '' or a scheduler address such as 'tcp://127.0.0.1:8786'; got {value!r}")
-    return value
-
-
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
@@ -526,13 +521,14 @@ def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind in ("fractions", "ints") and allowed is not None:
         if p.empty_ok and isinstance(v, (list, tuple)) and len(v) == 0:
             return []
-        return list(allowed.check_list(name, v))
+        checked = list(allowed.check_list(name, v))
+        return list(check_distinct(name, checked)) if p.distinct else checked
     if p.kind == "str":
         return check_choice(name, v, p.choices)
     if p.kind == "device":
         return check_device(name, v)
     if p.kind == "address":
-        return check_address(name, v)
+        return check_scheduler(name, v)
     if p.kind == "bool":
         if not isinstance(v, bool):
             raise ValueError(f"{name} must be True or False; got {v!r}")

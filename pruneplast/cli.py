@@ -132,11 +132,7 @@ def _need_runtime() -> None:
 
 def _run(args) -> int:
     _need_runtime()
-    overrides = {}
-    for name, value in args.parameter:
-        if name in overrides:
-            raise build.ParameterError(f"parameter {name!r} given twice")
-        overrides[name] = build.parse_value(value)
+    overrides = build.overrides_of(args.parameter)
     path = build.find_notebook(args.notebook)
     build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
     print(
@@ -202,11 +198,7 @@ def _sweep(args) -> int:
         if not isinstance(value, list):
             raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
         grid[name] = value
-    fixed: dict = {}
-    for name, text in args.parameter:
-        if name in fixed:
-            raise build.ParameterError(f"parameter {name!r} given twice (-p {name})")
-        fixed[name] = build.parse_value(text)
+    fixed = build.overrides_of(args.parameter)
     if args.workers is not None and args.workers < 1:
         raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
     try:

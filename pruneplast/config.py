@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -114,6 +115,24 @@ def check_increasing(name: str, value: Sequence, count: int | None = None, at_le
         raise ValueError(f"{name} must be strictly increasing; got {list(value)}")
 
 
+def check_distinct(name: str, values: Sequence) -> tuple:
+    """No value twice in a list of levels (an atlas choice's levels, a grid's axis, a sweep).
+
+    Numbers count as the same when they print the same to six significant digits, as the
+    levels' names, labels and table rows show them (``0.5`` and ``0.50``, ``2`` and ``2.0000001``);
+    a repeat would be one experiment run twice under one name. ``ValueError`` naming ``name``.
+    """
+    seen: dict[str, Any] = {}
+    for v in values:
+        key = f"{float(v):g}" if _is_real(v) else repr(v)
+        if key in seen:
+            raise ValueError(
+                f"{name} must not repeat a value; got {list(values)} ({seen[key]!r} and {v!r} are the same level)"
+            )
+        seen[key] = v
+    return tuple(values)
+
+
 #: Which parameters set each of study A's regimens (the chapter's names), for messages.
 REGIMEN_PARAMETERS = {
     "acute moderate": ("acute_fraction", "acute_epochs"),
@@ -160,6 +179,70 @@ def check_distinct_regimens(
                 f"epoch{'s' if epochs != 1 else ''} each); change one of these parameters"
             )
         seen[shape] = label
+
+
+#: A Dask scheduler's address: tcp:// or tls://, a host name, IPv4 or [IPv6] address, and a port.
+_SCHEDULER = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?):(\d{1,5})$")
+#: Seconds a scheduler has to accept a connection before it counts as unreachable.
+SCHEDULER_PROBE_S = 3.0
+
+
+def _scheduler_silence(scheme: str, host: str, port: int) -> str | None:
+    """Why nothing answers as a Dask scheduler at ``host:port`` within :data:`SCHEDULER_PROBE_S`
+    seconds, or None when something does. Over tcp:// a scheduler greets every new connection at
+    once with its handshake (a frame count and lengths, then a msgpack message); a port that
+    accepts and stays silent, or sends something else, is not one. Over tls:// the connection is
+    the test (the greeting is encrypted)."""
+    import socket
+    import struct
+    import time
+
+    deadline = time.monotonic() + SCHEDULER_PROBE_S
+    connected = False
+    try:
+        with socket.create_connection((host, port), timeout=SCHEDULER_PROBE_S) as conn:
+            connected = True
+            if scheme != "tcp":
+                return None
+            got = b""
+            while len(got) < 16:
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = conn.recv(16 - len(got))
+                if not chunk:
+                    return "the connection was closed without a greeting"
+                got += chunk
+    except TimeoutError:
+        return "connected, but no Dask greeting" if connected else "no answer"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    total, frames = struct.unpack("<QQ", got)
+    if not (16 <= total < 2**24 and 1 <= frames <= 64):
+        return "something answers there, but not a Dask scheduler"
+    return None
+
+
+def check_scheduler(name: str, value: Any, probe: bool = True) -> str:
+    """'' (this machine) or a Dask scheduler address 'tcp://host:port' / 'tls://host:port'.
+
+    The one check of a scheduler address (the chapters' ``scheduler`` parameter, ``pruneplast
+    sweep --scheduler``, :mod:`pruneplast.parallel`): a wrong form is a ``ValueError`` naming
+    ``name``; with ``probe``, an address where nothing accepts a connection within
+    :data:`SCHEDULER_PROBE_S` seconds is a ``RuntimeError`` naming it, before any work starts.
+    """
+    m = _SCHEDULER.match(value) if isinstance(value, str) else None
+    if not isinstance(value, str) or (value and (m is None or not 1 <= int(m.group(3)) <= 65535)):
+        raise ValueError(
+            f"{name} must be '' or a Dask scheduler address 'tcp://host:port' or 'tls://host:port' "
+            f"(e.g. 'tcp://127.0.0.1:8786'); got {value!r}"
+        )
+    if value and probe and m is not None:
+        why = _scheduler_silence(m.group(1), m.group(2).strip("[]"), int(m.group(3)))
+        if why is not None:
+            raise RuntimeError(
+                f"{name}: could not reach the Dask scheduler at {value!r} within {SCHEDULER_PROBE_S:g} s ({why}); "
+                "start it (dask scheduler) or give '' to run on this machine"
+            )
+    return value
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

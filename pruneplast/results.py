@@ -47,8 +47,15 @@ def file_mode() -> int:
 
 
 def cache_root() -> Path:
-    """``$PRUNEPLAST_CACHE`` if set, else ``<project>/.cache`` (baselines, treated states, web assets)."""
-    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
+    """``$PRUNEPLAST_CACHE`` if set, else ``<project>/.cache`` (baselines, treated states, web assets).
+
+    An empty ``$PRUNEPLAST_CACHE`` is refused (it would mean whatever folder the process is in)."""
+    value = os.environ.get("PRUNEPLAST_CACHE")
+    if value is not None and not value.strip():
+        raise ValueError(
+            "$PRUNEPLAST_CACHE is set but empty; unset it (the cache is then <project>/.cache) or name a folder"
+        )
+    return Path(value) if value is not None else project_root() / ".cache"
 
 
 def atomic_write(path: Path, data: str | bytes | None = None, writer=None) -> None:

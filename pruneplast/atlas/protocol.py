@@ -67,6 +67,7 @@ from ..config import (
     TaskConfig,
     TrainConfig,
     check_choice,
+    check_distinct,
     check_int,
 )
 from ..operators import prune_to
@@ -141,7 +142,12 @@ def settings(
     init_stds: Sequence[float] = (0.01, 0.1),
     shared_data_set: bool = True,
 ) -> list[Setting]:
-    """The reference and every changed choice, in the order of the map."""
+    """The reference and every changed choice, in the order of the map (no level twice)."""
+    for name, levels in (
+        ("width_factors", width_factors), ("depth_changes", depth_changes), ("task_sigmas", task_sigmas),
+        ("lr_factors", lr_factors), ("init_stds", init_stds),
+    ):  # fmt: skip
+        check_distinct(name, levels)
     out = [Setting("reference", "reference", "the studies' choices")]
     for f in width_factors:
         hidden = tuple(max(1, round(h * f)) for h in HIDDEN)
