@@ -187,6 +187,20 @@ def test_replica_alone_equals_inside_ensemble(use_fused, sigma):
             assert torch.equal(a[m], b[0])
 
 
+def test_threads_share_the_replicas_without_changing_a_bit(use_fused):
+    """Each replica is one task of torch's thread pool: two threads give the one-thread result."""
+    net, data = sparse_net(True)
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        out = net.clone()
+        train(out, data, CFG, tag="phase", sigma_int=0.5, lr=[r for *_, r in MODS])
+        runs.append(out)
+    torch.set_num_threads(1)
+    for a, b in zip(runs[0].weights + runs[0].biases, runs[1].weights + runs[1].biases):
+        assert torch.equal(a, b)
+
+
 def test_dense_phases_take_the_standard_path(use_fused, monkeypatch):
     """Only phases the engine multiplies as CSR everywhere are fused; the others are bit for bit
     the standard path."""

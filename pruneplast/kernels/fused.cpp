@@ -13,8 +13,8 @@
 // first, then constant), or the input feature for the first layer. Activations are stored
 // feature-major (unit, sample), so every product runs over contiguous samples. Sums over samples
 // use 16 lanes combined in a fixed order: a result does not depend on the vector width of the
-// machine (the build turns off contraction into fused multiply-adds, except where torch's Adam
-// uses one).
+// machine: products and sums are fused multiply-adds where written so (std::fma, one rounding on
+// every machine) and nowhere else (the build turns off the compiler's own contraction).
 
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -52,23 +52,23 @@ inline float dot_axpy(const float* g, const float* h, float* gh, float w, int64_
   if (gh != nullptr) {
     for (; i + LANES <= n; i += LANES)
       for (int j = 0; j < LANES; ++j) {
-        acc[j] += g[i + j] * h[i + j];
-        gh[i + j] += w * g[i + j];
+        acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+        gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
       }
     for (int j = 0; i + j < n; ++j) {
-      acc[j] += g[i + j] * h[i + j];
-      gh[i + j] += w * g[i + j];
+      acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+      gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
     }
   } else {
     for (; i + LANES <= n; i += LANES)
-      for (int j = 0; j < LANES; ++j) acc[j] += g[i + j] * h[i + j];
-    for (int j = 0; i + j < n; ++j) acc[j] += g[i + j] * h[i + j];
+      for (int j = 0; j < LANES; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+    for (int j = 0; i + j < n; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
   }
   return fold_lanes(acc);
 }
 
 inline void axpy(float w, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += w * x[i];
+  for (int64_t i = 0; i < n; ++i) y[i] = std::fma(w, x[i], y[i]);
 }
 
 // tanh with ATen's own vectorised kernel (the engine's torch.tanh), on a buffer of n floats.
@@ -180,7 +180,7 @@ at::Tensor fused_step(
           float bc = P[n_entries + a.rows_off + r];  // bias plus the folded constant inputs
           const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1];
           for (int64_t e = e0; e < e1; ++e)
-            if (COL[e] >= prev_live) bc += P[e] * prev_c[COL[e] - prev_live];
+            if (COL[e] >= prev_live) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
           if (r < a.n_live) {
             float* z = a.A + r * B;
             for (int64_t b = 0; b < B; ++b) z[b] = bc;
@@ -267,7 +267,7 @@ at::Tensor fused_step(
               GR[e] = dot_axpy(g, ph + k * B, pg == nullptr ? nullptr : pg + k * B, P[e], B);
             } else {
               GR[e] = s * pc[k - plive];
-              pgc[k - plive] += P[e] * s;
+              pgc[k - plive] = std::fma(P[e], s, pgc[k - plive]);
             }
           }
         }
