@@ -10,6 +10,7 @@ cell of every chapter calls it, so a bad papermill override fails early with a c
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -567,7 +568,41 @@ def validate(name: str, values: dict) -> dict:
                 "results. Papermill's `-p profile quick` sets only the label: pass the quick values too "
                 "(`pruneplast list` shows them) or use `pruneplast run --profile quick`."
             )
+    if isinstance(values.get("In"), list):  # in a kernel (the notebook's globals()): the page says so
+        note = profile_note(name, out)
+        if note:
+            print(note)
     return out
+
+
+def differs_from_profile(name: str, values: dict) -> dict:
+    """The parameters whose values differ from those of their profile (``values['profile']``):
+    ``{name: {"used": value, "profile": the profile's value}}``; empty for a run of the profile."""
+    ch = chapter(name)
+    profile = values.get("profile", "paper")
+    if profile not in PROFILES:
+        return {}
+    ref = profile_values(name, profile)
+    plain = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731 - [0, 1] == (0, 1)
+    return {
+        k: {"used": values[k], "profile": ref[k]}
+        for k in ch.all_params
+        if k in values
+        and k != "profile"
+        and plain(list(values[k]) if isinstance(values[k], tuple) else values[k]) != plain(ref[k])
+    }
+
+
+def profile_note(name: str, values: dict) -> str | None:
+    """One line saying that a run's values are not its profile's, or None when they are."""
+    diff = differs_from_profile(name, values)
+    if not diff:
+        return None
+    shown = ", ".join(f"{k}={d['used']!r} (profile: {d['profile']!r})" for k, d in diff.items())
+    return (
+        f"Note: this run is filed under profile {values.get('profile')!r} but differs from it in {shown}; "
+        "its results files record this (differs_from_profile), and it is not the profile's run."
+    )
 
 
 def injected_names(namespace: dict) -> list[str]:

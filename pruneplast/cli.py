@@ -185,6 +185,25 @@ def _left_behind(path, args) -> str:
     return f"(no partly executed notebook was kept{where})"
 
 
+def _explore(args) -> int:
+    """``pruneplast explore``: its parameters, the notebook's path, the cache and the port are
+    checked before the explorer (torch, matplotlib) is imported, then the app is written and served."""
+    from .config import check_int
+
+    overrides = build.overrides_of(args.parameter)
+    try:
+        if args.serve is not None:
+            check_int("port", args.serve, 1, 65535)
+        build.parameters_for(build.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
+    except ValueError as exc:
+        raise build.ParameterError(str(exc)) from None
+    build.check_file(args.out, "app notebook (--out)", ".ipynb")
+    build.check_cache()
+    if args.serve is not None:
+        build.check_port(args.serve)
+    return explorer_app.serve(args.out, args.profile, overrides, args.serve)
+
+
 def _sweep(args) -> int:
     from . import sweep
 
@@ -236,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "explore":
-            return explorer_app.run(args)
+            return _explore(args)
         if args.command == "reference":
             build.make_reference(args.notebooks or None, executed=args.executed)
             return 0

@@ -102,12 +102,19 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict, ro
     atomic_write(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     import torch
 
+    from . import chapters
     from .machine import facts
 
     meta = {
         "notebook": notebook,
         "profile": profile,
         "parameters": params,
+        # a run filed under a profile with other values says so (empty: the profile's own run)
+        "differs_from_profile": (
+            chapters.differs_from_profile(notebook, {**params, "profile": profile})
+            if notebook in chapters.CHAPTERS
+            else {}
+        ),
         "pruneplast_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,

@@ -37,6 +37,7 @@ from .outputs import (  # noqa: F401
     OutputError,
     check_cache,
     check_file,
+    check_port,
     check_writable,
     given_path,
     keep_results,

@@ -112,12 +112,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         )
         # ... and the benchmark results (the Compute appendix renders them)
         bench = [] if is_chapter else sorted((root / "benchmarks").glob("*.json"))
-        # ... and the catalogue of bad inputs and faults (the page of that name runs it)
-        bench += (
-            []
-            if is_chapter
-            else [f for f in (root / "tests" / "faults.py", root / "tests" / "test_faults.py") if f.exists()]
-        )
+        # ... and the tests behind the catalogue of bad inputs and faults (pruneplast/faults.py,
+        # which the page of that name runs, is part of that page's stamp: pruneplast.keys)
+        bench += [] if is_chapter else [f for f in (root / "tests" / "test_faults.py",) if f.exists()]
         key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir, bench, root)
         out = exec_dir / f"{page}.ipynb"
         stamp_file = out.with_suffix(".stamp.json")

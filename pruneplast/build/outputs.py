@@ -98,6 +98,21 @@ def check_cache() -> Path:
     return folder
 
 
+def check_port(port: int, host: str = "127.0.0.1") -> int:
+    """``port`` on ``host`` is free to listen on; else :class:`OutputError` saying so."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise OutputError(
+                f"port {port} on {host} is in use or not allowed ({exc.strerror or exc}); "
+                "choose another with --serve PORT (the explorer is then at http://127.0.0.1:PORT/)"
+            ) from None
+    return port
+
+
 class keep_results:
     """The results files of one page (``<stem>.csv`` / ``.json`` in ``folder``), kept until replaced.
 
@@ -123,7 +138,7 @@ class keep_results:
             f = self.folder / f"{self.stem}{suffix}"
             prev = self._previous(f)
             if prev.exists():  # a run that was killed: its files are not a finished run's
-                os.replace(prev, f)
+                self._put_back(f, prev)
             if f.exists():
                 try:
                     os.link(f, prev)
@@ -133,13 +148,14 @@ class keep_results:
         return self
 
     def _same(self, f: Path, prev: Path) -> bool:
+        """``f`` is still the file set aside (not rewritten): one file, or an unchanged copy."""
+        if self._linked(f, prev):
+            return True
         try:
             a, b = f.stat(), prev.stat()
         except FileNotFoundError:
             return False
-        return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev) or (
-            a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns and f.read_bytes() == prev.read_bytes()
-        )
+        return a.st_size == b.st_size and a.st_mtime_ns == b.st_mtime_ns and f.read_bytes() == prev.read_bytes()
 
     def __exit__(self, exc_type, *exc):
         for f, prev in self.kept.items():
@@ -148,8 +164,22 @@ class keep_results:
                     f.unlink(missing_ok=True)
                 prev.unlink(missing_ok=True)
             else:
-                os.replace(prev, f)
+                self._put_back(f, prev)
         return False
+
+    def _put_back(self, f: Path, prev: Path) -> None:
+        if self._linked(f, prev):  # not replaced: two names of one file (a rename would do nothing)
+            prev.unlink()
+        else:
+            os.replace(prev, f)
+
+    @staticmethod
+    def _linked(f: Path, prev: Path) -> bool:
+        try:
+            a, b = f.stat(), prev.stat()
+        except FileNotFoundError:
+            return False
+        return (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev)
 
 
 def replace_folder(src: Path, dest: Path) -> None:

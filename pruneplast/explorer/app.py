@@ -106,21 +106,16 @@ def voila_command(notebook, port: int) -> list[str]:
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
 
 
-def check_port(port: int, host: str = "127.0.0.1") -> int:
-    """``port`` on ``host`` is free to listen on; else :class:`pruneplast.build.OutputError` saying so."""
-    import socket
-
+def check_explore(out, port: int | None):
+    """The app notebook's path (an ``.ipynb`` in a writable folder), the cache and a free ``port``;
+    :class:`pruneplast.build.OutputError` otherwise. Returns the absolute path of the notebook."""
     from .. import build
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind((host, port))
-        except OSError as exc:
-            raise build.OutputError(
-                f"port {port} on {host} is in use or not allowed ({exc.strerror or exc}); "
-                "choose another with --serve PORT (the explorer is then at http://127.0.0.1:PORT/)"
-            ) from None
-    return port
+    out = build.check_file(out, "app notebook (--out)", ".ipynb")
+    build.check_cache()
+    if port is not None:
+        build.check_port(port)
+    return out
 
 
 def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None) -> int:
@@ -139,10 +134,7 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:  # every place it writes, and the port, before any work
-        out = build.check_file(out, "app notebook (--out)", ".ipynb")
-        build.check_cache()
-        if port is not None:
-            check_port(port)
+        out = check_explore(out, port)
         path = app_notebook(out, profile, overrides)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
