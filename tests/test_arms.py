@@ -36,6 +36,7 @@ def lithium():
     arms.unregister("lithium")
 
 
+@pytest.mark.slow
 def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     net, data = small_trained(TASK, epochs=2)
     cfgs = treatments.configs(epochs={"ketamine": 1, "ssri": 2, "neurosteroid": 1, "lithium": 2})

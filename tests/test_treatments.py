@@ -79,6 +79,7 @@ def test_joint_training_equals_each_treatment_alone(depressed):
         assert [d["treatment"] for d in together[name].meta] == [name, name]
 
 
+@pytest.mark.slow
 def test_courses_in_worker_processes_equal_one_process(depressed):
     """Two workers (the ketamine-like and the noisy SSRI-like ensembles split) give the same states."""
     net, data = depressed
@@ -93,6 +94,7 @@ def test_courses_in_worker_processes_equal_one_process(depressed):
     assert any(not torch.equal(x, y) for x, y in zip(side["ssri"].weights, net.weights))
 
 
+@pytest.mark.slow
 def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, dask_scheduler):
     """The chapter's own parts sent to a separately started scheduler's two one-thread workers."""
     from pruneplast import parallel
@@ -141,6 +143,7 @@ def test_neurosteroid_off_drug_uses_the_same_weights(depressed):
     assert set(on_rows.drug) == {"on"}
 
 
+@pytest.mark.slow
 def test_evaluation_tables_cover_every_measure(depressed):
     net, data = depressed
     cfgs = treatments.configs(epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
@@ -158,6 +161,7 @@ def test_evaluation_tables_cover_every_measure(depressed):
     assert all(math.isclose(v, 97.0, abs_tol=0.3) for v in sp[sp.treatment == "ssri"]["value"])
 
 
+@pytest.mark.slow
 def test_scorecard_claims_read_the_saved_results(depressed, tmp_path):
     from pruneplast import scorecard
     from pruneplast.results import load_results, save_results
