@@ -328,6 +328,36 @@ def _book_build() -> Path:
     return Path(env) if env else ROOT / "_build" / "test"
 
 
+def test_built_book_has_its_footer_downloads_and_pdf_link():
+    """In the built quick book: the build line in every page's footer, a download section with
+    working links at the end of every chapter that saved results, and the front page's PDF link
+    pointing at the PDF the build printed (where Chromium printed one)."""
+    build_dir = _book_build()
+    html = build_dir / "html"
+    if not (html / "index.html").is_file() or not (build_dir / "source" / "quick" / "_toc.yml").is_file():
+        pytest.skip(f"no quick book built in {build_dir} (make test builds it; $PRUNEPLAST_BOOK_BUILD names another)")
+    pages = sorted([*html.glob("book/*.html"), *html.glob("notebooks/*.html"), html / "genindex.html"])
+    version = re.escape(pruneplast.__version__)
+    line = re.compile(rf'class="pruneplast-build-info">pruneplast {version} · commit [^<]+ · built \d{{4}}-\d\d-\d\d<')
+    no_footer = [str(p.relative_to(html)) for p in pages if not line.search(p.read_text(encoding="utf-8"))]
+    assert not no_footer, f"pages without the build line in their footer: {no_footer}"
+    staged = build_dir / "source" / "quick" / downloads.RESULTS_FOLDER
+    chapters_with_results = sorted({p.stem for p in staged.glob("*.csv")}) if staged.is_dir() else []
+    assert chapters_with_results, f"no chapter's results were staged in {staged}"
+    for chapter in chapters_with_results:
+        page = html / "notebooks" / f"{chapter}.html"
+        text = page.read_text(encoding="utf-8")
+        assert downloads.HEADING in text, f"{page.name} has no '{downloads.HEADING}' section"
+        for href in re.findall(r'href="(\.\./_downloads/[^"]+)"', text):
+            target = (page.parent / href).resolve()
+            assert target.is_file(), f"{page.name} links {href}, which is not in the book"
+            assert target.read_bytes() == (staged / target.name).read_bytes()
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    assert 'href="../pruneplast.pdf"' in intro
+    if shutil.which("pdfinfo") and (html / pdf.PDF_NAME).is_file():
+        assert (html / pdf.PDF_NAME).read_bytes()[:5] == b"%PDF-"
+
+
 @pytest.mark.slow
 def test_pdf_of_the_quick_book_renders(tmp_path):
     """The quick book's PDF: the one its build printed when that is newer than its HTML, else one
