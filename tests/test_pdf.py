@@ -219,10 +219,16 @@ def test_paper_keeps_links_within_the_book_and_to_the_web_only():
         '<a class="x" href="_downloads/ab/c.csv">c</a> <a href="../pruneplast.pdf">p</a> <a href="#fig-1">F</a> '
         '<a href="index.html#x">y</a> <a href="https://e.org">e</a> <link href="_static/a.css">'
     )
-    assert pdf.paper_html(html) == (
+    links = (
         '<a class="x">c</a> <a>p</a> <a href="#fig-1">F</a> '
         '<a href="#x">y</a> <a href="https://e.org">e</a> <link href="_static/a.css">'
     )
+    assert pdf.paper_html(html) == links + pdf.KEEP_WITH_NEXT_JS
+    # the script that keeps each heading with what follows it runs in the page, before </body>
+    assert pdf.paper_html(f"<body>{html}</body>") == f"<body>{links}{pdf.KEEP_WITH_NEXT_JS}</body>"
+    css = (pdf.STATIC / pdf.PRINT_CSS).read_text(encoding="utf-8")
+    assert re.search(r"\.pruneplast-keep\s*\{\s*break-inside:\s*avoid", css)
+    assert '"pruneplast-keep"' in pdf.KEEP_WITH_NEXT_JS
 
 
 def test_pdf_errors_are_clear(tmp_path, monkeypatch):

@@ -122,10 +122,34 @@ def single_page(stage: Path, out: Path, profile: str, strict: bool = False) -> P
 _HREF = re.compile(r"""(<a\b[^>]*?)\s+href=(["'])(.*?)\2""", re.I | re.S)
 
 
+#: Run in the page before it is printed: each heading is kept on one sheet with the first visible
+#: block after it (a table, a figure, a paragraph), by wrapping the two in a block that is not
+#: broken inside (``.pruneplast-keep`` in the print stylesheet). CSS alone cannot do it: a heading
+#: followed by a table or figure taller than the rest of the sheet stayed behind at its foot. A
+#: heading followed directly by a subsection is left alone (the pair would be most of a chapter).
+KEEP_WITH_NEXT_JS = """
+<script>
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".bd-article h2, .bd-article h3, .bd-article h4, .bd-article h5").forEach(function (h) {
+    var run = [h], next = h.nextElementSibling;
+    while (next && next.getClientRects().length === 0) { run.push(next); next = next.nextElementSibling; }
+    if (!next || next.tagName === "SECTION" || /^H[1-6]$/.test(next.tagName)) return;
+    run.push(next);
+    var keep = document.createElement("div");
+    keep.className = "pruneplast-keep";
+    h.parentNode.insertBefore(keep, h);
+    run.forEach(function (e) { keep.appendChild(e); });
+  });
+});
+</script>
+"""
+
+
 def paper_html(html: str) -> str:
     """The single-page book as it goes to paper: links to the other files of the HTML book (the
     results downloads, the PDF itself) become plain text, since in a PDF they would point into
-    this machine's build folder; links within the book (``#...``) and to the web stay."""
+    this machine's build folder; links within the book (``#...``) and to the web stay; and each
+    heading is kept with what follows it (:data:`KEEP_WITH_NEXT_JS`, added before ``</body>``)."""
 
     def one(m: re.Match[str]) -> str:
         href = m.group(3)
@@ -135,7 +159,9 @@ def paper_html(html: str) -> str:
             return f"{m.group(1)} href={m.group(2)}{href[len('index.html') :]}{m.group(2)}"
         return m.group(1)
 
-    return _HREF.sub(one, html)
+    html = _HREF.sub(one, html)
+    at = html.rfind("</body>")
+    return html[:at] + KEEP_WITH_NEXT_JS + html[at:] if at >= 0 else html + KEEP_WITH_NEXT_JS
 
 
 def print_pdf(page: Path, pdf: Path, chromium: Path | None = None, timeout: float = 900) -> Path:
