@@ -406,29 +406,19 @@ def test_pdf_of_the_quick_book_renders(tmp_path):
     assert str(ROOT) not in text and "/work/" not in text, "the PDF prints a path of this machine"
 
 
-def test_book_build_prints_the_pdf_where_chromium_is(tmp_path, monkeypatch, capsys):
-    from pruneplast.build import book
+def test_book_command_prints_the_pdf_where_chromium_is(tmp_path, monkeypatch, capsys):
+    from pruneplast import cli
 
-    def fake_jupyter_book(cmd, cwd=None, env=None):
-        out = Path(cmd[cmd.index("--path-output") + 1]) / "_build" / "html"
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "index.html").write_text("<html></html>")
-        return SimpleNamespace(returncode=0)
-
-    monkeypatch.setattr(book, "execute_book", lambda *a, **k: [])
-    monkeypatch.setattr(book, "stage_book", lambda *a, **k: tmp_path / "stage")
-    monkeypatch.setattr(book, "jupyter_book_command", lambda: ["jupyter-book"])
-    monkeypatch.setattr(book.subprocess, "run", fake_jupyter_book)
-    printed = []
-    monkeypatch.setattr(pdf, "build_pdf", lambda *a, **k: printed.append((a, k)))
+    built, printed = [], []
+    monkeypatch.setattr(build, "build_book", lambda *a, **k: built.append((a, k)) or tmp_path / "html")
+    monkeypatch.setattr(pdf, "build_pdf", lambda *a, **k: printed.append(a) or tmp_path / "html" / pdf.PDF_NAME)
+    argv = ["book", "--profile", "quick", "--build-dir", str(tmp_path)]
     monkeypatch.setenv(pdf.CHROMIUM_ENV, str(tmp_path / "no-chromium"))
-    html = book.build_book("quick", tmp_path / "b")
-    assert printed == [] and "no PDF of the book: the PDF is printed by headless Chromium" in capsys.readouterr().out
+    assert cli.main(argv) == 0 and len(built) == 1 and printed == []
+    assert "no PDF of the book: the PDF is printed by headless Chromium" in capsys.readouterr().out
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\nexit 0\n")
     fake.chmod(0o755)
     monkeypatch.setenv(pdf.CHROMIUM_ENV, str(fake))
-    assert book.build_book("quick", tmp_path / "b") == html
-    assert printed == [(("quick", (tmp_path / "b").resolve(), html / pdf.PDF_NAME), {"html_dir": html})]
-    book.build_book("quick", tmp_path / "b", pdf=False)
-    assert len(printed) == 1
+    assert cli.main(argv) == 0 and printed == [("quick", str(tmp_path))]
+    assert cli.main([*argv, "--no-pdf"]) == 0 and len(built) == 3 and len(printed) == 1

@@ -38,7 +38,6 @@ import yaml
 
 from ..results import atomic_write, file_mode, project_root
 from . import sphinxext
-from ._common import _fmt_time, _log
 
 #: Debian's Chromium, as the browser tests use it (``make browser`` installs it).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,6 +48,10 @@ PRINT_CSS = "pruneplast-print.css"
 STATIC = Path(__file__).resolve().parent / "static"
 #: Milliseconds of page time Chromium gives the page's scripts (MathJax) before printing.
 SCRIPT_BUDGET_MS = 120_000
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
 
 
 def find_chromium() -> Path:
@@ -227,11 +230,19 @@ def build_pdf(
     _log(f"== PDF: printing {index.name} with {chromium} ==")
     print_pdf(page, pdf, chromium)
     size = pdf.stat().st_size / 2**20
-    _log(
-        f"== PDF at {pdf} ({size:.1f} MiB): single page {_fmt_time(t1 - t0)}, "
-        f"printing {_fmt_time(time.perf_counter() - t1)} =="
-    )
+    _log(f"== PDF at {pdf} ({size:.1f} MiB): single page {t1 - t0:.1f} s, printing {time.perf_counter() - t1:.1f} s ==")
     return pdf
+
+
+def print_built_book(profile: str, build_dir: Path | str | None = None) -> Path | None:
+    """The last step of ``pruneplast book``: the PDF of the book just built, where Chromium is
+    installed (returns its path); where it is not, a line saying so and no PDF (returns None)."""
+    try:
+        find_chromium()
+    except FileNotFoundError as exc:
+        _log(f"== no PDF of the book: {exc} ==")
+        return None
+    return build_pdf(profile, build_dir)
 
 
 def add_print_css(app, config) -> None:
