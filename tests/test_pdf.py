@@ -404,6 +404,7 @@ def test_pdf_of_the_quick_book_renders(tmp_path):
         assert needle in text, f"{needle!r} is not in the PDF"
     assert f"pruneplast {pruneplast.__version__} · commit" in text  # the build, in the footer
     assert str(ROOT) not in text and "/work/" not in text, "the PDF prints a path of this machine"
+    assert b"file://" not in out.read_bytes(), "a link of the PDF points into this machine's build folder"
 
 
 def test_book_command_prints_the_pdf_where_chromium_is(tmp_path, monkeypatch, capsys):

@@ -227,7 +227,7 @@ def build_pdf(
     page = single / "_build" / "singlehtml" / "print.html"
     atomic_write(page, paper_html(index.read_text(encoding="utf-8")))
     t1 = time.perf_counter()
-    _log(f"== PDF: printing {index.name} with {chromium} ==")
+    _log(f"== PDF: printing the single page with {chromium} ==")
     print_pdf(page, pdf, chromium)
     size = pdf.stat().st_size / 2**20
     _log(f"== PDF at {pdf} ({size:.1f} MiB): single page {t1 - t0:.1f} s, printing {time.perf_counter() - t1:.1f} s ==")
