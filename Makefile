@@ -1,13 +1,18 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
+<<<<<<< HEAD
 #   make pdf [PROFILE=paper|quick]    the built book as one PDF, _build/html/pruneplast.pdf (Chromium)
 #   make check                        the inner loop: lint, types and the tests not marked slow (<= 2 min)
 #   make test                         everything: lint, the quick book, every test and notebook check
+=======
+#   make test                         lint and type checks, engine tests, notebook checks, quick book
+>>>>>>> pdf
 #   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
 #   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make lab                          JupyterLab on localhost, the chapters opening as notebooks
+#   make pdf [PROFILE=paper|quick]    print the built book again as one PDF, _build/html/pruneplast.pdf
 #   make bench, make bench-directions engine speed on this machine (see benchmarks/README.md)
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
@@ -27,10 +32,14 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
+<<<<<<< HEAD
 .PHONY: help install lab lint check test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
+=======
+.PHONY: help install lab lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
+>>>>>>> pdf
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,/^$$/p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -88,6 +97,7 @@ book: $(INSTALLED) widgets-js
 
 # The book built by `make book` (same PROFILE), printed by headless Chromium as one PDF; nothing is
 # executed again (pruneplast/build/pdf.py says why Chromium rather than LaTeX).
+.PHONY: pdf
 pdf: $(INSTALLED) browser
 	$(VENV)/bin/pruneplast pdf --profile $(PROFILE)
 

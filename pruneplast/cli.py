@@ -243,9 +243,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "book":
-            build.build_book(
-                args.profile, args.build_dir, force=args.force, strict=not args.no_strict, pdf=not args.no_pdf
-            )
+            build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            if not args.no_pdf:
+                from .build.pdf import print_built_book
+
+                print_built_book(args.profile, args.build_dir)
             return 0
         if args.command == "pdf":
             from .build.pdf import build_pdf

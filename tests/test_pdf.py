@@ -219,10 +219,16 @@ def test_paper_keeps_links_within_the_book_and_to_the_web_only():
         '<a class="x" href="_downloads/ab/c.csv">c</a> <a href="../pruneplast.pdf">p</a> <a href="#fig-1">F</a> '
         '<a href="index.html#x">y</a> <a href="https://e.org">e</a> <link href="_static/a.css">'
     )
-    assert pdf.paper_html(html) == (
+    links = (
         '<a class="x">c</a> <a>p</a> <a href="#fig-1">F</a> '
         '<a href="#x">y</a> <a href="https://e.org">e</a> <link href="_static/a.css">'
     )
+    assert pdf.paper_html(html) == links + pdf.KEEP_WITH_NEXT_JS
+    # the script that keeps each heading with what follows it runs in the page, before </body>
+    assert pdf.paper_html(f"<body>{html}</body>") == f"<body>{links}{pdf.KEEP_WITH_NEXT_JS}</body>"
+    css = (pdf.STATIC / pdf.PRINT_CSS).read_text(encoding="utf-8")
+    assert re.search(r"\.pruneplast-keep\s*\{\s*break-inside:\s*avoid", css)
+    assert '"pruneplast-keep"' in pdf.KEEP_WITH_NEXT_JS
 
 
 def test_pdf_errors_are_clear(tmp_path, monkeypatch):
@@ -328,8 +334,41 @@ def _book_build() -> Path:
     return Path(env) if env else ROOT / "_build" / "test"
 
 
+def test_built_book_has_its_footer_downloads_and_pdf_link():
+    """In the built quick book: the build line in every page's footer, a download section with
+    working links at the end of every chapter that saved results, and the front page's PDF link
+    pointing at the PDF the build printed (where Chromium printed one)."""
+    build_dir = _book_build()
+    html = build_dir / "html"
+    if not (html / "index.html").is_file() or not (build_dir / "source" / "quick" / "_toc.yml").is_file():
+        pytest.skip(f"no quick book built in {build_dir} (make test builds it; $PRUNEPLAST_BOOK_BUILD names another)")
+    pages = sorted([*html.glob("book/*.html"), *html.glob("notebooks/*.html"), html / "genindex.html"])
+    version = re.escape(pruneplast.__version__)
+    line = re.compile(rf'class="pruneplast-build-info">pruneplast {version} · commit [^<]+ · built \d{{4}}-\d\d-\d\d<')
+    no_footer = [str(p.relative_to(html)) for p in pages if not line.search(p.read_text(encoding="utf-8"))]
+    assert not no_footer, f"pages without the build line in their footer: {no_footer}"
+    staged = build_dir / "source" / "quick" / downloads.RESULTS_FOLDER
+    chapters_with_results = sorted({p.stem for p in staged.glob("*.csv")}) if staged.is_dir() else []
+    assert chapters_with_results, f"no chapter's results were staged in {staged}"
+    for chapter in chapters_with_results:
+        page = html / "notebooks" / f"{chapter}.html"
+        text = page.read_text(encoding="utf-8")
+        assert downloads.HEADING in text, f"{page.name} has no '{downloads.HEADING}' section"
+        for href in re.findall(r'href="(\.\./_downloads/[^"]+)"', text):
+            target = (page.parent / href).resolve()
+            assert target.is_file(), f"{page.name} links {href}, which is not in the book"
+            assert target.read_bytes() == (staged / target.name).read_bytes()
+    intro = (html / "book" / "intro.html").read_text(encoding="utf-8")
+    assert 'href="../pruneplast.pdf"' in intro
+    if shutil.which("pdfinfo") and (html / pdf.PDF_NAME).is_file():
+        assert (html / pdf.PDF_NAME).read_bytes()[:5] == b"%PDF-"
+
+
 @pytest.mark.slow
 def test_pdf_of_the_quick_book_renders(tmp_path):
+    """The quick book's PDF: the one its build printed when that is newer than its HTML, else one
+    printed here from the built book. A4 pages, at least one per page of the book, pages with ink
+    on them, the front matter, chapters, figures and tables numbered, the footer, no machine path."""
     build_dir = _book_build()
     if not (build_dir / "source" / "quick" / "_toc.yml").is_file() or not (build_dir / "html" / "index.html").is_file():
         pytest.skip(f"no quick book built in {build_dir} (make test builds it; $PRUNEPLAST_BOOK_BUILD names another)")
@@ -340,8 +379,12 @@ def test_pdf_of_the_quick_book_renders(tmp_path):
     missing = [t for t in ("pdfinfo", "pdftoppm", "pdftotext") if shutil.which(t) is None]
     if missing:
         pytest.skip(f"{', '.join(missing)} missing: poppler-utils is not installed (`make browser` installs it)")
-    out = pdf.build_pdf("quick", build_dir, tmp_path / "book.pdf", work_dir=tmp_path / "single")
-    assert out == tmp_path / "book.pdf" and not list(tmp_path.glob(".*.tmp"))
+    built = build_dir / "html" / pdf.PDF_NAME
+    if built.is_file() and built.stat().st_mtime >= (build_dir / "html" / "index.html").stat().st_mtime:
+        out = built  # printed by the book build itself (pruneplast book), after this HTML: read it
+    else:
+        out = pdf.build_pdf("quick", build_dir, tmp_path / "book.pdf", work_dir=tmp_path / "single")
+        assert out == tmp_path / "book.pdf" and not list(tmp_path.glob(".*.tmp"))
     info = subprocess.run(["pdfinfo", str(out)], capture_output=True, text=True, check=True).stdout
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
     width, height = map(float, re.search(r"^Page size:\s+([\d.]+) x ([\d.]+) pts", info, re.M).groups())
@@ -361,3 +404,22 @@ def test_pdf_of_the_quick_book_renders(tmp_path):
         assert needle in text, f"{needle!r} is not in the PDF"
     assert f"pruneplast {pruneplast.__version__} · commit" in text  # the build, in the footer
     assert str(ROOT) not in text and "/work/" not in text, "the PDF prints a path of this machine"
+    assert b"file://" not in out.read_bytes(), "a link of the PDF points into this machine's build folder"
+
+
+def test_book_command_prints_the_pdf_where_chromium_is(tmp_path, monkeypatch, capsys):
+    from pruneplast import cli
+
+    built, printed = [], []
+    monkeypatch.setattr(build, "build_book", lambda *a, **k: built.append((a, k)) or tmp_path / "html")
+    monkeypatch.setattr(pdf, "build_pdf", lambda *a, **k: printed.append(a) or tmp_path / "html" / pdf.PDF_NAME)
+    argv = ["book", "--profile", "quick", "--build-dir", str(tmp_path)]
+    monkeypatch.setenv(pdf.CHROMIUM_ENV, str(tmp_path / "no-chromium"))
+    assert cli.main(argv) == 0 and len(built) == 1 and printed == []
+    assert "no PDF of the book: the PDF is printed by headless Chromium" in capsys.readouterr().out
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv(pdf.CHROMIUM_ENV, str(fake))
+    assert cli.main(argv) == 0 and printed == [("quick", str(tmp_path))]
+    assert cli.main([*argv, "--no-pdf"]) == 0 and len(built) == 3 and len(printed) == 1

@@ -8,7 +8,10 @@
 * :mod:`.book`: every page executed, staged and built with Jupyter Book;
 * :mod:`.memory`: the kernel's peak memory per page;
 * :mod:`.references`: the notebook checks' references;
-* :mod:`.webassets`: the ipywidgets bundle served by the book; :mod:`.sphinxext`: the book's Sphinx hook.
+* :mod:`.webassets`: the ipywidgets bundle served by the book; :mod:`.sphinxext`: the book's Sphinx hook;
+* :mod:`.downloads`: each chapter's results files, linked from its last section;
+* :mod:`.footer`: the version, commit and build date in every page's footer (a Sphinx extension);
+* :mod:`.pdf`: the whole book as one PDF, printed by headless Chromium (and the print stylesheet).
 
 None of it is part of a cached state's key or a page's stamp except :mod:`.execution`
 (:mod:`pruneplast.keys`).

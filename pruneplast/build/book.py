@@ -35,7 +35,6 @@ from .. import chapters
 from ..results import atomic_write, project_root, results_dir
 from . import sphinxext
 from ._common import NOTEBOOK_DIRS, fmt_time, jupyter_book_command, log
-from .downloads import add_downloads
 from .execution import execute, patched_environ
 from .memory import PeakMemory
 from .notebooks import is_text_notebook, parameters_for
@@ -214,13 +213,15 @@ def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
 
     copy_widgets_js(stage / "_static" / "widgets")
     exec_dir = Path(build_dir) / "exec" / profile
+    from .downloads import add_downloads  # each chapter's results files, linked from its last section
+
     res_dir = results_dir(profile, Path(os.environ.get("PRUNEPLAST_RESULTS", root / "results")).resolve())
     for page in toc_files(root):
         src = _source_of(page, root)
         if src.suffix == ".ipynb" or is_text_notebook(src):
             (stage / page).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(exec_dir / f"{page}.ipynb", stage / f"{page}.ipynb")
-            if src.stem in chapters.CHAPTERS:  # its results files, linked from its last section
+            if src.stem in chapters.CHAPTERS:
                 add_downloads(stage / f"{page}.ipynb", src.stem, profile, res_dir, stage)
     return stage
 
@@ -269,15 +270,12 @@ def build_book(
     html_dir: Path | str | None = None,
     force: bool = False,
     strict: bool = True,
-    pdf: bool = True,
 ) -> Path:
     """Execute every notebook page (stamped), stage them and build the HTML book; returns the HTML folder.
 
     ``build_dir`` (default ``<project>/_build``) holds ``exec/<profile>`` (executed notebooks and
     stamps), ``source/<profile>`` (the staging folder) and ``html`` (the book). ``strict`` turns
-    Sphinx warnings into errors (``-W -n --keep-going``). With ``pdf``, the book is then printed as
-    one PDF into the HTML folder (:mod:`pruneplast.build.pdf`; the front page links it) where
-    Chromium is installed; where it is not, the build says so and leaves the PDF out.
+    Sphinx warnings into errors (``-W -n --keep-going``).
     """
     root = project_root()
     build_dir, html = check_book_folders(profile, build_dir, html_dir, root)
@@ -307,15 +305,6 @@ def build_book(
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
     timing_file, timings = write_timings(build_dir, profile, records, t_exec, t_html)
-    if pdf:
-        from . import pdf as _pdf
-
-        try:
-            _pdf.find_chromium()
-        except FileNotFoundError as exc:
-            log(f"== no PDF of the book: {exc} ==")
-        else:
-            _pdf.build_pdf(profile, build_dir, html / _pdf.PDF_NAME, html_dir=html)
     log(f"== book at {html / 'index.html'} ==")
     log(
         f"   notebooks: {n_exec} executed, {len(records) - n_exec} up to date, {fmt_time(t_exec)}; "

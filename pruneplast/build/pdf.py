@@ -38,7 +38,7 @@ import yaml
 
 from ..results import atomic_write, file_mode, project_root
 from . import sphinxext
-from ._common import fmt_time, jupyter_book_command, log
+from ._common import jupyter_book_command, log
 
 #: Debian's Chromium, as the browser tests use it (``make browser`` installs it).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -121,10 +121,34 @@ def single_page(stage: Path, out: Path, profile: str, strict: bool = False) -> P
 _HREF = re.compile(r"""(<a\b[^>]*?)\s+href=(["'])(.*?)\2""", re.I | re.S)
 
 
+#: Run in the page before it is printed: each heading is kept on one sheet with the first visible
+#: block after it (a table, a figure, a paragraph), by wrapping the two in a block that is not
+#: broken inside (``.pruneplast-keep`` in the print stylesheet). CSS alone cannot do it: a heading
+#: followed by a table or figure taller than the rest of the sheet stayed behind at its foot. A
+#: heading followed directly by a subsection is left alone (the pair would be most of a chapter).
+KEEP_WITH_NEXT_JS = """
+<script>
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll(".bd-article h2, .bd-article h3, .bd-article h4, .bd-article h5").forEach(function (h) {
+    var run = [h], next = h.nextElementSibling;
+    while (next && next.getClientRects().length === 0) { run.push(next); next = next.nextElementSibling; }
+    if (!next || next.tagName === "SECTION" || /^H[1-6]$/.test(next.tagName)) return;
+    run.push(next);
+    var keep = document.createElement("div");
+    keep.className = "pruneplast-keep";
+    h.parentNode.insertBefore(keep, h);
+    run.forEach(function (e) { keep.appendChild(e); });
+  });
+});
+</script>
+"""
+
+
 def paper_html(html: str) -> str:
     """The single-page book as it goes to paper: links to the other files of the HTML book (the
     results downloads, the PDF itself) become plain text, since in a PDF they would point into
-    this machine's build folder; links within the book (``#...``) and to the web stay."""
+    this machine's build folder; links within the book (``#...``) and to the web stay; and each
+    heading is kept with what follows it (:data:`KEEP_WITH_NEXT_JS`, added before ``</body>``)."""
 
     def one(m: re.Match[str]) -> str:
         href = m.group(3)
@@ -134,7 +158,9 @@ def paper_html(html: str) -> str:
             return f"{m.group(1)} href={m.group(2)}{href[len('index.html') :]}{m.group(2)}"
         return m.group(1)
 
-    return _HREF.sub(one, html)
+    html = _HREF.sub(one, html)
+    at = html.rfind("</body>")
+    return html[:at] + KEEP_WITH_NEXT_JS + html[at:] if at >= 0 else html + KEEP_WITH_NEXT_JS
 
 
 def print_pdf(page: Path, pdf: Path, chromium: Path | None = None, timeout: float = 900) -> Path:
@@ -197,14 +223,22 @@ def build_pdf(
     page = single / "_build" / "singlehtml" / "print.html"
     atomic_write(page, paper_html(index.read_text(encoding="utf-8")))
     t1 = time.perf_counter()
-    log(f"== PDF: printing {index.name} with {chromium} ==")
+    log(f"== PDF: printing the single page with {chromium} ==")
     print_pdf(page, pdf, chromium)
     size = pdf.stat().st_size / 2**20
-    log(
-        f"== PDF at {pdf} ({size:.1f} MiB): single page {fmt_time(t1 - t0)}, "
-        f"printing {fmt_time(time.perf_counter() - t1)} =="
-    )
+    log(f"== PDF at {pdf} ({size:.1f} MiB): single page {t1 - t0:.1f} s, printing {time.perf_counter() - t1:.1f} s ==")
     return pdf
+
+
+def print_built_book(profile: str, build_dir: Path | str | None = None) -> Path | None:
+    """The last step of ``pruneplast book``: the PDF of the book just built, where Chromium is
+    installed (returns its path); where it is not, a line saying so and no PDF (returns None)."""
+    try:
+        find_chromium()
+    except FileNotFoundError as exc:
+        log(f"== no PDF of the book: {exc} ==")
+        return None
+    return build_pdf(profile, build_dir)
 
 
 def add_print_css(app, config) -> None:
