@@ -11,8 +11,9 @@ between the runs: baseline epochs; the regimen groups' epochs per cycle, at the 
 chronic cycles; each arm's course); the two runs give both terms, and the paper-scale estimate
 is ``seeds x (fixed + per_epoch x paper epochs)``: on one thread a task's work grows with its
 replicas, one after another. The sweep and study B's measurements train nothing; their run-1
-time is scaled by the seeds alone. Prints one row per task and the largest, with the machine's
-load average before and after.
+time is scaled by the seeds alone. Times are CPU seconds of the one-thread process: on a quiet
+machine its wall time, and on a busy one what it would be with a core to itself. Prints one row
+per task and the largest, with the machine's load average before and after.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def _label(task) -> str:
 
 
 def measure(setting, durations) -> dict[str, tuple[float, int]]:
-    """label -> (seconds, epochs) of every task of ``setting`` at ``durations``, one seed, in a fresh cache."""
+    """label -> (seconds, epochs) of every task of ``setting`` at ``durations``, one seed, in a fresh
+    cache. The seconds are this process's CPU time (one thread), which other processes on a
+    busy machine do not inflate as they do its wall time."""
     from pruneplast import atlas
     from pruneplast.atlas.protocol import run_task
 
@@ -73,9 +76,9 @@ def measure(setting, durations) -> dict[str, tuple[float, int]]:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PRUNEPLAST_CACHE"] = cache
         for task in sorted(atlas.tasks([setting], protocol), key=lambda t: t.wave):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             run_task(task, protocol)
-            out[_label(task)] = (time.perf_counter() - t0, _epochs(task, protocol))
+            out[_label(task)] = (time.process_time() - t0, _epochs(task, protocol))
     return out
 
 
