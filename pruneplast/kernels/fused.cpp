@@ -176,6 +176,19 @@ at::Tensor fused_step(
       int64_t prev_live = D;
       for (int64_t l = 0; l < L; ++l) {
         Layer& a = ly[l];
+        const bool hidden = l < L - 1;
+        const float* nz = hidden && noisy && sig > 0.0f ? NZ[l] + m * B * a.width : nullptr;
+        // h = (act(z) + sigma * noise) * scale - shift for live row r, act(z) already in A
+        auto modulate = [&](int64_t r) {
+          const float* ar = a.A + r * B;
+          float* hr = a.H + r * B;
+          if (nz != nullptr) {
+            const int64_t u = UNIT[a.rows_off + r];
+            for (int64_t b = 0; b < B; ++b) hr[b] = (ar[b] + sig * nz[b * a.width + u]) * sc - sh;
+          } else {
+            for (int64_t b = 0; b < B; ++b) hr[b] = ar[b] * sc - sh;
+          }
+        };
         for (int64_t r = 0; r < a.n_rows; ++r) {
           float bc = P[n_entries + a.rows_off + r];  // bias plus the folded constant inputs
           const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1];
@@ -186,28 +199,21 @@ at::Tensor fused_step(
             for (int64_t b = 0; b < B; ++b) z[b] = bc;
             for (int64_t e = e0; e < e1; ++e)
               if (COL[e] < prev_live) axpy(P[e], prev_h + COL[e] * B, z, B);
+            if (hidden && !th) {  // ReLU and modulation while the row is in the first-level cache
+              for (int64_t b = 0; b < B; ++b) z[b] = z[b] > 0.0f ? z[b] : 0.0f;
+              modulate(r);
+            }
           } else {
             a.Ac[r - a.n_live] = bc;
           }
         }
-        if (l == L - 1) break;
+        if (!hidden) break;
         if (th) {
           tanh_inplace(a.A, a.n_live * B);
           tanh_inplace(a.Ac, a.n_const);
+          for (int64_t r = 0; r < a.n_live; ++r) modulate(r);
         } else {
-          for (int64_t i = 0; i < a.n_live * B; ++i) a.A[i] = a.A[i] > 0.0f ? a.A[i] : 0.0f;
           for (int64_t i = 0; i < a.n_const; ++i) a.Ac[i] = a.Ac[i] > 0.0f ? a.Ac[i] : 0.0f;
-        }
-        if (noisy && sig > 0.0f) {
-          const float* nz = NZ[l] + m * B * a.width;
-          for (int64_t r = 0; r < a.n_live; ++r) {
-            const int64_t u = UNIT[a.rows_off + r];
-            const float* ar = a.A + r * B;
-            float* hr = a.H + r * B;
-            for (int64_t b = 0; b < B; ++b) hr[b] = (ar[b] + sig * nz[b * a.width + u]) * sc - sh;
-          }
-        } else {
-          for (int64_t i = 0; i < a.n_live * B; ++i) a.H[i] = a.A[i] * sc - sh;
         }
         for (int64_t i = 0; i < a.n_const; ++i) a.Hc[i] = a.Ac[i] * sc - sh;
         prev_h = a.H;
@@ -237,11 +243,8 @@ at::Tensor fused_step(
       // ---------------------------------------------------------------- backward
       for (int64_t l = L - 1; l >= 0; --l) {
         Layer& a = ly[l];
-        if (l < L - 1) {  // gradient at the pre-activations: through shift, scale and act
-          for (int64_t i = 0; i < a.n_live * B; ++i) {
-            const float g = a.G[i] * sc;
-            a.G[i] = th ? g * (1.0f - a.A[i] * a.A[i]) : (a.A[i] > 0.0f ? g : 0.0f);
-          }
+        const bool hidden = l < L - 1;
+        if (hidden) {  // gradient at the pre-activations: through shift, scale and act (live rows below)
           for (int64_t i = 0; i < a.n_const; ++i) {
             const float g = a.Gc[i] * sc;
             a.Gc[i] = th ? g * (1.0f - a.Ac[i] * a.Ac[i]) : (a.Ac[i] > 0.0f ? g : 0.0f);
@@ -258,7 +261,14 @@ at::Tensor fused_step(
         }
         for (int64_t r = 0; r < a.n_rows; ++r) {
           const bool live = r < a.n_live;
-          const float* g = live ? a.G + r * B : nullptr;
+          float* g = live ? a.G + r * B : nullptr;
+          if (live && hidden) {
+            const float* ar = a.A + r * B;
+            for (int64_t b = 0; b < B; ++b) {
+              const float gs = g[b] * sc;
+              g[b] = th ? gs * (1.0f - ar[b] * ar[b]) : (ar[b] > 0.0f ? gs : 0.0f);
+            }
+          }
           const float s = live ? lane_sum(g, B) : a.Gc[r - a.n_live];
           GR[n_entries + a.rows_off + r] = s;
           for (int64_t e = a.ptr[r]; e < a.ptr[r + 1]; ++e) {
