@@ -36,6 +36,7 @@ from .config import (
     check_choice,
     check_device,
     check_distinct,
+    check_distinct_atlas_regimens,
     check_distinct_regimens,
     check_increasing,
     check_memory,
@@ -432,8 +433,12 @@ register(
             "shared_data_set": Param(
                 "bool", True, "include every replicate on study A's one data set (else one data set per replicate)"
             ),
-            "regrow_fraction": Param("fraction", 0.5, "study A's single regrowth (and the ketamine-like one)"),
-            "consolidation_epochs": Param("int", 15, "consolidation epochs after it (lr 5e-4)", quick=1),
+            "regrow_fraction": Param(
+                "fraction", 0.5, "study A's single regrowth (and the ketamine-like one)", range=REGIMEN_FRACTION
+            ),
+            "consolidation_epochs": Param(
+                "int", 15, "consolidation epochs after it (lr 5e-4)", quick=1, range=POSITIVE_COUNT
+            ),
             "acute_fraction": Param("fraction", 0.6, "regrowth of the acute moderate regimen", range=REGIMEN_FRACTION),
             "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=1),
             "chronic_fraction": Param(
@@ -453,6 +458,17 @@ register(
                 "address", "", "a Dask scheduler's address (tcp://host:port) to send the cells to; '' = this machine"
             ),
         },
+        checks=(
+            lambda v: check_distinct_atlas_regimens(
+                v["regrow_fraction"],
+                v["consolidation_epochs"],
+                v["acute_fraction"],
+                v["acute_epochs"],
+                v["chronic_fraction"],
+                v["chronic_epochs"],
+                v["chronic_cycles"],
+            ),
+        ),  # fmt: skip
     )
 )
 

@@ -162,15 +162,21 @@ def check_distinct_regimens(
     shapes["full acute"] = (1, 1.0, int(full_epochs))
     if control and len(cyc) == 3:
         shapes["epochs-matched control"] = (1, float(acute_fraction), int(cyc[2]) * int(chronic_epochs))
+    values = {
+        "acute_fraction": acute_fraction, "acute_epochs": acute_epochs, "chronic_fraction": chronic_fraction,
+        "chronic_epochs": chronic_epochs, "chronic_cycles": cyc, "full_epochs": full_epochs,
+    }  # fmt: skip
+    _check_distinct_shapes(shapes, REGIMEN_PARAMETERS, values)
+
+
+def _check_distinct_shapes(shapes: dict[str, tuple], parameters: dict[str, tuple], values: dict) -> None:
+    """Raise naming the parameters (and their values) that make two regimens of ``shapes``
+    ((cycles, fraction, epochs) by label) the same experiment."""
     seen: dict[tuple, str] = {}
     for label, shape in shapes.items():
         if shape in seen:
             other = seen[shape]
-            names = sorted(set(REGIMEN_PARAMETERS[other]) | set(REGIMEN_PARAMETERS[label]))
-            values = {
-                "acute_fraction": acute_fraction, "acute_epochs": acute_epochs, "chronic_fraction": chronic_fraction,
-                "chronic_epochs": chronic_epochs, "chronic_cycles": cyc, "full_epochs": full_epochs,
-            }  # fmt: skip
+            names = sorted(set(parameters[other]) | set(parameters[label]))
             given = ", ".join(f"{k}={values[k]!r}" for k in names)
             cycles, fraction, epochs = shape
             raise ValueError(
@@ -179,6 +185,40 @@ def check_distinct_regimens(
                 f"epoch{'s' if epochs != 1 else ''} each); change one of these parameters"
             )
         seen[shape] = label
+
+
+#: Which parameters set each of the atlas's compact regimens (chapter 7's names).
+ATLAS_REGIMEN_PARAMETERS = {
+    "regrown": ("regrow_fraction",),
+    "consolidated": ("regrow_fraction", "consolidation_epochs"),
+    "acute moderate": ("acute_fraction", "acute_epochs"),
+    "long chronic": ("chronic_cycles", "chronic_fraction", "chronic_epochs"),
+}
+
+
+def check_distinct_atlas_regimens(
+    regrow_fraction: float,
+    consolidation_epochs: int,
+    acute_fraction: float,
+    acute_epochs: int,
+    chronic_fraction: float,
+    chronic_epochs: int,
+    chronic_cycles: int,
+) -> None:
+    """The atlas's compact regimens (regrown, consolidated, acute moderate, long chronic) must
+    differ; raises naming the parameters that made two of them the same experiment."""
+    values = dict(
+        regrow_fraction=regrow_fraction, consolidation_epochs=consolidation_epochs, acute_fraction=acute_fraction,
+        acute_epochs=acute_epochs, chronic_fraction=chronic_fraction, chronic_epochs=chronic_epochs,
+        chronic_cycles=chronic_cycles,
+    )  # fmt: skip
+    shapes = {
+        "regrown": (1, float(regrow_fraction), 0),
+        "consolidated": (1, float(regrow_fraction), int(consolidation_epochs)),
+        "acute moderate": (1, float(acute_fraction), int(acute_epochs)),
+        "long chronic": (int(chronic_cycles), float(chronic_fraction), int(chronic_epochs)),
+    }
+    _check_distinct_shapes(shapes, ATLAS_REGIMEN_PARAMETERS, values)
 
 
 #: A Dask scheduler's address: tcp:// or tls://, a host name, IPv4 or [IPv6] address, and a port.

@@ -613,6 +613,28 @@ CLI_CASES: list[CliCase] = [
     ),
     CliCase(
         "parameters",
+        "an atlas with no single regrowth (-p regrow_fraction 0): its regimen regrows something",
+        _run("-p", "regrow_fraction", "0", chapter="07"),
+        2,
+        r"regrow_fraction must be in \(0\.0, 1\.0\]; got 0\.0",
+    ),
+    CliCase(
+        "parameters",
+        "an atlas without consolidation (-p consolidation_epochs 0): the consolidated regimen would be the regrown one",
+        _run("-p", "consolidation_epochs", "0", chapter="07"),
+        2,
+        r"consolidation_epochs must be an integer >= 1",
+    ),
+    CliCase(
+        "parameters",
+        "an atlas whose single regrowth equals its acute regimen (-p regrow_fraction 0.6)",
+        _run("-p", "regrow_fraction", "0.6", "--profile", "paper", chapter="07"),
+        2,
+        r"acute_epochs=15, acute_fraction=0\.6, consolidation_epochs=15, regrow_fraction=0\.6 make the "
+        r"consolidated and acute moderate regimens the same experiment",
+    ),
+    CliCase(
+        "parameters",
         "an acute regimen fraction of 1.0 at the quick profile (the same experiment as full acute)",
         _run("-p", "acute_fraction", "1.0", chapter="04"),
         2,

@@ -83,7 +83,7 @@ def test_settings_reject_bad_levels():
         atlas.settings(width_factors=[2.0, 2.0])
     with pytest.raises(ValueError, match="sweep_levels must include 0.0"):
         atlas.Protocol(sweep_levels=(0.5, 0.9, 0.95))
-    with pytest.raises(ValueError, match="same cycles, fraction and epochs"):
+    with pytest.raises(ValueError, match="make the consolidated and acute moderate regimens the same experiment"):
         atlas.Protocol(acute_fraction=0.5, acute_epochs=15)
 
 

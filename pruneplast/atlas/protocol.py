@@ -58,6 +58,7 @@ from .. import arms, parallel
 from ..config import (
     BASELINE,
     CONSOLIDATION,
+    REGIMEN_FRACTION,
     MaintenanceConfig,
     NetworkConfig,
     PruneConfig,
@@ -68,6 +69,7 @@ from ..config import (
     TrainConfig,
     check_choice,
     check_distinct,
+    check_distinct_atlas_regimens,
     check_int,
 )
 from ..operators import prune_to
@@ -213,7 +215,13 @@ class Protocol:
             )
         from ..protocols.regimens import plan
 
-        plan(self.regimens())  # distinct regimens, each valid
+        for name in ("regrow_fraction", "acute_fraction", "chronic_fraction"):  # named as chapter 7 names them
+            REGIMEN_FRACTION.check(name, getattr(self, name))
+        check_distinct_atlas_regimens(
+            self.regrow_fraction, self.consolidation_epochs, self.acute_fraction, self.acute_epochs,
+            self.chronic_fraction, self.chronic_epochs, self.chronic_cycles,
+        )  # fmt: skip
+        plan(self.regimens())
         MaintenanceConfig(durations=(max(1, self.maintenance_epochs),), threshold=self.threshold)
         check_int("maintenance_epochs", self.maintenance_epochs, 0)
 
