@@ -1,12 +1,8 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
-<<<<<<< HEAD
 #   make pdf [PROFILE=paper|quick]    the built book as one PDF, _build/html/pruneplast.pdf (Chromium)
 #   make check                        the inner loop: lint, types and the tests not marked slow (<= 2 min)
 #   make test                         everything: lint, the quick book, every test and notebook check
-=======
-#   make test                         lint and type checks, engine tests, notebook checks, quick book
->>>>>>> pdf
 #   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
 #   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
@@ -32,11 +28,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-<<<<<<< HEAD
 .PHONY: help install lab lint check test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
-=======
-.PHONY: help install lab lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
->>>>>>> pdf
 
 help:
 	@sed -n '2,/^$$/p' Makefile
