@@ -49,7 +49,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -117,6 +117,15 @@ class Setting:
         return NetworkConfig((2, *self.hidden, 4))
 
     @property
+    def label(self) -> str:
+        """The setting in words, on one line: the changed choice and its level ('hidden width
+        (\u00d70.5: 256-256-128)'); the reference is 'the studies' choices'."""
+        if self.choice == "reference":
+            return CHOICES[self.choice]
+        level = "\u00d7" + self.level[1:] if self.level.startswith("x") else self.level
+        return f"{CHOICES[self.choice]} ({level})"
+
+    @property
     def arch(self) -> str:
         """The network as readers see it: '2-512-512-256-4'."""
         return "-".join(map(str, self.network.sizes))
@@ -133,6 +142,14 @@ def deeper(k: int) -> tuple[int, ...]:
     if k >= 0:
         return (HIDDEN[0],) * k + HIDDEN
     return HIDDEN[-k:]
+
+
+def labels(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Each setting's identifier in the results -> its :attr:`Setting.label`, for the settings the
+    atlas chapter builds from ``parameters`` (a results file's parameters: its level lists)."""
+    keys = ("width_factors", "depth_changes", "task_sigmas", "global_scope", "lr_factors", "init_stds",
+            "shared_data_set")  # fmt: skip
+    return {s.name: s.label for s in settings(**{k: parameters[k] for k in keys if k in parameters})}
 
 
 def settings(
