@@ -208,6 +208,7 @@ def test_results_are_tidy_and_savable(tiny_run, tmp_path):
     assert len(back) == len(tiny_run) and out.exists()
 
 
+@pytest.mark.slow
 def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkeypatch):
     """One thread per cell: the executor does not change a number (same machine)."""
     from distributed import LocalCluster

@@ -134,6 +134,7 @@ def test_profile_values_and_overrides_for_chapters():
         assert build.parameters_for(path, "quick", {"seeds": [3]})["seeds"] == [3]
 
 
+@pytest.mark.slow
 def test_parameters_of_a_plain_notebook_come_from_its_cell(tiny):
     info = build.parameter_info(tiny)
     assert list(info) == ["profile", "sparsity", "seeds"]
@@ -171,6 +172,7 @@ def test_cli_unknown_parameter_fails_before_running(tmp_path):
     assert time.perf_counter() - t0 < 60
 
 
+@pytest.mark.slow
 def test_cli_bad_value_fails_before_running(tmp_path):
     path = _first_chapter()
     out = tmp_path / "never"
@@ -189,6 +191,7 @@ def test_cli_list_shows_every_chapter_and_parameter():
             assert k in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_run_writes_notebook_and_results(tiny, tmp_path):
     out = tmp_path / "run"
     proc = subprocess.run(
@@ -205,6 +208,7 @@ def test_cli_run_writes_notebook_and_results(tiny, tmp_path):
     assert not list(out.glob("*.partial.ipynb"))
 
 
+@pytest.mark.slow
 def test_bad_papermill_override_fails_first_cell(tiny, tmp_path):
     """Bypassing our checks, papermill itself injects a bad value: the first cell raises ValueError."""
     import papermill as pm
@@ -252,6 +256,7 @@ def _tiny_project(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys):
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
@@ -277,6 +282,7 @@ def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys
     assert (stage / "book" / "intro.md").exists() and (stage / "_toc.yml").exists()
 
 
+@pytest.mark.slow
 def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch):
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
@@ -348,6 +354,7 @@ def test_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
     assert list((tmp_path / "quick").iterdir()) == []  # neither the file nor a temporary
 
 
+@pytest.mark.slow
 def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
     """A process killed while rewriting its results: the results file is always whole.
 

@@ -130,6 +130,7 @@ def test_same_setting_same_numbers_in_a_fresh_explorer(start):
     assert bool(a.net.tanh.all())
 
 
+@pytest.mark.slow
 def test_grid_figures_and_static_widgets(start):
     ex = make(start)
     spec = explorer.GridSpec(
@@ -166,6 +167,7 @@ def test_grid_figures_and_static_widgets(start):
     assert leaf.children[1].value == grid.images[(1, 0, 1)]
 
 
+@pytest.mark.slow
 def test_live_explorer_recomputes_on_change(start):
     ex = make(start)
     box = explorer.live_explorer(ex, explorer.Knobs(consolidation_epochs=0), dpi=30)

@@ -81,6 +81,7 @@ def test_per_treatment_maintenance_equals_one_joint_ensemble(treated):
     assert [m["treatment"] for m in ck[2].meta] == [m["treatment"] for m in net.meta]
 
 
+@pytest.mark.slow
 def test_maintenance_in_worker_processes_equals_one_process(treated):
     """Two worker processes (the ketamine-like ensemble split between them) give the same checkpoints."""
     states, data, _ = treated
@@ -94,6 +95,7 @@ def test_maintenance_in_worker_processes_equals_one_process(treated):
     assert any(not torch.allclose(x, y) for x, y in zip(side[1].weights, side[3].weights))
 
 
+@pytest.mark.slow
 def test_maintenance_on_a_dask_cluster_equals_local_worker_processes(treated, dask_scheduler):
     """Checkpoints come back in memory from a separately started scheduler's workers."""
     from pruneplast import parallel
@@ -185,6 +187,7 @@ def test_longitudinal_rows_and_sensitivity(treated):
         longitudinal.longitudinal(states, data, cfgs, cfg, protections=[1.5])
 
 
+@pytest.mark.slow
 def test_scorecard_claims_read_the_saved_results(treated, tmp_path):
     from pruneplast import scorecard
     from pruneplast.results import load_results, save_results

@@ -10,6 +10,7 @@ import torch
 from pruneplast import parallel
 
 
+@pytest.mark.slow
 def test_jobs_in_processes_return_what_they_return_here_in_job_order():
     jobs = [(torch.arange(n, dtype=torch.float64),) for n in (5, 1, 3)]
     here = parallel.run_jobs(torch.sum, jobs, workers=1)
@@ -17,6 +18,7 @@ def test_jobs_in_processes_return_what_they_return_here_in_job_order():
     assert [float(t) for t in here] == [float(t) for t in there] == [10.0, 0.0, 3.0]
 
 
+@pytest.mark.slow
 def test_a_jobs_error_is_raised_in_the_caller():
     with pytest.raises(ValueError, match="math domain error"):
         parallel.run_jobs(math.sqrt, [(4.0,), (-1.0,)], workers=2)
@@ -57,6 +59,7 @@ def test_parts_are_contiguous_nearly_equal_and_cover_every_index():
 
 
 # --------------------------------------------------------------------------- on a Dask cluster
+@pytest.mark.slow
 def test_jobs_on_a_dask_cluster_come_back_in_job_order(dask_scheduler):
     jobs = [(torch.arange(n, dtype=torch.float64),) for n in (5, 1, 3)]
     there = parallel.run_jobs(torch.sum, jobs, workers=1, scheduler=dask_scheduler)

@@ -78,6 +78,7 @@ def _table_ok(summary: dict, cells: int) -> pd.DataFrame:
     return df
 
 
+@pytest.mark.slow
 def test_a_grid_on_a_local_cluster_merges_and_resumes(page, tmp_path):
     out = tmp_path / "sweep"
     first = sweep.run(page, GRID, "quick", out, workers=2, progress=False)
@@ -105,6 +106,7 @@ def test_the_cli_refuses_a_grid_that_is_not_a_list(capsys):
     assert "YAML list" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path):
     address, procs = start_dask_cluster(tmp_path, workers=2)
     try:
