@@ -1,6 +1,8 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
-#   make test                         lint and type checks, engine tests, notebook checks, quick book
+#   make pdf [PROFILE=paper|quick]    the built book as one PDF, _build/html/pruneplast.pdf (Chromium)
+#   make check                        the inner loop: lint, types and the tests not marked slow (<= 2 min)
+#   make test                         everything: lint, the quick book, every test and notebook check
 #   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
 #   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
@@ -26,7 +28,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lab lint test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install lab lint check test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
 	@sed -n '2,/^$$/p' Makefile
@@ -64,6 +66,16 @@ test:
 	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
 
 test-setup: $(INSTALLED) widgets-js browser
+
+# The inner loop (at most 2 minutes on two cores): lint, types and every test not marked slow.
+# Slow tests (@pytest.mark.slow: they execute chapters, start worker processes or a Dask cluster,
+# train at the full task's size or drive a browser) run in make test only.
+check: $(INSTALLED)
+	@set -e; start=$$(date +%s); \
+	$(MAKE) --no-print-directory lint; \
+	echo "== unit tests (not slow) =="; \
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile -q -m "not slow" tests; \
+	end=$$(date +%s); echo "make check finished in $$(( end - start )) s"
 
 # Lint, format and type checks (configured in pyproject.toml); fast, so make test runs them first.
 lint: $(INSTALLED)

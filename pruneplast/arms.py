@@ -33,8 +33,8 @@ from .config import (
 
 #: The studies' arms, in the order of their tables' columns.
 STUDY_ARMS = ("untreated", "ketamine", "ssri", "neurosteroid")
-#: How an arm's training runs: at constant modulation, or with a noise taper and a gain ramp.
-COURSES = ("plain", "scheduled")
+#: The studies' treated arms (all but the untreated network), which their claims compare.
+STUDY_TREATED = STUDY_ARMS[1:]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -97,9 +97,6 @@ class Arm:
         return self.label or self.name
 
 
-#: The name the rest of the engine has always used for an arm's configuration.
-TreatmentConfig = Arm
-
 _REGISTRY: dict[str, Arm] = {}
 
 
@@ -131,17 +128,9 @@ def arm(name: str) -> Arm:
     return _REGISTRY[name]
 
 
-#: The compatibility spelling of :func:`arm`.
-treatment = arm
-
-
 def treated_names() -> tuple[str, ...]:
     """Every arm with a drug to stop (all but 'untreated'): the arms the longitudinal study follows."""
     return tuple(n for n in names() if n != "untreated")
-
-
-def label(name: str) -> str:
-    return _REGISTRY[name].shown if name in _REGISTRY else name
 
 
 # --------------------------------------------------------------------------- study B's arms

@@ -19,6 +19,7 @@ import sys
 from typing import Sequence
 
 from . import build, chapters, results
+from .explorer import app as explorer_app
 
 
 def _parameter_option(parser, help: str) -> None:
@@ -89,7 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes (default: one per core)")
 
     e = sub.add_parser("explore", help="the explorer as a web app (Voila) on 127.0.0.1")
-    explore_arguments(e, chapters.PROFILES)
+    explorer_app.add_arguments(e, chapters.PROFILES)
 
     f = sub.add_parser("reference", help="refresh the notebook-check references in tests/reference")
     f.add_argument("notebooks", nargs="*", help="chapters to refresh (default: all present)")
@@ -131,11 +132,7 @@ def _need_runtime() -> None:
 
 def _run(args) -> int:
     _need_runtime()
-    overrides = {}
-    for name, value in args.parameter:
-        if name in overrides:
-            raise build.ParameterError(f"parameter {name!r} given twice")
-        overrides[name] = build.parse_value(value)
+    overrides = build.overrides_of(args.parameter)
     path = build.find_notebook(args.notebook)
     build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
     print(
@@ -188,18 +185,23 @@ def _left_behind(path, args) -> str:
     return f"(no partly executed notebook was kept{where})"
 
 
-def explore_arguments(ap, profiles: Sequence[str]) -> None:
-    """The app's command-line options (shared by ``pruneplast explore`` and ``python -m pruneplast.explorer``)."""
-    ap.add_argument("--out", default="_build/explore/explorer.ipynb", help="the .ipynb to write")
-    ap.add_argument("--profile", default="paper", choices=profiles)
-    _parameter_option(ap, "override one of the explorer chapter's parameters (a YAML literal); repeatable")
-    ap.add_argument(
-        "--serve",
-        type=int,
-        default=None,
-        metavar="PORT",
-        help="then serve it with Voila on http://127.0.0.1:PORT/ until interrupted",
-    )
+def _explore(args) -> int:
+    """``pruneplast explore``: its parameters, the notebook's path, the cache and the port are
+    checked before the explorer (torch, matplotlib) is imported, then the app is written and served."""
+    from .config import check_int
+
+    overrides = build.overrides_of(args.parameter)
+    try:
+        if args.serve is not None:
+            check_int("port", args.serve, 1, 65535)
+        build.parameters_for(build.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
+    except ValueError as exc:
+        raise build.ParameterError(str(exc)) from None
+    build.check_file(args.out, "app notebook (--out)", ".ipynb")
+    build.check_cache()
+    if args.serve is not None:
+        build.check_port(args.serve)
+    return explorer_app.serve(args.out, args.profile, overrides, args.serve)
 
 
 def _sweep(args) -> int:
@@ -215,11 +217,7 @@ def _sweep(args) -> int:
         if not isinstance(value, list):
             raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
         grid[name] = value
-    fixed: dict = {}
-    for name, text in args.parameter:
-        if name in fixed:
-            raise build.ParameterError(f"parameter {name!r} given twice (-p {name})")
-        fixed[name] = build.parse_value(text)
+    fixed = build.overrides_of(args.parameter)
     if args.workers is not None and args.workers < 1:
         raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
     try:
@@ -259,9 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "explore":
-            from .explorer import app
-
-            return app.serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+            return _explore(args)
         if args.command == "reference":
             build.make_reference(args.notebooks or None, executed=args.executed)
             return 0

@@ -22,6 +22,7 @@ from .data import SPLITS, EnsembleData
 FLOAT = torch.float32  # the engine's weights, biases, inputs and modulation values
 MODULATION_DTYPES = {"gain": FLOAT, "damping": FLOAT, "tanh": torch.bool, "protection": FLOAT}
 STATE_KEYS = ("weights", "biases", "masks", "meta", *MODULATION_DTYPES)
+ENSEMBLE_PARTS = ("weights", "biases", "masks", "meta", "modulation")  # an EnsembleMLP's attributes
 
 
 def _fail(name: str, what: str) -> ValueError:
@@ -95,10 +96,11 @@ def _check_parts(
 def check_network(net: Any, name: str = "net") -> None:
     """``net`` is an :class:`~pruneplast.network.EnsembleMLP` with at least one replica whose
     tensors fit together: (M, out, in) float32 weights chaining layer to layer, (M, out) float32
-    biases, bool masks of the weights' shapes, (M,) modulation values, all on one device."""
-    from .network import EnsembleMLP
+    biases, bool masks of the weights' shapes, (M,) modulation values, all on one device.
 
-    if not isinstance(net, EnsembleMLP):
+    The ensemble is recognised by its parts (this module imports no model module, so that
+    :mod:`pruneplast.network` can check the states it loads here); the parts are then checked."""
+    if not all(hasattr(net, part) for part in ENSEMBLE_PARTS):
         raise _fail(name, f"must be an EnsembleMLP; got {type(net).__name__}")
     _check_parts(name, net.weights, net.biases, net.masks, net.meta, net.modulation.state())
 

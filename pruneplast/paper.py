@@ -7,6 +7,8 @@ from pathlib import Path
 
 import yaml
 
+from .config import MaintenanceConfig
+
 PATH = Path(__file__).with_name("data") / "paper_results.yaml"
 
 
@@ -32,7 +34,8 @@ def table(study: str, name: str):
 # --------------------------------------------------------------------------- quoting in prose
 _A_CONSOLIDATION = ("clean", "combined", "extreme", "post", "drop")
 _A_REGIMENS = ("sparsity", "clean", "standard", "extreme", "combined", "drop", "post_sparsity")
-_A_STAGES = ("baseline", "pruned", "recovered")
+#: Study A's main table's columns: the stages of the main experiment (:mod:`pruneplast.protocols.cliff`).
+A_STAGES = ("baseline", "pruned", "recovered")
 
 
 def _name(*parts) -> str:
@@ -62,7 +65,7 @@ def numbers() -> dict[str, float]:
                 out[cid if k in ("value", "mean") else _name(cid, k)] = float(v)
     a = r["study_A"]["tables"]
     for cond, vals in a["main"].items():
-        for stage, v in zip(_A_STAGES, vals):
+        for stage, v in zip(A_STAGES, vals):
             out[_name("A_main", cond, stage)] = float(v)
     for cond, (g, rnd) in a["regrowth_gradient_vs_random"].items():
         out[_name("A_gradient", cond)], out[_name("A_random", cond)] = float(g), float(rnd)
@@ -77,7 +80,7 @@ def numbers() -> dict[str, float]:
     for k, v in enumerate(a["chronic_sparsity_path"]):
         out[_name("A_path", k)] = float(v)
     b = r["study_B"]["tables"]
-    durations = (25, 50, 100, 150, 200, 300)
+    durations = MaintenanceConfig().durations  # the study's, the columns of its by-duration tables
     for table, row in b.items():
         if table == "neurosteroid_off_drug":
             for cond, (m, sd) in row.items():

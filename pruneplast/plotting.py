@@ -19,6 +19,7 @@ import torch
 
 from . import arms
 from .results import summarise
+from .tables import plain
 
 STYLE = Path(__file__).with_name("pruneplast.mplstyle")
 
@@ -68,6 +69,18 @@ CHAPTER_MARKERS = {
     "05_treatments": "D",
     "06_longitudinal_relapse": "v",
 }
+#: One colour per changed modelling choice in the atlas's cliff figure (chapter 7; the reference is
+#: black). Muted hues picked at least 23 CIE76 units from every other colour of the book and 27 from
+#: each other, so that no setting reads as an arm, a state or a condition.
+ATLAS_CHOICES = {
+    "width": "#DD8855",
+    "depth": "#AA99FF",
+    "task_noise": "#995544",
+    "prune_scope": "#FF8888",
+    "learning_rates": "#667700",
+    "regrowth_init": "#664400",
+    "data_sets": "#005544",
+}
 #: The colour of values gathered from several chapters.
 GATHERED = "#333333"
 #: The scorecard's verdicts (text colour of the verdict cells).
@@ -82,25 +95,6 @@ def colour(name: str, default: str | None = None) -> str | None:
     if name in arms.names():
         return arms.arm(name).colour
     return _TABLE.get(name, default)
-
-
-def label(name: str) -> str:
-    """What readers see for an arm ('SSRI-like'); other names unchanged."""
-    return arms.label(name)
-
-
-class _Labels(dict):
-    """Arm labels from the registry, looked up when asked (an arm registered later has one too)."""
-
-    def __missing__(self, key: str) -> str:
-        return arms.label(key)
-
-    def get(self, key, default=None):
-        return arms.label(key) if key in arms.names() else default
-
-
-#: Read-only mapping arm name -> label (kept for code written against a table of labels).
-LABELS = _Labels()
 
 
 def use_style() -> None:
@@ -138,7 +132,12 @@ def line_ci(
     for k, (name, g) in enumerate(groups):
         s = summarise(g, [x]).sort_values(x)
         c = (colours or {}).get(name, colour(str(name)))
-        lab = (label_map or LABELS).get(name, name) if name is not None else kw.pop("label", None)
+        if name is None:
+            lab = kw.pop("label", None)
+        elif label_map:
+            lab = label_map.get(name, name)
+        else:  # an arm by its readers' name; other groups as they are
+            lab = plain(name) if name in arms.names() else name
         xs = s[x] * (1 + dodge) ** (k - (len(groups) - 1) / 2) if dodge else s[x]
         ax.plot(xs, s["mean"], marker=marker, ms=3.5, color=c, label=lab, **kw)
         if s["n"].max() > 1:

@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from . import paper
+from .claims import STUDY_B_SEEDS, like_with_like, per_seed, relapse_outcomes
+from .config import MaintenanceConfig
+from .protocols.treatment_tables import OFF_DRUG, TABLE_ROWS
 from .results import load_results
-from .scorecard import STUDY_B_SEEDS, like_with_like
-from .verdicts import RESOLUTION, _t, mean_sd, proportion, single_replicate
+from .verdicts import RESOLUTION, mean_sd, proportion, single_replicate, t_quantile
 
-STAGES = ("baseline", "pruned", "recovered")
 CONSOLIDATION_COLUMNS = (  # study A's consolidation table: (label, phase, condition, metric)
     ("clean", "pre_relapse", "clean", "accuracy"),
     ("combined", "pre_relapse", "combined", "accuracy"),
@@ -34,7 +35,6 @@ CONSOLIDATION_COLUMNS = (  # study A's consolidation table: (label, phase, condi
     ("post-relapse combined", "post_relapse", "combined", "accuracy"),
     ("relapse drop", "post_relapse", "combined", "relapse_drop"),
 )
-DURATIONS = (25, 50, 100, 150, 200, 300)  # study B's maintenance durations (epochs)
 KIND = {
     "accuracy": "accuracy",
     "weight_sparsity": "sparsity",
@@ -42,31 +42,15 @@ KIND = {
     "gain": "gain",
     "activation_magnitude": "activation",
 }
-#: Study B's table rows: row -> (experiment, condition or None, metric)
-STUDY_B_ROWS = {
-    "sparsity": ("efficacy", None, "weight_sparsity"),
-    "clean": ("efficacy", "clean", "accuracy"),
-    "standard": ("efficacy", "standard", "accuracy"),
-    "combined": ("efficacy", "combined", "accuracy"),
-    "sigma_0.5": ("tolerance", "sigma_0.5", "accuracy"),
-    "sigma_1.0": ("tolerance", "sigma_1", "accuracy"),
-    "sigma_1.5": ("tolerance", "sigma_1.5", "accuracy"),
-    "sigma_2.5": ("tolerance", "sigma_2.5", "accuracy"),
-    "gain": ("manic_risk", None, "gain"),
-    "biased_accuracy": ("manic_risk", "biased", "accuracy"),
-    "activation_magnitude": ("manic_risk", None, "activation_magnitude"),
-    "acute_relapse_drop": ("acute_relapse", "combined", "relapse_drop"),
-}
-OFF_DRUG = {"combined": "combined", "extreme": "sigma_2.5", "biased": "biased"}
 
 
 def _seeds(df: pd.DataFrame, **where) -> np.ndarray:
-    sel = df
-    for k, v in where.items():
-        if k not in sel.columns:
-            return np.array([])
-        sel = sel[np.isclose(sel[k].astype(float), v)] if isinstance(v, float) else sel[sel[k] == v]
-    return sel.groupby("seed")["value"].mean().to_numpy()
+    """One value per seed, selected as a claim selects them (:func:`pruneplast.claims.per_seed`);
+    empty when the results lack the column or the rows."""
+    try:
+        return per_seed(df, **where).to_numpy()
+    except ValueError:
+        return np.array([])
 
 
 def _row(
@@ -123,7 +107,7 @@ def _mean_only(study_mean: float, values: np.ndarray, kind: str) -> dict:
     """A published mean without its SD: inside the prediction interval of a new 10-seed mean of ours?"""
     v = np.asarray(values, dtype=float)
     n, m = len(v), float(v.mean())
-    half = _t(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 / n + 1 / STUDY_B_SEEDS) if n >= 2 else 0.0
+    half = t_quantile(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 / n + 1 / STUDY_B_SEEDS) if n >= 2 else 0.0
     half = max(half, RESOLUTION[kind])
     inside = m - half <= study_mean <= m + half
     return {
@@ -146,7 +130,7 @@ def study_a_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
     if ch2 is not None:
         ch2, _ = like_with_like(ch2)
     for cond, vals in t["main"].items():
-        for stage, v in zip(STAGES, vals):
+        for stage, v in zip(paper.A_STAGES, vals):
             vv: Any = (
                 _seeds(
                     ch2,
@@ -256,7 +240,8 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
     rows: list[dict] = []
     t = paper.paper_results()["study_B"]["tables"]
     ch5, ch6 = results.get("05_treatments"), results.get("06_longitudinal_relapse")
-    for name, (exp, cond, metric) in STUDY_B_ROWS.items():
+    for name, exp, condition, metric in TABLE_ROWS:
+        cond = None if condition == "-" else condition  # "-": a measure of the whole network
         kind = KIND[metric]
         for tr, cell in t[name].items():
             if cell is None:
@@ -304,8 +289,6 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
                 sd,
             )
         )
-    from .scorecard import relapse_outcomes
-
     for tr, cell in t["manic_relapse_probability"].items():
         if cell is None:
             continue
@@ -331,7 +314,7 @@ def study_b_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
             rel = rel[rel["sweep"].isna()]
     for metric, table in (("relapse", "relapse_rate_by_maintenance"), ("accuracy", "biased_accuracy_by_maintenance")):
         for tr, vals in t[table].items():
-            for d, v in zip(DURATIONS, vals):
+            for d, v in zip(MaintenanceConfig().durations, vals):
                 vv = _seeds(rel, treatment=tr, metric=metric, duration=float(d)) if rel is not None else []
                 if not len(vv):
                     test = None
@@ -364,9 +347,6 @@ def compare(profile: str, root=None) -> pd.DataFrame:
         except FileNotFoundError:
             results[nb] = None
     return pd.DataFrame(study_a_rows(results) + study_b_rows(results))
-
-
-GOAL = 0.9  # share of the studies' values inside our prediction interval the book aims for
 
 
 def summary(table: pd.DataFrame) -> dict:

@@ -1,12 +1,13 @@
 """The reproduction scorecard: every claim of the studies, the paper's number, ours, a verdict.
 
 Each claim id of ``paper_results.yaml`` (see :mod:`pruneplast.paper`) that a chapter covers has a
-function here, registered with ``@claim(claim_id, notebook=...)``. It receives the chapter's tidy
-results (``results/<profile>/<notebook>.csv`` as a DataFrame) and returns a dict with ``tests``
-(one or more rule results of :mod:`pruneplast.verdicts`, by the kind of the published value),
-``mean`` and ``n`` (replicate seeds), ``ours`` (display text) and a short ``note``. The claim's
-verdict is the least favourable of its tests: *reproduced*, *consistent* (not enough seeds to
-tell), or *differs*.
+function in :mod:`pruneplast.claims`, registered with ``@claim(claim_id, notebook=...)``. It
+receives the chapter's tidy results (``results/<profile>/<notebook>.csv`` as a DataFrame) and
+returns a dict with ``tests`` (one or more rule results of :mod:`pruneplast.verdicts`, by the kind
+of the published value), ``mean`` and ``n`` (replicate seeds), ``ours`` (display text) and a short
+``note``. The claim's verdict is the least favourable of its tests: *reproduced*, *consistent*
+(not enough seeds to tell), or *differs*. This module scores every claim of the paper, covered or
+not, and shows the table.
 
 Study A's claims are scored on study A's own data set when the results hold it (column
 ``data_sets``, value ``'shared'``): like with like. :func:`stability` resamples the replicate
@@ -17,27 +18,17 @@ qualitative statement the share in which it holds.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from . import paper
+from .claims import CLAIMS, evaluate
 from .plotting import VERDICTS
-from .results import fmt_mean_ci, load_results
-from .verdicts import (
-    CONSISTENT,
-    DIFFERS,
-    REPRODUCED,
-    STABLE,
-    VERDICT_ORDER,
-    single_replicate,
-    worst,
-)
+from .results import load_results
+from .verdicts import CONSISTENT, DIFFERS, REPRODUCED, STABLE, VERDICT_ORDER
 
 NOT_COVERED = "not yet covered"
-STUDY_B_SEEDS = 10  # study B's replicates (paper_results.yaml: study_B.replicates)
 
 __all__ = [
     "REPRODUCED",
@@ -46,96 +37,11 @@ __all__ = [
     "NOT_COVERED",
     "VERDICT_ORDER",
     "CLAIMS",
-    "claim",
     "evaluate",
     "collect",
     "stability",
     "counts",
 ]
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    notebook: str
-    func: Callable[[pd.DataFrame], dict]
-
-
-CLAIMS: dict[str, Claim] = {}
-
-
-def claim(claim_id: str, notebook: str):
-    """Register ``func(results: DataFrame) -> dict`` as the check of ``claim_id`` on ``notebook``'s results."""
-
-    def deco(func):
-        paper.claim(claim_id)  # KeyError for an id the paper does not have
-        if claim_id in CLAIMS:
-            raise ValueError(f"claim {claim_id!r} is registered twice")
-        CLAIMS[claim_id] = Claim(claim_id, notebook, func)
-        return func
-
-    return deco
-
-
-# --------------------------------------------------------------------------- helpers
-def select(df: pd.DataFrame, **where) -> pd.DataFrame:
-    """Rows matching every ``column=value``; a missing column or no match raises ValueError."""
-    out = df
-    for col, val in where.items():
-        if col not in out.columns:
-            raise ValueError(f"results have no column {col!r} (columns: {list(df.columns)})")
-        out = out[np.isclose(out[col].astype(float), val)] if isinstance(val, float) else out[out[col] == val]
-    if out.empty:
-        raise ValueError(f"results hold no rows with {where}")
-    return out
-
-
-def per_seed(df: pd.DataFrame, **where) -> pd.Series:
-    """One value per replicate seed (the mean if a seed has several rows)."""
-    return select(df, **where).groupby("seed")["value"].mean()
-
-
-def like_with_like(df: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """Study A's rows on its own data set when the results hold them, and a note saying which."""
-    if "data_sets" in df.columns and df["data_sets"].notna().any():
-        have = set(df["data_sets"].dropna())
-        use = "shared" if "shared" in have else sorted(have)[0]
-        keep = df["data_sets"].isna() | (df["data_sets"] == use)
-        return df[keep], ("study A's data set" if use == "shared" else "per-replicate data sets (not study A's)")
-    return df, "per-replicate data sets (not study A's)"
-
-
-def fmt(mean: float, lo: float = math.nan, hi: float = math.nan, digits: int = 1) -> str:
-    """``mean [lo, hi]`` (:func:`pruneplast.results.fmt_mean_ci`)."""
-    return fmt_mean_ci(mean, lo, hi, digits)
-
-
-def _result(tests: list[dict], ours: str, note: str, mean: float, n: int) -> dict:
-    return {
-        "tests": tests,
-        "verdict": worst(*(t["verdict"] for t in tests)),
-        "ours": ours,
-        "note": note,
-        "mean": float(mean),
-        "n": int(n),
-    }
-
-
-def _single(values: pd.Series, study: float, kind: str = "accuracy") -> dict:
-    return single_replicate(study, values.to_numpy(), kind)
-
-
-def _pi_text(t: dict) -> str:
-    return f"{fmt(t['mean'])} (PI {fmt(t['low'])} to {fmt(t['high'])})"
-
-
-def relapse_outcomes(df: pd.DataFrame, treatment: str) -> np.ndarray:
-    """Seeds x maintenance durations of 0/1 relapse outcomes (main relapse experiment)."""
-    sel = select(df, experiment="relapse", treatment=treatment, metric="relapse")
-    if "sweep" in sel.columns:
-        sel = sel[sel["sweep"].isna()]
-    wide = sel.pivot_table(index="seed", columns="duration", values="value", aggfunc="first")
-    return (wide.to_numpy() / 100.0).round()
 
 
 # --------------------------------------------------------------------------- stability
@@ -203,11 +109,6 @@ def all_claims() -> list[tuple[str, str, dict]]:
     """(study, claim id, claim) for every claim of the paper, in file order."""
     data = paper.paper_results()
     return [(study[-1], cid, c) for study in ("study_A", "study_B") for cid, c in data[study]["claims"].items()]
-
-
-def evaluate(claim_id: str, df: pd.DataFrame) -> dict:
-    """Run one registered claim on a results DataFrame."""
-    return CLAIMS[claim_id].func(df)
 
 
 def tests_text(r: dict, holds: list[float] | None = None) -> str:
@@ -350,7 +251,7 @@ def chapter_verdicts(notebook: str, df: pd.DataFrame) -> str:
     """Markdown: every claim measured by ``notebook``, in words, with the study's number, ours and
     the verdict (symbol and word), scored on this run's results ``df`` as the scorecard scores it."""
     data = {cid: c for _, cid, c in all_claims()}
-    lines = []
+    lines, why = [], []
     for cid, reg in CLAIMS.items():
         if reg.notebook != notebook:
             continue
@@ -366,7 +267,37 @@ def chapter_verdicts(notebook: str, df: pd.DataFrame) -> str:
             f"- **{c.get('text', cid)}** (claim {cid.split('_')[0]}): study: {paper_value(c)}; ours: {r['ours']} "
             f"({r['n']} seed{'s' if r['n'] != 1 else ''}); **{verdict}**.{note}"
         )
-    return "\n".join(lines)
+        if r["verdict"] == DIFFERS:
+            why.append(why_text(cid, r))
+    return "\n".join(lines) + "".join(f"\n\n{w}" for w in why)
+
+
+def why_text(claim_id: str, result: dict) -> str:
+    """Markdown: the paragraph under a claim this run does not reproduce: the tests that fail, with
+    their numbers, and what the claim's number depends on (:mod:`pruneplast.claims.reasons`)."""
+    from .claims.reasons import reason
+
+    failed = [t["text"] for t in result["tests"] if t.get("verdict") == DIFFERS and t.get("text")]
+    tests = f"The test{'s' if len(failed) > 1 else ''} that fail{'' if len(failed) > 1 else 's'}: {'; '.join(failed)}. "
+    return (
+        f"**Why claim {claim_id.split('_')[0]} differs in this run.** " + (tests if failed else "") + reason(claim_id)
+    )
+
+
+def why_differs(notebook: str, df: pd.DataFrame) -> str:
+    """Markdown: :func:`why_text` for each claim measured by ``notebook`` that this run's results
+    ``df`` do not reproduce, one paragraph each; empty when every claim is reproduced or consistent."""
+    out = []
+    for cid, reg in CLAIMS.items():
+        if reg.notebook != notebook:
+            continue
+        try:
+            r = reg.func(df)
+        except ValueError:  # not scored in this run: the chapter says so beside the claim
+            continue
+        if r["verdict"] == DIFFERS:
+            out.append(why_text(cid, r))
+    return "\n\n".join(out)
 
 
 def details_html(table: pd.DataFrame) -> str:
@@ -383,8 +314,3 @@ def details_html(table: pd.DataFrame) -> str:
             f"<ul>{body or '<li>no test: the chapter has not run at this profile</li>'}</ul>{note}</details>"
         )
     return "".join(out)
-
-
-# The claims register themselves with @claim when their modules load (every claim of the studies).
-from .claims import study_a, study_b  # noqa: E402, F401
-from .claims.study_a import steepest_drop  # noqa: E402, F401

@@ -64,7 +64,7 @@ MAIN_CONDITIONS = (
     "internal_severe",
     "combined",
 )
-#: What readers see for each condition in tables and figures.
+#: What readers see for each condition in tables and figures (:func:`pruneplast.tables.plain`).
 LABELS = {
     "clean": "clean",
     "standard": "standard",
@@ -78,13 +78,6 @@ LABELS = {
     "combined": "combined (input 1.0 + internal 0.5)",
     "biased": "biased (manic-risk test)",
 }
-
-
-def label(condition: str) -> str:
-    """The readers' name of a condition ('internal noise SD 1.5'); tolerance points 'sigma_x' too."""
-    if condition.startswith("sigma_"):
-        return f"internal noise SD {float(condition.removeprefix('sigma_')):g}"
-    return LABELS.get(condition, condition)
 
 
 #: Internal-noise SDs of the graded tolerance curve.

@@ -37,16 +37,19 @@ NAMES = {
 
 
 def plain(name: Any) -> Any:
-    """The readers' name of an identifier in a table (an arm, a condition, a metric, 'layer_2');
-    anything else unchanged."""
+    """The readers' name of an identifier, the one function for tables, figures and prose: an arm
+    ('SSRI-like', from the registry), a stress condition ('internal noise SD 1.5', a tolerance
+    point 'sigma_x' too), a metric, 'layer_2'; anything else unchanged."""
     if not isinstance(name, str) or " " in name:
         return name
     from . import arms, stress
 
     if name in arms.names():
-        return arms.label(name)
-    if name in stress.LABELS or name.startswith("sigma_"):
-        return stress.label(name)
+        return arms.arm(name).shown
+    if name.startswith("sigma_"):
+        return f"internal noise SD {float(name.removeprefix('sigma_')):g}"
+    if name in stress.LABELS:
+        return stress.LABELS[name]
     if re.fullmatch(r"layer_\d+", name):
         return name.replace("_", " ")
     return NAMES.get(name, name)

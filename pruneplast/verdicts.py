@@ -68,7 +68,7 @@ STABLE = 0.8
 LEVEL = 0.95
 
 
-def _t(df: float) -> float:
+def t_quantile(df: float) -> float:
     from scipy import stats
 
     return float(stats.t.ppf(0.5 + LEVEL / 2, df))
@@ -100,7 +100,7 @@ def welch_half_width(a: float, b: float, n1: int, n2: int) -> float:
     if se == 0:
         return 0.0
     dfs = (a + b) ** 2 / ((a**2 / (n1 - 1) if n1 > 1 and a > 0 else 0) + (b**2 / (n2 - 1) if n2 > 1 and b > 0 else 0))
-    return _t(max(dfs, 1.0)) * se
+    return t_quantile(max(dfs, 1.0)) * se
 
 
 def worst(*verdicts: str) -> str:
@@ -115,7 +115,7 @@ def prediction_interval(values: Sequence[float] | np.ndarray, resolution: float 
     """
     v = _clean(values)
     n, m = len(v), float(v.mean())
-    half = _t(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 + 1 / n) if n >= 2 else 0.0
+    half = t_quantile(n - 1) * float(v.std(ddof=1)) * math.sqrt(1 + 1 / n) if n >= 2 else 0.0
     half = max(half, resolution)
     return m - half, m + half
 
@@ -172,7 +172,7 @@ def mean_sd(
     verdict = equivalence(lo, hi, margin)
     need = seeds_needed(diff, s1, s2, study_n, margin) if verdict == CONSISTENT else None
     # a new run of the study (study_n seeds) would plausibly give a mean in this interval
-    half_pi = max(_t(max(n1 - 1, 1)) * s1 * math.sqrt(1 / n1 + 1 / study_n), RESOLUTION[kind])
+    half_pi = max(t_quantile(max(n1 - 1, 1)) * s1 * math.sqrt(1 / n1 + 1 / study_n), RESOLUTION[kind])
     return {
         "test": "Welch difference",
         "verdict": verdict,

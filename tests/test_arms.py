@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import small_trained
 
-from pruneplast import arms, chapters, paper, plotting
+from pruneplast import arms, chapters, paper, plotting, tables
 from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.protocols import longitudinal, treatments
 
@@ -36,6 +36,7 @@ def lithium():
     arms.unregister("lithium")
 
 
+@pytest.mark.slow
 def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     net, data = small_trained(TASK, epochs=2)
     cfgs = treatments.configs(epochs={"ketamine": 1, "ssri": 2, "neurosteroid": 1, "lithium": 2})
@@ -49,7 +50,7 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     table = treatments.comparison_table(df, study)
     assert "lithium, ours" in table.columns and "lithium, study" in table.columns
     assert set(table["lithium, study"]) == {"—"}
-    assert all(re.match(r"^-?\d", v) for v in table["lithium, ours"])
+    assert all(re.match(r"^[-\u2212]?\d", v) for v in table["lithium, ours"]), list(table["lithium, ours"])
     assert table.loc["combined", "ketamine, study"] == "97.2 ± 0.2"  # the study's own columns unchanged
     # off drug, because the entry says so; with no study value
     off = treatments.off_drug_table(df, study["neurosteroid_off_drug"], name="lithium")
@@ -66,7 +67,7 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     assert prob.loc["lithium-like", "protection at test"] == f"{1 - 50 * 0.004:.2f}"
     by = longitudinal.by_duration_table(rows, study["relapse_rate_by_maintenance"])
     assert set(by.loc["lithium-like", "study"]) == {"—"}
-    assert plotting.colour("lithium") == "#44AA99" and plotting.LABELS["lithium"] == "lithium-like"
+    assert plotting.colour("lithium") == "#44AA99" and tables.plain("lithium") == "lithium-like"
 
 
 def test_registry_refuses_duplicates_and_keeps_the_studies_arms(lithium):
@@ -138,6 +139,7 @@ def test_colours_of_different_meanings_are_told_apart():
         "data set": plotting.DATA_SETS,
         "relapse": plotting.RELAPSE,
         "gathered": {"gathered": plotting.GATHERED},
+        "atlas-setting": plotting.ATLAS_CHOICES,
     }
     items = [(f"{fam} {n}", c) for fam, d in families.items() for n, c in d.items()]
     close = []
@@ -149,6 +151,13 @@ def test_colours_of_different_meanings_are_told_apart():
             if d < 12:
                 close.append(f"{a} {ca} ~ {b} {cb} ({d:.1f})")
     assert not close, close
+
+
+def test_every_atlas_choice_has_its_colour():
+    """The atlas's cliff figure draws each changed choice in its own colour from plotting's table."""
+    from pruneplast.atlas.protocol import CHOICES
+
+    assert set(plotting.ATLAS_CHOICES) == set(CHOICES) - {"reference"}
 
 
 def test_lab_conversion_against_known_values():

@@ -413,6 +413,7 @@ def test_content_problems_finds_what_it_should():
     assert reader_problems("rows: short_chronic, long_chronic", "")
 
 
+@pytest.mark.slow
 def test_every_page_of_the_book(browser, book_server):
     html, base = book_server
     pages = _pages(html)
@@ -503,6 +504,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f} s")
 
 
+@pytest.mark.slow
 def test_voila_app_recomputes(browser, tmp_path):
     from pruneplast import explorer
 

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from pruneplast import chapters
-from pruneplast.arms import Arm, TreatmentConfig, treatment
+from pruneplast.arms import Arm, arm
 from pruneplast.config import (
     BASELINE,
     CONSOLIDATION,
@@ -66,10 +66,10 @@ CASES = [
     ("unknown device", lambda: RunConfig(device="tpu"), "device", "'cpu' or 'cuda'"),
     ("progress str", lambda: RunConfig(progress="yes"), "progress", "True, False or None"),
     ("eval_batch 0", lambda: RunConfig(eval_batch=0), "eval_batch", ">= 1"),
-    ("unknown activation", lambda: TreatmentConfig("ketamine", activation="sigmoid"), "activation", "'relu', 'tanh'"),
+    ("unknown activation", lambda: Arm("ketamine", activation="sigmoid"), "activation", "'relu', 'tanh'"),
     (
         "bad treatment name",
-        lambda: TreatmentConfig("Prozac 20"),
+        lambda: Arm("Prozac 20"),
         "treatment name",
         "lower-case letters, digits and '_'",
     ),
@@ -77,13 +77,13 @@ CASES = [
     ("off_drug not a bool", lambda: Arm("lithium", off_drug=1), "off_drug", "True or False"),
     (
         "unknown treatment by name",
-        lambda: treatment("lithium"),
+        lambda: arm("lithium"),
         "treatment",
         "'untreated', 'ketamine', 'ssri', 'neurosteroid'",
     ),
-    ("gain 0", lambda: TreatmentConfig("ketamine", gain=0.0), "gain", "(0.0, 10.0]"),
-    ("treatment epochs -1", lambda: TreatmentConfig("ssri", epochs=-1), "epochs", ">= 0"),
-    ("decay 2", lambda: TreatmentConfig("ssri", decay_rate=2.0), "decay_rate", "[0.0, 1.0]"),
+    ("gain 0", lambda: Arm("ketamine", gain=0.0), "gain", "(0.0, 10.0]"),
+    ("treatment epochs -1", lambda: Arm("ssri", epochs=-1), "epochs", ">= 0"),
+    ("decay 2", lambda: Arm("ssri", decay_rate=2.0), "decay_rate", "[0.0, 1.0]"),
     ("epochs 2.5", lambda: TrainConfig(epochs=2.5), "epochs", "integer >= 0"),
     ("epochs 10.0", lambda: TrainConfig(epochs=10.0), "epochs", "integer >= 0"),
     ("epochs -1", lambda: TrainConfig(epochs=-1), "epochs", "integer >= 0"),
@@ -119,7 +119,7 @@ def test_defaults_are_the_studies_values():
     assert RegrowConfig() == RegrowConfig(fraction=0.5, method="gradient", score_batches=30, init_std=0.03)
     assert RelapseConfig() == RelapseConfig(fraction=0.4, max_sparsity=0.99)
     assert RunConfig().seeds == tuple(range(10)) and RunConfig().device == "cpu"
-    k, s, n = treatment("ketamine"), treatment("ssri"), treatment("neurosteroid")
+    k, s, n = arm("ketamine"), arm("ssri"), arm("neurosteroid")
     assert (k.gain, k.regrow_fraction, k.epochs, k.lr) == (1.25, 0.5, 15, 5e-4)
     assert (s.gain, s.gain_start, s.noise_start, s.epochs, s.lr) == (1.6, 1.0, 0.5, 100, 1e-5)
     assert (n.activation, n.damping, n.gain, n.epochs, n.lr) == ("tanh", 0.7, 0.85, 10, 5e-4)

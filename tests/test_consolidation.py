@@ -91,6 +91,7 @@ def test_relapse_post_sparsity_equals_target(full_net, regrown):
     assert float(net.weight_sparsity()[0]) == s
 
 
+@pytest.mark.slow
 def test_gain_and_drop_summaries(pruned_trained):
     start, data = pruned_trained
     curve = consolidation.duration_curve(start, data, 0.5, TrainConfig(epochs=2, lr=5e-4), conditions=CONDS)

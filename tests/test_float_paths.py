@@ -27,6 +27,9 @@ import pytest
 
 from pruneplast import build
 
+#: Every test here executes a chapter or trains in a subprocess: make test runs them, make check does not.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Settings tried in turn; the first that changes one epoch's weights on this machine is used.

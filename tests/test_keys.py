@@ -32,7 +32,7 @@ def package(tmp_path, monkeypatch):
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
 
     def current() -> tuple[str, str, Path]:
-        state = base.cache_dir() / "baselines" / f"{base._key(0, TINY_RUN.task, TINY_TRAIN)}.pt"
+        state = base.cache_dir() / "baselines" / f"{base.cache_key(0, TINY_RUN.task, TINY_TRAIN)}.pt"
         return keys.state_hash(), build.stamp(page, {"profile": "quick"}), state
 
     return pkg, current

@@ -92,6 +92,7 @@ def test_reference_is_current_and_states_tolerances(path):
             assert q["tol"] is None or q["tol"] >= 0, f"{name} | {key}: negative tolerance"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_quick_profile_matches_reference(path, tmp_path):
     nb = executed_chapter(path, tmp_path)
@@ -103,6 +104,7 @@ def _repro_chapters():
     return [p for p in CHAPTERS if p.stem in REPRO_OVERRIDES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", _repro_chapters(), ids=[p.stem for p in _repro_chapters()])
 def test_same_parameters_give_byte_identical_results(path, tmp_path):
     """Two runs of ``pruneplast run`` with the same parameters write byte-identical results.

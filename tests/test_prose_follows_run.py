@@ -119,6 +119,7 @@ def _run_chapter(tmp_path: Path, params: dict) -> dict:
 @pytest.mark.parametrize(
     "params", [{"seeds": [0], "max_epochs": 3}, {"seeds": [0, 1], "max_epochs": 5}], ids=["1seed-3ep", "2seeds-5ep"]
 )
+@pytest.mark.slow
 def test_chapter_3_under_two_parameter_sets(tmp_path, params):
     nb = _run_chapter(tmp_path, params)
     text = render(nb)

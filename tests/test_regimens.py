@@ -42,6 +42,7 @@ def expected_path(cycles: int, fraction: float = 0.4) -> list[float]:
     return out
 
 
+@pytest.mark.slow
 def test_sparsity_path_on_the_real_network(full_net):
     """95 -> 57.0 -> 34.2 -> 20.5 -> ... -> 0.6 per cycle; single 60% and 100% regrowth; relapse targets."""
     start = prune(full_net.clone(), 0.95)
@@ -93,6 +94,7 @@ def _assert_same_state(a: EnsembleMLP, b: EnsembleMLP):
         torch.testing.assert_close(wa, wb, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_cycle_and_epoch_checkpoints_equal_separate_runs(small_start):
     start, data = small_start
     regs = [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from pruneplast import paper, scorecard, verdicts
+from pruneplast import claims, paper, scorecard, verdicts
 from pruneplast.results import save_results
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -164,7 +165,7 @@ def test_study_a_claims_use_study_a_data_set_when_present():
 @pytest.mark.parametrize("percent", [False, True])
 def test_a2_cliff_location_and_values(percent):
     df = chapter2_results(percent_levels=percent)
-    assert scorecard.steepest_drop(df)[:2] == (90.0, 93.0)
+    assert claims.steepest_drop(df)[:2] == (90.0, 93.0)
     r = scorecard.evaluate("A2_cliff", df)
     assert r["verdict"] == scorecard.REPRODUCED, r
     assert "90% and 93%" in r["note"] and "at 93%" in r["ours"]
@@ -173,7 +174,7 @@ def test_a2_cliff_location_and_values(percent):
 
 def test_a2_cliff_elsewhere_differs():
     df = chapter2_results(cliff=(0.5, 0.8))
-    lo, hi, drop = scorecard.steepest_drop(df)
+    lo, hi, drop = claims.steepest_drop(df)
     assert (lo, hi) == (50.0, 80.0) and drop > 0
     r = scorecard.evaluate("A2_cliff", df)
     assert r["verdict"] == scorecard.DIFFERS
@@ -244,9 +245,9 @@ def test_collect_covers_every_claim(tmp_path):
 
 def test_registry_rejects_unknown_and_duplicate_ids():
     with pytest.raises(KeyError):
-        scorecard.claim("Z9_no_such_claim", notebook="x")(lambda df: {})
+        claims.claim("Z9_no_such_claim", notebook="x")(lambda df: {})
     with pytest.raises(ValueError, match="twice"):
-        scorecard.claim("A1_pruned_combined", notebook="x")(lambda df: {})
+        claims.claim("A1_pruned_combined", notebook="x")(lambda df: {})
 
 
 def test_paper_value_formatting():
@@ -331,8 +332,28 @@ def test_chapter_verdicts_list_each_claim_of_the_chapter(tmp_path):
     df = chapter2_results()
     text = scorecard.chapter_verdicts("02_pruning_cliff", df)
     ids = [cid for cid, c in scorecard.CLAIMS.items() if c.notebook == "02_pruning_cliff"]
-    assert len(text.splitlines()) == len(ids) > 0
+    assert len([line for line in text.splitlines() if line.startswith("- **")]) == len(ids) > 0
     for cid in ids:
         assert f"(claim {cid.split('_')[0]})" in text and cid not in text
     assert any(f"**{sym} " in text for sym in scorecard.VERDICT_SYMBOLS.values())
     assert scorecard.chapter_verdicts("no_such_chapter", df) == ""
+
+
+def test_every_claim_says_what_its_number_depends_on():
+    from pruneplast.claims import reasons
+
+    assert set(reasons.REASONS) == set(scorecard.CLAIMS)
+    for cid, text in reasons.REASONS.items():
+        assert len(text) > 80 and not re.search(r"\d+\.\d", text), (cid, text)  # no typed numbers
+
+
+def test_a_claim_that_differs_gets_its_paragraph_where_it_is_measured():
+    reproduced = chapter2_results()
+    assert scorecard.why_differs("02_pruning_cliff", reproduced) == ""
+    # a pruned network far better than the study's 32%: claim A1 differs, A3 still holds
+    differs = chapter2_results(pruned=(70.0, 71.0, 69.5, 70.5, 70.2))
+    why = scorecard.why_differs("02_pruning_cliff", differs)
+    assert why.startswith("**Why claim A1 differs in this run.** The test that fails: study 32")
+    assert "A3" not in why and "foot of the cliff" in why
+    text = scorecard.chapter_verdicts("02_pruning_cliff", differs)
+    assert text.endswith(why) and text.count("**Why claim") == 1

@@ -54,6 +54,7 @@ def test_html_tables_carry_a_caption():
     assert html.index("<caption") < html.index("<thead") and "&lt;1.5&gt;" in html
 
 
+@pytest.mark.slow
 def test_jupytext_opens_the_chapters_as_myst_notebooks():
     from jupytext.config import load_jupytext_configuration_file
 

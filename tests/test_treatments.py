@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import assert_same_ensemble, small_trained
 
-from pruneplast.arms import TreatmentConfig, treatment
+from pruneplast.arms import Arm, arm
 from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow
@@ -30,7 +30,7 @@ def depressed():
 
 
 def test_ssri_schedule_published_values():
-    sigma, gain = treatments.course_schedule(treatment("ssri"))
+    sigma, gain = treatments.course_schedule(arm("ssri"))
     assert sigma(0) == pytest.approx(0.5) and gain(0) == pytest.approx(1.0)
     assert sigma(50) == pytest.approx(0.5 * (1 - 50 / 99)) and gain(50) == pytest.approx(1 + 0.6 * 50 / 99)
     assert sigma(99) == pytest.approx(0.0, abs=1e-12) and gain(99) == pytest.approx(1.6)
@@ -49,7 +49,7 @@ def test_unknown_treatment_name_raises():
     with pytest.raises(ValueError, match="epochs key"):
         treatments.configs(epochs={"lithium": 3})
     with pytest.raises(ValueError, match="treatment name"):
-        TreatmentConfig("Lithium!")
+        Arm("Lithium!")
     with pytest.raises(ValueError, match="epochs"):
         treatments.configs(["ketamine"], epochs={"ketamine": -1})
 
@@ -79,6 +79,7 @@ def test_joint_training_equals_each_treatment_alone(depressed):
         assert [d["treatment"] for d in together[name].meta] == [name, name]
 
 
+@pytest.mark.slow
 def test_courses_in_worker_processes_equal_one_process(depressed):
     """Two workers (the ketamine-like and the noisy SSRI-like ensembles split) give the same states."""
     net, data = depressed
@@ -93,6 +94,7 @@ def test_courses_in_worker_processes_equal_one_process(depressed):
     assert any(not torch.equal(x, y) for x, y in zip(side["ssri"].weights, net.weights))
 
 
+@pytest.mark.slow
 def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, dask_scheduler):
     """The chapter's own parts sent to a separately started scheduler's two one-thread workers."""
     from pruneplast import parallel
@@ -141,6 +143,7 @@ def test_neurosteroid_off_drug_uses_the_same_weights(depressed):
     assert set(on_rows.drug) == {"on"}
 
 
+@pytest.mark.slow
 def test_evaluation_tables_cover_every_measure(depressed):
     net, data = depressed
     cfgs = treatments.configs(epochs={"ketamine": 1, "ssri": 1, "neurosteroid": 1})
@@ -158,6 +161,7 @@ def test_evaluation_tables_cover_every_measure(depressed):
     assert all(math.isclose(v, 97.0, abs_tol=0.3) for v in sp[sp.treatment == "ssri"]["value"])
 
 
+@pytest.mark.slow
 def test_scorecard_claims_read_the_saved_results(depressed, tmp_path):
     from pruneplast import scorecard
     from pruneplast.results import load_results, save_results
@@ -181,3 +185,51 @@ def test_scorecard_claims_read_the_saved_results(depressed, tmp_path):
         assert r["n"] == 2 and r["verdict"] in scorecard.VERDICT_ORDER, cid
     assert scorecard.evaluate("B3_ketamine_sparsity", back)["verdict"] == scorecard.REPRODUCED
     assert scorecard.evaluate("B9_ssri_gain", back)["verdict"] == scorecard.REPRODUCED
+
+
+def test_treated_caches_each_group_of_arms(tmp_path, monkeypatch):
+    """One cache file per group of arms trained together, keyed on what changes its states: another
+    regrowth SD or decay rate retrains only the arms that regrow, and a mix of cached and fresh
+    states equals, bit for bit, a call with nothing cached."""
+    from pruneplast.config import NetworkConfig, RunConfig, TrainConfig
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    run, net, base = (
+        RunConfig(seeds=(0, 1), task=TASK, progress=False),
+        NetworkConfig((2, 24, 24, 12, 4)),
+        TrainConfig(epochs=1),
+    )
+    arms = ["untreated", "ketamine", "ssri", "neurosteroid"]
+    cfgs = treatments.configs(arms, epochs={"ketamine": 2, "ssri": 2, "neurosteroid": 1})
+    assert treatments.course_groups(cfgs) == [("untreated",), ("ketamine",), ("ssri",), ("neurosteroid",)]
+    together = treatments.configs(arms, epochs={"ketamine": 1, "ssri": 2, "neurosteroid": 1})
+    assert treatments.course_groups(together) == [("untreated",), ("ketamine", "neurosteroid"), ("ssri",)]
+    other = treatments.configs(
+        arms, epochs={"ketamine": 2, "ssri": 2, "neurosteroid": 1}, regrow_init_std=0.1, decay_rates={"ssri": 0.01}
+    )
+    first = treatments.treated(run, cfgs, base, network=net)
+    paths, again = (treatments.treated_paths(run, c, base, network=net) for c in (cfgs, other))
+    assert {g[0] for g in paths if paths[g] == again[g]} == {"untreated", "ssri", "neurosteroid"}
+    assert all(p.exists() for p in paths.values())
+    trained = []
+    real = treatments.treat
+    monkeypatch.setattr(treatments, "treat", lambda d, data, c, **kw: trained.extend(c) or real(d, data, c, **kw))
+    mixed, _ = treatments.treated(run, other, base, network=net)
+    assert trained == ["ketamine"]
+    for name in ("untreated", "ssri", "neurosteroid"):
+        _identical(mixed[name], first[0][name])
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "fresh"))
+    fresh, _ = treatments.treated(run, other, base, network=net)
+    assert list(mixed) == list(fresh) == arms
+    for name in arms:
+        _identical(mixed[name], fresh[name])
+
+
+def _identical(a: EnsembleMLP, b: EnsembleMLP) -> None:
+    """The same replicas, bit for bit: every tensor of the state dicts equal, the same meta."""
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa["meta"] == sb["meta"] and set(sa) == set(sb)
+    for k in sa:
+        if k != "meta":
+            xs, ys = (v if isinstance(v, list) else [v] for v in (sa[k], sb[k]))
+            assert len(xs) == len(ys) and all(torch.equal(x, y) for x, y in zip(xs, ys)), k

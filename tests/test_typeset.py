@@ -223,6 +223,7 @@ def test_every_inline_value_equals_its_glued_value():
     assert not problems, "\n".join(problems[:30])
 
 
+@pytest.mark.slow
 def test_the_rendered_check_catches_a_lost_sign(tmp_path):
     """A page that prints 0.3 for a glued -0.31 (what the old negative-zero hook did) is caught,
     and so is a role that rendered nothing."""

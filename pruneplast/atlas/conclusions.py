@@ -131,7 +131,7 @@ def per_seed(df: pd.DataFrame, claim: str) -> pd.Series:
         c = "pre_relapse:internal_extreme:accuracy"
         return _q(df, f"long_chronic:{c}") - _q(df, f"acute_moderate:{c}")
     on = {t: (lambda c, t=t: _q(df, f"{t}:on:{c}:accuracy")) for t in arms.STUDY_ARMS}
-    rel = {t: (lambda t=t: _q(df, f"{t}:off:biased:relapse")) for t in arms.STUDY_ARMS[1:]}
+    rel = {t: (lambda t=t: _q(df, f"{t}:off:biased:relapse")) for t in arms.STUDY_TREATED}
     if claim == "B1_ketamine_extreme":
         return on["ketamine"]("sigma_2.5") - np.maximum(on["ssri"]("sigma_2.5"), on["neurosteroid"]("sigma_2.5"))
     if claim == "B6_ssri_extreme":
@@ -141,7 +141,7 @@ def per_seed(df: pd.DataFrame, claim: str) -> pd.Series:
     if claim == "B8_ssri_biased":
         return np.minimum(on["ketamine"]("biased"), on["neurosteroid"]("biased")) - on["ssri"]("biased")
     if claim == "B10_all_near_ceiling":
-        parts = [on[t](c) for t in arms.STUDY_ARMS[1:] for c in ("clean", "standard")]
+        parts = [on[t](c) for t in arms.STUDY_TREATED for c in ("clean", "standard")]
         return pd.concat(parts, axis=1).min(axis=1)
     if claim == "B2_ketamine_no_manic_relapse":
         return rel["ketamine"]()
@@ -195,10 +195,6 @@ def atlas_map(df: pd.DataFrame, cells: Sequence[Setting]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def cell_text(row) -> str:
-    return f"{row['verdict']}: {fmt_mean_ci(row['mean'], row['ci_low'], row['ci_high'])}"
-
-
 def robustness(m: pd.DataFrame) -> pd.DataFrame:
     """Per conclusion: how many changed settings it holds, weakens or reverses under, and which."""
     rows = []
@@ -228,11 +224,11 @@ KNIFE_EDGE = (
 )
 
 
-def _short(claim: str) -> str:
+def short_id(claim: str) -> str:
     return claim.split("_")[0]
 
 
-def _fmt_cell(row) -> str:
+def fmt_cell(row) -> str:
     from ..results import fmt_number
 
     return "=" if row["unchanged"] else fmt_number(row["mean"], 1 if abs(row["mean"]) < 100 else 0)
@@ -244,7 +240,7 @@ def long_table(m: pd.DataFrame) -> pd.DataFrame:
 
     out = pd.DataFrame(
         {
-            "claim": m["claim"].map(_short),
+            "claim": m["claim"].map(short_id),
             "setting": m["setting"],
             "mean [95% CI]": [fmt_mean_ci(a, b, c) for a, b, c in zip(m["mean"], m["ci_low"], m["ci_high"])],
             "shift": [("—" if s == "reference" else fmt_signed(x)) for s, x in zip(m["choice"], m["shift"])],
@@ -272,9 +268,9 @@ def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:
         ref = m[(m.claim == c.claim) & (m.choice == "reference")].iloc[0]
         held = int((sub.verdict == HOLDS).sum())
         if ref["verdict"] == HOLDS and held == n:
-            robust.append(_short(c.claim))
+            robust.append(short_id(c.claim))
         else:
-            fragile.append(f"{_short(c.claim)} (holds in {held} of {n}; reference: {ref['verdict']})")
+            fragile.append(f"{short_id(c.claim)} (holds in {held} of {n}; reference: {ref['verdict']})")
     out["robust_text"] = (
         f"These conclusions hold under the reference and under every one of the {n} changed settings: "
         + ", ".join(robust)
@@ -290,7 +286,7 @@ def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:
         if st.choice == "reference":
             continue
         sub = changed[(changed.setting == st.name) & changed.claim.isin(ref_holds)]
-        lost = [f"{_short(r.claim)} ({r.verdict})" for r in sub.itertuples() if r.verdict != HOLDS]
+        lost = [f"{short_id(r.claim)} ({r.verdict})" for r in sub.itertuples() if r.verdict != HOLDS]
         by_setting.append(f"{CHOICES[st.choice]} ({st.level}): " + (", ".join(lost) if lost else "none"))
     out["settings_text"] = (
         "Of the conclusions that hold under the reference, these do not hold under each changed setting: "

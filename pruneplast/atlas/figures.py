@@ -7,7 +7,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .conclusions import CHANCE, CONCLUSIONS, HOLDS, REVERSES, VERDICTS, WEAKENS, _fmt_cell, _short
+from ..plotting import ATLAS_CHOICES
+from .conclusions import CHANCE, CONCLUSIONS, HOLDS, REVERSES, VERDICTS, WEAKENS, fmt_cell, short_id
 from .protocol import CHOICES, Setting
 
 
@@ -32,7 +33,7 @@ def setting_label(s: Setting) -> str:
 
 def conclusion_label(c) -> str:
     """A conclusion as the map's row label: its statement, claim id and the unit of its number."""
-    return f"{c.statement} ({_short(c.claim)}; {c.unit})"
+    return f"{c.statement} ({short_id(c.claim)}; {c.unit})"
 
 
 def plot_map(m: pd.DataFrame, cells: Sequence[Setting]):
@@ -50,7 +51,7 @@ def plot_map(m: pd.DataFrame, cells: Sequence[Setting]):
         for j, name in enumerate(names):
             row = m[(m.claim == c.claim) & (m.setting == name)].iloc[0]
             ax.add_patch(plt.Rectangle((j - 0.47, i - 0.44), 0.94, 0.88, color=colours[row["verdict"]], lw=0))
-            ax.text(j, i, f"{VERDICT_SYMBOLS[row['verdict']]} {_fmt_cell(row)}", ha="center", va="center",
+            ax.text(j, i, f"{VERDICT_SYMBOLS[row['verdict']]} {fmt_cell(row)}", ha="center", va="center",
                     fontsize=7.5, color="white", fontweight="bold")  # fmt: skip
     first_b = next((i for i, c in enumerate(claims) if c.part == "B"), len(claims))
     if 0 < first_b < len(claims):
@@ -94,15 +95,10 @@ def plot_forest(m: pd.DataFrame, cells: Sequence[Setting], claims: Sequence[str]
             ax.axvline(c.bound[0], ls="--", color="0.4", lw=1)
         ax.set_yticks(y, names, fontsize=8)
         ax.set_xlabel(f"{c.quantity} ({c.unit})", fontsize=8)
-        ax.set_title(f"{_short(claim)}: {c.statement}", fontsize=9)
+        ax.set_title(f"{short_id(claim)}: {c.statement}", fontsize=9)
     axes[0, 0].invert_yaxis()
     fig.tight_layout()
     return fig
-
-
-#: One colour per changed choice in the cliff figure (Okabe-Ito, without black: the reference).
-CHOICE_COLOURS = dict(zip([k for k in CHOICES if k != "reference"],
-                          ["#E69F00", "#56B4E9", "#009E73", "#D55E00", "#0072B2", "#CC79A7", "#999999"]))  # fmt: skip
 
 
 def plot_cliffs(df: pd.DataFrame, cells: Sequence[Setting]):
@@ -123,7 +119,7 @@ def plot_cliffs(df: pd.DataFrame, cells: Sequence[Setting]):
             continue
         k = seen.get(s.choice, 0)
         seen[s.choice] = k + 1
-        ax.plot(curve.index, curve.values, color=CHOICE_COLOURS[s.choice], ls=("-", "--")[k % 2], lw=1.4,
+        ax.plot(curve.index, curve.values, color=ATLAS_CHOICES[s.choice], ls=("-", "--")[k % 2], lw=1.4,
                 label=f"{s.name}")  # fmt: skip
     ax.axhline(CHANCE, ls=":", color="0.5", lw=1)
     low = float(sweep["level"].replace(0, np.nan).min())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from ._common import _fmt_time, _log
+from ._common import fmt_time, log
 
 
 class PeakMemory:
@@ -35,7 +35,7 @@ class PeakMemory:
             now = time.perf_counter()
             if self.heartbeat and now - last >= self.heartbeat:
                 last = now
-                _log(f"{self.label}: still running, {_fmt_time(now - t0)} so far, {total / 2**20:.0f} MiB in use")
+                log(f"{self.label}: still running, {fmt_time(now - t0)} so far, {total / 2**20:.0f} MiB in use")
 
     def __enter__(self):
         import threading

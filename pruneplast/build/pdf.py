@@ -38,6 +38,7 @@ import yaml
 
 from ..results import atomic_write, file_mode, project_root
 from . import sphinxext
+from ._common import jupyter_book_command, log
 
 #: Debian's Chromium, as the browser tests use it (``make browser`` installs it).
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,10 +49,6 @@ PRINT_CSS = "pruneplast-print.css"
 STATIC = Path(__file__).resolve().parent / "static"
 #: Milliseconds of page time Chromium gives the page's scripts (MathJax) before printing.
 SCRIPT_BUDGET_MS = 120_000
-
-
-def _log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def find_chromium() -> Path:
@@ -108,7 +105,6 @@ def chromium_print_command(chromium: Path, page: Path, pdf: Path) -> list[str]:
 
 def single_page(stage: Path, out: Path, profile: str, strict: bool = False) -> Path:
     """Build the staged book with Sphinx's single-page HTML builder into ``out``; returns the page."""
-    from .book import jupyter_book_command
 
     cmd = jupyter_book_command() + ["build", str(stage), "--path-output", str(out), "--builder", "singlehtml", "--all"]
     if strict:
@@ -220,17 +216,17 @@ def build_pdf(
     single = Path(work_dir).resolve() if work_dir else build_dir / "jb-single"
     if single.exists():
         shutil.rmtree(single)
-    _log(f"== PDF: the {profile} book on one page (Jupyter Book, singlehtml) from {stage} ==")
+    log(f"== PDF: the {profile} book on one page (Jupyter Book, singlehtml) from {stage} ==")
     index = single_page(stage, single, profile, strict=strict)
     # the single page's links to images, stylesheets and scripts are relative to the output folder's
     # top (Sphinx writes them so for the root page, wherever that lies), so the page to print goes there
     page = single / "_build" / "singlehtml" / "print.html"
     atomic_write(page, paper_html(index.read_text(encoding="utf-8")))
     t1 = time.perf_counter()
-    _log(f"== PDF: printing the single page with {chromium} ==")
+    log(f"== PDF: printing the single page with {chromium} ==")
     print_pdf(page, pdf, chromium)
     size = pdf.stat().st_size / 2**20
-    _log(f"== PDF at {pdf} ({size:.1f} MiB): single page {t1 - t0:.1f} s, printing {time.perf_counter() - t1:.1f} s ==")
+    log(f"== PDF at {pdf} ({size:.1f} MiB): single page {t1 - t0:.1f} s, printing {time.perf_counter() - t1:.1f} s ==")
     return pdf
 
 
@@ -240,7 +236,7 @@ def print_built_book(profile: str, build_dir: Path | str | None = None) -> Path 
     try:
         find_chromium()
     except FileNotFoundError as exc:
-        _log(f"== no PDF of the book: {exc} ==")
+        log(f"== no PDF of the book: {exc} ==")
         return None
     return build_pdf(profile, build_dir)
 

@@ -10,7 +10,7 @@ from typing import Iterable
 
 from .. import chapters
 from ..results import atomic_write, project_root
-from ._common import _fmt_time, _log
+from ._common import fmt_time, log
 from .execution import execute
 from .notebooks import find_notebook, parameters_for
 
@@ -102,7 +102,7 @@ def make_reference(
     written = []
     with tempfile.TemporaryDirectory(prefix="pruneplast-ref-") as tmp:
         for i, src in enumerate(sources, 1):
-            _log(f"[{i}/{len(sources)}] reference for {src.stem} (quick) ...")
+            log(f"[{i}/{len(sources)}] reference for {src.stem} (quick) ...")
             t0 = time.perf_counter()
             done = Path(executed) / f"{src.stem}.ipynb" if executed is not None else None
             if done is not None:
@@ -143,8 +143,8 @@ def make_reference(
             from .. import checks
 
             n = sum(len(c["quantities"]) for c in checks.collect(nb).values())
-            _log(
+            log(
                 f"    {target}: {len(checks.collect(nb))} check(s), {n} quantities, "
-                f"{_fmt_time(time.perf_counter() - t0)}"
+                f"{fmt_time(time.perf_counter() - t0)}"
             )
     return written

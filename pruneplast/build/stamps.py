@@ -37,11 +37,11 @@ def stamp(
     return h.hexdigest()
 
 
-def _file_digest(p: Path) -> str:
+def file_digest(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def _stamp_ok(stamp_file: Path, out: Path, key: str) -> bool:
+def stamp_ok(stamp_file: Path, out: Path, key: str) -> bool:
     if not (stamp_file.exists() and out.exists()):
         return False
     try:
@@ -51,6 +51,6 @@ def _stamp_ok(stamp_file: Path, out: Path, key: str) -> bool:
     if rec.get("stamp") != key:
         return False
     for f, digest in rec.get("results", {}).items():
-        if not Path(f).exists() or _file_digest(Path(f)) != digest:
+        if not Path(f).exists() or file_digest(Path(f)) != digest:
             return False
     return True

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..scorecard import _pi_text, _result, _single, claim, like_with_like, per_seed, select
 from ..verdicts import statement
+from .registry import claim, like_with_like, per_seed, pi_text, result, select, single
 
 
 # --------------------------------------------------------------------------- study A, chapter 2
@@ -17,8 +17,8 @@ def a1_pruned_combined(df: pd.DataFrame) -> dict:
     placed in the prediction interval of a new replicate of ours (main experiment, stage 'pruned')."""
     df, data = like_with_like(df)
     v = per_seed(df, experiment="main", stage="pruned", condition="combined", metric="accuracy")
-    t = _single(v, paper.claim("A1_pruned_combined")["value"])
-    return _result([t], _pi_text(t), data, t["mean"], t["n"])
+    t = single(v, paper.claim("A1_pruned_combined")["value"])
+    return result([t], pi_text(t), data, t["mean"], t["n"])
 
 
 def _sweep_curve(df: pd.DataFrame) -> pd.DataFrame:
@@ -63,7 +63,7 @@ def a2_cliff(df: pd.DataFrame) -> dict:
     df, data = like_with_like(df)
     c = paper.claim("A2_cliff")
     tests = [
-        _single(
+        single(
             per_seed(df, experiment="sweep", condition="combined", metric="accuracy", sparsity_target=_lv(df, level)),
             c[f"at_{level}"],
         )
@@ -71,9 +71,9 @@ def a2_cliff(df: pd.DataFrame) -> dict:
     ]
     lo, hi, drop = steepest_drop(df)
     tests.append(statement(lo >= 90 and hi <= 95, "steepest fall between 90% and 95% sparsity"))
-    return _result(
+    return result(
         tests,
-        f"{_pi_text(tests[0])} at 90%; {_pi_text(tests[1])} at 93%",
+        f"{pi_text(tests[0])} at 90%; {pi_text(tests[1])} at 93%",
         f"{data}; steepest fall between {lo:g}% and {hi:g}% ({drop:.1f} points)",
         tests[1]["mean"],
         tests[1]["n"],
@@ -92,10 +92,10 @@ def a3_recovered_combined(df: pd.DataFrame) -> dict:
         df, experiment="main", stage="recovered", regrowth="gradient", condition="combined", metric="accuracy"
     )
     sp = per_seed(df, experiment="main", stage="recovered", regrowth="gradient", metric="weight_sparsity")
-    t = _single(acc, paper.claim("A3_recovered_combined")["value"])
-    ts = _single(sp, 47.5, "sparsity")
-    return _result(
-        [t, ts], _pi_text(t), f"{data}; weight sparsity left {sp.mean():.1f}% (study ~47.5%)", t["mean"], t["n"]
+    t = single(acc, paper.claim("A3_recovered_combined")["value"])
+    ts = single(sp, 47.5, "sparsity")
+    return result(
+        [t, ts], pi_text(t), f"{data}; weight sparsity left {sp.mean():.1f}% (study ~47.5%)", t["mean"], t["n"]
     )
 
 
@@ -117,8 +117,8 @@ def a4_consolidation_gain_extreme(df: pd.DataFrame) -> dict:
     to = _durations(df, (20,))[0]
     sel = dict(phase="pre_relapse", condition="internal_extreme", metric="accuracy")
     g = per_seed(df, epochs=to, **sel) - per_seed(df, epochs=0, **sel)
-    t = _single(g, paper.claim("A4_consolidation_gain_extreme")["value"])
-    return _result([t], _pi_text(t), f"{data}; paired gain 0 -> {to} epochs", t["mean"], t["n"])
+    t = single(g, paper.claim("A4_consolidation_gain_extreme")["value"])
+    return result([t], pi_text(t), f"{data}; paired gain 0 -> {to} epochs", t["mean"], t["n"])
 
 
 RELAPSE_ZERO = 1.0  # points: a relapse drop "vanishes" when its mean is this close to zero
@@ -136,16 +136,16 @@ def a5_relapse_vanishes(df: pd.DataFrame) -> dict:
     c = paper.claim("A5_relapse_vanishes")
     at = _durations(df, (15, 20))
     drops = [per_seed(df, phase="post_relapse", condition="combined", metric="relapse_drop", epochs=e) for e in at]
-    tests = [_single(d, c[k], "relapse_drop") for d, k in zip(drops, ("drop_15", "drop_20"))]
+    tests = [single(d, c[k], "relapse_drop") for d, k in zip(drops, ("drop_15", "drop_20"))]
     tests.append(
         statement(
             all(abs(d.mean()) <= RELAPSE_ZERO for d in drops),
             f"mean drop within {RELAPSE_ZERO:g} point of zero at both durations",
         )
     )
-    return _result(
+    return result(
         tests,
-        "; ".join(f"{_pi_text(t)} at {e}" for t, e in zip(tests, at)),
+        "; ".join(f"{pi_text(t)} at {e}" for t, e in zip(tests, at)),
         f"{data}; relapse drop in points at {at[0]} and {at[1]} epochs (study: 0.0 and -0.4)",
         tests[-2]["mean"],
         tests[-2]["n"],
@@ -159,8 +159,8 @@ def a6_iterative_sparsity(df: pd.DataFrame) -> dict:
     df, data = like_with_like(df)
     cycles = int(select(df, regimen="long_chronic")["cycle"].max())
     v = per_seed(df, regimen="long_chronic", phase="pre_relapse", metric="weight_sparsity")
-    t = _single(v, paper.claim("A6_iterative_sparsity")["value"], "sparsity")
-    return _result([t], _pi_text(t), f"{data}; after {cycles} cycles", t["mean"], t["n"])
+    t = single(v, paper.claim("A6_iterative_sparsity")["value"], "sparsity")
+    return result([t], pi_text(t), f"{data}; after {cycles} cycles", t["mean"], t["n"])
 
 
 def _regimen_diff(df: pd.DataFrame, metric: str, a: str, b: str, **where) -> pd.Series:
@@ -182,13 +182,13 @@ def a7_iterative_extreme_gain(df: pd.DataFrame) -> dict:
     d1 = _regimen_diff(df, "accuracy", "long_chronic", "acute_moderate", **where)
     d2 = _regimen_diff(df, "accuracy", "long_chronic", "full_acute", **where)
     tests = [
-        _single(d1, c["low"]),
-        _single(d2, c["high"]),
+        single(d1, c["low"]),
+        single(d2, c["high"]),
         statement(d1.mean() > 0 and d2.mean() > 0, "long chronic ahead of both on average"),
     ]
-    return _result(
+    return result(
         tests,
-        f"{_pi_text(tests[0])} vs acute moderate; {_pi_text(tests[1])} vs full acute",
+        f"{pi_text(tests[0])} vs acute moderate; {pi_text(tests[1])} vs full acute",
         f"{data}; paired differences in points (study: 9.4 and 11.6)",
         tests[0]["mean"],
         tests[0]["n"],
@@ -208,7 +208,7 @@ def a8_iterative_relapse(df: pd.DataFrame) -> dict:
     """
     df, data = like_with_like(df)
     d = _regimen_diff(df, "relapse_drop", "long_chronic", "full_acute", phase="post_relapse", condition="combined")
-    t = _single(d, -0.6 - (-0.1), "relapse_drop")
+    t = single(d, -0.6 - (-0.1), "relapse_drop")
     tests = [
         t,
         statement(
@@ -216,9 +216,9 @@ def a8_iterative_relapse(df: pd.DataFrame) -> dict:
         ),
     ]
     own = per_seed(df, regimen="long_chronic", phase="post_relapse", condition="combined", metric="relapse_drop")
-    return _result(
+    return result(
         tests,
-        _pi_text(t),
+        pi_text(t),
         f"{data}; long chronic's own drop {own.mean():.1f} points (study: -0.6 vs -0.1 for full acute)",
         t["mean"],
         t["n"],

@@ -6,20 +6,18 @@ import numpy as np
 import pandas as pd
 
 from .. import paper
-from ..arms import STUDY_ARMS
-from ..results import fmt_signed
-from ..scorecard import STUDY_B_SEEDS, _result, claim, fmt, per_seed, relapse_outcomes, select
+from ..arms import STUDY_TREATED
+from ..results import fmt_number, fmt_signed
 from ..verdicts import mean_sd, proportion, statement
+from .registry import STUDY_B_SEEDS, claim, per_seed, relapse_outcomes, result, select
 
 # --------------------------------------------------------------------------- study B, chapter 5
-#: The studies' treated arms, which the claims compare (an arm registered besides them is not in a claim).
-TREATED = STUDY_ARMS[1:]
 
 
 def _treated_means(df: pd.DataFrame, **where) -> pd.Series:
     """Mean over seeds per treated network (ketamine, ssri, neurosteroid) of one measure."""
     sel = select(df, **where)
-    sel = sel[sel["treatment"].isin(TREATED)]
+    sel = sel[sel["treatment"].isin(STUDY_TREATED)]
     return sel.groupby("treatment")["value"].mean()
 
 
@@ -32,7 +30,7 @@ def _b_mean(df: pd.DataFrame, claim_id: str, kind: str, **where) -> dict:
 
 
 def _welch_text(t: dict) -> str:
-    return f"{fmt(t['mean'])} (diff {fmt(t['diff'])} [{fmt(t['low'])}, {fmt(t['high'])}])"
+    return f"{fmt_number(t['mean'])} (diff {fmt_number(t['diff'])} [{fmt_number(t['low'])}, {fmt_number(t['high'])}])"
 
 
 @claim("B1_ketamine_extreme", notebook="05_treatments")
@@ -46,7 +44,7 @@ def b1_ketamine_extreme(df: pd.DataFrame) -> dict:
     t = _b_mean(df, "B1_ketamine_extreme", "accuracy", treatment="ketamine", **where)
     means = _treated_means(df, **where)
     tests = [t, statement(means.idxmax() == "ketamine", "ketamine-like best at SD 2.5")]
-    return _result(tests, _welch_text(t), ", ".join(f"{k} {v:.1f}" for k, v in means.items()), t["mean"], t["n"])
+    return result(tests, _welch_text(t), ", ".join(f"{k} {v:.1f}" for k, v in means.items()), t["mean"], t["n"])
 
 
 @claim("B3_ketamine_sparsity", notebook="05_treatments")
@@ -56,7 +54,7 @@ def b3_ketamine_sparsity(df: pd.DataFrame) -> dict:
     t = _b_mean(
         df, "B3_ketamine_sparsity", "sparsity", experiment="efficacy", treatment="ketamine", metric="weight_sparsity"
     )
-    return _result([t], _welch_text(t), "weight-matrix entries only", t["mean"], t["n"])
+    return result([t], _welch_text(t), "weight-matrix entries only", t["mean"], t["n"])
 
 
 @claim("B4_neurosteroid_combined", notebook="05_treatments")
@@ -71,7 +69,7 @@ def b4_neurosteroid_combined(df: pd.DataFrame) -> dict:
         condition="combined",
         metric="accuracy",
     )
-    return _result([t], _welch_text(t), "drug on (tanh, x0.595)", t["mean"], t["n"])
+    return result([t], _welch_text(t), "drug on (tanh, x0.595)", t["mean"], t["n"])
 
 
 @claim("B6_ssri_extreme", notebook="05_treatments")
@@ -85,7 +83,7 @@ def b6_ssri_extreme(df: pd.DataFrame) -> dict:
     t = _b_mean(df, "B6_ssri_extreme", "accuracy", treatment="ssri", **where)
     means = _treated_means(df, **where)
     tests = [t, statement(means["ssri"] < means["ketamine"], "SSRI-like below ketamine-like at SD 2.5")]
-    return _result(tests, _welch_text(t), f"ketamine-like at SD 2.5: {means['ketamine']:.1f}", t["mean"], t["n"])
+    return result(tests, _welch_text(t), f"ketamine-like at SD 2.5: {means['ketamine']:.1f}", t["mean"], t["n"])
 
 
 @claim("B8_ssri_biased", notebook="05_treatments")
@@ -99,7 +97,7 @@ def b8_ssri_biased(df: pd.DataFrame) -> dict:
     t = _b_mean(df, "B8_ssri_biased", "accuracy", treatment="ssri", **where)
     means = _treated_means(df, **where)
     tests = [t, statement(means.idxmin() == "ssri", "SSRI-like lowest biased accuracy")]
-    return _result(tests, _welch_text(t), "lowest biased accuracy: " + means.idxmin(), t["mean"], t["n"])
+    return result(tests, _welch_text(t), "lowest biased accuracy: " + means.idxmin(), t["mean"], t["n"])
 
 
 @claim("B9_ssri_gain", notebook="05_treatments")
@@ -110,9 +108,9 @@ def b9_ssri_gain(df: pd.DataFrame) -> dict:
     """
     v = per_seed(df, experiment="manic_risk", treatment="ssri", metric="gain")
     ok = bool(np.all(np.abs(v.to_numpy() - paper.claim("B9_ssri_gain")["value"]) <= 0.005))
-    return _result(
+    return result(
         [statement(ok, "every replicate's gain 1.60 ± 0.005")],
-        fmt(v.mean(), digits=2),
+        fmt_number(v.mean(), 2),
         "set by the protocol's gain ramp",
         v.mean(),
         len(v),
@@ -127,13 +125,13 @@ def b10_all_near_ceiling(df: pd.DataFrame) -> dict:
     99%" holding. Reports the lowest mean.
     """
     sel = select(df, experiment="efficacy", metric="accuracy")
-    sel = sel[sel["treatment"].isin(TREATED) & sel["condition"].isin(["clean", "standard"])]
+    sel = sel[sel["treatment"].isin(STUDY_TREATED) & sel["condition"].isin(["clean", "standard"])]
     means = sel.groupby(["treatment", "condition"])["value"].mean()
     t, c = means.idxmin()
     n = sel["seed"].nunique()
-    return _result(
+    return result(
         [statement(means.min() >= 99.0, "lowest clean/standard mean at least 99%")],
-        fmt(means.min()),
+        fmt_number(means.min()),
         f"lowest of clean/standard: {t}, {c}",
         means.min(),
         n,
@@ -147,11 +145,11 @@ def b10_all_near_ceiling(df: pd.DataFrame) -> dict:
 def _relapse_probability(df: pd.DataFrame, treatment: str, claim_id: str) -> dict:
     o = relapse_outcomes(df, treatment)
     t = proportion(paper.claim(claim_id)["mean"], STUDY_B_SEEDS, o)
-    return _result(
+    return result(
         [t],
-        f"{fmt(t['mean'])} [{fmt(t['ci_low'])}, {fmt(t['ci_high'])}]",
+        f"{fmt_number(t['mean'])} [{fmt_number(t['ci_low'])}, {fmt_number(t['ci_high'])}]",
         f"% of {o.size} outcomes ({o.shape[0]} seeds x {o.shape[1]} maintenance durations) relapsed; "
-        f"ours − study {fmt(t['diff'])} [{fmt(t['low'])}, {fmt(t['high'])}]",
+        f"ours − study {fmt_number(t['diff'])} [{fmt_number(t['low'])}, {fmt_number(t['high'])}]",
         t["mean"],
         t["n"],
     )
@@ -205,7 +203,7 @@ def b11_maintenance_negligible(df: pd.DataFrame) -> dict:
         changes[t], rate_changes[t] = delta["accuracy"], delta["relapse"]
     holds = all(v.mean() <= 5.0 for v in changes.values()) and all(-v.mean() <= 20.0 for v in rate_changes.values())
     t_max = max(changes, key=lambda t: changes[t].mean())
-    return _result(
+    return result(
         [statement(holds, "accuracy change <= 5 points and <= 20 points fewer seeds relapsing, both")],
         ", ".join(f"{t} {fmt_signed(v.mean(), 1)}" for t, v in changes.items()) + " points",
         f"biased accuracy, {d_hi:g} vs {d_lo:g} maintenance epochs; relapse rate change "

@@ -1,6 +1,6 @@
 """The interactive explorer: the model's main knobs, recomputed on a small ensemble of replicates.
 
-Modules: :mod:`.knobs` (settings and sizes), :mod:`.engine`, :mod:`.figure`, :mod:`.grid` (the
+Modules: :mod:`.knobs` (settings and sizes), :mod:`.engine`, :mod:`.drawing` (the figure), :mod:`.grid` (the
 static book's precomputed settings), :mod:`.widgets` (front ends) and :mod:`.app` (Voila).
 
 Given a set of :class:`Knobs` (pruning sparsity, regrowth method and fraction, consolidation
@@ -38,20 +38,61 @@ kernel; the second recomputes with one).
 
 from __future__ import annotations
 
-from .app import TEMPLATES, VOILA_OPTIONS, app_cells, app_notebook, main, voila_command, voila_environ  # noqa: F401
-from .engine import Explorer, region_map  # noqa: F401
-from .figure import figure, png  # noqa: F401
-from .grid import Grid, GridSpec, grid_results, precompute_grid  # noqa: F401
-from .knobs import (  # noqa: F401
-    CONDITIONS,
-    CONSOLIDATION_LR,
-    STAGE_COLOURS,
-    STAGE_LABELS,
-    STAGES,
-    TOLERANCE_FROM_STRESS,
-    TOLERANCE_SIGMAS,
-    ExplorerConfig,
-    Knobs,
-    Result,
-)
-from .widgets import live_explorer, static_explorer, timed_recompute  # noqa: F401
+import importlib
+from typing import TYPE_CHECKING
+
+#: The names this package offers, by the module that defines them. They load on first use, so
+#: that ``pruneplast explore`` and the command line (which read :mod:`.app` only) do not import
+#: the engine, the figures and the widgets.
+EXPORTS = {
+    "app": ("TEMPLATES", "VOILA_OPTIONS", "add_arguments", "app_cells", "app_notebook", "main", "voila_command",
+            "voila_environ"),
+    "engine": ("Explorer", "region_map"),
+    "drawing": ("figure", "png"),
+    "grid": ("Grid", "GridSpec", "grid_results", "precompute_grid"),
+    "knobs": ("CONDITIONS", "CONSOLIDATION_LR", "STAGE_COLOURS", "STAGE_LABELS", "STAGES", "TOLERANCE_FROM_STRESS",
+              "TOLERANCE_SIGMAS", "ExplorerConfig", "Knobs", "Result"),
+    "widgets": ("live_explorer", "static_explorer", "timed_recompute"),
+}  # fmt: skip
+_WHERE = {name: module for module, names in EXPORTS.items() for name in names}
+__all__ = sorted(_WHERE)
+
+if TYPE_CHECKING:
+    from .app import (  # noqa: F401
+        TEMPLATES,
+        VOILA_OPTIONS,
+        add_arguments,
+        app_cells,
+        app_notebook,
+        main,
+        voila_command,
+        voila_environ,
+    )
+    from .drawing import figure, png  # noqa: F401
+    from .engine import Explorer, region_map  # noqa: F401
+    from .grid import Grid, GridSpec, grid_results, precompute_grid  # noqa: F401
+    from .knobs import (  # noqa: F401
+        CONDITIONS,
+        CONSOLIDATION_LR,
+        STAGE_COLOURS,
+        STAGE_LABELS,
+        STAGES,
+        TOLERANCE_FROM_STRESS,
+        TOLERANCE_SIGMAS,
+        ExplorerConfig,
+        Knobs,
+        Result,
+    )
+    from .widgets import live_explorer, static_explorer, timed_recompute  # noqa: F401
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))

@@ -74,13 +74,15 @@ def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
     return out
 
 
-#: Voila options of the app: local address only; the package's template (no CDN requests);
+#: Voila options of the app: local address only, on the port asked for or not at all (so the
+#: address printed is the one served); the package's template (no CDN requests);
 #: cells shown as they finish (the first, which trains the baselines, says so while it runs);
 #: JupyterLab extensions that need the full JupyterLab (jupytext's) are not loaded, so the page
 #: has no JavaScript errors.
 VOILA_OPTIONS = (
     "--no-browser",
     "--Voila.ip=127.0.0.1",
+    "--Voila.port_retries=0",
     "--NotebookClient.timeout=1800",
     "--template=pruneplast",
     "--VoilaConfiguration.progressive_rendering=True",
@@ -104,17 +106,42 @@ def voila_command(notebook, port: int) -> list[str]:
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
 
 
+def check_explore(out, port: int | None):
+    """The app notebook's path (an ``.ipynb`` in a writable folder), the cache and a free ``port``;
+    :class:`pruneplast.build.OutputError` otherwise. Returns the absolute path of the notebook."""
+    from .. import build
+
+    out = build.check_file(out, "app notebook (--out)", ".ipynb")
+    build.check_cache()
+    if port is not None:
+        build.check_port(port)
+    return out
+
+
 def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None) -> int:
     """Write the app notebook to ``out``; then, with a ``port``, serve it with Voila until interrupted."""
     import subprocess
+    import sys
+
+    from .. import build
 
     try:
-        path = app_notebook(out, profile, overrides)
         if port is not None:
             check_int("port", port, 1, 65535)
+        src = build.find_notebook("explorer")
+        build.parameters_for(src, profile, {"show_grid": False, **dict(overrides or {})})
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:  # every place it writes, and the port, before any work
+        out = check_explore(out, port)
+        path = app_notebook(out, profile, overrides)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except build.OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"explorer app notebook: {path}")
     if port is None:
         return 0
@@ -129,14 +156,49 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
         return 0
 
 
+def add_arguments(ap, profiles: Sequence[str]) -> None:
+    """The app's command-line options, added to the parser ``ap`` (``pruneplast explore`` and
+    ``python -m pruneplast.explorer`` both call it)."""
+    ap.add_argument("--out", default="_build/explore/explorer.ipynb", help="the .ipynb to write")
+    ap.add_argument("--profile", default="paper", choices=profiles)
+    ap.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override one of the explorer chapter's parameters (a YAML literal); repeatable",
+    )
+    ap.add_argument(
+        "--serve",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="then serve it with Voila on http://127.0.0.1:PORT/ until interrupted",
+    )
+
+
+def run(args) -> int:
+    """Write the app notebook and serve it, as the parsed options of :func:`add_arguments` ask."""
+    import sys
+
+    from .. import build
+
+    try:
+        overrides = build.overrides_of(args.parameter)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return serve(args.out, args.profile, overrides, args.serve)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m pruneplast.explorer``: the same options as ``pruneplast explore``."""
     import argparse
 
-    from .. import build, chapters
-    from ..cli import explore_arguments
+    from .. import chapters
 
     ap = argparse.ArgumentParser(prog="python -m pruneplast.explorer", description="The explorer as a web app (Voila).")
-    explore_arguments(ap, chapters.PROFILES)
-    args = ap.parse_args(argv)
-    return serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+    add_arguments(ap, chapters.PROFILES)
+    return run(ap.parse_args(argv))

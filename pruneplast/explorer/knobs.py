@@ -9,6 +9,7 @@ import pandas as pd
 
 from .. import arms, plotting
 from ..config import (
+    CONSOLIDATION,
     EXPLORER_SPARSITY,
     REGROWTH_METHODS,
     TaskConfig,
@@ -20,6 +21,7 @@ from ..config import (
 )
 from ..network import EnsembleMLP
 from ..stress import MAIN_CONDITIONS
+from ..tables import plain
 
 #: Stress conditions shown, in order: the main battery, extreme internal noise, the custom test
 #: (the noise knobs) and the biased (manic-risk) test.
@@ -36,7 +38,7 @@ TOLERANCE_FROM_STRESS = {
     2.5: "internal_extreme",
 }
 #: Learning rate of consolidation after regrowth (the studies' value).
-CONSOLIDATION_LR = 5e-4
+CONSOLIDATION_LR = CONSOLIDATION.lr
 STAGES = ("baseline", "pruned", "explored")
 STAGE_LABELS = {"baseline": "trained baseline", "pruned": "pruned, untreated", "explored": "your setting"}
 STAGE_COLOURS = {stage: plotting.colour(stage) for stage in STAGES}
@@ -76,7 +78,7 @@ class Knobs:
         drug = (
             "no drug"
             if self.treatment == "untreated"
-            else (f"{arms.label(self.treatment)}: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
+            else (f"{plain(self.treatment)}: gain {t.gain:g}, damping {t.damping:g}, {t.activation}")
         )
         return (
             f"pruned to {100 * self.sparsity:.0f}%, {100 * self.regrow_fraction:.0f}% "

@@ -11,8 +11,8 @@ from .. import arms
 from ..config import (
     REGROWTH_METHODS,
 )
+from .drawing import figure, png
 from .engine import Explorer
-from .figure import figure, png
 from .grid import Grid
 from .knobs import Knobs
 

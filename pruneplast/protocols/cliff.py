@@ -20,8 +20,10 @@ import torch
 from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig
 from ..data import EnsembleData
 from ..network import EnsembleMLP
-from ..operators import _prune_to, regrow, train
+from ..operators import prune_to, regrow, train
+from ..paper import A_STAGES
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
+from ..tables import plain
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
 SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99)
@@ -46,7 +48,7 @@ def main_experiment(
         structure(base, extra={"stage": "baseline", "regrowth": "none"}),
     ]
     pruned = base.clone()
-    _prune_to(pruned, torch.full((pruned.n_replicas,), prune_cfg.sparsity, dtype=torch.float64), prune_cfg.scope)
+    prune_to(pruned, torch.full((pruned.n_replicas,), prune_cfg.sparsity, dtype=torch.float64), prune_cfg.scope)
     frames += [
         evaluate(pruned, data, conditions, extra={"stage": "pruned", "regrowth": "none"}),
         structure(pruned, extra={"stage": "pruned", "regrowth": "none"}),
@@ -94,7 +96,7 @@ def sparsity_sweep(
     labels = [{"sparsity_target": float(s)} for s in levels]
     sweep = base.repeat(labels)  # replica index = seed * len(levels) + level
     sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
-    _prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64), scope)
+    prune_to(sweep, torch.tensor([d["sparsity_target"] for d in sweep.meta], dtype=torch.float64), scope)
     for start in range(0, sweep.n_replicas, chunk):
         idx = list(range(start, min(start + chunk, sweep.n_replicas)))
         part, part_data = sweep.select(idx), sweep_data.select(idx)
@@ -103,7 +105,6 @@ def sparsity_sweep(
 
 
 # --------------------------------------------------------------------------- tables for the chapter
-STAGES = ("baseline", "pruned", "recovered")
 
 
 def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
@@ -115,12 +116,10 @@ def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
 
     acc = df[(df.experiment == "main") & (df.metric == "accuracy") & df.regrowth.isin(["none", "gradient"])]
     s = summarise(acc, ["condition", "stage"]).set_index(["condition", "stage"])
-    from ..stress import label
-
     rows = []
     for cond in MAIN_CONDITIONS:
-        row = {"condition": label(cond)}
-        for i, st in enumerate(STAGES):
+        row = {"condition": plain(cond)}
+        for i, st in enumerate(A_STAGES):
             r = s.loc[(cond, st)]
             study = paper.get(cond, [None] * 3)[i]
             row[st] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"]) + (

@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 
 from .. import arms, parallel
-from ..arms import TreatmentConfig
+from ..arms import Arm
 from ..config import (
     MaintenanceConfig,
     TrainConfig,
@@ -45,13 +45,9 @@ from ..network import EnsembleMLP
 from ..operators import train
 from ..results import fmt_sd_ci, fmt_study, summarise
 from ..stress import accuracy
+from ..tables import plain
 from .treatments import joint
 
-#: The study's treatments followed after discontinuation (the untreated network has no drug to
-#: stop); the protocol follows every treated arm it is given (:func:`pruneplast.arms.treated_names`).
-FOLLOWED = ("ketamine", "ssri", "neurosteroid")
-#: The study's maintenance durations (epochs), the columns of its by-duration tables.
-PAPER_DURATIONS = (25, 50, 100, 150, 200, 300)
 #: Default grid of the sensitivity analysis: protection left at test.
 SENSITIVITY_PROTECTIONS = tuple(round(0.1 * k, 1) for k in range(11))
 #: Default grid of the sensitivity analysis: relapse thresholds (% biased accuracy).
@@ -181,7 +177,7 @@ def discontinue(net: EnsembleMLP, protection) -> EnsembleMLP:
 def biased_after_discontinuation(
     checkpoints: Mapping[int, EnsembleMLP],
     data: EnsembleData,
-    cfgs: Mapping[str, TreatmentConfig],
+    cfgs: Mapping[str, Arm],
     config: MaintenanceConfig = MaintenanceConfig(),
     protections: Sequence[float] | None = None,
     tag="eval",
@@ -246,7 +242,7 @@ def relapse_probability(rel: pd.DataFrame) -> pd.DataFrame:
 def longitudinal(
     states: Mapping[str, EnsembleMLP],
     data: EnsembleData,
-    cfgs: Mapping[str, TreatmentConfig],
+    cfgs: Mapping[str, Arm],
     config: MaintenanceConfig = MaintenanceConfig(),
     protections: Sequence[float] = SENSITIVITY_PROTECTIONS,
     thresholds: Sequence[float] = SENSITIVITY_THRESHOLDS,
@@ -297,7 +293,7 @@ def probability_table(df: pd.DataFrame, paper_prob: Mapping, treatments: Sequenc
         p = sel[sel.treatment == t]["protection"].iloc[0]
         rows.append(
             {
-                "treatment": arms.label(t),
+                "treatment": plain(t),
                 "protection at test": f"{p:.2f}",
                 "ours": fmt_sd_ci(s.loc[t]),
                 "study": fmt_study(paper_prob.get(t)),
@@ -309,7 +305,7 @@ def probability_table(df: pd.DataFrame, paper_prob: Mapping, treatments: Sequenc
 def by_duration_table(
     df: pd.DataFrame,
     paper_rows: Mapping[str, Sequence[float]],
-    paper_durations: Sequence[int] = PAPER_DURATIONS,
+    paper_durations: Sequence[int] = MaintenanceConfig().durations,
     metric: str = "relapse",
 ) -> pd.DataFrame:
     """By maintenance duration: relapse rate (% of seeds) or mean biased accuracy (%), ours and the
@@ -328,14 +324,14 @@ def by_duration_table(
         study = row[list(paper_durations).index(dur)] if row is not None and dur in paper_durations else None
         rows.append(
             {
-                "treatment": arms.label(r["treatment"]),
+                "treatment": plain(r["treatment"]),
                 "duration (epochs)": dur,
                 "ours": f"{r['mean']:.1f}" if metric == "relapse" else fmt_sd_ci(r),
                 "study": fmt_study(study),
             }
         )
     out = pd.DataFrame(rows)
-    order = {arms.label(t): k for k, t in enumerate(arms.names())}
+    order = {plain(t): k for k, t in enumerate(arms.names())}
     out = out.sort_values(
         ["treatment", "duration (epochs)"], key=lambda c: c.map(order) if c.name == "treatment" else c, kind="stable"
     )

@@ -12,6 +12,7 @@ import pandas as pd
 
 from .. import arms
 from ..results import fmt_sd_ci, fmt_study, summarise
+from ..tables import plain
 
 # --------------------------------------------------------------------------- tables
 #: Rows of the study's tables: (table name in paper_results.yaml, experiment, condition, metric).
@@ -29,6 +30,9 @@ TABLE_ROWS = (
     ("activation_magnitude", "manic_risk", "-", "activation_magnitude"),
     ("acute_relapse_drop", "acute_relapse", "combined", "relapse_drop"),
 )
+
+#: The off-drug table's rows: row name in paper_results.yaml -> condition.
+OFF_DRUG = {"combined": "combined", "extreme": "sigma_2.5", "biased": "biased"}
 
 
 #: What readers see for each row of the study's tables.
@@ -61,7 +65,7 @@ def comparison_long(
             out.append(
                 {
                     "measure": MEASURE_LABELS.get(str(measure), str(measure)),
-                    "treatment": arms.label(t),
+                    "treatment": plain(t),
                     "ours": r[f"{t}, ours"],
                     "study": r[f"{t}, study"],
                 }
@@ -94,7 +98,7 @@ def comparison_table(
 def off_drug_table(df: pd.DataFrame, paper_off: Mapping, name: str = "neurosteroid") -> pd.DataFrame:
     """One arm on and off drug (the study's: neurosteroid-like), ours beside the study's off-drug values."""
     rows = []
-    for key, cond in (("combined", "combined"), ("extreme", "sigma_2.5"), ("biased", "biased")):
+    for key, cond in OFF_DRUG.items():
         on = df[
             (df.treatment == name)
             & (df.drug == "on")

@@ -21,12 +21,14 @@ condition x metric), accuracies in %.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from .. import arms, parallel
-from ..arms import TreatmentConfig
+from ..arms import Arm
 from ..config import (
     BASELINE,
     NetworkConfig,
@@ -42,7 +44,7 @@ from ..inputs import check_data, check_network, check_state
 from ..network import EnsembleMLP
 from ..operators import regrow, relapse_challenge, train
 from ..stress import TOLERANCE_SIGMAS, evaluate, manic_risk, structure, tolerance, tolerance_condition
-from .base import _key, baseline, cache_dir, load_state, pruned, save_state
+from .base import baseline, cache_dir, cache_key, load_state, pruned, save_state
 
 #: Conditions of the efficacy table (Methods section 6), drug on; extreme stress is the tolerance
 #: curve's sigma 2.5 point.
@@ -65,7 +67,7 @@ def configs(
     decay_rates: Mapping[str, float] | None = None,
     lr_factor: float = 1.0,
     regrow_init_std: float | None = None,
-) -> dict[str, TreatmentConfig]:
+) -> dict[str, Arm]:
     """The registered configuration of each named treatment arm (every arm where ``names`` is
     None), with optional overrides.
 
@@ -74,7 +76,7 @@ def configs(
     treatment name to its protection decay per step after discontinuation; ``lr_factor``
     multiplies every arm's learning rate and ``regrow_init_std`` sets the SD of regrown weights
     (the robustness atlas's choices, :class:`~pruneplast.config.ModelChoices`). Unknown names raise
-    ``ValueError``; out-of-range values raise it from :class:`TreatmentConfig`.
+    ``ValueError``; out-of-range values raise it from :class:`Arm`.
     """
     check_real("lr_factor", lr_factor, 0.0, 100.0, lo_open=True)
     for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
@@ -97,7 +99,7 @@ def configs(
     return out
 
 
-def course_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Callable[[int], float]]:
+def course_schedule(cfg: Arm) -> tuple[Callable[[int], float], Callable[[int], float]]:
     """(sigma(e), gain(e)) of a scheduled course of ``cfg.epochs`` epochs, e = 0, 1, ... (the
     SSRI-like arm's noise taper and gain ramp)
 
@@ -115,19 +117,19 @@ def course_schedule(cfg: TreatmentConfig) -> tuple[Callable[[int], float], Calla
     return (lambda e: cfg.noise_start * (1.0 - frac(e))), (lambda e: g0 + (cfg.gain - g0) * frac(e))
 
 
-def scheduled(cfg: TreatmentConfig) -> bool:
+def scheduled(cfg: Arm) -> bool:
     """Whether a treatment's training sets noise or gain per epoch (then it trains alone)."""
     return cfg.course == "scheduled"
 
 
-def drug_on(net: EnsembleMLP, cfg: TreatmentConfig, index: Sequence[int] | None = None) -> EnsembleMLP:
+def drug_on(net: EnsembleMLP, cfg: Arm, index: Sequence[int] | None = None) -> EnsembleMLP:
     """Switch a treatment's modulation on (gain, damping, activation), in place."""
     return net.set_modulation(gain=cfg.gain, damping=cfg.damping, activation=cfg.activation, index=index)
 
 
 # --------------------------------------------------------------------------- treating
 def _course(
-    net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float], schedule: TreatmentConfig | None = None
+    net: EnsembleMLP, data: EnsembleData, epochs: int, lr: list[float], schedule: Arm | None = None
 ) -> EnsembleMLP:
     """Train one ensemble's treatment course in place and return it.
 
@@ -159,7 +161,7 @@ def _course(
 def treat(
     depressed: EnsembleMLP,
     data: EnsembleData,
-    cfgs: Mapping[str, TreatmentConfig],
+    cfgs: Mapping[str, Arm],
     progress: bool | None = None,
     workers: int = 1,
     scheduler: str = "",
@@ -222,9 +224,61 @@ def treat(
     return states
 
 
+def course_groups(cfgs: Mapping[str, Arm]) -> list[tuple[str, ...]]:
+    """The arms whose treated states :func:`treat` computes together, in the order of their first arm.
+
+    Plain courses of equal epochs train as one ensemble, so their states are one group; a scheduled
+    course, and an arm without a course, each stand alone. :func:`treated` caches each group on
+    its own, so a group is recomputed only when one of its arms changes.
+    """
+    out: list[list[str]] = []
+    plain: dict[int, list[str]] = {}
+    for name, cfg in cfgs.items():
+        if cfg.epochs > 0 and not scheduled(cfg):
+            if cfg.epochs not in plain:
+                plain[cfg.epochs] = []
+                out.append(plain[cfg.epochs])
+            plain[cfg.epochs].append(name)
+        else:
+            out.append([name])
+    return [tuple(g) for g in out]
+
+
+def treated_paths(
+    run: RunConfig,
+    cfgs: Mapping[str, Arm],
+    baseline_config: TrainConfig = BASELINE,
+    prune_config: PruneConfig = PruneConfig(),
+    network: NetworkConfig = NetworkConfig(),
+    workers: int = 1,
+) -> dict[tuple[str, ...], Path]:
+    """Where :func:`treated` caches each group of arms (:func:`course_groups`): keyed by the seeds,
+    the task, the baseline's training, the pruning, the network, the fields of the group's arms
+    that change their states (:func:`_protocol`), the number of worker processes (a resolved
+    count, not 0) and the engine's source. An arm's key does not depend on the arms outside its
+    group, nor on a field it does not use (the regrowth SD of an arm that regrows nothing)."""
+    return {
+        group: cache_dir()
+        / "treated"
+        / (
+            cache_key(
+                run.seeds,
+                run.task,
+                baseline_config,
+                prune_config,
+                network,
+                [_protocol(cfgs[n]) for n in group],
+                {"workers": workers},
+            )
+            + ".pt"
+        )
+        for group in course_groups(cfgs)
+    }
+
+
 def treated(
     run: RunConfig,
-    cfgs: Mapping[str, TreatmentConfig],
+    cfgs: Mapping[str, Arm],
     baseline_config: TrainConfig = BASELINE,
     prune_config: PruneConfig = PruneConfig(),
     network: NetworkConfig = NetworkConfig(),
@@ -234,36 +288,37 @@ def treated(
 ) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
     """Each replicate's baseline, pruned and treated: (name -> ensemble, data).
 
-    Cached on disk like the baselines (keyed by seeds, task, every configuration, the number of
-    worker processes of :func:`treat` and the package source), so the longitudinal chapter reuses
-    the treatment chapter's states. ``scheduler``: where :func:`treat` sends the courses (not part
-    of the key: a one-thread Dask worker computes the same bits as a one-thread local process).
+    Cached on disk like the baselines, one file per group of arms trained together
+    (:func:`treated_paths`), so the longitudinal chapter reuses the treatment chapter's states and
+    a call that changes one arm recomputes only that arm's group. ``scheduler``: where
+    :func:`treat` sends the courses (not part of the key: a one-thread Dask worker computes the
+    same bits as a one-thread local process).
     """
     workers = parallel.resolve_workers(workers, run.device, scheduler)
     base, data = baseline(run, baseline_config, network, cache=cache)
-    path = (
-        cache_dir()
-        / "treated"
-        / (
-            _key(
-                run.seeds,
-                run.task,
-                baseline_config,
-                prune_config,
-                network,
-                [_protocol(c) for c in cfgs.values()],
-                {"workers": workers},
-            )
-            + ".pt"
+    paths = treated_paths(run, cfgs, baseline_config, prune_config, network, workers)
+    states: dict[str, EnsembleMLP] = {}
+    for group, path in paths.items() if cache else ():
+        saved = load_state(
+            path, functools.partial(_check_treated, names=list(group), seeds=run.seeds, sizes=network.sizes)
         )
-    )
-    saved = load_state(path, lambda st: _check_treated(st, list(cfgs), run.seeds, network.sizes)) if cache else None
-    if saved is not None:
-        return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
-    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers, scheduler=scheduler)
-    if cache:
-        save_state({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
-    return states, data
+        if saved is not None:
+            states.update({n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()})
+    todo = [group for group in paths if group[0] not in states]
+    if todo:
+        # a group's states do not depend on the other groups: treat() trains each group on its own
+        fresh = treat(
+            pruned(base, prune_config),
+            data,
+            {n: cfgs[n] for group in todo for n in group},
+            progress=run.progress,
+            workers=workers,
+            scheduler=scheduler,
+        )
+        for group in todo if cache else ():
+            save_state({n: fresh[n].to("cpu").state_dict() for n in group}, paths[group])
+        states.update(fresh)
+    return {n: states[n] for n in cfgs}, data
 
 
 def _check_treated(saved, names: list, seeds, sizes) -> None:
@@ -275,11 +330,19 @@ def _check_treated(saved, names: list, seeds, sizes) -> None:
         check_state(st, f"the treated state of {n!r}", sizes, list(seeds))
 
 
-def _protocol(cfg: TreatmentConfig) -> dict:
-    """An arm's fields that change a result (its label and colour do not)."""
+def _protocol(cfg: Arm) -> dict:
+    """An arm's fields that change its treated state: not its label and colour, nor what happens
+    after the course (the off-drug test, the protection decay after discontinuation), nor the
+    regrowth SD of an arm that regrows nothing, nor the course's learning rate and schedule when
+    it has no course."""
     d = dataclasses.asdict(cfg)
-    for k in ("label", "colour", "off_drug"):
+    for k in ("label", "colour", "off_drug", "decay_rate"):
         d.pop(k)
+    if cfg.regrow_fraction == 0:
+        d.pop("regrow_init_std")
+    if cfg.epochs == 0:
+        for k in ("lr", "noise_start", "gain_start"):
+            d.pop(k)
     return d
 
 
