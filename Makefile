@@ -116,7 +116,7 @@ browser:
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
 		echo "== installing Chromium and poppler-utils (Debian) for the browser tests and make pdf =="; \
 		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils ) \
-			|| echo "could not install Chromium: the browser tests will be skipped"; \
+			|| echo "could not install them: the tests that need them will be skipped"; \
 	else echo "no /usr/bin/chromium or pdftoppm and no apt-get as root: the browser and PDF tests will be skipped"; fi
 
 # make explore [EXPLORE_PORT=8866] [EXPLORE_PROFILE=paper]: the explorer chapter, converted with

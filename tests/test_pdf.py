@@ -400,6 +400,8 @@ def test_pdf_of_the_quick_book_renders(tmp_path):
         lo, hi = Image.open(png).convert("L").getextrema()
         assert hi - lo > 100, f"page {n} of the PDF is blank"
     text = subprocess.run(["pdftotext", "-layout", str(out), "-"], capture_output=True, text=True, check=True).stdout
+    # the quick build says so on paper too (the theme's print stylesheet would hide the banner)
+    assert "This is the quick build of the book" in " ".join(text.split())
     for needle in ("Abstract", "Discussion", "How to cite", "Download the results", "Figure 2.1", "Table 2.1"):
         assert needle in text, f"{needle!r} is not in the PDF"
     assert f"pruneplast {pruneplast.__version__} · commit" in text  # the build, in the footer
