@@ -12,8 +12,11 @@ chronic cycles; each arm's course); the two runs give both terms, and the paper-
 is ``seeds x (fixed + per_epoch x paper epochs)``: on one thread a task's work grows with its
 replicas, one after another. The sweep and study B's measurements train nothing; their run-1
 time is scaled by the seeds alone. Times are CPU seconds of the one-thread process: on a quiet
-machine its wall time, and on a busy one what it would be with a core to itself. Prints one row
-per task and the largest, with the machine's load average before and after.
+machine its wall time, and on a busy one what it would be with a core to itself (more, where the
+other processes share the core's caches and execution units). On a busy machine the difference
+of two short runs is noisy: check a task's per-epoch cost against one epoch timed alone, the
+least of a few tries. Prints one row per task and the largest, with the machine's load average
+before and after.
 """
 
 from __future__ import annotations
