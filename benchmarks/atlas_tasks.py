@@ -1,7 +1,8 @@
 """The atlas's tasks at paper scale, estimated from two short runs of each.
 
-``python benchmarks/atlas_tasks.py [SETTING ...] [--seeds N] [--out FILE]`` (default: the
-reference and the widest setting, ``width_x2``; the paper's 10 seeds)
+``python benchmarks/atlas_tasks.py [SETTING ...] [--seeds N] [--repeats N] [--only TASK,...] [--out FILE]``
+(default: the reference and the widest setting, ``width_x2``; the paper's 10 seeds; each run once;
+every task)
 
 Every task of a setting (:func:`pruneplast.atlas.tasks`: its baselines; study A's sweep and its
 regimen groups; study B's arm groups and its measurements) runs on one thread, one replicate seed,
@@ -12,8 +13,12 @@ chronic cycles; each arm's course); the two runs give both terms, and the paper-
 is ``seeds x (fixed + per_epoch x paper epochs)``: on one thread a task's work grows with its
 replicas, one after another. The sweep and study B's measurements train nothing; their run-1
 time is scaled by the seeds alone. Times are CPU seconds of the one-thread process: on a quiet
-machine its wall time, and on a busy one what it would be with a core to itself. Prints one row
-per task and the largest, with the machine's load average before and after.
+machine its wall time, and on a busy one what it would be with a core to itself (more, where the
+other processes share the core's caches and execution units). On a busy machine the difference
+of two short runs is noisy: check a task's per-epoch cost against one epoch timed alone, the
+least of a few tries; ``--repeats`` keeps each task's least time over repeated runs, and ``--only``
+times the named tasks alone (with the baselines they start from). Prints one row per task and
+the largest, with the machine's load average before and after.
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ def _label(task) -> str:
     return task.kind + (":" + "+".join(task.names) if task.names else "")
 
 
-def measure(setting, durations) -> dict[str, tuple[float, int]]:
+def measure(setting, durations, repeats: int = 1, only: tuple[str, ...] = ()) -> dict[str, tuple[float, int]]:
     """label -> (seconds, epochs) of every task of ``setting`` at ``durations``, one seed, in a fresh
     cache. The seconds are this process's CPU time (one thread), which other processes on a
     busy machine do not inflate as they do its wall time."""
@@ -72,21 +77,26 @@ def measure(setting, durations) -> dict[str, tuple[float, int]]:
     from pruneplast.atlas.protocol import run_task
 
     protocol = _protocol(atlas, durations)
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["PRUNEPLAST_CACHE"] = cache
-        for task in sorted(atlas.tasks([setting], protocol), key=lambda t: t.wave):
-            t0 = time.process_time()
-            run_task(task, protocol)
-            out[_label(task)] = (time.process_time() - t0, _epochs(task, protocol))
+    out: dict[str, tuple[float, int]] = {}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["PRUNEPLAST_CACHE"] = cache
+            for task in sorted(atlas.tasks([setting], protocol), key=lambda t: t.wave):
+                label = _label(task)
+                if only and task.kind != "baseline" and label not in only:
+                    continue
+                t0 = time.process_time()
+                run_task(task, protocol)
+                seconds = time.process_time() - t0
+                out[label] = (min(seconds, out.get(label, (seconds,))[0]), _epochs(task, protocol))
     return out
 
 
-def estimate(setting, seeds: int) -> list[dict]:
+def estimate(setting, seeds: int, repeats: int = 1, only: tuple[str, ...] = ()) -> list[dict]:
     from pruneplast import atlas
 
     paper = atlas.Protocol()
-    first, second = (measure(setting, d) for d in RUNS)
+    first, second = (measure(setting, d, repeats, only) for d in RUNS)
     paper_epochs = {_label(t): _epochs(t, paper) for t in atlas.tasks([setting], paper)}
     rows = []
     for label, (s1, e1) in first.items():
@@ -117,6 +127,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("settings", nargs="*", default=["reference", "width_x2"])
     ap.add_argument("--seeds", type=int, default=len(atlas.Protocol().seeds))
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each duration; each task's least time is kept")
+    ap.add_argument("--only", default="", help="comma-separated tasks to time (as printed: 'regimens:long_chronic')")
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     by_name = {s.name: s for s in atlas.settings()}
@@ -126,7 +138,11 @@ def main(argv=None) -> int:
         return 2
     torch.set_num_threads(1)
     load0 = os.getloadavg()
-    rows = [r for n in args.settings for r in estimate(by_name[n], args.seeds)]
+    if args.repeats < 1:
+        print(f"error: --repeats must be at least 1; got {args.repeats}", file=sys.stderr)
+        return 2
+    only = tuple(t for t in args.only.split(",") if t)
+    rows = [r for n in args.settings for r in estimate(by_name[n], args.seeds, args.repeats, only)]
     load1 = os.getloadavg()
     import pandas as pd
 
