@@ -8,8 +8,8 @@
 //
 // Only the units that can change the logits are computed. Per replica and layer, the computed rows
 // are the live units (varying with the sample; one value per sample) followed by the constant units
-// (one value per replica: the constant-unit fold). Kept weights are stored row by row (CSR); an
-// entry's column is the position of its input unit among the previous layer's computed rows (live
+// (one value per replica: the constant-unit fold). Kept weights are stored row by row (CSR), in
+// each row those from live units first; an entry's column is the position of its input unit among the previous layer's computed rows (live
 // first, then constant), or the input feature for the first layer. Activations are stored
 // feature-major (unit, sample), so every product runs over contiguous samples. Sums over samples
 // use 16 lanes combined in a fixed order: a result does not depend on the vector width of the
@@ -92,6 +92,7 @@ at::Tensor fused_step(
     at::Tensor exp_avg,     // (P,) float: Adam's first moments
     at::Tensor exp_avg_sq,  // (P,) float: Adam's second moments
     at::Tensor rowptr,      // int64: per (replica, layer) n_rows + 1 global entry offsets
+    at::Tensor mid,         // int64: per computed row (global), its first entry from a constant unit
     at::Tensor cols,        // int64 (E,): each entry's input column (see above)
     at::Tensor units,       // int64: each computed row's unit in its layer
     at::Tensor desc,        // int64 (M, L, N_DESC)
@@ -117,6 +118,7 @@ at::Tensor fused_step(
   float* EA = exp_avg.data_ptr<float>();
   float* EAS = exp_avg_sq.data_ptr<float>();
   const int64_t* RP = rowptr.data_ptr<int64_t>();
+  const int64_t* MID = mid.data_ptr<int64_t>();
   const int64_t* COL = cols.data_ptr<int64_t>();
   const int64_t* UNIT = units.data_ptr<int64_t>();
   const int64_t* DS = desc.data_ptr<int64_t>();
@@ -191,14 +193,12 @@ at::Tensor fused_step(
         };
         for (int64_t r = 0; r < a.n_rows; ++r) {
           float bc = P[n_entries + a.rows_off + r];  // bias plus the folded constant inputs
-          const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1];
-          for (int64_t e = e0; e < e1; ++e)
-            if (COL[e] >= prev_live) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
+          const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1], em = MID[a.rows_off + r];
+          for (int64_t e = em; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
           if (r < a.n_live) {
             float* z = a.A + r * B;
             for (int64_t b = 0; b < B; ++b) z[b] = bc;
-            for (int64_t e = e0; e < e1; ++e)
-              if (COL[e] < prev_live) axpy(P[e], prev_h + COL[e] * B, z, B);
+            for (int64_t e = e0; e < em; ++e) axpy(P[e], prev_h + COL[e] * B, z, B);
             if (hidden && !th) {  // ReLU and modulation while the row is in the first-level cache
               for (int64_t b = 0; b < B; ++b) z[b] = z[b] > 0.0f ? z[b] : 0.0f;
               modulate(r);
@@ -271,14 +271,15 @@ at::Tensor fused_step(
           }
           const float s = live ? lane_sum(g, B) : a.Gc[r - a.n_live];
           GR[n_entries + a.rows_off + r] = s;
-          for (int64_t e = a.ptr[r]; e < a.ptr[r + 1]; ++e) {
+          const int64_t em = MID[a.rows_off + r];
+          for (int64_t e = a.ptr[r]; e < em; ++e) {
             const int64_t k = COL[e];
-            if (k < plive) {
-              GR[e] = dot_axpy(g, ph + k * B, pg == nullptr ? nullptr : pg + k * B, P[e], B);
-            } else {
-              GR[e] = s * pc[k - plive];
-              pgc[k - plive] = std::fma(P[e], s, pgc[k - plive]);
-            }
+            GR[e] = dot_axpy(g, ph + k * B, pg == nullptr ? nullptr : pg + k * B, P[e], B);
+          }
+          for (int64_t e = em; e < a.ptr[r + 1]; ++e) {
+            const int64_t k = COL[e] - plive;
+            GR[e] = s * pc[k];
+            pgc[k] = std::fma(P[e], s, pgc[k]);
           }
         }
       }

@@ -140,7 +140,8 @@ class FusedStep:
     """The trainable entries of one phase (fixed masks) and their Adam state, stepped by the operator.
 
     Per replica and layer the computed rows are the live units, then the constant units (with
-    ``noise``, every unit that reaches a logit is live); their kept weights are stored row by row.
+    ``noise``, every unit that reaches a logit is live); their kept weights are stored row by row,
+    those from live units first.
     ``lr``: one learning rate, or one per replica. :meth:`__call__` takes one step;
     :meth:`write_back` copies the trained entries into the ensemble's tensors.
     """
@@ -162,7 +163,7 @@ class FusedStep:
             else:
                 units.append([torch.arange(mk.shape[1])] * m)
                 n_live.append([mk.shape[1]] * m)
-        cols, rowptr, unit_list, desc = [], [], [], []
+        cols, rowptr, mids, unit_list, desc = [], [], [], [], []
         w_param: list[list[torch.Tensor]] = [[] for _ in masks]  # per layer: entry indices, flat positions
         w_pos: list[list[torch.Tensor]] = [[] for _ in masks]
         b_row: list[list[int]] = [[] for _ in masks]
@@ -184,9 +185,14 @@ class FusedStep:
                         raise AssertionError("a kept weight from a unit that is not computed")
                 else:
                     col = k
+                order = torch.argsort(row * (inn + 1) + col)  # per row: live inputs, then constant ones
+                row, k, col = row[order], k[order], col[order]
                 cols.append(col)
                 counts = torch.bincount(row, minlength=len(u))
-                rowptr.append(n_ent + torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)]))
+                start = n_ent + torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+                rowptr.append(start)
+                n_prev_live = d if i == 0 else n_live[i - 1][r]
+                mids.append(start[:-1] + torch.bincount(row[col < n_prev_live], minlength=len(u)))
                 unit_list.append(u)
                 w_param[i].append(torch.arange(n_ent, n_ent + len(k)))
                 w_pos[i].append((r * out + u[row]) * inn + k)
@@ -201,6 +207,7 @@ class FusedStep:
         self.n_entries = n_ent
         self.cols = torch.cat(cols).to(torch.long)
         self.rowptr = torch.cat(rowptr)
+        self.mid = torch.cat(mids)  # per computed row: where its entries from constant units begin
         self.units = torch.cat(unit_list).to(torch.long)
         self.desc = torch.tensor(desc, dtype=torch.long).view(m, n_layers, 7)
         self.work = torch.zeros(n_ws)
@@ -250,6 +257,7 @@ class FusedStep:
             self.exp_avg,
             self.exp_avg_sq,
             self.rowptr,
+            self.mid,
             self.cols,
             self.units,
             self.desc,
