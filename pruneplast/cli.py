@@ -197,10 +197,7 @@ def _explore(args) -> int:
         build.parameters_for(build.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
     except ValueError as exc:
         raise build.ParameterError(str(exc)) from None
-    build.check_file(args.out, "app notebook (--out)", ".ipynb")
-    build.check_cache()
-    if args.serve is not None:
-        build.check_port(args.serve)
+    build.check_app_outputs(args.out, args.serve)
     return explorer_app.serve(args.out, args.profile, overrides, args.serve)
 
 

@@ -38,6 +38,7 @@ from .notebooks import (  # noqa: F401
 )
 from .outputs import (  # noqa: F401
     OutputError,
+    check_app_outputs,
     check_cache,
     check_file,
     check_port,

@@ -113,6 +113,16 @@ def check_port(port: int, host: str = "127.0.0.1") -> int:
     return port
 
 
+def check_app_outputs(out, port: int | None) -> Path:
+    """``pruneplast explore``'s: the app notebook's path (an ``.ipynb`` in a writable folder), the
+    cache and, to serve it, a free ``port``; :class:`OutputError` otherwise. Returns the path."""
+    path = check_file(out, "app notebook (--out)", ".ipynb")
+    check_cache()
+    if port is not None:
+        check_port(port)
+    return path
+
+
 class keep_results:
     """The results files of one page (``<stem>.csv`` / ``.json`` in ``folder``), kept until replaced.
 

@@ -106,18 +106,6 @@ def voila_command(notebook, port: int) -> list[str]:
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
 
 
-def check_explore(out, port: int | None):
-    """The app notebook's path (an ``.ipynb`` in a writable folder), the cache and a free ``port``;
-    :class:`pruneplast.build.OutputError` otherwise. Returns the absolute path of the notebook."""
-    from .. import build
-
-    out = build.check_file(out, "app notebook (--out)", ".ipynb")
-    build.check_cache()
-    if port is not None:
-        build.check_port(port)
-    return out
-
-
 def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None) -> int:
     """Write the app notebook to ``out``; then, with a ``port``, serve it with Voila until interrupted."""
     import subprocess
@@ -134,7 +122,7 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:  # every place it writes, and the port, before any work
-        out = check_explore(out, port)
+        out = build.check_app_outputs(out, port)
         path = app_notebook(out, profile, overrides)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
