@@ -310,8 +310,8 @@ def bench_fused_step(steps: int, trials: int, m: int = 10, noise_sd: float = 0.5
     ``steps`` mini-batches (phase set-up included, best of ``trials``), and how far the two paths'
     weights are apart after ``check_steps`` and after ``steps`` steps (max |dW|, summation order),
     with the load average while it ran (other processes share the cores)."""
-    if fused._why_not_compiled() is not None:
-        return {"skipped": f"the fused step cannot be built here: {fused._why_not_compiled()}"}
+    if fused.why_not_compiled() is not None:
+        return {"skipped": f"the fused step cannot be built here: {fused.why_not_compiled()}"}
     if fused.load() is None:
         return {"skipped": "the fused step could not be built (see the warning line)"}
     net, data = replicas(m, 0.95, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))

@@ -339,12 +339,12 @@ def test_a_start_up_timed_longer_than_the_run_gives_no_ratio_without_it(monkeypa
 
 def test_fused_step_row_compares_the_paths_or_says_why_not(monkeypatch):
     bench = _bench()
-    monkeypatch.setattr(bench.fused, "_why_not_compiled", lambda: "no C++ compiler (c++) was found")
+    monkeypatch.setattr(bench.fused, "why_not_compiled", lambda: "no C++ compiler (c++) was found")
     assert bench.bench_fused_step(steps=2, trials=1, m=2) == {
         "skipped": "the fused step cannot be built here: no C++ compiler (c++) was found"
     }
     monkeypatch.undo()
-    if bench.fused._why_not_compiled() is not None or bench.fused.load() is None:
+    if bench.fused.why_not_compiled() is not None or bench.fused.load() is None:
         pytest.skip("the fused step cannot be built here")
     before = os.environ.get(bench.fused.ENV)
     res = bench.bench_fused_step(steps=2, trials=1, m=2, check_steps=1)

@@ -34,7 +34,7 @@ def compiled():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(fused.ENV, "1")
         mp.delenv(fused.NO_COMPILE_ENV, raising=False)
-        why = fused._why_not_compiled()
+        why = fused.why_not_compiled()
         if why is not None:
             pytest.skip(f"the fused step cannot be built here: {why}")
         if fused.load() is None:
@@ -236,13 +236,13 @@ def test_fallback_without_compiling_warns_once(monkeypatch, capsys):
 
 
 def test_cache_keys_tell_the_paths_apart(compiled, monkeypatch):
-    from pruneplast.protocols.base import _key
+    from pruneplast.protocols.base import cache_key
 
     monkeypatch.setenv(fused.ENV, "0")
-    standard = _key("state", 1)
+    standard = cache_key("state", 1)
     monkeypatch.setenv(fused.ENV, "1")
     assert fused.cache_tag().startswith("fused:")
-    assert _key("state", 1) != standard
+    assert cache_key("state", 1) != standard
 
 
 @pytest.mark.parametrize("value", ["yes", "2", "true"])

@@ -74,7 +74,8 @@ def _build_name() -> str:
     return "pruneplast_fused_" + h.hexdigest()[:16]
 
 
-def _why_not_compiled() -> str | None:
+def why_not_compiled() -> str | None:
+    """Why the operator cannot be built here (a line), or None where it can."""
     if _switch(NO_COMPILE_ENV):
         return f"{NO_COMPILE_ENV}=1"
     cxx = os.environ.get("CXX", "c++")
@@ -91,7 +92,7 @@ def load():
     """The compiled operator, built at first use; None (after one warning line) where it cannot be."""
     if "module" in _loaded:
         return _loaded["module"]
-    module, reason = None, _why_not_compiled()
+    module, reason = None, why_not_compiled()
     if reason is None:
         from torch.utils.cpp_extension import load as build
 
