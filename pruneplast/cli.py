@@ -135,6 +135,7 @@ def _run(args) -> int:
     overrides = build.overrides_of(args.parameter)
     path = build.find_notebook(args.notebook)
     build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
+    build.check_run_outputs(path, args.profile, args.out)  # and every folder it writes
     print(
         f"running {path.stem} at profile {args.profile!r}"
         + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""),

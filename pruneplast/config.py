@@ -318,6 +318,8 @@ def check_int_list(name: str, value: Any, minimum: int = 0) -> tuple[int, ...]:
 
 def check_device(name: str, value: Any) -> str:
     """'cpu', or a CUDA device ('cuda', 'cuda:N') that exists here; proven by allocating on it."""
+    if value == "cpu":  # the default needs no torch (a command line's checks end before torch loads)
+        return value
     import torch
 
     usage = "'cpu' or 'cuda' ('cuda:N' for the N-th GPU)"

@@ -1007,4 +1007,11 @@ FAULTS: list[Fault] = [
         "written, exit 1; Voila serves on the port given or not at all, so the URL printed is the one served",
         "test_explore_on_a_busy_port_says_so_before_any_work",
     ),
+    Fault(
+        "papermill",
+        "papermill notebooks/01 (converted) -y 'seeds: [0]' -p baseline_epochs 1, no profile given (paper)",
+        "runs, and its executed notebook says 'Note: this run is filed under profile 'paper' but differs from "
+        "it in seeds=[0] ...'; its results .json records differs_from_profile",
+        "test_a_tiny_papermill_run_under_the_paper_profile_is_marked_on_its_page_and_in_its_results",
+    ),
 ]

@@ -1058,3 +1058,13 @@ def test_explore_on_a_busy_port_says_so_before_any_work(tmp_path, capsys, monkey
         assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
         assert not out.exists()
     assert "--Voila.port_retries=0" in app.VOILA_OPTIONS  # Voila serves on that port or not at all
+
+
+@pytest.mark.slow  # executes chapter 1 (one replicate, one epoch): about 20-60 s
+def test_a_tiny_papermill_run_under_the_paper_profile_is_marked_on_its_page_and_in_its_results(tmp_path):
+    out = _papermill(tmp_path, "-y", "seeds: [0]", "-p", "baseline_epochs", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = (tmp_path / "out.ipynb").read_text()
+    assert "Note: this run is filed under profile 'paper' but differs from it in seeds=[0]" in page
+    meta = json.loads((tmp_path / "results" / "paper" / "01_model_and_task.json").read_text())
+    assert meta["differs_from_profile"]["baseline_epochs"] == {"used": 1, "profile": 20}

@@ -42,6 +42,7 @@ from .outputs import (  # noqa: F401
     check_cache,
     check_file,
     check_port,
+    check_run_outputs,
     check_writable,
     given_path,
     keep_results,

@@ -225,12 +225,9 @@ def run(
     ``out/<profile>/<stem>.csv`` and ``.json``. Every folder is checked before the kernel starts;
     results already in ``out/<profile>`` stay until the run has written their replacement.
     """
-    root = project_root()
-    path = find_notebook(spec, root)
+    path = find_notebook(spec, project_root())
     params = parameters_for(path, profile, overrides)  # fails here, before any execution
-    out = check_writable(root / "runs" / f"{path.stem}-{profile}" if out is None else out, "output folder (--out)")
-    res = check_writable(results_dir(profile, out), "results folder (<out>/<profile>)")
-    check_cache()
+    out, res = check_run_outputs(path, profile, out)
     ipynb = out / f"{path.stem}.ipynb"
     t0 = time.perf_counter()
     log = out / f"{path.stem}.kernel.log"
@@ -248,6 +245,16 @@ def run(
         log.unlink(missing_ok=True)  # kept only when the run failed
     files = sorted(res.glob(f"{path.stem}.*"))
     return {"notebook": ipynb, "results": files, "parameters": params, "seconds": time.perf_counter() - t0}
+
+
+def check_run_outputs(path: Path, profile: str, out: Path | str | None = None) -> tuple[Path, Path]:
+    """``pruneplast run``'s folders: the output folder (default ``runs/<stem>-<profile>``), its
+    results folder ``<out>/<profile>`` and the cache, checked writable; returns (out, results)."""
+    default = project_root() / "runs" / f"{Path(path).stem}-{profile}"
+    out = check_writable(default if out is None else out, "output folder (--out)")
+    res = check_writable(results_dir(profile, out), "results folder (<out>/<profile>)")
+    check_cache()
+    return out, res
 
 
 class run_lock:
