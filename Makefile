@@ -1,5 +1,6 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
+#   make pdf [PROFILE=paper|quick]    the built book as one PDF, _build/html/pruneplast.pdf (Chromium)
 #   make check                        the inner loop: lint, types and the tests not marked slow (<= 2 min)
 #   make test                         everything: lint, the quick book, every test and notebook check
 #   make lint                         ruff check, ruff format --check and mypy on the package
@@ -7,6 +8,7 @@
 #   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make lab                          JupyterLab on localhost, the chapters opening as notebooks
+#   make pdf [PROFILE=paper|quick]    print the built book again as one PDF, _build/html/pruneplast.pdf
 #   make bench, make bench-directions engine speed on this machine (see benchmarks/README.md)
 #   make clean                        remove build outputs (keeps .venv, results/ and .cache/)
 
@@ -26,10 +28,10 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lab lint check test test-setup test-float-path book reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install lab lint check test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,/^$$/p' Makefile
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -83,6 +85,12 @@ lint: $(INSTALLED)
 book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
 
+# The book built by `make book` (same PROFILE), printed by headless Chromium as one PDF; nothing is
+# executed again (pruneplast/build/pdf.py says why Chromium rather than LaTeX).
+.PHONY: pdf
+pdf: $(INSTALLED) browser
+	$(VENV)/bin/pruneplast pdf --profile $(PROFILE)
+
 # Every chapter (make test runs three) executed under another float path on this machine, against
 # the same references; see tests/test_float_paths.py.
 test-float-path: $(INSTALLED)
@@ -98,15 +106,16 @@ reference: $(INSTALLED)
 widgets-js: $(INSTALLED)
 	@$(PY) -m pruneplast.build.webassets
 
-# Debian's Chromium for the browser tests (tests/test_browser.py); installed once, as root, with
-# apt-get. Where that is impossible the browser tests skip and say why.
+# Debian's Chromium for the browser tests (tests/test_browser.py) and make pdf, and poppler-utils
+# (pdfinfo, pdftoppm) with which tests/test_pdf.py reads the PDF; installed once, as root, with
+# apt-get. Where that is impossible the tests that need them skip and say why.
 browser:
-	@if [ -x /usr/bin/chromium ]; then :; \
+	@if [ -x /usr/bin/chromium ] && command -v pdftoppm >/dev/null 2>&1; then :; \
 	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-		echo "== installing Chromium (Debian) for the browser tests =="; \
-		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver ) \
-			|| echo "could not install Chromium: the browser tests will be skipped"; \
-	else echo "no /usr/bin/chromium and no apt-get as root: the browser tests will be skipped"; fi
+		echo "== installing Chromium and poppler-utils (Debian) for the browser tests and make pdf =="; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils ) \
+			|| echo "could not install them: the tests that need them will be skipped"; \
+	else echo "no /usr/bin/chromium or pdftoppm and no apt-get as root: the browser and PDF tests will be skipped"; fi
 
 # make explore [EXPLORE_PORT=8866] [EXPLORE_PROFILE=paper]: the explorer chapter, converted with
 # jupytext (parameters injected, no precomputed grid), served by Voila on http://127.0.0.1:PORT/

@@ -14,6 +14,9 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
 * ``ceiling``: the parts a dense 10-replica step cannot avoid (the two large layers' six products
   and Adam over every weight), timed alone: the fastest such a step could be, and its ratio to the
   reference;
+* ``fused_step``: the opt-in compiled step (``PRUNEPLAST_FUSED=1``) against the standard path,
+  10 replicas at 95% on one thread, without and with internal noise: ms per step and the largest
+  weight difference between the two paths;
 * ``maintenance``: chapter 6's maintenance step per treatment (drug and mood stabiliser on) on the
   live units (the engine) and on every unit, and the implied time of its 300 epochs;
 * ``maintenance_workers``: chapter 6's maintenance of the three treatments in one process and in
@@ -38,6 +41,7 @@ Usage: ``python benchmarks/bench.py [--quick] [--chapters quick|paper] [--out FI
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -61,6 +65,7 @@ from reference import replica_module, train_reference  # noqa: E402
 from pruneplast import parallel, rng  # noqa: E402
 from pruneplast.config import MaintenanceConfig, RegrowConfig, TaskConfig, TrainConfig  # noqa: E402
 from pruneplast.data import EnsembleData  # noqa: E402
+from pruneplast.kernels import fused  # noqa: E402
 from pruneplast.kernels.compact import unit_roles  # noqa: E402
 from pruneplast.network import EnsembleMLP  # noqa: E402
 from pruneplast.operators import Adam, prune, regrow, train  # noqa: E402
@@ -297,6 +302,76 @@ def bench_step_kinds(steps: int, trials: int, limit: float, m: int = 10, noise_s
             flush=True,
         )
     return rows
+
+
+def bench_fused_step(steps: int, trials: int, m: int = 10, noise_sd: float = 0.5, check_steps: int = 8) -> dict:
+    """The opt-in fused step (``PRUNEPLAST_FUSED=1``, :mod:`pruneplast.kernels.fused`) against the
+    standard path: 10 replicas at 95%, one thread, without and with internal noise, ms per step over
+    ``steps`` mini-batches (phase set-up included, best of ``trials``), and how far the two paths'
+    weights are apart after ``check_steps`` and after ``steps`` steps (max |dW|, summation order),
+    with the load average while it ran (other processes share the cores)."""
+    if fused.why_not_compiled() is not None:
+        return {"skipped": f"the fused step cannot be built here: {fused.why_not_compiled()}"}
+    if fused.load() is None:
+        return {"skipped": "the fused step could not be built (see the warning line)"}
+    net, data = replicas(m, 0.95, TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100))
+    short = EnsembleData.build(net.seeds, TaskConfig(n_train=check_steps * BATCH, n_standard=100, n_clean=100))
+    before, threads = os.environ.get(fused.ENV), torch.get_num_threads()
+
+    def run(path: str, sigma: float, on: EnsembleData = data) -> EnsembleMLP:
+        os.environ[fused.ENV] = "1" if path == "fused" else "0"
+        return train(net.clone(), on, TrainConfig(epochs=1, lr=1e-3), sigma_int=sigma, progress=False)
+
+    kinds = {"95%": 0.0, "noisy": noise_sd}
+    torch.set_num_threads(1)
+    try:
+        load = os.getloadavg()
+        cpu: dict = {}
+
+        def timed(key, fn):
+            c = time.process_time()
+            fn()
+            cpu[key] = min(cpu.get(key, math.inf), time.process_time() - c)
+
+        fns = {
+            (p, k): functools.partial(timed, (p, k), functools.partial(run, p, sd))
+            for k, sd in kinds.items()
+            for p in ("standard", "fused")
+        }
+        t = best_times(fns, trials)
+        rows = []
+        for kind, sd in kinds.items():
+            diffs = [max_weight_diff(run("standard", sd, on), run("fused", sd, on)) for on in (short, data)]
+            row = {
+                "kind": kind,
+                "replicas": m,
+                "threads": 1,
+                "noise_sd": sd,
+                "standard_ms_per_step": t[("standard", kind)] / steps * 1e3,
+                "fused_ms_per_step": t[("fused", kind)] / steps * 1e3,
+                # this process's CPU time (one thread): what a step costs when other processes share the core
+                "standard_cpu_ms_per_step": cpu[("standard", kind)] / steps * 1e3,
+                "fused_cpu_ms_per_step": cpu[("fused", kind)] / steps * 1e3,
+                f"max_abs_dw_after_{check_steps}_steps": diffs[0],
+                f"max_abs_dw_after_{steps}_steps": diffs[1],
+            }
+            row["speedup"] = row["standard_ms_per_step"] / row["fused_ms_per_step"]
+            rows.append(row)
+            print(
+                f"  fused step {kind:5s} M={m}, 1 thread: {row['standard_ms_per_step']:6.2f} -> "
+                f"{row['fused_ms_per_step']:6.2f} ms ({row['speedup']:.1f}x; CPU time "
+                f"{row['standard_cpu_ms_per_step']:.2f} -> {row['fused_cpu_ms_per_step']:.2f} ms); max |dW| "
+                f"{diffs[0]:.1e} after "
+                f"{check_steps} steps, {diffs[1]:.1e} after {steps}",
+                flush=True,
+            )
+    finally:
+        torch.set_num_threads(threads)
+        if before is None:
+            os.environ.pop(fused.ENV, None)
+        else:
+            os.environ[fused.ENV] = before
+    return {"rows": rows, "load_average": [*load, *os.getloadavg()]}
 
 
 def pruned_init(seeds, sparsity: float) -> EnsembleMLP:
@@ -932,6 +1007,7 @@ def main(argv=None) -> dict:
     dense10 = next(r for r in res["train"] if r["replicas"] == 10 and r["sparsity"] == 0.0)
     res["ceiling"] = bench_ceiling(dense10, 3 * trials)
     res["step_kinds"] = bench_step_kinds(steps, trials, limit)
+    res["fused_step"] = bench_fused_step(steps, trials)
     res["maintenance"] = bench_maintenance(steps, trials)
     res["maintenance_workers"] = bench_maintenance_workers(2 if args.quick else 8)
     res["treatment_workers"] = bench_treatment_workers(

@@ -10,7 +10,7 @@ cell of every chapter calls it, so a bad papermill override fails early with a c
 from __future__ import annotations
 
 import dataclasses
-import re
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,9 +35,12 @@ from .config import (
     Range,
     check_choice,
     check_device,
+    check_distinct,
+    check_distinct_atlas_regimens,
     check_distinct_regimens,
     check_increasing,
     check_memory,
+    check_scheduler,
     check_seeds,
 )
 
@@ -58,6 +61,7 @@ class Param:
     rule: Any = None  # a further check of the whole value, rule(name, value), from the engine
     rule_help: str = ""  # what the rule asks, for `pruneplast list`
     empty_ok: bool = False  # a list kind that may be empty (the atlas: [] leaves a choice out)
+    distinct: bool = True  # a list kind whose entries are levels: no value twice (check_distinct)
 
     def value(self, profile: str) -> Any:
         return self.default if profile == "paper" or self.quick is None else self.quick
@@ -75,7 +79,7 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "address":
-            return "'' or a scheduler address 'tcp://host:port'"
+            return "'' or a reachable Dask scheduler address 'tcp://host:port' or 'tls://host:port'"
         if self.kind == "device":
             return "'cpu' or an available 'cuda' device"
         r = self.allowed
@@ -84,6 +88,8 @@ class Param:
             return f"distinct integers in {text}"
         if self.kind in ("ints", "fractions"):
             text = f"list, each {text}" if text.startswith(">=") else f"list, each in {text}"
+            if self.distinct:
+                text += ", no value twice"
             if self.empty_ok:
                 text += " ([] leaves it out)"
         return text + (f", {self.rule_help}" if self.rule_help else "")
@@ -156,6 +162,7 @@ def _model_choices(regrowth: bool = True) -> dict:
             list(c.hidden),
             "hidden-layer widths (the network is 2-<hidden>-4)",
             range=_WIDTH,
+            distinct=False,  # layer widths, not levels: [512, 512, 256]
             rule=lambda n, v: check_memory(NetworkConfig((2, *v, 4)), 1, name=n),
             rule_help="one replica training within this machine's memory",
         ),
@@ -426,8 +433,12 @@ register(
             "shared_data_set": Param(
                 "bool", True, "include every replicate on study A's one data set (else one data set per replicate)"
             ),
-            "regrow_fraction": Param("fraction", 0.5, "study A's single regrowth (and the ketamine-like one)"),
-            "consolidation_epochs": Param("int", 15, "consolidation epochs after it (lr 5e-4)", quick=1),
+            "regrow_fraction": Param(
+                "fraction", 0.5, "study A's single regrowth (and the ketamine-like one)", range=REGIMEN_FRACTION
+            ),
+            "consolidation_epochs": Param(
+                "int", 15, "consolidation epochs after it (lr 5e-4)", quick=1, range=POSITIVE_COUNT
+            ),
             "acute_fraction": Param("fraction", 0.6, "regrowth of the acute moderate regimen", range=REGIMEN_FRACTION),
             "acute_epochs": Param("int", 15, "consolidation epochs of the acute moderate regimen", quick=1),
             "chronic_fraction": Param(
@@ -447,6 +458,17 @@ register(
                 "address", "", "a Dask scheduler's address (tcp://host:port) to send the cells to; '' = this machine"
             ),
         },
+        checks=(
+            lambda v: check_distinct_atlas_regimens(
+                v["regrow_fraction"],
+                v["consolidation_epochs"],
+                v["acute_fraction"],
+                v["acute_epochs"],
+                v["chronic_fraction"],
+                v["chronic_epochs"],
+                v["chronic_cycles"],
+            ),
+        ),  # fmt: skip
     )
 )
 
@@ -486,16 +508,6 @@ register(
 )
 
 
-_ADDRESS = re.compile(r"^(tcp|tls|ucx|inproc)://[^\s/]+(:\d+)?$|^[A-Za-z0-9.\-]+:\d+$")
-
-
-def check_address(name: str, value: Any) -> str:
-    """'' (this machine) or a Dask scheduler address such as 'tcp://127.0.0.1:8786'."""
-    if not isinstance(value, str) or (value and not _ADDRESS.match(value)):
-        raise ValueError(f"{name} must be '' or a scheduler address such as 'tcp://127.0.0.1:8786'; got {value!r}")
-    return value
-
-
 def chapter(name: str) -> Chapter:
     if name not in CHAPTERS:
         raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(CHAPTERS)}")
@@ -526,13 +538,14 @@ def _check_kind(name: str, p: Param, v: Any) -> Any:
     if p.kind in ("fractions", "ints") and allowed is not None:
         if p.empty_ok and isinstance(v, (list, tuple)) and len(v) == 0:
             return []
-        return list(allowed.check_list(name, v))
+        checked = list(allowed.check_list(name, v))
+        return list(check_distinct(name, checked)) if p.distinct else checked
     if p.kind == "str":
         return check_choice(name, v, p.choices)
     if p.kind == "device":
         return check_device(name, v)
     if p.kind == "address":
-        return check_address(name, v)
+        return check_scheduler(name, v)
     if p.kind == "bool":
         if not isinstance(v, bool):
             raise ValueError(f"{name} must be True or False; got {v!r}")
@@ -571,7 +584,41 @@ def validate(name: str, values: dict) -> dict:
                 "results. Papermill's `-p profile quick` sets only the label: pass the quick values too "
                 "(`pruneplast list` shows them) or use `pruneplast run --profile quick`."
             )
+    if isinstance(values.get("In"), list):  # in a kernel (the notebook's globals()): the page says so
+        note = profile_note(name, out)
+        if note:
+            print(note)
     return out
+
+
+def differs_from_profile(name: str, values: dict) -> dict:
+    """The parameters whose values differ from those of their profile (``values['profile']``):
+    ``{name: {"used": value, "profile": the profile's value}}``; empty for a run of the profile."""
+    ch = chapter(name)
+    profile = values.get("profile", "paper")
+    if profile not in PROFILES:
+        return {}
+    ref = profile_values(name, profile)
+    plain = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731 - [0, 1] == (0, 1)
+    return {
+        k: {"used": values[k], "profile": ref[k]}
+        for k in ch.all_params
+        if k in values
+        and k != "profile"
+        and plain(list(values[k]) if isinstance(values[k], tuple) else values[k]) != plain(ref[k])
+    }
+
+
+def profile_note(name: str, values: dict) -> str | None:
+    """One line saying that a run's values are not its profile's, or None when they are."""
+    diff = differs_from_profile(name, values)
+    if not diff:
+        return None
+    shown = ", ".join(f"{k}={d['used']!r} (profile: {d['profile']!r})" for k, d in diff.items())
+    return (
+        f"Note: this run is filed under profile {values.get('profile')!r} but differs from it in {shown}; "
+        "its results files record this (differs_from_profile), and it is not the profile's run."
+    )
 
 
 def injected_names(namespace: dict) -> list[str]:

@@ -3,6 +3,7 @@
     pruneplast list
     pruneplast run 02_pruning_cliff --profile quick -p seeds "[0, 1, 2]" -p sparsity 0.9 --out my-run
     pruneplast book --profile paper
+    pruneplast pdf --profile paper
     pruneplast reference
     pruneplast explore --serve 8866
     pruneplast sweep 02_pruning_cliff -g sparsity "[0.9, 0.95]" -g regrow_fraction "[0.25, 0.5]" --out sweeps/cliff
@@ -49,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--build-dir", default=None, help="build folder (default: _build)")
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
+    b.add_argument("--no-pdf", action="store_true", help="do not print the book as one PDF (pruneplast pdf)")
+
+    d = sub.add_parser(
+        "pdf",
+        help="print the built book as one PDF (headless Chromium)",
+        description="Build the book already built at a profile (pruneplast book) as one page and print "
+        "it with headless Chromium to <build-dir>/html/pruneplast.pdf; nothing is executed again.",
+    )
+    d.add_argument("--profile", default="paper", choices=chapters.PROFILES)
+    d.add_argument("--build-dir", default=None, help="the book's build folder (default: _build)")
+    d.add_argument("--out", default=None, help="the PDF to write (default: <build-dir>/html/pruneplast.pdf)")
 
     w = sub.add_parser(
         "sweep",
@@ -120,13 +132,10 @@ def _need_runtime() -> None:
 
 def _run(args) -> int:
     _need_runtime()
-    overrides = {}
-    for name, value in args.parameter:
-        if name in overrides:
-            raise build.ParameterError(f"parameter {name!r} given twice")
-        overrides[name] = build.parse_value(value)
+    overrides = build.overrides_of(args.parameter)
     path = build.find_notebook(args.notebook)
     build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
+    build.check_run_outputs(path, args.profile, args.out)  # and every folder it writes
     print(
         f"running {path.stem} at profile {args.profile!r}"
         + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""),
@@ -177,6 +186,22 @@ def _left_behind(path, args) -> str:
     return f"(no partly executed notebook was kept{where})"
 
 
+def _explore(args) -> int:
+    """``pruneplast explore``: its parameters, the notebook's path, the cache and the port are
+    checked before the explorer (torch, matplotlib) is imported, then the app is written and served."""
+    from .config import check_int
+
+    overrides = build.overrides_of(args.parameter)
+    try:
+        if args.serve is not None:
+            check_int("port", args.serve, 1, 65535)
+        build.parameters_for(build.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
+    except ValueError as exc:
+        raise build.ParameterError(str(exc)) from None
+    build.check_app_outputs(args.out, args.serve)
+    return explorer_app.serve(args.out, args.profile, overrides, args.serve)
+
+
 def _sweep(args) -> int:
     from . import sweep
 
@@ -190,11 +215,7 @@ def _sweep(args) -> int:
         if not isinstance(value, list):
             raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
         grid[name] = value
-    fixed: dict = {}
-    for name, text in args.parameter:
-        if name in fixed:
-            raise build.ParameterError(f"parameter {name!r} given twice (-p {name})")
-        fixed[name] = build.parse_value(text)
+    fixed = build.overrides_of(args.parameter)
     if args.workers is not None and args.workers < 1:
         raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
     try:
@@ -221,11 +242,20 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "book":
             build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            if not args.no_pdf:
+                from .build.pdf import print_built_book
+
+                print_built_book(args.profile, args.build_dir)
+            return 0
+        if args.command == "pdf":
+            from .build.pdf import build_pdf
+
+            build_pdf(args.profile, args.build_dir, args.out)
             return 0
         if args.command == "sweep":
             return _sweep(args)
         if args.command == "explore":
-            return explorer_app.run(args)
+            return _explore(args)
         if args.command == "reference":
             build.make_reference(args.notebooks or None, executed=args.executed)
             return 0

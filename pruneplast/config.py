@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -114,6 +115,24 @@ def check_increasing(name: str, value: Sequence, count: int | None = None, at_le
         raise ValueError(f"{name} must be strictly increasing; got {list(value)}")
 
 
+def check_distinct(name: str, values: Sequence) -> tuple:
+    """No value twice in a list of levels (an atlas choice's levels, a grid's axis, a sweep).
+
+    Numbers count as the same when they print the same to six significant digits, as the
+    levels' names, labels and table rows show them (``0.5`` and ``0.50``, ``2`` and ``2.0000001``);
+    a repeat would be one experiment run twice under one name. ``ValueError`` naming ``name``.
+    """
+    seen: dict[str, Any] = {}
+    for v in values:
+        key = f"{float(v):g}" if _is_real(v) else repr(v)
+        if key in seen:
+            raise ValueError(
+                f"{name} must not repeat a value; got {list(values)} ({seen[key]!r} and {v!r} are the same level)"
+            )
+        seen[key] = v
+    return tuple(values)
+
+
 #: Which parameters set each of study A's regimens (the chapter's names), for messages.
 REGIMEN_PARAMETERS = {
     "acute moderate": ("acute_fraction", "acute_epochs"),
@@ -143,15 +162,21 @@ def check_distinct_regimens(
     shapes["full acute"] = (1, 1.0, int(full_epochs))
     if control and len(cyc) == 3:
         shapes["epochs-matched control"] = (1, float(acute_fraction), int(cyc[2]) * int(chronic_epochs))
+    values = {
+        "acute_fraction": acute_fraction, "acute_epochs": acute_epochs, "chronic_fraction": chronic_fraction,
+        "chronic_epochs": chronic_epochs, "chronic_cycles": cyc, "full_epochs": full_epochs,
+    }  # fmt: skip
+    _check_distinct_shapes(shapes, REGIMEN_PARAMETERS, values)
+
+
+def _check_distinct_shapes(shapes: dict[str, tuple], parameters: dict[str, tuple], values: dict) -> None:
+    """Raise naming the parameters (and their values) that make two regimens of ``shapes``
+    ((cycles, fraction, epochs) by label) the same experiment."""
     seen: dict[tuple, str] = {}
     for label, shape in shapes.items():
         if shape in seen:
             other = seen[shape]
-            names = sorted(set(REGIMEN_PARAMETERS[other]) | set(REGIMEN_PARAMETERS[label]))
-            values = {
-                "acute_fraction": acute_fraction, "acute_epochs": acute_epochs, "chronic_fraction": chronic_fraction,
-                "chronic_epochs": chronic_epochs, "chronic_cycles": cyc, "full_epochs": full_epochs,
-            }  # fmt: skip
+            names = sorted(set(parameters[other]) | set(parameters[label]))
             given = ", ".join(f"{k}={values[k]!r}" for k in names)
             cycles, fraction, epochs = shape
             raise ValueError(
@@ -160,6 +185,104 @@ def check_distinct_regimens(
                 f"epoch{'s' if epochs != 1 else ''} each); change one of these parameters"
             )
         seen[shape] = label
+
+
+#: Which parameters set each of the atlas's compact regimens (chapter 7's names).
+ATLAS_REGIMEN_PARAMETERS = {
+    "regrown": ("regrow_fraction",),
+    "consolidated": ("regrow_fraction", "consolidation_epochs"),
+    "acute moderate": ("acute_fraction", "acute_epochs"),
+    "long chronic": ("chronic_cycles", "chronic_fraction", "chronic_epochs"),
+}
+
+
+def check_distinct_atlas_regimens(
+    regrow_fraction: float,
+    consolidation_epochs: int,
+    acute_fraction: float,
+    acute_epochs: int,
+    chronic_fraction: float,
+    chronic_epochs: int,
+    chronic_cycles: int,
+) -> None:
+    """The atlas's compact regimens (regrown, consolidated, acute moderate, long chronic) must
+    differ; raises naming the parameters that made two of them the same experiment."""
+    values = dict(
+        regrow_fraction=regrow_fraction, consolidation_epochs=consolidation_epochs, acute_fraction=acute_fraction,
+        acute_epochs=acute_epochs, chronic_fraction=chronic_fraction, chronic_epochs=chronic_epochs,
+        chronic_cycles=chronic_cycles,
+    )  # fmt: skip
+    shapes = {
+        "regrown": (1, float(regrow_fraction), 0),
+        "consolidated": (1, float(regrow_fraction), int(consolidation_epochs)),
+        "acute moderate": (1, float(acute_fraction), int(acute_epochs)),
+        "long chronic": (int(chronic_cycles), float(chronic_fraction), int(chronic_epochs)),
+    }
+    _check_distinct_shapes(shapes, ATLAS_REGIMEN_PARAMETERS, values)
+
+
+#: A Dask scheduler's address: tcp:// or tls://, a host name, IPv4 or [IPv6] address, and a port.
+_SCHEDULER = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?):(\d{1,5})$")
+#: Seconds a scheduler has to accept a connection before it counts as unreachable.
+SCHEDULER_PROBE_S = 3.0
+
+
+def _scheduler_silence(scheme: str, host: str, port: int) -> str | None:
+    """Why nothing answers as a Dask scheduler at ``host:port`` within :data:`SCHEDULER_PROBE_S`
+    seconds, or None when something does. Over tcp:// a scheduler greets every new connection at
+    once with its handshake (a frame count and lengths, then a msgpack message); a port that
+    accepts and stays silent, or sends something else, is not one. Over tls:// the connection is
+    the test (the greeting is encrypted)."""
+    import socket
+    import struct
+    import time
+
+    deadline = time.monotonic() + SCHEDULER_PROBE_S
+    connected = False
+    try:
+        with socket.create_connection((host, port), timeout=SCHEDULER_PROBE_S) as conn:
+            connected = True
+            if scheme != "tcp":
+                return None
+            got = b""
+            while len(got) < 16:
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = conn.recv(16 - len(got))
+                if not chunk:
+                    return "the connection was closed without a greeting"
+                got += chunk
+    except TimeoutError:
+        return "connected, but no Dask greeting" if connected else "no answer"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    total, frames = struct.unpack("<QQ", got)
+    if not (16 <= total < 2**24 and 1 <= frames <= 64):
+        return "something answers there, but not a Dask scheduler"
+    return None
+
+
+def check_scheduler(name: str, value: Any, probe: bool = True) -> str:
+    """'' (this machine) or a Dask scheduler address 'tcp://host:port' / 'tls://host:port'.
+
+    The one check of a scheduler address (the chapters' ``scheduler`` parameter, ``pruneplast
+    sweep --scheduler``, :mod:`pruneplast.parallel`): a wrong form is a ``ValueError`` naming
+    ``name``; with ``probe``, an address where nothing accepts a connection within
+    :data:`SCHEDULER_PROBE_S` seconds is a ``RuntimeError`` naming it, before any work starts.
+    """
+    m = _SCHEDULER.match(value) if isinstance(value, str) else None
+    if not isinstance(value, str) or (value and (m is None or not 1 <= int(m.group(3)) <= 65535)):
+        raise ValueError(
+            f"{name} must be '' or a Dask scheduler address 'tcp://host:port' or 'tls://host:port' "
+            f"(e.g. 'tcp://127.0.0.1:8786'); got {value!r}"
+        )
+    if value and probe and m is not None:
+        why = _scheduler_silence(m.group(1), m.group(2).strip("[]"), int(m.group(3)))
+        if why is not None:
+            raise RuntimeError(
+                f"{name}: could not reach the Dask scheduler at {value!r} within {SCHEDULER_PROBE_S:g} s ({why}); "
+                "start it (dask scheduler) or give '' to run on this machine"
+            )
+    return value
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
@@ -195,6 +318,8 @@ def check_int_list(name: str, value: Any, minimum: int = 0) -> tuple[int, ...]:
 
 def check_device(name: str, value: Any) -> str:
     """'cpu', or a CUDA device ('cuda', 'cuda:N') that exists here; proven by allocating on it."""
+    if value == "cpu":  # the default needs no torch (a command line's checks end before torch loads)
+        return value
     import torch
 
     usage = "'cpu' or 'cuda' ('cuda:N' for the N-th GPU)"

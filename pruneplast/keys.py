@@ -33,13 +33,20 @@ TOOLING = (
     "progress.py",
     "sweep.py",
     "atlas",
+    "faults.py",
 )
 #: The part of the tooling that decides what an executed page holds: part of every stamp.
 EXECUTION = ("build/execution.py",)
 #: Modules that one page alone shows or runs, so part of that page's stamp only (page name -> files):
-#: the explorer's widgets, and the robustness atlas (its compact protocol composes the engine's
-#: protocols; the states it caches are keyed by theirs, so it is no part of a state's key).
-PAGE_FILES = {"explorer": ("explorer/widgets.py",), "07_robustness_atlas": ("atlas",), "discussion": ("atlas",)}
+#: the explorer's widgets, the catalogue of faults, and the robustness atlas (its compact protocol
+#: composes the engine's protocols; the states it caches are keyed by theirs, so it is no part of
+#: a state's key).
+PAGE_FILES = {
+    "explorer": ("explorer/widgets.py",),
+    "07_robustness_atlas": ("atlas",),
+    "discussion": ("atlas",),
+    "faults": ("faults.py",),  # the catalogue of bad inputs and faults, which that page runs
+}
 #: Changes a page's tables and figures, never a cached state: in stamps, not in state keys (the
 #: explorer computes its states afresh in memory; its baselines come from the engine's cache).
 PRESENTATION = ("plotting.py", "pruneplast.mplstyle", "scorecard.py", "published.py", "verdicts.py",

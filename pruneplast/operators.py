@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Sequence
 
@@ -33,6 +34,7 @@ from .config import (
 )
 from .data import EnsembleData
 from .inputs import check_data, check_like, check_network
+from .kernels import fused
 from .kernels.adam import Adam, Trainables
 from .network import EnsembleMLP
 from .progress import progress_bar
@@ -231,14 +233,18 @@ def train(
     if not isinstance(compact, bool):
         raise ValueError(f"compact must be True or False; got {compact!r}")
     noise_free = not callable(sigma_int) and sigma_int == 0
-    tr = Trainables(net.plans(compact=compact, noise=not noise_free), net.weights, net.biases)
-    layers, params, grad_masks = tr.layers, tr.params, tr.grad_masks
-    opt = Adam(params, config.lr if lr is None else _check_lr(lr, net.n_replicas), owners=tr.owners)
+    rate = config.lr if lr is None else _check_lr(lr, net.n_replicas)
     gens_shuffle = net.generators(tag, "shuffle")
     gens_noise = net.generators(tag, "noise")
-
-    def write_back() -> None:
-        tr.write_back(net.weights, net.biases)
+    if fused.applies(net.weights, net.masks, compact):  # opt-in compiled step (pruneplast.kernels.fused)
+        step = fused.FusedStep(net, rate, noise=not noise_free, batch_size=bsz)
+        write_back = functools.partial(step.write_back, net.weights, net.biases)
+    else:
+        step = None
+        tr = Trainables(net.plans(compact=compact, noise=not noise_free), net.weights, net.biases)
+        layers, params, grad_masks = tr.layers, tr.params, tr.grad_masks
+        opt = Adam(params, rate, owners=tr.owners)
+        write_back = functools.partial(tr.write_back, net.weights, net.biases)
 
     bar = progress_bar(total=config.epochs * n_batches, desc=desc or tag, enabled=progress, unit="batch")
     try:
@@ -250,6 +256,10 @@ def train(
             order = _batch_order(gens_shuffle, n, net.device)  # (M, N)
             for k in range(n_batches):
                 x, y = _batch(data, order[:, k * bsz : (k + 1) * bsz])
+                if step is not None:
+                    step(x, y, sig, net.hidden_noise(x.shape[1], gens_noise) if sig > 0 else None)
+                    bar.update(1)
+                    continue
                 logits = net.forward(x, sigma_int=sig if sig > 0 else None, generators=gens_noise, layers=layers)
                 grads = torch.autograd.grad(_loss(logits, y), params)
                 for g, gm in zip(grads, grad_masks):

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import torch
 
-from .config import check_int
+from .config import check_int, check_scheduler
 from .kernels.layers import SPARSE_BELOW
 from .progress import progress_bar
 
@@ -61,22 +61,13 @@ def resolve_workers(workers: int, device: str = "cpu", scheduler: str = "") -> i
     return usable_cores() if workers == 0 else workers
 
 
-def check_scheduler(scheduler: str) -> str:
-    """'' (this machine) or a Dask scheduler address such as 'tcp://127.0.0.1:8786'."""
-    if not isinstance(scheduler, str) or (scheduler and "://" not in scheduler):
-        raise ValueError(
-            f"scheduler must be '' or a Dask scheduler address such as 'tcp://127.0.0.1:8786'; got {scheduler!r}"
-        )
-    return scheduler
-
-
 def _client(scheduler: str):
     try:
         from distributed import Client
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise RuntimeError("a Dask scheduler was given but the 'distributed' package is not installed") from exc
     try:
-        return Client(check_scheduler(scheduler), timeout="30s")
+        return Client(check_scheduler("scheduler", scheduler), timeout="30s")
     except OSError as exc:
         raise RuntimeError(f"could not reach the Dask scheduler at {scheduler!r} within 30 s: {exc}") from None
 
@@ -218,12 +209,12 @@ def run_jobs(
     workers = check_int("workers", workers, 1)
     if units is not None and len(units) != len(jobs):
         raise ValueError(f"units must give one count per job ({len(jobs)}); got {len(units)}")
-    if scheduler:
+    if check_scheduler("scheduler", scheduler):  # its form, and that it answers, before any job
         bar = progress_bar(
             total=total if units is not None else len(jobs), desc=desc, enabled=progress, unit=unit if units else "job"
         )
         try:
-            return _run_dask(fn, jobs, check_scheduler(scheduler), desc, bar, units)
+            return _run_dask(fn, jobs, scheduler, desc, bar, units)
         finally:
             bar.close()
     bar = progress_bar(total=total, desc=desc, enabled=progress, unit=unit)

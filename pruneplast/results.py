@@ -47,8 +47,15 @@ def file_mode() -> int:
 
 
 def cache_root() -> Path:
-    """``$PRUNEPLAST_CACHE`` if set, else ``<project>/.cache`` (baselines, treated states, web assets)."""
-    return Path(os.environ.get("PRUNEPLAST_CACHE", project_root() / ".cache"))
+    """``$PRUNEPLAST_CACHE`` if set, else ``<project>/.cache`` (baselines, treated states, web assets).
+
+    An empty ``$PRUNEPLAST_CACHE`` is refused (it would mean whatever folder the process is in)."""
+    value = os.environ.get("PRUNEPLAST_CACHE")
+    if value is not None and not value.strip():
+        raise ValueError(
+            "$PRUNEPLAST_CACHE is set but empty; unset it (the cache is then <project>/.cache) or name a folder"
+        )
+    return Path(value) if value is not None else project_root() / ".cache"
 
 
 def atomic_write(path: Path, data: str | bytes | None = None, writer=None) -> None:
@@ -95,12 +102,19 @@ def save_results(df: pd.DataFrame, notebook: str, profile: str, params: dict, ro
     atomic_write(path, out.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     import torch
 
+    from . import chapters
     from .machine import facts
 
     meta = {
         "notebook": notebook,
         "profile": profile,
         "parameters": params,
+        # a run filed under a profile with other values says so (empty: the profile's own run)
+        "differs_from_profile": (
+            chapters.differs_from_profile(notebook, {**params, "profile": profile})
+            if notebook in chapters.CHAPTERS
+            else {}
+        ),
         "pruneplast_version": __version__,
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,

@@ -151,10 +151,11 @@ def plan(
 ) -> tuple[Path, list[Cell]]:
     """The notebook and the cells of a sweep, every cell validated (``ValueError`` naming the
     parameter and its allowed range before anything runs)."""
-    from . import build
+    from . import build, chapters
 
     path = build.find_notebook(spec)
-    nb = build.read_notebook(path)
+    # a chapter's parameters come from the registry: its notebook is read (jupytext) only to run it
+    nb = None if path.stem in chapters.CHAPTERS else build.read_notebook(path)
     fixed = dict(fixed or {})
     both = [k for k in grid if k in fixed]
     if both:
@@ -216,7 +217,10 @@ def _client(scheduler: str | None, workers: int | None):
     from dask.distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler, timeout="30s"), None
+        try:
+            return Client(scheduler, timeout="30s"), None
+        except OSError as exc:
+            raise RuntimeError(f"could not reach the Dask scheduler at {scheduler!r} within 30 s: {exc}") from None
     n = workers or os.cpu_count() or 1
     import logging
 
@@ -248,10 +252,17 @@ def run(
     threaded processes (default one per core) on 127.0.0.1.
     """
     from . import build
+    from .config import check_scheduler
 
+    check_scheduler("--scheduler", scheduler or "", probe=False)  # its form; whether it answers: below
+    out = build.given_path(out, "output folder (--out)")
     path, cells = plan(spec, grid, profile, out, fixed)
-    out = build.check_writable(Path(out).resolve(), "output folder (--out)")
+    out = build.check_writable(out, "output folder (--out)")
     with sweep_lock(out):
+        # every other place the sweep writes, and its scheduler, before any cell starts
+        build.check_writable(out / "cells", "the sweep's cells folder (<out>/cells)")
+        build.check_cache()
+        check_scheduler("--scheduler", scheduler or "")
         return _run_locked(path, grid, profile, out, cells, scheduler, workers, progress)
 
 

@@ -39,7 +39,8 @@ NAMES = {
 def plain(name: Any) -> Any:
     """The readers' name of an identifier, the one function for tables, figures and prose: an arm
     ('SSRI-like', from the registry), a stress condition ('internal noise SD 1.5', a tolerance
-    point 'sigma_x' too), a metric, 'layer_2'; anything else unchanged."""
+    point 'sigma_x' too), a study A regimen ('short chronic'), a metric, 'layer_2'; anything else
+    unchanged."""
     if not isinstance(name, str) or " " in name:
         return name
     from . import arms, stress
@@ -50,6 +51,10 @@ def plain(name: Any) -> Any:
         return f"internal noise SD {float(name.removeprefix('sigma_')):g}"
     if name in stress.LABELS:
         return stress.LABELS[name]
+    from .protocols.regimens import LABELS as REGIMENS
+
+    if name in REGIMENS and name != "pruned":  # 'pruned' is the state, named below
+        return REGIMENS[name]
     if re.fullmatch(r"layer_\d+", name):
         return name.replace("_", " ")
     return NAMES.get(name, name)

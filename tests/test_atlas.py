@@ -79,11 +79,11 @@ def test_settings_change_one_choice_each():
 def test_settings_reject_bad_levels():
     with pytest.raises(ValueError, match="depth change"):
         atlas.deeper(-3)
-    with pytest.raises(ValueError, match="repeat a level"):
+    with pytest.raises(ValueError, match=r"width_factors must not repeat a value"):
         atlas.settings(width_factors=[2.0, 2.0])
     with pytest.raises(ValueError, match="sweep_levels must include 0.0"):
         atlas.Protocol(sweep_levels=(0.5, 0.9, 0.95))
-    with pytest.raises(ValueError, match="same cycles, fraction and epochs"):
+    with pytest.raises(ValueError, match="make the consolidated and acute moderate regimens the same experiment"):
         atlas.Protocol(acute_fraction=0.5, acute_epochs=15)
 
 
@@ -94,8 +94,9 @@ def test_settings_reject_bad_levels():
         ("depth_changes", [-3], r"depth_changes\[0\] must be an integer \[-2, 3\]"),
         ("task_sigmas", "[]", "non-empty list"),
         ("init_stds", [0.0], r"init_stds\[0\] must be in \(0.0, 1.0\]"),
-        ("scheduler", "8786", "scheduler must be '' or a scheduler address"),
-        ("scheduler", "tcp://127.0.0.1:8786 --x", "scheduler must be '' or a scheduler address"),
+        ("scheduler", "8786", "scheduler must be '' or a Dask scheduler address"),
+        ("scheduler", "localhost:8786", "scheduler must be '' or a Dask scheduler address"),
+        ("scheduler", "tcp://127.0.0.1:8786 --x", "scheduler must be '' or a Dask scheduler address"),
     ],
 )
 def test_chapter_parameters_validated(name, value, message):
@@ -116,10 +117,16 @@ def test_an_empty_list_leaves_a_choice_out():
 
 
 def test_scheduler_addresses_accepted():
+    import socket
+
     values = chapters.profile_values("07_robustness_atlas", "paper")
-    for address in ("", "tcp://127.0.0.1:8786", "tls://scheduler.example.org:8786", "localhost:8786"):
-        values["scheduler"] = address
-        assert chapters.validate("07_robustness_atlas", values)["scheduler"] == address
+    with socket.socket() as s:  # something listening (tls:// is probed by connecting only)
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        for address in ("", f"tls://127.0.0.1:{port}", f"tls://localhost:{port}"):
+            values["scheduler"] = address
+            assert chapters.validate("07_robustness_atlas", values)["scheduler"] == address
 
 
 # --------------------------------------------------------------------------- verdict rules
@@ -163,7 +170,16 @@ def test_every_conclusion_computed_under_every_setting(tiny_run):
     assert list(summary["claim"]) == [c.claim for c in atlas.CONCLUSIONS]
     assert (summary[list(atlas.VERDICTS)].sum(axis=1) == len(CELLS) - 1).all()
     words = atlas.findings(m, CELLS)
-    assert set(words) == {"robust_text", "fragile_text", "settings_text", "b6_text", "b7_text", "a7_text", "a2_text"}
+    assert set(words) == {
+        "robust_text",
+        "fragile_text",
+        "settings_text",
+        "settings_list",
+        "b6_text",
+        "b7_text",
+        "a7_text",
+        "a2_text",
+    }
     assert all(isinstance(v, str) and v for v in words.values())
 
 
@@ -212,7 +228,7 @@ def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkey
 
 
 def _numbers(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns=["cell_seconds", "cached"]).reset_index(drop=True)
+    return df.drop(columns=["cell_seconds", "longest_task_seconds", "path_seconds", "cached"]).reset_index(drop=True)
 
 
 def test_finished_cells_are_not_recomputed(tiny_run, monkeypatch):
@@ -224,8 +240,85 @@ def test_finished_cells_are_not_recomputed(tiny_run, monkeypatch):
 
     monkeypatch.setattr(protocol, "_study_a", fail)
     monkeypatch.setattr(protocol, "_study_b", fail)
+    monkeypatch.setattr(protocol, "run_task", fail)
     renamed = [atlas.Setting("again", "regrowth_init", "SD 0.1", hidden=SMALL, regrow_init_std=0.1)]
     again = atlas.run(renamed, TINY, workers=1, progress=False)
     assert again["cached"].all() and set(again["setting"]) == {"again"}
     first = tiny_run[tiny_run.setting == "init_0.1"]
     assert again["value"].tolist() == first["value"].tolist()
+
+
+# --------------------------------------------------------------------------- tasks and cache keys
+def test_each_state_keyed_on_what_changes_it():
+    """At the studies' durations the regrowth scale changes only what regrows: the reference's
+    baselines, sweep, pruned network and the SSRI-like and neurosteroid-like states are reused;
+    a global threshold keeps the baselines only; every other choice changes every state."""
+    paper = atlas.Protocol()
+    cells = atlas.settings()
+    keys = {s.name: atlas.state_keys(s, paper) for s in cells}
+    ref = keys["reference"]
+    assert set(ref) == {
+        "baseline",
+        "sweep",
+        "regimens:long_chronic",
+        "regimens:acute_moderate+regrown+consolidated",
+        "arms:untreated",
+        "arms:ketamine",
+        "arms:ssri",
+        "arms:neurosteroid",
+        "study_b",
+    }
+    assert len(set(ref.values())) == len(ref)  # no two states share a key
+    shared = {"baseline", "sweep", "arms:untreated", "arms:ssri", "arms:neurosteroid"}
+    for s in cells[1:]:
+        assert list(keys[s.name]) == list(ref), s.name
+        same = {k for k in ref if keys[s.name][k] == ref[k]}
+        want = shared if s.choice == "regrowth_init" else {"baseline"} if s.choice == "prune_scope" else set()
+        assert same == want, (s.name, same)
+    # the two regrowth scales differ from each other where they differ from the reference
+    a, b = keys["init_0.01"], keys["init_0.1"]
+    assert {k for k in a if a[k] == b[k]} == shared
+
+
+def test_tasks_assemble_the_one_task_cells(tiny_run, tmp_path, monkeypatch):
+    """Split into tasks and assembled, every cell holds the rows, bit for bit, of the cell computed
+    as one task with nothing cached (each in a cache of its own)."""
+    for s in CELLS:
+        monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / s.name))
+        one = atlas.cell(s, TINY, cache=False)
+        pd.testing.assert_frame_equal(_numbers(one), _numbers(tiny_run[tiny_run.setting == s.name]))
+
+
+def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
+    """The reference and a regrowth scale together: one baseline training, the arms that regrow
+    nothing treated once, and every task after the tasks whose states it reads."""
+    from pruneplast.atlas import protocol
+    from pruneplast.protocols import base, treatments
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    trained, treats, kinds = [], [], []
+
+    def spy(fn, log, pick):
+        def wrapped(*args, **kw):
+            log.append(pick(*args, **kw))
+            return fn(*args, **kw)
+
+        return wrapped
+
+    monkeypatch.setattr(base, "train", spy(base.train, trained, lambda *a, **kw: kw.get("tag")))
+    monkeypatch.setattr(treatments, "treat", spy(treatments.treat, treats, lambda d, data, cfgs, **kw: list(cfgs)))
+    monkeypatch.setattr(protocol, "run_task", spy(protocol.run_task, kinds, lambda task, p: task.wave))
+    cells = [CELLS[0], CELLS[2]]
+    df = atlas.run(cells, TINY, workers=1, progress=False)
+    assert trained == ["baseline"]
+    # at these durations the ketamine-like and neurosteroid-like courses train as one ensemble
+    assert sorted(n for names in treats for n in names) == sorted(
+        ["untreated", "ketamine", "neurosteroid", "ssri", "ketamine", "neurosteroid"]
+    )
+    assert kinds == sorted(kinds) and set(kinds) == {0, 1, 2}
+    assert len(kinds) == len(atlas.tasks(cells, TINY)) == 1 + 1 + 2 + 3 + 1 + (2 + 1 + 1)
+    cells_s = df.groupby("setting", sort=False)["cell_seconds"].first()
+    assert (cells_s > 0).all() and cells_s["init_0.1"] < cells_s["reference"]
+    times = df.groupby("setting", sort=False)[["cell_seconds", "longest_task_seconds", "path_seconds"]].first()
+    assert (times["longest_task_seconds"] <= times["path_seconds"]).all()
+    assert times.loc["reference", "path_seconds"] < times.loc["reference", "cell_seconds"]

@@ -339,3 +339,21 @@ def test_a_start_up_timed_longer_than_the_run_gives_no_ratio_without_it(monkeypa
     monkeypatch.setattr(bench, "worker_startup", lambda workers: 0.0)
     timing, _ = bench.one_process_vs_workers(lambda w: w, 2)
     assert timing["speedup_after_startup"] == pytest.approx(timing["speedup"])
+
+
+def test_fused_step_row_compares_the_paths_or_says_why_not(monkeypatch):
+    bench = _bench()
+    monkeypatch.setattr(bench.fused, "why_not_compiled", lambda: "no C++ compiler (c++) was found")
+    assert bench.bench_fused_step(steps=2, trials=1, m=2) == {
+        "skipped": "the fused step cannot be built here: no C++ compiler (c++) was found"
+    }
+    monkeypatch.undo()
+    if bench.fused.why_not_compiled() is not None or bench.fused.load() is None:
+        pytest.skip("the fused step cannot be built here")
+    before = os.environ.get(bench.fused.ENV)
+    res = bench.bench_fused_step(steps=2, trials=1, m=2, check_steps=1)
+    assert os.environ.get(bench.fused.ENV) == before  # the switch is restored
+    assert [r["kind"] for r in res["rows"]] == ["95%", "noisy"]
+    for r in res["rows"]:
+        assert r["standard_ms_per_step"] > 0 and r["fused_ms_per_step"] > 0
+        assert 0 < r["max_abs_dw_after_1_steps"] < 1e-5 and 0 < r["max_abs_dw_after_2_steps"] < 1e-5

@@ -1,4 +1,4 @@
-"""Bad input and faults: every case of ``tests/faults.py``, and what the user gets.
+"""Bad input and faults: every case of the catalogue ``pruneplast/faults.py``, and what the user gets.
 
 Command-line cases must fail before any work, in under a few seconds, naming the parameter and
 the range the engine enforces. The registered tests below cover the Python API, papermill, the
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from faults import CLI_CASES, fault, matches, run_cli
 
 from pruneplast import build
+from pruneplast.faults import CLI_CASES, FAULTS, matches, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXE = Path(sys.executable).with_name("pruneplast")
@@ -59,11 +59,6 @@ def _tiny():
     return EnsembleMLP.init([0], NetworkConfig(sizes=(2, 8, 8, 4, 4))), data
 
 
-@fault(
-    "Python API",
-    "operators.train(..., lr=-1e-3) (a negative learning rate)",
-    "ValueError: lr must be in (0.0, 1.0]; got -0.001 - before the first step",
-)
 def test_train_rejects_a_negative_learning_rate():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -73,7 +68,6 @@ def test_train_rejects_a_negative_learning_rate():
         train(net, data, TrainConfig(epochs=1), lr=-1e-3)
 
 
-@fault("Python API", "operators.train(..., lr=nan)", "ValueError: lr must be a number in (0.0, 1.0]; got nan")
 def test_train_rejects_a_nan_learning_rate():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -83,11 +77,6 @@ def test_train_rejects_a_nan_learning_rate():
         train(net, data, TrainConfig(epochs=1), lr=float("nan"))
 
 
-@fault(
-    "Python API",
-    "operators.train with one learning rate per replica, but the wrong count",
-    "ValueError: lr must be one learning rate or one per replica (1); got 2",
-)
 def test_train_rejects_a_per_replica_lr_of_the_wrong_length():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -97,12 +86,6 @@ def test_train_rejects_a_per_replica_lr_of_the_wrong_length():
         train(net, data, TrainConfig(epochs=1), lr=[1e-3, 1e-3])
 
 
-@fault(
-    "Python API",
-    "training that diverges (weights become inf or NaN)",
-    "FloatingPointError naming the replicas and the epoch: 'non-finite weights (NaN or inf) in 1 of 1 "
-    "replicas (seed 0) after epoch 1 of train; training diverged: lower the learning rate ...'",
-)
 def test_training_stops_on_non_finite_weights():
     from pruneplast.config import TrainConfig
     from pruneplast.operators import train
@@ -114,11 +97,6 @@ def test_training_stops_on_non_finite_weights():
         train(net, data, TrainConfig(epochs=3, lr=1e-3))
 
 
-@fault(
-    "Python API",
-    "stress.evaluate on a network with NaN weights",
-    "FloatingPointError: non-finite weights ... (found before evaluating), instead of a finite accuracy",
-)
 def test_evaluation_refuses_non_finite_weights():
     from pruneplast.stress import evaluate
 
@@ -129,11 +107,6 @@ def test_evaluation_refuses_non_finite_weights():
         evaluate(net, data, ["standard"])
 
 
-@fault(
-    "Python API",
-    "RunConfig(seeds=[5_000_000]) (its data seed would overflow numpy)",
-    "ValueError: seeds[0] must be an integer [0, 4294966]; got 5000000",
-)
 def test_seed_whose_data_seed_overflows_is_rejected():
     from pruneplast.config import MAX_SEED, RunConfig
     from pruneplast.data import replicate_sets
@@ -143,11 +116,6 @@ def test_seed_whose_data_seed_overflows_is_rejected():
     replicate_sets(MAX_SEED, RunConfig(seeds=[MAX_SEED]).task)  # the largest allowed seed builds its data
 
 
-@fault(
-    "Python API",
-    "check_device('cuda:7') / 'xpu' / 'meta'",
-    "ValueError naming the device: not available here, or the engine runs on 'cpu' or 'cuda' only",
-)
 def test_devices_that_cannot_be_used_are_rejected():
     from pruneplast.config import check_device
 
@@ -193,12 +161,6 @@ def _papermill(tmp_path, *params: str) -> subprocess.CompletedProcess:
     )
 
 
-@fault(
-    "papermill",
-    "papermill -p profile quick and nothing else (paper-scale values under the quick label)",
-    "the first code cell fails: 'profile is quick but seeds, baseline_epochs all hold their paper values, so "
-    "this would run the paper-scale experiment and file it as quick results ...'",
-)
 @pytest.mark.slow
 def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path):
     out = _papermill(tmp_path, "-p", "profile", "quick")
@@ -207,11 +169,6 @@ def test_papermill_quick_label_on_paper_values_fails_in_the_first_cell(tmp_path)
     assert not (tmp_path / "results").exists()
 
 
-@fault(
-    "papermill",
-    "papermill -p sedes '[0]' (a misspelled parameter name)",
-    "the first code cell fails: \"unknown parameter 'sedes' injected; valid parameters: profile, device, ...\"",
-)
 @pytest.mark.slow
 def test_papermill_misspelled_parameter_fails(tmp_path):
     out = _papermill(
@@ -221,11 +178,6 @@ def test_papermill_misspelled_parameter_fails(tmp_path):
     assert "unknown parameter 'sedes' injected" in out.stderr + out.stdout
 
 
-@fault(
-    "command line",
-    "pruneplast run on a jupytext-converted .ipynb of chapter 2 under another name",
-    "runs as chapter 2: the chapter's parameters, ranges and quick values apply (found by its NOTEBOOK line)",
-)
 @pytest.mark.slow
 def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
     nb = tmp_path / "my_copy.ipynb"
@@ -250,11 +202,6 @@ def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
         build.parameters_for(nb, "quick", {"sweep_levels": [0.5, 1.0]})
 
 
-@fault(
-    "command line",
-    "pruneplast run on a file named .ipynb that is not JSON",
-    "error: ... is not a readable Jupyter notebook (NotJSONError: ...), exit 2",
-)
 def test_non_json_ipynb_is_a_clear_error(tmp_path, capsys):
     from pruneplast import cli
 
@@ -265,11 +212,6 @@ def test_non_json_ipynb_is_a_clear_error(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- caches and files
-@fault(
-    "cache",
-    "a truncated or empty cached baseline (a full disk, a killed copy)",
-    "warning: cache file <path> is unreadable (...); recomputing it - the recomputed state equals the lost one",
-)
 def test_damaged_baseline_cache_is_reported_and_recomputed(tmp_path, monkeypatch, capsys):
     from pruneplast.config import RunConfig, TaskConfig, TrainConfig
     from pruneplast.protocols import base
@@ -287,11 +229,6 @@ def test_damaged_baseline_cache_is_reported_and_recomputed(tmp_path, monkeypatch
         assert base.load_state(path) is not None  # rewritten whole
 
 
-@fault(
-    "cache",
-    "a damaged cached set of treated states (chapters 5 and 6)",
-    "the same warning with the file's path; the states are recomputed and the file rewritten",
-)
 def test_damaged_treated_cache_is_recomputed(tmp_path, monkeypatch, capsys):
     from pruneplast.protocols import base
 
@@ -303,11 +240,6 @@ def test_damaged_treated_cache_is_recomputed(tmp_path, monkeypatch, capsys):
     assert "is unreadable" in capsys.readouterr().err
 
 
-@fault(
-    "files",
-    "results and cache files under the usual umask 022",
-    "files readable by others like any new file (0644), not 0600",
-)
 def test_results_and_cache_files_get_the_umask_mode(tmp_path):
     import pandas as pd
 
@@ -327,12 +259,6 @@ def test_results_and_cache_files_get_the_umask_mode(tmp_path):
         os.umask(old)
 
 
-@fault(
-    "files",
-    "every results .json",
-    "records the machine facts that decide bitwise equality (machine: CPU "
-    "model, vector extensions, torch CPU capability, BLAS, threads, versions)",
-)
 def test_results_json_records_the_machine(tmp_path):
     import pandas as pd
 
@@ -345,11 +271,6 @@ def test_results_json_records_the_machine(tmp_path):
     assert meta["machine"]["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
-@fault(
-    "disk",
-    "the disk fills up while papermill writes the partly executed notebook",
-    "the error, and no half-written .failed.ipynb (only a readable one is kept)",
-)
 def test_a_cut_short_partial_notebook_is_not_kept(tmp_path, monkeypatch):
     import errno
 
@@ -369,11 +290,6 @@ def test_a_cut_short_partial_notebook_is_not_kept(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@fault(
-    "output",
-    "an output folder that cannot be written (read-only)",
-    "error: output folder (--out) <path> cannot be written (Permission denied) - before anything runs, exit 1",
-)
 def test_read_only_output_folder_fails_before_running(tmp_path, capsys):
     from pruneplast import cli
 
@@ -385,11 +301,6 @@ def test_read_only_output_folder_fails_before_running(tmp_path, capsys):
     assert "cannot be written" in capsys.readouterr().err
 
 
-@fault(
-    "output",
-    "a cache folder ($PRUNEPLAST_CACHE) that cannot be created",
-    "error: cache folder ($PRUNEPLAST_CACHE) <path> cannot be written (...) - before anything runs, exit 1",
-)
 def test_unusable_cache_folder_fails_before_running(tmp_path, monkeypatch, capsys):
     from pruneplast import cli
 
@@ -426,12 +337,6 @@ def _workers(pid: int) -> list:
     return [k for k in kids if "spawn_main" in " ".join(k.cmdline())]
 
 
-@fault(
-    "signals",
-    "SIGTERM to pruneplast run while chapter 5 trains in worker processes",
-    "'terminated (SIGTERM): the run was stopped and its kernel and worker processes have ended ...', "
-    "exit 143; no worker process left, no temporary folder left, no executed notebook written",
-)
 @pytest.mark.slow
 def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path):
     import psutil
@@ -455,11 +360,6 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     assert not (tmp_path / "out" / "05_treatments.ipynb").exists()
 
 
-@fault(
-    "signals",
-    "Ctrl-C (SIGINT) during a run",
-    "one short message 'interrupted (Ctrl-C): the run was stopped ...' instead of 66-174 lines of tracebacks, exit 130",
-)
 @pytest.mark.slow
 def test_ctrl_c_prints_a_short_message(tmp_path):
     proc = _start(tmp_path, "02", tmp_path / "out")
@@ -471,12 +371,6 @@ def test_ctrl_c_prints_a_short_message(tmp_path):
     assert len(err.strip().splitlines()) <= 8, err
 
 
-@fault(
-    "concurrency",
-    "a second pruneplast run into the same --out while the first is running",
-    "the second stops at once: 'output folder <path> is in use by another pruneplast run (pid N); wait for it "
-    "to finish or choose another --out', exit 1; once the first has ended the folder is free again",
-)
 def test_concurrent_runs_into_one_output_folder(tmp_path):
     import contextlib
     import io
@@ -511,11 +405,6 @@ def test_concurrent_runs_into_one_output_folder(tmp_path):
     assert not list(out.glob("*.ipynb"))
 
 
-@fault(
-    "Python API",
-    "two build.execute calls into one folder at once (the Python API, no lock)",
-    "each writes its own partial notebook (named with its process id); neither publishes the other's",
-)
 def test_partial_notebooks_are_per_process(tmp_path, monkeypatch):
     import papermill
 
@@ -572,12 +461,6 @@ class _InlineClient:
         pass
 
 
-@fault(
-    "sweep",
-    "a sweep cell's done.json that is not JSON, not a cell record, or the record of another cell",
-    "warning: sweep record <path> is not readable JSON (...) / not a cell record (...) / the record of other "
-    "parameters; running the cell again - the rerun recomputes that cell only, the merged table is whole",
-)
 def test_a_damaged_sweep_record_is_reported_and_the_cell_rerun(tmp_path, monkeypatch, capsys):
     import dask.distributed
     import pandas as pd
@@ -623,12 +506,6 @@ def test_a_damaged_sweep_record_is_reported_and_the_cell_rerun(tmp_path, monkeyp
         assert cells[0].done()
 
 
-@fault(
-    "concurrency",
-    "a second pruneplast sweep into the same --out while the first is running",
-    "the second stops before any cell: 'output folder <path> is in use by another pruneplast sweep or run "
-    "(pid N); wait for it to finish or choose another --out', exit 1",
-)
 def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, monkeypatch):
     from pruneplast import cli
 
@@ -645,13 +522,6 @@ def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, monkeypatch
 
 
 # --------------------------------------------------------------------------- stored state
-@fault(
-    "cache",
-    "a cached baseline file that loads but holds another object (a table, a dict of other keys, the state of "
-    "another seed or of other layer sizes or dtypes)",
-    "warning: cache file <path> does not hold what it should (baseline: ...); recomputing it - instead of "
-    "KeyError: 'gain' on every later run; the recomputed state equals the lost one",
-)
 def test_a_cache_file_holding_another_object_is_reported_and_recomputed(tmp_path, monkeypatch, capsys):
     import pandas as pd
 
@@ -682,11 +552,6 @@ def test_a_cache_file_holding_another_object_is_reported_and_recomputed(tmp_path
         assert base.load_state(path) is not None  # rewritten whole
 
 
-@fault(
-    "cache",
-    "a cached set of treated states, or an atlas cell, that loads but is another object",
-    "the same one-line warning naming the file and what it holds; the entry is deleted and recomputed",
-)
 def test_cached_treated_states_and_atlas_cells_are_checked(tmp_path, capsys):
     from pruneplast.atlas import protocol
     from pruneplast.protocols import base, treatments
@@ -707,11 +572,6 @@ def test_cached_treated_states_and_atlas_cells_are_checked(tmp_path, capsys):
     assert "a cell's table expected; got a dict" in capsys.readouterr().err
 
 
-@fault(
-    "Python API",
-    "EnsembleMLP.from_state_dict of something that is not a network's state dict",
-    "ValueError: state: is not a network's state dict (no 'gain', ...) instead of KeyError: 'gain'",
-)
 def test_from_state_dict_says_what_is_missing():
     from pruneplast.network import EnsembleMLP
 
@@ -748,12 +608,6 @@ def _pruned_pair(seeds=(0,)):
     return prune(EnsembleMLP.init(list(seeds), NetworkConfig(sizes=(2, 8, 8, 4, 4))), 0.5), task
 
 
-@fault(
-    "Python API",
-    "operators.regrow (and every other operator) given data built for other seeds or another replica count",
-    "ValueError before any work: 'data holds replicas [1] but the network holds [0]; build the data for the "
-    "network's seeds (EnsembleData.for_replicas(net.seeds))' - regrow used to go on with the wrong data",
-)
 def test_every_operator_refuses_data_of_other_replicas():
     from pruneplast.data import EnsembleData
 
@@ -770,13 +624,6 @@ def test_every_operator_refuses_data_of_other_replicas():
             assert all(torch.equal(a, b) for a, b in zip(before[1], net.weights)), name
 
 
-@fault(
-    "Python API",
-    "operators and stress tests given data of another dtype, shape or device or with no samples, or a network "
-    "in float64 or of no replicas",
-    "ValueError naming the argument and what it holds: data.x['train']: has dtype torch.float64 ...; "
-    "net.weights[0]: has dtype torch.float64, but the engine computes in torch.float32 ...; holds 0 samples",
-)
 def test_every_operator_checks_dtype_shape_and_samples():
     from pruneplast.data import EnsembleData
     from pruneplast.operators import prune, relapse_challenge
@@ -808,11 +655,6 @@ def test_every_operator_checks_dtype_shape_and_samples():
             op(net.select([]))
 
 
-@fault(
-    "Python API",
-    "regrow(..., scores=...) or regrowth_selectivity(..., grown) with tensors built for another network",
-    "ValueError: scores[0]: has shape (2, 8, 2); expected (1, 8, 2) (or another dtype, or another layer count)",
-)
 def test_regrowth_tensors_must_fit_the_network():
     from pruneplast.config import RegrowConfig
     from pruneplast.data import EnsembleData
@@ -835,11 +677,6 @@ def test_regrowth_tensors_must_fit_the_network():
 
 
 # --------------------------------------------------------------------------- sizes and seeds of the API
-@fault(
-    "Python API",
-    "seeds as a numpy array (np.arange(2)) or of numpy integers, in RunConfig, EnsembleData and EnsembleMLP",
-    "accepted as the same seeds: the same data and the same weights as the list [0, 1]",
-)
 def test_numpy_seeds_are_accepted_as_the_same_seeds():
     import numpy as np
 
@@ -858,11 +695,6 @@ def test_numpy_seeds_are_accepted_as_the_same_seeds():
         RunConfig(seeds=np.array([0.5, 1.0]))
 
 
-@fault(
-    "Python API",
-    "EnsembleMLP.init with no seeds, or with a seed twice",
-    "ValueError: seeds must contain at least 1 replicate seed; got 0 / seeds must not repeat a seed; got [0, 0]",
-)
 def test_init_rejects_no_seeds_and_repeated_seeds():
     from pruneplast.config import NetworkConfig
     from pruneplast.network import EnsembleMLP
@@ -879,12 +711,6 @@ def test_init_rejects_no_seeds_and_repeated_seeds():
 _ABSURD = (2,) + (4096,) * 2000 + (4,)  # about 134 GB of float32 weights per replica
 
 
-@fault(
-    "Python API",
-    "EnsembleMLP.init / ModelChoices with 2,000 hidden layers of 4,096 units (~134 GB of weights per replica)",
-    "ValueError before allocating: 'net: a network of 2000 hidden layers of up to 4,096 units (33,537,679,360 "
-    "weights per replica) needs about 704.5 GB to train 1 replica (...), but this machine has N GB'",
-)
 def test_a_network_larger_than_the_machine_is_refused_with_the_estimate():
     from pruneplast.config import ModelChoices, NetworkConfig, memory_limit
     from pruneplast.network import EnsembleMLP
@@ -899,12 +725,6 @@ def test_a_network_larger_than_the_machine_is_refused_with_the_estimate():
     assert time.perf_counter() - t0 < 2  # refused from the arithmetic, nothing allocated
 
 
-@fault(
-    "command line",
-    "pruneplast run 02 -p hidden '[4096, 4096, ... (2,000 layers)]'",
-    "error: hidden: a network of 2000 hidden layers ... needs about 704.5 GB ..., but this machine has N GB; "
-    "use fewer or narrower layers - exit 2, before anything runs",
-)
 def test_cli_refuses_hidden_layers_larger_than_the_machine(capsys, monkeypatch):
     from pruneplast import cli
 
@@ -915,13 +735,6 @@ def test_cli_refuses_hidden_layers_larger_than_the_machine(capsys, monkeypatch):
     assert "Traceback" not in err
 
 
-@fault(
-    "files",
-    "a chapter's results CSV that is empty, not a table or lacks the tidy columns (a results file cannot be "
-    "recomputed from the cache)",
-    "DamagedResults: results file <path> is not a readable table / not a tidy results table (no column value); "
-    "rerun the notebook to write it again (pruneplast run <notebook> --profile <profile>)",
-)
 def test_a_damaged_results_file_is_refused_with_its_path_and_the_fix(tmp_path):
     from pruneplast import results
 
@@ -939,3 +752,324 @@ def test_a_damaged_results_file_is_refused_with_its_path_and_the_fix(tmp_path):
         assert "pruneplast run 02_pruning_cliff --profile quick" in str(exc.value)
     path.write_text("experiment,condition,seed,metric,value\ne,c,0,m,1.5\n")
     assert results.load_results("02_pruning_cliff", "quick", tmp_path)["value"].tolist() == [1.5]
+
+
+# --------------------------------------------------------------------------- the catalogue itself
+def test_the_catalogue_names_these_tests_and_lists_each_of_them():
+    import inspect
+
+    here = {name for name, fn in globals().items() if name.startswith("test_") and inspect.isfunction(fn)}
+    listed = [f.test for f in FAULTS]
+    assert len(listed) == len(set(listed)), "a test is listed twice"
+    assert set(listed) <= here, sorted(set(listed) - here)
+    own = {
+        "test_cli_case_fails_early_with_a_clear_message",
+        "test_list_shows_every_parameter_with_the_engine_range",
+        "test_the_catalogue_names_these_tests_and_lists_each_of_them",
+    }
+    assert here - own == set(listed), sorted(here - own - set(listed))
+    assert len(CLI_CASES) + len(FAULTS) >= 120
+
+
+# --------------------------------------------------------------------------- nothing lost, checks before work
+def _old_results(folder: Path, stem: str = "02_pruning_cliff") -> dict[Path, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {folder / f"{stem}.csv": b"experiment,condition,seed,metric,value\ne,c,0,m,1.0\n"}
+    files[folder / f"{stem}.json"] = b'{"old": true}\n'
+    for p, data in files.items():
+        p.write_bytes(data)
+    return files
+
+
+def test_book_checks_every_folder_before_work_and_keeps_results(tmp_path, monkeypatch):
+    from pruneplast.build import book
+
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    old = _old_results(tmp_path / "res" / "quick")
+    monkeypatch.setattr(book, "execute", lambda *a, **k: pytest.fail("a page ran before the checks"))
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "exec").write_text("a file where the build expects a folder")
+    for build_dir, says in (
+        (tmp_path / "file", "exists and is not a folder"),
+        (tmp_path / "b", "exec/quick cannot be created"),
+        (tmp_path / "file" / "sub", "cannot be created"),
+    ):
+        with pytest.raises(build.OutputError, match=f"build folder \\(--build-dir\\) .*{says}"):
+            build.build_book("quick", build_dir)
+        assert all(p.read_bytes() == data for p, data in old.items())  # nothing deleted or replaced
+
+
+def test_a_failing_chapter_keeps_the_results_it_would_have_replaced(tmp_path, monkeypatch):
+    from pruneplast.build import book
+    from pruneplast.results import atomic_write
+
+    root = tmp_path / "project"
+    (root / "notebooks").mkdir(parents=True)
+    (root / "notebooks" / "02_pruning_cliff.md").write_text((ROOT / "notebooks" / "02_pruning_cliff.md").read_text())
+    (root / "_toc.yml").write_text("format: jb-book\nroot: notebooks/02_pruning_cliff\n")
+    res = tmp_path / "res"
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(res))
+    old = _old_results(res / "quick")
+
+    def fails_after_writing(src, out, params, results_root=None, progress=False):
+        atomic_write(Path(results_root) / "quick" / "02_pruning_cliff.csv", "new, from a run that fails\n")
+        raise RuntimeError("a cell failed")
+
+    monkeypatch.setattr(book, "execute", fails_after_writing)
+    with pytest.raises(RuntimeError) as exc:
+        build.execute_book("quick", tmp_path / "b", root)
+    assert "RuntimeError: a cell failed; the results files it had were kept" in str(exc.value)
+    assert "no partly executed notebook" in str(exc.value)  # says so instead of naming a file that is not there
+    assert all(p.read_bytes() == data for p, data in old.items())
+    assert sorted(p.name for p in (res / "quick").iterdir()) == ["02_pruning_cliff.csv", "02_pruning_cliff.json"]
+
+    def writes_the_table_only(src, out, params, results_root=None, progress=False):
+        atomic_write(Path(results_root) / "quick" / "02_pruning_cliff.csv", "new\n")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text("{}")
+
+    monkeypatch.setattr(book, "execute", writes_the_table_only)
+    build.execute_book("quick", tmp_path / "b", root)
+    assert (res / "quick" / "02_pruning_cliff.csv").read_text() == "new\n"
+    assert sorted(p.name for p in (res / "quick").iterdir()) == ["02_pruning_cliff.csv"]  # the stale .json went
+
+
+def test_a_failing_run_keeps_the_results_in_its_output_folder(tmp_path, monkeypatch, capsys):
+    from pruneplast import cli
+    from pruneplast.build import outputs
+    from pruneplast.results import atomic_write
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    old = _old_results(out / "quick")
+
+    def fails_after_writing(path, ipynb, params, results_root=None, **kw):
+        atomic_write(Path(results_root) / "quick" / "02_pruning_cliff.csv", "new, from a run that fails\n")
+        raise RuntimeError("a cell failed")
+
+    monkeypatch.setattr(outputs, "execute", fails_after_writing)
+    assert cli.main(["run", "02", "--out", str(out)]) == 1
+    assert "execution failed: RuntimeError: a cell failed" in capsys.readouterr().err
+    assert all(p.read_bytes() == data for p, data in old.items())
+    assert not list((out / "quick").glob(".*previous"))
+
+
+def test_results_left_by_a_killed_run_are_put_back(tmp_path):
+    folder = tmp_path / "quick"
+    old = _old_results(folder)
+    csv = folder / "02_pruning_cliff.csv"
+    (folder / ".02_pruning_cliff.csv.previous").write_bytes(old[csv])  # what a killed run leaves
+    csv.write_text("written by the run that was killed\n")
+    with pytest.raises(KeyboardInterrupt), build.keep_results(folder, "02_pruning_cliff"):
+        assert csv.read_bytes() == old[csv]
+        raise KeyboardInterrupt
+    assert all(p.read_bytes() == data for p, data in old.items())
+    assert sorted(p.name for p in folder.iterdir()) == ["02_pruning_cliff.csv", "02_pruning_cliff.json"]
+
+
+def test_the_html_book_is_swapped_in_whole(tmp_path, monkeypatch):
+    import shutil
+
+    new, dest = tmp_path / "new", tmp_path / "html"
+    (new / "sub").mkdir(parents=True)
+    (new / "index.html").write_text("new book")
+    dest.mkdir()
+    (dest / "index.html").write_text("old book")
+
+    def fails_half_way(src, dst, **kw):
+        Path(dst).mkdir()
+        (Path(dst) / "index.html").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(shutil, "copytree", fails_half_way)
+        with pytest.raises(OSError, match="No space left"):
+            build.replace_folder(new, dest)
+    assert (dest / "index.html").read_text() == "old book"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["html", "new"]
+    build.replace_folder(new, dest)
+    assert (dest / "index.html").read_text() == "new book" and (dest / "sub").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["html", "new"]
+
+
+def test_a_results_folder_that_is_a_file_fails_before_the_run(tmp_path, monkeypatch, capsys):
+    from pruneplast import cli
+    from pruneplast.build import outputs
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(outputs, "execute", lambda *a, **k: pytest.fail("the chapter ran before the checks"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "quick").write_text("a file")
+    assert cli.main(["run", "02", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert f"results folder (<out>/<profile>) {tmp_path / 'out' / 'quick'} exists and is not a folder" in err
+    assert err.count("\n") == 1, err
+
+
+def test_a_relative_cache_folder_is_the_one_the_kernel_uses(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", "rel-cache")
+    assert build.check_cache() == tmp_path / "rel-cache"
+    assert os.environ["PRUNEPLAST_CACHE"] == str(tmp_path / "rel-cache")  # what the kernel inherits
+
+
+def test_every_page_is_validated_before_the_first_runs(tmp_path, monkeypatch):
+    from pruneplast.build import book
+
+    root = tmp_path / "project"
+    (root / "book").mkdir(parents=True)
+    head = "---\njupytext:\n  text_representation:\n    format_name: myst\nkernelspec:\n  name: python3\n---\n"
+    for name in ("a", "b"):
+        (root / "book" / f"{name}.md").write_text(head + f"# {name}\n\n```{{code-cell}} ipython3\nx = 1\n```\n")
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/a\nchapters:\n  - file: book/b\n")
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+
+    def params(src, profile):
+        if Path(src).stem == "b":
+            raise build.ParameterError("b: a bad value")
+        return {}
+
+    monkeypatch.setattr(book, "parameters_for", params)
+    monkeypatch.setattr(book, "execute", lambda *a, **k: pytest.fail("page a ran before page b was validated"))
+    with pytest.raises(build.ParameterError, match="b: a bad value"):
+        build.execute_book("quick", tmp_path / "b", root)
+
+
+# --------------------------------------------------------------------------- scheduler addresses
+def _server(reply: bytes | None):
+    """A listening socket on 127.0.0.1 that greets each connection with ``reply`` (None: silence)."""
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    conns = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            conns.append(conn)
+            if reply is not None:
+                conn.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv, srv.getsockname()[1]
+
+
+def test_a_port_that_does_not_greet_like_a_dask_scheduler_is_refused_within_seconds():
+    import struct
+
+    from pruneplast.config import check_scheduler
+
+    greeting = struct.pack("<QQQ", 58, 1, 42) + b"\x83\xabcompression"
+    for reply, says in (
+        (None, "connected, but no Dask greeting"),
+        (b"HTTP/1.1 400 Bad Request\r\n\r\n", "something answers there, but not a Dask scheduler"),
+    ):
+        srv, port = _server(reply)
+        try:
+            t0 = time.perf_counter()
+            with pytest.raises(RuntimeError, match=f"scheduler: could not reach the Dask scheduler .* \\({says}\\)"):
+                check_scheduler("scheduler", f"tcp://127.0.0.1:{port}")
+            assert time.perf_counter() - t0 < 4.5
+        finally:
+            srv.close()
+    srv, port = _server(greeting)
+    try:
+        assert check_scheduler("scheduler", f"tcp://127.0.0.1:{port}") == f"tcp://127.0.0.1:{port}"
+    finally:
+        srv.close()
+
+
+def test_papermills_first_cell_refuses_an_unreachable_scheduler():
+    from pruneplast import chapters
+
+    for name in ("05_treatments", "06_longitudinal_relapse", "07_robustness_atlas"):
+        values = {**chapters.profile_values(name, "quick"), "scheduler": "tcp://127.0.0.1:1", "In": []}
+        t0 = time.perf_counter()
+        with pytest.raises(RuntimeError, match=r"scheduler: could not reach the Dask scheduler at 'tcp://127"):
+            chapters.validate(name, values)
+        assert time.perf_counter() - t0 < 4
+        with pytest.raises(ValueError, match=r"scheduler must be '' or a Dask scheduler address"):
+            chapters.validate(name, {**values, "scheduler": "127.0.0.1:8786"})
+
+
+# --------------------------------------------------------------------------- repeated levels, profiles, ports
+def test_the_engine_refuses_repeated_levels_as_validation_does():
+    from pruneplast import atlas
+    from pruneplast.explorer.grid import GridSpec
+
+    with pytest.raises(ValueError, match=r"width_factors must not repeat a value; .*\(0\.5 and 0\.5000001"):
+        atlas.settings(width_factors=[0.5, 0.5000001])
+    with pytest.raises(ValueError, match=r"depth_changes must not repeat a value"):
+        atlas.settings(depth_changes=[1, 1])
+    with pytest.raises(ValueError, match=r"grid sparsities must not repeat a value"):
+        GridSpec(sparsities=(0.9, 0.90))
+    with pytest.raises(build.ParameterError, match=r"width_factors must not repeat a value"):
+        build.parameters_for(ROOT / "notebooks" / "07_robustness_atlas.md", "quick", {"width_factors": [0.5, 0.5]})
+
+
+def test_a_run_filed_under_a_profile_with_other_values_says_so(tmp_path, capsys):
+    import pandas as pd
+
+    from pruneplast import chapters, results
+
+    values = {**chapters.profile_values("01_model_and_task", "paper"), "seeds": [0], "baseline_epochs": 1}
+    params = chapters.validate("01_model_and_task", {**values, "In": []})  # as the first cell calls it
+    note = capsys.readouterr().out
+    assert "Note: this run is filed under profile 'paper' but differs from it in seeds=[0]" in note
+    assert "baseline_epochs=1 (profile: 20)" in note
+    df = pd.DataFrame({"experiment": ["e"], "condition": ["c"], "seed": [0], "metric": ["accuracy"], "value": [1.0]})
+    meta = json.loads(
+        results.save_results(df, "01_model_and_task", "paper", params, tmp_path).with_suffix(".json").read_text()
+    )
+    assert meta["differs_from_profile"] == {
+        "seeds": {"used": [0], "profile": [0, 1]},
+        "baseline_epochs": {"used": 1, "profile": 20},
+    }
+    own = chapters.validate("01_model_and_task", {**chapters.profile_values("01_model_and_task", "paper"), "In": []})
+    assert capsys.readouterr().out == ""  # the profile's own run: no note
+    meta = json.loads(
+        results.save_results(df, "01_model_and_task", "paper", own, tmp_path).with_suffix(".json").read_text()
+    )
+    assert meta["differs_from_profile"] == {}
+
+
+def test_explore_on_a_busy_port_says_so_before_any_work(tmp_path, capsys, monkeypatch):
+    import socket
+
+    from pruneplast import cli
+    from pruneplast.explorer import app
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = tmp_path / "app.ipynb"
+        assert cli.main(["explore", "--out", str(out), "--serve", str(port)]) == 1
+        err = capsys.readouterr().err
+        assert f"port {port} on 127.0.0.1 is in use" in err and "choose another with --serve PORT" in err, err
+        assert app.serve(out, port=port) == 1  # python -m pruneplast.explorer: the same
+        assert f"port {port} on 127.0.0.1 is in use" in capsys.readouterr().err
+        assert not out.exists()
+    assert "--Voila.port_retries=0" in app.VOILA_OPTIONS  # Voila serves on that port or not at all
+
+
+@pytest.mark.slow  # executes chapter 1 (one replicate, one epoch): about 20-60 s
+def test_a_tiny_papermill_run_under_the_paper_profile_is_marked_on_its_page_and_in_its_results(tmp_path):
+    out = _papermill(tmp_path, "-y", "seeds: [0]", "-p", "baseline_epochs", "1")
+    assert out.returncode == 0, out.stderr[-2000:]
+    page = (tmp_path / "out.ipynb").read_text()
+    assert "Note: this run is filed under profile 'paper' but differs from it in seeds=[0]" in page
+    meta = json.loads((tmp_path / "results" / "paper" / "01_model_and_task.json").read_text())
+    assert meta["differs_from_profile"]["baseline_epochs"] == {"used": 1, "profile": 20}

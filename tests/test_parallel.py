@@ -75,7 +75,7 @@ def test_a_jobs_error_on_a_dask_cluster_is_raised_in_the_caller(dask_scheduler):
 
 
 def test_a_bad_scheduler_address_is_refused_before_any_work():
-    with pytest.raises(ValueError, match=r"scheduler must be '' or a Dask scheduler address"):
+    with pytest.raises(ValueError, match=r"scheduler must be '' or a Dask scheduler address 'tcp://host:port'"):
         parallel.run_jobs(math.sqrt, [(4.0,)], scheduler="localhost:8786")
     with pytest.raises(ValueError, match="units must give one count per job"):
         parallel.run_jobs(math.sqrt, [(4.0,)], units=[1, 2])

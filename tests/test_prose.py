@@ -77,3 +77,40 @@ def test_every_glued_study_name_exists():
     for page in PAGES:
         for used in re.findall(r"\{glue:text\}`(study_[A-Za-z0-9_]+)", page.read_text(encoding="utf-8")):
             assert used in names, f"{page.name} quotes {used}, which pruneplast.paper.numbers does not name"
+
+
+CROSS_GLUE = re.compile(r"\{glue:(\w*)\}`([^`]*::[^`]*)`")
+
+
+def cross_glue_problem(page: Path, role: str, body: str) -> str | None:
+    """Why a value glued from another page (``{glue:text}`page.ipynb::key:fmt```) would not resolve
+    in the built book, as myst-nb reads it: a path relative to the page's folder with the staged
+    file's suffix (text notebooks are staged as .ipynb) and, for ``glue:text``, a format spec (its
+    last ``:`` separates the format from the key); None when it resolves."""
+    from pruneplast.build import is_text_notebook
+
+    path, rest = body.split("::", 1)
+    target = (page.parent / path).resolve()
+    source = target.with_suffix(".md")
+    if target.suffix != ".ipynb" or not source.exists() or not is_text_notebook(source):
+        return f"{body!r}: {path!r} is not a staged notebook relative to {page.parent.name}/"
+    if role == "text" and (rest.count(":") != 1 or not rest.rsplit(":", 1)[1]):
+        return f"{body!r}: glue:text needs key:format after '::'"
+    return None
+
+
+def test_glue_from_another_page_names_the_staged_notebook():
+    found, problems = 0, []
+    for page in sorted((ROOT / "book").glob("*.md")) + sorted((ROOT / "notebooks").glob("*.md")):
+        for role, body in CROSS_GLUE.findall(page.read_text()):
+            found += 1
+            problems.append(cross_glue_problem(page, role, body))
+    assert found >= 1 and not any(problems), problems  # the front page's abstract at least
+
+
+def test_the_cross_page_rule_catches_the_forms_that_fail():
+    intro = ROOT / "book" / "intro.md"
+    assert cross_glue_problem(intro, "text", "discussion.ipynb::abstract_results:s") is None
+    for body in ("book/discussion::abstract_results:s", "discussion::abstract_results:s",
+                 "discussion.ipynb::abstract_results", "methods.ipynb::x:s"):  # fmt: skip
+        assert cross_glue_problem(intro, "text", body), body

@@ -185,3 +185,51 @@ def test_scorecard_claims_read_the_saved_results(depressed, tmp_path):
         assert r["n"] == 2 and r["verdict"] in scorecard.VERDICT_ORDER, cid
     assert scorecard.evaluate("B3_ketamine_sparsity", back)["verdict"] == scorecard.REPRODUCED
     assert scorecard.evaluate("B9_ssri_gain", back)["verdict"] == scorecard.REPRODUCED
+
+
+def test_treated_caches_each_group_of_arms(tmp_path, monkeypatch):
+    """One cache file per group of arms trained together, keyed on what changes its states: another
+    regrowth SD or decay rate retrains only the arms that regrow, and a mix of cached and fresh
+    states equals, bit for bit, a call with nothing cached."""
+    from pruneplast.config import NetworkConfig, RunConfig, TrainConfig
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    run, net, base = (
+        RunConfig(seeds=(0, 1), task=TASK, progress=False),
+        NetworkConfig((2, 24, 24, 12, 4)),
+        TrainConfig(epochs=1),
+    )
+    arms = ["untreated", "ketamine", "ssri", "neurosteroid"]
+    cfgs = treatments.configs(arms, epochs={"ketamine": 2, "ssri": 2, "neurosteroid": 1})
+    assert treatments.course_groups(cfgs) == [("untreated",), ("ketamine",), ("ssri",), ("neurosteroid",)]
+    together = treatments.configs(arms, epochs={"ketamine": 1, "ssri": 2, "neurosteroid": 1})
+    assert treatments.course_groups(together) == [("untreated",), ("ketamine", "neurosteroid"), ("ssri",)]
+    other = treatments.configs(
+        arms, epochs={"ketamine": 2, "ssri": 2, "neurosteroid": 1}, regrow_init_std=0.1, decay_rates={"ssri": 0.01}
+    )
+    first = treatments.treated(run, cfgs, base, network=net)
+    paths, again = (treatments.treated_paths(run, c, base, network=net) for c in (cfgs, other))
+    assert {g[0] for g in paths if paths[g] == again[g]} == {"untreated", "ssri", "neurosteroid"}
+    assert all(p.exists() for p in paths.values())
+    trained = []
+    real = treatments.treat
+    monkeypatch.setattr(treatments, "treat", lambda d, data, c, **kw: trained.extend(c) or real(d, data, c, **kw))
+    mixed, _ = treatments.treated(run, other, base, network=net)
+    assert trained == ["ketamine"]
+    for name in ("untreated", "ssri", "neurosteroid"):
+        _identical(mixed[name], first[0][name])
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "fresh"))
+    fresh, _ = treatments.treated(run, other, base, network=net)
+    assert list(mixed) == list(fresh) == arms
+    for name in arms:
+        _identical(mixed[name], fresh[name])
+
+
+def _identical(a: EnsembleMLP, b: EnsembleMLP) -> None:
+    """The same replicas, bit for bit: every tensor of the state dicts equal, the same meta."""
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa["meta"] == sb["meta"] and set(sa) == set(sb)
+    for k in sa:
+        if k != "meta":
+            xs, ys = (v if isinstance(v, list) else [v] for v in (sa[k], sb[k]))
+            assert len(xs) == len(ys) and all(torch.equal(x, y) for x, y in zip(xs, ys)), k

@@ -25,11 +25,25 @@ from .conclusions import (
     verdict,
 )
 from .figures import plot_cliffs, plot_forest, plot_map, verdict_colours
-from .protocol import CHOICES, HIDDEN, PARTS, Protocol, Setting, cell, deeper, run, settings
+from .protocol import (
+    CHOICES,
+    HIDDEN,
+    PARTS,
+    Protocol,
+    Setting,
+    Task,
+    cell,
+    deeper,
+    labels,
+    run,
+    settings,
+    state_keys,
+    tasks,
+)
 
 __all__ = [
     "CHANCE", "CHOICES", "CONCLUSIONS", "HIDDEN", "HOLDS", "KNIFE_EDGE", "LEFT_OUT", "PARTS", "REVERSES",
     "VERDICTS", "WEAKENS", "Conclusion", "Protocol", "Setting", "atlas_map", "cell", "deeper", "findings",
     "half_collapse", "long_table", "per_seed", "plot_cliffs", "plot_forest", "plot_map", "robustness", "run",
-    "settings", "verdict", "verdict_colours",
+    "labels", "settings", "state_keys", "Task", "tasks", "verdict", "verdict_colours",
 ]  # fmt: skip

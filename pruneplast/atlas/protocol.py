@@ -29,10 +29,17 @@ on study A's one data set. Per setting and replicate seed, the compact protocol 
   after ``maintenance_epochs`` of maintenance at lr 1e-6 (default none: the studies maintained for
   25-300 epochs, which chapter 6 finds changes the biased-stress accuracy by a few points at most).
 
-Settings are independent tasks (*cells*): :func:`run` sends them to worker processes on this
-machine (:func:`pruneplast.parallel.run_jobs`) or, given a Dask scheduler's address, to that
-cluster. Each cell runs on one thread, so its numbers do not depend on where it ran. Baselines and
-treated networks come from, and go to, the engine's cache (:mod:`pruneplast.protocols.base`).
+Each setting's results form a *cell*. :func:`run` splits the cells into tasks (:func:`tasks`):
+the baselines; study A's sweep and each training group of its regimens; each group of study B's
+arms trained together; study B's measurements. Each task is keyed on exactly the fields of a
+setting that change what it computes (:func:`state_keys`), so settings that share a state share
+its task (the regrowth-scale settings reuse the reference's baselines, sweep, pruned network and
+the arms that regrow nothing). Tasks run in waves (:data:`WAVES`), each after the tasks whose
+states it reads, in worker processes on this machine (:func:`pruneplast.parallel.run_jobs`) or,
+given a Dask scheduler's address, on that cluster; every task runs on one thread, so its numbers
+do not depend on where it ran, and a cell assembled from its tasks equals, bit for bit, the cell
+computed as one task (:func:`cell`). Baselines and treated networks come from, and go to, the
+engine's cache (:mod:`pruneplast.protocols.base`).
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -51,6 +58,7 @@ from .. import arms, parallel
 from ..config import (
     BASELINE,
     CONSOLIDATION,
+    REGIMEN_FRACTION,
     MaintenanceConfig,
     NetworkConfig,
     PruneConfig,
@@ -60,6 +68,8 @@ from ..config import (
     TaskConfig,
     TrainConfig,
     check_choice,
+    check_distinct,
+    check_distinct_atlas_regimens,
     check_int,
 )
 from ..operators import prune_to
@@ -107,6 +117,15 @@ class Setting:
         return NetworkConfig((2, *self.hidden, 4))
 
     @property
+    def label(self) -> str:
+        """The setting in words, on one line: the changed choice and its level ('hidden width
+        (\u00d70.5: 256-256-128)'); the reference is 'the studies' choices'."""
+        if self.choice == "reference":
+            return CHOICES[self.choice]
+        level = "\u00d7" + self.level[1:] if self.level.startswith("x") else self.level
+        return f"{CHOICES[self.choice]} ({level})"
+
+    @property
     def arch(self) -> str:
         """The network as readers see it: '2-512-512-256-4'."""
         return "-".join(map(str, self.network.sizes))
@@ -125,6 +144,14 @@ def deeper(k: int) -> tuple[int, ...]:
     return HIDDEN[-k:]
 
 
+def labels(parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Each setting's identifier in the results -> its :attr:`Setting.label`, for the settings the
+    atlas chapter builds from ``parameters`` (a results file's parameters: its level lists)."""
+    keys = ("width_factors", "depth_changes", "task_sigmas", "global_scope", "lr_factors", "init_stds",
+            "shared_data_set")  # fmt: skip
+    return {s.name: s.label for s in settings(**{k: parameters[k] for k in keys if k in parameters})}
+
+
 def settings(
     width_factors: Sequence[float] = (0.5, 2.0),
     depth_changes: Sequence[int] = (-1, 1),
@@ -134,7 +161,12 @@ def settings(
     init_stds: Sequence[float] = (0.01, 0.1),
     shared_data_set: bool = True,
 ) -> list[Setting]:
-    """The reference and every changed choice, in the order of the map."""
+    """The reference and every changed choice, in the order of the map (no level twice)."""
+    for name, levels in (
+        ("width_factors", width_factors), ("depth_changes", depth_changes), ("task_sigmas", task_sigmas),
+        ("lr_factors", lr_factors), ("init_stds", init_stds),
+    ):  # fmt: skip
+        check_distinct(name, levels)
     out = [Setting("reference", "reference", "the studies' choices")]
     for f in width_factors:
         hidden = tuple(max(1, round(h * f)) for h in HIDDEN)
@@ -200,7 +232,13 @@ class Protocol:
             )
         from ..protocols.regimens import plan
 
-        plan(self.regimens())  # distinct regimens, each valid
+        for name in ("regrow_fraction", "acute_fraction", "chronic_fraction"):  # named as chapter 7 names them
+            REGIMEN_FRACTION.check(name, getattr(self, name))
+        check_distinct_atlas_regimens(
+            self.regrow_fraction, self.consolidation_epochs, self.acute_fraction, self.acute_epochs,
+            self.chronic_fraction, self.chronic_epochs, self.chronic_cycles,
+        )  # fmt: skip
+        plan(self.regimens())
         MaintenanceConfig(durations=(max(1, self.maintenance_epochs),), threshold=self.threshold)
         check_int("maintenance_epochs", self.maintenance_epochs, 0)
 
@@ -252,9 +290,9 @@ def _rows(frame: pd.DataFrame, quantity: str, **extra) -> pd.DataFrame:
     return out
 
 
-def _study_a(setting: Setting, protocol: Protocol) -> pd.DataFrame:
-    from ..protocols import regimens
-    from ..protocols.base import baseline, pruned
+def _sweep(setting: Setting, protocol: Protocol) -> pd.DataFrame:
+    """Study A's sparsity sweep: combined-stress accuracy of the baseline pruned to every level."""
+    from ..protocols.base import baseline
     from ..stress import evaluate
 
     run = _run_config(setting, protocol)
@@ -264,22 +302,41 @@ def _study_a(setting: Setting, protocol: Protocol) -> pd.DataFrame:
     sweep_data = data.select([i for i in range(data.n_replicas) for _ in levels])
     prune_to(sweep, torch.tensor(levels, dtype=torch.float64).repeat(base.n_replicas), setting.prune_scope)
     sw = evaluate(sweep, sweep_data, ("combined",))
-    frames = [_rows(sw, "sweep_combined", level=sw["sparsity_target"].astype(float) * 100)]
+    return _rows(sw, "sweep_combined", level=sw["sparsity_target"].astype(float) * 100)
+
+
+def _regimens(setting: Setting, protocol: Protocol, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Study A's regimens (those ``names``, every one where None) from the pruned network:
+    :func:`pruneplast.protocols.regimens.run`'s rows, the pruned start's first."""
+    from ..protocols import regimens
+    from ..protocols.base import baseline, pruned
+
+    run = _run_config(setting, protocol)
+    base, data = baseline(run, _baseline_config(setting, protocol), setting.network)
     start = pruned(base, PruneConfig(sparsity=protocol.sparsity, scope=setting.prune_scope))
-    df = regimens.run(
+    return regimens.run(
         start,
         data,
-        protocol.regimens(),
+        [r for r in protocol.regimens() if names is None or r.name in names],
         lr=CONSOLIDATION.lr * setting.lr_factor,
         conditions=("internal_extreme", "combined"),
         relapse=RelapseConfig(),
         regrow_config=RegrowConfig(init_std=setting.regrow_init_std),
     )
+
+
+def _regimen_rows(df: pd.DataFrame) -> list[pd.DataFrame]:
+    """The atlas's quantities among the regimens' rows: each regimen's accuracies and relapse drops."""
     df = df[df["regimen"] != "-"]
+    frames = []
     for (regimen, phase, condition, metric), g in df.groupby(["regimen", "phase", "condition", "metric"]):
         if metric == "accuracy" or metric == "relapse_drop":
             frames.append(_rows(g, f"{regimen}:{phase}:{condition}:{metric}"))
-    return pd.concat(frames, ignore_index=True)
+    return frames
+
+
+def _study_a(setting: Setting, protocol: Protocol) -> pd.DataFrame:
+    return pd.concat([_sweep(setting, protocol), *_regimen_rows(_regimens(setting, protocol))], ignore_index=True)
 
 
 def _study_b(setting: Setting, protocol: Protocol) -> pd.DataFrame:
@@ -320,13 +377,27 @@ def _study_b(setting: Setting, protocol: Protocol) -> pd.DataFrame:
 
 #: The fields of a setting that change a result (its name and label do not).
 COMPUTED = ("hidden", "task_sigma", "prune_scope", "lr_factor", "regrow_init_std", "data_sets")
+#: The fields that change study A's sparsity sweep (no regrowth in it).
+SWEEP_COMPUTED = tuple(f for f in COMPUTED if f != "regrow_init_std")
 
 
 def _method() -> str:
     """SHA-256 of the source of the functions that compute a cell: part of a cached cell's key."""
     import inspect
 
-    parts = (_run_config, _baseline_config, _rows, _study_a, _study_b, Protocol.regimens, Protocol.arm_configs)
+    parts = (
+        _run_config,
+        _baseline_config,
+        _rows,
+        _sweep,
+        _regimens,
+        _regimen_rows,
+        _study_a,
+        _study_b,
+        _assemble,
+        Protocol.regimens,
+        Protocol.arm_configs,
+    )
     return hashlib.sha256("".join(inspect.getsource(f) for f in parts).encode()).hexdigest()
 
 
@@ -341,12 +412,13 @@ def cell_path(setting: Setting, protocol: Protocol) -> Path:
 
 
 def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFrame:
-    """One setting, both studies' parts, on one thread: tidy rows (experiment 'atlas', setting, part
-    'A' or 'B', quantity, condition, metric, seed, value; ``level`` for the sweep; ``cell_seconds``,
-    the wall time the cell took when it was computed, and ``cached``, whether this call loaded it).
-    A pure function of its arguments; the two parts share the setting's baseline through the
-    engine's cache. A finished cell is cached (:func:`cell_path`), so a rerun, or a run that was
-    stopped, recomputes only the cells it lacks."""
+    """One setting, both studies' parts, as one task on one thread: tidy rows (experiment 'atlas',
+    setting, part 'A' or 'B', quantity, condition, metric, seed, value; ``level`` for the sweep;
+    ``cell_seconds``, the wall time the cell took when it was computed, and ``cached``, whether this
+    call loaded it). A pure function of its arguments; the two parts share the setting's baseline
+    through the engine's cache. A finished cell is cached (:func:`cell_path`), so a rerun, or a run
+    that was stopped, recomputes only the cells it lacks. :func:`run` computes the same rows, bit
+    for bit, from smaller tasks (:func:`tasks`)."""
     from ..protocols.base import load_state, save_state
 
     path = cell_path(setting, protocol)
@@ -355,24 +427,45 @@ def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFra
         parallel.report(1)
         return saved.assign(setting=setting.name, cached=True)
     t0 = time.perf_counter()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        frames = []
-        for part, study in (("A", _study_a), ("B", _study_b)):
-            df = study(setting, protocol)
-            df.insert(0, "part", part)
-            frames.append(df)
-    finally:
-        torch.set_num_threads(threads)
-    out = pd.concat(frames, ignore_index=True)
-    out.insert(0, "setting", setting.name)
-    out.insert(0, "experiment", "atlas")
-    out["cell_seconds"] = time.perf_counter() - t0
+    with _one_thread():
+        a, b = _study_a(setting, protocol), _study_b(setting, protocol)
+    seconds = time.perf_counter() - t0
+    out = _assemble(setting, a, b, seconds, seconds, seconds)
     if cache:
         save_state(out, path)
     parallel.report(1)
     return out.assign(cached=False)
+
+
+def _assemble(
+    setting: Setting, a: pd.DataFrame, b: pd.DataFrame, seconds: float, longest: float, path: float
+) -> pd.DataFrame:
+    """A cell's table from its study A and study B rows, with its times: ``cell_seconds`` (its work
+    on one thread), ``longest_task_seconds`` (its longest task) and ``path_seconds`` (its waves'
+    longest tasks one after another: its wall time given a worker per task)."""
+    frames = []
+    for part, df in (("A", a), ("B", b)):
+        df = df.copy()
+        df.insert(0, "part", part)
+        frames.append(df)
+    out = pd.concat(frames, ignore_index=True)
+    out.insert(0, "setting", setting.name)
+    out.insert(0, "experiment", "atlas")
+    out["cell_seconds"] = seconds
+    out["longest_task_seconds"] = longest
+    out["path_seconds"] = path
+    return out
+
+
+class _one_thread:
+    """Torch on one thread inside the block (a cell's numbers do not depend on where it ran)."""
+
+    def __enter__(self) -> None:
+        self.threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.threads)
 
 
 def _check_cell(saved) -> None:
@@ -384,9 +477,185 @@ def _check_cell(saved) -> None:
         raise ValueError(f"a cell's table lacks the columns {sorted(need - set(saved.columns))}")
 
 
-def _cost(setting: Setting) -> float:
-    """A proxy of a cell's time, to hand out the longest first: weights per replica."""
-    return float(setting.network.n_weights)
+# --------------------------------------------------------------------------- tasks
+#: The kinds of task a cell is split into, by wave: a wave's tasks start once the previous wave's
+#: have ended, so that they find the states those computed in the engine's cache.
+WAVES = (("baseline",), ("sweep", "regimens", "arms"), ("study_b",))
+
+
+@dataclass(frozen=True)
+class Task:
+    """A piece of one or more cells, run as one job (:func:`run_task`).
+
+    kinds: 'baseline' (the setting's trained baselines, cached by the engine), 'sweep' (study A's
+    sparsity sweep), 'regimens' (one training group of study A's regimens, ``names``), 'arms' (one
+    group of study B's arms trained together, ``names``; their treated states, cached by the
+    engine) and 'study_b' (study B's measurements, from the cached treated states). ``key`` names
+    what the task computes: two cells that need the same state or rows share one task.
+    """
+
+    kind: str
+    setting: Setting
+    names: tuple[str, ...]
+    key: str
+    cost: float  # a proxy of its time, to hand out the longest first
+
+    @property
+    def wave(self) -> int:
+        return next(i for i, kinds in enumerate(WAVES) if self.kind in kinds)
+
+
+def _regimen_groups(protocol: Protocol) -> list[tuple[str, ...]]:
+    """Study A's regimens as they train (:func:`pruneplast.protocols.regimens.plan`): one tuple of
+    regimen names per ensemble, in the order :func:`~pruneplast.protocols.regimens.run` trains them."""
+    from ..protocols.regimens import plan
+
+    return [tuple(name for r in group for _, name in r.checkpoints) for group in plan(protocol.regimens())]
+
+
+def _part_path(kind: str, setting: Setting, protocol: Protocol, names: tuple[str, ...] = ()) -> Path:
+    """Where a task's rows are cached: keyed by the fields of the setting that change them, the
+    protocol and the source of the functions that compute a cell."""
+    from ..protocols.base import cache_dir, cache_key
+
+    fields = SWEEP_COMPUTED if kind == "sweep" else COMPUTED
+    computed = {k: getattr(setting, k) for k in fields}
+    return cache_dir() / "atlas" / "parts" / f"{cache_key(kind, list(names), computed, protocol, _METHOD)}.pt"
+
+
+def _treated_paths(setting: Setting, protocol: Protocol) -> dict[tuple[str, ...], Path]:
+    from ..protocols.treatments import treated_paths
+
+    return treated_paths(
+        _run_config(setting, protocol),
+        protocol.arm_configs(setting),
+        _baseline_config(setting, protocol),
+        PruneConfig(sparsity=protocol.sparsity, scope=setting.prune_scope),
+        setting.network,
+        workers=1,
+    )
+
+
+def state_keys(setting: Setting, protocol: Protocol) -> dict[str, str]:
+    """The cache key of every state a cell starts from or computes: its baselines ('baseline', one
+    key over its seeds), the pruned network (the untreated arm's state: 'arms:untreated'), every
+    group of study B's arms ('arms:ketamine', ...), and the rows of every other task ('sweep',
+    'regimens:long_chronic', ..., 'study_b')."""
+    from ..protocols.base import baseline_paths
+
+    base = baseline_paths(_run_config(setting, protocol), _baseline_config(setting, protocol), setting.network)
+    out = {"baseline": hashlib.sha256("".join(p.stem for p in base.values()).encode()).hexdigest()[:20]}
+    out["sweep"] = _part_path("sweep", setting, protocol).stem
+    for names in _regimen_groups(protocol):
+        out["regimens:" + "+".join(names)] = _part_path("regimens", setting, protocol, names).stem
+    for names, path in _treated_paths(setting, protocol).items():
+        out["arms:" + "+".join(names)] = path.stem
+    out["study_b"] = _part_path("study_b", setting, protocol).stem
+    return out
+
+
+def tasks(cells_settings: Sequence[Setting], protocol: Protocol) -> list[Task]:
+    """Every task the cells need, each once (cells that need the same state share its task).
+
+    Per setting: its baselines; study A's sweep and one task per training group of its regimens
+    (:func:`_regimen_groups`); one task per group of study B's arms trained together
+    (:func:`pruneplast.protocols.treatments.course_groups`); study B's measurements. A task is
+    keyed on exactly the fields of the setting that change what it computes (:func:`state_keys`),
+    so the regrowth-scale settings share the reference's baselines, sweep, pruned network and the
+    treated states of the arms that regrow nothing.
+    """
+    out: dict[str, Task] = {}
+    for s in cells_settings:
+        keys = state_keys(s, protocol)
+        w = float(s.network.n_weights) * len(protocol.seeds)
+        cfgs = protocol.arm_configs(s)
+        regimens = {r.name: r for r in protocol.regimens()}
+        costs = {"baseline": 0.6 * protocol.baseline_epochs, "sweep": 0.02 * len(protocol.sweep_levels), "study_b": 1.0}
+        for label, key in keys.items():
+            kind, _, joined = label.partition(":")
+            names = tuple(joined.split("+")) if joined else ()
+            if kind == "regimens":  # each training group's epochs, times the ensembles it trains
+                runs = [r for r in names if not any(regimens[r].is_checkpoint_of(regimens[o]) for o in names if o != r)]
+                cost = sum(0.5 * regimens[r].total_epochs + 0.05 * regimens[r].cycles for r in runs)
+            elif kind == "arms":  # per epoch: a mostly kept network > a noisy course > a 95%-sparse one
+                cost = sum(
+                    cfgs[n].epochs * (0.5 if cfgs[n].regrow_fraction > 0 else 0.3 if cfgs[n].noise_start > 0 else 0.1)
+                    for n in names
+                )
+            else:
+                cost = costs[kind]
+            out.setdefault(kind + ":" + key, Task(kind, s, names, key, w * cost))
+    return list(out.values())
+
+
+def run_task(task: Task, protocol: Protocol) -> tuple[pd.DataFrame | None, float]:
+    """One task on one thread: (its rows, or None for a task that computes cached states; the
+    seconds it took when computed). A task whose rows are cached loads them."""
+    from ..protocols.base import baseline, load_state, save_state
+    from ..protocols.treatments import treated
+
+    s = task.setting
+    path = _part_path(task.kind, s, protocol, task.names) if task.kind in ("sweep", "regimens", "study_b") else None
+    saved = load_state(path, _check_part) if path is not None else None
+    if saved is not None:
+        parallel.report(1)
+        return saved["rows"], saved["seconds"]
+    t0 = time.perf_counter()
+    rows: pd.DataFrame | None = None
+    with _one_thread():
+        if task.kind == "baseline":
+            baseline(_run_config(s, protocol), _baseline_config(s, protocol), s.network)
+        elif task.kind == "arms":
+            cfgs = protocol.arm_configs(s)
+            treated(
+                _run_config(s, protocol),
+                {n: cfgs[n] for n in task.names},
+                _baseline_config(s, protocol),
+                PruneConfig(sparsity=protocol.sparsity, scope=s.prune_scope),
+                s.network,
+                workers=1,
+            )
+        elif task.kind == "sweep":
+            rows = _sweep(s, protocol)
+        elif task.kind == "regimens":
+            rows = _regimens(s, protocol, task.names)
+        else:
+            rows = _study_b(s, protocol)
+    seconds = time.perf_counter() - t0
+    if path is not None:
+        save_state({"rows": rows, "seconds": seconds}, path)
+    parallel.report(1)
+    return rows, seconds
+
+
+def _check_part(saved) -> None:
+    """A cached task's rows: {'rows': a table, 'seconds': a number}."""
+    if not isinstance(saved, dict) or set(saved) != {"rows", "seconds"} or not isinstance(saved["rows"], pd.DataFrame):
+        what = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"a task's rows and seconds expected; got {what}")
+
+
+def _cell_from_tasks(setting: Setting, protocol: Protocol, done: dict[str, tuple], counted: set[str]) -> pd.DataFrame:
+    """A cell's table assembled from its tasks' rows: the same rows, bit for bit, as :func:`cell`.
+
+    The regimen groups' rows join in training order, the pruned start's rows once (each group
+    measured it), as :func:`~pruneplast.protocols.regimens.run` gives them for every regimen.
+    ``cell_seconds`` counts the tasks not in ``counted`` (shared tasks in the first cell that
+    needs them), which are added to it."""
+    keys = state_keys(setting, protocol)
+    mine = {label.partition(":")[0] + ":" + key: label for label, key in keys.items()}
+    seconds = sum(done[t][1] for t in sorted(set(mine) - counted))
+    counted |= set(mine)
+    longest = max(done[t][1] for t in mine)
+    waves = [max((done[t][1] for t in mine if t.partition(":")[0] in kinds), default=0.0) for kinds in WAVES]
+    raw = []
+    for k, names in enumerate(_regimen_groups(protocol)):
+        df = done["regimens:" + keys["regimens:" + "+".join(names)]][0]
+        raw.append(df if k == 0 else df[df["schedule"] != "pruned"])
+    a = pd.concat(
+        [done["sweep:" + keys["sweep"]][0], *_regimen_rows(pd.concat(raw, ignore_index=True))], ignore_index=True
+    )
+    return _assemble(setting, a, done["study_b:" + keys["study_b"]][0], seconds, longest, sum(waves))
 
 
 def run(
@@ -398,25 +667,51 @@ def run(
 ) -> pd.DataFrame:
     """Every setting's cell; tidy rows of every cell, settings in the given order.
 
+    Finished cells are loaded (:func:`cell_path`); the others are split into tasks (:func:`tasks`),
+    which run in waves (:data:`WAVES`): the baselines, then study A's parts and study B's treated
+    states, then study B's measurements, each task on one thread, the longest of a wave first.
     ``workers``: processes on this machine (0: one per CPU core); ``scheduler``: the address of a
-    running Dask scheduler ('tcp://host:8786') to send the cells to instead.
+    running Dask scheduler ('tcp://host:8786') to send the tasks to instead. A task finds the
+    states of an earlier wave in the engine's cache, or (a worker that does not share this
+    machine's cache) computes them itself, to the same bits. A cell's ``cell_seconds`` is the sum
+    of its tasks' times, a task shared by several cells counted in the first of them; its
+    ``longest_task_seconds`` and ``path_seconds`` are its longest task and its critical path.
     """
-    jobs = [(s, protocol) for s in cells_settings]
-    order = sorted(range(len(jobs)), key=lambda k: -_cost(jobs[k][0]))
+    from ..protocols.base import load_state, save_state
+
+    have: dict[int, pd.DataFrame] = {}
+    for k, s in enumerate(cells_settings):
+        saved = load_state(cell_path(s, protocol), _check_cell)
+        if saved is not None:
+            have[k] = saved.assign(setting=s.name, cached=True)
+    todo = [s for k, s in enumerate(cells_settings) if k not in have]
+    todo_tasks = tasks(todo, protocol)
     w = 1 if scheduler else parallel.resolve_workers(workers, protocol.device)
-    done = parallel.run_jobs(
-        cell,
-        [jobs[k] for k in order],
-        w,
-        total=len(jobs),
-        desc="atlas cells",
-        progress=progress,
-        unit="cell",
-        scheduler=scheduler,
-        units=[1] * len(jobs),
-    )
-    by_job = dict(zip(order, done))
-    return pd.concat([by_job[k] for k in range(len(jobs))], ignore_index=True)
+    done: dict[str, tuple] = {}
+    for wave, kinds in enumerate(WAVES):
+        jobs = sorted((t for t in todo_tasks if t.wave == wave), key=lambda t: -t.cost)
+        if not jobs:
+            continue
+        results = parallel.run_jobs(
+            run_task,
+            [(t, protocol) for t in jobs],
+            w,
+            total=len(jobs),
+            desc=f"atlas {'/'.join(kinds)}",
+            progress=progress,
+            unit="task",
+            scheduler=scheduler,
+            units=[1] * len(jobs),
+        )
+        done.update({t.kind + ":" + t.key: r for t, r in zip(jobs, results)})
+    counted: set[str] = set()
+    for k, s in enumerate(cells_settings):
+        if k in have:
+            continue
+        out = _cell_from_tasks(s, protocol, done, counted)
+        save_state(out, cell_path(s, protocol))
+        have[k] = out.assign(cached=False)
+    return pd.concat([have[k] for k in range(len(cells_settings))], ignore_index=True)
 
 
 _METHOD = _method()

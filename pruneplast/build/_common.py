@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the pruneplast package
@@ -20,3 +22,14 @@ def log(msg: str) -> None:
 
 def fmt_time(s: float) -> str:
     return f"{s:.1f} s" if s < 120 else f"{int(s // 60)} min {s % 60:04.1f} s"
+
+
+def jupyter_book_command() -> list[str]:
+    """The jupyter-book executable beside this Python, else on PATH."""
+    exe = Path(sys.executable).with_name("jupyter-book")
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("jupyter-book")
+    if found:
+        return [found]
+    raise FileNotFoundError("jupyter-book is not installed; install the project with its 'book' extra")

@@ -26,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import yaml
@@ -33,10 +34,11 @@ import yaml
 from .. import chapters
 from ..results import atomic_write, project_root, results_dir
 from . import sphinxext
-from ._common import NOTEBOOK_DIRS, fmt_time, log
+from ._common import NOTEBOOK_DIRS, fmt_time, jupyter_book_command, log
 from .execution import execute, patched_environ
 from .memory import PeakMemory
 from .notebooks import is_text_notebook, parameters_for
+from .outputs import OutputError, check_cache, check_writable, given_path, keep_results, replace_folder
 from .stamps import file_digest, stamp, stamp_ok
 
 
@@ -91,11 +93,13 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
     nbs = [(page, src) for page, src in pages if src.suffix == ".ipynb" or is_text_notebook(src)]
     # chapters first (in toc order), then pages that read their results (e.g. the scorecard)
     nbs.sort(key=lambda ps: ps[1].stem not in chapters.CHAPTERS)
+    # every page's parameters validated (and a scheduler probed) before the first page runs
+    every = {page: parameters_for(src, profile) for page, src in nbs}
     records: list[dict] = []
     t_start = time.perf_counter()
     for i, (page, src) in enumerate(nbs, 1):
         is_chapter = src.stem in chapters.CHAPTERS
-        params = parameters_for(src, profile)
+        params = every[page]
         res_dir = results_dir(profile, res_root)
         # a page that is not a chapter (the scorecard) may read every results file of the profile
         extra = (
@@ -107,12 +111,9 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
         )
         # ... and the benchmark results (the Compute appendix renders them)
         bench = [] if is_chapter else sorted((root / "benchmarks").glob("*.json"))
-        # ... and the catalogue of bad inputs and faults (the page of that name runs it)
-        bench += (
-            []
-            if is_chapter
-            else [f for f in (root / "tests" / "faults.py", root / "tests" / "test_faults.py") if f.exists()]
-        )
+        # ... and the tests behind the catalogue of bad inputs and faults (pruneplast/faults.py,
+        # which the page of that name runs, is part of that page's stamp: pruneplast.keys)
+        bench += [] if is_chapter else [f for f in (root / "tests" / "test_faults.py",) if f.exists()]
         key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir, bench, root)
         out = exec_dir / f"{page}.ipynb"
         stamp_file = out.with_suffix(".stamp.json")
@@ -122,25 +123,29 @@ def execute_book(profile: str, build_dir: Path, root: Path | None = None, force:
             records.append({"page": page, "executed": False, "seconds": 0.0})
             continue
         stamp_file.unlink(missing_ok=True)
-        if is_chapter:  # no stale results may survive a re-execution (the scorecard reads them)
-            for suffix in (".csv", ".json"):
-                (res_dir / f"{src.stem}{suffix}").unlink(missing_ok=True)
         log(f"{head}: executing ...")
         t0 = time.perf_counter()
         try:
-            # on a terminal papermill shows a bar per cell; in a log, a line every two minutes
+            # on a terminal papermill shows a bar per cell; in a log, a line every two minutes;
+            # a chapter's results files stay as they are until it has written their replacement
+            # (the ones it does not rewrite are removed then: no stale results for the scorecard)
             with (
+                keep_results(res_dir, src.stem) if is_chapter else nullcontext(),
                 PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem,
                 patched_environ({TIMINGS_ENV: str(Path(build_dir).resolve() / f"timings-{profile}.json")}),
             ):
                 execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
         except Exception as exc:
-            log(
-                f"{head}: FAILED after {fmt_time(time.perf_counter() - t0)}; the partly executed "
-                f"notebook is {out.with_name(out.stem + '.failed.ipynb')}"
-            )
+            failed = out.with_name(out.stem + ".failed.ipynb")
+            kept = f"the partly executed notebook is {failed}" if failed.exists() else "no partly executed notebook"
+            log(f"{head}: FAILED after {fmt_time(time.perf_counter() - t0)}; {kept}")
             write_timings(build_dir, profile, records, time.perf_counter() - t_start, failed_page=page)
-            raise RuntimeError(f"executing {src} failed: {exc}") from exc
+            what = (
+                f"{exc.ename}: {getattr(exc, 'evalue', '')}"
+                if hasattr(exc, "ename")
+                else f"{type(exc).__name__}: {exc}"
+            )
+            raise RuntimeError(f"executing {src} failed: {what}; the results files it had were kept ({kept})") from None
         dt = time.perf_counter() - t0
         written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
         stamp_file.write_text(
@@ -208,11 +213,16 @@ def stage_book(profile: str, build_dir: Path, root: Path | None = None) -> Path:
 
     copy_widgets_js(stage / "_static" / "widgets")
     exec_dir = Path(build_dir) / "exec" / profile
+    from .downloads import add_downloads  # each chapter's results files, linked from its last section
+
+    res_dir = results_dir(profile, Path(os.environ.get("PRUNEPLAST_RESULTS", root / "results")).resolve())
     for page in toc_files(root):
         src = _source_of(page, root)
         if src.suffix == ".ipynb" or is_text_notebook(src):
             (stage / page).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(exec_dir / f"{page}.ipynb", stage / f"{page}.ipynb")
+            if src.stem in chapters.CHAPTERS:
+                add_downloads(stage / f"{page}.ipynb", src.stem, profile, res_dir, stage)
     return stage
 
 
@@ -231,14 +241,27 @@ def _copy_mathjax(dest: Path) -> None:
     shutil.copytree(src, dest, ignore=skip)
 
 
-def jupyter_book_command() -> list[str]:
-    exe = Path(sys.executable).with_name("jupyter-book")
-    if exe.exists():
-        return [str(exe)]
-    found = shutil.which("jupyter-book")
-    if found:
-        return [found]
-    raise FileNotFoundError("jupyter-book is not installed; install the project with its 'book' extra")
+def check_book_folders(
+    profile: str, build_dir: Path | str | None = None, html_dir: Path | str | None = None, root: Path | None = None
+) -> tuple[Path, Path]:
+    """Every folder :func:`build_book` writes, checked before any page runs (:class:`OutputError`
+    naming the folder): the build folder and its ``exec/<profile>``, ``source`` and ``jb``, the
+    HTML folder's parent, the results folder of the profile and the cache. Returns the absolute
+    build folder and HTML folder."""
+    root = Path(root or project_root())
+    build_dir = check_writable(root / "_build" if build_dir is None else build_dir, "build folder (--build-dir)")
+    for sub in (Path("exec") / profile, Path("source"), Path("jb")):
+        check_writable(build_dir / sub, "build folder (--build-dir)")
+    html = (build_dir / "html") if html_dir is None else given_path(html_dir, "HTML folder")
+    if html.exists() and not html.is_dir():
+        check_writable(html, "HTML folder")  # names it: exists and is not a folder
+    check_writable(html.parent, "the folder of the HTML folder")
+    if "PRUNEPLAST_RESULTS" in os.environ and not os.environ["PRUNEPLAST_RESULTS"].strip():
+        raise OutputError("$PRUNEPLAST_RESULTS is set but empty; unset it (results then go to <project>/results)")
+    res_root = Path(os.environ.get("PRUNEPLAST_RESULTS", root / "results"))
+    check_writable(results_dir(profile, res_root), "results folder ($PRUNEPLAST_RESULTS/<profile>)")
+    check_cache()
+    return build_dir, html
 
 
 def build_book(
@@ -255,7 +278,7 @@ def build_book(
     Sphinx warnings into errors (``-W -n --keep-going``).
     """
     root = project_root()
-    build_dir = Path(build_dir or root / "_build").resolve()
+    build_dir, html = check_book_folders(profile, build_dir, html_dir, root)
     t0 = time.perf_counter()
     log(f"== executing the book's notebooks at profile {profile!r} ==")
     records = execute_book(profile, build_dir, root, force)
@@ -278,10 +301,7 @@ def build_book(
     proc = subprocess.run(cmd, cwd=root, env={**os.environ, sphinxext.PROFILE_ENV: profile})
     if proc.returncode != 0:
         raise RuntimeError(f"Jupyter Book failed (exit {proc.returncode}); see the warnings above")
-    html = Path(html_dir).resolve() if html_dir else build_dir / "html"
-    if html.exists():
-        shutil.rmtree(html)
-    shutil.copytree(build_dir / "jb" / "_build" / "html", html)
+    replace_folder(build_dir / "jb" / "_build" / "html", html)  # the old book stays until the new one is whole
     t_html = time.perf_counter() - t1
     n_exec = sum(r["executed"] for r in records)
     timing_file, timings = write_timings(build_dir, profile, records, t_exec, t_html)

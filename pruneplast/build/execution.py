@@ -8,14 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import sys
-import time
 from pathlib import Path
 
-from ..results import cache_root, project_root, results_dir
 from ._common import CELL_TIMEOUT
-from .notebooks import find_notebook, parameters_for, read_notebook
+from .notebooks import read_notebook
 
 
 # --------------------------------------------------------------------------- execution
@@ -186,117 +182,3 @@ def _plain_glue_numbers(nb) -> None:
                     m = _NUMPY_REPR.match(val.strip())
                     if m:
                         o["data"][key] = m.group(1)
-
-
-def run(
-    spec: str | Path,
-    profile: str = "quick",
-    overrides: dict | None = None,
-    out: Path | str | None = None,
-    progress: bool | None = None,
-) -> dict:
-    """Validate, then execute one notebook; returns paths of the executed notebook and results.
-
-    The executed ``<stem>.ipynb`` goes to ``out`` (default ``runs/<stem>-<profile>``) and results to
-    ``out/<profile>/<stem>.csv`` and ``.json``.
-    """
-    root = project_root()
-    path = find_notebook(spec, root)
-    nb = read_notebook(path)
-    params = parameters_for(path, profile, overrides, nb)  # fails here, before any execution
-    out = Path(out) if out is not None else root / "runs" / f"{path.stem}-{profile}"
-    out = out.resolve()
-    check_writable(out, "output folder (--out)")
-    check_writable(cache_root(), "cache folder ($PRUNEPLAST_CACHE)")
-    ipynb = out / f"{path.stem}.ipynb"
-    t0 = time.perf_counter()
-    log = out / f"{path.stem}.kernel.log"
-    with run_lock(out), scratch_dir() as tmp:
-        log.unlink(missing_ok=True)
-        with patched_environ({"TMPDIR": str(tmp)}):  # the kernel's temporary files, removed below
-            execute(
-                path,
-                ipynb,
-                params,
-                results_root=out,
-                kernel_log=log,
-                progress=sys.stderr.isatty() if progress is None else progress,
-            )
-        log.unlink(missing_ok=True)  # kept only when the run failed
-    res = results_dir(profile, out)
-    files = sorted(res.glob(f"{path.stem}.*")) if res.is_dir() else []
-    return {"notebook": ipynb, "results": files, "parameters": params, "seconds": time.perf_counter() - t0}
-
-
-class OutputError(RuntimeError):
-    """An output or cache folder that cannot be used, found before anything runs."""
-
-
-def check_writable(folder: Path, what: str) -> Path:
-    """Create ``folder`` if needed and prove that a file can be written there; else :class:`OutputError`."""
-    import tempfile
-
-    folder = Path(folder)
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise OutputError(f"{what} {folder} exists and is not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".pruneplast-write-test-"):
-            pass
-    except OutputError:
-        raise
-    except OSError as exc:
-        raise OutputError(
-            f"{what} {folder} cannot be written ({exc.strerror or exc}); choose another folder or fix its permissions"
-        ) from None
-    return folder
-
-
-class run_lock:
-    """An exclusive lock on an output folder for one ``pruneplast run`` (released when the process ends)."""
-
-    NAME = ".pruneplast-run.lock"
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / self.NAME
-        self.fh = None
-
-    def __enter__(self):
-        import fcntl
-
-        self.fh = open(self.path, "a+")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.fh.seek(0)
-            who = self.fh.read().strip() or "another process"
-            self.fh.close()
-            raise OutputError(
-                f"output folder {self.path.parent} is in use by another pruneplast run "
-                f"({who}); wait for it to finish or choose another --out"
-            ) from None
-        self.fh.seek(0)
-        self.fh.truncate()
-        self.fh.write(f"pid {os.getpid()}\n")
-        self.fh.flush()
-        return self
-
-    def __exit__(self, *exc):
-        try:
-            self.fh.seek(0)
-            self.fh.truncate()
-        finally:
-            self.fh.close()  # closing releases the lock; the empty file stays (removing it would race)
-
-
-class scratch_dir:
-    """A temporary folder for one run, removed when the run ends, however it ends (also on SIGTERM)."""
-
-    def __enter__(self) -> Path:
-        import tempfile
-
-        self.path = Path(tempfile.mkdtemp(prefix="pruneplast-run-"))
-        return self.path
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.path, ignore_errors=True)

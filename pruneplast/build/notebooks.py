@@ -217,3 +217,14 @@ def parameters_for(path: Path, profile: str, overrides: dict | None = None, nb=N
         values["profile"] = profile
     values.update(overrides)
     return values
+
+
+def overrides_of(pairs) -> dict:
+    """``-p NAME VALUE`` pairs as a dict of YAML values (:func:`parse_value`); a name given twice
+    is refused (:class:`ParameterError`), never silently the last."""
+    out: dict = {}
+    for name, text in pairs:
+        if name in out:
+            raise ParameterError(f"parameter {name!r} given twice (-p {name})")
+        out[name] = parse_value(text)
+    return out

@@ -74,13 +74,15 @@ def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
     return out
 
 
-#: Voila options of the app: local address only; the package's template (no CDN requests);
+#: Voila options of the app: local address only, on the port asked for or not at all (so the
+#: address printed is the one served); the package's template (no CDN requests);
 #: cells shown as they finish (the first, which trains the baselines, says so while it runs);
 #: JupyterLab extensions that need the full JupyterLab (jupytext's) are not loaded, so the page
 #: has no JavaScript errors.
 VOILA_OPTIONS = (
     "--no-browser",
     "--Voila.ip=127.0.0.1",
+    "--Voila.port_retries=0",
     "--NotebookClient.timeout=1800",
     "--template=pruneplast",
     "--VoilaConfiguration.progressive_rendering=True",
@@ -107,14 +109,27 @@ def voila_command(notebook, port: int) -> list[str]:
 def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None) -> int:
     """Write the app notebook to ``out``; then, with a ``port``, serve it with Voila until interrupted."""
     import subprocess
+    import sys
+
+    from .. import build
 
     try:
-        path = app_notebook(out, profile, overrides)
         if port is not None:
             check_int("port", port, 1, 65535)
+        src = build.find_notebook("explorer")
+        build.parameters_for(src, profile, {"show_grid": False, **dict(overrides or {})})
     except ValueError as exc:
-        print(f"error: {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    try:  # every place it writes, and the port, before any work
+        out = build.check_app_outputs(out, port)
+        path = app_notebook(out, profile, overrides)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except build.OutputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"explorer app notebook: {path}")
     if port is None:
         return 0
@@ -154,9 +169,16 @@ def add_arguments(ap, profiles: Sequence[str]) -> None:
 
 def run(args) -> int:
     """Write the app notebook and serve it, as the parsed options of :func:`add_arguments` ask."""
+    import sys
+
     from .. import build
 
-    return serve(args.out, args.profile, {k: build.parse_value(v) for k, v in args.parameter}, args.serve)
+    try:
+        overrides = build.overrides_of(args.parameter)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return serve(args.out, args.profile, overrides, args.serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from .. import arms
 from ..arms import STUDY_ARMS
 from ..config import (
     check_choice,
+    check_distinct,
     check_fractions,
 )
 from .drawing import figure, png
@@ -44,9 +45,7 @@ class GridSpec:
             self, "treatments", tuple(check_choice("grid treatments", t, arms.names()) for t in self.treatments)
         )
         for name in ("sparsities", "regrow_fractions", "treatments"):
-            v = getattr(self, name)
-            if len(set(v)) != len(v):
-                raise ValueError(f"grid {name} must not repeat a value; got {list(v)}")
+            check_distinct(f"grid {name}", getattr(self, name))
         if not isinstance(self.base, Knobs):
             raise ValueError(f"grid base must be a Knobs; got {type(self.base).__name__}")
 

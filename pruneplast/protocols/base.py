@@ -23,6 +23,7 @@ from .. import keys
 from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
 from ..inputs import check_state
+from ..kernels import fused
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
 from ..results import atomic_write, cache_root
@@ -45,7 +46,8 @@ def _is_config(p) -> bool:
 
 def cache_key(*parts) -> str:
     text = json.dumps([dataclasses.asdict(p) if _is_config(p) else p for p in parts], sort_keys=True, default=str)
-    return hashlib.sha256((text + source_hash()).encode()).hexdigest()[:20]
+    # states trained with the opt-in fused step differ in the last bits: their own keys
+    return hashlib.sha256((text + source_hash() + fused.cache_tag()).encode()).hexdigest()[:20]
 
 
 def baseline(
@@ -58,7 +60,7 @@ def baseline(
     seeds missing from the cache are trained together as one ensemble.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
-    paths = {s: cache_dir() / "baselines" / f"{cache_key(s, run.task, config, network)}.pt" for s in run.seeds}
+    paths = baseline_paths(run, config, network)
     have = {}
     for s, p in paths.items():
         state = (
@@ -84,6 +86,14 @@ def baseline(
             if cache:
                 _save(have[s], paths[s])
     return EnsembleMLP.concat([have[s] for s in run.seeds]), data
+
+
+def baseline_paths(
+    run: RunConfig, config: TrainConfig = BASELINE, network: NetworkConfig = NetworkConfig()
+) -> dict[int, Path]:
+    """Where :func:`baseline` caches each replicate seed's trained network: keyed by the seed, the
+    task, the training configuration, the network and the engine's source, nothing else."""
+    return {s: cache_dir() / "baselines" / f"{cache_key(s, run.task, config, network)}.pt" for s in run.seeds}
 
 
 def _save(net: EnsembleMLP, path: Path) -> None:

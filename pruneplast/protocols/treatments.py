@@ -21,6 +21,8 @@ condition x metric), accuracies in %.
 from __future__ import annotations
 
 import dataclasses
+import functools
+from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -222,6 +224,58 @@ def treat(
     return states
 
 
+def course_groups(cfgs: Mapping[str, Arm]) -> list[tuple[str, ...]]:
+    """The arms whose treated states :func:`treat` computes together, in the order of their first arm.
+
+    Plain courses of equal epochs train as one ensemble, so their states are one group; a scheduled
+    course, and an arm without a course, each stand alone. :func:`treated` caches each group on
+    its own, so a group is recomputed only when one of its arms changes.
+    """
+    out: list[list[str]] = []
+    plain: dict[int, list[str]] = {}
+    for name, cfg in cfgs.items():
+        if cfg.epochs > 0 and not scheduled(cfg):
+            if cfg.epochs not in plain:
+                plain[cfg.epochs] = []
+                out.append(plain[cfg.epochs])
+            plain[cfg.epochs].append(name)
+        else:
+            out.append([name])
+    return [tuple(g) for g in out]
+
+
+def treated_paths(
+    run: RunConfig,
+    cfgs: Mapping[str, Arm],
+    baseline_config: TrainConfig = BASELINE,
+    prune_config: PruneConfig = PruneConfig(),
+    network: NetworkConfig = NetworkConfig(),
+    workers: int = 1,
+) -> dict[tuple[str, ...], Path]:
+    """Where :func:`treated` caches each group of arms (:func:`course_groups`): keyed by the seeds,
+    the task, the baseline's training, the pruning, the network, the fields of the group's arms
+    that change their states (:func:`_protocol`), the number of worker processes (a resolved
+    count, not 0) and the engine's source. An arm's key does not depend on the arms outside its
+    group, nor on a field it does not use (the regrowth SD of an arm that regrows nothing)."""
+    return {
+        group: cache_dir()
+        / "treated"
+        / (
+            cache_key(
+                run.seeds,
+                run.task,
+                baseline_config,
+                prune_config,
+                network,
+                [_protocol(cfgs[n]) for n in group],
+                {"workers": workers},
+            )
+            + ".pt"
+        )
+        for group in course_groups(cfgs)
+    }
+
+
 def treated(
     run: RunConfig,
     cfgs: Mapping[str, Arm],
@@ -234,36 +288,37 @@ def treated(
 ) -> tuple[dict[str, EnsembleMLP], EnsembleData]:
     """Each replicate's baseline, pruned and treated: (name -> ensemble, data).
 
-    Cached on disk like the baselines (keyed by seeds, task, every configuration, the number of
-    worker processes of :func:`treat` and the package source), so the longitudinal chapter reuses
-    the treatment chapter's states. ``scheduler``: where :func:`treat` sends the courses (not part
-    of the key: a one-thread Dask worker computes the same bits as a one-thread local process).
+    Cached on disk like the baselines, one file per group of arms trained together
+    (:func:`treated_paths`), so the longitudinal chapter reuses the treatment chapter's states and
+    a call that changes one arm recomputes only that arm's group. ``scheduler``: where
+    :func:`treat` sends the courses (not part of the key: a one-thread Dask worker computes the
+    same bits as a one-thread local process).
     """
     workers = parallel.resolve_workers(workers, run.device, scheduler)
     base, data = baseline(run, baseline_config, network, cache=cache)
-    path = (
-        cache_dir()
-        / "treated"
-        / (
-            cache_key(
-                run.seeds,
-                run.task,
-                baseline_config,
-                prune_config,
-                network,
-                [_protocol(c) for c in cfgs.values()],
-                {"workers": workers},
-            )
-            + ".pt"
+    paths = treated_paths(run, cfgs, baseline_config, prune_config, network, workers)
+    states: dict[str, EnsembleMLP] = {}
+    for group, path in paths.items() if cache else ():
+        saved = load_state(
+            path, functools.partial(_check_treated, names=list(group), seeds=run.seeds, sizes=network.sizes)
         )
-    )
-    saved = load_state(path, lambda st: _check_treated(st, list(cfgs), run.seeds, network.sizes)) if cache else None
-    if saved is not None:
-        return {n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()}, data
-    states = treat(pruned(base, prune_config), data, cfgs, progress=run.progress, workers=workers, scheduler=scheduler)
-    if cache:
-        save_state({n: s.to("cpu").state_dict() for n, s in states.items()}, path)
-    return states, data
+        if saved is not None:
+            states.update({n: EnsembleMLP.from_state_dict(s, run.device) for n, s in saved.items()})
+    todo = [group for group in paths if group[0] not in states]
+    if todo:
+        # a group's states do not depend on the other groups: treat() trains each group on its own
+        fresh = treat(
+            pruned(base, prune_config),
+            data,
+            {n: cfgs[n] for group in todo for n in group},
+            progress=run.progress,
+            workers=workers,
+            scheduler=scheduler,
+        )
+        for group in todo if cache else ():
+            save_state({n: fresh[n].to("cpu").state_dict() for n in group}, paths[group])
+        states.update(fresh)
+    return {n: states[n] for n in cfgs}, data
 
 
 def _check_treated(saved, names: list, seeds, sizes) -> None:
@@ -276,10 +331,18 @@ def _check_treated(saved, names: list, seeds, sizes) -> None:
 
 
 def _protocol(cfg: Arm) -> dict:
-    """An arm's fields that change a result (its label and colour do not)."""
+    """An arm's fields that change its treated state: not its label and colour, nor what happens
+    after the course (the off-drug test, the protection decay after discontinuation), nor the
+    regrowth SD of an arm that regrows nothing, nor the course's learning rate and schedule when
+    it has no course."""
     d = dataclasses.asdict(cfg)
-    for k in ("label", "colour", "off_drug"):
+    for k in ("label", "colour", "off_drug", "decay_rate"):
         d.pop(k)
+    if cfg.regrow_fraction == 0:
+        d.pop("regrow_init_std")
+    if cfg.epochs == 0:
+        for k in ("lr", "noise_start", "gain_start"):
+            d.pop(k)
     return d
 
 

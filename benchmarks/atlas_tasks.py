@@ -1,0 +1,161 @@
+"""The atlas's tasks at paper scale, estimated from two short runs of each.
+
+``python benchmarks/atlas_tasks.py [SETTING ...] [--seeds N] [--repeats N] [--only TASK,...] [--out FILE]``
+(default: the reference and the widest setting, ``width_x2``; the paper's 10 seeds; each run once;
+every task)
+
+Every task of a setting (:func:`pruneplast.atlas.tasks`: its baselines; study A's sweep and its
+regimen groups; study B's arm groups and its measurements) runs on one thread, one replicate seed,
+twice: at short durations (run 1) and at longer ones (run 2), each in a fresh cache, in the
+atlas's waves. A task's time is taken as ``fixed + per_epoch x epochs`` (the epochs that differ
+between the runs: baseline epochs; the regimen groups' epochs per cycle, at the paper's ten
+chronic cycles; each arm's course); the two runs give both terms, and the paper-scale estimate
+is ``seeds x (fixed + per_epoch x paper epochs)``: on one thread a task's work grows with its
+replicas, one after another. The sweep and study B's measurements train nothing; their run-1
+time is scaled by the seeds alone. Times are CPU seconds of the one-thread process: on a quiet
+machine its wall time, and on a busy one what it would be with a core to itself (more, where the
+other processes share the core's caches and execution units). On a busy machine the difference
+of two short runs is noisy: check a task's per-epoch cost against one epoch timed alone, the
+least of a few tries; ``--repeats`` keeps each task's least time over repeated runs, and ``--only``
+times the named tasks alone (with the baselines they start from). Prints one row per task and
+the largest, with the machine's load average before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+#: Durations of the two short runs and of the paper: (baseline, chronic per cycle, consolidation
+#: and acute, ketamine-like, SSRI-like, neurosteroid-like). The ketamine-like and neurosteroid-like
+#: courses differ in length in every run, as at the paper's, so they never train as one ensemble.
+RUNS = ((1, 1, 1, 2, 3, 1), (2, 2, 2, 4, 5, 3))
+
+
+def _protocol(atlas, durations, seeds=(0,)):
+    base, chronic, consolidation, ket, ssri, neuro = durations
+    return atlas.Protocol(
+        seeds=tuple(seeds),
+        baseline_epochs=base,
+        chronic_epochs=chronic,
+        consolidation_epochs=consolidation,
+        acute_epochs=consolidation,
+        treatment_epochs=(("ketamine", ket), ("ssri", ssri), ("neurosteroid", neuro)),
+    )
+
+
+def _epochs(task, protocol) -> int:
+    """The epochs of ``task`` that scale its time (0 for a task that trains nothing)."""
+    if task.kind == "baseline":
+        return protocol.baseline_epochs
+    if task.kind == "regimens":
+        regimens = {r.name: r for r in protocol.regimens()}
+        return max(regimens[n].total_epochs for n in task.names)
+    if task.kind == "arms":
+        cfgs = protocol.arm_configs(task.setting)
+        return sum(cfgs[n].epochs for n in task.names)
+    return 0
+
+
+def _label(task) -> str:
+    return task.kind + (":" + "+".join(task.names) if task.names else "")
+
+
+def measure(setting, durations, repeats: int = 1, only: tuple[str, ...] = ()) -> dict[str, tuple[float, int]]:
+    """label -> (seconds, epochs) of every task of ``setting`` at ``durations``, one seed, in a fresh
+    cache. The seconds are this process's CPU time (one thread), which other processes on a
+    busy machine do not inflate as they do its wall time."""
+    from pruneplast import atlas
+    from pruneplast.atlas.protocol import run_task
+
+    protocol = _protocol(atlas, durations)
+    out: dict[str, tuple[float, int]] = {}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["PRUNEPLAST_CACHE"] = cache
+            for task in sorted(atlas.tasks([setting], protocol), key=lambda t: t.wave):
+                label = _label(task)
+                if only and task.kind != "baseline" and label not in only:
+                    continue
+                t0 = time.process_time()
+                run_task(task, protocol)
+                seconds = time.process_time() - t0
+                out[label] = (min(seconds, out.get(label, (seconds,))[0]), _epochs(task, protocol))
+    return out
+
+
+def estimate(setting, seeds: int, repeats: int = 1, only: tuple[str, ...] = ()) -> list[dict]:
+    from pruneplast import atlas
+
+    paper = atlas.Protocol()
+    first, second = (measure(setting, d, repeats, only) for d in RUNS)
+    paper_epochs = {_label(t): _epochs(t, paper) for t in atlas.tasks([setting], paper)}
+    rows = []
+    for label, (s1, e1) in first.items():
+        s2, e2 = second[label]
+        per_epoch = max(0.0, (s2 - s1) / (e2 - e1)) if e2 != e1 else 0.0
+        fixed = max(0.0, s1 - per_epoch * e1)
+        ep = paper_epochs[label]
+        rows.append(
+            {
+                "setting": setting.name,
+                "task": label,
+                "run1_s": round(s1, 2),
+                "run2_s": round(s2, 2),
+                "per_epoch_s": round(per_epoch, 3),
+                "fixed_s": round(fixed, 2),
+                "paper_epochs": ep,
+                "paper_min": round(seeds * (fixed + per_epoch * ep) / 60, 1),
+            }
+        )
+    return rows
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from pruneplast import atlas
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("settings", nargs="*", default=["reference", "width_x2"])
+    ap.add_argument("--seeds", type=int, default=len(atlas.Protocol().seeds))
+    ap.add_argument("--repeats", type=int, default=1, help="runs of each duration; each task's least time is kept")
+    ap.add_argument("--only", default="", help="comma-separated tasks to time (as printed: 'regimens:long_chronic')")
+    ap.add_argument("--out", default="")
+    args = ap.parse_args(argv)
+    by_name = {s.name: s for s in atlas.settings()}
+    unknown = [n for n in args.settings if n not in by_name]
+    if unknown:
+        print(f"error: unknown setting(s) {unknown}; known: {sorted(by_name)}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(1)
+    load0 = os.getloadavg()
+    if args.repeats < 1:
+        print(f"error: --repeats must be at least 1; got {args.repeats}", file=sys.stderr)
+        return 2
+    only = tuple(t for t in args.only.split(",") if t)
+    rows = [r for n in args.settings for r in estimate(by_name[n], args.seeds, args.repeats, only)]
+    load1 = os.getloadavg()
+    import pandas as pd
+
+    df = pd.DataFrame(rows)
+    print(df.to_string(index=False))
+    for name, g in df.groupby("setting", sort=False):
+        print(f"{name}: tasks {g['paper_min'].sum():.1f} min in all; longest {g['paper_min'].max():.1f} min "
+              f"({g.loc[g['paper_min'].idxmax(), 'task']})")  # fmt: skip
+    print(f"load average (1, 5, 15 min) before {load0}, after {load1}; {os.cpu_count()} CPUs")
+    if args.out:
+        Path(args.out).write_text(json.dumps({"rows": rows, "load_before": load0, "load_after": load1}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

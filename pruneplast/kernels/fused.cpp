@@ -1,0 +1,312 @@
+// One training step of a sparse ensemble in one operator: forward, backward and Adam, each replica
+// on one task of torch's thread pool (at::parallel_for). Built by pruneplast/kernels/fused.py, which
+// also lays out the tensors this file reads; the arithmetic is the model's (pruneplast/network.py):
+//
+//   per hidden layer   h = (act(W h + b) + sigma * noise) * scale - shift
+//   loss               sum over replicas of the mean cross-entropy of the logits
+//   update             Adam as torch._fused_adam_ does it on the CPU, one learning rate per replica
+//
+// Only the units that can change the logits are computed. Per replica and layer, the computed rows
+// are the live units (varying with the sample; one value per sample) followed by the constant units
+// (one value per replica: the constant-unit fold). Kept weights are stored row by row (CSR), in
+// each row those from live units first; an entry's column is the position of its input unit among the previous layer's computed rows (live
+// first, then constant), or the input feature for the first layer. Activations are stored
+// feature-major (unit, sample), so every product runs over contiguous samples. Sums over samples
+// use 16 lanes combined in a fixed order: a result does not depend on the vector width of the
+// machine: products and sums are fused multiply-adds where written so (std::fma, one rounding on
+// every machine) and nowhere else (the build turns off the compiler's own contraction).
+
+#include <torch/extension.h>
+#include <ATen/Parallel.h>
+
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+namespace {
+
+constexpr int LANES = 16;
+
+// Per (replica, layer): where its rows, row pointers and work space are (see fused.py).
+enum Desc : int64_t { ROWS_OFF = 0, N_LIVE, N_ROWS, PTR_OFF, WS_OFF, WIDTH, XT_OFF, N_DESC };
+
+inline float fold_lanes(float* acc) {
+  for (int s = LANES / 2; s > 0; s /= 2)
+    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
+  return acc[0];
+}
+
+inline float lane_sum(const float* a, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  for (; i + LANES <= n; i += LANES)
+    for (int j = 0; j < LANES; ++j) acc[j] += a[i + j];
+  for (int j = 0; i + j < n; ++j) acc[j] += a[i + j];
+  return fold_lanes(acc);
+}
+
+// sum_i g[i] h[i], and gh[i] += w g[i] when gh is given (one pass over both).
+inline float dot_axpy(const float* g, const float* h, float* gh, float w, int64_t n) {
+  float acc[LANES] = {0};
+  int64_t i = 0;
+  if (gh != nullptr) {
+    for (; i + LANES <= n; i += LANES)
+      for (int j = 0; j < LANES; ++j) {
+        acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+        gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
+      }
+    for (int j = 0; i + j < n; ++j) {
+      acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+      gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
+    }
+  } else {
+    for (; i + LANES <= n; i += LANES)
+      for (int j = 0; j < LANES; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+    for (int j = 0; i + j < n; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+  }
+  return fold_lanes(acc);
+}
+
+inline void axpy(float w, const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = std::fma(w, x[i], y[i]);
+}
+
+// tanh with ATen's own vectorised kernel (the engine's torch.tanh), on a buffer of n floats.
+inline void tanh_inplace(float* p, int64_t n) {
+  if (n > 0) at::from_blob(p, {n}, at::TensorOptions().dtype(at::kFloat)).tanh_();
+}
+
+struct Layer {
+  int64_t rows_off, n_live, n_rows, n_const;
+  const int64_t* ptr;  // n_rows + 1 entry offsets (global)
+  int64_t width;
+  float *A, *H, *G, *Ac, *Hc, *Gc;  // live: act(z), modulated h, gradient; constant: the same
+};
+
+}  // namespace
+
+// One step for every replica. Returns each replica's summed cross-entropy over the batch (M,).
+at::Tensor fused_step(
+    at::Tensor params,      // (P,) float: every kept weight (entry order), then every computed row's bias
+    at::Tensor grads,       // (P,) float: work space for the gradients
+    at::Tensor exp_avg,     // (P,) float: Adam's first moments
+    at::Tensor exp_avg_sq,  // (P,) float: Adam's second moments
+    at::Tensor rowptr,      // int64: per (replica, layer) n_rows + 1 global entry offsets
+    at::Tensor mid,         // int64: per computed row (global), its first entry from a constant unit
+    at::Tensor cols,        // int64 (E,): each entry's input column (see above)
+    at::Tensor units,       // int64: each computed row's unit in its layer
+    at::Tensor desc,        // int64 (M, L, N_DESC)
+    at::Tensor work,        // float: work space (activations, gradients), per replica
+    at::Tensor x,           // (M, B, D) float
+    at::Tensor y,           // (M, B) int64
+    std::vector<at::Tensor> noise,  // per hidden layer (M, B, width) float, or empty
+    at::Tensor sigma,       // (M,) float: internal-noise SD (0: none)
+    at::Tensor use_tanh,    // (M,) bool
+    at::Tensor scale,       // (M,) float: damping x effective gain
+    at::Tensor shift,       // (M,) float: protection shift
+    at::Tensor lr,          // (M,) double
+    double step, double beta1, double beta2, double eps, int64_t n_entries) {
+  TORCH_CHECK(params.is_contiguous() && params.scalar_type() == at::kFloat, "params: contiguous float32");
+  TORCH_CHECK(x.is_contiguous() && y.is_contiguous(), "x and y must be contiguous");
+  const int64_t M = x.size(0), B = x.size(1), D = x.size(2), L = desc.size(1);
+  const bool noisy = !noise.empty();
+  TORCH_CHECK(!noisy || static_cast<int64_t>(noise.size()) == L - 1, "noise: one tensor per hidden layer");
+  for (auto& t : noise) TORCH_CHECK(t.is_contiguous() && t.size(1) == B, "noise: contiguous (M, B, width)");
+
+  float* P = params.data_ptr<float>();
+  float* GR = grads.data_ptr<float>();
+  float* EA = exp_avg.data_ptr<float>();
+  float* EAS = exp_avg_sq.data_ptr<float>();
+  const int64_t* RP = rowptr.data_ptr<int64_t>();
+  const int64_t* MID = mid.data_ptr<int64_t>();
+  const int64_t* COL = cols.data_ptr<int64_t>();
+  const int64_t* UNIT = units.data_ptr<int64_t>();
+  const int64_t* DS = desc.data_ptr<int64_t>();
+  float* WK = work.data_ptr<float>();
+  const float* X = x.data_ptr<float>();
+  const int64_t* Y = y.data_ptr<int64_t>();
+  const float* SIG = sigma.data_ptr<float>();
+  const bool* TANH = use_tanh.data_ptr<bool>();
+  const float* SC = scale.data_ptr<float>();
+  const float* SH = shift.data_ptr<float>();
+  const double* LR = lr.data_ptr<double>();
+  std::vector<const float*> NZ;
+  for (auto& t : noise) NZ.push_back(t.data_ptr<float>());
+
+  // Adam's scalars as torch._fused_adam_ computes them (double, then float)
+  const double bc1 = 1 - std::pow(beta1, step);
+  const double bc2 = 1 - std::pow(beta2, step);
+  const float w1 = static_cast<float>(1 - beta1);
+  const float b2 = static_cast<float>(beta2);
+  const float w2 = static_cast<float>(1 - beta2);
+  const float bc2_sqrt = static_cast<float>(std::sqrt(bc2));
+  const float feps = static_cast<float>(eps);
+  const float inv_b = 1.0f / static_cast<float>(B);
+
+  auto loss = at::zeros({M}, at::TensorOptions().dtype(at::kDouble));
+  double* LOSS = loss.data_ptr<double>();
+
+  at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      std::vector<Layer> ly(L);
+      for (int64_t l = 0; l < L; ++l) {
+        const int64_t* d = DS + (m * L + l) * N_DESC;
+        Layer& a = ly[l];
+        a.rows_off = d[ROWS_OFF];
+        a.n_live = d[N_LIVE];
+        a.n_rows = d[N_ROWS];
+        a.n_const = a.n_rows - a.n_live;
+        a.ptr = RP + d[PTR_OFF];
+        a.width = d[WIDTH];
+        a.A = WK + d[WS_OFF];
+        a.H = a.A + a.n_live * B;
+        a.G = a.H + a.n_live * B;
+        a.Ac = a.G + a.n_live * B;
+        a.Hc = a.Ac + a.n_const;
+        a.Gc = a.Hc + a.n_const;
+      }
+      float* xt = WK + DS[(m * L) * N_DESC + XT_OFF];
+      const float* xm = X + m * B * D;
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t k = 0; k < D; ++k) xt[k * B + b] = xm[b * D + k];
+      const float sc = SC[m], sh = SH[m], sig = SIG[m];
+      const bool th = TANH[m];
+
+      // ---------------------------------------------------------------- forward
+      const float* prev_h = xt;
+      const float* prev_c = nullptr;
+      int64_t prev_live = D;
+      for (int64_t l = 0; l < L; ++l) {
+        Layer& a = ly[l];
+        const bool hidden = l < L - 1;
+        const float* nz = hidden && noisy && sig > 0.0f ? NZ[l] + m * B * a.width : nullptr;
+        // h = (act(z) + sigma * noise) * scale - shift for live row r, act(z) already in A
+        auto modulate = [&](int64_t r) {
+          const float* ar = a.A + r * B;
+          float* hr = a.H + r * B;
+          if (nz != nullptr) {
+            const int64_t u = UNIT[a.rows_off + r];
+            for (int64_t b = 0; b < B; ++b) hr[b] = (ar[b] + sig * nz[b * a.width + u]) * sc - sh;
+          } else {
+            for (int64_t b = 0; b < B; ++b) hr[b] = ar[b] * sc - sh;
+          }
+        };
+        for (int64_t r = 0; r < a.n_rows; ++r) {
+          float bc = P[n_entries + a.rows_off + r];  // bias plus the folded constant inputs
+          const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1], em = MID[a.rows_off + r];
+          for (int64_t e = em; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
+          if (r < a.n_live) {
+            float* z = a.A + r * B;
+            for (int64_t b = 0; b < B; ++b) z[b] = bc;
+            for (int64_t e = e0; e < em; ++e) axpy(P[e], prev_h + COL[e] * B, z, B);
+            if (hidden && !th) {  // ReLU and modulation while the row is in the first-level cache
+              for (int64_t b = 0; b < B; ++b) z[b] = z[b] > 0.0f ? z[b] : 0.0f;
+              modulate(r);
+            }
+          } else {
+            a.Ac[r - a.n_live] = bc;
+          }
+        }
+        if (!hidden) break;
+        if (th) {
+          tanh_inplace(a.A, a.n_live * B);
+          tanh_inplace(a.Ac, a.n_const);
+          for (int64_t r = 0; r < a.n_live; ++r) modulate(r);
+        } else {
+          for (int64_t i = 0; i < a.n_const; ++i) a.Ac[i] = a.Ac[i] > 0.0f ? a.Ac[i] : 0.0f;
+        }
+        for (int64_t i = 0; i < a.n_const; ++i) a.Hc[i] = a.Ac[i] * sc - sh;
+        prev_h = a.H;
+        prev_c = a.Hc;
+        prev_live = a.n_live;
+      }
+
+      // ---------------------------------------------------------------- loss and its gradient
+      Layer& out = ly[L - 1];
+      const int64_t C = out.n_live;
+      double lsum = 0.0;
+      for (int64_t b = 0; b < B; ++b) {
+        float mx = out.A[b];
+        for (int64_t c = 1; c < C; ++c) mx = std::max(mx, out.A[c * B + b]);
+        float s = 0.0f;
+        for (int64_t c = 0; c < C; ++c) s += std::exp(out.A[c * B + b] - mx);
+        const float lse = std::log(s);
+        const int64_t yb = Y[m * B + b];
+        for (int64_t c = 0; c < C; ++c) {
+          const float o = (out.A[c * B + b] - mx) - lse;  // log-softmax
+          if (c == yb) lsum -= o;
+          out.G[c * B + b] = (c == yb ? -inv_b : 0.0f) + std::exp(o) * inv_b;
+        }
+      }
+      LOSS[m] = lsum;
+
+      // ---------------------------------------------------------------- backward
+      for (int64_t l = L - 1; l >= 0; --l) {
+        Layer& a = ly[l];
+        const bool hidden = l < L - 1;
+        if (hidden) {  // gradient at the pre-activations: through shift, scale and act (live rows below)
+          for (int64_t i = 0; i < a.n_const; ++i) {
+            const float g = a.Gc[i] * sc;
+            a.Gc[i] = th ? g * (1.0f - a.Ac[i] * a.Ac[i]) : (a.Ac[i] > 0.0f ? g : 0.0f);
+          }
+        }
+        const float* ph = l > 0 ? ly[l - 1].H : xt;
+        const float* pc = l > 0 ? ly[l - 1].Hc : nullptr;
+        float* pg = l > 0 ? ly[l - 1].G : nullptr;
+        float* pgc = l > 0 ? ly[l - 1].Gc : nullptr;
+        const int64_t plive = l > 0 ? ly[l - 1].n_live : D;
+        if (l > 0) {
+          std::fill(pg, pg + plive * B, 0.0f);
+          std::fill(pgc, pgc + ly[l - 1].n_const, 0.0f);
+        }
+        for (int64_t r = 0; r < a.n_rows; ++r) {
+          const bool live = r < a.n_live;
+          float* g = live ? a.G + r * B : nullptr;
+          if (live && hidden) {
+            const float* ar = a.A + r * B;
+            for (int64_t b = 0; b < B; ++b) {
+              const float gs = g[b] * sc;
+              g[b] = th ? gs * (1.0f - ar[b] * ar[b]) : (ar[b] > 0.0f ? gs : 0.0f);
+            }
+          }
+          const float s = live ? lane_sum(g, B) : a.Gc[r - a.n_live];
+          GR[n_entries + a.rows_off + r] = s;
+          const int64_t em = MID[a.rows_off + r];
+          for (int64_t e = a.ptr[r]; e < em; ++e) {
+            const int64_t k = COL[e];
+            GR[e] = dot_axpy(g, ph + k * B, pg == nullptr ? nullptr : pg + k * B, P[e], B);
+          }
+          for (int64_t e = em; e < a.ptr[r + 1]; ++e) {
+            const int64_t k = COL[e] - plive;
+            GR[e] = s * pc[k];
+            pgc[k] = std::fma(P[e], s, pgc[k]);
+          }
+        }
+      }
+
+      // ---------------------------------------------------------------- Adam
+      const int64_t e_begin = ly[0].ptr[0], e_end = ly[L - 1].ptr[ly[L - 1].n_rows];
+      const int64_t r_begin = n_entries + ly[0].rows_off;
+      const int64_t r_end = n_entries + ly[L - 1].rows_off + ly[L - 1].n_rows;
+      const float neg_step = static_cast<float>(-(LR[m] / bc1));
+      auto adam = [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) {
+          const float g = GR[i];
+          const float ea = std::fma(w1, g - EA[i], EA[i]);
+          const float eas = EAS[i] * b2 + w2 * g * g;
+          EA[i] = ea;
+          EAS[i] = eas;
+          const float denom = std::sqrt(eas) / bc2_sqrt + feps;
+          P[i] = P[i] + neg_step * ea / denom;
+        }
+      };
+      adam(e_begin, e_end);
+      adam(r_begin, r_end);
+    }
+  });
+  return loss;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
+  mod.def("step", &fused_step, "forward, backward and Adam for a sparse ensemble (see fused.py)");
+}

@@ -1,0 +1,253 @@
+"""The opt-in fused training step (``PRUNEPLAST_FUSED=1``, :mod:`pruneplast.kernels.fused`) and its fallback.
+
+Both paths are checked against a reference written with plain ``torch.nn`` and ``torch.optim.Adam``
+(the model's rule by hand: activation, internal noise from each replica's stream, damping times the
+capped gain, the protection shift). The operator is compiled once per session (about half a
+minute the first time, then loaded from the cache); without a compiler these tests are skipped.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from conftest import SMALL_NET
+
+from pruneplast import rng
+from pruneplast.config import TaskConfig, TrainConfig
+from pruneplast.data import EnsembleData
+from pruneplast.kernels import fused
+from pruneplast.network import EnsembleMLP
+from pruneplast.operators import prune, train
+
+SEEDS = [3, 4, 5]
+TASK = TaskConfig(n_train=300, n_standard=100, n_clean=100)  # 300: a short last batch
+CFG = TrainConfig(epochs=2, lr=1e-3, batch_size=128)
+#: per replica: activation, gain, damping, protection, learning rate
+MODS = [("relu", 1.0, 1.0, 0.0, 1e-3), ("tanh", 1.3, 0.8, 0.5, 2e-3), ("relu", 1.2, 0.9, 1.0, 1e-3)]
+
+
+@pytest.fixture(scope="module")
+def compiled():
+    """The operator, built once for the session; the tests skip where it cannot be built."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(fused.ENV, "1")
+        mp.delenv(fused.NO_COMPILE_ENV, raising=False)
+        why = fused.why_not_compiled()
+        if why is not None:
+            pytest.skip(f"the fused step cannot be built here: {why}")
+        if fused.load() is None:
+            pytest.skip("the fused step could not be built (see the warning line)")
+    return fused.load()
+
+
+@pytest.fixture
+def use_fused(monkeypatch, compiled):
+    monkeypatch.setenv(fused.ENV, "1")
+    calls = []
+    step = fused.FusedStep.__call__
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(fused.FusedStep, "__call__", counted)
+    return calls
+
+
+def sparse_net(mod: bool) -> tuple[EnsembleMLP, EnsembleData]:
+    net = prune(EnsembleMLP.init(SEEDS, SMALL_NET), 0.95)
+    if mod:
+        net.set_modulation(
+            activation=[a for a, *_ in MODS],
+            gain=[g for _, g, *_ in MODS],
+            damping=[d for _, _, d, *_ in MODS],
+            protection=[p for *_, p, _ in MODS],
+        )
+    return net, EnsembleData.build(SEEDS, TASK)
+
+
+def reference(net: EnsembleMLP, data: EnsembleData, m: int, mod: bool, sigma: float, tag: str):
+    """Replica m trained by plain torch: nn.Linear layers, explicit masks, torch.optim.Adam."""
+    act, gain, damping, p, lr = MODS[m] if mod else ("relu", 1.0, 1.0, 0.0, CFG.lr)
+    g_eff = gain if p == 0 else min(gain, max(1.05, 1.05 + (1 - p) * (gain - 1.05)))
+    scale, shift = damping * g_eff, 0.15 * p
+    lins = []
+    for w, b in zip(net.weights, net.biases):
+        lin = nn.Linear(w.shape[2], w.shape[1])
+        with torch.no_grad():
+            lin.weight.copy_(w[m])
+            lin.bias.copy_(b[m])
+        lins.append(lin)
+    masks = [mk[m].clone() for mk in net.masks]
+    opt = torch.optim.Adam([t for lin in lins for t in lin.parameters()], lr=lr)
+    shuffle = rng.generator(net.seeds[m], tag, "shuffle")
+    noise = rng.generator(net.seeds[m], tag, "noise")
+    x, y = data.x["train"][m], data.y["train"][m]
+    n = x.shape[0]
+    losses = []
+    for _ in range(CFG.epochs):
+        perm = torch.randperm(n, generator=shuffle)
+        for k in range(0, n, CFG.batch_size):
+            idx = perm[k : k + CFG.batch_size]
+            h = x[idx]
+            for i, lin in enumerate(lins):
+                h = lin(h)
+                if i == len(lins) - 1:
+                    break
+                h = torch.tanh(h) if act == "tanh" else torch.relu(h)
+                if sigma > 0:
+                    h = h + sigma * torch.empty(len(idx), lin.out_features).normal_(generator=noise)
+                h = h * scale - shift
+            opt.zero_grad()
+            loss = F.cross_entropy(h, y[idx])
+            losses.append(float(loss.detach()))
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                for lin, mk in zip(lins, masks):
+                    lin.weight.mul_(mk)
+    return lins, losses
+
+
+@pytest.mark.parametrize("path", ["fused", "standard"])
+@pytest.mark.parametrize("mod,sigma", [(False, 0.0), (True, 0.0), (True, 0.5)])
+def test_training_matches_autograd_reference(request, monkeypatch, path, mod, sigma):
+    """Both paths train each replica as plain torch does (ReLU and tanh, damping, capped gain,
+    protection shift, one learning rate per replica, internal noise from the replica's stream)."""
+    calls = request.getfixturevalue("use_fused") if path == "fused" else None
+    if path == "standard":
+        monkeypatch.setenv(fused.ENV, "0")
+    net, data = sparse_net(mod)
+    before = net.clone()
+    lr = [r for *_, r in MODS] if mod else None
+    train(net, data, CFG, tag="phase", sigma_int=sigma, lr=lr)
+    if calls is not None:
+        assert len(calls) == CFG.epochs * 3  # the fused step ran every mini-batch
+    for m in range(len(SEEDS)):
+        lins, _ = reference(before, data, m, mod, sigma, "phase")
+        for i, lin in enumerate(lins):
+            torch.testing.assert_close(net.weights[i][m], lin.weight.detach(), rtol=1e-4, atol=2e-5)
+            torch.testing.assert_close(net.biases[i][m], lin.bias.detach(), rtol=1e-4, atol=2e-5)
+        assert bool((net.weights[1][m][~net.masks[1][m]] == 0).all())
+    assert not torch.equal(net.weights[1], before.weights[1])  # it trained
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+def test_fused_step_loss_and_gradients(compiled, sigma):
+    """One step: the loss of every replica and the gradient of every trainable entry, against autograd."""
+    from pruneplast.kernels.fused import FusedStep
+
+    net, data = sparse_net(True)
+    x, y = data.x["train"][:, :128], data.y["train"][:, :128]
+    noise = net.hidden_noise(128, net.generators("t")) if sigma > 0 else None
+    step = FusedStep(net, 1e-3, noise=sigma > 0, batch_size=128)
+    loss = step(x, y, sigma, noise)
+    for m in range(len(SEEDS)):
+        act, gain, damping, p, _ = MODS[m]
+        g_eff = gain if p == 0 else min(gain, max(1.05, 1.05 + (1 - p) * (gain - 1.05)))
+        ws = [(w[m] * mk[m]).double().requires_grad_(True) for w, mk in zip(net.weights, net.masks)]
+        bs = [b[m].double().requires_grad_(True) for b in net.biases]
+        h = x[m].double()
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            h = h @ w.T + b
+            if i < len(ws) - 1:
+                h = torch.tanh(h) if act == "tanh" else torch.relu(h)
+                if noise is not None:
+                    h = h + sigma * noise[i][m].double()
+                h = h * (damping * g_eff) - 0.15 * p
+        ref = F.cross_entropy(h, y[m])
+        expected = float(ref.detach())
+        assert abs(float(loss[m]) - expected) <= 1e-6 * expected
+        grads = torch.autograd.grad(ref, ws + bs)
+        for i in range(len(ws)):
+            per_w, per_b = ws[i].numel(), bs[i].numel()
+            own_w = step.w_pos[i] // per_w == m
+            own_b = step.b_pos[i] // per_b == m
+            gw = grads[i].reshape(-1)[step.w_pos[i][own_w] - m * per_w]
+            gb = grads[len(ws) + i].reshape(-1)[step.b_pos[i][own_b] - m * per_b]
+            torch.testing.assert_close(step.grads[step.w_param[i][own_w]].double(), gw, rtol=1e-4, atol=1e-7)
+            torch.testing.assert_close(step.grads[step.b_param[i][own_b]].double(), gb, rtol=1e-4, atol=1e-7)
+            # every kept weight left out has no gradient (its unit reaches no logit)
+            kept = net.masks[i][m].reshape(-1).clone()
+            kept[step.w_pos[i][own_w] - m * per_w] = False
+            assert bool((grads[i].reshape(-1)[kept] == 0).all())
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+def test_replica_alone_equals_inside_ensemble(use_fused, sigma):
+    net, data = sparse_net(True)
+    whole = net.clone()
+    train(whole, data, CFG, tag="phase", sigma_int=sigma, lr=[r for *_, r in MODS])
+    for m in range(len(SEEDS)):
+        one = net.select([m])
+        train(one, data.select([m]), CFG, tag="phase", sigma_int=sigma, lr=MODS[m][-1])
+        for a, b in zip(whole.weights + whole.biases, one.weights + one.biases):
+            assert torch.equal(a[m], b[0])
+
+
+def test_threads_share_the_replicas_without_changing_a_bit(use_fused):
+    """Each replica is one task of torch's thread pool: two threads give the one-thread result."""
+    net, data = sparse_net(True)
+    runs = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        out = net.clone()
+        train(out, data, CFG, tag="phase", sigma_int=0.5, lr=[r for *_, r in MODS])
+        runs.append(out)
+    torch.set_num_threads(1)
+    for a, b in zip(runs[0].weights + runs[0].biases, runs[1].weights + runs[1].biases):
+        assert torch.equal(a, b)
+
+
+def test_dense_phases_take_the_standard_path(use_fused, monkeypatch):
+    """Only phases the engine multiplies as CSR everywhere are fused; the others are bit for bit
+    the standard path."""
+    net = prune(EnsembleMLP.init(SEEDS, SMALL_NET), 0.7)
+    data = EnsembleData.build(SEEDS, TASK)
+    a, b = net.clone(), net.clone()
+    train(a, data, CFG, tag="phase")
+    assert not use_fused
+    monkeypatch.setenv(fused.ENV, "0")
+    train(b, data, CFG, tag="phase")
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        assert torch.equal(x, y)
+
+
+def test_fallback_without_compiling_warns_once(monkeypatch, capsys):
+    """``PRUNEPLAST_NO_COMPILE=1``: one warning line, then the standard path, bit for bit."""
+    net, data = sparse_net(False)
+    monkeypatch.setenv(fused.ENV, "0")
+    ref = net.clone()
+    train(ref, data, CFG, tag="phase")
+    monkeypatch.setattr(fused, "_loaded", {})
+    monkeypatch.setenv(fused.ENV, "1")
+    monkeypatch.setenv(fused.NO_COMPILE_ENV, "1")
+    outs = [net.clone(), net.clone()]
+    for out in outs:
+        train(out, data, CFG, tag="phase")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "PRUNEPLAST_NO_COMPILE=1" in err[0] and "standard path" in err[0]
+    for out in outs:
+        for x, y in zip(out.weights + out.biases, ref.weights + ref.biases):
+            assert torch.equal(x, y)
+    assert fused.cache_tag() == ""  # fallen back: the standard path's cache keys
+
+
+def test_cache_keys_tell_the_paths_apart(compiled, monkeypatch):
+    from pruneplast.protocols.base import cache_key
+
+    monkeypatch.setenv(fused.ENV, "0")
+    standard = cache_key("state", 1)
+    monkeypatch.setenv(fused.ENV, "1")
+    assert fused.cache_tag().startswith("fused:")
+    assert cache_key("state", 1) != standard
+
+
+@pytest.mark.parametrize("value", ["yes", "2", "true"])
+def test_switch_values_are_checked(monkeypatch, value):
+    net, data = sparse_net(False)
+    monkeypatch.setenv(fused.ENV, value)
+    with pytest.raises(ValueError, match="PRUNEPLAST_FUSED must be 0 or 1"):
+        train(net, data, CFG, tag="phase")
