@@ -1,6 +1,5 @@
 # pruneplast: the README's commands. `make book` and `make test` set up .venv when it is missing.
 #   make book [PROFILE=paper|quick]   execute every chapter with papermill, build _build/html
-#   make pdf [PROFILE=paper|quick]    the built book as one PDF, _build/html/pruneplast.pdf (Chromium)
 #   make check                        the inner loop: lint, types and the tests not marked slow (<= 2 min)
 #   make test                         everything: lint, the quick book, every test and notebook check
 #   make lint                         ruff check, ruff format --check and mypy on the package
