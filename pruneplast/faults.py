@@ -352,7 +352,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "output",
         "an empty cache folder ($PRUNEPLAST_CACHE set to '')",
-        _run("--out", "/tmp/pruneplast-faults-run"),
+        _run("--out", "_build/faults-run"),
         1,
         r"\$PRUNEPLAST_CACHE is set but empty",
         env=(("PRUNEPLAST_CACHE", ""),),
@@ -360,7 +360,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "output",
         "a cache folder that is a file ($PRUNEPLAST_CACHE=pyproject.toml)",
-        _run("--out", "/tmp/pruneplast-faults-run"),
+        _run("--out", "_build/faults-run"),
         1,
         r"cache folder \(\$PRUNEPLAST_CACHE\) .*pyproject\.toml exists and is not a folder",
         env=(("PRUNEPLAST_CACHE", "pyproject.toml"),),

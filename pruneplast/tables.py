@@ -30,6 +30,7 @@ NAMES = {
     "activation_magnitude": "activation magnitude (mean |h|)",
     "relapse_drop": "relapse drop (points)",
     "accuracy": "accuracy (%)",
+    "biased_accuracy": "biased-test accuracy (%)",
     "pre_relapse": "before the second wave",
     "post_relapse": "after the second wave",
     "-": "all layers",

@@ -50,7 +50,7 @@ def typeset(text: str) -> str:
 #: Nouns that follow a count in the book's prose ("2 replicate seeds", "5 epochs").
 COUNTED = ("seed", "epoch", "cycle", "setting", "replicate", "cell", "claim", "value", "layer", "run", "arm", "point")
 _ONE_PLURAL = re.compile(
-    r"(?<![\w.,\u2212-])(1 (?:replicate |changed |maintenance |training )?)(" + "|".join(COUNTED) + r")s\b"
+    r"(?<![\w.,\u2212-])(1\s+(?:(?:replicate|changed|maintenance|training)\s+)?)(" + "|".join(COUNTED) + r")s\b"
 )
 
 

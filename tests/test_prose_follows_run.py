@@ -35,9 +35,10 @@ def glued(nb: dict) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
-            name = (o.get("metadata") or {}).get("scrapbook", {}).get("name")
-            if name:
-                out[name] = o.get("data", {})
+            scrap = (o.get("metadata") or {}).get("scrapbook", {})
+            if scrap.get("name"):  # glue(display=False) stores its data under a mime prefix
+                prefix = scrap.get("mime_prefix", "")
+                out[scrap["name"]] = {k.removeprefix(prefix): v for k, v in o.get("data", {}).items()}
     return out
 
 

@@ -92,6 +92,12 @@ def test_a_count_of_one_takes_the_singular(text, want):
     assert agree(text) == want
 
 
+def test_a_count_of_one_agrees_across_a_line_break():
+    """Source lines break anywhere; the text node then holds a newline between count and noun."""
+    assert agree("average 1 replicate\nseeds") == "average 1 replicate\nseed"
+    assert agree("for 1\nepochs, 11 seeds") == "for 1\nepoch, 11 seeds"
+
+
 def test_sphinx_hook_makes_a_glued_one_singular():
     from docutils import nodes
 
@@ -150,10 +156,11 @@ def _glued(nb: dict) -> dict[str, str]:
     out: dict[str, str] = {}
     for cell in nb["cells"]:
         for o in cell.get("outputs", []):
-            name = (o.get("metadata") or {}).get("scrapbook", {}).get("name")
-            if name and "text/plain" in o.get("data", {}):
-                tp = o["data"]["text/plain"]
-                out[name] = "".join(tp) if isinstance(tp, list) else tp
+            scrap = (o.get("metadata") or {}).get("scrapbook", {})
+            key = scrap.get("mime_prefix", "") + "text/plain"  # glue(display=False) stores it prefixed
+            if scrap.get("name") and key in o.get("data", {}):
+                tp = o["data"][key]
+                out[scrap["name"]] = "".join(tp) if isinstance(tp, list) else tp
     return out
 
 
@@ -171,8 +178,12 @@ def _roles(nb: dict) -> list[tuple[str, str]]:
     return roles
 
 
+#: What Sphinx's smart quotes make of a straight quote in a page (a typographic change, not a value's).
+SMART_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+
+
 def _strip_tags(s: str) -> str:
-    return html.unescape(re.sub(r"<[^>]+>", "", s))
+    return html.unescape(re.sub(r"<[^>]+>", "", s)).translate(SMART_QUOTES)
 
 
 def _chapter_pages(exec_dir: Path, html_dir: Path) -> list[tuple[Path, Path]]:
