@@ -108,7 +108,7 @@ def _durations(df: pd.DataFrame, wanted: tuple[int, ...]) -> list[int]:
 
 @claim("A4_consolidation_gain_extreme", notebook="03_consolidation")
 def a4_consolidation_gain_extreme(df: pd.DataFrame) -> dict:
-    """Gain in extreme-stress accuracy (points, internal noise SD 2.5) from 0 to 20 consolidation epochs, paired by seed.
+    """Gain in extreme-stress accuracy (points, internal noise SD 2.5) from 0 to 20 consolidation epochs, by seed.
 
     Rule: the study's single-replicate 55.1 in the prediction interval of our per-seed gains. A
     run shorter than 20 epochs is scored on its longest duration (the note says which).
