@@ -383,7 +383,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "book",
         "a results folder below a file ($PRUNEPLAST_RESULTS=pyproject.toml)",
-        ("book", "--profile", "quick", "--build-dir", "/tmp/pruneplast-faults-book"),
+        ("book", "--profile", "quick", "--build-dir", "_build/faults-book"),
         1,
         r"results folder \(\$PRUNEPLAST_RESULTS/<profile>\) .*pyproject\.toml/quick cannot be created: "
         r".*pyproject\.toml is a file",
@@ -392,7 +392,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "book",
         "an empty $PRUNEPLAST_RESULTS",
-        ("book", "--profile", "quick", "--build-dir", "/tmp/pruneplast-faults-book"),
+        ("book", "--profile", "quick", "--build-dir", "_build/faults-book"),
         1,
         r"\$PRUNEPLAST_RESULTS is set but empty",
         env=(("PRUNEPLAST_RESULTS", ""),),
@@ -400,7 +400,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "book",
         "an empty cache folder ($PRUNEPLAST_CACHE set to '')",
-        ("book", "--profile", "quick", "--build-dir", "/tmp/pruneplast-faults-book"),
+        ("book", "--profile", "quick", "--build-dir", "_build/faults-book"),
         1,
         r"\$PRUNEPLAST_CACHE is set but empty",
         env=(("PRUNEPLAST_CACHE", ""),),
@@ -429,7 +429,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "sweep",
         "an empty cache folder ($PRUNEPLAST_CACHE set to '')",
-        ("sweep", "02", "-g", "sparsity", "[0.9]", "--out", "/tmp/pruneplast-faults-sweep"),
+        ("sweep", "02", "-g", "sparsity", "[0.9]", "--out", "_build/faults-sweep"),
         1,
         r"\$PRUNEPLAST_CACHE is set but empty",
         env=(("PRUNEPLAST_CACHE", ""),),
@@ -444,7 +444,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "explore",
         "an app notebook that is not an .ipynb (--out app.txt)",
-        ("explore", "--out", "/tmp/pruneplast-faults-app.txt"),
+        ("explore", "--out", "_build/faults-app.txt"),
         1,
         r"must end in \.ipynb",
     ),
@@ -459,7 +459,7 @@ CLI_CASES: list[CliCase] = [
     CliCase(
         "explore",
         "an empty cache folder ($PRUNEPLAST_CACHE set to '')",
-        ("explore", "--out", "/tmp/pruneplast-faults-app.ipynb"),
+        ("explore", "--out", "_build/faults-app.ipynb"),
         1,
         r"\$PRUNEPLAST_CACHE is set but empty",
         env=(("PRUNEPLAST_CACHE", ""),),
@@ -533,7 +533,7 @@ CLI_CASES: list[CliCase] = [
             "--scheduler",
             "tcp://127.0.0.1:1",
             "--out",
-            "/tmp/pruneplast-faults-sweep",
+            "_build/faults-sweep",
         ),
         1,
         r"--scheduler: could not reach the Dask scheduler at 'tcp://127\.0\.0\.1:1' within 3 s",

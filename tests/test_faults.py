@@ -1073,3 +1073,12 @@ def test_a_tiny_papermill_run_under_the_paper_profile_is_marked_on_its_page_and_
     assert "Note: this run is filed under profile 'paper' but differs from it in seeds=[0]" in page
     meta = json.loads((tmp_path / "results" / "paper" / "01_model_and_task.json").read_text())
     assert meta["differs_from_profile"]["baseline_epochs"] == {"used": 1, "profile": 20}
+
+
+def test_the_catalogue_names_no_folder_of_the_machine_it_runs_on():
+    """The faults page prints every case's command: an example folder is relative to the project
+    (under the ignored _build/), never a path such as /tmp/... of the machine that built the book."""
+    from pruneplast import faults
+
+    absolute = [c.command for c in faults.CLI_CASES if any(a.startswith(("/tmp", "/work", "/home")) for a in c.argv)]
+    assert not absolute, absolute
