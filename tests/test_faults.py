@@ -766,6 +766,7 @@ def test_the_catalogue_names_these_tests_and_lists_each_of_them():
         "test_cli_case_fails_early_with_a_clear_message",
         "test_list_shows_every_parameter_with_the_engine_range",
         "test_the_catalogue_names_these_tests_and_lists_each_of_them",
+        "test_the_catalogue_names_no_folder_of_the_machine_it_runs_on",
     }
     assert here - own == set(listed), sorted(here - own - set(listed))
     assert len(CLI_CASES) + len(FAULTS) >= 120
