@@ -85,7 +85,7 @@ book: $(INSTALLED) widgets-js
 	$(VENV)/bin/pruneplast book --profile $(PROFILE)
 
 # The book built by `make book` (same PROFILE), printed by headless Chromium as one PDF; nothing is
-# executed again (pruneplast/build/pdf.py says why Chromium rather than LaTeX).
+# executed again (pruneplast/booktools/pdf.py says why Chromium rather than LaTeX).
 .PHONY: pdf
 pdf: $(INSTALLED) browser
 	$(VENV)/bin/pruneplast pdf --profile $(PROFILE)
@@ -101,9 +101,9 @@ reference: $(INSTALLED)
 
 # (bench and explore targets go here)
 # The ipywidgets embed bundle the book serves itself (npm pack of a pinned, integrity-checked
-# package into .cache/webassets; see pruneplast/build/webassets.py).
+# package into .cache/webassets; see pruneplast/booktools/webassets.py).
 widgets-js: $(INSTALLED)
-	@$(PY) -m pruneplast.build.webassets
+	@$(PY) -m pruneplast.booktools.webassets
 
 # Debian's Chromium for the browser tests (tests/test_browser.py) and make pdf, and poppler-utils
 # (pdfinfo, pdftoppm) with which tests/test_pdf.py reads the PDF; installed once, as root, with

@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import build, chapters, results
+from . import booktools, chapters, results
 from .explorer import app as explorer_app
 
 
@@ -105,7 +105,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list() -> int:
-    present = {p.stem for p in build.text_notebooks()}
+    present = {p.stem for p in booktools.text_notebooks()}
     for name in chapters.CHAPTERS:
         head, _, rest = chapters.describe(name).partition("\n")
         print(head + ("" if name in present else "   [notebook not present yet]"))
@@ -132,18 +132,18 @@ def _need_runtime() -> None:
 
 def _run(args) -> int:
     _need_runtime()
-    overrides = build.overrides_of(args.parameter)
-    path = build.find_notebook(args.notebook)
-    build.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
-    build.check_run_outputs(path, args.profile, args.out)  # and every folder it writes
+    overrides = booktools.overrides_of(args.parameter)
+    path = booktools.find_notebook(args.notebook)
+    booktools.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
+    booktools.check_run_outputs(path, args.profile, args.out)  # and every folder it writes
     print(
         f"running {path.stem} at profile {args.profile!r}"
         + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""),
         flush=True,
     )
     try:
-        out = build.run(path, args.profile, overrides, args.out)
-    except (build.ParameterError, build.OutputError, Interrupted):
+        out = booktools.run(path, args.profile, overrides, args.out)
+    except (booktools.ParameterError, booktools.OutputError, Interrupted):
         raise
     except Exception as exc:  # papermill's execution error: the cell's exception, and where to look
         what = f"{exc.ename}: {getattr(exc, 'evalue', '')}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
@@ -191,14 +191,14 @@ def _explore(args) -> int:
     checked before the explorer (torch, matplotlib) is imported, then the app is written and served."""
     from .config import check_int
 
-    overrides = build.overrides_of(args.parameter)
+    overrides = booktools.overrides_of(args.parameter)
     try:
         if args.serve is not None:
             check_int("port", args.serve, 1, 65535)
-        build.parameters_for(build.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
+        booktools.parameters_for(booktools.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
     except ValueError as exc:
-        raise build.ParameterError(str(exc)) from None
-    build.check_app_outputs(args.out, args.serve)
+        raise booktools.ParameterError(str(exc)) from None
+    booktools.check_app_outputs(args.out, args.serve)
     return explorer_app.serve(args.out, args.profile, overrides, args.serve)
 
 
@@ -208,20 +208,22 @@ def _sweep(args) -> int:
     grid: dict[str, Sequence] = {}
     for name, text in args.grid:
         if name in grid:
-            raise build.ParameterError(
+            raise booktools.ParameterError(
                 f"grid parameter {name!r} given twice (-g {name}); give all its values in one list"
             )
-        value = build.parse_value(text)
+        value = booktools.parse_value(text)
         if not isinstance(value, list):
-            raise build.ParameterError(f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}")
+            raise booktools.ParameterError(
+                f"grid values of {name!r} must be a YAML list like [0.9, 0.95]; got {text!r}"
+            )
         grid[name] = value
-    fixed = build.overrides_of(args.parameter)
+    fixed = booktools.overrides_of(args.parameter)
     if args.workers is not None and args.workers < 1:
-        raise build.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
+        raise booktools.ParameterError(f"--workers must be an integer >= 1; got {args.workers}")
     try:
         summary = sweep.run(args.notebook, grid, args.profile, args.out, args.scheduler, args.workers, fixed)
     except ValueError as exc:
-        raise build.ParameterError(str(exc)) from None
+        raise booktools.ParameterError(str(exc)) from None
     print(
         f"sweep of {summary['notebook']}: {summary['cells']} cells, {summary['run']} run, "
         f"{summary['skipped']} already done, {len(summary['failed'])} failed; table: {summary['table']}"
@@ -241,14 +243,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "book":
-            build.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            booktools.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
             if not args.no_pdf:
-                from .build.pdf import print_built_book
+                from .booktools.pdf import print_built_book
 
                 print_built_book(args.profile, args.build_dir)
             return 0
         if args.command == "pdf":
-            from .build.pdf import build_pdf
+            from .booktools.pdf import build_pdf
 
             build_pdf(args.profile, args.build_dir, args.out)
             return 0
@@ -257,12 +259,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "explore":
             return _explore(args)
         if args.command == "reference":
-            build.make_reference(args.notebooks or None, executed=args.executed)
+            booktools.make_reference(args.notebooks or None, executed=args.executed)
             return 0
-    except build.ParameterError as exc:
+    except booktools.ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (RuntimeError, FileNotFoundError, build.OutputError) as exc:
+    except (RuntimeError, FileNotFoundError, booktools.OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Interrupted as exc:

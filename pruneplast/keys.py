@@ -5,10 +5,10 @@ Two keys depend on the package's own files:
 * a cached **state** (a trained baseline, the treated networks) is keyed on its configuration and
   :func:`state_hash`: the engine (configuration, arms, data, model, kernels, operators, stress
   tests, random streams, protocols);
-* an executed **page** is stamped (:mod:`pruneplast.build.stamps`) with :func:`stamp_files`: the
+* an executed **page** is stamped (:mod:`pruneplast.booktools.stamps`) with :func:`stamp_files`: the
   engine plus what turns results into a page's tables and figures (plotting, checks, verdicts,
   scorecard, the studies' numbers, the chapters' parameters) and the module that executes a page
-  and post-processes its outputs (:mod:`pruneplast.build.execution`).
+  and post-processes its outputs (:mod:`pruneplast.booktools.execution`).
 
 The rest of the build tooling (discovery, orchestration, stamps, memory profile, references, web
 assets, the Sphinx hook), the explorer app and the command line decide how a book is built or a
@@ -25,7 +25,7 @@ from typing import Iterable
 PACKAGE = Path(__file__).resolve().parent
 #: Never part of a key (paths relative to the package; a folder covers everything in it).
 TOOLING = (
-    "build",
+    "booktools",
     "explorer/widgets.py",
     "explorer/app.py",
     "explorer/__main__.py",
@@ -36,7 +36,7 @@ TOOLING = (
     "faults.py",
 )
 #: The part of the tooling that decides what an executed page holds: part of every stamp.
-EXECUTION = ("build/execution.py",)
+EXECUTION = ("booktools/execution.py",)
 #: Modules that one page alone shows or runs, so part of that page's stamp only (page name -> files):
 #: the explorer's widgets, the catalogue of faults, and the robustness atlas (its compact protocol
 #: composes the engine's protocols; the states it caches are keyed by theirs, so it is no part of

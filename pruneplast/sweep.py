@@ -151,11 +151,11 @@ def plan(
 ) -> tuple[Path, list[Cell]]:
     """The notebook and the cells of a sweep, every cell validated (``ValueError`` naming the
     parameter and its allowed range before anything runs)."""
-    from . import build, chapters
+    from . import booktools, chapters
 
-    path = build.find_notebook(spec)
+    path = booktools.find_notebook(spec)
     # a chapter's parameters come from the registry: its notebook is read (jupytext) only to run it
-    nb = None if path.stem in chapters.CHAPTERS else build.read_notebook(path)
+    nb = None if path.stem in chapters.CHAPTERS else booktools.read_notebook(path)
     fixed = dict(fixed or {})
     both = [k for k in grid if k in fixed]
     if both:
@@ -164,16 +164,16 @@ def plan(
             f"-g {both[0]} [...] to sweep it, -p {both[0]} VALUE to fix it"
         )
     try:
-        build.parameters_for(path, profile, fixed, nb)
-    except build.ParameterError as exc:
+        booktools.parameters_for(path, profile, fixed, nb)
+    except booktools.ParameterError as exc:
         raise ValueError(f"fixed parameters (-p): {exc}") from None
     grid_cells(grid)  # the grid's shape: lists, no repeats, not too many cells
     for name, values in grid.items():  # each value on its own, as `pruneplast run -p NAME VALUE` checks it
         seen: dict[str, Any] = {}
         for i, value in enumerate(values):
             try:
-                checked = build.parameters_for(path, profile, {**fixed, name: value}, nb).get(name, value)
-            except build.ParameterError as exc:
+                checked = booktools.parameters_for(path, profile, {**fixed, name: value}, nb).get(name, value)
+            except booktools.ParameterError as exc:
                 raise ValueError(f"grid value {name}[{i}] = {value!r} (-g {name}): {exc}") from None
             key = _plain(checked)
             if key in seen:
@@ -182,8 +182,8 @@ def plan(
     cells = []
     for overrides in grid_cells(grid, fixed):
         try:
-            build.parameters_for(path, profile, overrides, nb)
-        except build.ParameterError as exc:
+            booktools.parameters_for(path, profile, overrides, nb)
+        except booktools.ParameterError as exc:
             raise ValueError(f"grid cell {overrides}: {exc}") from None
         cells.append(Cell(overrides, Path(out).resolve() / "cells" / cell_id(overrides), profile))
     return path, cells
@@ -192,14 +192,14 @@ def plan(
 def run_cell(path: str, profile: str, overrides: dict, folder: str) -> dict:
     """Execute one cell (on a worker): the notebook with ``overrides`` into ``folder``, then mark
     it done. Returns the cell's record. Run again after a lost worker, it starts afresh."""
-    from . import build
+    from . import booktools
 
     folder_p = Path(folder)
     # each attempt writes into its own folder: a retry after a lost worker never shares one with
     # an orphaned kernel of the lost attempt; done.json names the attempt that finished
     attempt = folder_p / f"attempt-{os.getpid()}-{time.time_ns()}"
     t0 = time.perf_counter()
-    out = build.run(path, profile, overrides, attempt, progress=False)
+    out = booktools.run(path, profile, overrides, attempt, progress=False)
     record = {
         "overrides": overrides,
         "profile": profile,
@@ -251,38 +251,38 @@ def run(
     ``scheduler``: a Dask scheduler address, or None for a LocalCluster of ``workers`` single-
     threaded processes (default one per core) on 127.0.0.1.
     """
-    from . import build
+    from . import booktools
     from .config import check_scheduler
 
     check_scheduler("--scheduler", scheduler or "", probe=False)  # its form; whether it answers: below
-    out = build.given_path(out, "output folder (--out)")
+    out = booktools.given_path(out, "output folder (--out)")
     path, cells = plan(spec, grid, profile, out, fixed)
-    out = build.check_writable(out, "output folder (--out)")
+    out = booktools.check_writable(out, "output folder (--out)")
     with sweep_lock(out):
         # every other place the sweep writes, and its scheduler, before any cell starts
-        build.check_writable(out / "cells", "the sweep's cells folder (<out>/cells)")
-        build.check_cache()
+        booktools.check_writable(out / "cells", "the sweep's cells folder (<out>/cells)")
+        booktools.check_cache()
         check_scheduler("--scheduler", scheduler or "")
         return _run_locked(path, grid, profile, out, cells, scheduler, workers, progress)
 
 
 class sweep_lock:
-    """The output folder's lock (:class:`pruneplast.build.run_lock`) for one sweep: a second sweep,
+    """The output folder's lock (:class:`pruneplast.booktools.run_lock`) for one sweep: a second sweep,
     or a ``pruneplast run``, into the same folder is refused while this one runs."""
 
     def __init__(self, folder: Path):
-        from . import build
+        from . import booktools
 
-        self.lock = build.run_lock(folder)
+        self.lock = booktools.run_lock(folder)
 
     def __enter__(self):
-        from . import build
+        from . import booktools
 
         try:
             self.lock.__enter__()
-        except build.OutputError as exc:
+        except booktools.OutputError as exc:
             message = str(exc).replace("another pruneplast run", "another pruneplast sweep or run")
-            raise build.OutputError(message) from None
+            raise booktools.OutputError(message) from None
         return self
 
     def __exit__(self, *exc):

@@ -2,7 +2,7 @@
 
 Every number a page shows goes through this module: the tables' formatters
 (:func:`pruneplast.results.fmt_number` and the functions built on it) call :func:`number`, and the
-book's Sphinx hook (:mod:`pruneplast.build.sphinxext`) passes the text of every glued value, every
+book's Sphinx hook (:mod:`pruneplast.booktools.sphinxext`) passes the text of every glued value, every
 paragraph and every table cell through :func:`typeset`, so a value typed or formatted elsewhere
 (``{glue:text}`x:.1f```, an f-string in a claim's note) reads the same way:
 

@@ -1,11 +1,11 @@
 """How an executed page reads in the book: the parameters in view are those the page was built with,
-and code is collapsed (:func:`pruneplast.build.execution._tag_injected`)."""
+and code is collapsed (:func:`pruneplast.booktools.execution._tag_injected`)."""
 
 from __future__ import annotations
 
 import nbformat
 
-from pruneplast.build.execution import DEFAULTS_HEAD, INJECTED_HEAD, _tag_injected
+from pruneplast.booktools.execution import DEFAULTS_HEAD, INJECTED_HEAD, _tag_injected
 
 
 def _nb():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pruneplast import build, chapters, results
+from pruneplast import booktools, chapters, results
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "pruneplast.cli"]
@@ -81,12 +81,12 @@ def tiny(tmp_path) -> Path:
     ],
 )
 def test_parse_value_yaml_literals(text, value):
-    assert build.parse_value(text) == value
-    assert type(build.parse_value(text)) is type(value)
+    assert booktools.parse_value(text) == value
+    assert type(booktools.parse_value(text)) is type(value)
 
 
 def _first_chapter() -> Path:
-    present = build.chapter_sources()
+    present = booktools.chapter_sources()
     if not present:
         pytest.skip("no chapter notebook present yet")
     return present[0]
@@ -94,8 +94,8 @@ def _first_chapter() -> Path:
 
 def test_unknown_parameter_lists_valid_names():
     path = _first_chapter()
-    with pytest.raises(build.ParameterError) as exc:
-        build.parameters_for(path, "quick", {"sparsty": 0.9})
+    with pytest.raises(booktools.ParameterError) as exc:
+        booktools.parameters_for(path, "quick", {"sparsty": 0.9})
     msg = str(exc.value)
     assert "unknown parameter 'sparsty'" in msg
     for name, p in chapters.chapter(path.stem).all_params.items():
@@ -112,45 +112,45 @@ def test_unknown_parameter_lists_valid_names():
 )
 def test_bad_values_fail_with_engine_message(name, value, expect):
     path = _first_chapter()
-    with pytest.raises(build.ParameterError, match=expect):
-        build.parameters_for(path, "quick", {name: value})
+    with pytest.raises(booktools.ParameterError, match=expect):
+        booktools.parameters_for(path, "quick", {name: value})
 
 
 def test_sparsity_out_of_range_fails_for_every_chapter_that_has_it():
-    for path in build.chapter_sources():
+    for path in booktools.chapter_sources():
         if "sparsity" in chapters.chapter(path.stem).all_params:
-            with pytest.raises(build.ParameterError, match=r"sparsity must be in \[0.0, 1.0\); got 1.5"):
-                build.parameters_for(path, "quick", {"sparsity": 1.5})
+            with pytest.raises(booktools.ParameterError, match=r"sparsity must be in \[0.0, 1.0\); got 1.5"):
+                booktools.parameters_for(path, "quick", {"sparsity": 1.5})
 
 
 def test_profile_values_and_overrides_for_chapters():
-    for path in build.chapter_sources():
+    for path in booktools.chapter_sources():
         ch = chapters.chapter(path.stem)
-        quick = build.parameters_for(path, "quick")
+        quick = booktools.parameters_for(path, "quick")
         assert quick == chapters.validate(path.stem, chapters.profile_values(path.stem, "quick"))
         assert quick["profile"] == "quick"
-        paper = build.parameters_for(path, "paper")
+        paper = booktools.parameters_for(path, "paper")
         assert paper == {k: p.default for k, p in ch.all_params.items()}
-        assert build.parameters_for(path, "quick", {"seeds": [3]})["seeds"] == [3]
+        assert booktools.parameters_for(path, "quick", {"seeds": [3]})["seeds"] == [3]
 
 
 @pytest.mark.slow
 def test_parameters_of_a_plain_notebook_come_from_its_cell(tiny):
-    info = build.parameter_info(tiny)
+    info = booktools.parameter_info(tiny)
     assert list(info) == ["profile", "sparsity", "seeds"]
     assert info["sparsity"].kind == "float" and info["sparsity"].default == 0.95
-    assert build.parameters_for(tiny, "quick") == {"profile": "quick", "sparsity": 0.95, "seeds": [0, 1]}
-    with pytest.raises(build.ParameterError, match="valid parameters"):
-        build.parameters_for(tiny, "quick", {"nope": 1})
+    assert booktools.parameters_for(tiny, "quick") == {"profile": "quick", "sparsity": 0.95, "seeds": [0, 1]}
+    with pytest.raises(booktools.ParameterError, match="valid parameters"):
+        booktools.parameters_for(tiny, "quick", {"nope": 1})
 
 
 def test_find_notebook_by_name_prefix_and_path(tiny):
     path = _first_chapter()
-    assert build.find_notebook(path.stem) == path
-    assert build.find_notebook(path.stem[:2]) == path
-    assert build.find_notebook(tiny) == tiny.resolve()
-    with pytest.raises(build.ParameterError, match="matches no notebook"):
-        build.find_notebook("zz_not_a_chapter")
+    assert booktools.find_notebook(path.stem) == path
+    assert booktools.find_notebook(path.stem[:2]) == path
+    assert booktools.find_notebook(tiny) == tiny.resolve()
+    with pytest.raises(booktools.ParameterError, match="matches no notebook"):
+        booktools.find_notebook("zz_not_a_chapter")
 
 
 # --------------------------------------------------------------------------- the rerun command
@@ -215,7 +215,7 @@ def test_bad_papermill_override_fails_first_cell(tiny, tmp_path):
 
     for params, message in (({"sparsity": 1.5}, "sparsity must be in"), ({"seeds": "abc"}, "seeds must be")):
         with pytest.raises(pm.PapermillExecutionError) as exc:
-            build.execute(tiny, tmp_path / "bad.ipynb", {"profile": "quick", **params}, results_root=tmp_path)
+            booktools.execute(tiny, tmp_path / "bad.ipynb", {"profile": "quick", **params}, results_root=tmp_path)
         assert exc.value.ename == "ValueError" and message in exc.value.evalue
         assert not (tmp_path / "bad.ipynb").exists() and (tmp_path / "bad.failed.ipynb").exists()
         assert not (tmp_path / "quick" / "tiny.csv").exists()
@@ -227,23 +227,23 @@ def test_stamp_depends_on_notebook_package_parameters_and_extras(tiny, tmp_path,
     pkg.mkdir()
     (pkg / "mod.py").write_text("x = 1\n")
     (pkg / "style.mplstyle").write_text("lines.linewidth: 1\n")
-    monkeypatch.setattr(build.stamps, "PACKAGE_DIR", pkg)
-    s0 = build.stamp(tiny, {"a": 1})
-    assert build.stamp(tiny, {"a": 1}) == s0
-    assert build.stamp(tiny, {"a": 2}) != s0
+    monkeypatch.setattr(booktools.stamps, "PACKAGE_DIR", pkg)
+    s0 = booktools.stamp(tiny, {"a": 1})
+    assert booktools.stamp(tiny, {"a": 1}) == s0
+    assert booktools.stamp(tiny, {"a": 2}) != s0
     (pkg / "style.mplstyle").write_text("lines.linewidth: 2\n")  # a non-Python package file counts
-    s1 = build.stamp(tiny, {"a": 1})
+    s1 = booktools.stamp(tiny, {"a": 1})
     assert s1 != s0
     (pkg / "mod.py").write_text("x = 2\n")
-    assert build.stamp(tiny, {"a": 1}) != s1
+    assert booktools.stamp(tiny, {"a": 1}) != s1
     extra = tmp_path / "r.csv"
     extra.write_text("1\n")
-    s2 = build.stamp(tiny, {"a": 1}, [extra], tmp_path)
+    s2 = booktools.stamp(tiny, {"a": 1}, [extra], tmp_path)
     extra.write_text("2\n")
-    assert build.stamp(tiny, {"a": 1}, [extra], tmp_path) != s2
-    s3 = build.stamp(tiny, {"a": 1})
+    assert booktools.stamp(tiny, {"a": 1}, [extra], tmp_path) != s2
+    s3 = booktools.stamp(tiny, {"a": 1})
     tiny.write_text(TINY.replace("# Tiny", "# Tiny, edited"))
-    assert build.stamp(tiny, {"a": 1}) != s3
+    assert booktools.stamp(tiny, {"a": 1}) != s3
 
 
 def _tiny_project(tmp_path: Path) -> Path:
@@ -260,24 +260,24 @@ def _tiny_project(tmp_path: Path) -> Path:
 def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys):
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
-    assert build.toc_files(root) == ["book/intro", "book/tiny"]
-    first = build.execute_book("quick", tmp_path / "b", root)
+    assert booktools.toc_files(root) == ["book/intro", "book/tiny"]
+    first = booktools.execute_book("quick", tmp_path / "b", root)
     assert [r["executed"] for r in first] == [True]
     assert (tmp_path / "b" / "exec" / "quick" / "book" / "tiny.ipynb").exists()
-    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [False]
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [False]
     assert "up to date" in capsys.readouterr().out
     # a results file of the profile changed: a non-chapter page that may read it re-executes
     (tmp_path / "res" / "quick" / "other.csv").write_text("x\n1\n")
-    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [True]
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [True]
     # new benchmark results (make bench): a non-chapter page that may render them re-executes
     (root / "benchmarks").mkdir()
     (root / "benchmarks" / "results.json").write_text("{}")
-    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [True]
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [True]
     # an edited notebook re-executes; so does another profile
     (root / "book" / "tiny.md").write_text(TINY.replace("# Tiny", "# Tiny, edited"))
-    assert [r["executed"] for r in build.execute_book("quick", tmp_path / "b", root)] == [True]
-    assert [r["executed"] for r in build.execute_book("paper", tmp_path / "b", root)] == [True]
-    stage = build.stage_book("quick", tmp_path / "b", root)
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [True]
+    assert [r["executed"] for r in booktools.execute_book("paper", tmp_path / "b", root)] == [True]
+    stage = booktools.stage_book("quick", tmp_path / "b", root)
     assert (stage / "book" / "tiny.ipynb").exists() and not (stage / "book" / "tiny.md").exists()
     assert (stage / "book" / "intro.md").exists() and (stage / "_toc.yml").exists()
 
@@ -293,7 +293,7 @@ def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch)
         "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n  - file: book/bad\n"
     )
     with pytest.raises(RuntimeError, match="bad"):
-        build.execute_book("quick", tmp_path / "b", root)
+        booktools.execute_book("quick", tmp_path / "b", root)
     rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
     assert [p["page"] for p in rec["pages"]] == ["book/tiny"] and rec["pages"][0]["seconds"] > 0
     assert rec["complete"] is False and rec["failed_page"] == "book/bad" and rec["html_s"] is None
@@ -304,12 +304,12 @@ def test_missing_toc_page_is_an_error(tmp_path):
     root = _tiny_project(tmp_path)
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/gone\n")
     with pytest.raises(FileNotFoundError, match="book/gone"):
-        build.execute_book("quick", tmp_path / "b", root)
+        booktools.execute_book("quick", tmp_path / "b", root)
 
 
 # --------------------------------------------------------------------------- the project's own book
 def test_toc_lists_every_chapter_and_pages_exist():
-    pages = build.toc_files(ROOT)
+    pages = booktools.toc_files(ROOT)
     for page in pages:
         assert (ROOT / f"{page}.md").exists() or (ROOT / f"{page}.ipynb").exists(), page
     for nb in (ROOT / "notebooks").glob("*.md"):
@@ -322,9 +322,9 @@ def test_toc_lists_every_chapter_and_pages_exist():
 def test_chapter_parameter_cells_hold_the_paper_defaults():
     from papermill.inspection import _infer_parameters
 
-    for path in build.chapter_sources():
-        nb = build.read_notebook(path)
-        cell = {p.name: build.notebooks._literal(p.default) for p in _infer_parameters(nb, "python3", "python")}
+    for path in booktools.chapter_sources():
+        nb = booktools.read_notebook(path)
+        cell = {p.name: booktools.notebooks._literal(p.default) for p in _infer_parameters(nb, "python3", "python")}
         assert cell == chapters.profile_values(path.stem, "paper"), path.name
         first_code = [c for c in nb.cells if c.cell_type == "code"][0]
         assert "parameters" in first_code.metadata.get("tags", []), (
@@ -401,7 +401,7 @@ def test_glued_numpy_scalars_become_plain_numbers():
     }
     other = {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "np.float64(1.5)"}}
     nb.cells.append(nbformat.v4.new_code_cell("glue('x', v)", outputs=[glue_out, other]))
-    build.execution._plain_glue_numbers(nb)
+    booktools.execution._plain_glue_numbers(nb)
     assert nb.cells[0].outputs[0]["data"]["p/text/plain"] == "97.79999923706055"
     assert nb.cells[0].outputs[1]["data"]["text/plain"] == "np.float64(1.5)"  # only glue outputs change
 
@@ -412,8 +412,8 @@ def test_peak_memory_counts_child_processes():
     import sys
 
     code = "b = bytearray(400 * 2**20); import time; time.sleep(1.0)"
-    with build.PeakMemory(interval=0.05) as alone:
+    with booktools.PeakMemory(interval=0.05) as alone:
         subprocess.run([sys.executable, "-c", "import time; time.sleep(1.0)"], check=True)
-    with build.PeakMemory(interval=0.05) as mem:
+    with booktools.PeakMemory(interval=0.05) as mem:
         subprocess.run([sys.executable, "-c", code], check=True)
     assert mem.peak_mib > alone.peak_mib + 300

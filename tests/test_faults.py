@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pruneplast import build
+from pruneplast import booktools
 from pruneplast.faults import CLI_CASES, FAULTS, matches, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,11 +195,11 @@ def test_converted_chapter_under_another_name_is_that_chapter(tmp_path):
         check=True,
         capture_output=True,
     )
-    assert build.chapter_name(nb) == "02_pruning_cliff"
-    params = build.parameters_for(nb, "quick")
+    assert booktools.chapter_name(nb) == "02_pruning_cliff"
+    params = booktools.parameters_for(nb, "quick")
     assert params["seeds"] == [0, 1]
-    with pytest.raises(build.ParameterError, match=r"sweep_levels\[1\]"):
-        build.parameters_for(nb, "quick", {"sweep_levels": [0.5, 1.0]})
+    with pytest.raises(booktools.ParameterError, match=r"sweep_levels\[1\]"):
+        booktools.parameters_for(nb, "quick", {"sweep_levels": [0.5, 1.0]})
 
 
 def test_non_json_ipynb_is_a_clear_error(tmp_path, capsys):
@@ -282,10 +282,10 @@ def test_a_cut_short_partial_notebook_is_not_kept(tmp_path, monkeypatch):
 
     monkeypatch.setattr(papermill, "execute_notebook", full_disk)
     with pytest.raises(OSError, match="No space left"):
-        build.execute(
+        booktools.execute(
             ROOT / "notebooks" / "01_model_and_task.md",
             tmp_path / "x.ipynb",
-            build.parameters_for(ROOT / "notebooks" / "01_model_and_task.md", "quick"),
+            booktools.parameters_for(ROOT / "notebooks" / "01_model_and_task.md", "quick"),
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -383,8 +383,8 @@ def test_concurrent_runs_into_one_output_folder(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys, time; from pruneplast import build\n"
-            f"with build.run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)",
+            "import sys, time; from pruneplast import booktools\n"
+            f"with booktools.run_lock({str(out)!r}):\n    print('locked', flush=True); time.sleep(60)",
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -400,7 +400,7 @@ def test_concurrent_runs_into_one_output_folder(tmp_path):
     finally:
         holder.kill()
         holder.wait()
-    with build.run_lock(out):  # released when its holder died
+    with booktools.run_lock(out):  # released when its holder died
         pass
     assert not list(out.glob("*.ipynb"))
 
@@ -417,7 +417,7 @@ def test_partial_notebooks_are_per_process(tmp_path, monkeypatch):
     monkeypatch.setattr(papermill, "execute_notebook", record)
     src = ROOT / "notebooks" / "01_model_and_task.md"
     with pytest.raises(RuntimeError, match="stop here"):
-        build.execute(src, tmp_path / "x.ipynb", build.parameters_for(src, "quick"))
+        booktools.execute(src, tmp_path / "x.ipynb", booktools.parameters_for(src, "quick"))
     assert seen == [f"x.{os.getpid()}.partial.ipynb"]
 
 
@@ -513,7 +513,7 @@ def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, monkeypatch
     out = tmp_path / "sw"
     out.mkdir()
     t0 = time.perf_counter()
-    with build.run_lock(out):  # the first sweep holds the folder (flock: also within one process)
+    with booktools.run_lock(out):  # the first sweep holds the folder (flock: also within one process)
         code = cli.main(["sweep", "02", "-g", "sparsity", "[0.9, 0.95]", "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 1 and "is in use by another pruneplast sweep or run (pid" in err, err
@@ -783,7 +783,7 @@ def _old_results(folder: Path, stem: str = "02_pruning_cliff") -> dict[Path, byt
 
 
 def test_book_checks_every_folder_before_work_and_keeps_results(tmp_path, monkeypatch):
-    from pruneplast.build import book
+    from pruneplast.booktools import book
 
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
@@ -797,13 +797,13 @@ def test_book_checks_every_folder_before_work_and_keeps_results(tmp_path, monkey
         (tmp_path / "b", "exec/quick cannot be created"),
         (tmp_path / "file" / "sub", "cannot be created"),
     ):
-        with pytest.raises(build.OutputError, match=f"build folder \\(--build-dir\\) .*{says}"):
-            build.build_book("quick", build_dir)
+        with pytest.raises(booktools.OutputError, match=f"build folder \\(--build-dir\\) .*{says}"):
+            booktools.build_book("quick", build_dir)
         assert all(p.read_bytes() == data for p, data in old.items())  # nothing deleted or replaced
 
 
 def test_a_failing_chapter_keeps_the_results_it_would_have_replaced(tmp_path, monkeypatch):
-    from pruneplast.build import book
+    from pruneplast.booktools import book
     from pruneplast.results import atomic_write
 
     root = tmp_path / "project"
@@ -820,7 +820,7 @@ def test_a_failing_chapter_keeps_the_results_it_would_have_replaced(tmp_path, mo
 
     monkeypatch.setattr(book, "execute", fails_after_writing)
     with pytest.raises(RuntimeError) as exc:
-        build.execute_book("quick", tmp_path / "b", root)
+        booktools.execute_book("quick", tmp_path / "b", root)
     assert "RuntimeError: a cell failed; the results files it had were kept" in str(exc.value)
     assert "no partly executed notebook" in str(exc.value)  # says so instead of naming a file that is not there
     assert all(p.read_bytes() == data for p, data in old.items())
@@ -832,14 +832,14 @@ def test_a_failing_chapter_keeps_the_results_it_would_have_replaced(tmp_path, mo
         Path(out).write_text("{}")
 
     monkeypatch.setattr(book, "execute", writes_the_table_only)
-    build.execute_book("quick", tmp_path / "b", root)
+    booktools.execute_book("quick", tmp_path / "b", root)
     assert (res / "quick" / "02_pruning_cliff.csv").read_text() == "new\n"
     assert sorted(p.name for p in (res / "quick").iterdir()) == ["02_pruning_cliff.csv"]  # the stale .json went
 
 
 def test_a_failing_run_keeps_the_results_in_its_output_folder(tmp_path, monkeypatch, capsys):
     from pruneplast import cli
-    from pruneplast.build import outputs
+    from pruneplast.booktools import outputs
     from pruneplast.results import atomic_write
 
     monkeypatch.chdir(ROOT)
@@ -864,7 +864,7 @@ def test_results_left_by_a_killed_run_are_put_back(tmp_path):
     csv = folder / "02_pruning_cliff.csv"
     (folder / ".02_pruning_cliff.csv.previous").write_bytes(old[csv])  # what a killed run leaves
     csv.write_text("written by the run that was killed\n")
-    with pytest.raises(KeyboardInterrupt), build.keep_results(folder, "02_pruning_cliff"):
+    with pytest.raises(KeyboardInterrupt), booktools.keep_results(folder, "02_pruning_cliff"):
         assert csv.read_bytes() == old[csv]
         raise KeyboardInterrupt
     assert all(p.read_bytes() == data for p, data in old.items())
@@ -888,17 +888,17 @@ def test_the_html_book_is_swapped_in_whole(tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(shutil, "copytree", fails_half_way)
         with pytest.raises(OSError, match="No space left"):
-            build.replace_folder(new, dest)
+            booktools.replace_folder(new, dest)
     assert (dest / "index.html").read_text() == "old book"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["html", "new"]
-    build.replace_folder(new, dest)
+    booktools.replace_folder(new, dest)
     assert (dest / "index.html").read_text() == "new book" and (dest / "sub").is_dir()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["html", "new"]
 
 
 def test_a_results_folder_that_is_a_file_fails_before_the_run(tmp_path, monkeypatch, capsys):
     from pruneplast import cli
-    from pruneplast.build import outputs
+    from pruneplast.booktools import outputs
 
     monkeypatch.chdir(ROOT)
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
@@ -914,12 +914,12 @@ def test_a_results_folder_that_is_a_file_fails_before_the_run(tmp_path, monkeypa
 def test_a_relative_cache_folder_is_the_one_the_kernel_uses(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_CACHE", "rel-cache")
-    assert build.check_cache() == tmp_path / "rel-cache"
+    assert booktools.check_cache() == tmp_path / "rel-cache"
     assert os.environ["PRUNEPLAST_CACHE"] == str(tmp_path / "rel-cache")  # what the kernel inherits
 
 
 def test_every_page_is_validated_before_the_first_runs(tmp_path, monkeypatch):
-    from pruneplast.build import book
+    from pruneplast.booktools import book
 
     root = tmp_path / "project"
     (root / "book").mkdir(parents=True)
@@ -931,13 +931,13 @@ def test_every_page_is_validated_before_the_first_runs(tmp_path, monkeypatch):
 
     def params(src, profile):
         if Path(src).stem == "b":
-            raise build.ParameterError("b: a bad value")
+            raise booktools.ParameterError("b: a bad value")
         return {}
 
     monkeypatch.setattr(book, "parameters_for", params)
     monkeypatch.setattr(book, "execute", lambda *a, **k: pytest.fail("page a ran before page b was validated"))
-    with pytest.raises(build.ParameterError, match="b: a bad value"):
-        build.execute_book("quick", tmp_path / "b", root)
+    with pytest.raises(booktools.ParameterError, match="b: a bad value"):
+        booktools.execute_book("quick", tmp_path / "b", root)
 
 
 # --------------------------------------------------------------------------- scheduler addresses
@@ -1014,8 +1014,8 @@ def test_the_engine_refuses_repeated_levels_as_validation_does():
         atlas.settings(depth_changes=[1, 1])
     with pytest.raises(ValueError, match=r"grid sparsities must not repeat a value"):
         GridSpec(sparsities=(0.9, 0.90))
-    with pytest.raises(build.ParameterError, match=r"width_factors must not repeat a value"):
-        build.parameters_for(ROOT / "notebooks" / "07_robustness_atlas.md", "quick", {"width_factors": [0.5, 0.5]})
+    with pytest.raises(booktools.ParameterError, match=r"width_factors must not repeat a value"):
+        booktools.parameters_for(ROOT / "notebooks" / "07_robustness_atlas.md", "quick", {"width_factors": [0.5, 0.5]})
 
 
 def test_a_run_filed_under_a_profile_with_other_values_says_so(tmp_path, capsys):

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from pruneplast import build
+from pruneplast import booktools
 
 #: Every test here executes a chapter or trains in a subprocess: make test runs them, make check does not.
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def _failures(stem: str, folder: Path, proc: subprocess.Popen) -> list[str]:
     log = proc.communicate(timeout=900)[0]
     assert proc.returncode == 0, f"{stem} failed to run:\n{log[-3000:]}"
     nb = nbformat.read(folder / "out" / f"{stem}.ipynb", as_version=4)
-    return build.check_against_reference(ROOT / "notebooks" / f"{stem}.md", nb, ROOT)
+    return booktools.check_against_reference(ROOT / "notebooks" / f"{stem}.md", nb, ROOT)
 
 
 #: Broken operators, each patched into the kernel by a ``sitecustomize`` module before the chapter

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pruneplast import build, keys
+from pruneplast import booktools, keys
 from pruneplast.config import RunConfig, TaskConfig, TrainConfig
 from pruneplast.protocols import base
 
@@ -26,14 +26,14 @@ def package(tmp_path, monkeypatch):
     pkg = tmp_path / "pruneplast"
     shutil.copytree(keys.PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(keys, "PACKAGE", pkg)
-    monkeypatch.setattr(build.stamps, "PACKAGE_DIR", pkg)
+    monkeypatch.setattr(booktools.stamps, "PACKAGE_DIR", pkg)
     page = tmp_path / "page.md"
     page.write_text("# A page\n")
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
 
     def current() -> tuple[str, str, Path]:
         state = base.cache_dir() / "baselines" / f"{base.cache_key(0, TINY_RUN.task, TINY_TRAIN)}.pt"
-        return keys.state_hash(), build.stamp(page, {"profile": "quick"}), state
+        return keys.state_hash(), booktools.stamp(page, {"profile": "quick"}), state
 
     return pkg, current
 
@@ -45,11 +45,11 @@ def _edit(path: Path) -> None:
 @pytest.mark.parametrize(
     "tooling",
     [
-        "build/book.py",
-        "build/sphinxext.py",
-        "build/webassets.py",
-        "build/stamps.py",
-        "build/references.py",
+        "booktools/book.py",
+        "booktools/sphinxext.py",
+        "booktools/webassets.py",
+        "booktools/stamps.py",
+        "booktools/references.py",
         "explorer/widgets.py",
         "explorer/app.py",
         "cli.py",
@@ -70,7 +70,7 @@ def test_an_edit_to_an_operator_invalidates_states_and_stamps(package):
     assert state1 != state0 and stamp1 != stamp0 and path1 != path0
 
 
-@pytest.mark.parametrize("presentation", ["plotting.py", "scorecard.py", "build/execution.py"])
+@pytest.mark.parametrize("presentation", ["plotting.py", "scorecard.py", "booktools/execution.py"])
 def test_an_edit_to_what_a_page_shows_changes_its_stamp_but_no_state(package, presentation):
     pkg, current = package
     state0, stamp0, path0 = current()
@@ -86,10 +86,10 @@ def test_every_package_file_is_classified():
     state = {p.relative_to(keys.PACKAGE).as_posix() for p in keys.state_files()}
     assert state <= stamped <= files
     assert "operators.py" in state and "kernels/layers.py" in state and "arms.py" in state
-    assert "build/execution.py" in stamped - state and "plotting.py" in stamped - state
+    assert "booktools/execution.py" in stamped - state and "plotting.py" in stamped - state
     assert not any(
-        f in ("explorer/widgets.py", "explorer/app.py", "cli.py") or f.startswith("build/")
-        for f in stamped - {"build/execution.py"}
+        f in ("explorer/widgets.py", "explorer/app.py", "cli.py") or f.startswith("booktools/")
+        for f in stamped - {"booktools/execution.py"}
     )
     assert "explorer/engine.py" in stamped - state
     page = {p.relative_to(keys.PACKAGE).as_posix() for p in keys.stamp_files(page="explorer")}

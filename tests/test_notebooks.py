@@ -23,10 +23,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pruneplast import build, chapters
+from pruneplast import booktools, chapters
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = build.chapter_sources(ROOT)
+CHAPTERS = booktools.chapter_sources(ROOT)
 IDS = [p.stem for p in CHAPTERS]
 
 #: Chapter and small overrides for the reproducibility test (one seed, a couple of epochs): the
@@ -70,10 +70,10 @@ def executed_chapter(path: Path, tmp_path: Path):
     done = Path(EXECUTED or "/nonexistent") / "notebooks" / f"{path.stem}.ipynb"
     if EXECUTED and done.exists():
         return nbformat.read(done, as_version=4)
-    return build.execute(
+    return booktools.execute(
         path,
         tmp_path / f"{path.stem}.ipynb",
-        build.parameters_for(path, "quick"),
+        booktools.parameters_for(path, "quick"),
         results_root=tmp_path / "results",
         cwd=path.parent,
     )
@@ -81,9 +81,9 @@ def executed_chapter(path: Path, tmp_path: Path):
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_reference_is_current_and_states_tolerances(path):
-    doc = build.read_reference(path, ROOT)
+    doc = booktools.read_reference(path, ROOT)
     assert doc["chapter"] == path.stem and doc["profile"] == "quick"
-    want = json.loads(json.dumps(build.parameters_for(path, "quick"), default=str))
+    want = json.loads(json.dumps(booktools.parameters_for(path, "quick"), default=str))
     assert doc["parameters"] == want, f"tests/reference/{path.stem}.yaml is stale; run `make reference`"
     assert doc["checks"], f"{path.name} shows no checked table"
     for name, c in doc["checks"].items():
@@ -96,7 +96,7 @@ def test_reference_is_current_and_states_tolerances(path):
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_quick_profile_matches_reference(path, tmp_path):
     nb = executed_chapter(path, tmp_path)
-    failures = build.check_against_reference(path, nb, ROOT)
+    failures = booktools.check_against_reference(path, nb, ROOT)
     assert not failures, f"{path.stem}: checks differ from tests/reference/{path.stem}.yaml:\n" + "\n".join(failures)
 
 

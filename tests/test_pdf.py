@@ -22,8 +22,8 @@ import pytest
 import yaml
 
 import pruneplast
-from pruneplast import build
-from pruneplast.build import downloads, footer, pdf
+from pruneplast import booktools
+from pruneplast.booktools import downloads, footer, pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -140,7 +140,7 @@ def test_cite_page_has_valid_bibtex_for_the_book_and_both_studies():
 
 
 def test_cite_page_is_in_the_book_and_linked_from_the_front_page():
-    assert "book/cite" in build.toc_files(ROOT)
+    assert "book/cite" in booktools.toc_files(ROOT)
     intro = (ROOT / "book" / "intro.md").read_text(encoding="utf-8")
     assert "{doc}`cite`" in intro
     assert 'href="../pruneplast.pdf"' in intro  # the front page links the PDF beside the HTML book
@@ -181,7 +181,7 @@ def test_footer_extension_appends_to_the_configured_footer():
     assert text.startswith('Built from executed notebooks.\n<p class="pruneplast-build-info">')
     assert f"pruneplast {pruneplast.__version__} · commit " in text and " · built " in text
     ext = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["sphinx"]["extra_extensions"]
-    assert "pruneplast.build.footer" in ext and "pruneplast.build.pdf" in ext
+    assert "pruneplast.booktools.footer" in ext and "pruneplast.booktools.pdf" in ext
 
 
 # --------------------------------------------------------------------------- the print stylesheet
@@ -320,7 +320,7 @@ def test_staging_copies_each_chapters_results(tmp_path, monkeypatch):
     executed = tmp_path / "b" / "exec" / "quick" / "notebooks" / f"{CHAPTER}.ipynb"
     _executed(executed)
     before = executed.read_bytes()
-    stage = build.stage_book("quick", tmp_path / "b", root)
+    stage = booktools.stage_book("quick", tmp_path / "b", root)
     written = tmp_path / "res" / "quick" / f"{CHAPTER}.csv"
     assert (stage / "_results" / f"{CHAPTER}.csv").read_bytes() == written.read_bytes()
     staged = nbformat.read(stage / "notebooks" / f"{CHAPTER}.ipynb", as_version=4)
@@ -389,7 +389,9 @@ def test_pdf_of_the_quick_book_renders(tmp_path):
     pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
     width, height = map(float, re.search(r"^Page size:\s+([\d.]+) x ([\d.]+) pts", info, re.M).groups())
     assert abs(width - 595.3) < 2 and abs(height - 841.9) < 2, f"not A4: {width} x {height} pts"
-    assert pages >= len(build.toc_files(ROOT)), f"{pages} pages for {len(build.toc_files(ROOT))} chapters and pages"
+    assert pages >= len(booktools.toc_files(ROOT)), (
+        f"{pages} pages for {len(booktools.toc_files(ROOT))} chapters and pages"
+    )
     # pages render: the first, one in the middle and the last, each with ink on it
     from PIL import Image
 
@@ -413,7 +415,7 @@ def test_book_command_prints_the_pdf_where_chromium_is(tmp_path, monkeypatch, ca
     from pruneplast import cli
 
     built, printed = [], []
-    monkeypatch.setattr(build, "build_book", lambda *a, **k: built.append((a, k)) or tmp_path / "html")
+    monkeypatch.setattr(booktools, "build_book", lambda *a, **k: built.append((a, k)) or tmp_path / "html")
     monkeypatch.setattr(pdf, "build_pdf", lambda *a, **k: printed.append(a) or tmp_path / "html" / pdf.PDF_NAME)
     argv = ["book", "--profile", "quick", "--build-dir", str(tmp_path)]
     monkeypatch.setenv(pdf.CHROMIUM_ENV, str(tmp_path / "no-chromium"))

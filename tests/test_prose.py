@@ -87,7 +87,7 @@ def cross_glue_problem(page: Path, role: str, body: str) -> str | None:
     in the built book, as myst-nb reads it: a path relative to the page's folder with the staged
     file's suffix (text notebooks are staged as .ipynb) and, for ``glue:text``, a format spec (its
     last ``:`` separates the format from the key); None when it resolves."""
-    from pruneplast.build import is_text_notebook
+    from pruneplast.booktools import is_text_notebook
 
     path, rest = body.split("::", 1)
     target = (page.parent / path).resolve()

@@ -107,8 +107,8 @@ def test_the_rules_catch_what_they_should():
 
 
 def _run_chapter(tmp_path: Path, params: dict) -> dict:
-    from pruneplast.build.execution import execute
-    from pruneplast.build.notebooks import parameters_for
+    from pruneplast.booktools.execution import execute
+    from pruneplast.booktools.notebooks import parameters_for
 
     src = ROOT / "notebooks" / "03_consolidation.md"
     out = tmp_path / "03.ipynb"

@@ -67,7 +67,7 @@ def test_jupytext_opens_the_chapters_as_myst_notebooks():
 
 
 def test_the_repository_is_named_in_one_place_and_turns_on_the_buttons(tmp_path):
-    from pruneplast.build import sphinxext
+    from pruneplast.booktools import sphinxext
 
     assert sphinxext.repository_url(ROOT) == ""  # unset here: the book shows no repository buttons
     assert sphinxext.repository_options("", {"a": 1}) == {"a": 1}

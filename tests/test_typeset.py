@@ -101,7 +101,7 @@ def test_a_count_of_one_agrees_across_a_line_break():
 def test_sphinx_hook_makes_a_glued_one_singular():
     from docutils import nodes
 
-    from pruneplast.build.sphinxext import typeset_numbers
+    from pruneplast.booktools.sphinxext import typeset_numbers
 
     doc = nodes.document(None, None)
     for n in ("1", "2"):
@@ -117,7 +117,7 @@ def test_sphinx_hook_makes_a_glued_one_singular():
 def test_sphinx_hook_typesets_prose_tables_and_leaves_code():
     from docutils import nodes
 
-    from pruneplast.build.sphinxext import typeset_numbers
+    from pruneplast.booktools.sphinxext import typeset_numbers
 
     doc = nodes.document(None, None)
     para = nodes.paragraph()

@@ -43,13 +43,13 @@ def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
     import nbformat
     import papermill as pm
 
-    from .. import build
+    from .. import booktools
 
-    src = build.find_notebook("explorer")
+    src = booktools.find_notebook("explorer")
     values = {"show_grid": False, **dict(overrides or {})}
-    params = build.parameters_for(src, profile, values)
+    params = booktools.parameters_for(src, profile, values)
     nb = pm.execute_notebook(
-        build.read_notebook(src),
+        booktools.read_notebook(src),
         None,
         parameters=params,
         prepare_only=True,
@@ -111,23 +111,23 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
     import subprocess
     import sys
 
-    from .. import build
+    from .. import booktools
 
     try:
         if port is not None:
             check_int("port", port, 1, 65535)
-        src = build.find_notebook("explorer")
-        build.parameters_for(src, profile, {"show_grid": False, **dict(overrides or {})})
+        src = booktools.find_notebook("explorer")
+        booktools.parameters_for(src, profile, {"show_grid": False, **dict(overrides or {})})
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:  # every place it writes, and the port, before any work
-        out = build.check_app_outputs(out, port)
+        out = booktools.check_app_outputs(out, port)
         path = app_notebook(out, profile, overrides)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except build.OutputError as exc:
+    except booktools.OutputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"explorer app notebook: {path}")
@@ -171,10 +171,10 @@ def run(args) -> int:
     """Write the app notebook and serve it, as the parsed options of :func:`add_arguments` ask."""
     import sys
 
-    from .. import build
+    from .. import booktools
 
     try:
-        overrides = build.overrides_of(args.parameter)
+        overrides = booktools.overrides_of(args.parameter)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """Each chapter's results, downloadable from the chapter.
 
-At staging (:func:`pruneplast.build.book.stage_book`) the results files a chapter's run wrote,
+At staging (:func:`pruneplast.booktools.book.stage_book`) the results files a chapter's run wrote,
 ``results/<profile>/<chapter>.csv`` (the tidy table, :func:`pruneplast.results.save_results`) and
 ``<chapter>.json`` beside it (the run's parameters and the versions of the package and
 libraries), are copied into the staging folder's ``_results/``, and a last section, "Download the

@@ -9,8 +9,8 @@ and unpacked under ``<cache>/webassets/`` (``$PRUNEPLAST_CACHE``, default ``<pro
 fonts and licence into the staging folder's ``_static/widgets/``; ``_config.yml`` points myst-nb's
 ``nb_ipywidgets_js`` at ``widgets/embed.js``, which Sphinx serves as ``_static/widgets/embed.js``.
 
-Run ``python -m pruneplast.build.webassets`` (the Makefile's ``widgets-js`` step) to fetch ahead of a
-build; :func:`pruneplast.build.stage_book` fetches when the files are missing.
+Run ``python -m pruneplast.booktools.webassets`` (the Makefile's ``widgets-js`` step) to fetch ahead of a
+build; :func:`pruneplast.booktools.stage_book` fetches when the files are missing.
 """
 
 from __future__ import annotations
