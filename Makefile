@@ -91,10 +91,10 @@ pdf: $(INSTALLED) browser
 	$(VENV)/bin/pruneplast pdf --profile $(PROFILE)
 
 # Every chapter (make test runs three) executed under another float path on this machine, against
-# the same references; see tests/test_float_paths.py.
+# the same references; see tests/book/test_float_paths.py.
 test-float-path: $(INSTALLED)
 	PRUNEPLAST_FLOAT_PATH_CHAPTERS="01_model_and_task 02_pruning_cliff 03_consolidation 04_regimens 05_treatments 06_longitudinal_relapse explorer" \
-		$(PY) -m pytest -v tests/test_float_paths.py
+		$(PY) -m pytest -v tests/book/test_float_paths.py
 
 reference: $(INSTALLED)
 	$(VENV)/bin/pruneplast reference
@@ -105,8 +105,8 @@ reference: $(INSTALLED)
 widgets-js: $(INSTALLED)
 	@$(PY) -m pruneplast.booktools.webassets
 
-# Debian's Chromium for the browser tests (tests/test_browser.py) and make pdf, and poppler-utils
-# (pdfinfo, pdftoppm) with which tests/test_pdf.py reads the PDF; installed once, as root, with
+# Debian's Chromium for the browser tests (tests/book/test_browser.py) and make pdf, and poppler-utils
+# (pdfinfo, pdftoppm) with which tests/booktools/test_pdf.py reads the PDF; installed once, as root, with
 # apt-get. Where that is impossible the tests that need them skip and say why.
 browser:
 	@if [ -x /usr/bin/chromium ] && command -v pdftoppm >/dev/null 2>&1; then :; \

@@ -95,7 +95,7 @@ def quantities(obj: Any, tol: float | Mapping[str, float], digits: int | None = 
 #: Tolerance, in percentage points, of the accuracies the chapters check at the quick profile
 #: (means over its two seeds, or one seed). Another float path moved a quick-profile mean by at
 #: most 1.7 points on the machines measured (book/methods.md, "What is bitwise reproducible"); a
-#: broken operator moves the checked ones by far more (tests/test_float_paths.py).
+#: broken operator moves the checked ones by far more (tests/book/test_float_paths.py).
 ACCURACY_POINTS = 3.0
 
 

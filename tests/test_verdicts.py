@@ -1,6 +1,6 @@
 """The verdict rules (:mod:`pruneplast.verdicts`) against independent computations (scipy's
 distributions, the textbook formulas written out). The claims built on them are tested in
-``tests/test_scorecard.py`` and ``tests/test_claims.py``."""
+``tests/test_scorecard.py`` and ``tests/claims/test_claims.py``."""
 
 from __future__ import annotations
 

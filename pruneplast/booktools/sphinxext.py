@@ -15,7 +15,7 @@
   through the theme's ``announcement`` from ``$PRUNEPLAST_BOOK_PROFILE`` (set by
   ``pruneplast book``).
 
-The browser tests (``tests/test_browser.py``) fail on any console error, so these matter.
+The browser tests (``tests/book/test_browser.py``) fail on any console error, so these matter.
 ``_config.yml`` loads this module with ``sphinx: extra_extensions``.
 """
 

@@ -13,7 +13,7 @@ keys (:func:`cache_tag`).
 The operator is compiled at first use (``torch.utils.cpp_extension``, about half a minute) into
 ``<cache>/fused/`` (``$PRUNEPLAST_CACHE``) and reused while its source, torch and the processor
 stay the same. Where it cannot be built (no compiler, or ``PRUNEPLAST_NO_COMPILE=1``), training
-takes the standard path after one warning line saying so. Tested in ``tests/test_fused.py``.
+takes the standard path after one warning line saying so. Tested in ``tests/kernels/test_fused.py``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from pruneplast import booktools
 #: Every test here executes a chapter or trains in a subprocess: make test runs them, make check does not.
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: Settings tried in turn; the first that changes one epoch's weights on this machine is used.
 CANDIDATES = ({"MKL_CBWR": "COMPATIBLE"}, {"MKL_ENABLE_INSTRUCTIONS": "AVX2"})

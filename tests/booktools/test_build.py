@@ -20,7 +20,7 @@ import pytest
 
 from pruneplast import booktools, chapters, results
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "pruneplast.cli"]
 
 TINY = textwrap.dedent("""\

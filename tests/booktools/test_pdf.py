@@ -25,7 +25,7 @@ import pruneplast
 from pruneplast import booktools
 from pruneplast.booktools import downloads, footer, pdf
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------- a small BibTeX reader

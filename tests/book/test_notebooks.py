@@ -5,7 +5,7 @@
   tolerance the chapter states for it (``make reference`` rewrites the files). Counts and
   configuration are compared exactly, accuracies within their stated points, so the checks hold
   on another CPU (whose float kernels give other trained weights from the same seeds) and still
-  fail for a broken operator (``tests/test_float_paths.py``).
+  fail for a broken operator (``tests/book/test_float_paths.py``).
 * Under ``make test`` the quick book has just executed every chapter; ``PRUNEPLAST_EXECUTED``
   points at those notebooks and they are compared without a second run. Without it, each chapter
   is executed here first.
@@ -25,7 +25,7 @@ import pytest
 
 from pruneplast import booktools, chapters
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = booktools.chapter_sources(ROOT)
 IDS = [p.stem for p in CHAPTERS]
 

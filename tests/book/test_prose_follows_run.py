@@ -25,7 +25,7 @@ import pytest
 
 from pruneplast.typeset import agree, typeset
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GLUE_ROLE = re.compile(r"\{glue:text\}`([^`]+)`")
 GLUE_MD = re.compile(r"\{glue:md\}`([^`]+)`")
 NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "ten": 10}

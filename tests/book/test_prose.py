@@ -17,7 +17,7 @@ import pytest
 from pruneplast import arms, paper, stress
 from pruneplast.config import MaintenanceConfig, RegrowConfig, RelapseConfig, TaskConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "notebooks").glob("*.md")) + sorted((ROOT / "book").glob("*.md"))
 
 
