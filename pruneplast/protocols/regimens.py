@@ -264,7 +264,7 @@ def run(
                 if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
                     return
                 df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
-                df["regimen"] = df.schedule.map(named)
+                df.insert(df.columns.get_loc("epochs") + 1, "regimen", df.schedule.map(named))  # as the pruned rows
                 frames.append(df)
                 if keep_states:
                     for i, r in enumerate(group):

@@ -169,6 +169,7 @@ def test_a_run_split_by_cycles_equals_the_unsplit_run(small_start, tmp_path):
             assert R.RESUME not in got
         assert ("pruned" in got) == (k == 0)
         states.update(got)
+    assert all(list(df.columns) == list(whole.columns) for df in frames)
     pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole, check_exact=True)
     assert set(states) == set(want) == {"pruned", "long", "short", "wide"}
     for name in want:
