@@ -30,16 +30,19 @@ on study A's one data set. Per setting and replicate seed, the compact protocol 
   25-300 epochs, which chapter 6 finds changes the biased-stress accuracy by a few points at most).
 
 Each setting's results form a *cell*. :func:`run` splits the cells into tasks (:func:`tasks`):
-the baselines; study A's sweep and each training group of its regimens; each group of study B's
-arms trained together; study B's measurements. Each task is keyed on exactly the fields of a
+the baselines; study A's sweep and each training group of its regimens (a group expected to take
+longer than :data:`PART_MINUTES` on one thread in parts of whole cycles, :func:`regimen_parts`,
+each resuming from the training ensemble the part before left); each group of study B's arms
+trained together; study B's measurements. Each task is keyed on exactly the fields of a
 setting that change what it computes (:func:`state_keys`), so settings that share a state share
 its task (the regrowth-scale settings reuse the reference's baselines, sweep, pruned network and
-the arms that regrow nothing). Tasks run in waves (:data:`WAVES`), each after the tasks whose
-states it reads, in worker processes on this machine (:func:`pruneplast.parallel.run_jobs`) or,
-given a Dask scheduler's address, on that cluster; every task runs on one thread, so its numbers
-do not depend on where it ran, and a cell assembled from its tasks equals, bit for bit, the cell
-computed as one task (:func:`cell`). Baselines and treated networks come from, and go to, the
-engine's cache (:mod:`pruneplast.protocols.base`).
+the arms that regrow nothing). Tasks run in waves (:data:`WAVES`; a part of a regimen group one
+wave after the part before), each after the tasks whose states it reads, in worker processes on
+this machine (:func:`pruneplast.parallel.run_jobs`) or, given a Dask scheduler's address, on that
+cluster; every task runs on one thread, so its numbers do not depend on where it ran, and a cell
+assembled from its tasks equals, bit for bit, the cell computed as one task (:func:`cell`).
+Baselines and treated networks come from, and go to, the engine's cache
+(:mod:`pruneplast.protocols.base`).
 """
 
 from __future__ import annotations
@@ -638,23 +641,50 @@ def _treated_paths(setting: Setting, protocol: Protocol) -> dict[tuple[str, ...]
     )
 
 
-def state_keys(setting: Setting, protocol: Protocol, part_minutes: float = PART_MINUTES) -> dict[str, str]:
+def _chosen_parts(
+    setting: Setting, protocol: Protocol, part_minutes: float, parts: Mapping[tuple[str, ...], Sequence] | None
+) -> dict[tuple[str, ...], list[tuple[int, int]]]:
+    """:func:`regimen_parts`, or ``parts`` (of the same form) checked: every group's cycles, whole,
+    one part after another."""
+    planned = regimen_parts(setting, protocol, part_minutes)
+    if parts is None:
+        return planned
+    out = {}
+    for names, whole in planned.items():
+        given = [tuple(p) for p in parts.get(names, whole)]
+        ends = [0] + [b for _, b in given]
+        if [a for a, _ in given] != ends[:-1] or ends[-1] != whole[-1][1] or any(a >= b for a, b in given):
+            raise ValueError(
+                f"parts[{names}] must be (first, last) cycles, one part after another from 0 to "
+                f"{whole[-1][1]}; got {given}"
+            )
+        out[names] = given
+    return out
+
+
+def state_keys(
+    setting: Setting,
+    protocol: Protocol,
+    part_minutes: float = PART_MINUTES,
+    parts: Mapping[tuple[str, ...], Sequence] | None = None,
+) -> dict[str, str]:
     """The cache key of every state a cell starts from or computes: its baselines ('baseline', one
     key over its seeds), the pruned network (the untreated arm's state: 'arms:untreated'), every
     group of study B's arms ('arms:ketamine', ...), and the rows of every other task ('sweep',
     'regimens:long_chronic', ..., 'study_b'; a regimen group split by cycles, :func:`regimen_parts`,
-    by parts: 'regimens:long_chronic:1-5', 'regimens:long_chronic:6-10')."""
+    by parts: 'regimens:long_chronic:1-5', 'regimens:long_chronic:6-10'). ``parts`` imposes the
+    groups' parts instead (as :func:`regimen_parts` gives them)."""
     from ..protocols.base import baseline_paths
 
     base = baseline_paths(_run_config(setting, protocol), _baseline_config(setting, protocol), setting.network)
     out = {"baseline": hashlib.sha256("".join(p.stem for p in base.values()).encode()).hexdigest()[:20]}
     out["sweep"] = _part_path("sweep", setting, protocol).stem
-    for names, parts in regimen_parts(setting, protocol, part_minutes).items():
+    for names, group_parts in _chosen_parts(setting, protocol, part_minutes, parts).items():
         label = "regimens:" + "+".join(names)
-        if len(parts) == 1:
+        if len(group_parts) == 1:
             out[label] = _part_path("regimens", setting, protocol, names).stem
             continue
-        for first, last in parts:
+        for first, last in group_parts:
             out[f"{label}:{first + 1}-{last}"] = _part_path("regimens", setting, protocol, names, (first, last)).stem
     for names, path in _treated_paths(setting, protocol).items():
         out["arms:" + "+".join(names)] = path.stem
@@ -662,7 +692,12 @@ def state_keys(setting: Setting, protocol: Protocol, part_minutes: float = PART_
     return out
 
 
-def tasks(cells_settings: Sequence[Setting], protocol: Protocol, part_minutes: float = PART_MINUTES) -> list[Task]:
+def tasks(
+    cells_settings: Sequence[Setting],
+    protocol: Protocol,
+    part_minutes: float = PART_MINUTES,
+    parts: Mapping[str, Mapping[tuple[str, ...], Sequence]] | None = None,
+) -> list[Task]:
     """Every task the cells need, each once (cells that need the same state share its task).
 
     Per setting: its baselines; study A's sweep and one task per training group of its regimens
@@ -672,12 +707,15 @@ def tasks(cells_settings: Sequence[Setting], protocol: Protocol, part_minutes: f
     (:func:`pruneplast.protocols.treatments.course_groups`); study B's measurements. A task is
     keyed on exactly the fields of the setting that change what it computes (:func:`state_keys`),
     so the regrowth-scale settings share the reference's baselines, sweep, pruned network and the
-    treated states of the arms that regrow nothing.
+    treated states of the arms that regrow nothing. ``parts`` (setting name -> its groups' parts, as
+    :func:`regimen_parts` gives them) imposes the parts of those settings: the same tasks at other
+    durations (``benchmarks/atlas_tasks.py`` times the studies' parts in short runs).
     """
     out: dict[str, Task] = {}
     for s in cells_settings:
-        keys = state_keys(s, protocol, part_minutes)
-        parts = {"+".join(names): p for names, p in regimen_parts(s, protocol, part_minutes).items()}
+        imposed = None if parts is None else parts.get(s.name)
+        keys = state_keys(s, protocol, part_minutes, imposed)
+        chosen = {"+".join(names): p for names, p in _chosen_parts(s, protocol, part_minutes, imposed).items()}
         w = float(s.network.n_weights) * len(protocol.seeds)
         cfgs = protocol.arm_configs(s)
         costs = {"baseline": 0.6 * protocol.baseline_epochs, "sweep": 0.02 * len(protocol.sweep_levels), "study_b": 1.0}
@@ -690,8 +728,8 @@ def tasks(cells_settings: Sequence[Setting], protocol: Protocol, part_minutes: f
                 cost = _regimen_cost(names, protocol)
                 if span:
                     first = int(span.split("-")[0]) - 1
-                    step, cycles = next((i, p) for i, p in enumerate(parts[joined]) if p[0] == first)
-                    cost *= (cycles[1] - cycles[0]) / parts[joined][-1][1]
+                    step, cycles = next((i, p) for i, p in enumerate(chosen[joined]) if p[0] == first)
+                    cost *= (cycles[1] - cycles[0]) / chosen[joined][-1][1]
             elif kind == "arms":  # per epoch: a mostly kept network > a noisy course > a 95%-sparse one
                 cost = sum(
                     cfgs[n].epochs * (0.5 if cfgs[n].regrow_fraction > 0 else 0.3 if cfgs[n].noise_start > 0 else 0.1)
