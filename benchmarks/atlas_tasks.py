@@ -15,7 +15,7 @@ replicas, one after another. The sweep and study B's measurements train nothing;
 time is scaled by the seeds alone. A regimen group that the atlas splits by cycles at the paper's
 durations (:func:`pruneplast.atlas.regimen_parts`, with ``--part-minutes``; a large value keeps
 every group whole) is split into the same parts in both runs, each part a task of its own
-('regimens:long_chronic:1-5'), its epochs those of its cycles. Times are CPU seconds of the
+('regimens:long_chronic:1-9'), its epochs those of its cycles. Times are CPU seconds of the
 one-thread process: on a quiet machine its wall time, and on a busy one what it would be with a
 core to itself (more, where the other processes share the core's caches and execution units).
 On a busy machine the difference of two short runs is noisy: check a task's per-epoch cost

@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -539,6 +538,12 @@ REGIMEN_SECONDS_PER_COST = 8.1e-6
 #: The longest a regimen task is expected to take (minutes on one thread): a regimen group expected
 #: to take longer is split by cycles into parts of at most this (:func:`regimen_parts`).
 PART_MINUTES = 40.0
+#: The cycles of a regimen do not take equally long: a cycle that trains with fewer than about this
+#: fraction of the weights still pruned is slower (near-dense training meets denormal floats), its
+#: weight ``1 + (NEAR_DENSE / pruned fraction)**2``. Fitted to the width x2 long chronic regimen's
+#: cycles timed one by one (``benchmarks/atlas_tasks.py width_x2 --part-minutes 0.001``, Intel Xeon:
+#: about 2 to 3 min each at the paper's scale for cycles 1-7, then 5, 16 and 31 min).
+NEAR_DENSE = 0.02
 
 
 @dataclass(frozen=True)
@@ -567,7 +572,7 @@ class Task:
 
     @property
     def label(self) -> str:
-        """The task as :func:`state_keys` names it: 'regimens:long_chronic', 'regimens:long_chronic:1-5'."""
+        """The task as :func:`state_keys` names it: 'regimens:long_chronic', 'regimens:long_chronic:1-9'."""
         cycles = f":{self.cycles[0] + 1}-{self.cycles[1]}" if self.cycles else ""
         return self.kind + (":" + "+".join(self.names) if self.names else "") + cycles
 
@@ -588,14 +593,26 @@ def _regimen_cost(names: Sequence[str], protocol: Protocol) -> float:
     return sum(0.5 * regimens[r].total_epochs + 0.05 * regimens[r].cycles for r in runs)
 
 
+def _cycle_shares(group, protocol: Protocol) -> list[float]:
+    """Each cycle's expected share of a training group's time: cycle k of a run weighs
+    ``1 + (NEAR_DENSE / q)**2``, q the fraction of weights still pruned while it trains, so that the
+    nearly dense last cycles of the long chronic regimen weigh most."""
+    cycles = group[0].schedule.cycles
+    w = [
+        sum(1 + (NEAR_DENSE / max(protocol.sparsity * (1 - r.schedule.fraction) ** k, 1e-12)) ** 2 for r in group)
+        for k in range(1, cycles + 1)
+    ]
+    return [x / sum(w) for x in w]
+
+
 def regimen_parts(
     setting: Setting, protocol: Protocol, part_minutes: float = PART_MINUTES
 ) -> dict[tuple[str, ...], list[tuple[int, int]]]:
     """Each training group of study A's regimens (:func:`_regimen_groups`) -> its parts' cycles,
     (first, last) each: one part ``(0, cycles)`` for a group expected to take at most
     ``part_minutes`` on one thread (:data:`REGIMEN_SECONDS_PER_COST`), else the fewest parts of
-    whole cycles expected to take at most that each, the earlier parts one cycle longer where the
-    cycles do not divide evenly."""
+    whole cycles expected to take at most that each (a cycle expected to take longer alone), each
+    part as many cycles as fit, the cycles' times shared as :data:`NEAR_DENSE` says."""
     from ..protocols.regimens import plan
 
     check_real("part_minutes", part_minutes, 0.0, lo_open=True)
@@ -604,9 +621,16 @@ def regimen_parts(
     for names, group in zip(_regimen_groups(protocol), plan(protocol.regimens())):
         cycles = group[0].schedule.cycles
         minutes = weights * _regimen_cost(names, protocol) * REGIMEN_SECONDS_PER_COST / 60
-        n = min(cycles, max(1, math.ceil(minutes / part_minutes)))
-        ends = [math.ceil(i * cycles / n) for i in range(n + 1)]
-        out[names] = list(zip(ends[:-1], ends[1:]))
+        if minutes <= part_minutes:
+            out[names] = [(0, cycles)]
+            continue
+        parts, first, spent = [], 0, 0.0
+        for k, share in enumerate(_cycle_shares(group, protocol)):
+            if k > first and spent + share * minutes > part_minutes:
+                parts.append((first, k))
+                first, spent = k, 0.0
+            spent += share * minutes
+        out[names] = parts + [(first, cycles)]
     return out
 
 
@@ -672,7 +696,7 @@ def state_keys(
     key over its seeds), the pruned network (the untreated arm's state: 'arms:untreated'), every
     group of study B's arms ('arms:ketamine', ...), and the rows of every other task ('sweep',
     'regimens:long_chronic', ..., 'study_b'; a regimen group split by cycles, :func:`regimen_parts`,
-    by parts: 'regimens:long_chronic:1-5', 'regimens:long_chronic:6-10'). ``parts`` imposes the
+    by parts: 'regimens:long_chronic:1-9', 'regimens:long_chronic:10-10'). ``parts`` imposes the
     groups' parts instead (as :func:`regimen_parts` gives them)."""
     from ..protocols.base import baseline_paths
 
@@ -711,11 +735,17 @@ def tasks(
     :func:`regimen_parts` gives them) imposes the parts of those settings: the same tasks at other
     durations (``benchmarks/atlas_tasks.py`` times the studies' parts in short runs).
     """
+    from ..protocols.regimens import plan
+
     out: dict[str, Task] = {}
     for s in cells_settings:
         imposed = None if parts is None else parts.get(s.name)
         keys = state_keys(s, protocol, part_minutes, imposed)
         chosen = {"+".join(names): p for names, p in _chosen_parts(s, protocol, part_minutes, imposed).items()}
+        shares = {
+            "+".join(n): _cycle_shares(g, protocol)
+            for n, g in zip(_regimen_groups(protocol), plan(protocol.regimens()))
+        }
         w = float(s.network.n_weights) * len(protocol.seeds)
         cfgs = protocol.arm_configs(s)
         costs = {"baseline": 0.6 * protocol.baseline_epochs, "sweep": 0.02 * len(protocol.sweep_levels), "study_b": 1.0}
@@ -729,7 +759,7 @@ def tasks(
                 if span:
                     first = int(span.split("-")[0]) - 1
                     step, cycles = next((i, p) for i, p in enumerate(chosen[joined]) if p[0] == first)
-                    cost *= (cycles[1] - cycles[0]) / chosen[joined][-1][1]
+                    cost *= sum(shares[joined][cycles[0] : cycles[1]])
             elif kind == "arms":  # per epoch: a mostly kept network > a noisy course > a 95%-sparse one
                 cost = sum(
                     cfgs[n].epochs * (0.5 if cfgs[n].regrow_fraction > 0 else 0.3 if cfgs[n].noise_start > 0 else 0.1)

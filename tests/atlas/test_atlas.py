@@ -277,7 +277,7 @@ def test_each_state_keyed_on_what_changes_it():
     shared = {"baseline", "sweep", "arms:untreated", "arms:ssri", "arms:neurosteroid"}
     for s in cells[1:]:
         if s.name == "width_x2":  # the one setting whose long chronic regimen runs in parts (of cycles)
-            parts = ["regimens:long_chronic:1-5", "regimens:long_chronic:6-10"]
+            parts = ["regimens:long_chronic:1-9", "regimens:long_chronic:10-10"]
             assert list(keys[s.name]) == [p for k in ref for p in (parts if k == "regimens:long_chronic" else [k])]
             assert not set(keys[s.name].values()) & set(ref.values())
             continue
@@ -336,8 +336,9 @@ def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
 
 def test_the_long_chronic_regimen_runs_in_parts_where_it_would_take_too_long():
     """At the studies' durations only the widest networks' long chronic regimen is expected to take
-    longer than a task may: it runs in two parts of five cycles, the second a wave after the first,
-    and no regimen task is expected to take longer than the limit."""
+    longer than a task may: it runs in two parts, the second a wave after the first, and no regimen
+    task is expected to take longer than the limit. Its nearly dense last cycles take longest, so
+    its last cycle is a part of its own."""
     from pruneplast.atlas import protocol
 
     paper = atlas.Protocol()
@@ -345,8 +346,8 @@ def test_the_long_chronic_regimen_runs_in_parts_where_it_would_take_too_long():
     split = {s.name for s in cells if len(protocol.regimen_parts(s, paper)[("long_chronic",)]) > 1}
     assert split == {"width_x2"}
     width = next(s for s in cells if s.name == "width_x2")
-    assert protocol.regimen_parts(width, paper)[("long_chronic",)] == [(0, 5), (5, 10)]
-    assert protocol.regimen_parts(width, paper, part_minutes=20)[("long_chronic",)] == [(0, 4), (4, 7), (7, 10)]
+    assert protocol.regimen_parts(width, paper)[("long_chronic",)] == [(0, 9), (9, 10)]
+    assert protocol.regimen_parts(width, paper, part_minutes=20)[("long_chronic",)] == [(0, 8), (8, 9), (9, 10)]
     assert protocol.regimen_parts(width, paper, part_minutes=1e-9)[("long_chronic",)] == [(k, k + 1) for k in range(10)]
     per_cost = protocol.REGIMEN_SECONDS_PER_COST / 60
     for s in cells:
@@ -354,8 +355,8 @@ def test_the_long_chronic_regimen_runs_in_parts_where_it_would_take_too_long():
             assert t.cost * per_cost <= protocol.PART_MINUTES, (s.name, t.label)
     chronic = [t for t in atlas.tasks([width], paper) if t.kind == "regimens" and t.names == ("long_chronic",)]
     assert [(t.label, t.cycles, t.wave) for t in chronic] == [
-        ("regimens:long_chronic:1-5", (0, 5), 1),
-        ("regimens:long_chronic:6-10", (5, 10), 2),
+        ("regimens:long_chronic:1-9", (0, 9), 1),
+        ("regimens:long_chronic:10-10", (9, 10), 2),
     ]
     whole = next(t for t in atlas.tasks([width], paper, part_minutes=1e9) if t.label == "regimens:long_chronic")
     assert sum(t.cost for t in chronic) == pytest.approx(whole.cost) and whole.cycles is None
