@@ -2,7 +2,7 @@
 
 ``python benchmarks/directions.py [--quick] [--out FILE]`` (written to
 ``benchmarks/directions.json``). Every comparison is made in one run, variants interleaved, best
-of several trials (as in ``bench.py``). The rows:
+of several trials (as in ``bench.py``, :func:`limit.best_times`). The rows:
 
 * ``noise_draw``: torch draws a CPU generator's normal numbers on one thread. Each replica has its
   own generator, so the replicas' blocks can be drawn on both cores and stay bit-identical. How
@@ -23,7 +23,7 @@ of several trials (as in ``bench.py``). The rows:
 The parallel draw (:func:`parallel_fill`) and the kernel are the script's own; the engine draws
 serially and multiplies with torch's CSR product (``benchmarks/README.md`` says why). Training
 phases without internal noise run on the live units only (``pruneplast.kernels.compact.compact_plans``);
-``bench.py``'s maintenance rows measure that against multiplying every kept weight.
+``bench.py``'s maintenance rows (``steps.py``) measure that against multiplying every kept weight.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from bench import BATCH, MAINTENANCE, best_times, replicas  # noqa: E402
+from limit import best_times  # noqa: E402
+from setups import BATCH, MAINTENANCE, replicas  # noqa: E402
 
 import pruneplast.kernels.layers as layers  # noqa: E402
 import pruneplast.network as network  # noqa: E402
