@@ -53,7 +53,7 @@ import pruneplast.kernels.layers as layers  # noqa: E402
 import pruneplast.network as network  # noqa: E402
 from pruneplast import rng  # noqa: E402
 from pruneplast.config import TaskConfig, TrainConfig  # noqa: E402
-from pruneplast.operators import Adam, _batch, _batch_order, _loss, train  # noqa: E402
+from pruneplast.operators import Adam, ensemble_loss, minibatch, shuffle_order, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
 from pruneplast.results import atomic_write  # noqa: E402
 from pruneplast.stress import evaluate  # noqa: E402
@@ -134,8 +134,8 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
         layers = [(p, tuple(wt), b) for p, wt, b in zip(plans, parts, biases)]
         params = [t for pt in parts for t in pt if t is not None] + biases
         opt = Adam(params, 1e-5)
-        order = _batch_order(net.generators("bench", "shuffle"), steps * BATCH, net.device)
-        batches = [_batch(data, order[:, k * BATCH : (k + 1) * BATCH]) for k in range(steps)]
+        order = shuffle_order(net.generators("bench", "shuffle"), steps * BATCH, net.device)
+        batches = [minibatch(data, order[:, k * BATCH : (k + 1) * BATCH]) for k in range(steps)]
 
         def run(mode: str) -> None:
             gens = net.generators("bench", "noise")
@@ -150,7 +150,7 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
                     logits = net.forward(x, sigma_int=0.5, generators=gens, layers=layers)
                 else:
                     logits = net.forward(x, layers=layers)
-                opt.step(torch.autograd.grad(_loss(logits, y), params))
+                opt.step(torch.autograd.grad(ensemble_loss(logits, y), params))
 
         t = best_times({k: (lambda k=k: run(k)) for k in ("no noise", "in the step", "prefetched")}, trials)
         row = {"replicas": m, "sparsity": s, "steps": steps, **{f"{k}_ms": v / steps * 1e3 for k, v in t.items()}}
@@ -330,7 +330,7 @@ def _numba_kernel():
 @contextmanager
 def kernel_products(matmul):
     """The engine's sparse forward and input-gradient products replaced by ``matmul`` (CPU)."""
-    cls = layers._SparseLinear
+    cls = layers.SparseLinear
     original = cls.forward, cls.backward
 
     def index(plan):

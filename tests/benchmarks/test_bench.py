@@ -167,9 +167,9 @@ def test_sparse_kernel_row_is_skipped_without_numba_and_says_so(monkeypatch):
 def test_sparse_kernel_swaps_the_products_and_restores_them():
     pytest.importorskip("numba")
     d = _directions()
-    before = (d.layers._SparseLinear.forward, d.layers._SparseLinear.backward)
+    before = (d.layers.SparseLinear.forward, d.layers.SparseLinear.backward)
     res = d.sparse_kernel(2, [4], steps=2, trials=1)
-    assert (d.layers._SparseLinear.forward, d.layers._SparseLinear.backward) == before
+    assert (d.layers.SparseLinear.forward, d.layers.SparseLinear.backward) == before
     assert [r["batch"] for r in res["products"]] == [4, 4]
     assert all(r["max_abs_diff"] < 1e-5 for r in res["products"])
     assert all(r["identical_weights"] for r in res["maintenance_steps"])
