@@ -322,7 +322,7 @@ def _arm_params(field_name: str) -> dict[str, Param]:
 _TREATMENT_PARAMS = {  # shared by chapters 5 and 6, so chapter 6 reuses chapter 5's cached states
     **_DEPRESSED_STATE,
     "regrow_fraction": Param(
-        "fraction", arms.arm("ketamine").regrow_fraction, "ketamine-like: fraction of pruned weights regrown"
+        "fraction", arms.arm("ketamine").regrow.fraction, "ketamine-like: fraction of pruned weights regrown"
     ),
     **_arm_params("epochs"),
     "workers": Param(

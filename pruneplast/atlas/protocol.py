@@ -44,7 +44,6 @@ engine's cache (:mod:`pruneplast.protocols.base`).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -256,11 +255,12 @@ class Protocol:
         """The studies' arms under ``setting``: epochs as given, learning rate scaled, regrowth SD."""
         from ..protocols.treatments import configs
 
-        cfgs = configs(arms.STUDY_ARMS, epochs=dict(self.treatment_epochs))
-        return {
-            n: dataclasses.replace(c, lr=c.lr * setting.lr_factor, regrow_init_std=setting.regrow_init_std)
-            for n, c in cfgs.items()
-        }
+        return configs(
+            arms.STUDY_ARMS,
+            epochs=dict(self.treatment_epochs),
+            lr_factor=setting.lr_factor,
+            regrow_init_std=setting.regrow_init_std,
+        )
 
 
 def _run_config(setting: Setting, protocol: Protocol) -> RunConfig:
@@ -579,7 +579,7 @@ def tasks(cells_settings: Sequence[Setting], protocol: Protocol) -> list[Task]:
                 cost = sum(0.5 * regimens[r].total_epochs + 0.05 * regimens[r].cycles for r in runs)
             elif kind == "arms":  # per epoch: a mostly kept network > a noisy course > a 95%-sparse one
                 cost = sum(
-                    cfgs[n].epochs * (0.5 if cfgs[n].regrow_fraction > 0 else 0.3 if cfgs[n].noise_start > 0 else 0.1)
+                    cfgs[n].epochs * (0.5 if cfgs[n].regrows else 0.3 if cfgs[n].noise_start > 0 else 0.1)
                     for n in names
                 )
             else:
