@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
     b.add_argument("--no-pdf", action="store_true", help="do not print the book as one PDF (pruneplast pdf)")
+    b.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="pages executed side by side, each in its own process with one torch thread (default: 1)",
+    )
 
     d = sub.add_parser(
         "pdf",
@@ -243,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "book":
-            booktools.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            if args.jobs < 1:
+                raise booktools.ParameterError(f"--jobs must be an integer >= 1; got {args.jobs}")
+            booktools.build_book(
+                args.profile, args.build_dir, force=args.force, strict=not args.no_strict, jobs=args.jobs
+            )
             if not args.no_pdf:
                 from .booktools.pdf import print_built_book
 

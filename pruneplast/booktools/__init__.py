@@ -20,7 +20,15 @@ None of it is part of a cached state's key or a page's stamp except :mod:`.execu
 from __future__ import annotations
 
 from ._common import CELL_TIMEOUT, NOTEBOOK_DIRS, PACKAGE_DIR, ParameterError  # noqa: F401
-from .book import build_book, execute_book, jupyter_book_command, stage_book, toc_files, write_timings  # noqa: F401
+from .book import (  # noqa: F401
+    PageFailed,
+    build_book,
+    execute_book,
+    jupyter_book_command,
+    stage_book,
+    toc_files,
+    write_timings,
+)
 from .execution import execute  # noqa: F401
 from .memory import PeakMemory  # noqa: F401
 from .notebooks import (  # noqa: F401

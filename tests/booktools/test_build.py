@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -298,6 +299,49 @@ def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch)
     assert [p["page"] for p in rec["pages"]] == ["book/tiny"] and rec["pages"][0]["seconds"] > 0
     assert rec["complete"] is False and rec["failed_page"] == "book/bad" and rec["html_s"] is None
     assert not list((tmp_path / "b").glob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_path, monkeypatch):
+    """``jobs=2``: every page executed once, in a process of its own with one torch thread, the
+    records in toc order, pages that are not chapters one at a time (the second's stamp covers
+    the first's results file); a failing page stops the page beside it (its kernel ends, nothing
+    is written for it) and is named in the error and in the timings."""
+    import psutil
+
+    root = _tiny_project(tmp_path)
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+    threads = "import torch\nassert torch.get_num_threads() == 1, torch.get_num_threads()\n"
+    (root / "book" / "tiny2.md").write_text(
+        TINY.replace("# Tiny", "# Tiny two") + f"\n```{{code-cell}} ipython3\n{threads}```\n"
+    )
+    toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n  - file: book/tiny2\n"
+    (root / "_toc.yml").write_text(toc)
+    with pytest.raises(ValueError, match="jobs"):
+        booktools.execute_book("quick", tmp_path / "b", root, jobs=0)
+    first = booktools.execute_book("quick", tmp_path / "b", root, jobs=2)
+    assert [r["page"] for r in first] == ["book/tiny", "book/tiny2"] and all(r["executed"] for r in first)
+    rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
+    assert rec["jobs"] == 2 and rec["threads"] == 1
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root, jobs=2)] == [False, False]
+    # a slow page beside a failing one (both taken for chapters, which run side by side): the
+    # failure stops it
+    monkeypatch.setattr(booktools.book, "chapters", types.SimpleNamespace(CHAPTERS={"slow": None, "bad": None}))
+    (root / "book" / "slow.md").write_text(
+        TINY.replace("# Tiny", "# Slow") + "\n```{code-cell} ipython3\nimport time\ntime.sleep(120)\n```\n"
+    )
+    (root / "book" / "bad.md").write_text(
+        TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\nraise ValueError('this page fails')\n```\n"
+    )
+    (root / "_toc.yml").write_text(toc.replace("book/tiny2\n", "book/tiny2\n  - file: book/slow\n  - file: book/bad\n"))
+    t0 = time.perf_counter()
+    with pytest.raises(booktools.PageFailed, match="this page fails") as exc:
+        booktools.execute_book("quick", tmp_path / "b", root, jobs=2)
+    assert exc.value.page == "book/bad" and time.perf_counter() - t0 < 100, "the slow page was not stopped"
+    rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
+    assert rec["failed_page"] == "book/bad" and rec["complete"] is False
+    assert not (tmp_path / "b" / "exec" / "quick" / "book" / "slow.ipynb").exists()
+    assert not psutil.Process().children(recursive=True), "a page's process or kernel outlived the build"
 
 
 def test_missing_toc_page_is_an_error(tmp_path):
