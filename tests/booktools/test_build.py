@@ -334,7 +334,7 @@ def test_chapter_parameter_cells_hold_the_paper_defaults():
 
 def test_every_notebook_registered_or_a_page():
     for nb in (ROOT / "notebooks").glob("*.md"):
-        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters.py"
+        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters/"
 
 
 # --------------------------------------------------------------------------- atomic results
