@@ -1,6 +1,6 @@
 """Book tooling: find the text notebooks, execute them (stamped), build the HTML book, keep the checks' references.
 
-* :mod:`.notebooks`: discovery and papermill parameters;
+* :mod:`.notebooks`: discovery and papermill parameters, a run's values checked once (``request``);
 * :mod:`.execution`: one notebook executed with papermill, its outputs post-processed;
 * :mod:`.outputs`: every folder a command writes checked before any work, results kept until
   replaced, ``pruneplast run``;
@@ -33,6 +33,7 @@ from .execution import execute  # noqa: F401
 from .memory import PeakMemory  # noqa: F401
 from .notebooks import (  # noqa: F401
     ParamInfo,
+    Request,
     chapter_name,
     describe_parameters,
     find_notebook,
@@ -42,6 +43,7 @@ from .notebooks import (  # noqa: F401
     parameters_for,
     parse_value,
     read_notebook,
+    request,
     text_notebooks,
 )
 from .outputs import (  # noqa: F401

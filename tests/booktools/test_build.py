@@ -155,6 +155,31 @@ def test_find_notebook_by_name_prefix_and_path(tiny):
 
 
 # --------------------------------------------------------------------------- the rerun command
+def test_a_run_finds_its_notebook_and_checks_its_values_once(tmp_path, monkeypatch, capsys):
+    """``pruneplast run 02 -p sparsity 0.9``: the notebook found once, the value read and checked
+    once (:func:`booktools.request`), and the checked values are what the execution gets."""
+    from pruneplast import cli
+    from pruneplast.booktools import notebooks, outputs
+
+    found: list = []
+    checked: list = []
+    executed: list = []
+    find, validate = notebooks.find_notebook, chapters.validate
+    monkeypatch.setattr(notebooks, "find_notebook", lambda *a, **k: found.append(a[0]) or find(*a, **k))
+    monkeypatch.setattr(chapters, "validate", lambda *a, **k: checked.append(a[0]) or validate(*a, **k))
+    monkeypatch.setattr(outputs, "execute", lambda path, out, params, **kw: executed.append((path, params)))
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["run", "02", "-p", "sparsity", "0.9", "--out", str(tmp_path / "run")]) == 0
+    assert found == ["02"] and checked == ["02_pruning_cliff"]
+    ((path, params),) = executed
+    want = chapters.validate(
+        "02_pruning_cliff", {**chapters.profile_values("02_pruning_cliff", "quick"), "sparsity": 0.9}
+    )
+    assert path == ROOT / "notebooks" / "02_pruning_cliff.md" and params == want
+    assert "running 02_pruning_cliff at profile 'quick' with sparsity=0.9" in capsys.readouterr().out
+
+
 def test_cli_unknown_parameter_fails_before_running(tmp_path):
     path = _first_chapter()
     out = tmp_path / "never"
@@ -378,7 +403,7 @@ def test_chapter_parameter_cells_hold_the_paper_defaults():
 
 def test_every_notebook_registered_or_a_page():
     for nb in (ROOT / "notebooks").glob("*.md"):
-        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters.py"
+        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters/"
 
 
 # --------------------------------------------------------------------------- atomic results
