@@ -75,7 +75,9 @@ class Page:
         """Seconds since the chapter opened."""
         return time.perf_counter() - self.started
 
-    def close(self, df: pd.DataFrame | None, claims: Sequence[str] = ()) -> dict[str, dict | None]:
+    def close(
+        self, df: pd.DataFrame | None, claims: Sequence[str] = (), say_where: bool = True
+    ) -> dict[str, dict | None]:
         """Save the chapter's tidy results, glue each claim's verdict and the runtime.
 
         ``df`` is written atomically as ``<notebook>.csv`` / ``.json`` under the profile's results
@@ -83,8 +85,8 @@ class Page:
         nothing (a page whose run leaves the results alone). Each claim id in ``claims`` is scored
         on the saved results and its verdict glued as ``verdict_<first two characters of the
         id>`` (bold Markdown); a claim the run cannot score (a rerun that lacks what it needs)
-        says so instead. ``runtime_s`` is glued last. Returns each claim's scorecard result
-        (``None`` where it was not scored)."""
+        says so instead. ``runtime_s`` is glued last; with ``say_where`` the results' path is
+        printed. Returns each claim's scorecard result (``None`` where it was not scored)."""
         from IPython.display import Markdown
 
         if df is not None:
@@ -104,7 +106,7 @@ class Page:
             verdicts[f"verdict_{cid[:2]}"] = Markdown(f"**{verdict}**")
         glue_hidden(verdicts)
         glue_hidden({"runtime_s": self.runtime()})
-        if self.out is not None:
+        if say_where and self.out is not None:
             root = results.project_root()
             shown = self.out.relative_to(root) if self.out.is_relative_to(root) else self.out
             print(f"results written to {shown}")
