@@ -53,6 +53,7 @@ class Page:
     choices: ModelChoices | None = None  # the model choices, for chapters that take them
     out: Path | None = None  # the results CSV, once close() has saved it
     saved: pd.DataFrame | None = None  # the results as read back from ``out``
+    claims: dict[str, dict | None] = field(default_factory=dict)  # close()'s scorecard results, by claim id
 
     @property
     def profile(self) -> str:
@@ -75,9 +76,7 @@ class Page:
         """Seconds since the chapter opened."""
         return time.perf_counter() - self.started
 
-    def close(
-        self, df: pd.DataFrame | None, claims: Sequence[str] = (), say_where: bool = True
-    ) -> dict[str, dict | None]:
+    def close(self, df: pd.DataFrame | None, claims: Sequence[str] = (), say_where: bool = True) -> None:
         """Save the chapter's tidy results, glue each claim's verdict and the runtime.
 
         ``df`` is written atomically as ``<notebook>.csv`` / ``.json`` under the profile's results
@@ -85,8 +84,9 @@ class Page:
         nothing (a page whose run leaves the results alone). Each claim id in ``claims`` is scored
         on the saved results and its verdict glued as ``verdict_<first two characters of the
         id>`` (bold Markdown); a claim the run cannot score (a rerun that lacks what it needs)
-        says so instead. ``runtime_s`` is glued last; with ``say_where`` the results' path is
-        printed. Returns each claim's scorecard result (``None`` where it was not scored)."""
+        says so instead; each claim's scorecard result is kept in ``claims`` (``None`` where it
+        was not scored). ``runtime_s`` is glued last; with ``say_where`` the results' path is
+        printed. Returns nothing, so a cell ending in it shows nothing."""
         from IPython.display import Markdown
 
         if df is not None:
@@ -104,13 +104,13 @@ class Page:
             else:
                 scored[cid], verdict = result, result["verdict"]
             verdicts[f"verdict_{cid[:2]}"] = Markdown(f"**{verdict}**")
+        self.claims = scored
         glue_hidden(verdicts)
         glue_hidden({"runtime_s": self.runtime()})
         if say_where and self.out is not None:
             root = results.project_root()
             shown = self.out.relative_to(root) if self.out.is_relative_to(root) else self.out
             print(f"results written to {shown}")
-        return scored
 
     def _saved(self) -> pd.DataFrame:
         if self.saved is None:

@@ -79,7 +79,7 @@ def test_a_bad_value_fails_at_the_opening_naming_the_parameter(glued):
 
 def test_closing_saves_reads_back_and_glues_the_runtime(glued, results_root, capsys):
     page = pages.open_chapter("01_model_and_task", namespace("01_model_and_task"), study_numbers=False)
-    assert page.close(frame()) == {}
+    assert page.close(frame()) is None and page.claims == {}
     assert page.out == results_root / "quick" / "01_model_and_task.csv"
     pd.testing.assert_frame_equal(page.saved, results.load_results("01_model_and_task", "quick"))
     assert page.saved["value"].tolist() == [50.0, 51.0, 52.0]
@@ -103,8 +103,8 @@ def test_closing_without_results_saves_nothing_and_says_nothing(glued, results_r
 
 def test_a_claim_the_run_cannot_score_says_so(glued, results_root):
     page = pages.open_chapter("02_pruning_cliff", namespace("02_pruning_cliff"))
-    scored = page.close(frame(), claims=("A1_pruned_combined",))
-    assert scored == {"A1_pruned_combined": None}
+    page.close(frame(), claims=("A1_pruned_combined",))
+    assert page.claims == {"A1_pruned_combined": None}
     assert glued["verdict_A1"].data.startswith("**not scored here (")
 
 
@@ -112,7 +112,8 @@ def test_verdicts_of_a_scored_claim_are_the_scorecards(glued, results_root, monk
     page = pages.open_chapter("02_pruning_cliff", namespace("02_pruning_cliff"))
     result = {"verdict": "reproduced", "tests": []}
     monkeypatch.setattr(scorecard, "evaluate", lambda cid, df: result if cid == "A3_recovered_combined" else {})
-    assert page.close(frame(), claims=("A3_recovered_combined",)) == {"A3_recovered_combined": result}
+    page.close(frame(), claims=("A3_recovered_combined",))
+    assert page.claims == {"A3_recovered_combined": result}
     assert glued["verdict_A3"].data == "**reproduced**"
     shown = page.chapter_verdicts()
     assert shown.data == scorecard.chapter_verdicts("02_pruning_cliff", page.saved)
