@@ -420,9 +420,11 @@ from .treatment_tables import (  # noqa: E402, F401
     TABLE_ROWS,
     comparison_long,
     comparison_table,
+    headline_numbers,
     off_drug_table,
     paper_tolerance,
     paper_value,
+    structure_table,
     summary,
     tolerance_frame,
 )
