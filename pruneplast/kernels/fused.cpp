@@ -97,8 +97,11 @@ inline float lane_sum(const float* a, int64_t n) {
   v16 acc = splat(0.0f);
   int64_t i = 0;
   for (; i + LANES <= n; i += LANES) acc += vload(a + i);
-  for (int j = 0; i + j < n; ++j) acc[j] += a[i + j];
-  return fold_lanes(acc);
+  if (i == n) return fold_lanes(acc);
+  float t[LANES];  // the last samples, lane by lane (the accumulator stays in registers above)
+  vstore(t, acc);
+  for (int j = 0; i + j < n; ++j) t[j] += a[i + j];
+  return fold_lanes(vload(t));
 }
 
 // sum_i g[i] h[i] (lanes as lane_sum, a fused multiply-add per sample), and gh[i] += w g[i] when
@@ -113,15 +116,17 @@ inline float dot_axpy(const float* __restrict g, const float* __restrict h, floa
       acc = vfma(gv, vload(h + i), acc);
       vstore(gh + i, vfma(wv, gv, vload(gh + i)));
     }
-    for (int j = 0; i + j < n; ++j) {
-      acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
-      gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
-    }
   } else {
     for (; i + LANES <= n; i += LANES) acc = vfma(vload(g + i), vload(h + i), acc);
-    for (int j = 0; i + j < n; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
   }
-  return fold_lanes(acc);
+  if (i == n) return fold_lanes(acc);
+  float t[LANES];  // the last samples, lane by lane
+  vstore(t, acc);
+  for (int j = 0; i + j < n; ++j) {
+    t[j] = std::fma(g[i + j], h[i + j], t[j]);
+    if (gh != nullptr) gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
+  }
+  return fold_lanes(vload(t));
 }
 
 // z[i] = bias + sum_e w_e h_e[i] (entries in order, a fused multiply-add each), with ReLU when
@@ -277,17 +282,19 @@ at::Tensor fused_step(
             for (int64_t b = 0; b < B; ++b) hr[b] = ar[b] * sc - sh;
           }
         };
+        // each row's bias plus its folded constant inputs, first for every row (the rows' chains of
+        // multiply-adds are independent and overlap), kept in the row's first sample or in Ac
         for (int64_t r = 0; r < a.n_rows; ++r) {
-          float bc = P[n_entries + a.rows_off + r];  // bias plus the folded constant inputs
-          const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1], em = MID[a.rows_off + r];
-          for (int64_t e = em; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
-          if (r < a.n_live) {
-            const bool relu = hidden && !th;
-            row_product(bc, P + e0, COL + e0, em - e0, prev_h, B, relu, a.A + r * B);
-            if (relu) modulate(r);  // while the row is in the first-level cache
-          } else {
-            a.Ac[r - a.n_live] = bc;
-          }
+          float bc = P[n_entries + a.rows_off + r];
+          const int64_t e1 = a.ptr[r + 1];
+          for (int64_t e = MID[a.rows_off + r]; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
+          (r < a.n_live ? a.A[r * B] : a.Ac[r - a.n_live]) = bc;
+        }
+        const bool relu = hidden && !th;
+        for (int64_t r = 0; r < a.n_live; ++r) {
+          const int64_t e0 = a.ptr[r], em = MID[a.rows_off + r];
+          row_product(a.A[r * B], P + e0, COL + e0, em - e0, prev_h, B, relu, a.A + r * B);
+          if (relu) modulate(r);  // while the row is in the first-level cache
         }
         if (!hidden) break;
         if (th) {
