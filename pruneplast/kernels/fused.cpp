@@ -38,12 +38,17 @@ enum Desc : int64_t { ROWS_OFF = 0, N_LIVE, N_ROWS, PTR_OFF, WS_OFF, WIDTH, XT_O
 // below runs in 16 lanes whatever the machine's vector width, so its result does not depend on it.
 typedef float v16 __attribute__((vector_size(LANES * sizeof(float))));
 
+#if defined(__AVX512F__)
+inline v16 vload(const float* p) { return (v16)_mm512_loadu_ps(p); }
+inline void vstore(float* p, v16 v) { _mm512_storeu_ps(p, (__m512)v); }
+#else
 inline v16 vload(const float* p) {
   v16 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 inline void vstore(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+#endif
 inline v16 splat(float x) {
   v16 v;
   for (int j = 0; j < LANES; ++j) v[j] = x;
@@ -84,12 +89,21 @@ inline v16 vrelu(v16 a) {
 
 // The lanes summed pairwise in a fixed order: lane j + 8 into j, then j + 4, j + 2, j + 1.
 inline float fold_lanes(v16 v) {
+#if defined(__AVX512F__)
+  const __m512 x = (__m512)v;  // the same additions on the machine's halves and quarters
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+  const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(x), hi);
+  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+  return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+#else
   float a[LANES];
   vstore(a, v);
   for (int j = 0; j < 8; ++j) a[j] += a[j + 8];
   for (int j = 0; j < 4; ++j) a[j] += a[j + 4];
   for (int j = 0; j < 2; ++j) a[j] += a[j + 2];
   return a[0] + a[1];
+#endif
 }
 
 // Sample i goes to lane i mod 16 (in order), then the lanes are folded.
