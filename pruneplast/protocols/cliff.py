@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence
 
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig
+from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig, check_config
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune_to, regrow, train
@@ -34,15 +35,15 @@ def main_experiment(
     base: EnsembleMLP,
     data: EnsembleData,
     prune_cfg: PruneConfig = PruneConfig(),
-    regrow_fraction: float = 0.5,
+    regrow_cfg: RegrowConfig = RegrowConfig(),
     consolidation: TrainConfig = CONSOLIDATION,
     conditions: Sequence[str] = MAIN_CONDITIONS,
     progress=None,
-    regrow_init_std: float = RegrowConfig().init_std,
 ):
     """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered').
 
-    ``regrow_init_std``: SD of the regrown weights (both arms)."""
+    ``regrow_cfg``: the regrowth of both arms, each with its own method (gradient-guided, random)."""
+    check_config("regrow_cfg", regrow_cfg, RegrowConfig)
     frames = [
         evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
         structure(base, extra={"stage": "baseline", "regrowth": "none"}),
@@ -59,7 +60,7 @@ def main_experiment(
         for d in arm.meta:
             d["regrowth"] = method
         before = arm.clone()
-        cfg = RegrowConfig(fraction=regrow_fraction, method=method, init_std=regrow_init_std)
+        cfg = dataclasses.replace(regrow_cfg, method=method)
         grown = regrow(arm, data, cfg, tag="regrow")
         frames.append(regrowth_selectivity(before, grown, data, cfg, tag="regrow", extra={"stage": "regrown"}))
         arms.append(arm)

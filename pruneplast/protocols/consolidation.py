@@ -19,7 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ..config import CONSOLIDATION, RegrowConfig, RelapseConfig, TrainConfig, check_int_list
+from ..config import CONSOLIDATION, RegrowConfig, RelapseConfig, TrainConfig, check_config, check_int_list
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import regrow, train
@@ -43,24 +43,23 @@ TABLE_COLUMNS = (
 def duration_curve(
     start: EnsembleMLP,
     data: EnsembleData,
-    regrow_fraction: float = 0.5,
+    regrow_cfg: RegrowConfig = RegrowConfig(),
     consolidation: TrainConfig = TrainConfig(epochs=20, lr=CONSOLIDATION.lr),
     checkpoints: Sequence[int] | None = None,
     conditions: Sequence[str] = CONDITIONS,
     relapse: RelapseConfig = RelapseConfig(),
     progress: bool | None = None,
-    regrow_init_std: float = RegrowConfig().init_std,
 ) -> pd.DataFrame:
-    """Regrow ``start`` (a pruned ensemble, left unchanged) once, consolidate, evaluate at checkpoints.
+    """Regrow ``start`` (a pruned ensemble, left unchanged) once (``regrow_cfg``), consolidate, evaluate
+    at checkpoints.
 
-    ``regrow_init_std``: SD of the regrown weights.
     checkpoints: consolidation epochs (0 = right after regrowth) at which to evaluate; default
         every epoch from 0 to ``consolidation.epochs``.
     Returns tidy rows (see :func:`~pruneplast.protocols.base.relapse_probe`) labelled
     ``experiment='consolidation'`` and ``epochs``; accuracies in %, sparsities in % of weights,
     relapse drop in percentage points.
     """
-    regrow_cfg = RegrowConfig(fraction=regrow_fraction, init_std=regrow_init_std)  # validated early
+    check_config("regrow_cfg", regrow_cfg, RegrowConfig)
     n_epochs = consolidation.epochs
     if checkpoints is None:
         wanted = set(range(n_epochs + 1))
