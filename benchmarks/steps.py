@@ -127,12 +127,20 @@ def bench_step_kinds(steps: int, trials: int, limit: float, m: int = 10, noise_s
     return rows
 
 
-def bench_fused_step(steps: int, trials: int, m: int = 10, noise_sd: float = 0.5, check_steps: int = 8) -> dict:
+def bench_fused_step(
+    steps: int, trials: int, m: int = 10, noise_sd: float = 0.5, check_steps: int = 8, limit_1: float | None = None
+) -> dict:
     """The opt-in fused step (``PRUNEPLAST_FUSED=1``, :mod:`pruneplast.kernels.fused`) against the
     standard path: 10 replicas at 95%, one thread, without and with internal noise, ms per step over
     ``steps`` mini-batches (phase set-up included, best of ``trials``), and how far the two paths'
     weights are apart after ``check_steps`` and after ``steps`` steps (max |dW|, summation order),
-    with the load average while it ran (other processes share the cores)."""
+    with the load average while it ran (other processes share the cores).
+
+    Each kind's floor at one thread, as :func:`bench_step_kinds` takes it (:func:`step_work`):
+    ``limit_1`` GFLOP/s (one thread's product rate; timed here when None) and the one-thread
+    :func:`memory_rate`; with noise, plus the time of drawing the noise of a step from the random
+    streams (``noise_draw_ms``, timed in the same rounds: both paths draw the same numbers).
+    ``*_times_floor``: each path's time per step over that floor."""
     if fused.why_not_compiled() is not None:
         return {"skipped": f"the fused step cannot be built here: {fused.why_not_compiled()}"}
     if fused.load() is None:
@@ -149,7 +157,12 @@ def bench_fused_step(steps: int, trials: int, m: int = 10, noise_sd: float = 0.5
     torch.set_num_threads(1)
     try:
         load = os.getloadavg()
+        if limit_1 is None:
+            a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+            limit_1 = 2 * 2048**3 / best_times({"mm": lambda: a @ b}, trials + 1)["mm"] / 1e9
+        rate_1 = memory_rate()
         cpu: dict = {}
+        gens = net.generators("bench", "noise")
 
         def timed(key, fn):
             c = time.process_time()
@@ -161,9 +174,14 @@ def bench_fused_step(steps: int, trials: int, m: int = 10, noise_sd: float = 0.5
             for k, sd in kinds.items()
             for p in ("standard", "fused")
         }
+        fns["draw"] = lambda: [net.hidden_noise(BATCH, gens) for _ in range(steps)]
         t = best_times(fns, trials)
+        draw_ms = t["draw"] / steps * 1e3
         rows = []
         for kind, sd in kinds.items():
+            work = step_work(net, sd > 0)
+            floor = max(work["flops_per_step"] / limit_1 / 1e6, work["bytes_per_step"] / rate_1 / 1e6)
+            floor += draw_ms if sd > 0 else 0.0
             diffs = [max_weight_diff(run("standard", sd, on), run("fused", sd, on)) for on in (short, data)]
             row = {
                 "kind": kind,
@@ -179,13 +197,22 @@ def bench_fused_step(steps: int, trials: int, m: int = 10, noise_sd: float = 0.5
                 f"max_abs_dw_after_{steps}_steps": diffs[1],
             }
             row["speedup"] = row["standard_ms_per_step"] / row["fused_ms_per_step"]
+            row.update(
+                limit_1_thread_gflops=limit_1,
+                memory_1_thread_gb_per_s=rate_1,
+                noise_draw_ms=draw_ms if sd > 0 else 0.0,
+                floor_ms=floor,
+                standard_times_floor=row["standard_ms_per_step"] / floor,
+                fused_times_floor=row["fused_ms_per_step"] / floor,
+            )
             rows.append(row)
             print(
                 f"  fused step {kind:5s} M={m}, 1 thread: {row['standard_ms_per_step']:6.2f} -> "
                 f"{row['fused_ms_per_step']:6.2f} ms ({row['speedup']:.1f}x; CPU time "
-                f"{row['standard_cpu_ms_per_step']:.2f} -> {row['fused_cpu_ms_per_step']:.2f} ms); max |dW| "
-                f"{diffs[0]:.1e} after "
-                f"{check_steps} steps, {diffs[1]:.1e} after {steps}",
+                f"{row['standard_cpu_ms_per_step']:.2f} -> {row['fused_cpu_ms_per_step']:.2f} ms); floor "
+                f"{floor:.2f} ms{f' (noise draw {draw_ms:.2f} ms included)' if sd > 0 else ''}: "
+                f"{row['standard_times_floor']:.1f}x -> {row['fused_times_floor']:.1f}x; max |dW| "
+                f"{diffs[0]:.1e} after {check_steps} steps, {diffs[1]:.1e} after {steps}",
                 flush=True,
             )
     finally:

@@ -364,3 +364,5 @@ def test_fused_step_row_compares_the_paths_or_says_why_not(monkeypatch):
     for r in res["rows"]:
         assert r["standard_ms_per_step"] > 0 and r["fused_ms_per_step"] > 0
         assert 0 < r["max_abs_dw_after_1_steps"] < 1e-5 and 0 < r["max_abs_dw_after_2_steps"] < 1e-5
+        assert r["floor_ms"] > r["noise_draw_ms"] >= 0 and (r["noise_draw_ms"] > 0) == (r["kind"] == "noisy")
+        assert r["fused_times_floor"] == pytest.approx(r["fused_ms_per_step"] / r["floor_ms"])
