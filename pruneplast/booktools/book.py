@@ -79,10 +79,6 @@ def _source_of(page: str, root: Path) -> Path:
 TIMINGS_ENV = "PRUNEPLAST_BUILD_TIMINGS"
 
 
-#: Chapters that reuse the cached states of an earlier chapter (chapter 6 starts from chapter 5's
-#: treated networks): when pages run side by side, such a chapter starts after the one it reuses.
-REUSES = {"06_longitudinal_relapse": ("05_treatments",)}
-
 #: Side by side, each page's kernel trains with one torch thread: two-thread steps slow down
 #: many-fold when another process runs on the other core, one-thread processes do not.
 SIDE_BY_SIDE_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -109,8 +105,8 @@ def execute_book(
 
     ``jobs`` > 1 executes up to that many pages side by side, each in a process of its own with
     one torch thread (:data:`SIDE_BY_SIDE_ENV`): chapters in toc order as lanes free up (a chapter
-    in :data:`REUSES` after the one it reuses), then, one at a time as without ``jobs``, the pages
-    that read every results file (their stamps cover those files).
+    after those whose cached states it reuses, ``Chapter.reuses``), then, one at a time as
+    without ``jobs``, the pages that read every results file (their stamps cover those files).
     The first failure, Ctrl-C or SIGTERM stops the other pages (their kernels end and their
     results files stay as they were) and is raised.
     """
@@ -243,7 +239,7 @@ def _side_by_side(todo: list[dict], jobs: int, finished) -> None:
         stem = Path(task["src"]).stem
         if stem not in chapters.CHAPTERS:  # reads every results file, its stamp too: one at a time, last
             return chapter_pages <= done and not running
-        after = [s for s in REUSES.get(stem, ()) if s in stems]
+        after = [s for s in chapters.chapter(stem).reuses if s in stems]
         return all(any(Path(t["src"]).stem == s and t["page"] in done for t in todo) for s in after)
 
     with tempfile.TemporaryDirectory(prefix="pruneplast-pages-") as tmp:

@@ -92,6 +92,9 @@ class Chapter:
     #: checks of several parameters together, check(values) with the validated values, from the
     #: engine (a combination the engine would refuse fails here, before any work)
     checks: tuple = ()
+    #: chapters whose cached states this one starts from (chapter 6 from chapter 5's treated
+    #: networks): a book that executes pages side by side starts it after them
+    reuses: tuple[str, ...] = ()
 
     @property
     def all_params(self) -> dict:

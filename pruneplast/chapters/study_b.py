@@ -66,5 +66,6 @@ register(
                 range=Range(0, 100, integer=True),
             ),
         },
+        reuses=("05_treatments",),  # the treated networks, cached by chapter 5 (TREATMENT_PARAMS)
     )
 )

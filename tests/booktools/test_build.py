@@ -351,7 +351,9 @@ def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_
     assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root, jobs=2)] == [False, False]
     # a slow page beside a failing one (both taken for chapters, which run side by side): the
     # failure stops it
-    monkeypatch.setattr(booktools.book, "chapters", types.SimpleNamespace(CHAPTERS={"slow": None, "bad": None}))
+    taken = types.SimpleNamespace(reuses=())
+    fake = types.SimpleNamespace(CHAPTERS={"slow": taken, "bad": taken}, chapter=lambda name: taken)
+    monkeypatch.setattr(booktools.book, "chapters", fake)
     (root / "book" / "slow.md").write_text(
         TINY.replace("# Tiny", "# Slow") + "\n```{code-cell} ipython3\nimport time\ntime.sleep(120)\n```\n"
     )
@@ -367,6 +369,17 @@ def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_
     assert rec["failed_page"] == "book/bad" and rec["complete"] is False
     assert not (tmp_path / "b" / "exec" / "quick" / "book" / "slow.ipynb").exists()
     assert not psutil.Process().children(recursive=True), "a page's process or kernel outlived the build"
+
+
+def test_a_chapter_reuses_only_chapters_before_it_in_the_book():
+    """Side by side, a chapter waits for those whose cached states it reuses: each must be a
+    chapter of the book that comes earlier (otherwise the build would wait for ever or for
+    nothing); chapter 6 reuses chapter 5's treated networks."""
+    order = [Path(p).name for p in booktools.toc_files(ROOT)]
+    assert chapters.chapter("06_longitudinal_relapse").reuses == ("05_treatments",)
+    for name, ch in chapters.CHAPTERS.items():
+        for earlier in ch.reuses:
+            assert earlier in chapters.CHAPTERS and order.index(earlier) < order.index(name), (name, earlier)
 
 
 def test_missing_toc_page_is_an_error(tmp_path):
