@@ -155,24 +155,8 @@ def execute_book(
     return [records[t["page"]] for t in todo]
 
 
-def execute_page(
-    page: str,
-    src: str | Path,
-    params: dict,
-    profile: str,
-    build_dir: str | Path,
-    root: str | Path,
-    res_root: str | Path,
-    force: bool,
-    head: str,
-) -> dict:
-    """Execute one page of the book unless its stamp matches; returns its timing record.
-
-    Raises :class:`PageFailed` (one line: what failed and what became of the partly executed
-    notebook) when the page fails; a chapter's results files are then as they were before.
-    """
-    src, build_dir, root, res_root = Path(src), Path(build_dir), Path(root), Path(res_root)
-    exec_dir = build_dir / "exec" / profile
+def _page_stamp(src: Path, params: dict, profile: str, build_dir: Path, root: Path, res_root: Path):
+    """A page's stamp key, its executed notebook and its stamp file (see the module docstring)."""
     is_chapter = src.stem in chapters.CHAPTERS
     res_dir = results_dir(profile, res_root)
     # a page that is not a chapter (the scorecard) may read every results file of the profile
@@ -187,24 +171,69 @@ def execute_page(
     # which the page of that name runs, is part of that page's stamp: pruneplast.keys)
     bench += [] if is_chapter else [f for f in (root / "tests" / "test_faults.py",) if f.exists()]
     key = stamp(src, {"profile": profile, "parameters": params}, extra, res_dir, bench, root)
-    out = exec_dir / f"{page}.ipynb"
-    stamp_file = out.with_suffix(".stamp.json")
+    return key, res_dir
+
+
+def _page_files(page: str, profile: str, build_dir: Path) -> tuple[Path, Path]:
+    out = build_dir / "exec" / profile / f"{page}.ipynb"
+    return out, out.with_suffix(".stamp.json")
+
+
+def page_is_current(task: dict) -> bool:
+    """Whether the page of an :func:`execute_book` task is up to date (its stamp matches)."""
+    out, stamp_file = _page_files(task["page"], task["profile"], Path(task["build_dir"]))
+    if task["force"] or not stamp_file.exists():
+        return False
+    key, _ = _page_stamp(
+        Path(task["src"]),
+        task["params"],
+        task["profile"],
+        Path(task["build_dir"]),
+        Path(task["root"]),
+        Path(task["res_root"]),
+    )
+    return stamp_ok(stamp_file, out, key)
+
+
+def execute_page(
+    page: str,
+    src: str | Path,
+    params: dict,
+    profile: str,
+    build_dir: str | Path,
+    root: str | Path,
+    res_root: str | Path,
+    force: bool,
+    head: str,
+    progress: bool | None = None,
+) -> dict:
+    """Execute one page of the book unless its stamp matches; returns its timing record.
+
+    Raises :class:`PageFailed` (one line: what failed and what became of the partly executed
+    notebook) when the page fails; a chapter's results files are then as they were before.
+    ``progress`` (default: on a terminal) shows papermill's bar per cell.
+    """
+    src, build_dir, root, res_root = Path(src), Path(build_dir), Path(root), Path(res_root)
+    is_chapter = src.stem in chapters.CHAPTERS
+    key, res_dir = _page_stamp(src, params, profile, build_dir, root, res_root)
+    out, stamp_file = _page_files(page, profile, build_dir)
     if not force and stamp_ok(stamp_file, out, key):
         log(f"{head}: up to date (stamp matches), not re-executed")
         return {"page": page, "executed": False, "seconds": 0.0}
     stamp_file.unlink(missing_ok=True)
     log(f"{head}: executing ...")
     t0 = time.perf_counter()
+    bar = sys.stderr.isatty() if progress is None else progress
     try:
         # on a terminal papermill shows a bar per cell; in a log, a line every two minutes;
         # a chapter's results files stay as they are until it has written their replacement
         # (the ones it does not rewrite are removed then: no stale results for the scorecard)
         with (
             keep_results(res_dir, src.stem) if is_chapter else nullcontext(),
-            PeakMemory(heartbeat=None if sys.stderr.isatty() else 120, label=head) as mem,
+            PeakMemory(heartbeat=None if bar else 120, label=head) as mem,
             patched_environ({TIMINGS_ENV: str(build_dir.resolve() / f"timings-{profile}.json")}),
         ):
-            execute(src, out, params, results_root=res_root, progress=sys.stderr.isatty())
+            execute(src, out, params, results_root=res_root, progress=bar)
     except Exception as exc:
         failed = out.with_name(out.stem + ".failed.ipynb")
         kept = f"the partly executed notebook is {failed}" if failed.exists() else "no partly executed notebook"
@@ -214,9 +243,9 @@ def execute_page(
         raise PageFailed(message, page) from None
     dt = time.perf_counter() - t0
     written = sorted(res_dir.glob(f"{src.stem}.*")) if res_dir.is_dir() else []
-    stamp_file.write_text(
+    atomic_write(
+        stamp_file,
         json.dumps({"stamp": key, "results": {str(p): file_digest(p) for p in written}}, indent=1) + "\n",
-        encoding="utf-8",
     )
     log(f"{head}: done in {fmt_time(dt)}, peak memory {mem.peak_mib:.0f} MiB")
     return {"page": page, "executed": True, "seconds": dt, "peak_rss_mib": mem.peak_mib}
@@ -224,16 +253,26 @@ def execute_page(
 
 def _side_by_side(todo: list[dict], jobs: int, finished) -> None:
     """Run :func:`execute_page` for every task, up to ``jobs`` processes at a time (see
-    :func:`execute_book`); calls ``finished(record)`` as each page ends."""
+    :func:`execute_book`); calls ``finished(record)`` as each page ends.
+
+    Each page process runs in a session of its own, so a Ctrl-C at the terminal reaches this
+    process only; it then sends each running page one SIGINT (papermill ends the page's kernel,
+    the chapter's results files are put back), waits for it and, past a minute, kills it and
+    what it started. A page process whose parent dies gets the same SIGINT from Linux.
+    """
     import signal
     import tempfile
+
+    from ..parallel import CORES_ENV, usable_cores
 
     stems = {Path(t["src"]).stem for t in todo}
     chapter_pages = {t["page"] for t in todo if Path(t["src"]).stem in chapters.CHAPTERS}
     done: set[str] = set()
     pending = list(todo)
     running: dict[subprocess.Popen, tuple[dict, Path]] = {}
-    env = {**os.environ, **SIDE_BY_SIDE_ENV}
+    # one torch thread a page, and the cores shared among the pages (a chapter with worker
+    # processes starts one per core it is given)
+    env = {**os.environ, **SIDE_BY_SIDE_ENV, CORES_ENV: str(max(1, usable_cores() // jobs))}
 
     def ready(task: dict) -> bool:
         stem = Path(task["src"]).stem
@@ -250,37 +289,83 @@ def _side_by_side(todo: list[dict], jobs: int, finished) -> None:
                     if task is None:
                         break
                     pending.remove(task)
-                    record_file = Path(tmp) / f"{len(done) + len(running)}.json"
+                    if page_is_current(task):  # no process for a page whose stamp matches
+                        log(f"{task['head']}: up to date (stamp matches), not re-executed")
+                        done.add(task["page"])
+                        finished({"page": task["page"], "executed": False, "seconds": 0.0})
+                        continue
+                    record_file = Path(tmp) / f"{task['head'].split(']')[0].strip('[').replace('/', '-')}.json"
                     cmd = [sys.executable, "-c", "from pruneplast.booktools.book import page_main; page_main()"]
-                    proc = subprocess.Popen([*cmd, json.dumps(task), str(record_file)], env=env)
+                    args = [json.dumps({**task, "progress": False}), str(record_file)]
+                    proc = subprocess.Popen([*cmd, *args], env=env, start_new_session=True)
                     running[proc] = (task, record_file)
                 if not running:
+                    if not pending:
+                        break
                     raise RuntimeError("no page can start: a page waits for one that is not in the book")
                 time.sleep(0.2)
-                for proc in [p for p in running if p.poll() is not None]:
+                failure = None
+                for proc in [p for p in running if p.poll() is not None]:  # every page that ended
                     task, record_file = running.pop(proc)
                     result = json.loads(record_file.read_text(encoding="utf-8")) if record_file.exists() else {}
                     if proc.returncode != 0 or "record" not in result:
                         error = result.get("error") or f"executing {task['src']} failed (exit {proc.returncode})"
-                        raise PageFailed(error, task["page"])
-                    done.add(task["page"])
-                    finished(result["record"])
+                        failure = failure or PageFailed(error, task["page"])
+                    else:
+                        done.add(task["page"])
+                        finished(result["record"])
+                if failure is not None:
+                    raise failure
         except BaseException:
-            for proc in running:  # the others stop as after Ctrl-C: kernels end, results files kept
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGINT)
-            for proc in running:
-                try:
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            _stop_pages(list(running), signal)
             raise
+
+
+def _stop_pages(procs: list[subprocess.Popen], signal) -> None:
+    """Stop running page processes: one SIGINT each, a minute to end, then a kill of each and of
+    what it started (its kernel, its workers). A second Ctrl-C meanwhile does not cut this short."""
+    import psutil
+
+    try:
+        ignored = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: signals are not ours to set
+        ignored = {}
+    try:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                try:
+                    started = psutil.Process(proc.pid).children(recursive=True)
+                except psutil.Error:
+                    started = []
+                for p in [proc, *started]:
+                    try:
+                        p.kill()
+                    except (psutil.Error, OSError):
+                        pass
+                proc.wait()
+    finally:
+        for s, handler in ignored.items():
+            signal.signal(s, handler)
 
 
 def page_main() -> None:
     """One page of a side-by-side build, in a process of its own (``sys.argv``: the task as JSON
-    and the file to write its record, or its error, to)."""
+    and the file to write its record, or its error, to). SIGTERM, and the death of the build
+    that started it, stop it as Ctrl-C does (its kernel ends, results files are put back)."""
+    import signal
+
+    from ..parallel import die_with_parent
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    die_with_parent(signal.SIGINT)
     task, record_file = json.loads(sys.argv[1]), Path(sys.argv[2])
     result: dict[str, Any]
     try:

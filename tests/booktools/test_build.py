@@ -331,11 +331,12 @@ def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_
     """``jobs=2``: every page executed once, in a process of its own with one torch thread, the
     records in toc order, pages that are not chapters one at a time (the second's stamp covers
     the first's results file); a failing page stops the page beside it (its kernel ends, nothing
-    is written for it) and is named in the error and in the timings."""
-    import psutil
-
+    is written for it) and is named in the error and in the timings; Ctrl-C ends every page and
+    kernel."""
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+    mark = f"side-by-side-{os.getpid()}"
+    monkeypatch.setenv("PRUNEPLAST_TEST_MARK", mark)
     threads = "import torch\nassert torch.get_num_threads() == 1, torch.get_num_threads()\n"
     (root / "book" / "tiny2.md").write_text(
         TINY.replace("# Tiny", "# Tiny two") + f"\n```{{code-cell}} ipython3\n{threads}```\n"
@@ -368,7 +369,37 @@ def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_
     rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
     assert rec["failed_page"] == "book/bad" and rec["complete"] is False
     assert not (tmp_path / "b" / "exec" / "quick" / "book" / "slow.ipynb").exists()
-    assert not psutil.Process().children(recursive=True), "a page's process or kernel outlived the build"
+    assert not _marked(mark), "a page's process or kernel outlived the build"
+    # Ctrl-C of a side-by-side build (in a process of its own): every page and kernel ends
+    code = (
+        "from pathlib import Path; from pruneplast import booktools\n"
+        f"booktools.execute_book('quick', Path({str(tmp_path / 'c')!r}), Path({str(root)!r}), jobs=2)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not [p for p in _marked(mark) if "ipykernel" in " ".join(p.cmdline())]:
+        time.sleep(0.5)
+    assert build.poll() is None, build.communicate()[0][-2000:]
+    build.send_signal(signal.SIGINT)
+    out = build.communicate(timeout=120)[0]
+    assert build.returncode != 0 and "KeyboardInterrupt" in out, out[-2000:]
+    time.sleep(1.0)
+    assert not _marked(mark), f"processes outlived an interrupted build: {[p.cmdline() for p in _marked(mark)]}"
+
+
+def _marked(mark: str) -> list:
+    """Processes started with ``$PRUNEPLAST_TEST_MARK`` = ``mark`` (kernels included, even when
+    their parent is gone), other than this one."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != os.getpid() and p.environ().get("PRUNEPLAST_TEST_MARK") == mark:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
 
 
 def test_a_chapter_reuses_only_chapters_before_it_in_the_book():
