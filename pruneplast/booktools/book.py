@@ -104,7 +104,8 @@ def execute_book(
     :func:`build_book` completes the file at the end.
 
     ``jobs`` > 1 executes up to that many pages side by side, each in a process of its own with
-    one torch thread (:data:`SIDE_BY_SIDE_ENV`): chapters in toc order as lanes free up (a chapter
+    one torch thread (:data:`SIDE_BY_SIDE_ENV`): chapters as lanes free up, the longest first as
+    the last build timed them (:func:`expected_seconds`; one no build timed first) (a chapter
     after those whose cached states it reuses, ``Chapter.reuses``), then, one at a time as
     without ``jobs``, the pages that read every results file (their stamps cover those files).
     The first failure, Ctrl-C or SIGTERM stops the other pages (their kernels end and their
@@ -147,12 +148,40 @@ def execute_book(
             for task in todo:
                 finished(execute_page(**task))
         else:
-            _side_by_side(todo, jobs, finished)
+            # the longest chapters first (as the last build of this profile timed them), so that
+            # the longest does not start last and run alone
+            cost = expected_seconds(profile, Path(build_dir), root)
+            # (a chapter no build timed first: it may be the longest)
+            order = sorted(todo, key=lambda t: _lane_order(t, cost))
+            _side_by_side(order, jobs, finished)
     except PageFailed as exc:
         done = [records[t["page"]] for t in todo if t["page"] in records]
         write_timings(build_dir, profile, done, time.perf_counter() - t_start, failed_page=exc.page, jobs=jobs)
         raise
     return [records[t["page"]] for t in todo]
+
+
+def _lane_order(task: dict, cost: dict[str, float]) -> tuple:
+    if Path(task["src"]).stem not in chapters.CHAPTERS:
+        return (1, 0.0)  # after every chapter, in toc order
+    return (0, -cost.get(task["page"], float("inf")))
+
+
+def expected_seconds(profile: str, build_dir: Path, root: Path) -> dict[str, float]:
+    """Each page's wall time in the last build of ``profile`` that executed it: from this build
+    folder's timings, else from those ``make bench`` keeps in ``benchmarks/results.json``."""
+    seconds: dict[str, float] = {}
+    sources = [build_dir / f"timings-{profile}.json", root / "benchmarks" / "results.json"]
+    for path in reversed(sources):  # the build folder's own timings win
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        rec = rec.get("book", {}).get(profile, {}) if "book" in rec else rec
+        for r in rec.get("pages", []) if isinstance(rec, dict) else []:
+            if isinstance(r, dict) and r.get("executed") and isinstance(r.get("seconds"), (int, float)):
+                seconds[str(r.get("page"))] = float(r["seconds"])
+    return seconds
 
 
 def _page_stamp(src: Path, params: dict, profile: str, build_dir: Path, root: Path, res_root: Path):

@@ -413,6 +413,24 @@ def test_a_chapter_reuses_only_chapters_before_it_in_the_book():
             assert earlier in chapters.CHAPTERS and order.index(earlier) < order.index(name), (name, earlier)
 
 
+def test_expected_seconds_come_from_the_last_build_then_the_bench(tmp_path):
+    from pruneplast.booktools.book import expected_seconds
+
+    root, build = tmp_path / "proj", tmp_path / "b"
+    (root / "benchmarks").mkdir(parents=True)
+    build.mkdir()
+    bench = {"book": {"quick": {"pages": [{"page": "a", "executed": True, "seconds": 5.0},
+                                          {"page": "b", "executed": True, "seconds": 7.0},
+                                          {"page": "c", "executed": False, "seconds": 0.0}]}}}  # fmt: skip
+    (root / "benchmarks" / "results.json").write_text(json.dumps(bench))
+    assert expected_seconds("quick", build, root) == {"a": 5.0, "b": 7.0}
+    assert expected_seconds("paper", build, root) == {}
+    (build / "timings-quick.json").write_text(json.dumps({"pages": [{"page": "b", "executed": True, "seconds": 9.0}]}))
+    assert expected_seconds("quick", build, root) == {"a": 5.0, "b": 9.0}
+    (build / "timings-quick.json").write_text("{not json")
+    assert expected_seconds("quick", build, root) == {"a": 5.0, "b": 7.0}
+
+
 def test_missing_toc_page_is_an_error(tmp_path):
     root = _tiny_project(tmp_path)
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/gone\n")
