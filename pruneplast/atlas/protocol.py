@@ -47,7 +47,6 @@ Baselines and treated networks come from, and go to, the engine's cache
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -260,11 +259,12 @@ class Protocol:
         """The studies' arms under ``setting``: epochs as given, learning rate scaled, regrowth SD."""
         from ..protocols.treatments import configs
 
-        cfgs = configs(arms.STUDY_ARMS, epochs=dict(self.treatment_epochs))
-        return {
-            n: dataclasses.replace(c, lr=c.lr * setting.lr_factor, regrow_init_std=setting.regrow_init_std)
-            for n, c in cfgs.items()
-        }
+        return configs(
+            arms.STUDY_ARMS,
+            epochs=dict(self.treatment_epochs),
+            lr_factor=setting.lr_factor,
+            regrow_init_std=setting.regrow_init_std,
+        )
 
 
 def _run_config(setting: Setting, protocol: Protocol) -> RunConfig:
@@ -762,7 +762,7 @@ def tasks(
                     cost *= sum(shares[joined][cycles[0] : cycles[1]])
             elif kind == "arms":  # per epoch: a mostly kept network > a noisy course > a 95%-sparse one
                 cost = sum(
-                    cfgs[n].epochs * (0.5 if cfgs[n].regrow_fraction > 0 else 0.3 if cfgs[n].noise_start > 0 else 0.1)
+                    cfgs[n].epochs * (0.5 if cfgs[n].regrows else 0.3 if cfgs[n].noise_start > 0 else 0.1)
                     for n in names
                 )
             else:

@@ -11,19 +11,17 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from typing import Sequence
 
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig
+from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig, check_config
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune_to, regrow, train
-from ..paper import A_STAGES
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
-from ..tables import plain
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
 SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99)
@@ -34,15 +32,15 @@ def main_experiment(
     base: EnsembleMLP,
     data: EnsembleData,
     prune_cfg: PruneConfig = PruneConfig(),
-    regrow_fraction: float = 0.5,
+    regrow_cfg: RegrowConfig = RegrowConfig(),
     consolidation: TrainConfig = CONSOLIDATION,
     conditions: Sequence[str] = MAIN_CONDITIONS,
     progress=None,
-    regrow_init_std: float = RegrowConfig().init_std,
 ):
     """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered').
 
-    ``regrow_init_std``: SD of the regrown weights (both arms)."""
+    ``regrow_cfg``: the regrowth of both arms, each with its own method (gradient-guided, random)."""
+    check_config("regrow_cfg", regrow_cfg, RegrowConfig)
     frames = [
         evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
         structure(base, extra={"stage": "baseline", "regrowth": "none"}),
@@ -59,7 +57,7 @@ def main_experiment(
         for d in arm.meta:
             d["regrowth"] = method
         before = arm.clone()
-        cfg = RegrowConfig(fraction=regrow_fraction, method=method, init_std=regrow_init_std)
+        cfg = dataclasses.replace(regrow_cfg, method=method)
         grown = regrow(arm, data, cfg, tag="regrow")
         frames.append(regrowth_selectivity(before, grown, data, cfg, tag="regrow", extra={"stage": "regrown"}))
         arms.append(arm)
@@ -104,34 +102,5 @@ def sparsity_sweep(
     return pd.concat(frames, ignore_index=True)
 
 
-# --------------------------------------------------------------------------- tables for the chapter
-
-
-def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
-    """Ours (mean [95% CI] over seeds) beside the study's value, per condition and stage.
-
-    ``paper`` is the study's ``main`` table: condition -> [baseline, pruned, recovered].
-    """
-    from ..results import fmt_mean_ci, summarise
-
-    acc = df[(df.experiment == "main") & (df.metric == "accuracy") & df.regrowth.isin(["none", "gradient"])]
-    s = summarise(acc, ["condition", "stage"]).set_index(["condition", "stage"])
-    rows = []
-    for cond in MAIN_CONDITIONS:
-        row = {"condition": plain(cond)}
-        for i, st in enumerate(A_STAGES):
-            r = s.loc[(cond, st)]
-            study = paper.get(cond, [None] * 3)[i]
-            row[st] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"]) + (
-                "" if study is None else f" (study {fmt_mean_ci(study, math.nan, math.nan)})"
-            )
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("condition")
-
-
-def regrowth_comparison(df: pd.DataFrame) -> pd.DataFrame:
-    """Gradient-guided minus random regrowth after consolidation, paired by seed, per condition."""
-    from ..results import paired_difference
-
-    rec = df[(df.stage == "recovered") & (df.metric == "accuracy")]
-    return paired_difference(rec, "regrowth", "gradient", "random", by=["condition"])
+# The chapter's tables live in their own module; their names stay available here.
+from .cliff_tables import main_table, regrowth_comparison  # noqa: E402, F401
