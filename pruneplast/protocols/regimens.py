@@ -36,6 +36,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
+from .. import parallel
 from ..config import (
     CONSOLIDATION,
     REGIMEN_FRACTION,
@@ -201,6 +202,7 @@ def run(
     regrow_config: RegrowConfig = RegrowConfig(),
     keep_states: bool = False,
     progress: bool | None = None,
+    workers: int = 1,
 ):
     """Every regimen from the pruned ensemble ``start`` (left unchanged); tidy results.
 
@@ -210,6 +212,9 @@ def run(
     epochs so far), ``regimen`` (the regimen ending there, or '-') and ``phase`` (see
     :func:`~pruneplast.protocols.base.relapse_probe`); the pruned start is ``regimen='pruned'``.
     ``regrow_config`` sets the method, scoring batches and initialisation (its fraction is ignored).
+    ``workers``: processes the training groups of :func:`plan` (independent ensembles) run in side
+    by side, one share of the cores each (:func:`pruneplast.parallel.run_phases`; 0: one per CPU
+    core, always 1 on a GPU); the results equal, bit for bit, a run in this process.
 
     Returns the DataFrame, or ``(DataFrame, {regimen: EnsembleMLP})`` when ``keep_states``.
     """
@@ -218,47 +223,75 @@ def run(
         check_int("eval_every", eval_every, 1)
     if len(regimens) == 0:
         raise ValueError("regimens must name at least one regimen")
-    m0 = start.n_replicas
+    groups = plan(regimens)
+    workers = parallel.resolve_workers(workers, str(start.device))
     labels = {"schedule": "pruned", "cycle": 0, "epochs": 0, "regimen": "pruned"}
     frames = [relapse_probe(start, data, conditions, relapse, extra=labels)]
     states: dict[str, EnsembleMLP] = {"pruned": start.clone()} if keep_states else {}
-    for group in plan(regimens):
-        cycles, epochs = group[0].schedule.cycles, group[0].schedule.epochs
-        net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
-        d = data.select(list(range(m0)) * len(group))
-        fractions = [r.schedule.fraction for r in group for _ in range(m0)]
-        ends = {cp: name for r in group for cp, name in r.checkpoints}
-        for k in range(1, cycles + 1):
-
-            def probe(e: int, state: EnsembleMLP, k=k, group=group, epochs=epochs, ends=ends, d=d) -> None:
-                named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
-                if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
-                    return
-                df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
-                df["regimen"] = df.schedule.map(named)
-                frames.append(df)
-                if keep_states:
-                    for i, r in enumerate(group):
-                        if named[r.schedule.name] != "-":
-                            with torch.no_grad():
-                                states[named[r.schedule.name]] = state.select(range(i * m0, (i + 1) * m0))
-
-            _regrow_by_schedule(net, d, fractions, regrow_config, tag=f"cycle{k}")
-            if epochs == 0 or (k, 0) in ends:
-                probe(0, net)
-            if epochs > 0:
-                train(
-                    net,
-                    d,
-                    TrainConfig(epochs=epochs, lr=lr),
-                    tag=f"cycle{k}",
-                    on_epoch_end=probe,
-                    progress=progress,
-                    desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}",
-                )
+    shown = progress if workers == 1 or len(groups) == 1 else False  # bars of worker processes would interleave
+    jobs = [
+        (start, data, group, lr, eval_every, conditions, relapse, regrow_config, keep_states, shown) for group in groups
+    ]
+    for group_frames, group_states in parallel.run_phases(_group, jobs, workers, "regimen groups", progress=False):
+        frames += group_frames
+        states.update(group_states)
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "experiment", "regimens")
     return (df, states) if keep_states else df
+
+
+def _group(
+    start: EnsembleMLP,
+    data: EnsembleData,
+    group: list[Run],
+    lr: float,
+    eval_every: int | None,
+    conditions: Sequence[str],
+    relapse: RelapseConfig,
+    regrow_config: RegrowConfig,
+    keep_states: bool,
+    progress: bool | None,
+) -> tuple[list[pd.DataFrame], dict[str, EnsembleMLP]]:
+    """One training group of :func:`plan` (runs of the same schedule as one ensemble) from ``start``:
+    its checkpoints' rows in the order they were taken, and (``keep_states``) its regimens' states."""
+    m0 = start.n_replicas
+    frames: list[pd.DataFrame] = []
+    states: dict[str, EnsembleMLP] = {}
+    cycles, epochs = group[0].schedule.cycles, group[0].schedule.epochs
+    net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
+    d = data.select(list(range(m0)) * len(group))
+    fractions = [r.schedule.fraction for r in group for _ in range(m0)]
+    ends = {cp: name for r in group for cp, name in r.checkpoints}
+    for k in range(1, cycles + 1):
+
+        def probe(e: int, state: EnsembleMLP, k=k) -> None:
+            named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
+            if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
+                return
+            df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
+            df["regimen"] = df.schedule.map(named)
+            frames.append(df)
+            if keep_states:
+                for i, r in enumerate(group):
+                    if named[r.schedule.name] != "-":
+                        with torch.no_grad():
+                            states[named[r.schedule.name]] = state.select(range(i * m0, (i + 1) * m0))
+
+        _regrow_by_schedule(net, d, fractions, regrow_config, tag=f"cycle{k}")
+        if epochs == 0 or (k, 0) in ends:
+            probe(0, net)
+        if epochs > 0:
+            train(
+                net,
+                d,
+                TrainConfig(epochs=epochs, lr=lr),
+                tag=f"cycle{k}",
+                on_epoch_end=probe,
+                progress=progress,
+                desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}",
+            )
+    parallel.report()
+    return frames, states
 
 
 # --------------------------------------------------------------------------- tables for the chapter
