@@ -8,7 +8,10 @@ other on all cores: the small operations of one run overlap those of the other. 
 runs a list of jobs either here, in order (``workers=1``), or in ``workers`` spawned processes
 with ``cores // workers`` torch threads each, and returns the results in job order either way;
 :func:`run_ensembles` first splits the ensembles that gain from it (:func:`splits_well`) into one
-part per worker.
+part per worker. :func:`run_phases` runs whole ensembles (independent training phases) side by
+side on one share of the cores each, and :func:`on_share` puts a lone phase on one share: a step
+on one thread keeps its speed when another process runs on the other core, a step on two threads
+does not.
 
 Given a Dask scheduler's address (``scheduler='tcp://host:8786'``), the same jobs go to that
 cluster's workers instead, as one task each (``pruneplast sweep`` and the atlas use the same
@@ -306,10 +309,11 @@ def run_phases(
     two-thread process. With ``workers=1`` the jobs run here one after the other on every core.
 
     Unlike :func:`run_ensembles`, nothing is split: each job is a whole ensemble as a run in one
-    process trains it, so the results equal that run's bit for bit as long as a step's numbers do
-    not depend on the thread count (the engine's products split their output, not their sums,
-    between threads; ``tests/protocols`` checks the chapters' phases). ``fn`` reports one unit per
-    job (:func:`report`) for the progress bar.
+    process trains it. Which replicas share an ensemble can move the last bits of a replica's
+    result (a product's kernel is chosen by the shapes, the replica count among them), the
+    thread count has not in any phase measured (``tests/protocols`` checks study A's phases on
+    two threads against one-thread workers), so the results equal a one-process run's bit for
+    bit. ``fn`` reports one unit per job (:func:`report`) for the progress bar.
     """
     workers = check_int("workers", workers, 1)
     if workers == 1:
