@@ -28,8 +28,8 @@ SCHEMES = ("shared", "per_replicate")
 
 
 def spinner(core: int) -> subprocess.Popen:
-    """A Python process spinning on ``core`` until it is stopped (:func:`stop`)."""
-    code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile True:\n    pass\n"
+    """A Python process spinning on ``core`` until it is stopped (:func:`stop`) or this process ends."""
+    code = f"import os\nos.sched_setaffinity(0, {{{core}}})\nwhile os.getppid() == {os.getpid()}:\n    pass\n"
     return subprocess.Popen([sys.executable, "-c", code])
 
 
