@@ -83,7 +83,8 @@ def bench_busy(
     """The ``busy`` row: one two-thread process against two one-thread workers, quiet and busy.
 
     The run is confined to two of this process's cores (and restored after); the busy process
-    spins on the second. Each variant's best of ``trials`` wall times, the variants interleaved.
+    spins on the second. Each variant's best of ``trials`` wall times; every trial runs the four
+    variants in turn, and the load average at the start and the end is recorded.
     """
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(cores) < 2:
@@ -96,17 +97,17 @@ def bench_busy(
     os.sched_setaffinity(0, pair)  # the workers inherit it: one thread each
     torch.set_num_threads(2)
     try:
-        for busy in (False, True):
-            spin = spinner(cores[1]) if busy else None
-            try:
-                for _ in range(trials):
+        for _ in range(trials):  # every trial times all four variants, so a change of load hits them alike
+            for busy in (False, True):
+                spin = spinner(cores[1]) if busy else None
+                try:
                     for w in (1, 2):
                         t = time.perf_counter()
                         results[(busy, w)] = phase(w, seeds, epochs, n_train, n_test)
                         times[(busy, w)] = min(times.get((busy, w), math.inf), time.perf_counter() - t)
-            finally:
-                if spin is not None:
-                    stop(spin)
+                finally:
+                    if spin is not None:
+                        stop(spin)
     finally:
         torch.set_num_threads(threads)
         os.sched_setaffinity(0, set(cores))
@@ -127,6 +128,7 @@ def bench_busy(
         "busy_speedup": times[(True, 1)] / times[(True, 2)],
         "same_results": all(_same(first, r) for r in results.values()),
         "load_average_at_start": load,
+        "load_average_at_end": os.getloadavg()[0],
     }
     print(
         f"  busy core: chapter 2's two schemes ({len(seeds)} seeds, {epochs} epochs): one two-thread process "
