@@ -49,6 +49,7 @@ TEST_PROCESSES ?= 2
 
 # The quick book is built first: each chapter executes once, and the notebook checks then compare
 # those executed notebooks with tests/reference (PRUNEPLAST_EXECUTED) instead of re-running them.
+# Its pages execute two at a time, each in a process of its own with one torch thread (--jobs 2).
 # Its set-up runs as a sub-make with two jobs: on a fresh machine the Python install (pip) and
 # Debian's Chromium (apt-get) download side by side.
 test:
@@ -56,7 +57,7 @@ test:
 	@$(MAKE) --no-print-directory lint
 	@set -e; start=$$(date +%s); \
 	echo "== quick book: every notebook at the quick profile, warnings as errors =="; \
-	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test; \
+	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test --jobs 2; \
 	t1=$$(date +%s); \
 	echo "== engine tests and notebook checks =="; \
 	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile \

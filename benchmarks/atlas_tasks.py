@@ -1,8 +1,8 @@
 """The atlas's tasks at paper scale, estimated from two short runs of each.
 
-``python benchmarks/atlas_tasks.py [SETTING ...] [--seeds N] [--repeats N] [--only TASK,...] [--out FILE]``
-(default: the reference and the widest setting, ``width_x2``; the paper's 10 seeds; each run once;
-every task)
+``python benchmarks/atlas_tasks.py [SETTING ...] [--seeds N] [--repeats N] [--only TASK,...] [--part-minutes M]
+[--out FILE]`` (default: the reference and the widest setting, ``width_x2``; the paper's 10 seeds;
+each run once; every task; the atlas's limit on a regimen task, :data:`pruneplast.atlas.PART_MINUTES`)
 
 Every task of a setting (:func:`pruneplast.atlas.tasks`: its baselines; study A's sweep and its
 regimen groups; study B's arm groups and its measurements) runs on one thread, one replicate seed,
@@ -12,13 +12,17 @@ between the runs: baseline epochs; the regimen groups' epochs per cycle, at the 
 chronic cycles; each arm's course); the two runs give both terms, and the paper-scale estimate
 is ``seeds x (fixed + per_epoch x paper epochs)``: on one thread a task's work grows with its
 replicas, one after another. The sweep and study B's measurements train nothing; their run-1
-time is scaled by the seeds alone. Times are CPU seconds of the one-thread process: on a quiet
-machine its wall time, and on a busy one what it would be with a core to itself (more, where the
-other processes share the core's caches and execution units). On a busy machine the difference
-of two short runs is noisy: check a task's per-epoch cost against one epoch timed alone, the
-least of a few tries; ``--repeats`` keeps each task's least time over repeated runs, and ``--only``
-times the named tasks alone (with the baselines they start from). Prints one row per task and
-the largest, with the machine's load average before and after.
+time is scaled by the seeds alone. A regimen group that the atlas splits by cycles at the paper's
+durations (:func:`pruneplast.atlas.regimen_parts`, with ``--part-minutes``; a large value keeps
+every group whole) is split into the same parts in both runs, each part a task of its own
+('regimens:long_chronic:1-5'), its epochs those of its cycles. Times are CPU seconds of the
+one-thread process: on a quiet machine its wall time, and on a busy one what it would be with a
+core to itself (more, where the other processes share the core's caches and execution units).
+On a busy machine the difference of two short runs is noisy: check a task's per-epoch cost
+against one epoch timed alone, the least of a few tries; ``--repeats`` keeps each task's least
+time over repeated runs, and ``--only`` times the named tasks alone (with the baselines they
+start from, and a named part's parts before it). Prints one row per task and the largest,
+with the machine's load average before and after.
 """
 
 from __future__ import annotations
@@ -56,8 +60,10 @@ def _epochs(task, protocol) -> int:
     """The epochs of ``task`` that scale its time (0 for a task that trains nothing)."""
     if task.kind == "baseline":
         return protocol.baseline_epochs
-    if task.kind == "regimens":
+    if task.kind == "regimens":  # a part of a group split by cycles: its cycles' epochs
         regimens = {r.name: r for r in protocol.regimens()}
+        if task.cycles is not None:
+            return (task.cycles[1] - task.cycles[0]) * max(regimens[n].epochs for n in task.names)
         return max(regimens[n].total_epochs for n in task.names)
     if task.kind == "arms":
         cfgs = protocol.arm_configs(task.setting)
@@ -65,25 +71,37 @@ def _epochs(task, protocol) -> int:
     return 0
 
 
-def _label(task) -> str:
-    return task.kind + (":" + "+".join(task.names) if task.names else "")
+def _needed(task, tasks, only: tuple[str, ...]) -> bool:
+    """Whether ``task`` runs when ``only`` names the tasks to time: a baseline, a named task, or a
+    part of a split regimen group before a named part (whose state that part resumes from)."""
+    if not only or task.kind == "baseline" or task.label in only:
+        return True
+    return task.cycles is not None and any(
+        t.label in only and t.names == task.names and t.cycles is not None and t.cycles[0] >= task.cycles[1]
+        for t in tasks
+    )
 
 
-def measure(setting, durations, repeats: int = 1, only: tuple[str, ...] = ()) -> dict[str, tuple[float, int]]:
+def measure(
+    setting, durations, repeats: int = 1, only: tuple[str, ...] = (), parts=None
+) -> dict[str, tuple[float, int]]:
     """label -> (seconds, epochs) of every task of ``setting`` at ``durations``, one seed, in a fresh
-    cache. The seconds are this process's CPU time (one thread), which other processes on a
-    busy machine do not inflate as they do its wall time."""
+    cache; ``parts``: the regimen groups' parts to impose (:func:`pruneplast.atlas.regimen_parts`).
+    The seconds are this process's CPU time (one thread), which other processes on a busy machine
+    do not inflate as they do its wall time."""
     from pruneplast import atlas
     from pruneplast.atlas.protocol import run_task
 
     protocol = _protocol(atlas, durations)
+    imposed = None if parts is None else {setting.name: parts}
     out: dict[str, tuple[float, int]] = {}
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as cache:
             os.environ["PRUNEPLAST_CACHE"] = cache
-            for task in sorted(atlas.tasks([setting], protocol), key=lambda t: t.wave):
-                label = _label(task)
-                if only and task.kind != "baseline" and label not in only:
+            todo = sorted(atlas.tasks([setting], protocol, parts=imposed), key=lambda t: t.wave)
+            for task in todo:
+                label = task.label
+                if not _needed(task, todo, only):
                     continue
                 t0 = time.process_time()
                 run_task(task, protocol)
@@ -92,12 +110,16 @@ def measure(setting, durations, repeats: int = 1, only: tuple[str, ...] = ()) ->
     return out
 
 
-def estimate(setting, seeds: int, repeats: int = 1, only: tuple[str, ...] = ()) -> list[dict]:
+def estimate(
+    setting, seeds: int, repeats: int = 1, only: tuple[str, ...] = (), part_minutes: float | None = None
+) -> list[dict]:
     from pruneplast import atlas
 
     paper = atlas.Protocol()
-    first, second = (measure(setting, d, repeats, only) for d in RUNS)
-    paper_epochs = {_label(t): _epochs(t, paper) for t in atlas.tasks([setting], paper)}
+    limit = atlas.PART_MINUTES if part_minutes is None else part_minutes
+    parts = atlas.regimen_parts(setting, paper, limit)  # the paper's parts, timed in the short runs
+    first, second = (measure(setting, d, repeats, only, parts) for d in RUNS)
+    paper_epochs = {t.label: _epochs(t, paper) for t in atlas.tasks([setting], paper, limit)}
     rows = []
     for label, (s1, e1) in first.items():
         s2, e2 = second[label]
@@ -129,6 +151,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=len(atlas.Protocol().seeds))
     ap.add_argument("--repeats", type=int, default=1, help="runs of each duration; each task's least time is kept")
     ap.add_argument("--only", default="", help="comma-separated tasks to time (as printed: 'regimens:long_chronic')")
+    ap.add_argument(
+        "--part-minutes",
+        type=float,
+        default=None,
+        help="split a regimen group expected to take longer than this (default: the atlas's limit)",
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     by_name = {s.name: s for s in atlas.settings()}
@@ -141,8 +169,11 @@ def main(argv=None) -> int:
     if args.repeats < 1:
         print(f"error: --repeats must be at least 1; got {args.repeats}", file=sys.stderr)
         return 2
+    if args.part_minutes is not None and not args.part_minutes > 0:
+        print(f"error: --part-minutes must be a number > 0; got {args.part_minutes}", file=sys.stderr)
+        return 2
     only = tuple(t for t in args.only.split(",") if t)
-    rows = [r for n in args.settings for r in estimate(by_name[n], args.seeds, args.repeats, only)]
+    rows = [r for n in args.settings for r in estimate(by_name[n], args.seeds, args.repeats, only, args.part_minutes)]
     load1 = os.getloadavg()
     import pandas as pd
 

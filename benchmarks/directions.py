@@ -2,7 +2,7 @@
 
 ``python benchmarks/directions.py [--quick] [--out FILE]`` (written to
 ``benchmarks/directions.json``). Every comparison is made in one run, variants interleaved, best
-of several trials (as in ``bench.py``). The rows:
+of several trials (as in ``bench.py``, :func:`limit.best_times`). The rows:
 
 * ``noise_draw``: torch draws a CPU generator's normal numbers on one thread. Each replica has its
   own generator, so the replicas' blocks can be drawn on both cores and stay bit-identical. How
@@ -23,7 +23,7 @@ of several trials (as in ``bench.py``). The rows:
 The parallel draw (:func:`parallel_fill`) and the kernel are the script's own; the engine draws
 serially and multiplies with torch's CSR product (``benchmarks/README.md`` says why). Training
 phases without internal noise run on the live units only (``pruneplast.kernels.compact.compact_plans``);
-``bench.py``'s maintenance rows measure that against multiplying every kept weight.
+``bench.py``'s maintenance rows (``steps.py``) measure that against multiplying every kept weight.
 """
 
 from __future__ import annotations
@@ -46,13 +46,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from bench import BATCH, MAINTENANCE, best_times, replicas  # noqa: E402
+from limit import best_times  # noqa: E402
+from setups import BATCH, MAINTENANCE, replicas  # noqa: E402
 
 import pruneplast.kernels.layers as layers  # noqa: E402
 import pruneplast.network as network  # noqa: E402
 from pruneplast import rng  # noqa: E402
 from pruneplast.config import TaskConfig, TrainConfig  # noqa: E402
-from pruneplast.operators import Adam, _batch, _batch_order, _loss, train  # noqa: E402
+from pruneplast.operators import Adam, ensemble_loss, minibatch, shuffle_order, train  # noqa: E402
 from pruneplast.progress import set_progress  # noqa: E402
 from pruneplast.results import atomic_write  # noqa: E402
 from pruneplast.stress import evaluate  # noqa: E402
@@ -133,8 +134,8 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
         layers = [(p, tuple(wt), b) for p, wt, b in zip(plans, parts, biases)]
         params = [t for pt in parts for t in pt if t is not None] + biases
         opt = Adam(params, 1e-5)
-        order = _batch_order(net.generators("bench", "shuffle"), steps * BATCH, net.device)
-        batches = [_batch(data, order[:, k * BATCH : (k + 1) * BATCH]) for k in range(steps)]
+        order = shuffle_order(net.generators("bench", "shuffle"), steps * BATCH, net.device)
+        batches = [minibatch(data, order[:, k * BATCH : (k + 1) * BATCH]) for k in range(steps)]
 
         def run(mode: str) -> None:
             gens = net.generators("bench", "noise")
@@ -149,7 +150,7 @@ def noisy_step(m: int, sparsities, steps: int, trials: int) -> list[dict]:
                     logits = net.forward(x, sigma_int=0.5, generators=gens, layers=layers)
                 else:
                     logits = net.forward(x, layers=layers)
-                opt.step(torch.autograd.grad(_loss(logits, y), params))
+                opt.step(torch.autograd.grad(ensemble_loss(logits, y), params))
 
         t = best_times({k: (lambda k=k: run(k)) for k in ("no noise", "in the step", "prefetched")}, trials)
         row = {"replicas": m, "sparsity": s, "steps": steps, **{f"{k}_ms": v / steps * 1e3 for k, v in t.items()}}
@@ -329,7 +330,7 @@ def _numba_kernel():
 @contextmanager
 def kernel_products(matmul):
     """The engine's sparse forward and input-gradient products replaced by ``matmul`` (CPU)."""
-    cls = layers._SparseLinear
+    cls = layers.SparseLinear
     original = cls.forward, cls.backward
 
     def index(plan):

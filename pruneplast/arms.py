@@ -25,9 +25,10 @@ from .config import (
     ACTIVATIONS,
     COUNT,
     DECAY_RATE,
-    FRACTION,
     LEARNING_RATE,
+    RegrowConfig,
     check_choice,
+    check_config,
     check_real,
 )
 
@@ -49,8 +50,7 @@ class Arm:
     gain: float = 1.0  # excitability gain while the drug is on
     damping: float = 1.0  # tonic damping while the drug is on
     activation: str = "relu"  # hidden activation while the drug is on
-    regrow_fraction: float = 0.0  # gradient-guided regrowth before the course (0: the mask is fixed)
-    regrow_init_std: float = 0.03  # regrown weights ~ N(0, regrow_init_std^2) (Methods section 5)
+    regrow: RegrowConfig = RegrowConfig(fraction=0.0)  # regrowth before the course (fraction 0: the mask is fixed)
     epochs: int = 0  # treatment training epochs
     lr: float = 5e-4  # treatment learning rate
     noise_start: float = 0.0  # scheduled course: training noise tapers from this to 0
@@ -70,8 +70,7 @@ class Arm:
         check_real("gain", self.gain, 0.0, 10.0, lo_open=True)
         check_real("damping", self.damping, 0.0, 10.0, lo_open=True)
         check_choice("activation", self.activation, ACTIVATIONS)
-        FRACTION.check("regrow_fraction", self.regrow_fraction)
-        check_real("regrow_init_std", self.regrow_init_std, 0.0, 10.0)
+        check_config("regrow", self.regrow, RegrowConfig)
         COUNT.check("epochs", self.epochs)
         LEARNING_RATE.check("lr", self.lr)
         check_real("noise_start", self.noise_start, 0.0, 10.0)
@@ -85,6 +84,11 @@ class Arm:
     def scale(self) -> float:
         """Damping x gain: the multiplier on hidden activations while the drug is on."""
         return self.damping * self.gain
+
+    @property
+    def regrows(self) -> bool:
+        """Whether the arm regrows pruned connections before its course."""
+        return self.regrow.fraction > 0
 
     @property
     def course(self) -> str:
@@ -141,7 +145,7 @@ register(
         label="ketamine-like",
         colour="#0072B2",
         gain=1.25,
-        regrow_fraction=0.5,
+        regrow=RegrowConfig(fraction=0.5),
         epochs=15,
         lr=5e-4,
         decay_rate=0.002,

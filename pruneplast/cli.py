@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="re-execute every notebook even if its stamp matches")
     b.add_argument("--no-strict", action="store_true", help="do not turn Sphinx warnings into errors")
     b.add_argument("--no-pdf", action="store_true", help="do not print the book as one PDF (pruneplast pdf)")
+    b.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="pages executed side by side, each in its own process with one torch thread (default: 1)",
+    )
 
     d = sub.add_parser(
         "pdf",
@@ -132,22 +138,21 @@ def _need_runtime() -> None:
 
 def _run(args) -> int:
     _need_runtime()
-    overrides = booktools.overrides_of(args.parameter)
-    path = booktools.find_notebook(args.notebook)
-    booktools.parameters_for(path, args.profile, overrides)  # names and values checked before anything runs
-    booktools.check_run_outputs(path, args.profile, args.out)  # and every folder it writes
+    # the notebook found and every -p value read and checked, once, before anything runs
+    req = booktools.request(args.notebook, args.profile, pairs=args.parameter)
+    booktools.check_run_outputs(req.path, req.profile, args.out)  # and every folder it writes
     print(
-        f"running {path.stem} at profile {args.profile!r}"
-        + (f" with {', '.join(f'{k}={v!r}' for k, v in overrides.items())}" if overrides else ""),
+        f"running {req.path.stem} at profile {req.profile!r}"
+        + (f" with {', '.join(f'{k}={v!r}' for k, v in req.overrides.items())}" if req.overrides else ""),
         flush=True,
     )
     try:
-        out = booktools.run(path, args.profile, overrides, args.out)
+        out = booktools.run(req, args.out)
     except (booktools.ParameterError, booktools.OutputError, Interrupted):
         raise
     except Exception as exc:  # papermill's execution error: the cell's exception, and where to look
         what = f"{exc.ename}: {getattr(exc, 'evalue', '')}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
-        print(f"error: execution failed: {what}\n{_left_behind(path, args)}", file=sys.stderr)
+        print(f"error: execution failed: {what}\n{_left_behind(req.path, args)}", file=sys.stderr)
         return 1
     print(f"executed notebook: {out['notebook']}")
     if out["results"]:
@@ -187,19 +192,8 @@ def _left_behind(path, args) -> str:
 
 
 def _explore(args) -> int:
-    """``pruneplast explore``: its parameters, the notebook's path, the cache and the port are
-    checked before the explorer (torch, matplotlib) is imported, then the app is written and served."""
-    from .config import check_int
-
-    overrides = booktools.overrides_of(args.parameter)
-    try:
-        if args.serve is not None:
-            check_int("port", args.serve, 1, 65535)
-        booktools.parameters_for(booktools.find_notebook("explorer"), args.profile, {"show_grid": False, **overrides})
-    except ValueError as exc:
-        raise booktools.ParameterError(str(exc)) from None
-    booktools.check_app_outputs(args.out, args.serve)
-    return explorer_app.serve(args.out, args.profile, overrides, args.serve)
+    """``pruneplast explore``: the explorer app checks its own options (:func:`explorer.app.run`)."""
+    return explorer_app.run(args)
 
 
 def _sweep(args) -> int:
@@ -243,7 +237,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             return _run(args)
         if args.command == "book":
-            booktools.build_book(args.profile, args.build_dir, force=args.force, strict=not args.no_strict)
+            if args.jobs < 1:
+                raise booktools.ParameterError(f"--jobs must be an integer >= 1; got {args.jobs}")
+            booktools.build_book(
+                args.profile, args.build_dir, force=args.force, strict=not args.no_strict, jobs=args.jobs
+            )
             if not args.no_pdf:
                 from .booktools.pdf import print_built_book
 

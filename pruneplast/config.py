@@ -291,6 +291,14 @@ def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     return value
 
 
+def check_config(name: str, value: Any, kind: type) -> Any:
+    """``value`` when it is a ``kind`` (one of the configurations below), else a ``ValueError`` naming
+    ``name``: a protocol given a bare number where it takes a configuration fails before any work."""
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be a {kind.__name__}; got {type(value).__name__} {value!r}")
+    return value
+
+
 def check_seeds(name: str, value: Any) -> tuple[int, ...]:
     """A non-empty sequence of distinct non-negative integer replicate seeds (a list, tuple, range,
     or a one-dimensional numpy array or torch tensor of integers); returned as Python ints."""
@@ -578,6 +586,10 @@ class ModelChoices:
 
     def prune(self, sparsity: float) -> PruneConfig:
         return PruneConfig(sparsity=sparsity, scope=self.prune_scope)
+
+    def regrow(self, fraction: float) -> RegrowConfig:
+        """Gradient-guided regrowth of ``fraction`` of the pruned positions under this choice."""
+        return RegrowConfig(fraction=fraction, init_std=self.regrow_init_std)
 
     def lr(self, lr: float) -> float:
         """A learning rate of the protocol under this choice (times ``lr_factor``)."""

@@ -382,6 +382,13 @@ CLI_CASES: list[CliCase] = [
     CliCase("book", "an empty build folder (--build-dir '')", ("book", "--build-dir", ""), 1, r"is empty; give a path"),
     CliCase(
         "book",
+        "no page at a time (--jobs 0)",
+        ("book", "--profile", "quick", "--build-dir", "_build/faults-book", "--jobs", "0"),
+        2,
+        r"--jobs must be an integer >= 1; got 0",
+    ),
+    CliCase(
+        "book",
         "a results folder below a file ($PRUNEPLAST_RESULTS=pyproject.toml)",
         ("book", "--profile", "quick", "--build-dir", "_build/faults-book"),
         1,

@@ -50,8 +50,10 @@ PAGE_FILES = {
 #: Changes a page's tables and figures, never a cached state: in stamps, not in state keys (the
 #: explorer computes its states afresh in memory; its baselines come from the engine's cache).
 PRESENTATION = ("plotting.py", "pruneplast.mplstyle", "scorecard.py", "published.py", "verdicts.py",
-                "checks.py", "chapters.py", "paper.py", "data", "machine.py", "explorer", "claims",
-                "tables.py", "protocols/treatment_tables.py", "discussion.py", "typeset.py")  # fmt: skip
+                "checks.py", "chapters", "paper.py", "data", "machine.py", "explorer", "claims",
+                "tables.py", "protocols/treatment_tables.py", "protocols/cliff_tables.py",
+                "protocols/consolidation_tables.py", "protocols/regimen_tables.py",
+                "protocols/longitudinal_tables.py", "pages.py", "discussion.py", "typeset.py")  # fmt: skip
 
 
 def _under(rel: str, prefixes: Iterable[str]) -> bool:

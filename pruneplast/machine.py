@@ -4,7 +4,8 @@ Training is chaotic: a different rounding of one matrix product grows, over a fe
 steps, into other trained weights. Results are bitwise reproducible when all of these agree: the
 CPU model (its vector units decide which kernels the math libraries pick), PyTorch's CPU capability
 (the ATen kernels it dispatches to), the BLAS and its settings (MKL's instruction set and
-conditional-reproducibility switches), the number of threads, and the library versions.
+conditional-reproducibility switches), the number of threads, the library versions, and whether
+sparse phases train with the compiled step (``PRUNEPLAST_FUSED``, :mod:`pruneplast.kernels.fused`).
 :func:`facts` collects them; :func:`key` is the part that must match for bit-identity.
 """
 
@@ -15,7 +16,8 @@ import platform
 import re
 import sys
 
-#: Environment variables that change the float kernels without changing the machine.
+#: Environment variables that change the float kernels without changing the machine (the last two:
+#: the compiled training step of sparse phases, :mod:`pruneplast.kernels.fused`, asked for or kept off).
 FLOAT_PATH_VARIABLES = (
     "MKL_ENABLE_INSTRUCTIONS",
     "MKL_CBWR",
@@ -23,6 +25,8 @@ FLOAT_PATH_VARIABLES = (
     "MKL_DEBUG_CPU_TYPE",
     "OMP_NUM_THREADS",
     "MKL_NUM_THREADS",
+    "PRUNEPLAST_FUSED",
+    "PRUNEPLAST_NO_COMPILE",
 )
 
 

@@ -90,19 +90,19 @@ def relapse_challenge(net: EnsembleMLP, config: RelapseConfig = RelapseConfig())
 
 
 # --------------------------------------------------------------------------- regrowth
-def _batch_order(gens: Sequence[torch.Generator], n: int, device) -> torch.Tensor:
+def shuffle_order(gens: Sequence[torch.Generator], n: int, device) -> torch.Tensor:
     """(M, n) one random permutation per replica."""
     return torch.stack([torch.randperm(n, generator=g, device=device) for g in gens])
 
 
-def _batch(data: EnsembleData, idx: torch.Tensor):
+def minibatch(data: EnsembleData, idx: torch.Tensor):
     """Gather per-replica mini-batches: idx (M, B) -> x (M, B, 2), y (M, B)."""
     x = torch.gather(data.x["train"], 1, idx.unsqueeze(-1).expand(-1, -1, data.x["train"].shape[-1]))
     y = torch.gather(data.y["train"], 1, idx)
     return x, y
 
 
-def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def ensemble_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Sum over replicas of each replica's mean cross-entropy (so each gets its own gradient)."""
     m, b, c = logits.shape
     return F.cross_entropy(logits.reshape(m * b, c), y.reshape(m * b), reduction="sum") / b
@@ -120,7 +120,7 @@ def gradient_scores(
     check_data(net, data)
     check_int("batch_size", batch_size, 1)
     gens = net.generators(tag, "scores")
-    order = _batch_order(gens, data.x["train"].shape[1], net.device)
+    order = shuffle_order(gens, data.x["train"].shape[1], net.device)
     scores = [torch.zeros_like(w) for w in net.weights]
     params = [w.detach().clone().requires_grad_(True) for w in net.weights]
     work = EnsembleMLP(
@@ -132,8 +132,8 @@ def gradient_scores(
     )
     n_batches = min(config.score_batches, math.ceil(order.shape[1] / batch_size))
     for k in range(n_batches):
-        x, y = _batch(data, order[:, k * batch_size : (k + 1) * batch_size])
-        loss = _loss(work.forward(x, gain=1.0), y)
+        x, y = minibatch(data, order[:, k * batch_size : (k + 1) * batch_size])
+        loss = ensemble_loss(work.forward(x, gain=1.0), y)
         grads = torch.autograd.grad(loss, params)
         for s, g, m in zip(scores, grads, net.masks):
             s.add_(g.abs() * (~m))
@@ -253,15 +253,15 @@ def train(
             check_real("sigma_int", sig, 0.0, 100.0)
             if gain is not None:
                 net.set_modulation(gain=float(gain(epoch)))
-            order = _batch_order(gens_shuffle, n, net.device)  # (M, N)
+            order = shuffle_order(gens_shuffle, n, net.device)  # (M, N)
             for k in range(n_batches):
-                x, y = _batch(data, order[:, k * bsz : (k + 1) * bsz])
+                x, y = minibatch(data, order[:, k * bsz : (k + 1) * bsz])
                 if step is not None:
                     step(x, y, sig, net.hidden_noise(x.shape[1], gens_noise) if sig > 0 else None)
                     bar.update(1)
                     continue
                 logits = net.forward(x, sigma_int=sig if sig > 0 else None, generators=gens_noise, layers=layers)
-                grads = torch.autograd.grad(_loss(logits, y), params)
+                grads = torch.autograd.grad(ensemble_loss(logits, y), params)
                 for g, gm in zip(grads, grad_masks):
                     if gm is not None:
                         g.mul_(gm)

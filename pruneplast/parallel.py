@@ -46,12 +46,21 @@ if TYPE_CHECKING:
     from .network import EnsembleMLP
 
 
+#: Cores a process is given, when it shares the machine with others started beside it (a book
+#: that executes pages side by side gives each page its share); at most those it may run on.
+CORES_ENV = "PRUNEPLAST_CORES"
+
+
 def usable_cores() -> int:
-    """CPU cores this process may run on."""
+    """CPU cores this process may run on (fewer where ``$PRUNEPLAST_CORES`` says so)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    given = os.environ.get(CORES_ENV, "")
+    if given.isdigit() and int(given) >= 1:
+        return min(cores, int(given))
+    return cores
 
 
 def resolve_workers(workers: int, device: str = "cpu", scheduler: str = "") -> int:
@@ -107,9 +116,10 @@ def report(n: int = 1) -> None:
         _report(n)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to send this process SIGTERM when its parent exits (a killed notebook kernel, say),
-    so that worker processes never outlive the run that started them. A no-op elsewhere."""
+def die_with_parent(sig: int | None = None) -> None:
+    """Ask Linux to send this process ``sig`` (default SIGTERM) when its parent exits (a killed
+    notebook kernel, say), so that worker processes never outlive the run that started them. A
+    no-op elsewhere."""
     import signal
     import sys
 
@@ -120,7 +130,7 @@ def _die_with_parent() -> None:
 
         libc = ctypes.CDLL(None, use_errno=True)
         PR_SET_PDEATHSIG = 1
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM if sig is None else sig)
     except (OSError, AttributeError):
         return
     if os.getppid() == 1:  # the parent is already gone (died before the request took effect)
@@ -129,7 +139,7 @@ def _die_with_parent() -> None:
 
 def _init_worker(threads: int, progress: mp.Queue) -> None:
     global _report
-    _die_with_parent()
+    die_with_parent()
     torch.set_num_threads(threads)
     _report = progress.put
 

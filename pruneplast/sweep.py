@@ -8,9 +8,11 @@ and merges them into one table with the grid's parameters as columns.
   single-threaded worker process per core, listening on 127.0.0.1 only. With an address
   (``tcp://host:8786``), on that cluster: the same code on a laptop, an HPC queue (dask-jobqueue)
   or Kubernetes; every worker needs this package installed and the same project files.
-* **Validated first.** The fixed values, then every grid value on its own, then every cell are
-  checked against the chapter's parameters (names, types, the engine's ranges) before any task is
-  submitted; a name given both fixed and as a grid, or a grid value given twice, is refused.
+* **Validated first.** The fixed values, then every grid value on its own (for a message naming
+  it), then every cell (for the checks of several values together) are checked against the
+  chapter's parameters (names, types, the engine's ranges) before any task is submitted; a name
+  given both fixed and as a grid, or a grid value given twice, is refused. A cell's task carries
+  its checked values (:class:`pruneplast.booktools.Request`): a worker executes them as they are.
 * **One sweep per folder.** A sweep holds its output folder's lock (the one ``pruneplast run``
   takes) from planning to the merged table; a second sweep into the same folder is refused.
 * **Resumable.** A cell's results go to ``OUT/cells/<id>/`` and the cell is marked done, with an
@@ -49,6 +51,9 @@ class Cell:
     overrides: dict
     folder: Path
     profile: str | None = None  # the sweep's profile; a record of another profile is not this cell's
+    #: the notebook and every value it runs with, checked when the sweep was planned
+    #: (:class:`pruneplast.booktools.Request`); its execution takes them as they are
+    request: Any = None
 
     @property
     def id(self) -> str:
@@ -182,16 +187,18 @@ def plan(
     cells = []
     for overrides in grid_cells(grid, fixed):
         try:
-            booktools.parameters_for(path, profile, overrides, nb)
+            params = booktools.parameters_for(path, profile, overrides, nb)
         except booktools.ParameterError as exc:
             raise ValueError(f"grid cell {overrides}: {exc}") from None
-        cells.append(Cell(overrides, Path(out).resolve() / "cells" / cell_id(overrides), profile))
+        request = booktools.Request(path, profile, overrides, params)
+        cells.append(Cell(overrides, Path(out).resolve() / "cells" / cell_id(overrides), profile, request))
     return path, cells
 
 
-def run_cell(path: str, profile: str, overrides: dict, folder: str) -> dict:
-    """Execute one cell (on a worker): the notebook with ``overrides`` into ``folder``, then mark
-    it done. Returns the cell's record. Run again after a lost worker, it starts afresh."""
+def run_cell(request, folder: str) -> dict:
+    """Execute one cell (on a worker): the notebook with the values of ``request`` (checked when the
+    sweep was planned) into ``folder``, then mark it done. Returns the cell's record. Run again
+    after a lost worker, it starts afresh."""
     from . import booktools
 
     folder_p = Path(folder)
@@ -199,11 +206,11 @@ def run_cell(path: str, profile: str, overrides: dict, folder: str) -> dict:
     # an orphaned kernel of the lost attempt; done.json names the attempt that finished
     attempt = folder_p / f"attempt-{os.getpid()}-{time.time_ns()}"
     t0 = time.perf_counter()
-    out = booktools.run(path, profile, overrides, attempt, progress=False)
+    out = booktools.run(request, attempt, progress=False)
     record = {
-        "overrides": overrides,
-        "profile": profile,
-        "notebook": Path(path).stem,
+        "overrides": request.overrides,
+        "profile": request.profile,
+        "notebook": request.path.stem,
         "attempt": attempt.name,
         "results": [str(Path(p).relative_to(attempt)) for p in out.get("results", [])],
         "seconds": time.perf_counter() - t0,
@@ -307,9 +314,7 @@ def _run_locked(
         client, cluster = _client(scheduler, workers)
         try:
             futures = {
-                client.submit(
-                    run_cell, str(path), profile, c.overrides, str(c.folder), key=f"cell-{c.id}", pure=False, retries=2
-                ): c
+                client.submit(run_cell, c.request, str(c.folder), key=f"cell-{c.id}", pure=False, retries=2): c
                 for c in todo
             }
             bar = progress_bar(total=len(todo), desc=f"sweep {path.stem}", enabled=progress, unit="cell")

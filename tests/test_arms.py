@@ -90,7 +90,7 @@ def test_chapter_parameters_and_parameter_cells_come_from_the_registry():
             if nb == "06_longitudinal_relapse":
                 assert params[f"{name}_decay"].default == a.decay_rate
                 assert re.search(rf"^{name}_decay = {a.decay_rate}$", cell, re.M)
-        assert params["regrow_fraction"].default == arms.arm("ketamine").regrow_fraction
+        assert params["regrow_fraction"].default == arms.arm("ketamine").regrow.fraction
 
 
 def test_each_colour_keeps_one_meaning():

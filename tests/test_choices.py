@@ -3,6 +3,8 @@ early, and each choice reaches the engine (pruning scope, regrowth SD, learning 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from conftest import small_trained
@@ -29,6 +31,7 @@ def test_the_defaults_are_the_studies_choices():
     assert c.prune(0.95) == PruneConfig()
     assert c.train(BASELINE.epochs, BASELINE.lr) == BASELINE
     assert c.regrow_init_std == RegrowConfig().init_std
+    assert c.regrow(0.5) == RegrowConfig()  # gradient-guided, the studies' SD
     assert ModelChoices([64, 32]).network.sizes == (2, 64, 32, 4)
 
 
@@ -76,11 +79,16 @@ def test_regrown_weights_have_the_sd_they_are_given(trained):
     from pruneplast.operators import prune
 
     start = prune(start, 0.95)
-    small = consolidation.duration_curve(
-        start, data, 0.5, TrainConfig(epochs=0, lr=5e-4), checkpoints=[0], conditions=("clean",)
-    )
-    wide = consolidation.duration_curve(
-        start, data, 0.5, TrainConfig(epochs=0, lr=5e-4), checkpoints=[0], conditions=("clean",), regrow_init_std=0.3
+    small, wide = (
+        consolidation.duration_curve(
+            start,
+            data,
+            ModelChoices(regrow_init_std=sd).regrow(0.5),
+            TrainConfig(epochs=0, lr=5e-4),
+            checkpoints=[0],
+            conditions=("clean",),
+        )
+        for sd in (0.03, 0.3)
     )
     assert not small.equals(wide)
     a, b = start.clone(), start.clone()
@@ -96,7 +104,13 @@ def test_treatment_arms_take_the_learning_rate_factor_and_regrowth_sd():
     scaled = treatments.configs(lr_factor=2.0, regrow_init_std=0.1)
     for name in base:
         assert scaled[name].lr == pytest.approx(2.0 * base[name].lr)
-        assert scaled[name].regrow_init_std == 0.1
+        # the regrowing arms regrow with the SD given; the others regrow nothing and stay as they were
+        want = dataclasses.replace(base[name].regrow, init_std=0.1) if base[name].regrows else base[name].regrow
+        assert scaled[name].regrow == want
+    assert [n for n in base if base[n].regrows] == ["ketamine"]
+    assert treatments.configs(regrow_fraction=0.0)["ketamine"].regrows is False
+    with pytest.raises(ValueError, match="init_std"):
+        treatments.configs(["ssri"], regrow_init_std=-1.0)  # checked even where no arm regrows
     assert treatments.configs(lr_factor=1.0) == base
     with pytest.raises(ValueError, match="lr_factor"):
         treatments.configs(lr_factor=-1.0)

@@ -84,6 +84,7 @@ CASES = [
     ("gain 0", lambda: Arm("ketamine", gain=0.0), "gain", "(0.0, 10.0]"),
     ("treatment epochs -1", lambda: Arm("ssri", epochs=-1), "epochs", ">= 0"),
     ("decay 2", lambda: Arm("ssri", decay_rate=2.0), "decay_rate", "[0.0, 1.0]"),
+    ("arm regrowth as a bare fraction", lambda: Arm("lithium", regrow=0.5), "regrow", "must be a RegrowConfig"),
     ("epochs 2.5", lambda: TrainConfig(epochs=2.5), "epochs", "integer >= 0"),
     ("epochs 10.0", lambda: TrainConfig(epochs=10.0), "epochs", "integer >= 0"),
     ("epochs -1", lambda: TrainConfig(epochs=-1), "epochs", "integer >= 0"),
@@ -120,7 +121,7 @@ def test_defaults_are_the_studies_values():
     assert RelapseConfig() == RelapseConfig(fraction=0.4, max_sparsity=0.99)
     assert RunConfig().seeds == tuple(range(10)) and RunConfig().device == "cpu"
     k, s, n = arm("ketamine"), arm("ssri"), arm("neurosteroid")
-    assert (k.gain, k.regrow_fraction, k.epochs, k.lr) == (1.25, 0.5, 15, 5e-4)
+    assert (k.gain, k.regrow.fraction, k.epochs, k.lr) == (1.25, 0.5, 15, 5e-4)
     assert (s.gain, s.gain_start, s.noise_start, s.epochs, s.lr) == (1.6, 1.0, 0.5, 100, 1e-5)
     assert (n.activation, n.damping, n.gain, n.epochs, n.lr) == ("tanh", 0.7, 0.85, 10, 5e-4)
     assert n.scale == pytest.approx(0.595)

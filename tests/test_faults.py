@@ -472,9 +472,9 @@ def test_a_damaged_sweep_record_is_reported_and_the_cell_rerun(tmp_path, monkeyp
     monkeypatch.setattr(dask.distributed, "as_completed", lambda futures: list(futures))
     ran: list[dict] = []
 
-    def cell(path, profile, overrides, folder):
-        ran.append(overrides)
-        return _fake_cell(path, profile, overrides, folder)
+    def cell(request, folder):
+        ran.append(request.overrides)
+        return _fake_cell(request.path, request.profile, request.overrides, folder)
 
     monkeypatch.setattr(sweep, "run_cell", cell)
     out = tmp_path / "sw"

@@ -9,7 +9,8 @@ the way are not edges (a package's ``__init__`` importing its own submodules is 
 A private name is one with a single leading underscore (``_x``; dunders such as ``__version__``
 are not private). A module may not import another pruneplast module's private name nor use one
 as an attribute of a module it imported (``operators._prune_to``); a private module
-(``build/_common.py``) may be imported only from its own package.
+(``build/_common.py``) may be imported only from its own package. The scripts of ``benchmarks/``
+keep the same rule: what they need of the package has a public name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import functools
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import pruneplast
 
@@ -68,41 +70,51 @@ def _use(g: Graph, edges: set[str], importer: str, target: str) -> None:
             g.private.append(f"{importer}: {target}")
 
 
-def import_graph(root: Path, package: str) -> Graph:
-    """The import edges among ``package``'s modules under ``root``, and the private names used across them."""
+def _scan(g: Graph, module: str, path: Path, package: str) -> set[str]:
+    """The ``package`` modules that ``module`` (the file ``path``) imports; its uses of another
+    module's private names go to ``g.private``."""
+    is_package = path.name == "__init__.py"
+    tree = ast.parse(path.read_text(), str(path))
+    edges: set[str] = set()
+    bound: dict[str, str] = {}  # local name -> the pruneplast module it names
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == package:
+                    _use(g, edges, module, alias.name)
+                    if alias.asname:
+                        bound[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            source = _absolute(module, is_package, node.level, node.module)
+            if source.split(".")[0] != package:
+                continue
+            for alias in node.names:
+                sub = f"{source}.{alias.name}"
+                if sub in g.modules:
+                    _use(g, edges, module, sub)
+                    bound[alias.asname or alias.name] = sub
+                    continue
+                _use(g, edges, module, source)
+                if _private(alias.name) and source != module:
+                    g.private.append(f"{module}: {source}.{alias.name}")
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            target = bound.get(node.value.id)
+            if target and target != module and _private(node.attr):
+                g.private.append(f"{module}: {target}.{node.attr}")
+    return edges
+
+
+def import_graph(root: Path, package: str, scripts: Sequence[Path] = ()) -> Graph:
+    """The import edges among ``package``'s modules under ``root``, and the private names used across
+    them and by ``scripts`` (files outside the package, named ``<folder>.<stem>``; no edges)."""
     g = Graph(_modules(root, package))
     for module, path in g.modules.items():
-        is_package = path.name == "__init__.py"
-        tree = ast.parse(path.read_text(), str(path))
-        edges: set[str] = set()
-        bound: dict[str, str] = {}  # local name -> the pruneplast module it names
-
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for alias in node.names:
-                    if alias.name.split(".")[0] == package:
-                        _use(g, edges, module, alias.name)
-                        if alias.asname:
-                            bound[alias.asname] = alias.name
-            elif isinstance(node, ast.ImportFrom):
-                source = _absolute(module, is_package, node.level, node.module)
-                if source.split(".")[0] != package:
-                    continue
-                for alias in node.names:
-                    sub = f"{source}.{alias.name}"
-                    if sub in g.modules:
-                        _use(g, edges, module, sub)
-                        bound[alias.asname or alias.name] = sub
-                        continue
-                    _use(g, edges, module, source)
-                    if _private(alias.name) and source != module:
-                        g.private.append(f"{module}: {source}.{alias.name}")
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-                target = bound.get(node.value.id)
-                if target and target != module and _private(node.attr):
-                    g.private.append(f"{module}: {target}.{node.attr}")
+        edges = _scan(g, module, path, package)
         g.edges[module] = {e for e in edges if e in g.modules and e != module}
+    for path in scripts:
+        _scan(g, f"{path.parent.name}.{path.stem}", path, package)
     return g
 
 
@@ -163,6 +175,12 @@ def test_no_private_name_of_another_module_is_used():
     assert _pruneplast().private == []
 
 
+def test_the_benchmarks_use_no_private_name_of_the_package():
+    scripts = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
+    assert len(scripts) >= 5
+    assert import_graph(ROOT, "pruneplast", scripts).private == []
+
+
 def test_scorecard_reads_the_claims_and_not_the_reverse():
     g = _pruneplast()
     claims = [m for m in g.modules if m.startswith("pruneplast.claims")]
@@ -219,3 +237,9 @@ def test_a_private_name_used_across_modules_is_found(tmp_path):
         "pkg.d: pkg.a._helper",
         "pkg.f: pkg.tools._common",
     ]
+    script = root / "bench" / "run.py"  # a script beside the package
+    script.parent.mkdir()
+    script.write_text("import pkg.a as a\nfrom pkg.a import _helper, public\n\nx = a._helper, a.public\n")
+    assert sorted(import_graph(root, "pkg", [script]).private) == sorted(
+        import_graph(root, "pkg").private + ["bench.run: pkg.a._helper"] * 2
+    )

@@ -70,7 +70,9 @@ def test_an_edit_to_an_operator_invalidates_states_and_stamps(package):
     assert state1 != state0 and stamp1 != stamp0 and path1 != path0
 
 
-@pytest.mark.parametrize("presentation", ["plotting.py", "scorecard.py", "booktools/execution.py"])
+@pytest.mark.parametrize(
+    "presentation", ["plotting.py", "scorecard.py", "chapters/study_a.py", "booktools/execution.py"]
+)
 def test_an_edit_to_what_a_page_shows_changes_its_stamp_but_no_state(package, presentation):
     pkg, current = package
     state0, stamp0, path0 = current()

@@ -5,8 +5,8 @@ each probe is worked out here from the range's ends alone (plain arithmetic, not
 checks); then three paths must give it:
 
 * the command line's validation (``pruneplast run NN -p NAME VALUE``): the value written as the
-  YAML text a user types, read back by :func:`pruneplast.booktools.parse_value` and checked by
-  :func:`pruneplast.booktools.parameters_for`, the function ``run`` calls before anything runs;
+  YAML text a user types, read and checked by :func:`pruneplast.booktools.request`, the one
+  function ``run`` calls before anything runs;
 * papermill's: :func:`pruneplast.chapters.validate` as the first code cell calls it, with the
   notebook's globals (``In`` present);
 * the engine's: the configuration or protocol the value ends up in (its ``__post_init__``). Every
@@ -202,9 +202,10 @@ def _verdict(fn) -> str | None:
 @pytest.mark.parametrize("chapter, name, value, inside", CASES)
 def test_command_line_papermill_and_engine_agree(chapter, name, value, inside):
     path = ROOT / "notebooks" / f"{chapter}.md"
-    typed = booktools.parse_value(yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("..."))
+    text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...")
+    typed = booktools.parse_value(text)
     assert typed == value, (typed, value)  # what the user types reads back as the value
-    cli = _verdict(lambda: booktools.parameters_for(path, PROFILE, {name: typed}))
+    cli = _verdict(lambda: booktools.request(path, PROFILE, pairs=[(name, text)]))
     values = {**chapters.profile_values(chapter, PROFILE), name: value, "In": []}
     kernel = _verdict(lambda: chapters.validate(chapter, values))
     engine = _verdict(lambda: _engine(chapter, name)(value))

@@ -90,6 +90,30 @@ def test_a_grid_on_a_local_cluster_merges_and_resumes(page, tmp_path):
     assert json.loads((out / "sweep.json").read_text())["skipped"] == 4
 
 
+def test_a_cell_is_executed_with_the_values_checked_when_it_was_planned(tmp_path, monkeypatch):
+    from pruneplast import booktools, chapters
+
+    path, cells = sweep.plan("02", {"sparsity": [0.9, 0.95]}, "quick", tmp_path, fixed={"seeds": [3]})
+    assert [c.request.values["sparsity"] for c in cells] == [0.9, 0.95]
+    for c in cells:
+        assert c.request.path == path and c.request.profile == "quick" and c.request.overrides == c.overrides
+        assert c.request.values == chapters.validate(
+            path.stem, {**chapters.profile_values(path.stem, "quick"), **c.overrides}
+        )
+    executed: list = []
+
+    def run(request, out, progress=None):
+        executed.append(request)
+        out.mkdir(parents=True)  # the attempt folder, as an execution leaves it
+        return {"results": []}
+
+    monkeypatch.setattr(booktools, "run", run)
+    monkeypatch.setattr(chapters, "validate", lambda *a: pytest.fail("a worker checked the values again"))
+    record = sweep.run_cell(cells[1].request, str(cells[1].folder))
+    assert executed == [cells[1].request] and record["overrides"] == {"seeds": [3], "sparsity": 0.95}
+    assert cells[1].done()
+
+
 def test_a_bad_grid_value_fails_before_any_task():
     with pytest.raises(ValueError, match="sparsity"):
         sweep.plan("01_model_and_task", {"sparsity": [0.5, 1.5]}, "quick", "/nonexistent/never-written")

@@ -28,6 +28,7 @@ from .figures import plot_cliffs, plot_forest, plot_map, verdict_colours
 from .protocol import (
     CHOICES,
     HIDDEN,
+    PART_MINUTES,
     PARTS,
     Protocol,
     Setting,
@@ -35,6 +36,7 @@ from .protocol import (
     cell,
     deeper,
     labels,
+    regimen_parts,
     run,
     settings,
     state_keys,
@@ -42,8 +44,8 @@ from .protocol import (
 )
 
 __all__ = [
-    "CHANCE", "CHOICES", "CONCLUSIONS", "HIDDEN", "HOLDS", "KNIFE_EDGE", "LEFT_OUT", "PARTS", "REVERSES",
-    "VERDICTS", "WEAKENS", "Conclusion", "Protocol", "Setting", "atlas_map", "cell", "deeper", "findings",
-    "half_collapse", "long_table", "per_seed", "plot_cliffs", "plot_forest", "plot_map", "robustness", "run",
-    "labels", "settings", "state_keys", "Task", "tasks", "verdict", "verdict_colours",
+    "CHANCE", "CHOICES", "CONCLUSIONS", "HIDDEN", "HOLDS", "KNIFE_EDGE", "LEFT_OUT", "PART_MINUTES", "PARTS",
+    "REVERSES", "VERDICTS", "WEAKENS", "Conclusion", "Protocol", "Setting", "atlas_map", "cell", "deeper", "findings",
+    "half_collapse", "long_table", "per_seed", "plot_cliffs", "plot_forest", "plot_map", "regimen_parts",
+    "robustness", "run", "labels", "settings", "state_keys", "Task", "tasks", "verdict", "verdict_colours",
 ]  # fmt: skip

@@ -30,22 +30,25 @@ on study A's one data set. Per setting and replicate seed, the compact protocol 
   25-300 epochs, which chapter 6 finds changes the biased-stress accuracy by a few points at most).
 
 Each setting's results form a *cell*. :func:`run` splits the cells into tasks (:func:`tasks`):
-the baselines; study A's sweep and each training group of its regimens; each group of study B's
-arms trained together; study B's measurements. Each task is keyed on exactly the fields of a
+the baselines; study A's sweep and each training group of its regimens (a group expected to take
+longer than :data:`PART_MINUTES` on one thread in parts of whole cycles, :func:`regimen_parts`,
+each resuming from the training ensemble the part before left); each group of study B's arms
+trained together; study B's measurements. Each task is keyed on exactly the fields of a
 setting that change what it computes (:func:`state_keys`), so settings that share a state share
 its task (the regrowth-scale settings reuse the reference's baselines, sweep, pruned network and
-the arms that regrow nothing). Tasks run in waves (:data:`WAVES`), each after the tasks whose
-states it reads, in worker processes on this machine (:func:`pruneplast.parallel.run_jobs`) or,
-given a Dask scheduler's address, on that cluster; every task runs on one thread, so its numbers
-do not depend on where it ran, and a cell assembled from its tasks equals, bit for bit, the cell
-computed as one task (:func:`cell`). Baselines and treated networks come from, and go to, the
-engine's cache (:mod:`pruneplast.protocols.base`).
+the arms that regrow nothing). Tasks run in waves (:data:`WAVES`; a part of a regimen group one
+wave after the part before), each after the tasks whose states it reads, in worker processes on
+this machine (:func:`pruneplast.parallel.run_jobs`) or, given a Dask scheduler's address, on that
+cluster; every task runs on one thread, so its numbers do not depend on where it ran, and a cell
+assembled from its tasks equals, bit for bit, the cell computed as one task (:func:`cell`).
+Baselines and treated networks come from, and go to, the engine's cache
+(:mod:`pruneplast.protocols.base`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +74,7 @@ from ..config import (
     check_distinct,
     check_distinct_atlas_regimens,
     check_int,
+    check_real,
 )
 from ..operators import prune_to
 
@@ -256,11 +260,12 @@ class Protocol:
         """The studies' arms under ``setting``: epochs as given, learning rate scaled, regrowth SD."""
         from ..protocols.treatments import configs
 
-        cfgs = configs(arms.STUDY_ARMS, epochs=dict(self.treatment_epochs))
-        return {
-            n: dataclasses.replace(c, lr=c.lr * setting.lr_factor, regrow_init_std=setting.regrow_init_std)
-            for n, c in cfgs.items()
-        }
+        return configs(
+            arms.STUDY_ARMS,
+            epochs=dict(self.treatment_epochs),
+            lr_factor=setting.lr_factor,
+            regrow_init_std=setting.regrow_init_std,
+        )
 
 
 def _run_config(setting: Setting, protocol: Protocol) -> RunConfig:
@@ -305,24 +310,68 @@ def _sweep(setting: Setting, protocol: Protocol) -> pd.DataFrame:
     return _rows(sw, "sweep_combined", level=sw["sparsity_target"].astype(float) * 100)
 
 
-def _regimens(setting: Setting, protocol: Protocol, names: Sequence[str] | None = None) -> pd.DataFrame:
+def _regimens(
+    setting: Setting, protocol: Protocol, names: Sequence[str] | None = None, cycles: tuple[int, int] | None = None
+) -> pd.DataFrame:
     """Study A's regimens (those ``names``, every one where None) from the pruned network:
-    :func:`pruneplast.protocols.regimens.run`'s rows, the pruned start's first."""
+    :func:`pruneplast.protocols.regimens.run`'s rows, the pruned start's first.
+
+    ``cycles`` (first, last): only cycles ``first + 1`` to ``last`` of one training group, one part
+    of it (:func:`regimen_parts`), from the training ensemble after cycle ``first`` that the part
+    before left in the cache (recomputed from the pruned network when it is not there); the
+    ensemble after ``last`` is cached for the next part. The parts' rows, one after another, are
+    the whole group's."""
     from ..protocols import regimens
-    from ..protocols.base import baseline, pruned
+    from ..protocols.base import baseline, pruned, save_state
 
     run = _run_config(setting, protocol)
     base, data = baseline(run, _baseline_config(setting, protocol), setting.network)
     start = pruned(base, PruneConfig(sparsity=protocol.sparsity, scope=setting.prune_scope))
-    return regimens.run(
-        start,
-        data,
-        [r for r in protocol.regimens() if names is None or r.name in names],
+    chosen = [r for r in protocol.regimens() if names is None or r.name in names]
+    kw: dict[str, Any] = dict(
         lr=CONSOLIDATION.lr * setting.lr_factor,
         conditions=("internal_extreme", "combined"),
         relapse=RelapseConfig(),
         regrow_config=RegrowConfig(init_std=setting.regrow_init_std),
     )
+    if cycles is None:
+        return regimens.run(start, data, chosen, **kw)
+    first, last = cycles
+    group = tuple(r.name for r in chosen)
+    if first > 0:
+        path = _resume_path(setting, protocol, group, first)
+        seeds = [s for _ in regimens.plan(chosen)[0] for s in run.seeds]
+        state = _load_resume(path, setting.network, seeds, protocol.device)
+        if state is None:  # a worker that does not share the cache: the cycles before, to the same bits
+            state = regimens.run(start, data, chosen, end_cycle=first, keep_states=True, **kw)[1][regimens.RESUME]
+            save_state(state.to("cpu").state_dict(), path)
+        start = state
+    df, states = regimens.run(start, data, chosen, start_cycle=first, end_cycle=last, keep_states=True, **kw)
+    if last < max(r.cycles for r in chosen):
+        save_state(states[regimens.RESUME].to("cpu").state_dict(), _resume_path(setting, protocol, group, last))
+    return df
+
+
+def _resume_path(setting: Setting, protocol: Protocol, group: tuple[str, ...], cycle: int) -> Path:
+    """Where a split regimen group's training ensemble after ``cycle`` is cached: keyed as the
+    group's rows are (:func:`_part_path`), and on the cycle."""
+    from ..protocols.base import cache_dir, cache_key
+
+    computed = {k: getattr(setting, k) for k in COMPUTED}
+    key = cache_key("regimens state", list(group), cycle, computed, protocol, _METHOD)
+    return cache_dir() / "atlas" / "states" / f"{key}.pt"
+
+
+def _load_resume(path: Path, network: NetworkConfig, seeds: list[int], device: str):
+    """The cached training ensemble at ``path`` (on ``device``), or None when it is missing or damaged."""
+    import functools
+
+    from ..inputs import check_state
+    from ..network import EnsembleMLP
+    from ..protocols.base import load_state
+
+    state = load_state(path, functools.partial(check_state, name="regimen state", sizes=network.sizes, seeds=seeds))
+    return None if state is None else EnsembleMLP.from_state_dict(state, device)
 
 
 def _regimen_rows(df: pd.DataFrame) -> list[pd.DataFrame]:
@@ -479,8 +528,17 @@ def _check_cell(saved) -> None:
 
 # --------------------------------------------------------------------------- tasks
 #: The kinds of task a cell is split into, by wave: a wave's tasks start once the previous wave's
-#: have ended, so that they find the states those computed in the engine's cache.
+#: have ended, so that they find the states those computed in the engine's cache. A regimen group
+#: split by cycles (:func:`regimen_parts`) runs its first part in the regimens' wave and each
+#: further part one wave later than the part before, so that it finds that part's state.
 WAVES = (("baseline",), ("sweep", "regimens", "arms"), ("study_b",))
+#: CPU seconds on one thread per unit of a regimen group's cost (:func:`tasks`), from
+#: ``benchmarks/atlas_tasks.py`` on Intel Xeon: the width x2 setting's long chronic regimen, of cost
+#: 4.02e8 at the studies' durations and ten seeds, was estimated at 54.3 min.
+REGIMEN_SECONDS_PER_COST = 8.1e-6
+#: The longest a regimen task is expected to take (minutes on one thread): a regimen group expected
+#: to take longer is split by cycles into parts of at most this (:func:`regimen_parts`).
+PART_MINUTES = 40.0
 
 
 @dataclass(frozen=True)
@@ -488,10 +546,11 @@ class Task:
     """A piece of one or more cells, run as one job (:func:`run_task`).
 
     kinds: 'baseline' (the setting's trained baselines, cached by the engine), 'sweep' (study A's
-    sparsity sweep), 'regimens' (one training group of study A's regimens, ``names``), 'arms' (one
-    group of study B's arms trained together, ``names``; their treated states, cached by the
-    engine) and 'study_b' (study B's measurements, from the cached treated states). ``key`` names
-    what the task computes: two cells that need the same state or rows share one task.
+    sparsity sweep), 'regimens' (one training group of study A's regimens, ``names``, or the
+    ``cycles`` (first, last) of one, its ``step``-th part), 'arms' (one group of study B's arms
+    trained together, ``names``; their treated states, cached by the engine) and 'study_b' (study
+    B's measurements, from the cached treated states). ``key`` names what the task computes: two
+    cells that need the same state or rows share one task.
     """
 
     kind: str
@@ -499,10 +558,18 @@ class Task:
     names: tuple[str, ...]
     key: str
     cost: float  # a proxy of its time, to hand out the longest first
+    cycles: tuple[int, int] | None = None  # a part of a regimen group: cycles first + 1 to last
+    step: int = 0  # the parts of its group before it
 
     @property
     def wave(self) -> int:
-        return next(i for i, kinds in enumerate(WAVES) if self.kind in kinds)
+        return next(i for i, kinds in enumerate(WAVES) if self.kind in kinds) + self.step
+
+    @property
+    def label(self) -> str:
+        """The task as :func:`state_keys` names it: 'regimens:long_chronic', 'regimens:long_chronic:1-5'."""
+        cycles = f":{self.cycles[0] + 1}-{self.cycles[1]}" if self.cycles else ""
+        return self.kind + (":" + "+".join(self.names) if self.names else "") + cycles
 
 
 def _regimen_groups(protocol: Protocol) -> list[tuple[str, ...]]:
@@ -513,14 +580,52 @@ def _regimen_groups(protocol: Protocol) -> list[tuple[str, ...]]:
     return [tuple(name for r in group for _, name in r.checkpoints) for group in plan(protocol.regimens())]
 
 
-def _part_path(kind: str, setting: Setting, protocol: Protocol, names: tuple[str, ...] = ()) -> Path:
+def _regimen_cost(names: Sequence[str], protocol: Protocol) -> float:
+    """A regimen group's cost per weight and seed: its runs' epochs (the regimens that end inside
+    another's run add none) and cycles."""
+    regimens = {r.name: r for r in protocol.regimens()}
+    runs = [r for r in names if not any(regimens[r].is_checkpoint_of(regimens[o]) for o in names if o != r)]
+    return sum(0.5 * regimens[r].total_epochs + 0.05 * regimens[r].cycles for r in runs)
+
+
+def regimen_parts(
+    setting: Setting, protocol: Protocol, part_minutes: float = PART_MINUTES
+) -> dict[tuple[str, ...], list[tuple[int, int]]]:
+    """Each training group of study A's regimens (:func:`_regimen_groups`) -> its parts' cycles,
+    (first, last) each: one part ``(0, cycles)`` for a group expected to take at most
+    ``part_minutes`` on one thread (:data:`REGIMEN_SECONDS_PER_COST`), else the fewest parts of
+    whole cycles expected to take at most that each, the earlier parts one cycle longer where the
+    cycles do not divide evenly."""
+    from ..protocols.regimens import plan
+
+    check_real("part_minutes", part_minutes, 0.0, lo_open=True)
+    weights = float(setting.network.n_weights) * len(protocol.seeds)
+    out = {}
+    for names, group in zip(_regimen_groups(protocol), plan(protocol.regimens())):
+        cycles = group[0].schedule.cycles
+        minutes = weights * _regimen_cost(names, protocol) * REGIMEN_SECONDS_PER_COST / 60
+        n = min(cycles, max(1, math.ceil(minutes / part_minutes)))
+        ends = [math.ceil(i * cycles / n) for i in range(n + 1)]
+        out[names] = list(zip(ends[:-1], ends[1:]))
+    return out
+
+
+def _part_path(
+    kind: str,
+    setting: Setting,
+    protocol: Protocol,
+    names: tuple[str, ...] = (),
+    cycles: tuple[int, int] | None = None,
+) -> Path:
     """Where a task's rows are cached: keyed by the fields of the setting that change them, the
-    protocol and the source of the functions that compute a cell."""
+    protocol, the source of the functions that compute a cell and, for a part of a regimen group,
+    its cycles."""
     from ..protocols.base import cache_dir, cache_key
 
     fields = SWEEP_COMPUTED if kind == "sweep" else COMPUTED
     computed = {k: getattr(setting, k) for k in fields}
-    return cache_dir() / "atlas" / "parts" / f"{cache_key(kind, list(names), computed, protocol, _METHOD)}.pt"
+    part = [] if cycles is None else [list(cycles)]
+    return cache_dir() / "atlas" / "parts" / f"{cache_key(kind, list(names), computed, protocol, _METHOD, *part)}.pt"
 
 
 def _treated_paths(setting: Setting, protocol: Protocol) -> dict[tuple[str, ...], Path]:
@@ -536,55 +641,103 @@ def _treated_paths(setting: Setting, protocol: Protocol) -> dict[tuple[str, ...]
     )
 
 
-def state_keys(setting: Setting, protocol: Protocol) -> dict[str, str]:
+def _chosen_parts(
+    setting: Setting, protocol: Protocol, part_minutes: float, parts: Mapping[tuple[str, ...], Sequence] | None
+) -> dict[tuple[str, ...], list[tuple[int, int]]]:
+    """:func:`regimen_parts`, or ``parts`` (of the same form) checked: every group's cycles, whole,
+    one part after another."""
+    planned = regimen_parts(setting, protocol, part_minutes)
+    if parts is None:
+        return planned
+    out = {}
+    for names, whole in planned.items():
+        given = [tuple(p) for p in parts.get(names, whole)]
+        ends = [0] + [b for _, b in given]
+        if [a for a, _ in given] != ends[:-1] or ends[-1] != whole[-1][1] or any(a >= b for a, b in given):
+            raise ValueError(
+                f"parts[{names}] must be (first, last) cycles, one part after another from 0 to "
+                f"{whole[-1][1]}; got {given}"
+            )
+        out[names] = given
+    return out
+
+
+def state_keys(
+    setting: Setting,
+    protocol: Protocol,
+    part_minutes: float = PART_MINUTES,
+    parts: Mapping[tuple[str, ...], Sequence] | None = None,
+) -> dict[str, str]:
     """The cache key of every state a cell starts from or computes: its baselines ('baseline', one
     key over its seeds), the pruned network (the untreated arm's state: 'arms:untreated'), every
     group of study B's arms ('arms:ketamine', ...), and the rows of every other task ('sweep',
-    'regimens:long_chronic', ..., 'study_b')."""
+    'regimens:long_chronic', ..., 'study_b'; a regimen group split by cycles, :func:`regimen_parts`,
+    by parts: 'regimens:long_chronic:1-5', 'regimens:long_chronic:6-10'). ``parts`` imposes the
+    groups' parts instead (as :func:`regimen_parts` gives them)."""
     from ..protocols.base import baseline_paths
 
     base = baseline_paths(_run_config(setting, protocol), _baseline_config(setting, protocol), setting.network)
     out = {"baseline": hashlib.sha256("".join(p.stem for p in base.values()).encode()).hexdigest()[:20]}
     out["sweep"] = _part_path("sweep", setting, protocol).stem
-    for names in _regimen_groups(protocol):
-        out["regimens:" + "+".join(names)] = _part_path("regimens", setting, protocol, names).stem
+    for names, group_parts in _chosen_parts(setting, protocol, part_minutes, parts).items():
+        label = "regimens:" + "+".join(names)
+        if len(group_parts) == 1:
+            out[label] = _part_path("regimens", setting, protocol, names).stem
+            continue
+        for first, last in group_parts:
+            out[f"{label}:{first + 1}-{last}"] = _part_path("regimens", setting, protocol, names, (first, last)).stem
     for names, path in _treated_paths(setting, protocol).items():
         out["arms:" + "+".join(names)] = path.stem
     out["study_b"] = _part_path("study_b", setting, protocol).stem
     return out
 
 
-def tasks(cells_settings: Sequence[Setting], protocol: Protocol) -> list[Task]:
+def tasks(
+    cells_settings: Sequence[Setting],
+    protocol: Protocol,
+    part_minutes: float = PART_MINUTES,
+    parts: Mapping[str, Mapping[tuple[str, ...], Sequence]] | None = None,
+) -> list[Task]:
     """Every task the cells need, each once (cells that need the same state share its task).
 
     Per setting: its baselines; study A's sweep and one task per training group of its regimens
-    (:func:`_regimen_groups`); one task per group of study B's arms trained together
+    (:func:`_regimen_groups`), or per part of a group expected to take longer than
+    ``part_minutes`` on one thread (:func:`regimen_parts`; each part a wave after the part before);
+    one task per group of study B's arms trained together
     (:func:`pruneplast.protocols.treatments.course_groups`); study B's measurements. A task is
     keyed on exactly the fields of the setting that change what it computes (:func:`state_keys`),
     so the regrowth-scale settings share the reference's baselines, sweep, pruned network and the
-    treated states of the arms that regrow nothing.
+    treated states of the arms that regrow nothing. ``parts`` (setting name -> its groups' parts, as
+    :func:`regimen_parts` gives them) imposes the parts of those settings: the same tasks at other
+    durations (``benchmarks/atlas_tasks.py`` times the studies' parts in short runs).
     """
     out: dict[str, Task] = {}
     for s in cells_settings:
-        keys = state_keys(s, protocol)
+        imposed = None if parts is None else parts.get(s.name)
+        keys = state_keys(s, protocol, part_minutes, imposed)
+        chosen = {"+".join(names): p for names, p in _chosen_parts(s, protocol, part_minutes, imposed).items()}
         w = float(s.network.n_weights) * len(protocol.seeds)
         cfgs = protocol.arm_configs(s)
-        regimens = {r.name: r for r in protocol.regimens()}
         costs = {"baseline": 0.6 * protocol.baseline_epochs, "sweep": 0.02 * len(protocol.sweep_levels), "study_b": 1.0}
         for label, key in keys.items():
-            kind, _, joined = label.partition(":")
+            kind, _, rest = label.partition(":")
+            joined, _, span = rest.partition(":")
             names = tuple(joined.split("+")) if joined else ()
+            cycles, step = None, 0
             if kind == "regimens":  # each training group's epochs, times the ensembles it trains
-                runs = [r for r in names if not any(regimens[r].is_checkpoint_of(regimens[o]) for o in names if o != r)]
-                cost = sum(0.5 * regimens[r].total_epochs + 0.05 * regimens[r].cycles for r in runs)
+                cost = _regimen_cost(names, protocol)
+                if span:
+                    first = int(span.split("-")[0]) - 1
+                    step, cycles = next((i, p) for i, p in enumerate(chosen[joined]) if p[0] == first)
+                    cost *= (cycles[1] - cycles[0]) / chosen[joined][-1][1]
             elif kind == "arms":  # per epoch: a mostly kept network > a noisy course > a 95%-sparse one
                 cost = sum(
-                    cfgs[n].epochs * (0.5 if cfgs[n].regrow_fraction > 0 else 0.3 if cfgs[n].noise_start > 0 else 0.1)
+                    cfgs[n].epochs * (0.5 if cfgs[n].regrows else 0.3 if cfgs[n].noise_start > 0 else 0.1)
                     for n in names
                 )
             else:
                 cost = costs[kind]
-            out.setdefault(kind + ":" + key, Task(kind, s, names, key, w * cost))
+            out.setdefault(kind + ":" + key, Task(kind, s, names, key, w * cost, cycles, step))
     return list(out.values())
 
 
@@ -595,7 +748,9 @@ def run_task(task: Task, protocol: Protocol) -> tuple[pd.DataFrame | None, float
     from ..protocols.treatments import treated
 
     s = task.setting
-    path = _part_path(task.kind, s, protocol, task.names) if task.kind in ("sweep", "regimens", "study_b") else None
+    path = None
+    if task.kind in ("sweep", "regimens", "study_b"):
+        path = _part_path(task.kind, s, protocol, task.names, task.cycles)
     saved = load_state(path, _check_part) if path is not None else None
     if saved is not None:
         parallel.report(1)
@@ -618,7 +773,7 @@ def run_task(task: Task, protocol: Protocol) -> tuple[pd.DataFrame | None, float
         elif task.kind == "sweep":
             rows = _sweep(s, protocol)
         elif task.kind == "regimens":
-            rows = _regimens(s, protocol, task.names)
+            rows = _regimens(s, protocol, task.names, task.cycles)
         else:
             rows = _study_b(s, protocol)
     seconds = time.perf_counter() - t0
@@ -635,22 +790,27 @@ def _check_part(saved) -> None:
         raise ValueError(f"a task's rows and seconds expected; got {what}")
 
 
-def _cell_from_tasks(setting: Setting, protocol: Protocol, done: dict[str, tuple], counted: set[str]) -> pd.DataFrame:
+def _cell_from_tasks(
+    setting: Setting, protocol: Protocol, done: dict[str, tuple], counted: set[str], part_minutes: float = PART_MINUTES
+) -> pd.DataFrame:
     """A cell's table assembled from its tasks' rows: the same rows, bit for bit, as :func:`cell`.
 
-    The regimen groups' rows join in training order, the pruned start's rows once (each group
-    measured it), as :func:`~pruneplast.protocols.regimens.run` gives them for every regimen.
-    ``cell_seconds`` counts the tasks not in ``counted`` (shared tasks in the first cell that
-    needs them), which are added to it."""
-    keys = state_keys(setting, protocol)
-    mine = {label.partition(":")[0] + ":" + key: label for label, key in keys.items()}
+    The regimen groups' rows join in training order (a split group's parts one after another),
+    the pruned start's rows once (each group measured it), as
+    :func:`~pruneplast.protocols.regimens.run` gives them for every regimen. ``cell_seconds``
+    counts the tasks not in ``counted`` (shared tasks in the first cell that needs them), which
+    are added to it."""
+    keys = state_keys(setting, protocol, part_minutes)
+    mine = {t.kind + ":" + t.key: t for t in tasks([setting], protocol, part_minutes)}
     seconds = sum(done[t][1] for t in sorted(set(mine) - counted))
     counted |= set(mine)
     longest = max(done[t][1] for t in mine)
-    waves = [max((done[t][1] for t in mine if t.partition(":")[0] in kinds), default=0.0) for kinds in WAVES]
+    waves = [max(done[t][1] for t, task in mine.items() if task.wave == w) for w in {t.wave for t in mine.values()}]
     raw = []
-    for k, names in enumerate(_regimen_groups(protocol)):
-        df = done["regimens:" + keys["regimens:" + "+".join(names)]][0]
+    for k, (names, parts) in enumerate(regimen_parts(setting, protocol, part_minutes).items()):
+        label = "regimens:" + "+".join(names)
+        labels = [label] if len(parts) == 1 else [f"{label}:{a + 1}-{b}" for a, b in parts]
+        df = pd.concat([done["regimens:" + keys[x]][0] for x in labels], ignore_index=True)
         raw.append(df if k == 0 else df[df["schedule"] != "pruned"])
     a = pd.concat(
         [done["sweep:" + keys["sweep"]][0], *_regimen_rows(pd.concat(raw, ignore_index=True))], ignore_index=True
@@ -664,12 +824,15 @@ def run(
     workers: int = 0,
     scheduler: str = "",
     progress: bool | None = None,
+    part_minutes: float = PART_MINUTES,
 ) -> pd.DataFrame:
     """Every setting's cell; tidy rows of every cell, settings in the given order.
 
     Finished cells are loaded (:func:`cell_path`); the others are split into tasks (:func:`tasks`),
     which run in waves (:data:`WAVES`): the baselines, then study A's parts and study B's treated
-    states, then study B's measurements, each task on one thread, the longest of a wave first.
+    states, then study B's measurements, each task on one thread, the longest of a wave first; a
+    regimen group expected to take longer than ``part_minutes`` on one thread runs in parts of
+    whole cycles, one wave after another (:func:`regimen_parts`), to the same bits.
     ``workers``: processes on this machine (0: one per CPU core); ``scheduler``: the address of a
     running Dask scheduler ('tcp://host:8786') to send the tasks to instead. A task finds the
     states of an earlier wave in the engine's cache, or (a worker that does not share this
@@ -679,19 +842,19 @@ def run(
     """
     from ..protocols.base import load_state, save_state
 
+    check_real("part_minutes", part_minutes, 0.0, lo_open=True)
     have: dict[int, pd.DataFrame] = {}
     for k, s in enumerate(cells_settings):
         saved = load_state(cell_path(s, protocol), _check_cell)
         if saved is not None:
             have[k] = saved.assign(setting=s.name, cached=True)
     todo = [s for k, s in enumerate(cells_settings) if k not in have]
-    todo_tasks = tasks(todo, protocol)
+    todo_tasks = tasks(todo, protocol, part_minutes)
     w = 1 if scheduler else parallel.resolve_workers(workers, protocol.device)
     done: dict[str, tuple] = {}
-    for wave, kinds in enumerate(WAVES):
+    for wave in sorted({t.wave for t in todo_tasks}):
         jobs = sorted((t for t in todo_tasks if t.wave == wave), key=lambda t: -t.cost)
-        if not jobs:
-            continue
+        kinds = [k for ks in WAVES for k in ks if any(t.kind == k for t in jobs)]
         results = parallel.run_jobs(
             run_task,
             [(t, protocol) for t in jobs],
@@ -708,7 +871,7 @@ def run(
     for k, s in enumerate(cells_settings):
         if k in have:
             continue
-        out = _cell_from_tasks(s, protocol, done, counted)
+        out = _cell_from_tasks(s, protocol, done, counted, part_minutes)
         save_state(out, cell_path(s, protocol))
         have[k] = out.assign(cached=False)
     return pd.concat([have[k] for k in range(len(cells_settings))], ignore_index=True)

@@ -1,6 +1,6 @@
 """Book tooling: find the text notebooks, execute them (stamped), build the HTML book, keep the checks' references.
 
-* :mod:`.notebooks`: discovery and papermill parameters;
+* :mod:`.notebooks`: discovery and papermill parameters, a run's values checked once (``request``);
 * :mod:`.execution`: one notebook executed with papermill, its outputs post-processed;
 * :mod:`.outputs`: every folder a command writes checked before any work, results kept until
   replaced, ``pruneplast run``;
@@ -20,11 +20,20 @@ None of it is part of a cached state's key or a page's stamp except :mod:`.execu
 from __future__ import annotations
 
 from ._common import CELL_TIMEOUT, NOTEBOOK_DIRS, PACKAGE_DIR, ParameterError  # noqa: F401
-from .book import build_book, execute_book, jupyter_book_command, stage_book, toc_files, write_timings  # noqa: F401
+from .book import (  # noqa: F401
+    PageFailed,
+    build_book,
+    execute_book,
+    jupyter_book_command,
+    stage_book,
+    toc_files,
+    write_timings,
+)
 from .execution import execute  # noqa: F401
 from .memory import PeakMemory  # noqa: F401
 from .notebooks import (  # noqa: F401
     ParamInfo,
+    Request,
     chapter_name,
     describe_parameters,
     find_notebook,
@@ -34,6 +43,7 @@ from .notebooks import (  # noqa: F401
     parameters_for,
     parse_value,
     read_notebook,
+    request,
     text_notebooks,
 )
 from .outputs import (  # noqa: F401

@@ -1,4 +1,11 @@
-"""Finding the book's text notebooks and their papermill parameters (validated before anything runs)."""
+"""Finding the book's text notebooks and their papermill parameters (validated before anything runs).
+
+:func:`request` is the command side's one check of the values a notebook is run with: the
+notebook found once, every ``-p NAME VALUE`` read (:func:`parse_value`) and checked against the
+chapter's registry (:func:`parameters_for`, :func:`pruneplast.chapters.validate`) once. What runs it
+(:func:`pruneplast.booktools.run`, a sweep's cells, the explorer app) takes the checked
+:class:`Request` as it is.
+"""
 
 from __future__ import annotations
 
@@ -127,8 +134,10 @@ def chapter_name(path: Path, nb=None) -> str | None:
 
 def parameter_info(path: Path, nb=None) -> dict[str, ParamInfo]:
     """Valid parameter names of a notebook: the registry's for a chapter, else its parameters cell."""
-    path = Path(path)
-    name = chapter_name(path, nb)
+    return _parameter_info(Path(path), chapter_name(path, nb), nb)
+
+
+def _parameter_info(path: Path, name: str | None, nb) -> dict[str, ParamInfo]:
     if name is not None:
         return {
             k: ParamInfo(k, p.kind, p.default, p.value("quick"), p.help)
@@ -194,7 +203,10 @@ def parameters_for(path: Path, profile: str, overrides: dict | None = None, nb=N
     path = Path(path)
     chapters.check_choice("profile", profile, chapters.PROFILES)
     overrides = dict(overrides or {})
-    info = parameter_info(path, nb)
+    if nb is None and path.stem not in chapters.CHAPTERS:  # read once: its name, its parameters cell
+        nb = read_notebook(path)
+    name = chapter_name(path, nb)
+    info = _parameter_info(path, name, nb)
     unknown = [k for k in overrides if k not in info]
     if unknown:
         raise ParameterError(
@@ -203,7 +215,6 @@ def parameters_for(path: Path, profile: str, overrides: dict | None = None, nb=N
         )
     if "profile" in overrides and overrides["profile"] != profile:
         raise ParameterError(f"use --profile to choose the profile (got -p profile {overrides['profile']!r})")
-    name = chapter_name(path, nb)
     if name is not None:
         values = chapters.profile_values(name, profile)
         values.update(overrides)
@@ -228,3 +239,28 @@ def overrides_of(pairs) -> dict:
             raise ParameterError(f"parameter {name!r} given twice (-p {name})")
         out[name] = parse_value(text)
     return out
+
+
+@dataclass(frozen=True)
+class Request:
+    """One notebook to execute at a profile, with the values it runs with: found and checked once
+    (:func:`request`, or a sweep's plan), then handed on as it is."""
+
+    path: Path  # the notebook (text or .ipynb), resolved
+    profile: str
+    overrides: dict  # the values given (``-p``, a sweep's cell), as read
+    values: dict  # every value papermill injects: the profile's, then the overrides; all checked
+
+
+def request(
+    spec: str | Path, profile: str, overrides: dict | None = None, pairs=(), root: Path | None = None
+) -> Request:
+    """The command side's check of a run: the notebook ``spec`` found (:func:`find_notebook`), the
+    command line's ``-p NAME VALUE`` ``pairs`` read (:func:`overrides_of`, over the values that
+    ``overrides`` gives from Python) and every value checked (:func:`parameters_for`), once.
+
+    Raises :class:`ParameterError` with the one-line message of the first problem.
+    """
+    given = {**dict(overrides or {}), **overrides_of(pairs)}
+    path = find_notebook(spec, root)
+    return Request(path, profile, given, parameters_for(path, profile, given))

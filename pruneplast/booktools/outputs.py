@@ -13,7 +13,8 @@ one-line :class:`OutputError` messages naming the option and the path. Then:
   by renaming (:func:`replace_folder`);
 * one output folder holds one run or sweep at a time (:class:`run_lock`).
 
-:func:`run` is ``pruneplast run``: validate, check, lock, execute.
+:func:`run` is ``pruneplast run`` once its values are checked (:func:`.notebooks.request`): check
+the folders, lock, execute.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from ..results import cache_root, project_root, results_dir
 from .execution import execute, patched_environ
-from .notebooks import find_notebook, parameters_for
+from .notebooks import Request
 
 
 class OutputError(RuntimeError):
@@ -212,21 +213,15 @@ def replace_folder(src: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def run(
-    spec: str | Path,
-    profile: str = "quick",
-    overrides: dict | None = None,
-    out: Path | str | None = None,
-    progress: bool | None = None,
-) -> dict:
-    """Validate, then execute one notebook; returns paths of the executed notebook and results.
+def run(request: Request, out: Path | str | None = None, progress: bool | None = None) -> dict:
+    """Execute one notebook as ``request`` asks (found and checked already: :func:`.notebooks.request`);
+    returns the paths of the executed notebook and of the results.
 
     The executed ``<stem>.ipynb`` goes to ``out`` (default ``runs/<stem>-<profile>``) and results to
     ``out/<profile>/<stem>.csv`` and ``.json``. Every folder is checked before the kernel starts;
     results already in ``out/<profile>`` stay until the run has written their replacement.
     """
-    path = find_notebook(spec, project_root())
-    params = parameters_for(path, profile, overrides)  # fails here, before any execution
+    path, profile, params = request.path, request.profile, request.values
     out, res = check_run_outputs(path, profile, out)
     ipynb = out / f"{path.stem}.ipynb"
     t0 = time.perf_counter()

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING
 #: that ``pruneplast explore`` and the command line (which read :mod:`.app` only) do not import
 #: the engine, the figures and the widgets.
 EXPORTS = {
-    "app": ("TEMPLATES", "VOILA_OPTIONS", "add_arguments", "app_cells", "app_notebook", "main", "voila_command",
-            "voila_environ"),
+    "app": ("TEMPLATES", "VOILA_OPTIONS", "add_arguments", "app_cells", "app_notebook", "app_request", "main",
+            "voila_command", "voila_environ"),
     "engine": ("Explorer", "region_map"),
     "drawing": ("figure", "png"),
     "grid": ("Grid", "GridSpec", "grid_results", "precompute_grid"),
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
         add_arguments,
         app_cells,
         app_notebook,
+        app_request,
         main,
         voila_command,
         voila_environ,

@@ -33,23 +33,32 @@ def app_cells(nb, values: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------- the web app
-def app_notebook(out, profile: str = "paper", overrides: dict | None = None):
+def app_request(profile: str = "paper", overrides: dict | None = None, pairs=()):
+    """The explorer chapter at ``profile`` with ``overrides`` and the command line's ``-p`` ``pairs``,
+    found and checked once (:func:`pruneplast.booktools.request`); ``show_grid`` is False unless
+    given, since the app recomputes live and the grid exists for the static book. Raises
+    ``ValueError`` naming the first bad parameter."""
+    from .. import booktools
+
+    return booktools.request("explorer", profile, {"show_grid": False, **dict(overrides or {})}, pairs)
+
+
+def app_notebook(out, profile: str = "paper", overrides: dict | None = None, request=None):
     """Write the explorer chapter as an ``.ipynb`` for Voila (``make explore``); returns its path.
 
-    The jupytext source ``notebooks/explorer.md`` is converted and its parameters injected (the
-    profile's values plus ``overrides``, validated; ``show_grid`` defaults to False here, since
-    the app recomputes live and the grid exists for the static book).
+    The jupytext source ``notebooks/explorer.md`` is converted and its parameters injected: the
+    values of ``request`` (:func:`app_request`, checked already) or, without one, the profile's
+    values plus ``overrides``, checked here.
     """
     import nbformat
     import papermill as pm
 
     from .. import booktools
 
-    src = booktools.find_notebook("explorer")
-    values = {"show_grid": False, **dict(overrides or {})}
-    params = booktools.parameters_for(src, profile, values)
+    request = request if request is not None else app_request(profile, overrides)
+    params = request.values
     nb = pm.execute_notebook(
-        booktools.read_notebook(src),
+        booktools.read_notebook(request.path),
         None,
         parameters=params,
         prepare_only=True,
@@ -106,8 +115,15 @@ def voila_command(notebook, port: int) -> list[str]:
     return [sys.executable, "-m", "voila", str(notebook), f"--port={port}", *VOILA_OPTIONS]
 
 
-def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None) -> int:
-    """Write the app notebook to ``out``; then, with a ``port``, serve it with Voila until interrupted."""
+def serve(out, profile: str = "paper", overrides: dict | None = None, port: int | None = None, pairs=()) -> int:
+    """Write the app notebook to ``out``; then, with a ``port``, serve it with Voila until interrupted.
+
+    Everything is checked first, before the explorer's engine (torch, matplotlib) is imported: the
+    port's number, the parameters (``overrides``, then the command line's ``-p`` ``pairs``), the
+    notebook, the app notebook's folder, the cache and whether the port is free. A bad option is
+    one line on stderr and exit status 2 (a parameter, the port's number) or 1 (a folder, a port
+    in use).
+    """
     import subprocess
     import sys
 
@@ -116,14 +132,13 @@ def serve(out, profile: str = "paper", overrides: dict | None = None, port: int 
     try:
         if port is not None:
             check_int("port", port, 1, 65535)
-        src = booktools.find_notebook("explorer")
-        booktools.parameters_for(src, profile, {"show_grid": False, **dict(overrides or {})})
+        request = app_request(profile, overrides, pairs)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:  # every place it writes, and the port, before any work
         out = booktools.check_app_outputs(out, port)
-        path = app_notebook(out, profile, overrides)
+        path = app_notebook(out, request=request)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -168,17 +183,10 @@ def add_arguments(ap, profiles: Sequence[str]) -> None:
 
 
 def run(args) -> int:
-    """Write the app notebook and serve it, as the parsed options of :func:`add_arguments` ask."""
-    import sys
-
-    from .. import booktools
-
-    try:
-        overrides = booktools.overrides_of(args.parameter)
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return serve(args.out, args.profile, overrides, args.serve)
+    """Write the app notebook and serve it, as the parsed options of :func:`add_arguments` ask
+    (``pruneplast explore`` and ``python -m pruneplast.explorer``); the options are checked by
+    :func:`serve`."""
+    return serve(args.out, args.profile, port=args.serve, pairs=args.parameter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

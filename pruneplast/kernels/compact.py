@@ -198,6 +198,11 @@ class CompactLayer:
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
 
 
+def _any(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """``x.any(dim)`` of a bool tensor, as the largest of its bytes (several times faster on the CPU)."""
+    return x.view(torch.uint8).amax(dim) > 0
+
+
 def unit_roles(masks: Sequence[torch.Tensor], noise: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """(live, constant): per hidden layer, (M, units) bools for masks (M, out, in) per layer.
 
@@ -213,13 +218,13 @@ def unit_roles(masks: Sequence[torch.Tensor], noise: bool = False) -> tuple[list
         if noise:
             prev = torch.ones(mk.shape[:2], dtype=torch.bool, device=mk.device)
         else:
-            prev = mk.any(2) if prev is None else (mk & prev.unsqueeze(1)).any(2)
+            prev = _any(mk, 2) if prev is None else _any(mk & prev.unsqueeze(1), 2)
         vary.append(prev)
     reach: list[torch.Tensor] = []
     nxt: torch.Tensor | None = None
     for i in range(n - 2, -1, -1):
         mk = masks[i + 1]
-        nxt = mk.any(1) if nxt is None else (mk & nxt.unsqueeze(2)).any(1)
+        nxt = _any(mk, 1) if nxt is None else _any(mk & nxt.unsqueeze(2), 1)
         reach.insert(0, nxt)
     return [v & r for v, r in zip(vary, reach)], [~v & r for v, r in zip(vary, reach)]
 

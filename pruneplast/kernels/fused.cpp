@@ -21,6 +21,10 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 namespace {
@@ -30,45 +34,146 @@ constexpr int LANES = 16;
 // Per (replica, layer): where its rows, row pointers and work space are (see fused.py).
 enum Desc : int64_t { ROWS_OFF = 0, N_LIVE, N_ROWS, PTR_OFF, WS_OFF, WIDTH, XT_OFF, N_DESC };
 
-inline float fold_lanes(float* acc) {
-  for (int s = LANES / 2; s > 0; s /= 2)
-    for (int j = 0; j < s; ++j) acc[j] += acc[j + s];
-  return acc[0];
+// Sixteen floats, held in vector registers (one AVX-512 register, two AVX ones, ...): every sum
+// below runs in 16 lanes whatever the machine's vector width, so its result does not depend on it.
+typedef float v16 __attribute__((vector_size(LANES * sizeof(float))));
+
+#if defined(__AVX512F__)
+inline v16 vload(const float* p) { return (v16)_mm512_loadu_ps(p); }
+inline void vstore(float* p, v16 v) { _mm512_storeu_ps(p, (__m512)v); }
+#else
+inline v16 vload(const float* p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void vstore(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
+#endif
+inline v16 splat(float x) {
+  v16 v;
+  for (int j = 0; j < LANES; ++j) v[j] = x;
+  return v;
+}
+// a * b + c with one rounding per lane (std::fma), and max(a, 0) (0 for NaN and -0, as a > 0 ? a : 0),
+// with the machine's instructions where the build targets them, lane by lane elsewhere: the same bits.
+#if defined(__AVX512F__)
+inline v16 vfma(v16 a, v16 b, v16 c) { return (v16)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c); }
+inline v16 vrelu(v16 a) { return (v16)_mm512_max_ps((__m512)a, _mm512_setzero_ps()); }
+#elif defined(__AVX2__) && defined(__FMA__)
+union Halves {
+  v16 v;
+  __m256 h[2];
+};
+inline v16 vfma(v16 a, v16 b, v16 c) {
+  Halves x{a}, y{b}, z{c}, r;
+  for (int k = 0; k < 2; ++k) r.h[k] = _mm256_fmadd_ps(x.h[k], y.h[k], z.h[k]);
+  return r.v;
+}
+inline v16 vrelu(v16 a) {
+  Halves x{a}, r;
+  for (int k = 0; k < 2; ++k) r.h[k] = _mm256_max_ps(x.h[k], _mm256_setzero_ps());
+  return r.v;
+}
+#else
+inline v16 vfma(v16 a, v16 b, v16 c) {
+  v16 r;
+  for (int j = 0; j < LANES; ++j) r[j] = std::fma(a[j], b[j], c[j]);
+  return r;
+}
+inline v16 vrelu(v16 a) {
+  v16 r;
+  for (int j = 0; j < LANES; ++j) r[j] = a[j] > 0.0f ? a[j] : 0.0f;
+  return r;
+}
+#endif
+
+// The lanes summed pairwise in a fixed order: lane j + 8 into j, then j + 4, j + 2, j + 1.
+inline float fold_lanes(v16 v) {
+#if defined(__AVX512F__)
+  const __m512 x = (__m512)v;  // the same additions on the machine's halves and quarters
+  const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
+  const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(x), hi);
+  const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+  const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+  return _mm_cvtss_f32(_mm_add_ss(h2, _mm_shuffle_ps(h2, h2, 1)));
+#else
+  float a[LANES];
+  vstore(a, v);
+  for (int j = 0; j < 8; ++j) a[j] += a[j + 8];
+  for (int j = 0; j < 4; ++j) a[j] += a[j + 4];
+  for (int j = 0; j < 2; ++j) a[j] += a[j + 2];
+  return a[0] + a[1];
+#endif
 }
 
+// Sample i goes to lane i mod 16 (in order), then the lanes are folded.
 inline float lane_sum(const float* a, int64_t n) {
-  float acc[LANES] = {0};
+  v16 acc = splat(0.0f);
   int64_t i = 0;
-  for (; i + LANES <= n; i += LANES)
-    for (int j = 0; j < LANES; ++j) acc[j] += a[i + j];
-  for (int j = 0; i + j < n; ++j) acc[j] += a[i + j];
-  return fold_lanes(acc);
+  for (; i + LANES <= n; i += LANES) acc += vload(a + i);
+  if (i == n) return fold_lanes(acc);
+  float t[LANES];  // the last samples, lane by lane (the accumulator stays in registers above)
+  vstore(t, acc);
+  for (int j = 0; i + j < n; ++j) t[j] += a[i + j];
+  return fold_lanes(vload(t));
 }
 
-// sum_i g[i] h[i], and gh[i] += w g[i] when gh is given (one pass over both).
-inline float dot_axpy(const float* g, const float* h, float* gh, float w, int64_t n) {
-  float acc[LANES] = {0};
+// sum_i g[i] h[i] (lanes as lane_sum, a fused multiply-add per sample), and gh[i] += w g[i] when
+// gh is given (one pass over both).
+inline float dot_axpy(const float* __restrict g, const float* __restrict h, float* __restrict gh, float w, int64_t n) {
+  v16 acc = splat(0.0f);
   int64_t i = 0;
   if (gh != nullptr) {
-    for (; i + LANES <= n; i += LANES)
-      for (int j = 0; j < LANES; ++j) {
-        acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
-        gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
-      }
-    for (int j = 0; i + j < n; ++j) {
-      acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
-      gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
+    const v16 wv = splat(w);
+    for (; i + LANES <= n; i += LANES) {
+      const v16 gv = vload(g + i);
+      acc = vfma(gv, vload(h + i), acc);
+      vstore(gh + i, vfma(wv, gv, vload(gh + i)));
     }
   } else {
-    for (; i + LANES <= n; i += LANES)
-      for (int j = 0; j < LANES; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
-    for (int j = 0; i + j < n; ++j) acc[j] = std::fma(g[i + j], h[i + j], acc[j]);
+    for (; i + LANES <= n; i += LANES) acc = vfma(vload(g + i), vload(h + i), acc);
   }
-  return fold_lanes(acc);
+  if (i == n) return fold_lanes(acc);
+  float t[LANES];  // the last samples, lane by lane
+  vstore(t, acc);
+  for (int j = 0; i + j < n; ++j) {
+    t[j] = std::fma(g[i + j], h[i + j], t[j]);
+    if (gh != nullptr) gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
+  }
+  return fold_lanes(vload(t));
 }
 
-inline void axpy(float w, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = std::fma(w, x[i], y[i]);
+// z[i] = bias + sum_e w_e h_e[i] (entries in order, a fused multiply-add each), with ReLU when
+// asked, 64 samples at a time in registers: one store per sample instead of one per entry.
+inline void row_product(float bias, const float* __restrict w, const int64_t* __restrict col, int64_t n_e,
+                        const float* __restrict h, int64_t B, bool relu, float* __restrict z) {
+  constexpr int64_t CH = 4 * LANES;
+  int64_t i = 0;
+  for (; i + CH <= B; i += CH) {
+    v16 a0 = splat(bias), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t e = 0; e < n_e; ++e) {
+      const v16 wv = splat(w[e]);
+      const float* hr = h + col[e] * B + i;
+      a0 = vfma(wv, vload(hr), a0);
+      a1 = vfma(wv, vload(hr + LANES), a1);
+      a2 = vfma(wv, vload(hr + 2 * LANES), a2);
+      a3 = vfma(wv, vload(hr + 3 * LANES), a3);
+    }
+    if (relu) {
+      a0 = vrelu(a0), a1 = vrelu(a1), a2 = vrelu(a2), a3 = vrelu(a3);
+    }
+    vstore(z + i, a0), vstore(z + i + LANES, a1), vstore(z + i + 2 * LANES, a2), vstore(z + i + 3 * LANES, a3);
+  }
+  for (; i + LANES <= B; i += LANES) {
+    v16 a = splat(bias);
+    for (int64_t e = 0; e < n_e; ++e) a = vfma(splat(w[e]), vload(h + col[e] * B + i), a);
+    vstore(z + i, relu ? vrelu(a) : a);
+  }
+  for (; i < B; ++i) {
+    float a = bias;
+    for (int64_t e = 0; e < n_e; ++e) a = std::fma(w[e], h[col[e] * B + i], a);
+    z[i] = relu && !(a > 0.0f) ? 0.0f : a;
+  }
 }
 
 // tanh with ATen's own vectorised kernel (the engine's torch.tanh), on a buffer of n floats.
@@ -191,21 +296,19 @@ at::Tensor fused_step(
             for (int64_t b = 0; b < B; ++b) hr[b] = ar[b] * sc - sh;
           }
         };
+        // each row's bias plus its folded constant inputs, first for every row (the rows' chains of
+        // multiply-adds are independent and overlap), kept in the row's first sample or in Ac
         for (int64_t r = 0; r < a.n_rows; ++r) {
-          float bc = P[n_entries + a.rows_off + r];  // bias plus the folded constant inputs
-          const int64_t e0 = a.ptr[r], e1 = a.ptr[r + 1], em = MID[a.rows_off + r];
-          for (int64_t e = em; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
-          if (r < a.n_live) {
-            float* z = a.A + r * B;
-            for (int64_t b = 0; b < B; ++b) z[b] = bc;
-            for (int64_t e = e0; e < em; ++e) axpy(P[e], prev_h + COL[e] * B, z, B);
-            if (hidden && !th) {  // ReLU and modulation while the row is in the first-level cache
-              for (int64_t b = 0; b < B; ++b) z[b] = z[b] > 0.0f ? z[b] : 0.0f;
-              modulate(r);
-            }
-          } else {
-            a.Ac[r - a.n_live] = bc;
-          }
+          float bc = P[n_entries + a.rows_off + r];
+          const int64_t e1 = a.ptr[r + 1];
+          for (int64_t e = MID[a.rows_off + r]; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
+          (r < a.n_live ? a.A[r * B] : a.Ac[r - a.n_live]) = bc;
+        }
+        const bool relu = hidden && !th;
+        for (int64_t r = 0; r < a.n_live; ++r) {
+          const int64_t e0 = a.ptr[r], em = MID[a.rows_off + r];
+          row_product(a.A[r * B], P + e0, COL + e0, em - e0, prev_h, B, relu, a.A + r * B);
+          if (relu) modulate(r);  // while the row is in the first-level cache
         }
         if (!hidden) break;
         if (th) {

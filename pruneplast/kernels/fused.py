@@ -7,8 +7,11 @@ layer the engine would multiply as CSR (each replica's kept fraction below
 computes (the live units, the constant-unit fold, ReLU or tanh, internal noise drawn from the same
 random streams, damping, the capped gain and the protection shift, Adam with one learning rate
 per replica) in another order of floating-point sums, so its results differ from the standard
-path's in the last bits: it is not the default, and cached states trained with it have their own
-keys (:func:`cache_tag`).
+path's in the last bits: cached states trained with it have their own keys (:func:`cache_tag`),
+and every result records the switch (:data:`pruneplast.machine.FLOAT_PATH_VARIABLES`, part of the
+bitwise key). It is not the default: a phase is fused only where every replica of the ensemble is
+sparse, so on this path a replica's bits would depend on which replicas share its ensemble (a
+47.5%-sparse ketamine-like replica beside it sends the whole ensemble down the standard path).
 
 The operator is compiled at first use (``torch.utils.cpp_extension``, about half a minute) into
 ``<cache>/fused/`` (``$PRUNEPLAST_CACHE``) and reused while its source, torch and the processor

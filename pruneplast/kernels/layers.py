@@ -172,10 +172,10 @@ class LayerPlan:
             assert wd is not None
             return torch.baddbmm(b.unsqueeze(2), wd, h.transpose(1, 2)).transpose(1, 2)
         if self.all_sparse:
-            return _SparseLinear.apply(ws, h, self) + b.unsqueeze(1)
+            return SparseLinear.apply(ws, h, self) + b.unsqueeze(1)
         assert wd is not None
         zd = torch.bmm(wd, h[self.dense_ids].transpose(1, 2)).transpose(1, 2)
-        zs = _SparseLinear.apply(ws, h[self.sparse_ids], self)
+        zs = SparseLinear.apply(ws, h[self.sparse_ids], self)
         z = torch.zeros(self.shape[0], h.shape[1], self.shape[1], dtype=h.dtype, device=h.device)
         z = z.index_put((self.dense_ids,), zd).index_put((self.sparse_ids,), zs)
         return z + b.unsqueeze(1)
@@ -186,7 +186,7 @@ def _crow(rows: torch.Tensor, n_rows: int) -> torch.Tensor:
     return torch.cat([rows.new_zeros(1), torch.cumsum(torch.bincount(rows, minlength=n_rows), 0)])
 
 
-class _SparseLinear(torch.autograd.Function):
+class SparseLinear(torch.autograd.Function):
     """W h for the sparse group of a :class:`LayerPlan`: kept (nnz,), h (Ms, B, in) -> (Ms, B, out).
 
     Forward and input gradient are CSR x dense products on the block-diagonal matrix of all

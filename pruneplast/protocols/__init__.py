@@ -6,6 +6,10 @@
 * :mod:`.regimens`: study A's single vs iterative regrowth regimens.
 * :mod:`.treatments`: study B's ketamine-, SSRI- and neurosteroid-like treatments.
 * :mod:`.longitudinal`: study B's maintenance, discontinuation and manic relapse.
+
+Beside each experiment, ``<experiment>_tables`` (:mod:`.cliff_tables`, :mod:`.consolidation_tables`,
+:mod:`.regimen_tables`, :mod:`.treatment_tables`, :mod:`.longitudinal_tables`) builds its chapter's
+tables and the numbers its prose quotes.
 """
 
 from . import (

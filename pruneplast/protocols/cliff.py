@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Mapping, Sequence
 
 import pandas as pd
@@ -30,13 +29,12 @@ from ..config import (
     RegrowConfig,
     RunConfig,
     TrainConfig,
+    check_config,
 )
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune_to, regrow, train
-from ..paper import A_STAGES
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
-from ..tables import plain
 from .base import baseline
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
@@ -48,15 +46,15 @@ def main_experiment(
     base: EnsembleMLP,
     data: EnsembleData,
     prune_cfg: PruneConfig = PruneConfig(),
-    regrow_fraction: float = 0.5,
+    regrow_cfg: RegrowConfig = RegrowConfig(),
     consolidation: TrainConfig = CONSOLIDATION,
     conditions: Sequence[str] = MAIN_CONDITIONS,
     progress=None,
-    regrow_init_std: float = RegrowConfig().init_std,
 ):
     """Returns (tidy results, dict of states 'baseline', 'pruned', 'recovered').
 
-    ``regrow_init_std``: SD of the regrown weights (both arms)."""
+    ``regrow_cfg``: the regrowth of both arms, each with its own method (gradient-guided, random)."""
+    check_config("regrow_cfg", regrow_cfg, RegrowConfig)
     frames = [
         evaluate(base, data, conditions, extra={"stage": "baseline", "regrowth": "none"}),
         structure(base, extra={"stage": "baseline", "regrowth": "none"}),
@@ -73,7 +71,7 @@ def main_experiment(
         for d in arm.meta:
             d["regrowth"] = method
         before = arm.clone()
-        cfg = RegrowConfig(fraction=regrow_fraction, method=method, init_std=regrow_init_std)
+        cfg = dataclasses.replace(regrow_cfg, method=method)
         grown = regrow(arm, data, cfg, tag="regrow")
         frames.append(regrowth_selectivity(before, grown, data, cfg, tag="regrow", extra={"stage": "regrown"}))
         arms.append(arm)
@@ -123,18 +121,15 @@ def experiment(
     baseline_config: TrainConfig = BASELINE,
     network: NetworkConfig = NetworkConfig(),
     prune_cfg: PruneConfig = PruneConfig(),
-    regrow_fraction: float = 0.5,
+    regrow_cfg: RegrowConfig = RegrowConfig(),
     consolidation: TrainConfig = CONSOLIDATION,
-    regrow_init_std: float = RegrowConfig().init_std,
     levels=SWEEP_LEVELS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The chapter on one data set: each replicate's baseline (cached, :func:`~.base.baseline`),
     :func:`main_experiment` and :func:`sparsity_sweep` (at ``prune_cfg.scope``); returns (main
     experiment's rows, sweep's rows)."""
     base, data = baseline(run, baseline_config, network)
-    main, _ = main_experiment(
-        base, data, prune_cfg, regrow_fraction, consolidation, progress=run.progress, regrow_init_std=regrow_init_std
-    )
+    main, _ = main_experiment(base, data, prune_cfg, regrow_cfg, consolidation, progress=run.progress)
     sweep = sparsity_sweep(base, data, levels, scope=prune_cfg.scope)
     parallel.report()
     return main, sweep
@@ -145,9 +140,8 @@ def experiments(
     baseline_config: TrainConfig = BASELINE,
     network: NetworkConfig = NetworkConfig(),
     prune_cfg: PruneConfig = PruneConfig(),
-    regrow_fraction: float = 0.5,
+    regrow_cfg: RegrowConfig = RegrowConfig(),
     consolidation: TrainConfig = CONSOLIDATION,
-    regrow_init_std: float = RegrowConfig().init_std,
     levels=SWEEP_LEVELS,
     workers: int = 1,
 ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
@@ -158,6 +152,7 @@ def experiments(
     scheme here on that share; every scheme's results equal, bit for bit, a run in this process.
     """
     levels = SWEEP_LEVEL.check_list("levels", levels)  # before any work, here rather than in a worker
+    check_config("regrow_cfg", regrow_cfg, RegrowConfig)
     runs = dict(runs)
     devices = {r.device for r in runs.values()}
     workers = parallel.resolve_workers(workers, next(iter(devices)) if len(devices) == 1 else "cuda")
@@ -168,9 +163,8 @@ def experiments(
             baseline_config,
             network,
             prune_cfg,
-            regrow_fraction,
+            regrow_cfg,
             consolidation,
-            regrow_init_std,
             levels,
         )
         for r in runs.values()
@@ -179,34 +173,5 @@ def experiments(
     return dict(zip(runs, done))
 
 
-# --------------------------------------------------------------------------- tables for the chapter
-
-
-def main_table(df: pd.DataFrame, paper: dict) -> pd.DataFrame:
-    """Ours (mean [95% CI] over seeds) beside the study's value, per condition and stage.
-
-    ``paper`` is the study's ``main`` table: condition -> [baseline, pruned, recovered].
-    """
-    from ..results import fmt_mean_ci, summarise
-
-    acc = df[(df.experiment == "main") & (df.metric == "accuracy") & df.regrowth.isin(["none", "gradient"])]
-    s = summarise(acc, ["condition", "stage"]).set_index(["condition", "stage"])
-    rows = []
-    for cond in MAIN_CONDITIONS:
-        row = {"condition": plain(cond)}
-        for i, st in enumerate(A_STAGES):
-            r = s.loc[(cond, st)]
-            study = paper.get(cond, [None] * 3)[i]
-            row[st] = fmt_mean_ci(r["mean"], r["ci_low"], r["ci_high"]) + (
-                "" if study is None else f" (study {fmt_mean_ci(study, math.nan, math.nan)})"
-            )
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("condition")
-
-
-def regrowth_comparison(df: pd.DataFrame) -> pd.DataFrame:
-    """Gradient-guided minus random regrowth after consolidation, paired by seed, per condition."""
-    from ..results import paired_difference
-
-    rec = df[(df.stage == "recovered") & (df.metric == "accuracy")]
-    return paired_difference(rec, "regrowth", "gradient", "random", by=["condition"])
+# The chapter's tables live in their own module; their names stay available here.
+from .cliff_tables import main_table, regrowth_comparison  # noqa: E402, F401

@@ -24,7 +24,9 @@ regimen whose cycles are a prefix of a longer one's (3 and 6 chronic cycles of t
 acute moderate = the control's state after 15 epochs) is a checkpoint of that run, and runs with
 the same epoch schedule train together as one ensemble. :func:`plan` makes these groupings;
 :func:`run` executes them and evaluates every checkpoint, including the relapse challenge on a
-copy.
+copy. A long run can be split by cycles (``start_cycle``, ``end_cycle``): each part resumes
+from the ensemble the previous part ended with, and the parts' rows, one after another, are the
+unsplit run's, bit for bit.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from ..config import (
 )
 from ..config import POSITIVE_COUNT as CHRONIC_CYCLES
 from ..data import EnsembleData
+from ..inputs import check_network
 from ..network import EnsembleMLP
 from ..operators import regrow, train
 from ..results import fmt_mean_ci, paired_difference, summarise
@@ -67,6 +70,9 @@ LABELS = {
     "full_acute": "full acute",
     "epochs_matched": "epochs-matched control",
 }
+#: Where :func:`run` with ``keep_states`` and an ``end_cycle`` puts the training ensemble after its
+#: last cycle: the ``start`` of the run that resumes from that cycle.
+RESUME = "resume"
 #: Paired comparisons of the chapter: (a, b) means a - b per seed.
 PAIRS = (
     ("long_chronic", "acute_moderate"),
@@ -96,8 +102,10 @@ class Regimen:
     epochs: int  # consolidation epochs after each regrowth (lr 5e-4)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name or self.name in ("-", "pruned"):
-            raise ValueError(f"regimen name must be a non-empty string other than '-' and 'pruned'; got {self.name!r}")
+        if not isinstance(self.name, str) or not self.name or self.name in ("-", "pruned", RESUME):
+            raise ValueError(
+                f"regimen name must be a non-empty string other than '-', 'pruned' and {RESUME!r}; got {self.name!r}"
+            )
         check_int(f"{self.name}.cycles", self.cycles, 1)
         REGIMEN_FRACTION.check(f"{self.name}.fraction", self.fraction)
         check_int(f"{self.name}.epochs", self.epochs, 0)
@@ -202,6 +210,8 @@ def run(
     regrow_config: RegrowConfig = RegrowConfig(),
     keep_states: bool = False,
     progress: bool | None = None,
+    start_cycle: int = 0,
+    end_cycle: int | None = None,
     workers: int = 1,
 ):
     """Every regimen from the pruned ensemble ``start`` (left unchanged); tidy results.
@@ -216,7 +226,15 @@ def run(
     by side, one share of the cores each (:func:`pruneplast.parallel.run_phases`; 0: one per CPU
     core, always 1 on a GPU); the results equal, bit for bit, a run in this process.
 
-    Returns the DataFrame, or ``(DataFrame, {regimen: EnsembleMLP})`` when ``keep_states``.
+    ``start_cycle`` and ``end_cycle`` run only cycles ``start_cycle + 1`` to ``end_cycle`` (None: the
+    last) of regimens that train as one ensemble (one group of :func:`plan`). From ``start_cycle``
+    > 0, ``start`` is the training ensemble after that cycle, as a run with ``end_cycle=start_cycle``
+    and ``keep_states`` ended with (its ``states[RESUME]``), and the pruned start's rows belong to
+    the part that begins at cycle 0. The parts' rows, one part after another, are the unsplit
+    run's rows, and their states its states, bit for bit.
+
+    Returns the DataFrame, or ``(DataFrame, {regimen: EnsembleMLP})`` when ``keep_states`` (with
+    an ``end_cycle``, also the training ensemble after it, under :data:`RESUME`).
     """
     check_real("lr", lr, 0.0, 1.0, lo_open=True)
     if eval_every is not None:
@@ -224,14 +242,21 @@ def run(
     if len(regimens) == 0:
         raise ValueError("regimens must name at least one regimen")
     groups = plan(regimens)
+    first, last = _cycle_range(groups, start_cycle, end_cycle)
+    if first > 0:
+        _check_resumed(start, data, groups[0], first)
     workers = parallel.resolve_workers(workers, str(start.device))
-    labels = {"schedule": "pruned", "cycle": 0, "epochs": 0, "regimen": "pruned"}
-    frames = [relapse_probe(start, data, conditions, relapse, extra=labels)]
-    states: dict[str, EnsembleMLP] = {"pruned": start.clone()} if keep_states else {}
+    frames = []
+    states: dict[str, EnsembleMLP] = {}
+    if first == 0:
+        labels = {"schedule": "pruned", "cycle": 0, "epochs": 0, "regimen": "pruned"}
+        frames.append(relapse_probe(start, data, conditions, relapse, extra=labels))
+        if keep_states:
+            states["pruned"] = start.clone()
     shown = progress if workers == 1 or len(groups) == 1 else False  # bars of worker processes would interleave
-    jobs = [
-        (start, data, group, lr, eval_every, conditions, relapse, regrow_config, keep_states, shown) for group in groups
-    ]
+    resume = keep_states and end_cycle is not None
+    settings = (lr, eval_every, conditions, relapse, regrow_config, keep_states, shown, first, last, resume)
+    jobs = [(start, data, group, *settings) for group in groups]
     for group_frames, group_states in parallel.run_phases(_group, jobs, workers, "regimen groups", progress=False):
         frames += group_frames
         states.update(group_states)
@@ -251,25 +276,33 @@ def _group(
     regrow_config: RegrowConfig,
     keep_states: bool,
     progress: bool | None,
+    first: int,
+    last: int | None,
+    resume: bool,
 ) -> tuple[list[pd.DataFrame], dict[str, EnsembleMLP]]:
-    """One training group of :func:`plan` (runs of the same schedule as one ensemble) from ``start``:
-    its checkpoints' rows in the order they were taken, and (``keep_states``) its regimens' states."""
-    m0 = start.n_replicas
+    """One training group of :func:`plan` (runs of the same schedule as one ensemble), cycles
+    ``first + 1`` to ``last`` (None: every cycle) from ``start``: its checkpoints' rows in the
+    order they were taken, and (``keep_states``) its regimens' states, with ``resume`` also the
+    training ensemble after its last cycle (:data:`RESUME`)."""
+    m0 = data.n_replicas if first > 0 else start.n_replicas
     frames: list[pd.DataFrame] = []
     states: dict[str, EnsembleMLP] = {}
     cycles, epochs = group[0].schedule.cycles, group[0].schedule.epochs
-    net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
+    if first > 0:
+        net = start.clone()
+    else:
+        net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
     d = data.select(list(range(m0)) * len(group))
     fractions = [r.schedule.fraction for r in group for _ in range(m0)]
     ends = {cp: name for r in group for cp, name in r.checkpoints}
-    for k in range(1, cycles + 1):
+    for k in range(first + 1, (last or cycles) + 1):
 
         def probe(e: int, state: EnsembleMLP, k=k) -> None:
             named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
             if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
                 return
             df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
-            df["regimen"] = df.schedule.map(named)
+            df.insert(df.columns.get_loc("epochs") + 1, "regimen", df.schedule.map(named))  # as the pruned rows
             frames.append(df)
             if keep_states:
                 for i, r in enumerate(group):
@@ -290,8 +323,41 @@ def _group(
                 progress=progress,
                 desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}",
             )
+    if resume:
+        states[RESUME] = net
     parallel.report()
     return frames, states
+
+
+def _cycle_range(groups: list[list[Run]], start_cycle: int, end_cycle: int | None) -> tuple[int, int | None]:
+    """(first cycle done, last cycle to run or None for every cycle) of :func:`run`, checked."""
+    check_int("start_cycle", start_cycle, 0)
+    if start_cycle == 0 and end_cycle is None:
+        return 0, None
+    if len(groups) != 1:
+        runs = [[r.schedule.name for r in g] for g in groups]
+        raise ValueError(
+            "start_cycle and end_cycle split regimens that train as one ensemble; "
+            f"these train as {len(groups)} ensembles: {runs}"
+        )
+    cycles = groups[0][0].schedule.cycles
+    check_int("start_cycle", start_cycle, 0, cycles - 1)
+    if end_cycle is None:
+        return start_cycle, cycles
+    return start_cycle, check_int("end_cycle", end_cycle, start_cycle + 1, cycles)
+
+
+def _check_resumed(start: EnsembleMLP, data: EnsembleData, group: list[Run], start_cycle: int) -> None:
+    """``start`` is the training ensemble of ``group``'s runs on ``data``'s replicas: one replica per
+    run and seed, runs outermost (as :func:`run` trains them)."""
+    check_network(start, "start")
+    want = [(r.schedule.name, int(s)) for r in group for s in data.seeds]
+    have = [(d.get("schedule"), d.get("seed")) for d in start.meta]
+    if have != want:
+        raise ValueError(
+            f"start must be the training ensemble after cycle {start_cycle} (states[{RESUME!r}] of a run "
+            f"with end_cycle={start_cycle}): replicas (schedule, seed) {want}; got {have}"
+        )
 
 
 # --------------------------------------------------------------------------- tables for the chapter

@@ -6,7 +6,7 @@ The study's tables (``paper_results.yaml``, keyed by arm name) against the tidy 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -119,6 +119,35 @@ def off_drug_table(df: pd.DataFrame, paper_off: Mapping, name: str = "neurostero
             }
         )
     return pd.DataFrame(rows).set_index("condition")
+
+
+def structure_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Kept weights per layer, weight sparsity (%) and gain of each arm (columns) after its treatment."""
+    struct = df[(df.experiment == "efficacy") & df.metric.isin(["kept_weights", "weight_sparsity", "gain"])]
+    return struct.groupby(["metric", "condition", "treatment"], sort=False).value.mean().unstack().round(2)
+
+
+def headline_numbers(df: pd.DataFrame, shown: Sequence[str], treated: Sequence[str]) -> dict[str, Any]:
+    """The numbers chapter 5's prose quotes: per arm of ``shown``, extreme-stress (internal noise
+    SD 2.5), combined-stress and biased-stress accuracy (``<arm>_extreme``, ``_combined``,
+    ``_biased``); among the ``treated`` arms the one best at extreme stress (``best_extreme``), the
+    one most liable under the biased test (``most_manic``) and the lowest clean or standard
+    accuracy (``ceiling_min``); the ketamine-like arm's weight sparsity (``ketamine_sparsity``)."""
+    ext = summary(df, "tolerance", "sigma_2.5", "accuracy")
+    comb = summary(df, "efficacy", "combined", "accuracy")
+    biased = summary(df, "manic_risk", "biased", "accuracy")
+    treated = list(treated)
+    ceiling = pd.concat([summary(df, "efficacy", c, "accuracy").loc[treated, "mean"] for c in ("clean", "standard")])
+    out: dict[str, Any] = {}
+    for t in shown:
+        out[f"{t}_extreme"] = ext.loc[t, "mean"]
+        out[f"{t}_combined"] = comb.loc[t, "mean"]
+        out[f"{t}_biased"] = biased.loc[t, "mean"]
+    out["best_extreme"] = plain(ext.loc[treated, "mean"].idxmax())
+    out["most_manic"] = plain(biased.loc[treated, "mean"].idxmin())
+    out["ceiling_min"] = ceiling.min()
+    out["ketamine_sparsity"] = summary(df, "efficacy", "-", "weight_sparsity").loc["ketamine", "mean"]
+    return out
 
 
 def summary(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
@@ -72,13 +72,18 @@ def configs(
     None), with optional overrides.
 
     ``epochs`` maps a treatment name to its training epochs (e.g. a shorter quick profile);
-    ``regrow_fraction`` overrides the ketamine-like regrowth fraction; ``decay_rates`` maps a
-    treatment name to its protection decay per step after discontinuation; ``lr_factor``
-    multiplies every arm's learning rate and ``regrow_init_std`` sets the SD of regrown weights
-    (the robustness atlas's choices, :class:`~pruneplast.config.ModelChoices`). Unknown names raise
-    ``ValueError``; out-of-range values raise it from :class:`Arm`.
+    ``regrow_fraction`` overrides the regrowth fraction of every arm that regrows (the
+    ketamine-like one); ``decay_rates`` maps a treatment name to its protection decay per step after
+    discontinuation; ``lr_factor`` multiplies every arm's learning rate and ``regrow_init_std`` sets
+    the SD of the weights every regrowing arm regrows (the robustness atlas's choices,
+    :class:`~pruneplast.config.ModelChoices`). Unknown names raise ``ValueError``; out-of-range
+    values raise it from :class:`~pruneplast.config.RegrowConfig` and :class:`Arm`.
     """
     check_real("lr_factor", lr_factor, 0.0, 100.0, lo_open=True)
+    regrowth: dict[str, Any] = {
+        k: v for k, v in (("fraction", regrow_fraction), ("init_std", regrow_init_std)) if v is not None
+    }
+    RegrowConfig(**regrowth)  # the overrides validated before any arm is built
     for key, mapping in (("epochs", epochs), ("decay_rates", decay_rates)):
         for name in mapping or {}:
             check_choice(f"{key} key", name, arms.names())
@@ -89,12 +94,10 @@ def configs(
             cfg = dataclasses.replace(cfg, epochs=epochs[name])
         if decay_rates and name in decay_rates:
             cfg = dataclasses.replace(cfg, decay_rate=decay_rates[name])
-        if regrow_fraction is not None and cfg.regrow_fraction > 0:
-            cfg = dataclasses.replace(cfg, regrow_fraction=regrow_fraction)
+        if regrowth and cfg.regrows:
+            cfg = dataclasses.replace(cfg, regrow=dataclasses.replace(cfg.regrow, **regrowth))
         if lr_factor != 1.0:
             cfg = dataclasses.replace(cfg, lr=cfg.lr * lr_factor)
-        if regrow_init_std is not None:
-            cfg = dataclasses.replace(cfg, regrow_init_std=regrow_init_std)
         out[name] = cfg
     return out
 
@@ -184,8 +187,8 @@ def treat(
         for d in net.meta:
             d["treatment"] = name
         drug_on(net, cfg)
-        if cfg.regrow_fraction > 0:  # scores are taken at gain 1.0 by gradient_scores
-            regrow(net, data, RegrowConfig(fraction=cfg.regrow_fraction, init_std=cfg.regrow_init_std), tag="regrow")
+        if cfg.regrows:  # scores are taken at gain 1.0 by gradient_scores
+            regrow(net, data, cfg.regrow, tag="regrow")
         states[name] = net
     # Unscheduled treatments with equal epochs train together (one lr per replica); a scheduled one
     # (noise and gain set per epoch for the whole ensemble) trains alone.
@@ -333,13 +336,13 @@ def _check_treated(saved, names: list, seeds, sizes) -> None:
 def _protocol(cfg: Arm) -> dict:
     """An arm's fields that change its treated state: not its label and colour, nor what happens
     after the course (the off-drug test, the protection decay after discontinuation), nor the
-    regrowth SD of an arm that regrows nothing, nor the course's learning rate and schedule when
+    regrowth of an arm that regrows nothing, nor the course's learning rate and schedule when
     it has no course."""
     d = dataclasses.asdict(cfg)
     for k in ("label", "colour", "off_drug", "decay_rate"):
         d.pop(k)
-    if cfg.regrow_fraction == 0:
-        d.pop("regrow_init_std")
+    if not cfg.regrows:
+        d.pop("regrow")
     if cfg.epochs == 0:
         for k in ("lr", "noise_start", "gain_start"):
             d.pop(k)
@@ -417,9 +420,11 @@ from .treatment_tables import (  # noqa: E402, F401
     TABLE_ROWS,
     comparison_long,
     comparison_table,
+    headline_numbers,
     off_drug_table,
     paper_tolerance,
     paper_value,
+    structure_table,
     summary,
     tolerance_frame,
 )

@@ -37,6 +37,9 @@ def _small(name, choice, **kw):
     return atlas.Setting(name, choice, name, hidden=kw.pop("hidden", SMALL), **kw)
 
 
+#: Every regimen group of more than one cycle split into one part per cycle (TINY's long chronic
+#: regimen: two parts).
+SPLIT = 1e-9
 CELLS = [
     _small("reference", "reference"),
     _small("scope_global", "prune_scope", prune_scope="global"),
@@ -51,7 +54,7 @@ def tiny_run(tmp_path_factory):
     old = os.environ.get("PRUNEPLAST_CACHE")
     os.environ["PRUNEPLAST_CACHE"] = str(tmp_path_factory.mktemp("cache"))
     try:
-        yield atlas.run(CELLS, TINY, workers=1, progress=False)
+        yield atlas.run(CELLS, TINY, workers=1, progress=False, part_minutes=SPLIT)
     finally:
         if old is None:
             os.environ.pop("PRUNEPLAST_CACHE", None)
@@ -210,7 +213,8 @@ def test_results_are_tidy_and_savable(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkeypatch):
-    """One thread per cell: the executor does not change a number (same machine)."""
+    """One thread per cell: the executor does not change a number (same machine), nor does splitting
+    the long chronic regimen by cycles (split in ``tiny_run`` and on Dask, whole here)."""
     from distributed import LocalCluster
 
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))  # nothing cached: every cell recomputed
@@ -222,7 +226,7 @@ def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkey
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "dask-cache"))  # the workers compute afresh
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:  # fmt: skip
-        on_dask = atlas.run(cells, TINY, scheduler=cluster.scheduler_address, progress=False)
+        on_dask = atlas.run(cells, TINY, scheduler=cluster.scheduler_address, progress=False, part_minutes=SPLIT)
     pd.testing.assert_frame_equal(_numbers(on_dask), want)
     assert not on_dask["cached"].any() and (tmp_path / "dask-cache" / "atlas").is_dir()
 
@@ -251,8 +255,9 @@ def test_finished_cells_are_not_recomputed(tiny_run, monkeypatch):
 # --------------------------------------------------------------------------- tasks and cache keys
 def test_each_state_keyed_on_what_changes_it():
     """At the studies' durations the regrowth scale changes only what regrows: the reference's
-    baselines, sweep, pruned network and the SSRI-like and neurosteroid-like states are reused;
-    a global threshold keeps the baselines only; every other choice changes every state."""
+    baselines, sweep, pruned network (the untreated arm's state) and the SSRI-like and
+    neurosteroid-like states are reused, so no key of those covers the regrowth scale; a global
+    threshold keeps the baselines only; every other choice changes every state."""
     paper = atlas.Protocol()
     cells = atlas.settings()
     keys = {s.name: atlas.state_keys(s, paper) for s in cells}
@@ -271,6 +276,11 @@ def test_each_state_keyed_on_what_changes_it():
     assert len(set(ref.values())) == len(ref)  # no two states share a key
     shared = {"baseline", "sweep", "arms:untreated", "arms:ssri", "arms:neurosteroid"}
     for s in cells[1:]:
+        if s.name == "width_x2":  # the one setting whose long chronic regimen runs in parts (of cycles)
+            parts = ["regimens:long_chronic:1-5", "regimens:long_chronic:6-10"]
+            assert list(keys[s.name]) == [p for k in ref for p in (parts if k == "regimens:long_chronic" else [k])]
+            assert not set(keys[s.name].values()) & set(ref.values())
+            continue
         assert list(keys[s.name]) == list(ref), s.name
         same = {k for k in ref if keys[s.name][k] == ref[k]}
         want = shared if s.choice == "regrowth_init" else {"baseline"} if s.choice == "prune_scope" else set()
@@ -322,3 +332,50 @@ def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
     times = df.groupby("setting", sort=False)[["cell_seconds", "longest_task_seconds", "path_seconds"]].first()
     assert (times["longest_task_seconds"] <= times["path_seconds"]).all()
     assert times.loc["reference", "path_seconds"] < times.loc["reference", "cell_seconds"]
+
+
+def test_the_long_chronic_regimen_runs_in_parts_where_it_would_take_too_long():
+    """At the studies' durations only the widest networks' long chronic regimen is expected to take
+    longer than a task may: it runs in two parts of five cycles, the second a wave after the first,
+    and no regimen task is expected to take longer than the limit."""
+    from pruneplast.atlas import protocol
+
+    paper = atlas.Protocol()
+    cells = atlas.settings()
+    split = {s.name for s in cells if len(protocol.regimen_parts(s, paper)[("long_chronic",)]) > 1}
+    assert split == {"width_x2"}
+    width = next(s for s in cells if s.name == "width_x2")
+    assert protocol.regimen_parts(width, paper)[("long_chronic",)] == [(0, 5), (5, 10)]
+    assert protocol.regimen_parts(width, paper, part_minutes=20)[("long_chronic",)] == [(0, 4), (4, 7), (7, 10)]
+    assert protocol.regimen_parts(width, paper, part_minutes=1e-9)[("long_chronic",)] == [(k, k + 1) for k in range(10)]
+    per_cost = protocol.REGIMEN_SECONDS_PER_COST / 60
+    for s in cells:
+        for t in (t for t in atlas.tasks([s], paper) if t.kind == "regimens"):
+            assert t.cost * per_cost <= protocol.PART_MINUTES, (s.name, t.label)
+    chronic = [t for t in atlas.tasks([width], paper) if t.kind == "regimens" and t.names == ("long_chronic",)]
+    assert [(t.label, t.cycles, t.wave) for t in chronic] == [
+        ("regimens:long_chronic:1-5", (0, 5), 1),
+        ("regimens:long_chronic:6-10", (5, 10), 2),
+    ]
+    whole = next(t for t in atlas.tasks([width], paper, part_minutes=1e9) if t.label == "regimens:long_chronic")
+    assert sum(t.cost for t in chronic) == pytest.approx(whole.cost) and whole.cycles is None
+    for bad in (0, -1.0, float("nan"), "40"):
+        with pytest.raises(ValueError, match="part_minutes must be"):
+            atlas.tasks([width], paper, part_minutes=bad)
+
+
+def test_a_part_without_the_state_before_it_computes_that_state(tiny_run, tmp_path, monkeypatch):
+    """A part run where the previous part's state is not in the cache (a worker that does not share
+    it) trains the cycles before itself, to the same bits, and caches the state for the next time."""
+    from pruneplast.atlas import protocol
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    s = CELLS[0]
+    whole = protocol._regimens(s, TINY, ("long_chronic",))
+    states = tmp_path / "cache" / "atlas" / "states"
+    assert not states.exists()
+    second = protocol._regimens(s, TINY, ("long_chronic",), (1, 2))
+    assert len(list(states.iterdir())) == 1  # the state after cycle 1
+    want = whole[whole["cycle"] == 2].reset_index(drop=True)
+    pd.testing.assert_frame_equal(second, want, check_exact=True)
+    pd.testing.assert_frame_equal(protocol._regimens(s, TINY, ("long_chronic",), (1, 2)), want, check_exact=True)

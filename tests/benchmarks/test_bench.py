@@ -1,22 +1,25 @@
-"""``benchmarks/bench.py``'s bookkeeping (its timings are measured by ``make bench``, not here)."""
+"""The bench (``benchmarks/bench.py`` and the modules beside it): its rows at a tiny size and its
+bookkeeping (its timings are measured by ``make bench``, not here)."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "benchmarks"
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def _bench(name: str):
+    """``benchmarks/NAME.py``, imported as ``bench.py`` imports it (the folder first on the path)."""
+    if sys.path[0] != str(BENCH):
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(name)
 
 
 def _timings(path: Path, total: float, mtime: float) -> None:
@@ -28,28 +31,28 @@ def _timings(path: Path, total: float, mtime: float) -> None:
 
 
 def test_book_timings_take_the_newest_build_of_each_profile(tmp_path):
-    bench = _bench()
+    report = _bench("report")
     a, b = tmp_path / "a", tmp_path / "b"
     _timings(a / "timings-quick.json", 100.0, 1_000_000)
     _timings(b / "test" / "timings-quick.json", 200.0, 2_000_000)  # newer, in a subfolder
     _timings(a / "timings-paper.json", 3000.0, 1_500_000)
-    out = bench.book_timings([a, b])
+    out = report.book_timings([a, b])
     assert out["quick"]["total_s"] == 200.0
     assert out["paper"]["total_s"] == 3000.0
     assert out["quick"]["built_at"]
 
 
 def test_book_timings_keep_the_previous_record_when_no_build_is_found(tmp_path):
-    bench = _bench()
+    report = _bench("report")
     previous = {"paper": {"total_s": 7000.0, "built_at": "2026-11-23 18:49"}}
-    out = bench.book_timings([tmp_path / "none"], previous)
+    out = report.book_timings([tmp_path / "none"], previous)
     assert out == {"paper": previous["paper"]}
     _timings(tmp_path / "new" / "timings-paper.json", 4000.0, 3_000_000)
-    assert bench.book_timings([tmp_path / "new"], previous)["paper"]["total_s"] == 4000.0
+    assert report.book_timings([tmp_path / "new"], previous)["paper"]["total_s"] == 4000.0
 
 
 def test_book_only_refreshes_the_book_section_and_keeps_the_rest(tmp_path):
-    bench = _bench()
+    bench = _bench("bench")
     out = tmp_path / "results.json"
     out.write_text(json.dumps({"matmul": {"limit_gflops": 100.0}, "book": {}}))
     _timings(tmp_path / "b" / "timings-quick.json", 250.0, 2_000_000)
@@ -60,7 +63,7 @@ def test_book_only_refreshes_the_book_section_and_keeps_the_rest(tmp_path):
 
 
 def test_make_book_wall_is_recorded_and_kept_for_the_same_build(tmp_path):
-    bench = _bench()
+    bench = _bench("bench")
     out = tmp_path / "results.json"
     out.write_text(json.dumps({"book": {}}))
     _timings(tmp_path / "b" / "timings-paper.json", 3000.0, 2_000_000)
@@ -76,8 +79,9 @@ def test_make_book_wall_is_recorded_and_kept_for_the_same_build(tmp_path):
 
 @pytest.mark.slow
 def test_train_rows_time_a_full_phase_and_a_short_one():
-    bench = _bench()
-    rows = bench.bench_train([2], [0.0, 0.95], steps=3, trials=1, limit=1.0, short_steps=1)
+    steps = _bench("steps")
+    setups = _bench("setups")
+    rows = steps.bench_train([2], [0.0, 0.95], steps=3, trials=1, limit=1.0, short_steps=1)
     assert [(r["replicas"], r["sparsity"]) for r in rows] == [(2, 0.0), (2, 0.95)]
     for r in rows:
         assert (r["steps"], r["short_steps"]) == (3, 1)
@@ -85,7 +89,7 @@ def test_train_rows_time_a_full_phase_and_a_short_one():
             assert r[f"{k}_samples_per_s"] > 0
             # every fraction is taken against the same row limit
             assert r[f"{k}_fraction_of_limit"] == pytest.approx(
-                r[f"{k}_samples_per_s"] * bench.FLOP_PER_SAMPLE / 1e9 / r["limit_gflops"]
+                r[f"{k}_samples_per_s"] * setups.FLOP_PER_SAMPLE / 1e9 / r["limit_gflops"]
             )
         assert r["limit_gflops"] > 1.0  # the interleaved product, not the (too small) limit given
         ratio = r["engine_samples_per_s"] / r["reference_samples_per_s"]
@@ -94,12 +98,12 @@ def test_train_rows_time_a_full_phase_and_a_short_one():
 
 @pytest.mark.slow
 def test_stress_rows_include_a_mixed_ensemble_like_a_chapter_6_checkpoint():
-    bench = _bench()
-    rows = bench.bench_stress(1, [0.95], trials=1, limit=100.0)
+    steps = _bench("steps")
+    rows = steps.bench_stress(1, [0.95], trials=1, limit=100.0)
     assert [r["replicas"] for r in rows] == [1, 3]
     assert rows[0]["sparsity"] == 0.95 and rows[1]["sparsity"] is None
     assert rows[1]["networks"].startswith("mixed: 1 at 47.5% + 2 at 95%")
-    assert all(r["seconds"] > 0 and r["conditions"] == len(bench.CONDITIONS) for r in rows)
+    assert all(r["seconds"] > 0 and r["conditions"] == len(steps.CONDITIONS) for r in rows)
 
 
 def test_time_split_charges_nested_calls_to_the_innermost_timed_function():
@@ -163,17 +167,17 @@ def test_sparse_kernel_row_is_skipped_without_numba_and_says_so(monkeypatch):
 def test_sparse_kernel_swaps_the_products_and_restores_them():
     pytest.importorskip("numba")
     d = _directions()
-    before = (d.layers._SparseLinear.forward, d.layers._SparseLinear.backward)
+    before = (d.layers.SparseLinear.forward, d.layers.SparseLinear.backward)
     res = d.sparse_kernel(2, [4], steps=2, trials=1)
-    assert (d.layers._SparseLinear.forward, d.layers._SparseLinear.backward) == before
+    assert (d.layers.SparseLinear.forward, d.layers.SparseLinear.backward) == before
     assert [r["batch"] for r in res["products"]] == [4, 4]
     assert all(r["max_abs_diff"] < 1e-5 for r in res["products"])
     assert all(r["identical_weights"] for r in res["maintenance_steps"])
 
 
 def test_maintenance_rows_time_live_units_against_every_unit():
-    bench = _bench()
-    rows = bench.bench_maintenance(steps=2, trials=1, m=2)
+    steps = _bench("steps")
+    rows = steps.bench_maintenance(steps=2, trials=1, m=2)
     assert [r["treatment"] for r in rows] == ["ketamine", "ssri", "neurosteroid"]
     assert rows[0]["sparsity"] == pytest.approx(0.475, abs=1e-3)  # 95% pruned, half regrown
     assert all(r["sparsity"] == pytest.approx(0.95, abs=1e-3) for r in rows[1:])
@@ -186,7 +190,7 @@ def test_maintenance_rows_time_live_units_against_every_unit():
 
 
 def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_training_rates():
-    bench = _bench()
+    report = _bench("report")
     train_rows = [
         {"replicas": 10, "sparsity": 0.0, "engine_samples_per_s": 50_000.0, "reference_samples_per_s": 25_000.0},
         {"replicas": 10, "sparsity": 0.95, "engine_samples_per_s": 200_000.0, "reference_samples_per_s": 20_000.0},
@@ -196,8 +200,8 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
         {"sparsity": 0.95, "maintenance_300_epochs_s": 150.0},
         {"sparsity": 0.95, "maintenance_300_epochs_s": 180.0},
     ]
-    est = bench.paper_estimate(train_rows, maint)
-    work = bench.PAPER_REPLICA_EPOCHS
+    est = report.paper_estimate(train_rows, maint)
+    work = report.PAPER_REPLICA_EPOCHS
     assert sum(work.values()) == 12_500
     rest = work["sparse_95"] * 12_000 / 200_000 + work["dense"] * 12_000 / 50_000
     assert est["engine_s"] == pytest.approx(930.0 + rest)
@@ -207,12 +211,12 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
         ref + work["sparse_95"] * 12_000 / 20_000 + work["dense"] * 12_000 / 25_000
     )
     assert "engine_in_workers_s" not in est
-    with_workers = bench.paper_estimate(
+    with_workers = report.paper_estimate(
         train_rows, maint, workers={"workers": 2, "speedup": 1.1, "speedup_after_startup": 1.25}
     )
     assert with_workers["maintenance_in_workers_s"] == pytest.approx(930.0 / 1.25)
     assert with_workers["engine_in_workers_s"] == pytest.approx(930.0 / 1.25 + rest)
-    unmeasured = bench.paper_estimate(
+    unmeasured = report.paper_estimate(
         train_rows, maint, workers={"workers": 2, "speedup": 1.1, "speedup_after_startup": None}
     )
     assert unmeasured["maintenance_in_workers_s"] == pytest.approx(930.0 / 1.1)  # the ratio with the start-up
@@ -220,9 +224,9 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
 
 @pytest.mark.slow
 def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypatch):
-    bench = _bench()
-    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 2)
-    row = bench.bench_maintenance_workers(epochs=1, m=2)
+    workers = _bench("workers")
+    monkeypatch.setattr(workers.parallel, "usable_cores", lambda: 2)
+    row = workers.bench_maintenance_workers(epochs=1, m=2)
     assert row["workers"] == 2 and row["epochs"] == 1 and row["replicas_per_treatment"] == 2
     assert row["speedup"] == pytest.approx(row["one_process_s"] / row["workers_s"])
     assert row["startup_s"] > 0
@@ -233,12 +237,13 @@ def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypa
     else:
         assert row["speedup_after_startup"] is None
     assert 0 <= row["max_abs_diff_lr_1e-3"] < 1e-4  # the same training up to summation order
-    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 1)
-    assert bench.bench_maintenance_workers(epochs=1, m=2) is None
+    monkeypatch.setattr(workers.parallel, "usable_cores", lambda: 1)
+    assert workers.bench_maintenance_workers(epochs=1, m=2) is None
 
 
 def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
-    bench = _bench()
+    steps = _bench("steps")
+    setups = _bench("setups")
     row = {
         "replicas": 2,
         "sparsity": 0.0,
@@ -247,81 +252,83 @@ def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
         "reference_samples_per_s": 500.0,
         "speedup_vs_reference": 2.0,
     }
-    c = bench.bench_ceiling(row, trials=1, reps=1)
-    assert c["products_flop_share"] == pytest.approx(6 * (512 * 512 + 256 * 512) / bench.FLOP_PER_SAMPLE)
+    c = steps.bench_ceiling(row, trials=1, reps=1)
+    assert c["products_flop_share"] == pytest.approx(6 * (512 * 512 + 256 * 512) / setups.FLOP_PER_SAMPLE)
     assert c["best_step_ms"] == pytest.approx(c["products_ms"] + c["adam_ms"])
-    assert c["best_samples_per_s"] == pytest.approx(2 * bench.BATCH / c["best_step_ms"] * 1e3)
+    assert c["best_samples_per_s"] == pytest.approx(2 * setups.BATCH / c["best_step_ms"] * 1e3)
     assert c["max_speedup_vs_reference"] == pytest.approx(c["best_samples_per_s"] / 500.0)
     assert c["products_max_speedup"] > c["max_speedup_vs_reference"] > 0  # Adam takes time too
-    assert c["engine_step_ms"] == pytest.approx(2 * bench.BATCH / 1_000.0 * 1e3)
-    flops = 2 * bench.BATCH * 6 * (512 * 512 + 256 * 512)
+    assert c["engine_step_ms"] == pytest.approx(2 * setups.BATCH / 1_000.0 * 1e3)
+    flops = 2 * setups.BATCH * 6 * (512 * 512 + 256 * 512)
     assert c["products_fraction_of_limit"] == pytest.approx(flops / (c["products_ms"] / 1e3) / 100e9)
 
 
 @pytest.mark.slow
 def test_treatment_workers_row_compares_one_process_with_one_per_core(monkeypatch):
-    bench = _bench()
-    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 2)
-    row = bench.bench_treatment_workers({"ketamine": 1, "ssri": 1, "neurosteroid": 1}, m=2)
+    workers = _bench("workers")
+    monkeypatch.setattr(workers.parallel, "usable_cores", lambda: 2)
+    row = workers.bench_treatment_workers({"ketamine": 1, "ssri": 1, "neurosteroid": 1}, m=2)
     assert row["workers"] == 2 and row["replicas"] == 2
     assert row["speedup"] == pytest.approx(row["one_process_s"] / row["workers_s"])
     assert set(row["max_abs_diff"]) == {"untreated", "ketamine", "ssri", "neurosteroid"}
     assert row["max_abs_diff"]["untreated"] == 0.0  # untrained: the same tensors
     assert all(0 <= v < 1e-4 for v in row["max_abs_diff"].values())
-    monkeypatch.setattr(bench.parallel, "usable_cores", lambda: 1)
-    assert bench.bench_treatment_workers({"ketamine": 1}, m=2) is None
+    monkeypatch.setattr(workers.parallel, "usable_cores", lambda: 1)
+    assert workers.bench_treatment_workers({"ketamine": 1}, m=2) is None
 
 
 def test_step_work_counts_what_a_step_must_multiply():
-    bench = _bench()
+    steps = _bench("steps")
+    setups = _bench("setups")
     from pruneplast.network import EnsembleMLP
     from pruneplast.operators import prune
 
     dense = EnsembleMLP.init([0])
-    w = bench.step_work(dense, noise=False)
-    assert w["multiplied_weights"] == bench.N_WEIGHTS  # every weight, as dense products
-    assert w["flops_per_step"] == bench.FLOP_PER_SAMPLE * bench.BATCH
-    assert w["trainable"] == bench.N_WEIGHTS + 512 + 512 + 256 + 4
+    w = steps.step_work(dense, noise=False)
+    assert w["multiplied_weights"] == setups.N_WEIGHTS  # every weight, as dense products
+    assert w["flops_per_step"] == setups.FLOP_PER_SAMPLE * setups.BATCH
+    assert w["trainable"] == setups.N_WEIGHTS + 512 + 512 + 256 + 4
     sparse = prune(EnsembleMLP.init([0, 1]), 0.95)
     kept = int(sum(int(m.sum()) for m in sparse.masks))
-    quiet, noisy = bench.step_work(sparse, noise=False), bench.step_work(sparse, noise=True)
+    quiet, noisy = steps.step_work(sparse, noise=False), steps.step_work(sparse, noise=True)
     # CSR counts kept weights only; live units only without noise, every reaching unit with it
     assert quiet["multiplied_weights"] <= noisy["multiplied_weights"] <= kept
     assert noisy["bytes_per_step"] > quiet["bytes_per_step"]
 
 
 def test_fractions_are_referred_to_one_limit():
-    bench = _bench()
+    report = _bench("report")
+    setups = _bench("setups")
     res = {
         "train": [{"limit_gflops": 100.0, "engine_samples_per_s": 1e4, "reference_samples_per_s": 5e3}],
         "step_kinds": [{"flops_per_step": 2e9, "memory_floor_ms": 1.0, "ms_per_step": 20.0}],
     }
-    bench.refer_to_limit(res, 200.0)
+    report.refer_to_limit(res, 200.0)
     row = res["train"][0]
     assert row["interleaved_gflops"] == 100.0 and row["limit_gflops"] == 200.0
-    assert row["engine_fraction_of_limit"] == 1e4 * bench.FLOP_PER_SAMPLE / 1e9 / 200.0
+    assert row["engine_fraction_of_limit"] == 1e4 * setups.FLOP_PER_SAMPLE / 1e9 / 200.0
     kind = res["step_kinds"][0]
     assert kind["flop_floor_ms"] == 10.0 and kind["bound"] == "FLOP" and kind["times_floor"] == 2.0
 
 
 def test_other_processes_share_is_a_fraction_or_unknown():
-    bench = _bench()
-    wall, others = bench.timed_with_others(lambda: sum(range(200_000)))
+    limit = _bench("limit")
+    wall, others = limit.timed_with_others(lambda: sum(range(200_000)))
     assert wall > 0 and (others is None or 0.0 <= others <= 1.0)
 
 
 def test_quiet_limit_keeps_the_best_trial_and_says_how_quiet_it_was():
-    bench = _bench()
-    out = bench.quiet_limit(trials=3, pause=0.0, n=256, reps=1)
+    limit = _bench("limit")
+    out = limit.quiet_limit(trials=3, pause=0.0, n=256, reps=1)
     top = out[f"threads_{out['threads']}"]
     assert out["limit_gflops"] == top["best_gflops"] >= top["median_gflops"] > 0
     assert 0 <= top["quiet_trials"] <= 3 and out["threads_1"]["best_gflops"] > 0
 
 
 def test_every_step_kind_is_set_against_its_floor():
-    bench = _bench()
-    rows = bench.bench_step_kinds(steps=2, trials=1, limit=100.0, m=2)
-    assert [r["kind"] for r in rows] == [k for k, _, _ in bench.STEP_KINDS]
+    steps = _bench("steps")
+    rows = steps.bench_step_kinds(steps=2, trials=1, limit=100.0, m=2)
+    assert [r["kind"] for r in rows] == [k for k, _, _ in steps.STEP_KINDS]
     for r in rows:
         assert r["floor_ms"] == max(r["flop_floor_ms"], r["memory_floor_ms"]) > 0
         assert r["times_floor"] == r["ms_per_step"] / r["floor_ms"]
@@ -331,43 +338,45 @@ def test_every_step_kind_is_set_against_its_floor():
 
 
 def test_a_start_up_timed_longer_than_the_run_gives_no_ratio_without_it(monkeypatch):
-    bench = _bench()
-    monkeypatch.setattr(bench, "worker_startup", lambda workers: 1e6)
-    timing, out = bench.one_process_vs_workers(lambda w: w * 10, 2)
+    workers = _bench("workers")
+    monkeypatch.setattr(workers, "worker_startup", lambda n: 1e6)
+    timing, out = workers.one_process_vs_workers(lambda w: w * 10, 2)
     assert out == {1: 10, 2: 20} and timing["startup_s"] == 1e6
     assert timing["speedup_after_startup"] is None
-    monkeypatch.setattr(bench, "worker_startup", lambda workers: 0.0)
-    timing, _ = bench.one_process_vs_workers(lambda w: w, 2)
+    monkeypatch.setattr(workers, "worker_startup", lambda n: 0.0)
+    timing, _ = workers.one_process_vs_workers(lambda w: w, 2)
     assert timing["speedup_after_startup"] == pytest.approx(timing["speedup"])
 
 
 def test_fused_step_row_compares_the_paths_or_says_why_not(monkeypatch):
-    bench = _bench()
-    monkeypatch.setattr(bench.fused, "why_not_compiled", lambda: "no C++ compiler (c++) was found")
-    assert bench.bench_fused_step(steps=2, trials=1, m=2) == {
+    steps = _bench("steps")
+    monkeypatch.setattr(steps.fused, "why_not_compiled", lambda: "no C++ compiler (c++) was found")
+    assert steps.bench_fused_step(steps=2, trials=1, m=2) == {
         "skipped": "the fused step cannot be built here: no C++ compiler (c++) was found"
     }
     monkeypatch.undo()
-    if bench.fused.why_not_compiled() is not None or bench.fused.load() is None:
+    if steps.fused.why_not_compiled() is not None or steps.fused.load() is None:
         pytest.skip("the fused step cannot be built here")
-    before = os.environ.get(bench.fused.ENV)
-    res = bench.bench_fused_step(steps=2, trials=1, m=2, check_steps=1)
-    assert os.environ.get(bench.fused.ENV) == before  # the switch is restored
+    before = os.environ.get(steps.fused.ENV)
+    res = steps.bench_fused_step(steps=2, trials=1, m=2, check_steps=1)
+    assert os.environ.get(steps.fused.ENV) == before  # the switch is restored
     assert [r["kind"] for r in res["rows"]] == ["95%", "noisy"]
     for r in res["rows"]:
         assert r["standard_ms_per_step"] > 0 and r["fused_ms_per_step"] > 0
         assert 0 < r["max_abs_dw_after_1_steps"] < 1e-5 and 0 < r["max_abs_dw_after_2_steps"] < 1e-5
+        assert r["floor_ms"] > r["noise_draw_ms"] >= 0 and (r["noise_draw_ms"] > 0) == (r["kind"] == "noisy")
+        assert r["fused_times_floor"] == pytest.approx(r["fused_ms_per_step"] / r["floor_ms"])
 
 
 @pytest.mark.slow
 def test_busy_row_times_both_paths_quiet_and_busy_with_the_same_results():
-    bench = _bench()
+    busy = _bench("busy")
     if len(os.sched_getaffinity(0)) < 2:
-        assert bench.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None
+        assert busy.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None
         return
-    threads, cores, cache = bench.torch.get_num_threads(), os.sched_getaffinity(0), os.environ.get("PRUNEPLAST_CACHE")
-    row = bench.bench_busy(epochs=1, n_train=128, seeds=(0,), trials=1, n_test=100)
-    assert bench.torch.get_num_threads() == threads and os.sched_getaffinity(0) == cores  # restored
+    threads, cores, cache = busy.torch.get_num_threads(), os.sched_getaffinity(0), os.environ.get("PRUNEPLAST_CACHE")
+    row = busy.bench_busy(epochs=1, n_train=128, seeds=(0,), trials=1, n_test=100)
+    assert busy.torch.get_num_threads() == threads and os.sched_getaffinity(0) == cores  # restored
     assert os.environ.get("PRUNEPLAST_CACHE") == cache
     assert len(row["cores"]) == 2 and row["busy_core"] in row["cores"]
     for key in ("one_process_s", "workers_s", "busy_one_process_s", "busy_workers_s"):
@@ -378,6 +387,6 @@ def test_busy_row_times_both_paths_quiet_and_busy_with_the_same_results():
 
 
 def test_busy_row_says_why_not_on_one_core(monkeypatch):
-    bench = _bench()
-    monkeypatch.setattr(bench.os, "sched_getaffinity", lambda pid: {0})
-    assert bench.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None
+    busy = _bench("busy")
+    monkeypatch.setattr(busy.os, "sched_getaffinity", lambda pid: {0})
+    assert busy.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None

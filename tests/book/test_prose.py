@@ -28,7 +28,7 @@ def protocol_numbers() -> set[float]:
     vals: list[float] = [0.5, 1.0, 1.5, 2.5, 0.3, 0.8, 0.03, 0.4, 0.6, 0.99, 0.975, 1.05, 0.15, 47.5, 68.5, 0.595, 95.0]
     for a in arms.names():
         t = arms.arm(a)
-        vals += [t.gain, t.damping, t.noise_start, t.decay_rate, t.regrow_fraction, t.scale, t.gain - 1]
+        vals += [t.gain, t.damping, t.noise_start, t.decay_rate, t.regrow.fraction, t.scale, t.gain - 1]
         vals.append(max(0.0, 1 - MaintenanceConfig().decay_steps * t.decay_rate))  # protection at test
     for c in stress.CONDITIONS.values():
         vals += [c.input_sigma, c.sigma_int]

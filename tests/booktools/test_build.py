@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 from pathlib import Path
 
 import pandas as pd
@@ -154,6 +155,31 @@ def test_find_notebook_by_name_prefix_and_path(tiny):
 
 
 # --------------------------------------------------------------------------- the rerun command
+def test_a_run_finds_its_notebook_and_checks_its_values_once(tmp_path, monkeypatch, capsys):
+    """``pruneplast run 02 -p sparsity 0.9``: the notebook found once, the value read and checked
+    once (:func:`booktools.request`), and the checked values are what the execution gets."""
+    from pruneplast import cli
+    from pruneplast.booktools import notebooks, outputs
+
+    found: list = []
+    checked: list = []
+    executed: list = []
+    find, validate = notebooks.find_notebook, chapters.validate
+    monkeypatch.setattr(notebooks, "find_notebook", lambda *a, **k: found.append(a[0]) or find(*a, **k))
+    monkeypatch.setattr(chapters, "validate", lambda *a, **k: checked.append(a[0]) or validate(*a, **k))
+    monkeypatch.setattr(outputs, "execute", lambda path, out, params, **kw: executed.append((path, params)))
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["run", "02", "-p", "sparsity", "0.9", "--out", str(tmp_path / "run")]) == 0
+    assert found == ["02"] and checked == ["02_pruning_cliff"]
+    ((path, params),) = executed
+    want = chapters.validate(
+        "02_pruning_cliff", {**chapters.profile_values("02_pruning_cliff", "quick"), "sparsity": 0.9}
+    )
+    assert path == ROOT / "notebooks" / "02_pruning_cliff.md" and params == want
+    assert "running 02_pruning_cliff at profile 'quick' with sparsity=0.9" in capsys.readouterr().out
+
+
 def test_cli_unknown_parameter_fails_before_running(tmp_path):
     path = _first_chapter()
     out = tmp_path / "never"
@@ -300,6 +326,93 @@ def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch)
     assert not list((tmp_path / "b").glob("*.tmp"))
 
 
+@pytest.mark.slow
+def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_path, monkeypatch):
+    """``jobs=2``: every page executed once, in a process of its own with one torch thread, the
+    records in toc order, pages that are not chapters one at a time (the second's stamp covers
+    the first's results file); a failing page stops the page beside it (its kernel ends, nothing
+    is written for it) and is named in the error and in the timings; Ctrl-C ends every page and
+    kernel."""
+    root = _tiny_project(tmp_path)
+    monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
+    mark = f"side-by-side-{os.getpid()}"
+    monkeypatch.setenv("PRUNEPLAST_TEST_MARK", mark)
+    threads = "import torch\nassert torch.get_num_threads() == 1, torch.get_num_threads()\n"
+    (root / "book" / "tiny2.md").write_text(
+        TINY.replace("# Tiny", "# Tiny two") + f"\n```{{code-cell}} ipython3\n{threads}```\n"
+    )
+    toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n  - file: book/tiny2\n"
+    (root / "_toc.yml").write_text(toc)
+    with pytest.raises(ValueError, match="jobs"):
+        booktools.execute_book("quick", tmp_path / "b", root, jobs=0)
+    first = booktools.execute_book("quick", tmp_path / "b", root, jobs=2)
+    assert [r["page"] for r in first] == ["book/tiny", "book/tiny2"] and all(r["executed"] for r in first)
+    rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
+    assert rec["jobs"] == 2 and rec["threads"] == 1
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root, jobs=2)] == [False, False]
+    # a slow page beside a failing one (both taken for chapters, which run side by side): the
+    # failure stops it
+    taken = types.SimpleNamespace(reuses=())
+    fake = types.SimpleNamespace(CHAPTERS={"slow": taken, "bad": taken}, chapter=lambda name: taken)
+    monkeypatch.setattr(booktools.book, "chapters", fake)
+    (root / "book" / "slow.md").write_text(
+        TINY.replace("# Tiny", "# Slow") + "\n```{code-cell} ipython3\nimport time\ntime.sleep(120)\n```\n"
+    )
+    (root / "book" / "bad.md").write_text(
+        TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\nraise ValueError('this page fails')\n```\n"
+    )
+    (root / "_toc.yml").write_text(toc.replace("book/tiny2\n", "book/tiny2\n  - file: book/slow\n  - file: book/bad\n"))
+    t0 = time.perf_counter()
+    with pytest.raises(booktools.PageFailed, match="this page fails") as exc:
+        booktools.execute_book("quick", tmp_path / "b", root, jobs=2)
+    assert exc.value.page == "book/bad" and time.perf_counter() - t0 < 100, "the slow page was not stopped"
+    rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
+    assert rec["failed_page"] == "book/bad" and rec["complete"] is False
+    assert not (tmp_path / "b" / "exec" / "quick" / "book" / "slow.ipynb").exists()
+    assert not _marked(mark), "a page's process or kernel outlived the build"
+    # Ctrl-C of a side-by-side build (in a process of its own): every page and kernel ends
+    code = (
+        "from pathlib import Path; from pruneplast import booktools\n"
+        f"booktools.execute_book('quick', Path({str(tmp_path / 'c')!r}), Path({str(root)!r}), jobs=2)\n"
+    )
+    build = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not [p for p in _marked(mark) if "ipykernel" in " ".join(p.cmdline())]:
+        time.sleep(0.5)
+    assert build.poll() is None, build.communicate()[0][-2000:]
+    build.send_signal(signal.SIGINT)
+    out = build.communicate(timeout=120)[0]
+    assert build.returncode != 0 and "KeyboardInterrupt" in out, out[-2000:]
+    time.sleep(1.0)
+    assert not _marked(mark), f"processes outlived an interrupted build: {[p.cmdline() for p in _marked(mark)]}"
+
+
+def _marked(mark: str) -> list:
+    """Processes started with ``$PRUNEPLAST_TEST_MARK`` = ``mark`` (kernels included, even when
+    their parent is gone), other than this one."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.pid != os.getpid() and p.environ().get("PRUNEPLAST_TEST_MARK") == mark:
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_a_chapter_reuses_only_chapters_before_it_in_the_book():
+    """Side by side, a chapter waits for those whose cached states it reuses: each must be a
+    chapter of the book that comes earlier (otherwise the build would wait for ever or for
+    nothing); chapter 6 reuses chapter 5's treated networks."""
+    order = [Path(p).name for p in booktools.toc_files(ROOT)]
+    assert chapters.chapter("06_longitudinal_relapse").reuses == ("05_treatments",)
+    for name, ch in chapters.CHAPTERS.items():
+        for earlier in ch.reuses:
+            assert earlier in chapters.CHAPTERS and order.index(earlier) < order.index(name), (name, earlier)
+
+
 def test_missing_toc_page_is_an_error(tmp_path):
     root = _tiny_project(tmp_path)
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/gone\n")
@@ -334,7 +447,7 @@ def test_chapter_parameter_cells_hold_the_paper_defaults():
 
 def test_every_notebook_registered_or_a_page():
     for nb in (ROOT / "notebooks").glob("*.md"):
-        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters.py"
+        assert nb.stem in chapters.CHAPTERS, f"{nb.name} is not registered in pruneplast/chapters/"
 
 
 # --------------------------------------------------------------------------- atomic results

@@ -235,6 +235,53 @@ def test_fallback_without_compiling_warns_once(monkeypatch, capsys):
     assert fused.cache_tag() == ""  # fallen back: the standard path's cache keys
 
 
+@pytest.mark.parametrize("failure", ["no compiler", "compiler fails"])
+def test_a_machine_that_cannot_build_falls_back_with_one_line(monkeypatch, capsys, failure):
+    """No compiler on the path, or a compiler whose build fails: one warning line naming why, then
+    the standard path, bit for bit."""
+    import torch.utils.cpp_extension as ext
+
+    net, data = sparse_net(True)
+    monkeypatch.setenv(fused.ENV, "0")
+    ref = net.clone()
+    train(ref, data, CFG, tag="phase", sigma_int=0.5)
+    monkeypatch.setattr(fused, "_loaded", {})
+    monkeypatch.setenv(fused.ENV, "1")
+    monkeypatch.delenv(fused.NO_COMPILE_ENV, raising=False)
+    if failure == "no compiler":
+        monkeypatch.setenv("CXX", "no-such-compiler-on-this-machine")
+        expected = "no C++ compiler (no-such-compiler-on-this-machine) was found"
+    else:
+        monkeypatch.setattr(fused, "why_not_compiled", lambda: None)
+
+        def failing(*args, **kwargs):
+            raise RuntimeError("Error building extension 'pruneplast_fused'\nc++: fatal error")
+
+        monkeypatch.setattr(ext, "load", failing)
+        expected = "could not be built"
+    out = net.clone()
+    train(out, data, CFG, tag="phase", sigma_int=0.5)
+    train(net.clone(), data, CFG, tag="phase")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and expected in err[0] and err[0].endswith("training takes the standard path"), err
+    for x, y in zip(out.weights + out.biases, ref.weights + ref.biases):
+        assert torch.equal(x, y)
+    assert fused.cache_tag() == ""
+
+
+def test_machine_facts_record_the_training_path(monkeypatch):
+    """Runs with and without the fused step cannot be bitwise equal: the machine key tells them apart."""
+    from pruneplast import machine
+
+    monkeypatch.delenv(fused.ENV, raising=False)
+    standard = machine.key()
+    monkeypatch.setenv(fused.ENV, "1")
+    asked = machine.key()
+    assert asked != standard and asked["float_path_environment"][fused.ENV] == "1"
+    monkeypatch.setenv(fused.NO_COMPILE_ENV, "1")
+    assert machine.key() != asked
+
+
 def test_cache_keys_tell_the_paths_apart(compiled, monkeypatch):
     from pruneplast.protocols.base import cache_key
 

@@ -38,7 +38,7 @@ def _values(df: pd.DataFrame, **where) -> np.ndarray:
 def test_epoch_checkpoint_equals_a_separate_run(pruned_trained):
     start, data = pruned_trained
     cfg = TrainConfig(epochs=3, lr=5e-4)
-    curve = consolidation.duration_curve(start, data, 0.5, cfg, conditions=CONDS)
+    curve = consolidation.duration_curve(start, data, RegrowConfig(fraction=0.5), cfg, conditions=CONDS)
     assert sorted(curve.epochs.unique()) == [0, 1, 2, 3]
     for e in (0, 2):
         ref = start.clone()
@@ -63,14 +63,16 @@ def test_epoch_checkpoint_equals_a_separate_run(pruned_trained):
 def test_selected_checkpoints_and_bad_checkpoints(pruned_trained):
     start, data = pruned_trained
     cfg = TrainConfig(epochs=2, lr=5e-4)
-    some = consolidation.duration_curve(start, data, 0.5, cfg, checkpoints=[0, 2], conditions=["standard"])
-    allc = consolidation.duration_curve(start, data, 0.5, cfg, conditions=["standard"])
+    some = consolidation.duration_curve(
+        start, data, RegrowConfig(fraction=0.5), cfg, checkpoints=[0, 2], conditions=["standard"]
+    )
+    allc = consolidation.duration_curve(start, data, RegrowConfig(fraction=0.5), cfg, conditions=["standard"])
     assert sorted(some.epochs.unique()) == [0, 2]
     pd.testing.assert_frame_equal(some.reset_index(drop=True), allc[allc.epochs.isin([0, 2])].reset_index(drop=True))
     with pytest.raises(ValueError, match=r"checkpoints must be in \[0, 2\]"):
-        consolidation.duration_curve(start, data, 0.5, cfg, checkpoints=[0, 3])
-    with pytest.raises(ValueError, match="fraction"):
-        consolidation.duration_curve(start, data, 1.5, cfg)
+        consolidation.duration_curve(start, data, RegrowConfig(fraction=0.5), cfg, checkpoints=[0, 3])
+    with pytest.raises(ValueError, match="regrow_cfg must be a RegrowConfig; got float 0.5"):
+        consolidation.duration_curve(start, data, 0.5, cfg)  # a bare fraction, as it once was
 
 
 @pytest.mark.parametrize("regrown", [0.0, 0.5, 1.0])
@@ -95,7 +97,9 @@ def test_relapse_post_sparsity_equals_target(full_net, regrown):
 @pytest.mark.slow
 def test_gain_and_drop_summaries(pruned_trained):
     start, data = pruned_trained
-    curve = consolidation.duration_curve(start, data, 0.5, TrainConfig(epochs=2, lr=5e-4), conditions=CONDS)
+    curve = consolidation.duration_curve(
+        start, data, RegrowConfig(fraction=0.5), TrainConfig(epochs=2, lr=5e-4), conditions=CONDS
+    )
     gain = consolidation.extreme_gain(curve)
     ext = curve[(curve.phase == "pre_relapse") & (curve.condition == "internal_extreme")].set_index(["epochs", "seed"])
     per_seed = ext.loc[2, "value"] - ext.loc[0, "value"]

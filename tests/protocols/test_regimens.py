@@ -137,6 +137,73 @@ def test_same_schedule_runs_share_one_ensemble_and_match_separate_runs(small_sta
         _assert_same_state(states[name], _manual(start, data, 2, f, 1))
 
 
+def _assert_identical(a: EnsembleMLP, b: EnsembleMLP):
+    assert a.meta == b.meta
+    for name in ("weights", "biases", "masks"):
+        for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
+            assert x.dtype == y.dtype and torch.equal(x, y), name
+    assert all(torch.equal(x, y) for x, y in zip(a.modulation.state().values(), b.modulation.state().values()))
+
+
+def test_a_run_split_by_cycles_equals_the_unsplit_run(small_start, tmp_path):
+    """Cycles 1, then 2, then 3, each part resuming from the ensemble the previous one ended with
+    (saved to a file and loaded back): the unsplit run's rows and states, bit for bit."""
+    from pruneplast.protocols.base import load_state, save_state
+
+    start, data = small_start
+    before = start.clone()
+    # one ensemble of two schedules, one with a checkpoint inside it
+    regs = [R.Regimen("long", 3, 0.4, 1), R.Regimen("short", 2, 0.4, 1), R.Regimen("wide", 3, 0.7, 1)]
+    kw = dict(conditions=["standard", "combined"], keep_states=True)
+    whole, want = R.run(start, data, regs, **kw)
+    frames, states, resume = [], {}, start
+    for k, (first, last) in enumerate(((0, 1), (1, 2), (2, None))):
+        df, got = R.run(resume, data, regs, start_cycle=first, end_cycle=last, **kw)
+        frames.append(df)
+        if last is not None:
+            path = tmp_path / f"after{last}.pt"
+            save_state(got.pop(R.RESUME).state_dict(), path)
+            resume = EnsembleMLP.from_state_dict(load_state(path))
+            assert resume.n_replicas == 2 * data.n_replicas
+        else:
+            assert R.RESUME not in got
+        assert ("pruned" in got) == (k == 0)
+        states.update(got)
+    assert all(list(df.columns) == list(whole.columns) for df in frames)
+    pd.testing.assert_frame_equal(pd.concat(frames, ignore_index=True), whole, check_exact=True)
+    assert set(states) == set(want) == {"pruned", "long", "short", "wide"}
+    for name in want:
+        _assert_identical(states[name], want[name])
+    _assert_identical(start, before)  # the start is left as it was
+    # the pruned start's rows come once, from the first part; each part holds its own cycles
+    assert list(frames[0]["cycle"].unique()) == [0, 1] and set(frames[2]["cycle"]) == {3}
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (dict(start_cycle=-1), r"start_cycle must be an integer >= 0; got -1"),
+        (dict(start_cycle=3), r"start_cycle must be an integer \[0, 2\]; got 3"),
+        (dict(end_cycle=4), r"end_cycle must be an integer \[1, 3\]; got 4"),
+        (dict(start_cycle=1, end_cycle=1), r"end_cycle must be an integer \[2, 3\]; got 1"),
+        (dict(start_cycle=1), r"start must be the training ensemble after cycle 1"),
+        (dict(end_cycle=1, regimens=[R.Regimen("long", 3, 0.4, 1), R.Regimen("acute", 1, 0.6, 5)]),
+         r"train as 2 ensembles: \[\['acute'\], \['long'\]\]"),
+    ],
+    ids=["start-negative", "start-past-last", "end-past-last", "end-not-after-start", "not-resumable", "two-ensembles"],
+)  # fmt: skip
+def test_a_split_that_cannot_resume_fails_before_any_work(small_start, kw, message, monkeypatch):
+    start, data = small_start
+
+    def fail(*args, **kw):
+        raise AssertionError("work began")
+
+    monkeypatch.setattr(R, "relapse_probe", fail)
+    regs = kw.pop("regimens", [R.Regimen("long", 3, 0.4, 1)])
+    with pytest.raises(ValueError, match=message):
+        R.run(start, data, regs, conditions=["standard"], **kw)  # the pruned network is no resumable state
+
+
 def test_study_plan_shares_cycles():
     groups = R.plan(R.study_regimens())
     runs = {run.schedule.name: dict((name, cp) for cp, name in run.checkpoints) for g in groups for run in g}
