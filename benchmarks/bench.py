@@ -24,6 +24,9 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
   one worker process per core (as the book runs it), the speed-up and the floating-point change;
 * ``treatment_workers``: chapter 5's treatment courses (short courses) in one process and in one
   worker process per core, the speed-up and the floating-point change per treatment;
+* ``busy``: a chapter-2-like training phase (both data-set schemes) on two cores, in one two-thread
+  process and in two one-thread worker processes, with and without a process spinning on one of
+  the cores (``benchmarks/busy.py``): how much the busy core slows each down;
 * ``paper_estimate``: the paper-scale training at these rates, engine and reference;
 * ``stress``: evaluation throughput, every stress condition for every replica (dense, 95% sparse,
   and a mixed 30-replica ensemble as chapter 6 evaluates);
@@ -62,6 +65,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
+from busy import bench_busy  # noqa: E402
 from limit import matmul_limit, quiet_limit  # noqa: E402
 from report import bench_chapters, book_timings, paper_estimate, refer_to_limit, write_results  # noqa: E402
 from setups import BATCH, EPOCH_STEPS, FLOP_PER_SAMPLE, SHORT_STEPS  # noqa: E402
@@ -161,6 +165,7 @@ def main(argv=None) -> dict:
     res["treatment_workers"] = bench_treatment_workers(
         {"ketamine": 1, "ssri": 2, "neurosteroid": 1} if args.quick else {"ketamine": 3, "ssri": 10, "neurosteroid": 2}
     )
+    res["busy"] = bench_busy(epochs=1, n_train=1024 if args.quick else 12_000, trials=1 if args.quick else 2)
     res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"], workers=res["maintenance_workers"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)

@@ -8,7 +8,10 @@ other on all cores: the small operations of one run overlap those of the other. 
 runs a list of jobs either here, in order (``workers=1``), or in ``workers`` spawned processes
 with ``cores // workers`` torch threads each, and returns the results in job order either way;
 :func:`run_ensembles` first splits the ensembles that gain from it (:func:`splits_well`) into one
-part per worker.
+part per worker. :func:`run_phases` runs whole ensembles (independent training phases) side by
+side on one share of the cores each, and :func:`on_share` puts a lone phase on one share: a step
+on one thread keeps its speed when another process runs on the other core, a step on two threads
+does not.
 
 Given a Dask scheduler's address (``scheduler='tcp://host:8786'``), the same jobs go to that
 cluster's workers instead, as one task each (``pruneplast sweep`` and the atlas use the same
@@ -25,6 +28,7 @@ A job on a one-thread Dask worker gives the same bits as on a one-thread local w
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import io
 import multiprocessing as mp
 import os
@@ -273,6 +277,63 @@ def run_jobs(
             pool.shutdown(wait=True, cancel_futures=True)
     finally:
         bar.close()
+
+
+class threads:
+    """Torch on ``n`` threads inside the block, on as many as before after it."""
+
+    def __init__(self, n: int):
+        self.n = check_int("threads", n, 1)
+
+    def __enter__(self) -> None:
+        self.previous = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.previous)
+
+
+def share(workers: int) -> int:
+    """Torch threads of one of ``workers`` jobs side by side: ``cores // workers``, at least 1."""
+    return max(1, usable_cores() // check_int("workers", workers, 1))
+
+
+def on_share(workers: int, device: str = "cpu") -> contextlib.AbstractContextManager:
+    """A block on one of ``workers`` shares of the cores: torch on :func:`share` threads when
+    ``workers`` (resolved by :func:`resolve_workers`: 0 = one per core) is above 1, else on as
+    many threads as it has (every core, or one inside a worker process)."""
+    w = resolve_workers(workers, device)
+    return threads(share(w)) if w > 1 else contextlib.nullcontext()
+
+
+def run_phases(
+    fn: Callable, jobs: Sequence[tuple], workers: int, desc: str = "training phases", progress: bool | None = None
+) -> list:
+    """``[fn(*job) for job in jobs]`` for independent training phases, each on one share of the cores.
+
+    With ``workers > 1`` every job runs on ``cores // workers`` torch threads (one on a two-core
+    machine): side by side in ``min(workers, len(jobs))`` worker processes (:func:`run_jobs`), or,
+    a lone job, here. A step on one thread keeps its speed when another process runs on the other
+    core, where a step on two threads waits for the busy core at every synchronisation and can
+    take ten times as long; and two one-thread processes side by side do more work than one
+    two-thread process. With ``workers=1`` the jobs run here one after the other on every core.
+
+    Unlike :func:`run_ensembles`, nothing is split: each job is a whole ensemble as a run in one
+    process trains it. Which replicas share an ensemble can move the last bits of a replica's
+    result (measured: a replica trained for an epoch alone, or in an ensemble of three, differed
+    from the same replica in an ensemble of four by up to 6e-8 for some seeds and batch sizes),
+    while study A's phases give the same bits on one thread as on two (``tests/protocols``
+    checks them against one-thread workers; the regrowth selectivity's sums, whose order
+    followed the thread count, are exact for that), so the results equal a one-process run's
+    bit for bit. ``fn`` reports one unit per job (:func:`report`) for the progress bar.
+    """
+    workers = check_int("workers", workers, 1)
+    if workers == 1:
+        return run_jobs(fn, jobs, 1, total=len(jobs), desc=desc, progress=progress, unit="phase")
+    if len(jobs) <= 1:
+        with on_share(workers):
+            return run_jobs(fn, jobs, 1, total=len(jobs), desc=desc, progress=progress, unit="phase")
+    return run_jobs(fn, jobs, workers, total=len(jobs), desc=desc, progress=progress, unit="phase")
 
 
 def splits_well(net: EnsembleMLP, noisy: bool) -> bool:

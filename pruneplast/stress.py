@@ -8,6 +8,7 @@ metric: the replica's ``meta`` columns (``seed`` and any condition labels), then
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -275,7 +276,8 @@ def regrowth_selectivity(
     sets :func:`~pruneplast.operators.regrow` returned. The accumulated gradient scores of
     ``before`` (:func:`~pruneplast.operators.gradient_scores`, same ``config`` and ``tag``) are
     summed over the regrown positions and divided by the sum over the k highest-scoring pruned
-    positions, k the number regrown, per layer; both sums are taken over all layers. Gradient-guided
+    positions, k the number regrown, per layer (each rounded once, from the exact sum, so the share
+    does not depend on the thread count); both sums are taken over all layers. Gradient-guided
     regrowth captures 100% by definition; random regrowth about the regrown fraction of the
     pruned positions (many pruned positions score zero, so a share of positions would not tell the
     two apart). In a chapter it checks the operator where the weights depend on the machine.
@@ -293,8 +295,9 @@ def regrowth_selectivity(
             k = int(g[r].sum())
             if k == 0:
                 continue
-            hit[r] += float(s[r][g[r]].double().sum())
-            total[r] += float(torch.topk(s[r][~m[r]], k, sorted=False).values.double().sum())
+            # summed exactly: a parallel sum's order, and so its last bits, follows the thread count
+            hit[r] += math.fsum(s[r][g[r]].tolist())
+            total[r] += math.fsum(torch.topk(s[r][~m[r]], k, sorted=False).values.tolist())
     share = 100 * hit / torch.where(total > 0, total, torch.ones_like(total))
     rows = [r for r, t in zip(_records(before, "-", "regrowth_selectivity", share, extra), total.tolist()) if t > 0]
     return pd.DataFrame(rows, columns=list(before.meta[0]) + list(extra or {}) + ["condition", "metric", "value"])

@@ -89,3 +89,28 @@ def test_an_unreachable_scheduler_is_a_clear_error():
         port = s.getsockname()[1]
     with pytest.raises(RuntimeError, match="could not reach the Dask scheduler"):
         parallel.run_jobs(math.sqrt, [(4.0,)], scheduler=f"tcp://127.0.0.1:{port}")
+
+
+def test_phases_run_on_one_share_of_the_cores():
+    """A lone phase runs here on cores // workers threads, workers=1 on the threads this process
+    has; the thread count is restored after, also when the phase fails."""
+    with parallel.threads(2):
+        assert parallel.run_phases(torch.get_num_threads, [()], workers=1) == [2]
+        assert parallel.run_phases(torch.get_num_threads, [()], workers=2) == [parallel.share(2)]
+        assert parallel.share(2) == max(1, parallel.usable_cores() // 2)
+        with parallel.on_share(0):
+            assert torch.get_num_threads() == parallel.share(parallel.resolve_workers(0))
+        with parallel.on_share(1):
+            assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="math domain"):
+            parallel.run_phases(math.sqrt, [(-1.0,)], workers=2)
+        assert torch.get_num_threads() == 2
+    with pytest.raises(ValueError, match=r"workers must be an integer >= 1"):
+        parallel.run_phases(abs, [(1,)], workers=0)
+    with pytest.raises(ValueError, match=r"threads must be an integer >= 1"):
+        parallel.threads(0)
+
+
+@pytest.mark.slow
+def test_phases_side_by_side_run_on_one_share_each():
+    assert parallel.run_phases(torch.get_num_threads, [(), ()], workers=2) == [parallel.share(2)] * 2

@@ -344,3 +344,30 @@ def test_regrowth_selectivity_tells_gradient_from_random_regrowth():
         net, [torch.zeros_like(m) for m in net.masks], data, RegrowConfig(fraction=0.3), extra={"arm": "none"}
     )
     assert nothing.empty and "value" in nothing.columns
+
+
+def test_regrowth_selectivity_is_the_rounded_exact_sum_on_any_thread_count(full_net):
+    """Per layer, the sums are the exact sums of the scores rounded once (an independent sum of
+    fractions), so the share is the same, bit for bit, on one thread and on two."""
+    from fractions import Fraction
+
+    from pruneplast import parallel
+    from pruneplast.operators import gradient_scores
+    from pruneplast.stress import regrowth_selectivity
+
+    before = prune(full_net.clone(), 0.95)
+    data = EnsembleData.build([0], TaskConfig(n_train=256, n_standard=100, n_clean=100))
+    cfg = RegrowConfig(fraction=0.5, method="random", score_batches=2)
+    grown = regrow(before.clone(), data, cfg, tag="regrow")
+    values = []
+    for n in (1, 2):
+        with parallel.threads(n):
+            values.append(regrowth_selectivity(before, grown, data, cfg, tag="regrow").value.tolist())
+    assert values[0] == values[1]
+    hit = total = 0.0
+    for s, m, g in zip(gradient_scores(before, data, cfg, "regrow"), before.masks, grown):
+        k = int(g[0].sum())
+        if k:
+            hit += float(sum(map(Fraction, s[0][g[0]].tolist())))
+            total += float(sum(map(Fraction, torch.topk(s[0][~m[0]], k).values.tolist())))
+    assert values[0] == [100 * hit / total]

@@ -37,6 +37,14 @@ _STUDY_A_DATA = Param(
     choices=DATA_SETS,
 )
 
+#: Study A's chapters train in one-thread processes side by side; the results do not depend on it.
+_STUDY_A_WORKERS = Param(
+    "int",
+    0,
+    "processes the training runs go to side by side, one share of the CPU cores each: 0 = one per "
+    "CPU core (1 on a GPU), 1 = one after the other in the notebook's process on every core",
+)
+
 register(
     Chapter(
         "02_pruning_cliff",
@@ -63,6 +71,7 @@ register(
                 rule_help="at least 2, increasing",
             ),
             **MODEL_CHOICES,
+            "workers": _STUDY_A_WORKERS,
         },
     )
 )
@@ -80,6 +89,7 @@ register(
             ),
             "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
             **MODEL_CHOICES,
+            "workers": _STUDY_A_WORKERS,
         },
     )
 )
@@ -114,6 +124,7 @@ register(
             "full_epochs": Param("int", 20, "consolidation epochs of the full acute (100%) regimen", quick=2),
             "relapse_fraction": Param("fraction", 0.4, "share of remaining weights removed by the relapse challenge"),
             **MODEL_CHOICES,
+            "workers": _STUDY_A_WORKERS,
         },
         checks=(
             lambda v: check_distinct_regimens(

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import torch
 
-from .. import keys
+from .. import keys, parallel
 from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
 from ..inputs import check_state
@@ -51,13 +51,20 @@ def cache_key(*parts) -> str:
 
 
 def baseline(
-    run: RunConfig, config: TrainConfig = BASELINE, network: NetworkConfig = NetworkConfig(), cache: bool = True
+    run: RunConfig,
+    config: TrainConfig = BASELINE,
+    network: NetworkConfig = NetworkConfig(),
+    cache: bool = True,
+    workers: int = 1,
 ) -> tuple[EnsembleMLP, EnsembleData]:
     """Each replicate's network trained from PyTorch's default initialisation (20 epochs, lr 1e-3).
 
     Returns the ensemble (one replica per seed of ``run``, in order) and its data. Replicates are
     cached one file per seed, so chapters with overlapping seed lists share their baselines; the
-    seeds missing from the cache are trained together as one ensemble.
+    seeds missing from the cache are trained together as one ensemble, here, on one of
+    ``workers`` shares of the cores (:func:`pruneplast.parallel.on_share`; 0: one share per CPU
+    core, so one thread; 1: the threads this process has); the trained states do not depend on
+    it, bit for bit.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
     paths = baseline_paths(run, config, network)
@@ -73,14 +80,15 @@ def baseline(
     todo = [s for s in run.seeds if s not in have]
     if todo:
         net = EnsembleMLP.init(todo, network, run.device)
-        train(
-            net,
-            data.select([run.seeds.index(s) for s in todo]),
-            config,
-            tag="baseline",
-            progress=run.progress,
-            desc="baseline training",
-        )
+        with parallel.on_share(workers, run.device):
+            train(
+                net,
+                data.select([run.seeds.index(s) for s in todo]),
+                config,
+                tag="baseline",
+                progress=run.progress,
+                desc="baseline training",
+            )
         for i, s in enumerate(todo):
             have[s] = net.select([i])
             if cache:

@@ -7,21 +7,35 @@
   which positions the regrowth chose.
 * :func:`sparsity_sweep`: each replicate's trained baseline pruned to every level at once
   (one replica per seed x level), no regrowth.
+* :func:`experiments`: both, from each replicate's trained baseline, for every data-set scheme;
+  the schemes are independent and run side by side in worker processes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 import torch
 
-from ..config import CONSOLIDATION, SWEEP_LEVEL, PruneConfig, RegrowConfig, TrainConfig, check_config
+from .. import parallel
+from ..config import (
+    BASELINE,
+    CONSOLIDATION,
+    SWEEP_LEVEL,
+    NetworkConfig,
+    PruneConfig,
+    RegrowConfig,
+    RunConfig,
+    TrainConfig,
+    check_config,
+)
 from ..data import EnsembleData
 from ..network import EnsembleMLP
 from ..operators import prune_to, regrow, train
 from ..stress import MAIN_CONDITIONS, evaluate, regrowth_selectivity, structure
+from .base import baseline
 
 #: Sweep levels of the study plus finer steps across the cliff (85-97%).
 SWEEP_LEVELS = (0.0, 0.5, 0.7, 0.8, 0.85, 0.88, 0.9, 0.91, 0.92, 0.93, 0.94, 0.95, 0.96, 0.97, 0.99)
@@ -100,6 +114,63 @@ def sparsity_sweep(
         part, part_data = sweep.select(idx), sweep_data.select(idx)
         frames += [evaluate(part, part_data, conditions), structure(part)]
     return pd.concat(frames, ignore_index=True)
+
+
+def experiment(
+    run: RunConfig,
+    baseline_config: TrainConfig = BASELINE,
+    network: NetworkConfig = NetworkConfig(),
+    prune_cfg: PruneConfig = PruneConfig(),
+    regrow_cfg: RegrowConfig = RegrowConfig(),
+    consolidation: TrainConfig = CONSOLIDATION,
+    levels=SWEEP_LEVELS,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The chapter on one data set: each replicate's baseline (cached, :func:`~.base.baseline`),
+    :func:`main_experiment` and :func:`sparsity_sweep` (at ``prune_cfg.scope``); returns (main
+    experiment's rows, sweep's rows)."""
+    base, data = baseline(run, baseline_config, network)
+    main, _ = main_experiment(base, data, prune_cfg, regrow_cfg, consolidation, progress=run.progress)
+    sweep = sparsity_sweep(base, data, levels, scope=prune_cfg.scope)
+    parallel.report()
+    return main, sweep
+
+
+def experiments(
+    runs: Mapping[str, RunConfig],
+    baseline_config: TrainConfig = BASELINE,
+    network: NetworkConfig = NetworkConfig(),
+    prune_cfg: PruneConfig = PruneConfig(),
+    regrow_cfg: RegrowConfig = RegrowConfig(),
+    consolidation: TrainConfig = CONSOLIDATION,
+    levels=SWEEP_LEVELS,
+    workers: int = 1,
+) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """:func:`experiment` for every data-set scheme of ``runs`` (name -> its run), in that order.
+
+    ``workers``: processes the schemes run in side by side, one share of the cores each
+    (:func:`pruneplast.parallel.run_phases`; 0: one per CPU core, always 1 on a GPU), a lone
+    scheme here on that share; every scheme's results equal, bit for bit, a run in this process.
+    """
+    levels = SWEEP_LEVEL.check_list("levels", levels)  # before any work, here rather than in a worker
+    check_config("regrow_cfg", regrow_cfg, RegrowConfig)
+    runs = dict(runs)
+    devices = {r.device for r in runs.values()}
+    workers = parallel.resolve_workers(workers, next(iter(devices)) if len(devices) == 1 else "cuda")
+    quiet = workers > 1 and len(runs) > 1  # bars of worker processes would interleave
+    jobs = [
+        (
+            dataclasses.replace(r, progress=False) if quiet else r,
+            baseline_config,
+            network,
+            prune_cfg,
+            regrow_cfg,
+            consolidation,
+            levels,
+        )
+        for r in runs.values()
+    ]
+    done = parallel.run_phases(experiment, jobs, workers, "data-set schemes", progress=False)
+    return dict(zip(runs, done))
 
 
 # The chapter's tables live in their own module; their names stay available here.

@@ -19,6 +19,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from .. import parallel
 from ..config import CONSOLIDATION, RegrowConfig, RelapseConfig, TrainConfig, check_config, check_int_list
 from ..data import EnsembleData
 from ..network import EnsembleMLP
@@ -38,9 +39,15 @@ def duration_curve(
     conditions: Sequence[str] = CONDITIONS,
     relapse: RelapseConfig = RelapseConfig(),
     progress: bool | None = None,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Regrow ``start`` (a pruned ensemble, left unchanged) once (``regrow_cfg``), consolidate, evaluate
     at checkpoints.
+
+    ``workers``: the run is one ensemble trained in order, so it does not split; it runs here on
+    one of ``workers`` shares of the cores (:func:`pruneplast.parallel.on_share`: 0 = one share
+    per CPU core, so one thread; 1 = the threads this process has), which keeps its speed when
+    other processes use the other cores. The results do not depend on it, bit for bit.
 
     checkpoints: consolidation epochs (0 = right after regrowth) at which to evaluate; default
         every epoch from 0 to ``consolidation.epochs``.
@@ -63,20 +70,21 @@ def duration_curve(
         if epoch in wanted:
             frames.append(relapse_probe(net, data, conditions, relapse, extra={"epochs": epoch}))
 
-    net = start.clone()
-    regrow(net, data, regrow_cfg, tag="regrow")
-    probe(0, net)
-    last = max(wanted)
-    if last > 0:
-        train(
-            net,
-            data,
-            TrainConfig(epochs=last, lr=consolidation.lr, batch_size=consolidation.batch_size),
-            tag="consolidation",
-            on_epoch_end=probe,
-            progress=progress,
-            desc="consolidation",
-        )
+    with parallel.on_share(workers, str(start.device)):
+        net = start.clone()
+        regrow(net, data, regrow_cfg, tag="regrow")
+        probe(0, net)
+        last = max(wanted)
+        if last > 0:
+            train(
+                net,
+                data,
+                TrainConfig(epochs=last, lr=consolidation.lr, batch_size=consolidation.batch_size),
+                tag="consolidation",
+                on_epoch_end=probe,
+                progress=progress,
+                desc="consolidation",
+            )
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "experiment", "consolidation")
     return df

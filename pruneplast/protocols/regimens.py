@@ -38,6 +38,7 @@ from typing import Sequence
 import pandas as pd
 import torch
 
+from .. import parallel
 from ..config import (
     CONSOLIDATION,
     REGIMEN_FRACTION,
@@ -211,6 +212,7 @@ def run(
     progress: bool | None = None,
     start_cycle: int = 0,
     end_cycle: int | None = None,
+    workers: int = 1,
 ):
     """Every regimen from the pruned ensemble ``start`` (left unchanged); tidy results.
 
@@ -220,6 +222,9 @@ def run(
     epochs so far), ``regimen`` (the regimen ending there, or '-') and ``phase`` (see
     :func:`~pruneplast.protocols.base.relapse_probe`); the pruned start is ``regimen='pruned'``.
     ``regrow_config`` sets the method, scoring batches and initialisation (its fraction is ignored).
+    ``workers``: processes the training groups of :func:`plan` (independent ensembles) run in side
+    by side, one share of the cores each (:func:`pruneplast.parallel.run_phases`; 0: one per CPU
+    core, always 1 on a GPU); the results equal, bit for bit, a run in this process.
 
     ``start_cycle`` and ``end_cycle`` run only cycles ``start_cycle + 1`` to ``end_cycle`` (None: the
     last) of regimens that train as one ensemble (one group of :func:`plan`). From ``start_cycle``
@@ -240,7 +245,7 @@ def run(
     first, last = _cycle_range(groups, start_cycle, end_cycle)
     if first > 0:
         _check_resumed(start, data, groups[0], first)
-    m0 = data.n_replicas if first > 0 else start.n_replicas
+    workers = parallel.resolve_workers(workers, str(start.device))
     frames = []
     states: dict[str, EnsembleMLP] = {}
     if first == 0:
@@ -248,48 +253,80 @@ def run(
         frames.append(relapse_probe(start, data, conditions, relapse, extra=labels))
         if keep_states:
             states["pruned"] = start.clone()
-    for group in groups:
-        cycles, epochs = group[0].schedule.cycles, group[0].schedule.epochs
-        if first > 0:
-            net = start.clone()
-        else:
-            net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
-        d = data.select(list(range(m0)) * len(group))
-        fractions = [r.schedule.fraction for r in group for _ in range(m0)]
-        ends = {cp: name for r in group for cp, name in r.checkpoints}
-        for k in range(first + 1, (last or cycles) + 1):
-
-            def probe(e: int, state: EnsembleMLP, k=k, group=group, epochs=epochs, ends=ends, d=d) -> None:
-                named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
-                if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
-                    return
-                df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
-                df.insert(df.columns.get_loc("epochs") + 1, "regimen", df.schedule.map(named))  # as the pruned rows
-                frames.append(df)
-                if keep_states:
-                    for i, r in enumerate(group):
-                        if named[r.schedule.name] != "-":
-                            with torch.no_grad():
-                                states[named[r.schedule.name]] = state.select(range(i * m0, (i + 1) * m0))
-
-            _regrow_by_schedule(net, d, fractions, regrow_config, tag=f"cycle{k}")
-            if epochs == 0 or (k, 0) in ends:
-                probe(0, net)
-            if epochs > 0:
-                train(
-                    net,
-                    d,
-                    TrainConfig(epochs=epochs, lr=lr),
-                    tag=f"cycle{k}",
-                    on_epoch_end=probe,
-                    progress=progress,
-                    desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}",
-                )
-        if keep_states and end_cycle is not None:
-            states[RESUME] = net
+    shown = progress if workers == 1 or len(groups) == 1 else False  # bars of worker processes would interleave
+    resume = keep_states and end_cycle is not None
+    settings = (lr, eval_every, conditions, relapse, regrow_config, keep_states, shown, first, last, resume)
+    jobs = [(start, data, group, *settings) for group in groups]
+    for group_frames, group_states in parallel.run_phases(_group, jobs, workers, "regimen groups", progress=False):
+        frames += group_frames
+        states.update(group_states)
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "experiment", "regimens")
     return (df, states) if keep_states else df
+
+
+def _group(
+    start: EnsembleMLP,
+    data: EnsembleData,
+    group: list[Run],
+    lr: float,
+    eval_every: int | None,
+    conditions: Sequence[str],
+    relapse: RelapseConfig,
+    regrow_config: RegrowConfig,
+    keep_states: bool,
+    progress: bool | None,
+    first: int,
+    last: int | None,
+    resume: bool,
+) -> tuple[list[pd.DataFrame], dict[str, EnsembleMLP]]:
+    """One training group of :func:`plan` (runs of the same schedule as one ensemble), cycles
+    ``first + 1`` to ``last`` (None: every cycle) from ``start``: its checkpoints' rows in the
+    order they were taken, and (``keep_states``) its regimens' states, with ``resume`` also the
+    training ensemble after its last cycle (:data:`RESUME`)."""
+    m0 = data.n_replicas if first > 0 else start.n_replicas
+    frames: list[pd.DataFrame] = []
+    states: dict[str, EnsembleMLP] = {}
+    cycles, epochs = group[0].schedule.cycles, group[0].schedule.epochs
+    if first > 0:
+        net = start.clone()
+    else:
+        net = EnsembleMLP.concat([start.repeat([{"schedule": r.schedule.name}]) for r in group])
+    d = data.select(list(range(m0)) * len(group))
+    fractions = [r.schedule.fraction for r in group for _ in range(m0)]
+    ends = {cp: name for r in group for cp, name in r.checkpoints}
+    for k in range(first + 1, (last or cycles) + 1):
+
+        def probe(e: int, state: EnsembleMLP, k=k) -> None:
+            named = {r.schedule.name: dict(r.checkpoints).get((k, e), "-") for r in group}
+            if e != epochs and (k, e) not in ends and not (eval_every and e % eval_every == 0 and e > 0):
+                return
+            df = relapse_probe(state, d, conditions, relapse, extra={"cycle": k, "epochs": (k - 1) * epochs + e})
+            df.insert(df.columns.get_loc("epochs") + 1, "regimen", df.schedule.map(named))  # as the pruned rows
+            frames.append(df)
+            if keep_states:
+                for i, r in enumerate(group):
+                    if named[r.schedule.name] != "-":
+                        with torch.no_grad():
+                            states[named[r.schedule.name]] = state.select(range(i * m0, (i + 1) * m0))
+
+        _regrow_by_schedule(net, d, fractions, regrow_config, tag=f"cycle{k}")
+        if epochs == 0 or (k, 0) in ends:
+            probe(0, net)
+        if epochs > 0:
+            train(
+                net,
+                d,
+                TrainConfig(epochs=epochs, lr=lr),
+                tag=f"cycle{k}",
+                on_epoch_end=probe,
+                progress=progress,
+                desc=f"{'/'.join(r.schedule.name for r in group)} cycle {k}/{cycles}",
+            )
+    if resume:
+        states[RESUME] = net
+    parallel.report()
+    return frames, states
 
 
 def _cycle_range(groups: list[list[Run]], start_cycle: int, end_cycle: int | None) -> tuple[int, int | None]:

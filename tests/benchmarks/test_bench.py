@@ -366,3 +366,27 @@ def test_fused_step_row_compares_the_paths_or_says_why_not(monkeypatch):
         assert 0 < r["max_abs_dw_after_1_steps"] < 1e-5 and 0 < r["max_abs_dw_after_2_steps"] < 1e-5
         assert r["floor_ms"] > r["noise_draw_ms"] >= 0 and (r["noise_draw_ms"] > 0) == (r["kind"] == "noisy")
         assert r["fused_times_floor"] == pytest.approx(r["fused_ms_per_step"] / r["floor_ms"])
+
+
+@pytest.mark.slow
+def test_busy_row_times_both_paths_quiet_and_busy_with_the_same_results():
+    busy = _bench("busy")
+    if len(os.sched_getaffinity(0)) < 2:
+        assert busy.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None
+        return
+    threads, cores, cache = busy.torch.get_num_threads(), os.sched_getaffinity(0), os.environ.get("PRUNEPLAST_CACHE")
+    row = busy.bench_busy(epochs=1, n_train=128, seeds=(0,), trials=1, n_test=100)
+    assert busy.torch.get_num_threads() == threads and os.sched_getaffinity(0) == cores  # restored
+    assert os.environ.get("PRUNEPLAST_CACHE") == cache
+    assert len(row["cores"]) == 2 and row["busy_core"] in row["cores"]
+    for key in ("one_process_s", "workers_s", "busy_one_process_s", "busy_workers_s"):
+        assert row[key] > 0
+    assert row["slowdown_workers"] == pytest.approx(row["busy_workers_s"] / row["workers_s"])
+    assert row["busy_speedup"] == pytest.approx(row["busy_one_process_s"] / row["busy_workers_s"])
+    assert row["same_results"] is True
+
+
+def test_busy_row_says_why_not_on_one_core(monkeypatch):
+    busy = _bench("busy")
+    monkeypatch.setattr(busy.os, "sched_getaffinity", lambda pid: {0})
+    assert busy.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None

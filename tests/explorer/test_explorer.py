@@ -130,6 +130,31 @@ def test_same_setting_same_numbers_in_a_fresh_explorer(start):
     assert bool(a.net.tanh.all())
 
 
+def test_a_setting_is_computed_on_one_thread_with_the_numbers_of_two(start, monkeypatch):
+    """Training and measuring run on engine.THREADS (1) whatever this process has, restored after;
+    the same setting computed on two threads gives the same numbers, bit for bit."""
+    from pruneplast import parallel
+    from pruneplast.explorer import engine
+
+    seen = []
+
+    def counting_train(*args, **kw):
+        seen.append(torch.get_num_threads())
+        return train(*args, **kw)
+
+    monkeypatch.setattr(engine, "train", counting_train)
+    k = explorer.Knobs(consolidation_epochs=1)
+    with parallel.threads(2):
+        one = make(start).compute(k, regions=False)
+        assert torch.get_num_threads() == 2
+        monkeypatch.setattr(engine, "THREADS", 2)
+        two = make(start).compute(k, regions=False)
+    assert seen == [1, 2]
+    np.testing.assert_array_equal(one.table.value.to_numpy(), two.table.value.to_numpy())
+    for a, b in zip(one.net.weights, two.net.weights):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.slow
 def test_grid_figures_and_static_widgets(start):
     ex = make(start)

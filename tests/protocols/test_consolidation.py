@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import small_trained
 
 from pruneplast.config import RegrowConfig, RelapseConfig, TaskConfig, TrainConfig
@@ -189,3 +190,26 @@ def test_a5_rule(drops, verdict):
     r = scorecard.evaluate("A5_relapse_vanishes", df)
     assert r["verdict"] == verdict
     assert "at 15" in r["ours"] and "at 20" in r["ours"]
+
+
+def test_one_share_of_the_cores_gives_the_rows_of_every_core(full_net, monkeypatch):
+    """workers=0 trains on one share of the cores (one thread on a machine of one or two cores);
+    the rows equal, bit for bit, a run on two threads, and the thread count is restored."""
+    from pruneplast import parallel
+
+    start = prune(full_net.clone(), 0.95)
+    data = EnsembleData.build([0], TaskConfig(n_train=256, n_standard=100, n_clean=100))
+    seen = []
+
+    def counting_train(*args, **kw):
+        seen.append(torch.get_num_threads())
+        return train(*args, **kw)
+
+    monkeypatch.setattr(consolidation, "train", counting_train)
+    kw = dict(consolidation=TrainConfig(epochs=1, lr=5e-4), conditions=("standard",))
+    with parallel.threads(2):
+        every = consolidation.duration_curve(start, data, workers=1, **kw)
+        share = consolidation.duration_curve(start, data, workers=0, **kw)
+        assert torch.get_num_threads() == 2
+    assert seen == [2, parallel.share(parallel.resolve_workers(0))]
+    pd.testing.assert_frame_equal(every, share, check_exact=True)

@@ -365,3 +365,26 @@ def test_regimens_that_would_be_identical_fail_before_any_work_naming_the_parame
                                    "chronic_cycles", "full_epochs")}  # fmt: skip
     with pytest.raises(ValueError, match="the same experiment"):
         R.study_regimens(**args)
+
+
+@pytest.mark.slow
+def test_groups_in_worker_processes_equal_one_process_on_two_threads(full_net):
+    """The training groups (independent ensembles) in one-thread worker processes give the rows and
+    states, bit for bit, of the groups one after the other in this process on two threads."""
+    from pruneplast import parallel
+
+    start = prune(full_net.clone(), 0.95)
+    data = EnsembleData.build([0], TaskConfig(n_train=256, n_standard=200, n_clean=100))
+    regs = [R.Regimen("chronic", 2, 0.4, 1), R.Regimen("acute", 1, 0.6, 2), R.Regimen("full", 1, 1.0, 1)]
+    assert len(R.plan(regs)) == 3
+    kw = dict(conditions=["standard", "combined"], keep_states=True)
+    with parallel.threads(2):
+        here, here_states = R.run(start, data, regs, workers=1, **kw)
+    side, side_states = R.run(start, data, regs, workers=2, **kw)
+    pd.testing.assert_frame_equal(here, side, check_exact=True)
+    assert list(here_states) == list(side_states)
+    for name in here_states:
+        for a, b in zip(
+            here_states[name].weights + here_states[name].biases, side_states[name].weights + side_states[name].biases
+        ):
+            assert torch.equal(a, b)
