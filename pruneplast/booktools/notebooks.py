@@ -111,12 +111,15 @@ class ParamInfo:
     help: str
 
 
-_NOTEBOOK_NAME = re.compile(r"""^NOTEBOOK\s*=\s*["']([\w.-]+)["']""", re.M)
+#: How a chapter names itself in its code: ``page = pages.open_chapter("02_pruning_cliff", ...)``
+#: (or a ``NOTEBOOK = "..."`` line).
+_NOTEBOOK_NAME = re.compile(r"""(?:^NOTEBOOK\s*=\s*|\bopen_chapter\(\s*)["']([\w.-]+)["']""", re.M)
 
 
 def chapter_name(path: Path, nb=None) -> str | None:
-    """The registered chapter a notebook is: by file name, else by its ``NOTEBOOK = "..."`` line
-    (a chapter converted or copied under another name is still that chapter); None for others."""
+    """The registered chapter a notebook is: by file name, else by the name it opens its page with
+    (``pages.open_chapter("...")``; a chapter converted or copied under another name is still
+    that chapter); None for others."""
     path = Path(path)
     if path.stem in chapters.CHAPTERS:
         return path.stem
