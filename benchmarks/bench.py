@@ -191,7 +191,3 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     main()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""The repository's own files: no merge leftovers in any tracked text file."""
+"""The repository's own files: no merge leftovers in any tracked text file or script."""
 
 from __future__ import annotations
 
@@ -34,3 +34,15 @@ def test_no_merge_conflict_markers_in_tracked_files():
 def test_the_rule_finds_a_leftover():
     assert leftovers("a\n<<<<<<< HEAD\nx\n=======\ny\n>>>>>>> branch\n") == ["<<<<<<< ", "=======", ">>>>>>> "]
     assert leftovers("a heading\n=======\n"[:-9] + "text ======= inside\n") == []
+
+
+MAIN_BLOCK = re.compile(r"^if __name__ == [\"']__main__[\"']:", re.M)
+
+
+def test_each_script_runs_its_main_once():
+    """A merge that keeps both sides' tails leaves a second ``if __name__ == "__main__"`` block:
+    the script then does all its work twice (make bench did, for a quarter of an hour)."""
+    files = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    twice = {n: k for n in files.stdout.split() if (k := len(MAIN_BLOCK.findall((ROOT / n).read_text("utf-8")))) > 1}
+    assert not twice, twice
+    assert len(MAIN_BLOCK.findall('if __name__ == "__main__":\n    main()\n' * 2)) == 2
