@@ -51,12 +51,6 @@ from .base import baseline, cache_dir, cache_key, load_state, pruned, save_state
 EFFICACY_CONDITIONS = ("clean", "standard", "combined")
 #: Conditions of the neurosteroid-like network off drug (extreme = internal noise SD 2.5).
 OFF_DRUG_CONDITIONS = ("combined", tolerance_condition(2.5), "biased")
-#: The manic-risk panel: (title, experiment, condition, metric, study table).
-MANIC_PANELS = (
-    ("biased-stress accuracy (%)", "manic_risk", "biased", "accuracy", "biased_accuracy"),
-    ("activation magnitude", "manic_risk", "-", "activation_magnitude", "activation_magnitude"),
-    ("gain", "manic_risk", "-", "gain", "gain"),
-)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -412,19 +406,3 @@ def _with(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
 def _check_data(net: EnsembleMLP, data: EnsembleData) -> None:
     check_network(net, "depressed")
     check_data(net, data)
-
-
-# The chapter's tables live in their own module; their names stay available here.
-from .treatment_tables import (  # noqa: E402, F401
-    MEASURE_LABELS,
-    TABLE_ROWS,
-    comparison_long,
-    comparison_table,
-    headline_numbers,
-    off_drug_table,
-    paper_tolerance,
-    paper_value,
-    structure_table,
-    summary,
-    tolerance_frame,
-)

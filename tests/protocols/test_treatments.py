@@ -16,7 +16,7 @@ from pruneplast.arms import Arm, arm
 from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow
-from pruneplast.protocols import treatments
+from pruneplast.protocols import treatment_tables, treatments
 from pruneplast.stress import evaluate
 
 TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
@@ -150,8 +150,8 @@ def test_evaluation_tables_cover_every_measure(depressed):
     df = treatments.evaluate_treatments(treatments.treat(net, data, cfgs), data)
     from pruneplast import paper
 
-    table = treatments.comparison_table(df, paper.paper_results()["study_B"]["tables"])
-    assert list(table.index) == [r[0] for r in treatments.TABLE_ROWS]
+    table = treatment_tables.comparison_table(df, paper.paper_results()["study_B"]["tables"])
+    assert list(table.index) == [r[0] for r in treatment_tables.TABLE_ROWS]
     assert not table.isin(["—"]).drop(columns=["untreated, study"]).any().any()
     drop = df[(df.experiment == "acute_relapse") & (df.metric == "relapse_drop")]
     before = df[(df.experiment == "acute_relapse") & (df.metric == "accuracy_before")]
