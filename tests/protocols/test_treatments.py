@@ -95,6 +95,38 @@ def test_courses_in_worker_processes_equal_one_process(depressed):
 
 
 @pytest.mark.slow
+def test_treated_baselines_train_on_one_share_of_the_cores(monkeypatch):
+    """treated() with two workers trains its baselines here on one share of the cores (one thread
+    on a two-core machine), bit for bit the baselines of one process on two threads, and its
+    courses in worker processes, as treat() does."""
+    from pruneplast import parallel
+    from pruneplast.config import NetworkConfig, RunConfig, TrainConfig
+    from pruneplast.protocols import base
+
+    run = RunConfig(seeds=(0, 1), task=TASK, progress=False)
+    cfgs = treatments.configs(["ketamine", "ssri"], epochs={"ketamine": 1, "ssri": 2})
+    threads, bases = [], []
+    train, baseline = base.train, treatments.baseline
+
+    def counted(*args, **kw):
+        threads.append(torch.get_num_threads())
+        return train(*args, **kw)
+
+    monkeypatch.setattr(base, "train", counted)
+    monkeypatch.setattr(treatments, "baseline", lambda *a, **kw: bases.append(baseline(*a, **kw)) or bases[-1])
+    kw = dict(baseline_config=TrainConfig(epochs=1), network=NetworkConfig((2, 24, 24, 12, 4)), cache=False)
+    with parallel.threads(2):
+        here, _ = treatments.treated(run, cfgs, workers=1, **kw)
+        side, _ = treatments.treated(run, cfgs, workers=2, **kw)
+        assert torch.get_num_threads() == 2
+    assert threads == [2, parallel.share(2)]
+    _identical(bases[0][0], bases[1][0])
+    assert list(here) == list(side) == list(cfgs)
+    for name in cfgs:
+        assert_same_ensemble(here[name], side[name])
+
+
+@pytest.mark.slow
 def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, dask_scheduler):
     """The chapter's own parts sent to a separately started scheduler's two one-thread workers."""
     from pruneplast import parallel
