@@ -45,24 +45,34 @@ def step_work(net: EnsembleMLP, noise: bool) -> dict:
     layers), with it every unit that reaches a logit; per layer and replica the block of those
     output and input units, its kept weights counted as CSR (below 15% density) or the whole block
     as a dense product (at or above). FLOPs: 6 per multiplied weight and sample (forward 2, input
-    and weight gradients 2 each). Memory: every trainable weight and bias read and written with
-    its gradient and Adam's two moments (7 float32 passes), plus the hidden activations of the
-    batch stored and read back (4 passes), plus the noise drawn (1 pass) when there is noise.
+    and weight gradients 2 each). Trainable: what the engine trains, every kept weight and bias
+    that can change a logit: the block's kept weights and its output units' biases, and without
+    noise also the constant units' biases and the kept weights from constant units into the units
+    that reach a logit, which the engine folds into the next layer's bias (once per step, not per
+    sample, so not among the FLOPs; :func:`pruneplast.kernels.compact.unit_roles`). Memory: every
+    trainable entry read and written with its gradient and Adam's two moments (7 float32 passes),
+    plus the hidden activations of the batch stored and read back (4 passes), plus the noise drawn
+    (1 pass) when there is noise.
     """
-    live, _ = unit_roles(net.masks, noise=noise)
+    live, const = unit_roles(net.masks, noise=noise)
     m = net.n_replicas
     ones_in = torch.ones(m, net.masks[0].shape[2], dtype=torch.bool)
     ones_out = torch.ones(m, net.masks[-1].shape[1], dtype=torch.bool)
     rows_of = [*live, ones_out]
     cols_of = [ones_in, *live]
+    reach_of = [*(v | c for v, c in zip(live, const)), ones_out]  # units whose inputs are trained
+    const_in = [None, *const]  # each layer's constant input units (the inputs vary)
     multiplied, trainable = 0, 0
-    for mk, r, c in zip(net.masks, rows_of, cols_of):
+    for mk, r, c, reach, fold in zip(net.masks, rows_of, cols_of, reach_of, const_in):
         for k in range(m):
             block = mk[k][r[k]][:, c[k]]
             kept = int(block.sum())
             cells = block.numel()
             multiplied += kept if kept < 0.15 * max(cells, 1) else cells
             trainable += kept + int(r[k].sum())  # kept weights and the biases of the block's units
+            if fold is not None:  # kept weights from constant units, folded into the bias
+                trainable += int(mk[k][reach[k]][:, fold[k]].sum())
+    trainable += sum(int(v.sum()) for v in const)  # the constant units' biases
     units = sum(int(v.sum()) for v in live)
     flops = 6 * multiplied * BATCH
     nbytes = 4 * (7 * trainable + 4 * units * BATCH + (units * BATCH if noise else 0))

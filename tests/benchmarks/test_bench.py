@@ -296,6 +296,30 @@ def test_step_work_counts_what_a_step_must_multiply():
     assert noisy["bytes_per_step"] > quiet["bytes_per_step"]
 
 
+def test_step_work_trains_every_weight_and_bias_that_can_change_a_logit():
+    """At 95% the trainable entries include the constant units (no kept input from a varying
+    unit): their biases and their kept weights into units that reach a logit. Reference: the kept
+    weights into, and the biases of, the units with a kept path to a logit (and the logits)."""
+    import numpy as np
+
+    steps = _bench("steps")
+    from pruneplast.kernels.compact import unit_roles
+    from pruneplast.network import EnsembleMLP
+    from pruneplast.operators import prune
+
+    sparse = prune(EnsembleMLP.init([0, 1]), 0.95)
+    want = 0
+    for k in range(sparse.n_replicas):
+        masks = [mk[k].numpy() for mk in sparse.masks]  # (out, in) per layer
+        reach = np.ones(masks[-1].shape[0], dtype=bool)  # the logits
+        for mk in reversed(masks):
+            want += int(mk[reach].sum()) + int(reach.sum())  # kept weights into reaching units, their biases
+            reach = mk[reach].any(0)  # the inputs with a kept weight into a reaching unit
+    assert any(bool(c.any()) for c in unit_roles(sparse.masks, noise=False)[1])  # constant units at 95%
+    for noise in (False, True):
+        assert steps.step_work(sparse, noise=noise)["trainable"] == want, noise
+
+
 def test_fractions_are_referred_to_one_limit():
     report = _bench("report")
     setups = _bench("setups")
