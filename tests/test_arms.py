@@ -10,7 +10,7 @@ from conftest import small_trained
 
 from pruneplast import arms, chapters, paper, plotting, tables
 from pruneplast.config import MaintenanceConfig, TaskConfig
-from pruneplast.protocols import longitudinal, treatment_tables, treatments
+from pruneplast.protocols import longitudinal, longitudinal_tables, treatment_tables, treatments
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = TaskConfig(n_train=512, n_standard=400, n_clean=100)
@@ -61,11 +61,11 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
         states, data, cfgs, MaintenanceConfig(durations=(1, 2)), protections=(0.0, 1.0), thresholds=(60,)
     )
     assert "lithium" in set(rows.treatment)
-    prob = longitudinal.probability_table(rows, study["manic_relapse_probability"])
+    prob = longitudinal_tables.probability_table(rows, study["manic_relapse_probability"])
     assert list(prob.index) == ["ketamine-like", "SSRI-like", "neurosteroid-like", "lithium-like"]
     assert prob.loc["lithium-like", "study"] == "—" and prob.loc["SSRI-like", "study"] == "95.0 ± 15.0"
     assert prob.loc["lithium-like", "protection at test"] == f"{1 - 50 * 0.004:.2f}"
-    by = longitudinal.by_duration_table(rows, study["relapse_rate_by_maintenance"])
+    by = longitudinal_tables.by_duration_table(rows, study["relapse_rate_by_maintenance"])
     assert set(by.loc["lithium-like", "study"]) == {"—"}
     assert plotting.colour("lithium") == "#44AA99" and tables.plain("lithium") == "lithium-like"
 

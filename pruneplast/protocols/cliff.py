@@ -171,7 +171,3 @@ def experiments(
     ]
     done = parallel.run_phases(experiment, jobs, workers, "data-set schemes", progress=False)
     return dict(zip(runs, done))
-
-
-# The chapter's tables live in their own module; their names stay available here.
-from .cliff_tables import main_table, regrowth_comparison  # noqa: E402, F401

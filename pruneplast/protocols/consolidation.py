@@ -88,14 +88,3 @@ def duration_curve(
     df = pd.concat(frames, ignore_index=True)
     df.insert(0, "experiment", "consolidation")
     return df
-
-
-# The chapter's tables live in their own module; their names stay available here.
-from .consolidation_tables import (  # noqa: E402, F401
-    TABLE_COLUMNS,
-    TABLE_EPOCHS,
-    curve,
-    duration_table,
-    extreme_gain,
-    relapse_drop,
-)

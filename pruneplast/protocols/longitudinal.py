@@ -271,7 +271,3 @@ def longitudinal(
         relapse_probability(relapses(own, thr)).assign(experiment="sensitivity", sweep="threshold"),
     ]
     return pd.concat(frames, ignore_index=True), checkpoints
-
-
-# The chapter's tables live in their own module; their names stay available here.
-from .longitudinal_tables import at_protection, by_duration_table, probability_table, sensitivity_curves  # noqa: E402, F401

@@ -10,7 +10,7 @@ import pytest
 
 from pruneplast.config import DATA_SET_LABELS
 from pruneplast.paper import A_STAGES
-from pruneplast.protocols import cliff, cliff_tables
+from pruneplast.protocols import cliff_tables
 from pruneplast.stress import MAIN_CONDITIONS
 from pruneplast.tables import plain
 
@@ -54,11 +54,6 @@ def sweep_rows(offset: float = 0.0, scheme: str = "shared") -> pd.DataFrame:
             for cond in ("clean", "combined"):
                 rows.append(dict(lab, metric="accuracy", condition=cond, value=100 - 50 * lv + s + offset))
     return pd.DataFrame(rows)
-
-
-def test_the_protocol_keeps_its_table_names():
-    assert cliff.main_table is cliff_tables.main_table
-    assert cliff.regrowth_comparison is cliff_tables.regrowth_comparison
 
 
 def test_main_table_sets_ours_beside_the_study():

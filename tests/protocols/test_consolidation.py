@@ -15,7 +15,7 @@ from conftest import small_trained
 from pruneplast.config import RegrowConfig, RelapseConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.operators import prune, regrow, relapse_challenge, train
-from pruneplast.protocols import consolidation
+from pruneplast.protocols import consolidation, consolidation_tables
 from pruneplast.protocols.base import relapse_probe
 from pruneplast.stress import evaluate
 
@@ -100,14 +100,14 @@ def test_gain_and_drop_summaries(pruned_trained):
     curve = consolidation.duration_curve(
         start, data, RegrowConfig(fraction=0.5), TrainConfig(epochs=2, lr=5e-4), conditions=CONDS
     )
-    gain = consolidation.extreme_gain(curve)
+    gain = consolidation_tables.extreme_gain(curve)
     ext = curve[(curve.phase == "pre_relapse") & (curve.condition == "internal_extreme")].set_index(["epochs", "seed"])
     per_seed = ext.loc[2, "value"] - ext.loc[0, "value"]
     assert gain["mean"] == pytest.approx(per_seed.mean())
     assert gain["to_epochs"] == 2 and gain["n"] == 2
-    drops = consolidation.relapse_drop(curve).set_index("epochs")["mean"]
+    drops = consolidation_tables.relapse_drop(curve).set_index("epochs")["mean"]
     assert list(drops.index) == [0, 1, 2]
-    table = consolidation.duration_table(curve, {0: [1.0, 2.0, 3.0, 4.0, 5.0]})
+    table = consolidation_tables.duration_table(curve, {0: [1.0, 2.0, 3.0, 4.0, 5.0]})
     assert list(table.index) == [(0, "ours"), (0, "study")]
     assert table.loc[(0, "study"), "relapse drop"] == "5.0"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pruneplast.protocols import consolidation, consolidation_tables
+from pruneplast.protocols import consolidation_tables
 
 SEEDS = (0, 1)
 
@@ -24,11 +24,6 @@ def curve_rows(last: int = 8) -> pd.DataFrame:
                 dict(lab, phase="post_relapse", condition="-", metric="weight_sparsity", value=68.5),
             ]
     return pd.DataFrame(rows)
-
-
-def test_the_protocol_keeps_its_table_names():
-    for name in ("duration_table", "curve", "extreme_gain", "relapse_drop", "TABLE_EPOCHS", "TABLE_COLUMNS"):
-        assert getattr(consolidation, name) is getattr(consolidation_tables, name)
 
 
 def test_sparsity_table_shows_the_first_and_last_checkpoint():

@@ -14,7 +14,7 @@ from conftest import assert_same_ensemble, small_trained
 
 from pruneplast.config import MaintenanceConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
-from pruneplast.protocols import longitudinal, treatments
+from pruneplast.protocols import longitudinal, longitudinal_tables, treatments
 from pruneplast.stress import accuracy
 
 TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
@@ -168,9 +168,9 @@ def test_longitudinal_rows_and_sensitivity(treated):
     assert sorted(ck) == [1, 2]
     rel = df[(df.experiment == "relapse") & (df.metric == "relapse_probability")]
     assert len(rel) == 3 * 2 and set(rel.threshold) == {60.0}
-    sens = longitudinal.sensitivity_curves(df, "protection", 50)
+    sens = longitudinal_tables.sensitivity_curves(df, "protection", 50)
     assert set(sens.threshold) == {50.0} and set(sens.protection) == {0.0, 0.6, 1.0}
-    thr = longitudinal.sensitivity_curves(df, "threshold")
+    thr = longitudinal_tables.sensitivity_curves(df, "threshold")
     assert set(thr.threshold) == {50.0, 60.0, 70.0}
     at60 = thr[thr.threshold == 60.0].sort_values(["treatment", "seed"])["value"].to_numpy()
     assert at60 == pytest.approx(rel.sort_values(["treatment", "seed"])["value"].to_numpy())

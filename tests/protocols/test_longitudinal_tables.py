@@ -34,11 +34,6 @@ def relapse_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_the_protocol_keeps_its_table_names():
-    for name in ("probability_table", "by_duration_table", "sensitivity_curves", "at_protection"):
-        assert getattr(longitudinal, name) is getattr(longitudinal_tables, name)
-
-
 def test_protection_table_lists_each_arm_and_the_checkpoints():
     df = relapse_rows()
     main = df[df.experiment == "relapse"]
