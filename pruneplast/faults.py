@@ -946,6 +946,13 @@ FAULTS: list[Fault] = [
     ),
     Fault(
         "output",
+        "booktools.run(request, folder) with a folder that check_run_outputs did not check",
+        "TypeError: folders must be check_run_outputs' RunFolders - before anything runs; pruneplast run "
+        "checks its output, results and cache folders once each, before the kernel starts",
+        "test_a_run_checks_each_of_its_folders_once_before_the_kernel",
+    ),
+    Fault(
+        "output",
         "a run or book killed (SIGKILL) while a chapter runs",
         "the previous results files are kept under a second name and put back at the next start: a killed "
         "run's files never pass for a finished run's",
