@@ -106,8 +106,10 @@ def execute_book(
     ``jobs`` > 1 executes up to that many pages side by side, each in a process of its own with
     one torch thread (:data:`SIDE_BY_SIDE_ENV`): chapters as lanes free up, the longest first as
     the last build timed them (:func:`expected_seconds`; one no build timed first) (a chapter
-    after those whose cached states it reuses, ``Chapter.reuses``), then, one at a time as
-    without ``jobs``, the pages that read every results file (their stamps cover those files).
+    after those whose cached states it reuses, ``Chapter.reuses``), then the pages that read every
+    results file (their stamps cover those files), side by side too; one of those that writes a
+    results file changes what the others read, so they are checked again afterwards, one at a time,
+    and executed again where their stamps no longer match.
     The first failure, Ctrl-C or SIGTERM stops the other pages (their kernels end and their
     results files stay as they were) and is raised.
     """
@@ -154,6 +156,15 @@ def execute_book(
             # (a chapter no build timed first: it may be the longest)
             order = sorted(todo, key=lambda t: _lane_order(t, cost))
             _side_by_side(order, jobs, finished)
+            # the pages that are not chapters ran side by side; one that wrote a results file changed
+            # what those beside it read (their stamps cover every results file): each is checked
+            # again, one at a time, until every stamp matches (none of the book's pages writes one)
+            readers = [{**t, "force": False} for t in order if Path(t["src"]).stem not in chapters.CHAPTERS]
+            for _ in readers:
+                stale = [t for t in readers if not page_is_current(t)]
+                if not stale:
+                    break
+                _side_by_side(stale, 1, finished, share=jobs)  # as they ran: a process each, one thread
     except PageFailed as exc:
         done = [records[t["page"]] for t in todo if t["page"] in records]
         write_timings(build_dir, profile, done, time.perf_counter() - t_start, failed_page=exc.page, jobs=jobs)
@@ -280,9 +291,10 @@ def execute_page(
     return {"page": page, "executed": True, "seconds": dt, "peak_rss_mib": mem.peak_mib}
 
 
-def _side_by_side(todo: list[dict], jobs: int, finished) -> None:
+def _side_by_side(todo: list[dict], jobs: int, finished, share: int | None = None) -> None:
     """Run :func:`execute_page` for every task, up to ``jobs`` processes at a time (see
-    :func:`execute_book`); calls ``finished(record)`` as each page ends.
+    :func:`execute_book`), each on ``1 / share`` of the cores (default: ``1 / jobs``); calls
+    ``finished(record)`` as each page ends.
 
     Each page process runs in a session of its own, so a Ctrl-C at the terminal reaches this
     process only; it then sends each running page one SIGINT (papermill ends the page's kernel,
@@ -301,12 +313,12 @@ def _side_by_side(todo: list[dict], jobs: int, finished) -> None:
     running: dict[subprocess.Popen, tuple[dict, Path]] = {}
     # one torch thread a page, and the cores shared among the pages (a chapter with worker
     # processes starts one per core it is given)
-    env = {**os.environ, **SIDE_BY_SIDE_ENV, CORES_ENV: str(max(1, usable_cores() // jobs))}
+    env = {**os.environ, **SIDE_BY_SIDE_ENV, CORES_ENV: str(max(1, usable_cores() // (share or jobs)))}
 
     def ready(task: dict) -> bool:
         stem = Path(task["src"]).stem
-        if stem not in chapters.CHAPTERS:  # reads every results file, its stamp too: one at a time, last
-            return chapter_pages <= done and not running
+        if stem not in chapters.CHAPTERS:  # reads every results file, its stamp too: after the chapters
+            return chapter_pages <= done
         after = [s for s in chapters.chapter(stem).reuses if s in stems]
         return all(any(Path(t["src"]).stem == s and t["page"] in done for t in todo) for s in after)
 

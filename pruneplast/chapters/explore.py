@@ -37,5 +37,8 @@ register(
             ),
             "show_grid": Param("bool", True, "precompute the grid for the static page (the live app skips it)"),
         },
+        # its baselines are chapter 5's (the same seeds' networks, task and training, cached per
+        # seed; at both profiles): run after it, the page loads them instead of training them
+        reuses=("05_treatments",),
     )
 )

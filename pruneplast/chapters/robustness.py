@@ -38,16 +38,18 @@ register(
                 "fractions",
                 [0.4, 1.6],
                 "class spreads of the task (the studies' 0.8)",
-                quick=[1.6],
+                quick=[],
                 range=SPREAD,
                 empty_ok=True,
             ),
-            "global_scope": Param("bool", True, "include one global pruning threshold instead of one per layer"),
+            "global_scope": Param(
+                "bool", True, "include one global pruning threshold instead of one per layer", quick=False
+            ),
             "lr_factors": Param(
                 "fractions",
                 [0.5, 2.0],
                 "every learning rate times each factor",
-                quick=[2.0],
+                quick=[],
                 range=FACTOR,
                 empty_ok=True,
             ),
@@ -60,7 +62,10 @@ register(
                 empty_ok=True,
             ),
             "shared_data_set": Param(
-                "bool", True, "include every replicate on study A's one data set (else one data set per replicate)"
+                "bool",
+                True,
+                "include every replicate on study A's one data set (else one data set per replicate)",
+                quick=False,
             ),
             "regrow_fraction": Param(
                 "fraction", 0.5, "study A's single regrowth (and the ketamine-like one)", range=REGIMEN_FRACTION

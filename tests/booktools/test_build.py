@@ -327,12 +327,13 @@ def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch)
 
 
 @pytest.mark.slow
-def test_pages_side_by_side_execute_each_once_and_stop_at_the_first_failure(tmp_path, monkeypatch):
-    """``jobs=2``: every page executed once, in a process of its own with one torch thread, the
-    records in toc order, pages that are not chapters one at a time (the second's stamp covers
-    the first's results file); a failing page stops the page beside it (its kernel ends, nothing
-    is written for it) and is named in the error and in the timings; Ctrl-C ends every page and
-    kernel."""
+def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monkeypatch):
+    """``jobs=2``: every page executed, in a process of its own with one torch thread, the
+    records in toc order; pages that are not chapters side by side, then checked again one at a
+    time (the second's stamp covers the first's results file, so it is executed again where it
+    started before that file was written, and a second build finds every stamp matching); a
+    failing page stops the page beside it (its kernel ends, nothing is written for it) and is
+    named in the error and in the timings; Ctrl-C ends every page and kernel."""
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     mark = f"side-by-side-{os.getpid()}"

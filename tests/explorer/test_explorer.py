@@ -203,3 +203,27 @@ def test_live_explorer_recomputes_on_change(start):
     assert box.image.value != first
     box.controls["sparsity"].value = 0.5
     assert "result 3:" in box.status.value
+
+
+@pytest.mark.parametrize("profile", ["paper", "quick"])
+def test_the_explorer_page_reuses_chapter_5s_baselines(profile):
+    """The explorer's page runs after chapter 5 (``Chapter.reuses``) because every baseline it
+    trains is one chapter 5 has cached at the same profile (same seed, task, training, network)."""
+    from pruneplast import chapters
+    from pruneplast.config import BASELINE, ModelChoices, RunConfig
+    from pruneplast.pages import CHOICE_PARAMETERS
+    from pruneplast.protocols.base import baseline_paths
+
+    assert chapters.chapter("explorer").reuses == ("05_treatments",)
+    ex = chapters.profile_values("explorer", profile)
+    run = RunConfig(seeds=tuple(ex["seeds"]), progress=False)  # as explorer.Explorer builds it
+    explored = baseline_paths(run, TrainConfig(epochs=ex["baseline_epochs"], lr=BASELINE.lr))
+    v = chapters.profile_values("05_treatments", profile)
+    hidden, *rest = (v[k] for k in CHOICE_PARAMETERS)
+    choices = ModelChoices(tuple(hidden), *rest)  # as pages.open_chapter builds them
+    treated = baseline_paths(
+        RunConfig(seeds=tuple(v["seeds"]), task=choices.task(v["data_sets"])),
+        choices.train(v["baseline_epochs"], BASELINE.lr),
+        choices.network,
+    )
+    assert set(explored.values()) <= set(treated.values())
