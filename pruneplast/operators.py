@@ -259,7 +259,8 @@ def train(
             for idx in sets
         ]
 
-    bar = progress_bar(total=config.epochs * n_batches, desc=desc or tag, enabled=progress, unit="batch")
+    # one tick per mini-batch of each set
+    bar = progress_bar(total=config.epochs * n_batches * len(groups), desc=desc or tag, enabled=progress, unit="batch")
     try:
         for epoch in range(config.epochs):
             sig = sigma_int(epoch) if callable(sigma_int) else sigma_int
