@@ -18,9 +18,9 @@ the first use or by ``python -m pruneplast.kernels.fused`` (``make install`` run
 ``$XDG_CACHE_HOME/pruneplast/fused/`` (``~/.cache/pruneplast/fused/``), and reused while its
 source, torch and the processor stay the same. Processes that need it at the same time build it
 once: one builds (under a lock the system releases if the process dies) into a temporary folder
-that is renamed into place when complete; the others wait for it and load it. Where it cannot be
-built (no compiler, or ``PRUNEPLAST_NO_COMPILE=1``), training takes the standard path after one
-warning line saying so. Tested in ``tests/kernels/test_fused.py``.
+that is renamed into place when complete; the others wait for it and load it. Where it is not built
+and cannot be (no compiler), or with ``PRUNEPLAST_NO_COMPILE=1``, training takes the standard path
+after one warning line saying so. Tested in ``tests/kernels/test_fused.py``.
 """
 
 from __future__ import annotations
@@ -123,8 +123,6 @@ def _build(name: str):
     so a folder named ``<name>`` always holds a whole build, and the processes that waited load it."""
     import fcntl
 
-    from torch.utils.cpp_extension import load as compile_and_load
-
     root = build_root()
     final = root / name
     library = final / f"{name}.so"
@@ -140,6 +138,8 @@ def _build(name: str):
                 shutil.rmtree(stale, ignore_errors=True)
             tmp = root / f".{name}.{os.getpid()}.tmp"
             tmp.mkdir()
+            from torch.utils.cpp_extension import load as compile_and_load
+
             try:
                 module = compile_and_load(
                     name, [str(SOURCE)], extra_cflags=list(FLAGS), build_directory=str(tmp), verbose=False
@@ -160,11 +160,16 @@ def load():
         return _loaded["module"]
     if not requested():
         return None  # not cached: the switch may be set later in this process
-    module, reason = None, why_not_compiled()
+    module, reason = None, f"{NO_COMPILE_ENV}=1" if _switch(NO_COMPILE_ENV) else None
     if reason is None:
         name = _build_name()
         try:
-            module = _build(name)
+            if (build_root() / name / f"{name}.so").exists():  # built for this source, torch and processor
+                module = _import(name, build_root() / name / f"{name}.so")
+            else:
+                reason = why_not_compiled()
+                if reason is None:
+                    module = _build(name)
         except Exception as exc:  # a compiler that fails, a folder that cannot be written
             first = (str(exc).strip().splitlines() or [""])[0][:200]
             reason = f"the operator could not be built in {build_root()} ({type(exc).__name__}: {first})"

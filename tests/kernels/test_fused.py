@@ -252,12 +252,12 @@ def test_a_machine_that_cannot_build_falls_back_with_one_line(monkeypatch, capsy
     monkeypatch.setattr(fused, "_loaded", {})
     monkeypatch.setenv(fused.ENV, "1")
     monkeypatch.delenv(fused.NO_COMPILE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built there yet
     if failure == "no compiler":
         monkeypatch.setenv("CXX", "no-such-compiler-on-this-machine")
         expected = "no C++ compiler (no-such-compiler-on-this-machine) was found"
     else:
         monkeypatch.setattr(fused, "why_not_compiled", lambda: None)
-        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built there yet
 
         def failing(*args, **kwargs):
             raise RuntimeError("Error building extension 'pruneplast_fused'\nc++: fatal error")
@@ -371,6 +371,14 @@ def test_a_replica_trained_alone_equals_it_inside_a_mixed_ensemble(compiled, mon
             assert torch.equal(a[m], b[0]), (m, switch)
     for mk, w in zip(whole.masks, whole.weights):
         assert bool((w[~mk] == 0).all())
+
+
+def test_a_built_operator_needs_no_compiler(compiled, monkeypatch):
+    """Once built for this source, torch and processor, the operator is loaded without compiling."""
+    monkeypatch.setattr(fused, "_loaded", {})
+    monkeypatch.setenv("CXX", "no-such-compiler-on-this-machine")
+    monkeypatch.delenv(fused.ENV, raising=False)
+    assert fused.load() is not None and fused.path().startswith("fused:")
 
 
 def test_concurrent_builds_compile_once(monkeypatch, tmp_path):
