@@ -211,10 +211,16 @@ def train(
 ) -> EnsembleMLP:
     """Masked Adam training of every replica in lockstep, in place; returns ``net``.
 
+    Replicas sparse in every layer (below :data:`~pruneplast.kernels.layers.SPARSE_BELOW` kept)
+    train with the compiled step of :mod:`pruneplast.kernels.fused` where it is on (the default) and
+    built, the others on the standard path; replicas multiplied differently train as separate
+    ensembles, so a replica's result does not depend on which others share ``net``.
+
     sigma_int: internal-noise SD during training, or a function epoch -> SD (SSRI-like taper).
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
     lr: overrides ``config.lr``; a float or one learning rate per replica.
-    on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints.
+    on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints; it
+        reads ``net`` (training does not see changes it makes).
     compact: multiply only the live units (:func:`~pruneplast.kernels.compact.compact_plans`; with internal
         noise, the units that reach a logit), which gives the same training up to the order of
         floating-point sums (the default); False multiplies every kept weight.
