@@ -220,7 +220,7 @@ def train(
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
     lr: overrides ``config.lr``; a float or one learning rate per replica.
     on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints; it
-        reads ``net`` (training does not see changes it makes).
+        reads ``net`` and must not change it (replicas trained as a separate set would not see it).
     compact: multiply only the live units (:func:`~pruneplast.kernels.compact.compact_plans`; with internal
         noise, the units that reach a logit), which gives the same training up to the order of
         floating-point sums (the default); False multiplies every kept weight.
