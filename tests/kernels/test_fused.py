@@ -320,6 +320,19 @@ def test_the_fused_step_is_the_default(compiled, monkeypatch):
         assert torch.equal(x, y)
 
 
+def test_the_paths_differ_in_the_last_bits(compiled, monkeypatch):
+    """``PRUNEPLAST_FUSED=0`` is another float path for sparse phases (the float-path test of the
+    book relies on it): other bits, within the summation-order difference."""
+    net, data = sparse_net(True)
+    runs = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv(fused.ENV, switch)
+        runs.append(train(net.clone(), data, CFG, tag="phase", sigma_int=0.5))
+    pairs = list(zip(runs[0].weights + runs[0].biases, runs[1].weights + runs[1].biases))
+    assert not all(torch.equal(a, b) for a, b in pairs)
+    assert max(float((a - b).abs().max()) for a, b in pairs) < 1e-5
+
+
 #: a mixed ensemble: 95%-sparse replicas (fused) beside 47.5%-sparse ones (standard path)
 MIXED = [0.95, 0.475, 0.95, 0.475]
 
