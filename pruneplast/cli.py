@@ -18,7 +18,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import booktools, chapters, results
+from . import booktools, chapters
 from .explorer import app as explorer_app
 
 
@@ -140,19 +140,19 @@ def _run(args) -> int:
     _need_runtime()
     # the notebook found and every -p value read and checked, once, before anything runs
     req = booktools.request(args.notebook, args.profile, pairs=args.parameter)
-    booktools.check_run_outputs(req.path, req.profile, args.out)  # and every folder it writes
+    folders = booktools.check_run_outputs(req.path, req.profile, args.out)  # and every folder it writes, once
     print(
         f"running {req.path.stem} at profile {req.profile!r}"
         + (f" with {', '.join(f'{k}={v!r}' for k, v in req.overrides.items())}" if req.overrides else ""),
         flush=True,
     )
     try:
-        out = booktools.run(req, args.out)
+        out = booktools.run(req, folders)
     except (booktools.ParameterError, booktools.OutputError, Interrupted):
         raise
     except Exception as exc:  # papermill's execution error: the cell's exception, and where to look
         what = f"{exc.ename}: {getattr(exc, 'evalue', '')}" if hasattr(exc, "ename") else f"{type(exc).__name__}: {exc}"
-        print(f"error: execution failed: {what}\n{_left_behind(req.path, args)}", file=sys.stderr)
+        print(f"error: execution failed: {what}\n{_left_behind(req.path, folders.out)}", file=sys.stderr)
         return 1
     print(f"executed notebook: {out['notebook']}")
     if out["results"]:
@@ -175,16 +175,12 @@ def _on_signal(signum, frame):
     raise Interrupted(signum)
 
 
-def _left_behind(path, args) -> str:
+def _left_behind(path, out) -> str:
+    """Where a failed run left its partly executed notebook and its kernel's log, in ``out``."""
     from pathlib import Path
 
-    out = (
-        Path(args.out)
-        if getattr(args, "out", None)
-        else results.project_root() / "runs" / f"{Path(path).stem}-{args.profile}"
-    )
-    failed = out.resolve() / f"{Path(path).stem}.failed.ipynb"
-    log = out.resolve() / f"{Path(path).stem}.kernel.log"
+    failed = out / f"{Path(path).stem}.failed.ipynb"
+    log = out / f"{Path(path).stem}.kernel.log"
     where = f"; the kernel's own log is {log}" if log.exists() else ""
     if failed.exists():
         return f"(the partly executed notebook is {failed}{where})"

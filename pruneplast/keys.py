@@ -51,7 +51,7 @@ PAGE_FILES = {
 #: explorer computes its states afresh in memory; its baselines come from the engine's cache).
 PRESENTATION = ("plotting.py", "pruneplast.mplstyle", "scorecard.py", "published.py", "verdicts.py",
                 "checks.py", "chapters", "paper.py", "data", "machine.py", "explorer", "claims",
-                "tables.py", "protocols/treatment_tables.py", "protocols/cliff_tables.py",
+                "tables.py", "protocols/model_tables.py", "protocols/treatment_tables.py", "protocols/cliff_tables.py",
                 "protocols/consolidation_tables.py", "protocols/regimen_tables.py",
                 "protocols/longitudinal_tables.py", "pages.py", "discussion.py", "typeset.py")  # fmt: skip
 

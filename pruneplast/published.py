@@ -213,7 +213,7 @@ def study_a_rows(results: dict[str, pd.DataFrame | None]) -> list[dict]:
                     f"{epochs} epochs not in this run",
                 )
             )
-    from .protocols.regimens import TABLE_COLUMNS
+    from .protocols.regimen_tables import TABLE_COLUMNS
 
     if ch4 is not None:
         ch4, _ = like_with_like(ch4)

@@ -206,7 +206,8 @@ def run_cell(request, folder: str) -> dict:
     # an orphaned kernel of the lost attempt; done.json names the attempt that finished
     attempt = folder_p / f"attempt-{os.getpid()}-{time.time_ns()}"
     t0 = time.perf_counter()
-    out = booktools.run(request, attempt, progress=False)
+    folders = booktools.check_run_outputs(request.path, request.profile, attempt)
+    out = booktools.run(request, folders, progress=False)
     record = {
         "overrides": request.overrides,
         "profile": request.profile,

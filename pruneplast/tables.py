@@ -52,7 +52,7 @@ def plain(name: Any) -> Any:
         return f"internal noise SD {float(name.removeprefix('sigma_')):g}"
     if name in stress.LABELS:
         return stress.LABELS[name]
-    from .protocols.regimens import LABELS as REGIMENS
+    from .protocols.regimen_tables import LABELS as REGIMENS
 
     if name in REGIMENS and name != "pruned":  # 'pruned' is the state, named below
         return REGIMENS[name]

@@ -10,7 +10,7 @@ from conftest import small_trained
 
 from pruneplast import arms, chapters, paper, plotting, tables
 from pruneplast.config import MaintenanceConfig, TaskConfig
-from pruneplast.protocols import longitudinal, treatments
+from pruneplast.protocols import longitudinal, treatment_tables, treatments
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = TaskConfig(n_train=512, n_standard=400, n_clean=100)
@@ -47,13 +47,13 @@ def test_a_registered_arm_runs_both_protocols_and_shows_in_the_tables(lithium):
     df = treatments.evaluate_treatments(states, data)
     study = paper.paper_results()["study_B"]["tables"]
 
-    table = treatments.comparison_table(df, study)
+    table = treatment_tables.comparison_table(df, study)
     assert "lithium, ours" in table.columns and "lithium, study" in table.columns
     assert set(table["lithium, study"]) == {"—"}
     assert all(re.match(r"^[-\u2212]?\d", v) for v in table["lithium, ours"]), list(table["lithium, ours"])
     assert table.loc["combined", "ketamine, study"] == "97.2 ± 0.2"  # the study's own columns unchanged
     # off drug, because the entry says so; with no study value
-    off = treatments.off_drug_table(df, study["neurosteroid_off_drug"], name="lithium")
+    off = treatment_tables.off_drug_table(df, study["neurosteroid_off_drug"], name="lithium")
     assert set(off["off drug, study"]) == {"—"}
     assert (df[df.experiment == "off_drug"].treatment.unique().tolist()) == ["neurosteroid", "lithium"]
 

@@ -858,6 +858,35 @@ def test_a_failing_run_keeps_the_results_in_its_output_folder(tmp_path, monkeypa
     assert not list((out / "quick").glob(".*previous"))
 
 
+def test_a_run_checks_each_of_its_folders_once_before_the_kernel(tmp_path, monkeypatch):
+    from pruneplast import cli
+    from pruneplast.booktools import outputs
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))
+    checked: list[str] = []
+    check = outputs.check_writable
+
+    def counted(folder, what):
+        checked.append(what)
+        return check(folder, what)
+
+    def executes(path, ipynb, params, **kw):
+        checked.append("kernel")
+
+    monkeypatch.setattr(outputs, "check_writable", counted)
+    monkeypatch.setattr(outputs, "execute", executes)
+    assert cli.main(["run", "01", "--out", str(tmp_path / "out")]) == 0
+    assert checked == [
+        "output folder (--out)",
+        "results folder (<out>/<profile>)",
+        "cache folder ($PRUNEPLAST_CACHE)",
+        "kernel",
+    ]
+    with pytest.raises(TypeError, match="check_run_outputs"):  # a folder nobody checked is refused
+        booktools.run(booktools.request("01", "quick"), tmp_path / "out")
+
+
 def test_results_left_by_a_killed_run_are_put_back(tmp_path):
     folder = tmp_path / "quick"
     old = _old_results(folder)

@@ -102,9 +102,9 @@ def test_a_cell_is_executed_with_the_values_checked_when_it_was_planned(tmp_path
         )
     executed: list = []
 
-    def run(request, out, progress=None):
+    def run(request, folders, progress=None):
         executed.append(request)
-        out.mkdir(parents=True)  # the attempt folder, as an execution leaves it
+        assert folders.out.is_dir() and folders.results.is_dir()  # the attempt's folders, checked before
         return {"results": []}
 
     monkeypatch.setattr(booktools, "run", run)

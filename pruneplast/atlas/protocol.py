@@ -475,7 +475,7 @@ def cell(setting: Setting, protocol: Protocol, cache: bool = True) -> pd.DataFra
         parallel.report(1)
         return saved.assign(setting=setting.name, cached=True)
     t0 = time.perf_counter()
-    with _one_thread():
+    with parallel.threads(1):
         a, b = _study_a(setting, protocol), _study_b(setting, protocol)
     seconds = time.perf_counter() - t0
     out = _assemble(setting, a, b, seconds, seconds, seconds)
@@ -503,17 +503,6 @@ def _assemble(
     out["longest_task_seconds"] = longest
     out["path_seconds"] = path
     return out
-
-
-class _one_thread:
-    """Torch on one thread inside the block (a cell's numbers do not depend on where it ran)."""
-
-    def __enter__(self) -> None:
-        self.threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-
-    def __exit__(self, *exc) -> None:
-        torch.set_num_threads(self.threads)
 
 
 def _check_cell(saved) -> None:
@@ -787,7 +776,7 @@ def run_task(task: Task, protocol: Protocol) -> tuple[pd.DataFrame | None, float
         return saved["rows"], saved["seconds"]
     t0 = time.perf_counter()
     rows: pd.DataFrame | None = None
-    with _one_thread():
+    with parallel.threads(1):
         if task.kind == "baseline":
             baseline(_run_config(s, protocol), _baseline_config(s, protocol), s.network)
         elif task.kind == "arms":

@@ -13,8 +13,8 @@ one-line :class:`OutputError` messages naming the option and the path. Then:
   by renaming (:func:`replace_folder`);
 * one output folder holds one run or sweep at a time (:class:`run_lock`).
 
-:func:`run` is ``pruneplast run`` once its values are checked (:func:`.notebooks.request`): check
-the folders, lock, execute.
+:func:`run` is ``pruneplast run`` once its values (:func:`.notebooks.request`) and its folders
+(:func:`check_run_outputs`, the one check of them) are checked: lock, execute.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from ..results import cache_root, project_root, results_dir
 from .execution import execute, patched_environ
@@ -213,16 +214,37 @@ def replace_folder(src: Path, dest: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def run(request: Request, out: Path | str | None = None, progress: bool | None = None) -> dict:
-    """Execute one notebook as ``request`` asks (found and checked already: :func:`.notebooks.request`);
-    returns the paths of the executed notebook and of the results.
+class RunFolders(NamedTuple):
+    """The folders one ``pruneplast run`` writes, checked writable (:func:`check_run_outputs`)."""
 
-    The executed ``<stem>.ipynb`` goes to ``out`` (default ``runs/<stem>-<profile>``) and results to
-    ``out/<profile>/<stem>.csv`` and ``.json``. Every folder is checked before the kernel starts;
-    results already in ``out/<profile>`` stay until the run has written their replacement.
+    out: Path  # the executed notebook (and the kernel's log of a failed run)
+    results: Path  # <out>/<profile>: the results files
+
+
+def check_run_outputs(path: Path, profile: str, out: Path | str | None = None) -> RunFolders:
+    """``pruneplast run``'s folders: the output folder (default ``runs/<stem>-<profile>``), its
+    results folder ``<out>/<profile>`` and the cache, checked writable before any work; the one
+    check of them (the command's, and a sweep cell's on its worker), whose result :func:`run` takes."""
+    default = project_root() / "runs" / f"{Path(path).stem}-{profile}"
+    out = check_writable(default if out is None else out, "output folder (--out)")
+    res = check_writable(results_dir(profile, out), "results folder (<out>/<profile>)")
+    check_cache()
+    return RunFolders(out, res)
+
+
+def run(request: Request, folders: RunFolders, progress: bool | None = None) -> dict:
+    """Execute one notebook as ``request`` asks (found and checked already: :func:`.notebooks.request`)
+    into ``folders`` (checked already: :func:`check_run_outputs`); returns the paths of the executed
+    notebook and of the results.
+
+    The executed ``<stem>.ipynb`` goes to ``folders.out`` and results to ``folders.results``
+    (``<stem>.csv`` and ``.json``); results already there stay until the run has written their
+    replacement.
     """
-    path, profile, params = request.path, request.profile, request.values
-    out, res = check_run_outputs(path, profile, out)
+    if not isinstance(folders, RunFolders):
+        raise TypeError(f"folders must be check_run_outputs' RunFolders; got {folders!r}")
+    path, params = request.path, request.values
+    out, res = folders
     ipynb = out / f"{path.stem}.ipynb"
     t0 = time.perf_counter()
     log = out / f"{path.stem}.kernel.log"
@@ -240,16 +262,6 @@ def run(request: Request, out: Path | str | None = None, progress: bool | None =
         log.unlink(missing_ok=True)  # kept only when the run failed
     files = sorted(res.glob(f"{path.stem}.*"))
     return {"notebook": ipynb, "results": files, "parameters": params, "seconds": time.perf_counter() - t0}
-
-
-def check_run_outputs(path: Path, profile: str, out: Path | str | None = None) -> tuple[Path, Path]:
-    """``pruneplast run``'s folders: the output folder (default ``runs/<stem>-<profile>``), its
-    results folder ``<out>/<profile>`` and the cache, checked writable; returns (out, results)."""
-    default = project_root() / "runs" / f"{Path(path).stem}-{profile}"
-    out = check_writable(default if out is None else out, "output folder (--out)")
-    res = check_writable(results_dir(profile, out), "results folder (<out>/<profile>)")
-    check_cache()
-    return out, res
 
 
 class run_lock:

@@ -9,7 +9,8 @@
 
 Beside each experiment, ``<experiment>_tables`` (:mod:`.cliff_tables`, :mod:`.consolidation_tables`,
 :mod:`.regimen_tables`, :mod:`.treatment_tables`, :mod:`.longitudinal_tables`) builds its chapter's
-tables and the numbers its prose quotes.
+tables and the numbers its prose quotes; :mod:`.model_tables` does so for chapter 1, which shows
+the model, the task and the stress tests on :mod:`.base`'s states.
 """
 
 from . import (

@@ -34,6 +34,12 @@ TABLE_ROWS = (
 #: The off-drug table's rows: row name in paper_results.yaml -> condition.
 OFF_DRUG = {"combined": "combined", "extreme": "sigma_2.5", "biased": "biased"}
 
+#: The manic-risk figure's panels: (title, experiment, condition, metric, study table).
+MANIC_PANELS = (
+    ("biased-stress accuracy (%)", "manic_risk", "biased", "accuracy", "biased_accuracy"),
+    ("activation magnitude", "manic_risk", "-", "activation_magnitude", "activation_magnitude"),
+    ("gain", "manic_risk", "-", "gain", "gain"),
+)
 
 #: What readers see for each row of the study's tables.
 MEASURE_LABELS = {

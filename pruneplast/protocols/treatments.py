@@ -51,12 +51,6 @@ from .base import baseline, cache_dir, cache_key, load_state, pruned, save_state
 EFFICACY_CONDITIONS = ("clean", "standard", "combined")
 #: Conditions of the neurosteroid-like network off drug (extreme = internal noise SD 2.5).
 OFF_DRUG_CONDITIONS = ("combined", tolerance_condition(2.5), "biased")
-#: The manic-risk panel: (title, experiment, condition, metric, study table).
-MANIC_PANELS = (
-    ("biased-stress accuracy (%)", "manic_risk", "biased", "accuracy", "biased_accuracy"),
-    ("activation magnitude", "manic_risk", "-", "activation_magnitude", "activation_magnitude"),
-    ("gain", "manic_risk", "-", "gain", "gain"),
-)
 
 
 # --------------------------------------------------------------------------- configuration
@@ -293,12 +287,15 @@ def treated(
 
     Cached on disk like the baselines, one file per group of arms trained together
     (:func:`treated_paths`), so the longitudinal chapter reuses the treatment chapter's states and
-    a call that changes one arm recomputes only that arm's group. ``scheduler``: where
-    :func:`treat` sends the courses (not part of the key: a one-thread Dask worker computes the
-    same bits as a one-thread local process).
+    a call that changes one arm recomputes only that arm's group. ``workers``: the baselines not
+    cached train here on one of ``workers`` shares of the cores (:func:`~.base.baseline`, one thread
+    on a two-core machine, the same bits as on every core) and the courses in ``workers`` processes
+    side by side (:func:`treat`). ``scheduler``: where :func:`treat` sends the courses (not part of
+    the key: a one-thread Dask worker computes the same bits as a one-thread local process); the
+    baselines then train here on every thread, as nothing else runs here meanwhile.
     """
     workers = parallel.resolve_workers(workers, run.device, scheduler)
-    base, data = baseline(run, baseline_config, network, cache=cache)
+    base, data = baseline(run, baseline_config, network, cache=cache, workers=1 if scheduler else workers)
     paths = treated_paths(run, cfgs, baseline_config, prune_config, network, workers)
     states: dict[str, EnsembleMLP] = {}
     for group, path in paths.items() if cache else ():
@@ -412,19 +409,3 @@ def _with(df: pd.DataFrame, experiment: str) -> pd.DataFrame:
 def _check_data(net: EnsembleMLP, data: EnsembleData) -> None:
     check_network(net, "depressed")
     check_data(net, data)
-
-
-# The chapter's tables live in their own module; their names stay available here.
-from .treatment_tables import (  # noqa: E402, F401
-    MEASURE_LABELS,
-    TABLE_ROWS,
-    comparison_long,
-    comparison_table,
-    headline_numbers,
-    off_drug_table,
-    paper_tolerance,
-    paper_value,
-    structure_table,
-    summary,
-    tolerance_frame,
-)

@@ -18,6 +18,7 @@ from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow, train
+from pruneplast.protocols import regimen_tables as T
 from pruneplast.protocols import regimens as R
 
 LAYER_SIZES = (1_024, 262_144, 131_072, 1_024)
@@ -54,11 +55,11 @@ def test_sparsity_path_on_the_real_network(full_net):
         R.Regimen("full_acute", 1, 1.0, 0),
     ]
     df = R.run(start, data, regs, conditions=["standard"], regrow_config=RegrowConfig(method="random"))
-    path = R.sparsity_path(df).set_index(["schedule", "cycle"])["weight_sparsity"]
+    path = T.sparsity_path(df).set_index(["schedule", "cycle"])["weight_sparsity"]
     ours = [path[("long_chronic", k)] for k in range(11)]
     np.testing.assert_allclose(ours, expected_path(10), atol=1e-9)
     assert [round(v, 1) for v in ours] == list(PAPER_PATH)
-    fin = R.finals(df).set_index(["regimen", "phase", "metric"])
+    fin = T.finals(df).set_index(["regimen", "phase", "metric"])
     sp = fin[fin.condition == "-"]["value"]
     assert round(sp[("acute_moderate", "pre_relapse", "weight_sparsity")], 1) == 38.0
     assert sp[("full_acute", "pre_relapse", "weight_sparsity")] == 0.0
@@ -76,7 +77,7 @@ def test_gradient_regrowth_follows_the_same_path(full_net):
     start = prune(full_net.clone(), 0.95)
     data = EnsembleData.build([0], TaskConfig(n_train=256, n_standard=100, n_clean=20))
     df = R.run(start, data, [R.Regimen("chronic", 3, 0.4, 0)], conditions=["standard"])
-    path = R.sparsity_path(df).set_index("cycle")["weight_sparsity"]
+    path = T.sparsity_path(df).set_index("cycle")["weight_sparsity"]
     np.testing.assert_allclose(path.to_numpy(), expected_path(3), atol=1e-9)
 
 
@@ -115,11 +116,11 @@ def test_cycle_and_epoch_checkpoints_equal_separate_runs(small_start):
     # and a separate run of the short regimen alone gives the same results rows
     alone = R.run(start, data, [R.Regimen("short", 2, 0.4, 1)], conditions=["standard", "combined"])
     cols = ["phase", "condition", "metric", "seed"]
-    a = R.finals(df)[R.finals(df).regimen == "short"].sort_values(cols)["value"].to_numpy()
-    b = R.finals(alone)[R.finals(alone).regimen == "short"].sort_values(cols)["value"].to_numpy()
+    a = T.finals(df)[T.finals(df).regimen == "short"].sort_values(cols)["value"].to_numpy()
+    b = T.finals(alone)[T.finals(alone).regimen == "short"].sort_values(cols)["value"].to_numpy()
     np.testing.assert_allclose(a, b, atol=1e-6)
     # labels: total epochs and cycles at each regimen's end
-    ends = R.finals(df).drop_duplicates("regimen").set_index("regimen")
+    ends = T.finals(df).drop_duplicates("regimen").set_index("regimen")
     assert ends.loc["short", "cycle"] == 2 and ends.loc["short", "epochs"] == 2
     assert ends.loc["control", "epochs"] == 3 and ends.loc["acute", "epochs"] == 1
     assert ends.loc["pruned", "epochs"] == 0
@@ -238,9 +239,9 @@ def test_paired_comparisons_are_per_seed_differences(small_start):
     start, data = small_start
     regs = [R.Regimen("long_chronic", 2, 0.4, 1), R.Regimen("acute_moderate", 1, 0.6, 1)]
     df = R.run(start, data, regs, conditions=["internal_extreme", "combined"])
-    cmp = R.comparisons(df).set_index(["quantity", "comparison"])
+    cmp = T.comparisons(df).set_index(["quantity", "comparison"])
     assert set(cmp.index.get_level_values("comparison")) == {"long_chronic - acute_moderate"}
-    fin = R.finals(df)
+    fin = T.finals(df)
     ext = fin[(fin.condition == "internal_extreme") & (fin.metric == "accuracy")].set_index(["regimen", "seed"])[
         "value"
     ]
@@ -316,28 +317,6 @@ def test_a6_a7_a8_rules():
     assert a7["verdict"] == scorecard.DIFFERS and [t["holds"] for t in a7["tests"] if "holds" in t] == [True]
     a8 = scorecard.evaluate("A8_iterative_relapse", small)
     assert a8["verdict"] == scorecard.DIFFERS and [t["holds"] for t in a8["tests"] if "holds" in t] == [False]
-
-
-def test_interpret_control_follows_the_intervals():
-    import pandas as pd
-
-    def cmp(lc_am, lc_em, em_am):
-        rows = []
-        for (a, b), (m, lo, hi) in (
-            (("long_chronic", "acute_moderate"), lc_am),
-            (("long_chronic", "epochs_matched"), lc_em),
-            (("epochs_matched", "acute_moderate"), em_am),
-        ):
-            rows.append(dict(quantity="extreme accuracy", a=a, b=b, mean=m, ci_low=lo, ci_high=hi, n=10))
-        return pd.DataFrame(rows)
-
-    explained = R.interpret_control(cmp((9.0, 7.0, 11.0), (0.5, -1.0, 2.0), (8.5, 6.0, 11.0)))
-    assert "accounted for by its longer training" in explained and "94%" in explained
-    assert "stays clearly ahead" in R.interpret_control(cmp((9.0, 7.0, 11.0), (5.0, 3.0, 7.0), (4.0, 2.0, 6.0)))
-    assert "control even ends clearly ahead" in R.interpret_control(
-        cmp((9.0, 7.0, 11.0), (-2.0, -3.0, -1.0), (11.0, 9.0, 13.0))
-    )
-    assert "not clearly ahead" in R.interpret_control(cmp((1.0, -1.0, 3.0), (0.0, -1.0, 1.0), (1.0, -1.0, 3.0)))
 
 
 @pytest.mark.parametrize(

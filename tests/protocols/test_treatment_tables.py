@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pruneplast.arms import STUDY_ARMS, STUDY_TREATED
-from pruneplast.protocols import treatment_tables, treatments
+from pruneplast.protocols import treatment_tables
 from pruneplast.tables import plain
 
 SEEDS = (0, 1, 2)
@@ -35,11 +35,6 @@ def treated_rows() -> pd.DataFrame:
                 dict(lab, experiment="efficacy", condition="layer_1", metric="kept_weights", value=100.0 - sp),
             ]
     return pd.DataFrame(rows)
-
-
-def test_the_protocol_keeps_the_new_table_names():
-    assert treatments.structure_table is treatment_tables.structure_table
-    assert treatments.headline_numbers is treatment_tables.headline_numbers
 
 
 def test_structure_table_has_one_column_per_arm():

@@ -16,7 +16,7 @@ from pruneplast.arms import Arm, arm
 from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow
-from pruneplast.protocols import treatments
+from pruneplast.protocols import treatment_tables, treatments
 from pruneplast.stress import evaluate
 
 TASK = TaskConfig(n_train=512, n_standard=500, n_clean=100)
@@ -95,6 +95,38 @@ def test_courses_in_worker_processes_equal_one_process(depressed):
 
 
 @pytest.mark.slow
+def test_treated_baselines_train_on_one_share_of_the_cores(monkeypatch):
+    """treated() with two workers trains its baselines here on one share of the cores (one thread
+    on a two-core machine), bit for bit the baselines of one process on two threads, and its
+    courses in worker processes, as treat() does."""
+    from pruneplast import parallel
+    from pruneplast.config import NetworkConfig, RunConfig, TrainConfig
+    from pruneplast.protocols import base
+
+    run = RunConfig(seeds=(0, 1), task=TASK, progress=False)
+    cfgs = treatments.configs(["ketamine", "ssri"], epochs={"ketamine": 1, "ssri": 2})
+    threads, bases = [], []
+    train, baseline = base.train, treatments.baseline
+
+    def counted(*args, **kw):
+        threads.append(torch.get_num_threads())
+        return train(*args, **kw)
+
+    monkeypatch.setattr(base, "train", counted)
+    monkeypatch.setattr(treatments, "baseline", lambda *a, **kw: bases.append(baseline(*a, **kw)) or bases[-1])
+    kw = dict(baseline_config=TrainConfig(epochs=1), network=NetworkConfig((2, 24, 24, 12, 4)), cache=False)
+    with parallel.threads(2):
+        here, _ = treatments.treated(run, cfgs, workers=1, **kw)
+        side, _ = treatments.treated(run, cfgs, workers=2, **kw)
+        assert torch.get_num_threads() == 2
+    assert threads == [2, parallel.share(2)]
+    _identical(bases[0][0], bases[1][0])
+    assert list(here) == list(side) == list(cfgs)
+    for name in cfgs:
+        assert_same_ensemble(here[name], side[name])
+
+
+@pytest.mark.slow
 def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, dask_scheduler):
     """The chapter's own parts sent to a separately started scheduler's two one-thread workers."""
     from pruneplast import parallel
@@ -150,8 +182,8 @@ def test_evaluation_tables_cover_every_measure(depressed):
     df = treatments.evaluate_treatments(treatments.treat(net, data, cfgs), data)
     from pruneplast import paper
 
-    table = treatments.comparison_table(df, paper.paper_results()["study_B"]["tables"])
-    assert list(table.index) == [r[0] for r in treatments.TABLE_ROWS]
+    table = treatment_tables.comparison_table(df, paper.paper_results()["study_B"]["tables"])
+    assert list(table.index) == [r[0] for r in treatment_tables.TABLE_ROWS]
     assert not table.isin(["—"]).drop(columns=["untreated, study"]).any().any()
     drop = df[(df.experiment == "acute_relapse") & (df.metric == "relapse_drop")]
     before = df[(df.experiment == "acute_relapse") & (df.metric == "accuracy_before")]
