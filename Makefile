@@ -36,8 +36,11 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstalls whenever pyproject.toml (the one place with pins) changes.
+# Then it builds the compiled training step of sparse replicas once for this machine (about half a
+# minute; pruneplast/kernels/fused.py), so that no test or chapter waits for it.
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --no-compile -e '.[book,test]'
+	$(PY) -m pruneplast.kernels.fused
 	touch $@
 
 install: $(INSTALLED)

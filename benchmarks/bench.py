@@ -14,7 +14,7 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
 * ``ceiling``: the parts a dense 10-replica step cannot avoid (the two large layers' six products
   and Adam over every weight), timed alone: the fastest such a step could be, and its ratio to the
   reference;
-* ``fused_step``: the opt-in compiled step (``PRUNEPLAST_FUSED=1``) against the standard path,
+* ``fused_step``: the compiled step (the default; ``PRUNEPLAST_FUSED=0``: off) against the standard path,
   10 replicas at 95% on one thread, without and with internal noise: ms per step, each path's
   time over the kind's one-thread floor (with noise, the noise draw counted in the floor) and the
   largest weight difference between the two paths;

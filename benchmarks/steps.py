@@ -140,7 +140,7 @@ def bench_step_kinds(steps: int, trials: int, limit: float, m: int = 10, noise_s
 def bench_fused_step(
     steps: int, trials: int, m: int = 10, noise_sd: float = 0.5, check_steps: int = 8, limit_1: float | None = None
 ) -> dict:
-    """The opt-in fused step (``PRUNEPLAST_FUSED=1``, :mod:`pruneplast.kernels.fused`) against the
+    """The fused step (the default, :mod:`pruneplast.kernels.fused`) against the
     standard path: 10 replicas at 95%, one thread, without and with internal noise, ms per step over
     ``steps`` mini-batches (phase set-up included, best of ``trials``), and how far the two paths'
     weights are apart after ``check_steps`` and after ``steps`` steps (max |dW|, summation order),

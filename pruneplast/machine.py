@@ -4,8 +4,9 @@ Training is chaotic: a different rounding of one matrix product grows, over a fe
 steps, into other trained weights. Results are bitwise reproducible when all of these agree: the
 CPU model (its vector units decide which kernels the math libraries pick), PyTorch's CPU capability
 (the ATen kernels it dispatches to), the BLAS and its settings (MKL's instruction set and
-conditional-reproducibility switches), the number of threads, the library versions, and whether
-sparse phases train with the compiled step (``PRUNEPLAST_FUSED``, :mod:`pruneplast.kernels.fused`).
+conditional-reproducibility switches), the number of threads, the library versions, and which
+step trains the sparse replicas: the compiled one (the default where it can be built) or the
+standard one (``PRUNEPLAST_FUSED=0``, or no compiler), :mod:`pruneplast.kernels.fused`.
 :func:`facts` collects them; :func:`key` is the part that must match for bit-identity.
 """
 
@@ -17,7 +18,9 @@ import re
 import sys
 
 #: Environment variables that change the float kernels without changing the machine (the last two:
-#: the compiled training step of sparse phases, :mod:`pruneplast.kernels.fused`, asked for or kept off).
+#: the compiled training step of sparse replicas, :mod:`pruneplast.kernels.fused`, on by default,
+#: kept off; the step actually taken is the fact ``sparse_training_step``, since unset means on
+#: where a compiler builds it and the standard path where none does).
 FLOAT_PATH_VARIABLES = (
     "MKL_ENABLE_INSTRUCTIONS",
     "MKL_CBWR",
@@ -86,6 +89,7 @@ def facts() -> dict:
     import torch
 
     from . import __version__
+    from .kernels import fused
 
     out = {
         "cpu_model": cpu_model(),
@@ -102,6 +106,7 @@ def facts() -> dict:
         "torch_version": torch.__version__,
         "numpy_version": np.__version__,
         "float_path_environment": {k: os.environ[k] for k in FLOAT_PATH_VARIABLES if k in os.environ},
+        "sparse_training_step": fused.path(),
     }
     try:
         import pandas as pd
@@ -123,6 +128,7 @@ BITWISE_KEYS = (
     "numpy_version",
     "pruneplast_version",
     "float_path_environment",
+    "sparse_training_step",
 )
 
 

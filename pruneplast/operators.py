@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Callable, Sequence
 
@@ -36,6 +35,7 @@ from .data import EnsembleData
 from .inputs import check_data, check_like, check_network
 from .kernels import fused
 from .kernels.adam import Adam, Trainables
+from .kernels.layers import SPARSE_BELOW
 from .network import EnsembleMLP
 from .progress import progress_bar
 
@@ -211,10 +211,16 @@ def train(
 ) -> EnsembleMLP:
     """Masked Adam training of every replica in lockstep, in place; returns ``net``.
 
+    Replicas sparse in every layer (below :data:`~pruneplast.kernels.layers.SPARSE_BELOW` kept)
+    train with the compiled step of :mod:`pruneplast.kernels.fused` where it is on (the default) and
+    built, the others on the standard path; replicas multiplied differently train as separate
+    ensembles, so a replica's result does not depend on which others share ``net``.
+
     sigma_int: internal-noise SD during training, or a function epoch -> SD (SSRI-like taper).
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).
     lr: overrides ``config.lr``; a float or one learning rate per replica.
-    on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints.
+    on_epoch_end(epoch, net): called after each epoch (1-based), e.g. to evaluate checkpoints; it
+        reads ``net`` and must not change it (replicas trained as a separate set would not see it).
     compact: multiply only the live units (:func:`~pruneplast.kernels.compact.compact_plans`; with internal
         noise, the units that reach a logit), which gives the same training up to the order of
         floating-point sums (the default); False multiplies every kept weight.
@@ -234,46 +240,122 @@ def train(
         raise ValueError(f"compact must be True or False; got {compact!r}")
     noise_free = not callable(sigma_int) and sigma_int == 0
     rate = config.lr if lr is None else _check_lr(lr, net.n_replicas)
-    gens_shuffle = net.generators(tag, "shuffle")
-    gens_noise = net.generators(tag, "noise")
-    if fused.applies(net.weights, net.masks, compact):  # opt-in compiled step (pruneplast.kernels.fused)
-        step = fused.FusedStep(net, rate, noise=not noise_free, batch_size=bsz)
-        write_back = functools.partial(step.write_back, net.weights, net.biases)
+    # The replicas are trained in sets, each as an ensemble of its own: those whose layers the engine
+    # multiplies alike (as CSR or dense, layer by layer), and among them those sparse in every layer
+    # with the compiled step (pruneplast.kernels.fused). Every replica's random streams are its own
+    # (keyed by its meta), and no layer mixes CSR and dense replicas, so a replica's bits do not
+    # depend on a replica of the other kind sharing its ensemble.
+    sets = _path_sets(net.masks)
+    on_fused = set(fused.replicas(net.weights, net.masks, compact))
+    if len(sets) == 1:
+        groups = [_Phase(net, data, rate, tag, bsz, noise_free, compact, fused_step=bool(on_fused))]
     else:
-        step = None
-        tr = Trainables(net.plans(compact=compact, noise=not noise_free), net.weights, net.biases)
-        layers, params, grad_masks = tr.layers, tr.params, tr.grad_masks
-        opt = Adam(params, rate, owners=tr.owners)
-        write_back = functools.partial(tr.write_back, net.weights, net.biases)
+        groups = [
+            _Phase(
+                net.select(idx),
+                data.select(idx),
+                _lr_of(rate, idx),
+                tag,
+                bsz,
+                noise_free,
+                compact,
+                idx[0] in on_fused,
+                idx,
+            )
+            for idx in sets
+        ]
 
-    bar = progress_bar(total=config.epochs * n_batches, desc=desc or tag, enabled=progress, unit="batch")
+    # one tick per mini-batch of each set
+    bar = progress_bar(total=config.epochs * n_batches * len(groups), desc=desc or tag, enabled=progress, unit="batch")
     try:
         for epoch in range(config.epochs):
             sig = sigma_int(epoch) if callable(sigma_int) else sigma_int
             check_real("sigma_int", sig, 0.0, 100.0)
-            if gain is not None:
-                net.set_modulation(gain=float(gain(epoch)))
-            order = shuffle_order(gens_shuffle, n, net.device)  # (M, N)
-            for k in range(n_batches):
-                x, y = minibatch(data, order[:, k * bsz : (k + 1) * bsz])
-                if step is not None:
-                    step(x, y, sig, net.hidden_noise(x.shape[1], gens_noise) if sig > 0 else None)
-                    bar.update(1)
-                    continue
-                logits = net.forward(x, sigma_int=sig if sig > 0 else None, generators=gens_noise, layers=layers)
-                grads = torch.autograd.grad(ensemble_loss(logits, y), params)
-                for g, gm in zip(grads, grad_masks):
-                    if gm is not None:
-                        g.mul_(gm)
-                opt.step(grads)
-                bar.update(1)
-            write_back()
+            g = None if gain is None else float(gain(epoch))
+            if g is not None:
+                net.set_modulation(gain=g)
+            for group in groups:
+                group.epoch(sig, g, n_batches, bar)
+                group.write_back(net)
             net.check_finite(f"after epoch {epoch + 1} of {desc or tag}")
             if on_epoch_end is not None:
                 on_epoch_end(epoch + 1, net)
     finally:
         bar.close()
     return net
+
+
+class _Phase:
+    """The replicas of a training phase that take one path: the compiled step or the standard one.
+
+    ``net`` is the whole ensemble (``index`` None) or a copy of the replicas at ``index``, trained
+    on ``data`` (the same replicas) with their own random streams (keyed by each replica's meta).
+    """
+
+    def __init__(self, net, data, rate, tag, bsz, noise_free, compact, fused_step, index=None):
+        self.net, self.data, self.bsz, self.index = net, data, bsz, index
+        self.n = data.x["train"].shape[1]
+        self.gens_shuffle = net.generators(tag, "shuffle")
+        self.gens_noise = net.generators(tag, "noise")
+        if fused_step:
+            self.step: fused.FusedStep | None = fused.FusedStep(net, rate, noise=not noise_free, batch_size=bsz)
+            self._write_back = self.step.write_back
+        else:
+            self.step = None
+            tr = Trainables(net.plans(compact=compact, noise=not noise_free), net.weights, net.biases)
+            self.layers, self.params, self.grad_masks = tr.layers, tr.params, tr.grad_masks
+            self.opt = Adam(self.params, rate, owners=tr.owners)
+            self._write_back = tr.write_back
+
+    def epoch(self, sig: float, gain: float | None, n_batches: int, bar) -> None:
+        """One epoch: a fresh shuffle per replica, then every mini-batch."""
+        net, bsz = self.net, self.bsz
+        if gain is not None and self.index is not None:
+            net.set_modulation(gain=gain)
+        order = shuffle_order(self.gens_shuffle, self.n, net.device)  # (M, N)
+        for k in range(n_batches):
+            x, y = minibatch(self.data, order[:, k * bsz : (k + 1) * bsz])
+            if self.step is not None:
+                self.step(x, y, sig, net.hidden_noise(x.shape[1], self.gens_noise) if sig > 0 else None)
+            else:
+                logits = net.forward(
+                    x, sigma_int=sig if sig > 0 else None, generators=self.gens_noise, layers=self.layers
+                )
+                grads = torch.autograd.grad(ensemble_loss(logits, y), self.params)
+                for g, gm in zip(grads, self.grad_masks):
+                    if gm is not None:
+                        g.mul_(gm)
+                self.opt.step(grads)
+            bar.update(1)
+
+    def write_back(self, whole: EnsembleMLP) -> None:
+        """The trained entries into this set's weights, and those into the whole ensemble's."""
+        self._write_back(self.net.weights, self.net.biases)
+        if self.index is not None:
+            idx = torch.as_tensor(self.index, dtype=torch.long, device=whole.device)
+            with torch.no_grad():
+                for mine, theirs in zip(self.net.weights + self.net.biases, whole.weights + whole.biases):
+                    theirs[idx] = mine
+
+
+def _path_sets(masks: Sequence[torch.Tensor]) -> list[list[int]]:
+    """The replicas grouped by which of their layers keep below :data:`SPARSE_BELOW` of their weights
+    (the layers :class:`~pruneplast.kernels.layers.LayerPlan` multiplies as CSR), in order of first
+    appearance."""
+    sparse = torch.stack([mk.flatten(1).sum(1) < SPARSE_BELOW * mk[0].numel() for mk in masks], 1).tolist()
+    sets: dict[tuple, list[int]] = {}
+    for r, kinds in enumerate(sparse):
+        sets.setdefault(tuple(kinds), []).append(r)
+    return list(sets.values())
+
+
+def _lr_of(rate, index: Sequence[int]):
+    """The learning rates of the replicas at ``index``: one for all, or one per replica."""
+    if isinstance(rate, torch.Tensor):
+        return rate.flatten()[torch.as_tensor(list(index), dtype=torch.long, device=rate.device)]
+    if isinstance(rate, (list, tuple)):
+        return [rate[i] for i in index]
+    return rate
 
 
 def _check_lr(lr, n_replicas: int):

@@ -4,8 +4,8 @@
   replica's layer dense or as CSR by its density);
 * :mod:`.compact`: compact layers that multiply only the units that can change the logits;
 * :mod:`.adam`: the trainable tensors of a phase and a fused Adam over stacked replicas;
-* :mod:`.fused`: the opt-in compiled step of sparse phases (``PRUNEPLAST_FUSED=1``): forward,
-  backward and Adam in one C++ operator (``fused.cpp``), built at first use.
+* :mod:`.fused`: the compiled step of sparse replicas (on by default; ``PRUNEPLAST_FUSED=0``: off): forward,
+  backward and Adam in one C++ operator (``fused.cpp``), built once per machine (at install or first use).
 
 None of these changes a result beyond the order of floating-point sums; the model
 (:mod:`pruneplast.network`) reads as the Methods section without them.

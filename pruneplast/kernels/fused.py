@@ -1,22 +1,26 @@
 """A compiled training step for sparse phases: forward, backward and Adam in one operator.
 
-Opt-in: with ``PRUNEPLAST_FUSED=1``, :func:`pruneplast.operators.train` trains a phase whose every
-layer the engine would multiply as CSR (each replica's kept fraction below
-:data:`~pruneplast.kernels.layers.SPARSE_BELOW`: the 95%-sparse phases) with the C++ operator of
-``fused.cpp``, each replica on one task of torch's thread pool. It computes what the engine
-computes (the live units, the constant-unit fold, ReLU or tanh, internal noise drawn from the same
-random streams, damping, the capped gain and the protection shift, Adam with one learning rate
-per replica) in another order of floating-point sums, so its results differ from the standard
-path's in the last bits: cached states trained with it have their own keys (:func:`cache_tag`),
-and every result records the switch (:data:`pruneplast.machine.FLOAT_PATH_VARIABLES`, part of the
-bitwise key). It is not the default: a phase is fused only where every replica of the ensemble is
-sparse, so on this path a replica's bits would depend on which replicas share its ensemble (a
-47.5%-sparse ketamine-like replica beside it sends the whole ensemble down the standard path).
+On by default (``PRUNEPLAST_FUSED`` unset or ``1``; ``0`` keeps every phase on the standard path):
+:func:`pruneplast.operators.train` trains each replica whose every layer the engine would multiply
+as CSR (kept fraction below :data:`~pruneplast.kernels.layers.SPARSE_BELOW`: the 95%-sparse
+replicas) with the C++ operator of ``fused.cpp``, each replica on one task of torch's thread pool;
+the other replicas of the ensemble train on the standard path beside them, as an ensemble of their
+own. Every replica's bits depend on its own state, data and random streams only, never on which
+replicas share its ensemble (on either path). The operator computes what the engine computes (the
+live units, the constant-unit fold, ReLU or tanh, internal noise drawn from the same random
+streams, damping, the capped gain and the protection shift, Adam with one learning rate per
+replica) in another order of floating-point sums, so its results differ from the standard path's
+in the last bits: cached states trained with it have their own keys (:func:`cache_tag`), and every
+result records the path (:func:`path`, part of the bitwise key in :mod:`pruneplast.machine`).
 
-The operator is compiled at first use (``torch.utils.cpp_extension``, about half a minute) into
-``<cache>/fused/`` (``$PRUNEPLAST_CACHE``) and reused while its source, torch and the processor
-stay the same. Where it cannot be built (no compiler, or ``PRUNEPLAST_NO_COMPILE=1``), training
-takes the standard path after one warning line saying so. Tested in ``tests/kernels/test_fused.py``.
+The operator is compiled once per machine (``torch.utils.cpp_extension``, about half a minute) at
+the first use or by ``python -m pruneplast.kernels.fused`` (``make install`` runs it), into
+``$XDG_CACHE_HOME/pruneplast/fused/`` (``~/.cache/pruneplast/fused/``), and reused while its
+source, torch and the processor stay the same. Processes that need it at the same time build it
+once: one builds (under a lock the system releases if the process dies) into a temporary folder
+that is renamed into place when complete; the others wait for it and load it. Where it is not built
+and cannot be (no compiler), or with ``PRUNEPLAST_NO_COMPILE=1``, training takes the standard path
+after one warning line saying so. Tested in ``tests/kernels/test_fused.py``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from .compact import unit_roles
 from .layers import SPARSE_BELOW
 
 SOURCE = Path(__file__).with_name("fused.cpp")
-#: ``1`` selects the fused step for sparse phases; ``0`` or unset, the standard path.
+#: ``1`` or unset: sparse replicas train with the fused step where it can be built; ``0``: the standard path.
 ENV = "PRUNEPLAST_FUSED"
 #: ``1``: never compile (the fused step falls back to the standard path).
 NO_COMPILE_ENV = "PRUNEPLAST_NO_COMPILE"
@@ -47,16 +51,17 @@ FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno")
 _loaded: dict = {}  # "module": the compiled module or None (fallen back), once per process
 
 
-def _switch(name: str) -> bool:
-    value = os.environ.get(name, "0").strip()
-    if value not in ("", "0", "1"):
+def _switch(name: str, default: str = "0") -> bool:
+    value = os.environ.get(name, default).strip() or default
+    if value not in ("0", "1"):
         raise ValueError(f"{name} must be 0 or 1; got {value!r}")
     return value == "1"
 
 
 def requested() -> bool:
-    """Whether ``PRUNEPLAST_FUSED=1`` asks for the fused step (``ValueError`` for another value)."""
-    return _switch(ENV)
+    """Whether the fused step is asked for: ``PRUNEPLAST_FUSED`` unset or ``1`` (the default), not
+    ``0`` (``ValueError`` for another value)."""
+    return _switch(ENV, "1")
 
 
 def _processor() -> str:
@@ -91,32 +96,95 @@ def why_not_compiled() -> str | None:
     return None
 
 
+def build_root() -> Path:
+    """Where compiled operators are kept, once per machine and user: ``$XDG_CACHE_HOME/pruneplast/fused``,
+    else ``~/.cache/pruneplast/fused`` (not under ``$PRUNEPLAST_CACHE``, which a run may point at a
+    fresh folder: the operator would be compiled again for every such run)."""
+    base = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(base) if base else Path.home() / ".cache") / "pruneplast" / "fused"
+
+
+def _import(name: str, library: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, library)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{library} is not a loadable module")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _build(name: str):
+    """The compiled module ``name``: loaded from :func:`build_root` where built, else built there.
+
+    One process builds at a time (an ``flock`` on ``<name>.lock``, released by the system if the
+    process dies); it builds in a temporary folder that is renamed to ``<name>`` only when complete,
+    so a folder named ``<name>`` always holds a whole build, and the processes that waited load it."""
+    import fcntl
+
+    root = build_root()
+    final = root / name
+    library = final / f"{name}.so"
+    if library.exists():
+        return _import(name, library)
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # waits while another process builds
+        try:
+            if library.exists():
+                return _import(name, library)
+            for stale in root.glob(f".{name}.*.tmp"):  # left by a build that was killed
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = root / f".{name}.{os.getpid()}.tmp"
+            tmp.mkdir()
+            from torch.utils.cpp_extension import load as compile_and_load
+
+            try:
+                module = compile_and_load(
+                    name, [str(SOURCE)], extra_cflags=list(FLAGS), build_directory=str(tmp), verbose=False
+                )
+                shutil.rmtree(final, ignore_errors=True)  # a folder without its library: not a build
+                os.replace(tmp, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            return module
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def load():
-    """The compiled operator, built at first use; None (after one warning line) where it cannot be."""
+    """The compiled operator, built at first use; None (after one warning line) where it cannot be
+    built or where ``PRUNEPLAST_FUSED=0`` keeps it off."""
     if "module" in _loaded:
         return _loaded["module"]
-    module, reason = None, why_not_compiled()
+    if not requested():
+        return None  # not cached: the switch may be set later in this process
+    module, reason = None, f"{NO_COMPILE_ENV}=1" if _switch(NO_COMPILE_ENV) else None
     if reason is None:
-        from torch.utils.cpp_extension import load as build
-
-        from ..results import cache_root
-
         name = _build_name()
-        where = cache_root() / "fused" / name
         try:
-            where.mkdir(parents=True, exist_ok=True)
-            module = build(name, [str(SOURCE)], extra_cflags=list(FLAGS), build_directory=str(where), verbose=False)
+            if (build_root() / name / f"{name}.so").exists():  # built for this source, torch and processor
+                module = _import(name, build_root() / name / f"{name}.so")
+            else:
+                reason = why_not_compiled()
+                if reason is None:
+                    module = _build(name)
         except Exception as exc:  # a compiler that fails, a folder that cannot be written
             first = (str(exc).strip().splitlines() or [""])[0][:200]
-            reason = f"the operator could not be built in {where} ({type(exc).__name__}: {first})"
+            reason = f"the operator could not be built in {build_root()} ({type(exc).__name__}: {first})"
     if module is None:
-        print(f"warning: {ENV}=1 but {reason}; training takes the standard path", file=sys.stderr, flush=True)
+        print(
+            f"warning: the compiled sparse training step is unavailable: {reason}; training takes the standard path",
+            file=sys.stderr,
+            flush=True,
+        )
     _loaded["module"] = module
     return module
 
 
 def active() -> bool:
-    """Whether sparse phases train with the fused step: asked for and built."""
+    """Whether sparse replicas train with the fused step: asked for (the default) and built."""
     return requested() and load() is not None
 
 
@@ -128,16 +196,27 @@ def cache_tag() -> str:
     return "fused:" + hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
 
 
-def applies(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], compact: bool) -> bool:
-    """Whether a phase trains with the fused step: asked for, built, compact, float32 on the CPU,
-    every replica's every layer below :data:`SPARSE_BELOW` kept."""
+def path() -> str:
+    """Which step trains sparse replicas here: ``standard``, or ``fused:<hash of its source>``
+    (recorded with every result as part of its bitwise key, :mod:`pruneplast.machine`)."""
+    return cache_tag() or "standard"
+
+
+def replicas(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], compact: bool) -> list[int]:
+    """The replicas of a phase that train with the fused step: where it is on and built, for
+    compact float32 layers on the CPU, those whose every layer keeps below :data:`SPARSE_BELOW` of
+    its weights (the engine multiplies them as CSR); the others take the standard path."""
     if not compact or not requested():
-        return False
+        return []
     if any(w.device.type != "cpu" or w.dtype != torch.float32 for w in weights):
-        return False
-    if not all(bool((m.flatten(1).sum(1) < SPARSE_BELOW * m[0].numel()).all()) for m in masks):
-        return False
-    return load() is not None
+        return []
+    sparse = torch.ones(masks[0].shape[0], dtype=torch.bool)
+    for mk in masks:
+        sparse &= mk.flatten(1).sum(1) < SPARSE_BELOW * mk[0].numel()
+    index = sparse.nonzero()[:, 0].tolist()
+    if not index or load() is None:
+        return []
+    return index
 
 
 class FusedStep:
@@ -288,3 +367,10 @@ class FusedStep:
             for i, (w, bias) in enumerate(zip(weights, biases)):
                 w.view(-1)[self.w_pos[i]] = self.params[self.w_param[i]]
                 bias.view(-1)[self.b_pos[i]] = self.params[self.b_param[i]]
+
+
+if __name__ == "__main__":  # python -m pruneplast.kernels.fused: build it now (make install does)
+    if not requested():
+        print(f"{ENV}=0: the compiled sparse training step is off; nothing built")
+    elif load() is not None:
+        print(f"the compiled sparse training step is ready in {build_root() / _build_name()}")

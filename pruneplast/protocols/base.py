@@ -46,7 +46,7 @@ def _is_config(p) -> bool:
 
 def cache_key(*parts) -> str:
     text = json.dumps([dataclasses.asdict(p) if _is_config(p) else p for p in parts], sort_keys=True, default=str)
-    # states trained with the opt-in fused step differ in the last bits: their own keys
+    # states trained with the fused step (the default where it is built) differ in the last bits: their own keys
     return hashlib.sha256((text + source_hash() + fused.cache_tag()).encode()).hexdigest()[:20]
 
 

@@ -4,12 +4,15 @@ Another CPU kind gives other trained weights from the same seeds (its matrix ker
 differently and training is chaotic). One machine can imitate that: MKL's conditional numerical
 reproducibility switch (``MKL_CBWR=COMPATIBLE``) or, on Intel CPUs with AVX-512, a narrower
 instruction set (``MKL_ENABLE_INSTRUCTIONS=AVX2``) makes the matrix products take other code paths.
+The 95%-sparse replicas, which the book trains with the compiled step by default
+(:mod:`pruneplast.kernels.fused`, no MKL inside), take the standard step there
+(``PRUNEPLAST_FUSED=0``), so every phase trains on another float path.
 
 * :func:`changed_float_path` finds such a setting on this machine and proves that it changes one
   epoch's trained weights (otherwise the tests below would prove nothing and are skipped, saying so).
 * Chapter 2, whose checked accuracies move most under such a change (the cliff), is executed under
-  it and must pass the same checks as ``make test``'s quick book (``make test-float-path`` does it
-  for every chapter).
+  it (and ``PRUNEPLAST_FUSED=0``) and must pass the same checks as ``make test``'s quick book
+  (``make test-float-path`` does it for every chapter).
 * Each of two deliberately broken operators, injected into the chapter's kernel at start-up, makes
   chapter 2's checks fail, on the quantities that measure what was broken.
 """
@@ -83,6 +86,12 @@ def _need_path() -> dict:
     return env
 
 
+def other_path(env: dict) -> dict:
+    """The changed MKL setting ``env``, and the sparse replicas on the standard step instead of the
+    compiled one the book takes by default."""
+    return {**env, "PRUNEPLAST_FUSED": "0"}
+
+
 def test_a_changed_float_path_changes_trained_weights():
     env = _need_path()
     plain = _cached_hash(frozenset())  # each hash below is a process of its own, trained from scratch
@@ -92,7 +101,7 @@ def test_a_changed_float_path_changes_trained_weights():
 
 def _start(stem: str, folder: Path, env_changes: dict, pythonpath: Path | None = None) -> subprocess.Popen:
     """``pruneplast run <stem> --profile quick`` into ``folder``, one torch thread, its own cache."""
-    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "PRUNEPLAST_FUSED")}
     env.update(
         env_changes,
         PRUNEPLAST_CACHE=str(folder / "cache"),
@@ -165,7 +174,7 @@ def chapter_runs(tmp_path_factory):
     runs = {}
     if env is not None:
         folder = tmp_path_factory.mktemp("float-path")
-        runs["float path"] = (folder, _start("02_pruning_cliff", folder, env))
+        runs["float path"] = (folder, _start("02_pruning_cliff", folder, other_path(env)))
     for i, (name, (code, _)) in enumerate(MUTATIONS.items()):
         folder = tmp_path_factory.mktemp(f"mutation{i}")
         site = folder / "site"
@@ -184,7 +193,7 @@ def test_checks_pass_under_a_changed_float_path(stem, chapter_runs, tmp_path):
     if stem == "02_pruning_cliff":
         folder, proc = chapter_runs["float path"]
     else:
-        folder, proc = tmp_path, _start(stem, tmp_path, env)
+        folder, proc = tmp_path, _start(stem, tmp_path, other_path(env))
     failures = _failures(stem, folder, proc)
     assert not failures, f"{stem} under {env} (one thread):\n" + "\n".join(failures)
 

@@ -1,12 +1,16 @@
-"""The opt-in fused training step (``PRUNEPLAST_FUSED=1``, :mod:`pruneplast.kernels.fused`) and its fallback.
+"""The fused training step of sparse replicas (on by default, :mod:`pruneplast.kernels.fused`) and its fallback.
 
 Both paths are checked against a reference written with plain ``torch.nn`` and ``torch.optim.Adam``
 (the model's rule by hand: activation, internal noise from each replica's stream, damping times the
-capped gain, the protection shift). The operator is compiled once per session (about half a
-minute the first time, then loaded from the cache); without a compiler these tests are skipped.
+capped gain, the protection shift). A replica's bits do not depend on which replicas share its
+ensemble, on either path, also where sparse and dense replicas are trained together (they are then
+split between the paths). The operator is compiled once per machine (about half a minute the first
+time, then loaded from the build folder); without a compiler the tests that need it are skipped.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +23,7 @@ from pruneplast.config import TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
 from pruneplast.kernels import fused
 from pruneplast.network import EnsembleMLP
-from pruneplast.operators import prune, train
+from pruneplast.operators import prune, prune_to, train
 
 SEEDS = [3, 4, 5]
 TASK = TaskConfig(n_train=300, n_standard=100, n_clean=100)  # 300: a short last batch
@@ -236,7 +240,7 @@ def test_fallback_without_compiling_warns_once(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("failure", ["no compiler", "compiler fails"])
-def test_a_machine_that_cannot_build_falls_back_with_one_line(monkeypatch, capsys, failure):
+def test_a_machine_that_cannot_build_falls_back_with_one_line(monkeypatch, capsys, tmp_path, failure):
     """No compiler on the path, or a compiler whose build fails: one warning line naming why, then
     the standard path, bit for bit."""
     import torch.utils.cpp_extension as ext
@@ -248,6 +252,7 @@ def test_a_machine_that_cannot_build_falls_back_with_one_line(monkeypatch, capsy
     monkeypatch.setattr(fused, "_loaded", {})
     monkeypatch.setenv(fused.ENV, "1")
     monkeypatch.delenv(fused.NO_COMPILE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing built there yet
     if failure == "no compiler":
         monkeypatch.setenv("CXX", "no-such-compiler-on-this-machine")
         expected = "no C++ compiler (no-such-compiler-on-this-machine) was found"
@@ -269,17 +274,24 @@ def test_a_machine_that_cannot_build_falls_back_with_one_line(monkeypatch, capsy
     assert fused.cache_tag() == ""
 
 
-def test_machine_facts_record_the_training_path(monkeypatch):
-    """Runs with and without the fused step cannot be bitwise equal: the machine key tells them apart."""
+def test_machine_facts_record_the_training_path(compiled, monkeypatch):
+    """Runs with and without the fused step cannot be bitwise equal: the machine key tells them
+    apart, the default (the switch unset) included, and so does a machine that cannot build it."""
     from pruneplast import machine
 
     monkeypatch.delenv(fused.ENV, raising=False)
-    standard = machine.key()
+    default = machine.key()
+    assert default["sparse_training_step"].startswith("fused:")
     monkeypatch.setenv(fused.ENV, "1")
-    asked = machine.key()
-    assert asked != standard and asked["float_path_environment"][fused.ENV] == "1"
+    assert machine.key()["sparse_training_step"] == default["sparse_training_step"]
+    monkeypatch.setenv(fused.ENV, "0")
+    off = machine.key()
+    assert off != default and off["sparse_training_step"] == "standard"
+    monkeypatch.delenv(fused.ENV)
+    monkeypatch.setattr(fused, "_loaded", {})
     monkeypatch.setenv(fused.NO_COMPILE_ENV, "1")
-    assert machine.key() != asked
+    cannot = machine.key()  # the switch unset, but nothing built: the standard path
+    assert cannot["sparse_training_step"] == "standard" and cannot != default
 
 
 def test_cache_keys_tell_the_paths_apart(compiled, monkeypatch):
@@ -287,9 +299,131 @@ def test_cache_keys_tell_the_paths_apart(compiled, monkeypatch):
 
     monkeypatch.setenv(fused.ENV, "0")
     standard = cache_key("state", 1)
-    monkeypatch.setenv(fused.ENV, "1")
+    monkeypatch.delenv(fused.ENV)
     assert fused.cache_tag().startswith("fused:")
-    assert cache_key("state", 1) != standard
+    default = cache_key("state", 1)
+    assert default != standard
+    monkeypatch.setenv(fused.ENV, "1")
+    assert cache_key("state", 1) == default
+
+
+def test_the_fused_step_is_the_default(compiled, monkeypatch):
+    """The switch unset: a sparse phase trains with the fused step, bit for bit as with ``PRUNEPLAST_FUSED=1``."""
+    net, data = sparse_net(True)
+    a, b = net.clone(), net.clone()
+    monkeypatch.setenv(fused.ENV, "1")
+    train(a, data, CFG, tag="phase", sigma_int=0.5)
+    monkeypatch.delenv(fused.ENV)
+    assert fused.replicas(net.weights, net.masks, True) == [0, 1, 2]
+    train(b, data, CFG, tag="phase", sigma_int=0.5)
+    for x, y in zip(a.weights + a.biases, b.weights + b.biases):
+        assert torch.equal(x, y)
+
+
+def test_the_paths_differ_in_the_last_bits(compiled, monkeypatch):
+    """``PRUNEPLAST_FUSED=0`` is another float path for sparse phases (the float-path test of the
+    book relies on it): other bits, within the summation-order difference."""
+    net, data = sparse_net(True)
+    runs = []
+    for switch in ("1", "0"):
+        monkeypatch.setenv(fused.ENV, switch)
+        runs.append(train(net.clone(), data, CFG, tag="phase", sigma_int=0.5))
+    pairs = list(zip(runs[0].weights + runs[0].biases, runs[1].weights + runs[1].biases))
+    assert not all(torch.equal(a, b) for a, b in pairs)
+    assert max(float((a - b).abs().max()) for a, b in pairs) < 1e-5
+
+
+#: a mixed ensemble: 95%-sparse replicas (fused) beside 47.5%-sparse ones (standard path)
+MIXED = [0.95, 0.475, 0.95, 0.475]
+
+
+def mixed_net() -> tuple[EnsembleMLP, EnsembleData]:
+    seeds = [3, 4, 5, 6]
+    net = EnsembleMLP.init(seeds, SMALL_NET)
+    prune_to(net, torch.tensor(MIXED, dtype=torch.float64))
+    mods = MODS + MODS[:1]
+    net.set_modulation(
+        activation=[a for a, *_ in mods],
+        gain=[g for _, g, *_ in mods],
+        damping=[d for _, _, d, *_ in mods],
+        protection=[p for *_, p, _ in mods],
+    )
+    return net, EnsembleData.build(seeds, TASK)
+
+
+@pytest.mark.parametrize("switch", ["default", "0"])
+@pytest.mark.parametrize("sigma", [0.0, 0.5])
+def test_a_replica_trained_alone_equals_it_inside_a_mixed_ensemble(compiled, monkeypatch, switch, sigma):
+    """Sparse and dense replicas trained together: each replica's bits are those it gets alone (with
+    its own noise, mini-batch order and learning rate), with the fused step on (the sparse replicas
+    take it, the others the standard path) and off (all on the standard path)."""
+    if switch == "0":
+        monkeypatch.setenv(fused.ENV, "0")
+    else:
+        monkeypatch.delenv(fused.ENV, raising=False)
+    net, data = mixed_net()
+    lrs = [r for *_, r in MODS + MODS[:1]]
+    assert fused.replicas(net.weights, net.masks, True) == ([] if switch == "0" else [0, 2])
+    calls = []
+    step = fused.FusedStep.__call__
+
+    def counted(self, x, *args, **kwargs):
+        calls.append(x.shape[0])
+        return step(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(fused.FusedStep, "__call__", counted)
+    whole = net.clone()
+    gains = lambda epoch: 1.0 + 0.1 * epoch  # noqa: E731 - a schedule, set on every replica
+    train(whole, data, CFG, tag="phase", sigma_int=sigma, lr=lrs, gain=gains)
+    assert calls == ([] if switch == "0" else [2] * CFG.epochs * 3)  # the two sparse replicas, every batch
+    assert torch.allclose(whole.gain, torch.full((4,), 1.1))
+    for m in range(len(MIXED)):
+        one = net.select([m])
+        train(one, data.select([m]), CFG, tag="phase", sigma_int=sigma, lr=lrs[m], gain=gains)
+        for a, b in zip(whole.weights + whole.biases, one.weights + one.biases):
+            assert torch.equal(a[m], b[0]), (m, switch)
+    for mk, w in zip(whole.masks, whole.weights):
+        assert bool((w[~mk] == 0).all())
+
+
+def test_a_built_operator_needs_no_compiler(compiled, monkeypatch):
+    """Once built for this source, torch and processor, the operator is loaded without compiling."""
+    monkeypatch.setattr(fused, "_loaded", {})
+    monkeypatch.setenv("CXX", "no-such-compiler-on-this-machine")
+    monkeypatch.delenv(fused.ENV, raising=False)
+    assert fused.load() is not None and fused.path().startswith("fused:")
+
+
+def test_concurrent_builds_compile_once(monkeypatch, tmp_path):
+    """Processes (here threads, each with its own lock handle) that need the operator at the same
+    time: one compiles, into a temporary folder renamed into place; the others wait and load it."""
+    import threading
+    import time
+
+    import torch.utils.cpp_extension as ext
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    compiled_in = []
+
+    def compile_once(name, sources, extra_cflags, build_directory, verbose):
+        compiled_in.append(build_directory)
+        time.sleep(0.3)
+        (Path(build_directory) / f"{name}.so").write_text("built")
+        return "compiled"
+
+    monkeypatch.setattr(ext, "load", compile_once)
+    monkeypatch.setattr(fused, "_import", lambda name, library: f"loaded {library.read_text()}")
+    (fused.build_root() / ".x.999.tmp").mkdir(parents=True)  # what a killed build leaves
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(fused._build("x"))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(compiled_in) == 1 and ".tmp" in compiled_in[0]
+    assert sorted(got) == ["compiled", "loaded built", "loaded built"]
+    assert sorted(p.name for p in fused.build_root().iterdir()) == ["x", "x.lock"]
+    assert fused._build("x") == "loaded built"
 
 
 @pytest.mark.parametrize("value", ["yes", "2", "true"])
