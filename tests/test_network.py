@@ -290,7 +290,7 @@ def test_compact_layers_account_for_every_kept_weight(regrown):
     n = len(net.masks)
     for i, (p, mk) in enumerate(zip(plans, net.masks)):
         main = (
-            set(p.main.full_kept.tolist())
+            set(p.main.positions()[1].tolist())
             if p.main.rows is not None or p.main.cols is not None
             else set(mk.reshape(-1).nonzero().squeeze(1).tolist())
         )
@@ -302,4 +302,4 @@ def test_compact_layers_account_for_every_kept_weight(regrown):
         assert main | fold == set(used.reshape(-1).nonzero().squeeze(1).tolist())
         assert bool((mk.reshape(-1)[list(main | fold)]).all())
     # the big layer shrinks: ~10x at 95% (52 first-layer units see the input), less after random regrowth
-    assert len(plans[1].main.full_kept) < int(net.masks[1].sum()) // (1.2 if regrown else 5)
+    assert len(plans[1].main.positions()[1]) < int(net.masks[1].sum()) // (1.2 if regrown else 5)

@@ -45,8 +45,8 @@ def _kept_positions(block: torch.Tensor, rows: torch.Tensor | None, cols: torch.
     in the block, flat positions in the matrix, (replica, block row, block column) of each entry).
     """
     _, r_, k_ = block.shape
-    kept = block.reshape(-1).nonzero().squeeze(1)
-    rr, ii, kk = kept // (r_ * k_), (kept // k_) % r_, kept % k_
+    rr, ii, kk = torch.nonzero(block, as_tuple=True)  # in flat order; no division of flat positions
+    kept = (rr * r_ + ii) * k_ + kk
     ri = ii if rows is None else rows[rr, ii]
     ck = kk if cols is None else cols[rr, kk]
     return kept, (rr * out + ri) * inn + ck, (rr, ii, kk)
@@ -73,7 +73,16 @@ class _Block:
             block = _take_cols(block, self.cols) & valid.unsqueeze(1)
         self.mask = block  # (M, R, K) the block's kept entries
         self.plan = LayerPlan(block)
-        self.block_kept, self.full_kept, _ = _kept_positions(block, self.rows, self.cols, out, inn)
+        self._positions: tuple[torch.Tensor, torch.Tensor] | None = None  # found at the first merge
+
+    def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(flat positions of the kept entries in the block, the same entries' in the matrix), for
+        a block of some units only (a whole matrix is written back by its plan); found once, at the
+        first :meth:`merge` (a pass without training never needs them)."""
+        if self._positions is None:
+            _, out, inn = self.shape
+            self._positions = _kept_positions(self.mask, self.rows, self.cols, out, inn)[:2]
+        return self._positions
 
     def split(self, w: torch.Tensor):
         if self.rows is None and self.cols is None:
@@ -90,8 +99,9 @@ class _Block:
             return self.plan.merge(w, wd, ws)
         block = torch.zeros(self.mask.shape, dtype=w.dtype, device=w.device)
         self.plan.merge(block, wd, ws)
+        block_kept, full_kept = self.positions()
         with torch.no_grad():
-            w.view(-1)[self.full_kept] = block.view(-1)[self.block_kept]
+            w.view(-1)[full_kept] = block.view(-1)[block_kept]
 
 
 class _Fold:
