@@ -38,6 +38,20 @@ def _take_cols(t: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     return t.gather(2, cols.unsqueeze(1).expand(t.shape[0], t.shape[1], -1))
 
 
+def _block_positions(
+    block: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, out: int, inn: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first two of :func:`_kept_positions` (where the kept entries sit in the block and in the
+    matrix), from every cell's matrix position by broadcasting: no coordinates per entry."""
+    m, r_, k_ = block.shape
+    dev = block.device
+    ri = torch.arange(r_, device=dev).expand(m, r_) if rows is None else rows
+    ck = torch.arange(k_, device=dev).expand(m, k_) if cols is None else cols
+    full = ((torch.arange(m, device=dev).view(m, 1) * out + ri) * inn).unsqueeze(2) + ck.unsqueeze(1)  # (M, R, K)
+    kept = block.reshape(-1).nonzero().squeeze(1)
+    return kept, full.reshape(-1)[kept]
+
+
 def _kept_positions(block: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, out: int, inn: int):
     """Where the kept entries of ``block`` (M, R, K), cut from an (M, out, in) matrix, sit.
 
@@ -81,7 +95,7 @@ class _Block:
         first :meth:`merge` (a pass without training never needs them)."""
         if self._positions is None:
             _, out, inn = self.shape
-            self._positions = _kept_positions(self.mask, self.rows, self.cols, out, inn)[:2]
+            self._positions = _block_positions(self.mask, self.rows, self.cols, out, inn)
         return self._positions
 
     def split(self, w: torch.Tensor):
@@ -121,9 +135,12 @@ class _Fold:
         c = block.shape[2]
         self.mask = block
         self.dense = bool(block.sum() >= SPARSE_BELOW * block.numel())
-        self.kept, self.full_kept, (r, i, k) = _kept_positions(block, None, self.cols, out, inn)
-        self.owner = r
-        self.seg, self.src = r * out + i, r * c + k  # sparse form: output and input of every entry
+        if self.dense:  # written back through the flat positions only
+            self.kept, self.full_kept = _block_positions(block, None, self.cols, out, inn)
+        else:  # sparse form: the replica, output and input of every entry too
+            self.kept, self.full_kept, (r, i, k) = _kept_positions(block, None, self.cols, out, inn)
+            self.owner = r
+            self.seg, self.src = r * out + i, r * c + k
 
     def split(self, w: torch.Tensor) -> torch.Tensor:
         block = _take_cols(w, self.cols) * self.mask
