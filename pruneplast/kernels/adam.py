@@ -59,8 +59,8 @@ class Adam:
     element-wise, so one Adam over the stacked tensors is exactly M separate Adams; replicas that
     share a learning rate are updated by one fused kernel call.
 
-    The fused kernel updates a tensor's entries in vector blocks and its last ``numel % 16`` (AVX-512;
-    8 with AVX2) in a scalar loop whose second moment rounds differently, so an entry's bits depend
+    The fused kernel updates a tensor's entries in vector blocks and its last ``numel % width`` (16
+    floats with AVX-512) in a scalar loop whose second moment rounds differently, so an entry's bits depend
     on its position: the same entries laid out otherwise (only the kept ones of a masked layer,
     say) update alike only while every entry stays in the vector blocks. Updating only the kept
     entries (gathered and scattered back by index) was also slower at one thread than masking the
