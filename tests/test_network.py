@@ -290,7 +290,7 @@ def test_compact_layers_account_for_every_kept_weight(regrown):
     n = len(net.masks)
     for i, (p, mk) in enumerate(zip(plans, net.masks)):
         main = (
-            set(p.main.full_kept.tolist())
+            set(p.main.positions()[1].tolist())
             if p.main.rows is not None or p.main.cols is not None
             else set(mk.reshape(-1).nonzero().squeeze(1).tolist())
         )
@@ -302,4 +302,30 @@ def test_compact_layers_account_for_every_kept_weight(regrown):
         assert main | fold == set(used.reshape(-1).nonzero().squeeze(1).tolist())
         assert bool((mk.reshape(-1)[list(main | fold)]).all())
     # the big layer shrinks: ~10x at 95% (52 first-layer units see the input), less after random regrowth
-    assert len(plans[1].main.full_kept) < int(net.masks[1].sum()) // (1.2 if regrown else 5)
+    assert len(plans[1].main.positions()[1]) < int(net.masks[1].sum()) // (1.2 if regrown else 5)
+
+
+@pytest.mark.parametrize("sparsity, regrown", [(0.0, False), (0.95, False), (0.95, True)])
+def test_compact_write_back_puts_every_trained_weight_in_its_place(sparsity, regrown):
+    """Cut out (``split``, copied as training copies them) and written back (``merge``), a compact
+    layer restores exactly the kept weights it multiplies or folds, at their positions, and
+    nothing else (a whole matrix of a dense network, blocks and folds of a pruned one)."""
+    from pruneplast.config import RegrowConfig
+    from pruneplast.kernels.compact import compact_plans, unit_roles
+    from pruneplast.operators import prune, regrow
+
+    net = EnsembleMLP.init([0, 1, 2])
+    if sparsity:
+        prune(net, sparsity)
+    if regrown:
+        regrow(net, None, RegrowConfig(fraction=0.5, method="random"))
+    live, const = unit_roles(net.masks)
+    n = len(net.masks)
+    for i, (p, w, mk) in enumerate(zip(compact_plans(net.masks), net.weights, net.masks)):
+        matter_out = torch.ones(mk.shape[:2], dtype=torch.bool) if i == n - 1 else live[i] | const[i]
+        matter_in = torch.ones(mk.shape[0], mk.shape[2], dtype=torch.bool) if i == 0 else live[i - 1] | const[i - 1]
+        used = mk & matter_out.unsqueeze(2) & matter_in.unsqueeze(1)
+        out = torch.full_like(w, float("nan"))
+        out[~used] = 0.0
+        p.merge(out, *(None if t is None else t.clone() for t in p.split(w)))
+        assert torch.equal(out, torch.where(used, w, 0.0))

@@ -38,6 +38,20 @@ def _take_cols(t: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     return t.gather(2, cols.unsqueeze(1).expand(t.shape[0], t.shape[1], -1))
 
 
+def _block_positions(
+    block: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, out: int, inn: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first two of :func:`_kept_positions` (where the kept entries sit in the block and in the
+    matrix), from every cell's matrix position by broadcasting: no coordinates per entry."""
+    m, r_, k_ = block.shape
+    dev = block.device
+    ri = torch.arange(r_, device=dev).expand(m, r_) if rows is None else rows
+    ck = torch.arange(k_, device=dev).expand(m, k_) if cols is None else cols
+    full = ((torch.arange(m, device=dev).view(m, 1) * out + ri) * inn).unsqueeze(2) + ck.unsqueeze(1)  # (M, R, K)
+    kept = block.reshape(-1).nonzero().squeeze(1)
+    return kept, full.reshape(-1)[kept]
+
+
 def _kept_positions(block: torch.Tensor, rows: torch.Tensor | None, cols: torch.Tensor | None, out: int, inn: int):
     """Where the kept entries of ``block`` (M, R, K), cut from an (M, out, in) matrix, sit.
 
@@ -45,8 +59,8 @@ def _kept_positions(block: torch.Tensor, rows: torch.Tensor | None, cols: torch.
     in the block, flat positions in the matrix, (replica, block row, block column) of each entry).
     """
     _, r_, k_ = block.shape
-    kept = block.reshape(-1).nonzero().squeeze(1)
-    rr, ii, kk = kept // (r_ * k_), (kept // k_) % r_, kept % k_
+    rr, ii, kk = torch.nonzero(block, as_tuple=True)  # in flat order; no division of flat positions
+    kept = (rr * r_ + ii) * k_ + kk
     ri = ii if rows is None else rows[rr, ii]
     ck = kk if cols is None else cols[rr, kk]
     return kept, (rr * out + ri) * inn + ck, (rr, ii, kk)
@@ -73,7 +87,16 @@ class _Block:
             block = _take_cols(block, self.cols) & valid.unsqueeze(1)
         self.mask = block  # (M, R, K) the block's kept entries
         self.plan = LayerPlan(block)
-        self.block_kept, self.full_kept, _ = _kept_positions(block, self.rows, self.cols, out, inn)
+        self._positions: tuple[torch.Tensor, torch.Tensor] | None = None  # found at the first merge
+
+    def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(flat positions of the kept entries in the block, the same entries' in the matrix), for
+        a block of some units only (a whole matrix is written back by its plan); found once, at the
+        first :meth:`merge` (a pass without training never needs them)."""
+        if self._positions is None:
+            _, out, inn = self.shape
+            self._positions = _block_positions(self.mask, self.rows, self.cols, out, inn)
+        return self._positions
 
     def split(self, w: torch.Tensor):
         if self.rows is None and self.cols is None:
@@ -90,8 +113,9 @@ class _Block:
             return self.plan.merge(w, wd, ws)
         block = torch.zeros(self.mask.shape, dtype=w.dtype, device=w.device)
         self.plan.merge(block, wd, ws)
+        block_kept, full_kept = self.positions()
         with torch.no_grad():
-            w.view(-1)[self.full_kept] = block.view(-1)[self.block_kept]
+            w.view(-1)[full_kept] = block.view(-1)[block_kept]
 
 
 class _Fold:
@@ -111,9 +135,12 @@ class _Fold:
         c = block.shape[2]
         self.mask = block
         self.dense = bool(block.sum() >= SPARSE_BELOW * block.numel())
-        self.kept, self.full_kept, (r, i, k) = _kept_positions(block, None, self.cols, out, inn)
-        self.owner = r
-        self.seg, self.src = r * out + i, r * c + k  # sparse form: output and input of every entry
+        if self.dense:  # written back through the flat positions only
+            self.kept, self.full_kept = _block_positions(block, None, self.cols, out, inn)
+        else:  # sparse form: the replica, output and input of every entry too
+            self.kept, self.full_kept, (r, i, k) = _kept_positions(block, None, self.cols, out, inn)
+            self.owner = r
+            self.seg, self.src = r * out + i, r * c + k
 
     def split(self, w: torch.Tensor) -> torch.Tensor:
         block = _take_cols(w, self.cols) * self.mask
