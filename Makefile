@@ -27,7 +27,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 # process pay the compilation again).
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help install lab lint check test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
+.PHONY: help install fused-step lab lint check test test-setup test-float-path book pdf reference clean distclean bench bench-directions explore browser widgets-js
 
 help:
 	@sed -n '2,/^$$/p' Makefile
@@ -36,14 +36,17 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstalls whenever pyproject.toml (the one place with pins) changes.
-# Then it builds the compiled training step of sparse replicas once for this machine (about half a
-# minute; pruneplast/kernels/fused.py), so that no test or chapter waits for it.
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --no-compile -e '.[book,test]'
-	$(PY) -m pruneplast.kernels.fused
 	touch $@
 
-install: $(INSTALLED)
+# The compiled training step of sparse replicas, built once for this machine (about half a minute
+# the first time, a second once built; pruneplast/kernels/fused.py), so that no test or chapter waits
+# for it. A chapter run without it builds it at first use.
+fused-step: $(INSTALLED)
+	@$(PY) -m pruneplast.kernels.fused
+
+install: $(INSTALLED) fused-step
 
 # Test files run in TEST_PROCESSES pytest processes side by side (pytest-xdist; a file stays in one
 # process, so its module fixtures are built once): the engine tests pin torch to one thread, so one
@@ -54,10 +57,9 @@ TEST_PROCESSES ?= 2
 # those executed notebooks with tests/reference (PRUNEPLAST_EXECUTED) instead of re-running them.
 # Its pages execute two at a time, each in a process of its own with one torch thread (--jobs 2).
 # Its set-up runs as a sub-make with two jobs: on a fresh machine the Python install (pip) and
-# Debian's Chromium (apt-get) download side by side.
+# Debian's Chromium (apt-get) download side by side, then the compiled step builds beside the lint.
 test:
-	@$(MAKE) --no-print-directory -j2 test-setup
-	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory -j2 test-setup lint
 	@set -e; start=$$(date +%s); \
 	echo "== quick book: every notebook at the quick profile, warnings as errors =="; \
 	$(VENV)/bin/pruneplast book --profile quick --build-dir _build/test --jobs 2; \
@@ -68,7 +70,7 @@ test:
 	end=$$(date +%s); \
 	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
 
-test-setup: $(INSTALLED) widgets-js browser
+test-setup: $(INSTALLED) widgets-js browser fused-step
 
 # The inner loop (at most 2 minutes on two cores): lint, types and every test not marked slow.
 # Slow tests (@pytest.mark.slow: they execute chapters, start worker processes or a Dask cluster,
