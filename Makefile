@@ -4,7 +4,7 @@
 #   make test                         everything: lint, the quick book, every test and notebook check
 #   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
-#   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
+#   make test-float-path              every chapter's checks under another float path (MKL)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make lab                          JupyterLab on localhost, the chapters opening as notebooks
 #   make pdf [PROFILE=paper|quick]    print the built book again as one PDF, _build/html/pruneplast.pdf
