@@ -4,7 +4,7 @@
 #   make test                         everything: lint, the quick book, every test and notebook check
 #   make lint                         ruff check, ruff format --check and mypy on the package
 #   make reference                    refresh the notebook-check references in tests/reference
-#   make test-float-path              every chapter's checks under another float path (MKL_CBWR)
+#   make test-float-path              every chapter's checks under another float path (MKL)
 #   make explore                      the interactive explorer as a web app (Voila) on localhost
 #   make lab                          JupyterLab on localhost, the chapters opening as notebooks
 #   make pdf [PROFILE=paper|quick]    print the built book again as one PDF, _build/html/pruneplast.pdf
@@ -50,7 +50,9 @@ install: $(INSTALLED) fused-step
 
 # Test files run in TEST_PROCESSES pytest processes side by side (pytest-xdist; a file stays in one
 # process, so its module fixtures are built once): the engine tests pin torch to one thread, so one
-# process would leave the second core idle most of the time.
+# process would leave the second core idle most of the time. make test hands the longest files out
+# first (tests/conftest.py: LONGEST_FIRST; --no-loadscope-reorder keeps that order), so that the
+# processes finish together.
 TEST_PROCESSES ?= 2
 
 # The quick book is built first: each chapter executes once, and the notebook checks then compare
@@ -66,7 +68,7 @@ test:
 	t1=$$(date +%s); \
 	echo "== engine tests and notebook checks =="; \
 	PRUNEPLAST_EXECUTED=$(CURDIR)/_build/test/exec/quick $(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile \
-		--durations=12 tests; \
+		--no-loadscope-reorder --durations=12 tests; \
 	end=$$(date +%s); \
 	echo "make test finished: set-up $$(( start - $(MAKE_START) )) s, quick book $$(( t1 - start )) s, tests $$(( end - t1 )) s, total $$(( end - $(MAKE_START) )) s"
 

@@ -29,6 +29,34 @@ SMALL_TASK = TaskConfig(n_train=512, n_standard=1000, n_clean=200)
 SCORE_TASK = TaskConfig(n_train=30 * 128 + 64, n_standard=1000, n_clean=200)  # >= 30 batches
 
 
+#: The test files that take longest under ``make test`` (wall seconds on two quiet cores, the quick
+#: book executed), longest first. They are handed out first, so that the two pytest processes
+#: (``--dist loadfile --no-loadscope-reorder``: a file stays in one process, files go out in this
+#: order) finish together; by default pytest-xdist hands out the files with the most tests first,
+#: which leaves the long files of one or two tests (a chapter under another float path, the
+#: browser, the full task end to end) to the end, one process working while the other waits.
+LONGEST_FIRST = (
+    "tests/book/test_browser.py",
+    "tests/book/test_float_paths.py",
+    "tests/benchmarks/test_bench.py",
+    "tests/test_faults.py",
+    "tests/book/test_notebooks.py",
+    "tests/booktools/test_build.py",
+    "tests/test_sweep.py",
+    "tests/book/test_end_to_end.py",
+    "tests/atlas/test_atlas.py",
+    "tests/protocols/test_cliff.py",
+    "tests/explorer/test_explorer.py",
+)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The files of :data:`LONGEST_FIRST` first, in its order; the others after them as collected
+    (a stable sort: every file's tests stay together and in their order)."""
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_progress_bars():
     set_progress(False)

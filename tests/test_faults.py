@@ -339,9 +339,19 @@ def _workers(pid: int) -> list:
 
 @pytest.mark.slow
 def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path):
+    """SIGTERM while chapter 5's treatment courses run in worker processes: the run exits with
+    143 and one line, its kernel and every worker end, and no temporary file or notebook is left.
+
+    The chapter runs one replicate seed with one baseline epoch: the signal is sent as soon as
+    the workers are up, and what it must end (the kernel, the worker processes, the temporary
+    folder) is the same at any size; only the training before the workers start is shorter. The
+    courses keep the quick profile's epochs, so the workers are still training when it arrives.
+    """
     import psutil
 
-    proc = _start(tmp_path, "05", tmp_path / "out", "-p", "workers", "2")
+    proc = _start(
+        tmp_path, "05", tmp_path / "out", "-p", "workers", "2", "-p", "seeds", "[0]", "-p", "baseline_epochs", "1"
+    )
     workers = []
     deadline = time.time() + 240
     while time.time() < deadline and not workers and proc.poll() is None:

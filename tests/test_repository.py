@@ -46,3 +46,16 @@ def test_each_script_runs_its_main_once():
     twice = {n: k for n in files.stdout.split() if (k := len(MAIN_BLOCK.findall((ROOT / n).read_text("utf-8")))) > 1}
     assert not twice, twice
     assert len(MAIN_BLOCK.findall('if __name__ == "__main__":\n    main()\n' * 2)) == 2
+
+
+def test_the_longest_test_files_are_test_files_that_make_test_hands_out_first():
+    """``conftest.LONGEST_FIRST`` names test files that exist, once each, and ``make test`` keeps
+    pytest-xdist from reordering them (``--no-loadscope-reorder``)."""
+    from conftest import LONGEST_FIRST
+
+    assert len(set(LONGEST_FIRST)) == len(LONGEST_FIRST)
+    missing = [p for p in LONGEST_FIRST if not (ROOT / p).is_file() or not Path(p).name.startswith("test_")]
+    assert not missing, f"conftest.LONGEST_FIRST names no test file: {missing}"
+    make = (ROOT / "Makefile").read_text(encoding="utf-8")
+    line = re.search(r"-m pytest -n \$\(TEST_PROCESSES\) --dist loadfile[^\n]*\\\n[^\n]*--durations", make)
+    assert line and "--no-loadscope-reorder" in line.group(0), "make test's pytest line lost --no-loadscope-reorder"

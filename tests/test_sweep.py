@@ -132,6 +132,13 @@ def test_the_cli_refuses_a_grid_that_is_not_a_list(capsys):
 
 @pytest.mark.slow
 def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path):
+    """A worker (and its kernel) killed while cells run: the sweep still finishes every cell.
+
+    The worker is killed as soon as the first cell's attempt folder exists, which a cell writes
+    before its kernel starts; a cell then lasts its kernel's start-up plus a pause of one second,
+    so both workers are in a cell when the kill comes (a longer pause would only make each of the
+    cells the surviving worker reruns take longer).
+    """
     address, procs = start_dask_cluster(tmp_path, workers=2)
     try:
         out = tmp_path / "sweep"
@@ -139,7 +146,7 @@ def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path)
         result: dict = {}
         thread = threading.Thread(
             target=lambda: result.update(
-                sweep.run(page, grid, "quick", out, scheduler=address, fixed={"pause": 3.0}, progress=False)
+                sweep.run(page, grid, "quick", out, scheduler=address, fixed={"pause": 1.0}, progress=False)
             )
         )
         thread.start()

@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
+#: Mini-batches in a worker row's "epoch" here (``make bench``: one epoch of the book's training set).
+TINY_EPOCH_STEPS = 4
 
 
 def _bench(name: str):
@@ -224,7 +226,15 @@ def test_paper_estimate_adds_maintenance_at_its_step_times_and_the_rest_at_the_t
 
 @pytest.mark.slow
 def test_maintenance_workers_row_compares_one_process_with_one_per_core(monkeypatch):
+    """The maintenance row: its timings, their ratios, and the same training in one process and
+    in one worker per core (up to summation order).
+
+    An "epoch" here is :data:`TINY_EPOCH_STEPS` mini-batches instead of the book's 94: the row
+    starts the same worker processes, splits the same ensembles between them and compares the
+    same weights, so every field is computed as in ``make bench``; only each phase is shorter.
+    """
     workers = _bench("workers")
+    monkeypatch.setattr(workers, "EPOCH_STEPS", TINY_EPOCH_STEPS)
     monkeypatch.setattr(workers.parallel, "usable_cores", lambda: 2)
     row = workers.bench_maintenance_workers(epochs=1, m=2)
     assert row["workers"] == 2 and row["epochs"] == 1 and row["replicas_per_treatment"] == 2
@@ -265,7 +275,12 @@ def test_ceiling_bounds_the_dense_step_by_its_products_and_adam():
 
 @pytest.mark.slow
 def test_treatment_workers_row_compares_one_process_with_one_per_core(monkeypatch):
+    """The treatment row: its timings, their ratios, and the same courses in one process and in
+    one worker per core (up to summation order), with an "epoch" of :data:`TINY_EPOCH_STEPS`
+    mini-batches (the regrowth scores then read that many batches instead of 30): the same
+    workers, split and comparison as in ``make bench``, on shorter courses."""
     workers = _bench("workers")
+    monkeypatch.setattr(workers, "EPOCH_STEPS", TINY_EPOCH_STEPS)
     monkeypatch.setattr(workers.parallel, "usable_cores", lambda: 2)
     row = workers.bench_treatment_workers({"ketamine": 1, "ssri": 1, "neurosteroid": 1}, m=2)
     assert row["workers"] == 2 and row["replicas"] == 2
