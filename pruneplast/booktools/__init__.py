@@ -19,7 +19,7 @@ None of it is part of a cached state's key or a page's stamp except :mod:`.execu
 
 from __future__ import annotations
 
-from ._common import CELL_TIMEOUT, NOTEBOOK_DIRS, PACKAGE_DIR, ParameterError  # noqa: F401
+from ._common import CELL_TIMEOUT, IOPUB_TIMEOUT, NOTEBOOK_DIRS, PACKAGE_DIR, ParameterError  # noqa: F401
 from .book import (  # noqa: F401
     PageFailed,
     build_book,

@@ -10,6 +10,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent  # the pruneplast package
 NOTEBOOK_DIRS = ("notebooks", "book")
 #: Default per-cell timeout in seconds (the paper profile trains ten replicates at full length).
 CELL_TIMEOUT = {"quick": 900, "paper": 6 * 3600}
+#: Seconds the kernel's last outputs of a cell may lag behind its "done" reply. Jupyter's default
+#: (4 s) is short on a busy machine: a cell's output (a glued number, say) that arrived later would
+#: be dropped with only a logged warning, and the page's checks would then fail on a value the run
+#: did compute. Waiting costs nothing when the outputs are there.
+IOPUB_TIMEOUT = 120
 
 
 class ParameterError(ValueError):

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from ._common import CELL_TIMEOUT
+from ._common import CELL_TIMEOUT, IOPUB_TIMEOUT
 from .notebooks import read_notebook
 
 
@@ -99,6 +99,7 @@ def execute(
                 progress_bar=progress,
                 cwd=str(cwd or path.parent),
                 execution_timeout=timeout or CELL_TIMEOUT.get(profile, CELL_TIMEOUT["paper"]),
+                iopub_timeout=IOPUB_TIMEOUT,
                 **extra,
             )
         except BaseException:

@@ -247,6 +247,23 @@ def test_bad_papermill_override_fails_first_cell(tiny, tmp_path):
         assert not (tmp_path / "quick" / "tiny.csv").exists()
 
 
+def test_execution_waits_for_late_outputs_of_a_cell(tiny, tmp_path, monkeypatch):
+    """A busy machine may deliver a cell's last outputs seconds after its "done" reply: the kernel
+    client waits IOPUB_TIMEOUT for them (Jupyter's 4 s would drop them with a logged warning)."""
+    import papermill as pm
+
+    seen = {}
+
+    def fake(nb, output, **kwargs):
+        seen.update(kwargs)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(pm, "execute_notebook", fake)
+    with pytest.raises(RuntimeError, match="stop here"):
+        booktools.execute(tiny, tmp_path / "out.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    assert seen["iopub_timeout"] == booktools.IOPUB_TIMEOUT >= 60
+
+
 # --------------------------------------------------------------------------- stamps and the book
 def test_stamp_depends_on_notebook_package_parameters_and_extras(tiny, tmp_path, monkeypatch):
     pkg = tmp_path / "pkg"
