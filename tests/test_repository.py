@@ -59,3 +59,12 @@ def test_the_longest_test_files_are_test_files_that_make_test_hands_out_first():
     make = (ROOT / "Makefile").read_text(encoding="utf-8")
     line = re.search(r"-m pytest -n \$\(TEST_PROCESSES\) --dist loadfile[^\n]*\\\n[^\n]*--durations", make)
     assert line and "--no-loadscope-reorder" in line.group(0), "make test's pytest line lost --no-loadscope-reorder"
+
+
+def test_every_test_file_has_a_name_of_its_own():
+    """The test folders are not packages, so pytest imports each test file under its bare name:
+    two files of one name in two folders stop the second from being collected."""
+    names: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        names.setdefault(path.name, []).append(str(path.relative_to(ROOT)))
+    assert not {name: paths for name, paths in names.items() if len(paths) > 1}

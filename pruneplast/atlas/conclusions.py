@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .. import arms
-from ..results import fmt_mean_ci, t_ci
+from ..results import fmt_mean_ci, fmt_number, t_ci
 from .protocol import CHOICES, Setting
 
 #: Verdicts of the map, best first.
@@ -305,7 +305,8 @@ def findings(m: pd.DataFrame, cells: Sequence[Setting]) -> dict[str, str]:
             if rows:
                 parts.append(f"It {v} under {len(rows)} of {n} settings" + (f" ({_where(rows)})" if v != HOLDS else "")
                              + ".")  # fmt: skip
-        lo, hi = sub["mean"].min(), sub["mean"].max()
-        parts.append(f"Its mean ranges from {lo:.1f} to {hi:.1f} {c.unit} over the changed settings.")
+        lo, hi = fmt_number(sub["mean"].min()), fmt_number(sub["mean"].max())
+        parts.append(f"Its mean is {lo} {c.unit} under every changed setting." if lo == hi
+                     else f"Its mean ranges from {lo} to {hi} {c.unit} over the changed settings.")  # fmt: skip
         out[key] = " ".join(parts)
     return out

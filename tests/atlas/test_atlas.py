@@ -186,6 +186,19 @@ def test_every_conclusion_computed_under_every_setting(tiny_run):
     assert all(isinstance(v, str) and v for v in words.values())
 
 
+def test_findings_say_one_value_where_every_setting_gives_it(tiny_run):
+    """A conclusion's mean over the changed settings is given as a range, or as one value where
+    both ends print alike (never "from 100.0 to 100.0"), with the book's minus sign."""
+    m = atlas.atlas_map(tiny_run, CELLS)
+    changed = (m.claim == "B6_ssri_extreme") & (m.choice != "reference")
+    text = atlas.findings(m.assign(mean=m["mean"].where(~changed, 100.0)), CELLS)["b6_text"]
+    assert "Its mean is 100.0 " in text and "ranges from" not in text
+    spread = m["mean"].where(~changed, -2.0)
+    spread[changed.to_numpy().nonzero()[0][0]] = 3.0
+    text = atlas.findings(m.assign(mean=spread), CELLS)["b6_text"]
+    assert "ranges from \u22122.0 to 3.0 " in text
+
+
 def test_a_setting_moves_only_what_it_can(tiny_run):
     m = atlas.atlas_map(tiny_run, CELLS).set_index(["claim", "setting"])
     # the regrowth SD cannot move the sweep, the pruned network or the arms that regrow nothing
