@@ -6,6 +6,7 @@ so it is part of every chapter's stamp (:mod:`.stamps`); the rest of the build t
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -59,6 +60,66 @@ def _logged_kernel_manager(log: Path):
     return LoggedKernelManager
 
 
+#: While a page executes, its partial notebook is saved at most this often (seconds), and once at
+#: the end (also when a cell fails). Papermill's own engine saves it at the start and end of every
+#: cell; each save copies, validates and serialises the whole notebook, figures included, which cost
+#: about 3 s of CPU in a small chapter's run of 17 s and competes with the kernel for the cores.
+SAVE_EVERY_S = 30.0
+
+
+@functools.cache
+def _engine_name() -> str:
+    """Papermill's nbclient engine with its saves throttled to :data:`SAVE_EVERY_S`, registered once."""
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+
+    name = "pruneplast-throttled-saves"
+
+    class ThrottledSaves(NotebookExecutionManager):
+        final = False
+
+        def save(self, **kwargs):
+            if self.final or (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY_S:
+                super().save(**kwargs)
+
+        def cell_exception(self, cell, cell_index=None, **kwargs):
+            self.final = True
+            super().cell_exception(cell, cell_index, **kwargs)
+
+        def notebook_complete(self, **kwargs):
+            self.final = True
+            super().notebook_complete(**kwargs)
+
+    class ThrottledEngine(NBClientEngine):
+        @classmethod
+        def execute_notebook(
+            cls,
+            nb,
+            kernel_name,
+            output_path=None,
+            progress_bar=True,
+            log_output=False,
+            autosave_cell_every=30,
+            **kwargs,
+        ):
+            nb_man = ThrottledSaves(
+                nb,
+                output_path=output_path,
+                progress_bar=progress_bar,
+                log_output=log_output,
+                autosave_cell_every=autosave_cell_every,
+            )
+            nb_man.notebook_start()
+            try:
+                cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
+            finally:
+                nb_man.cleanup_pbar()
+                nb_man.notebook_complete()
+            return nb_man.nb
+
+    papermill_engines.register(name, ThrottledEngine)
+    return name
+
+
 def execute(
     path: Path,
     output: Path,
@@ -100,6 +161,7 @@ def execute(
                 cwd=str(cwd or path.parent),
                 execution_timeout=timeout or CELL_TIMEOUT.get(profile, CELL_TIMEOUT["paper"]),
                 iopub_timeout=IOPUB_TIMEOUT,
+                engine_name=_engine_name(),
                 **extra,
             )
         except BaseException:

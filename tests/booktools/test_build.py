@@ -16,6 +16,7 @@ import time
 import types
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 
@@ -245,6 +246,29 @@ def test_bad_papermill_override_fails_first_cell(tiny, tmp_path):
         assert exc.value.ename == "ValueError" and message in exc.value.evalue
         assert not (tmp_path / "bad.ipynb").exists() and (tmp_path / "bad.failed.ipynb").exists()
         assert not (tmp_path / "quick" / "tiny.csv").exists()
+        kept = nbformat.read(tmp_path / "bad.failed.ipynb", as_version=4)
+        assert any(o.get("ename") == "ValueError" for c in kept.cells for o in c.get("outputs", [])), (
+            "the kept notebook lacks the error"
+        )
+
+
+@pytest.mark.slow
+def test_a_page_is_saved_while_it_runs_at_most_every_save_interval(tiny, tmp_path, monkeypatch):
+    """Papermill saves a running page's partial notebook at most every SAVE_EVERY_S seconds and at
+    its end, not at the start and end of every cell (each save serialises the whole notebook)."""
+    import papermill.engines as engines
+
+    from pruneplast.booktools import execution
+
+    saves = []
+    real = engines.write_ipynb
+    monkeypatch.setattr(engines, "write_ipynb", lambda nb, path: (saves.append(path), real(nb, path)))
+    booktools.execute(tiny, tmp_path / "ok.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    assert len(saves) == 1, f"{len(saves)} saves of a page that ran in less than {execution.SAVE_EVERY_S} s"
+    monkeypatch.setattr(execution, "SAVE_EVERY_S", 0.0)
+    saves.clear()
+    booktools.execute(tiny, tmp_path / "ok.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    assert len(saves) > 2 * len(nbformat.read(tmp_path / "ok.ipynb", as_version=4).cells) - 2
 
 
 def test_execution_waits_for_late_outputs_of_a_cell(tiny, tmp_path, monkeypatch):
