@@ -353,7 +353,7 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     the workers are up, and what it must end (the kernel, the worker processes, the temporary
     folder) is the same at any size; only the training before the workers start is shorter. The
     courses keep the quick profile's epochs, so the workers are still training when it arrives.
-    The workers are then watched until they have ended (at most 30 s), not for a fixed time.
+    The workers are then watched until they have ended (at most 10 s), not for a fixed time.
     """
     proc = _start(
         tmp_path, "05", tmp_path / "out", "-p", "workers", "2", "-p", "seeds", "[0]", "-p", "baseline_epochs", "1"
@@ -370,7 +370,7 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     assert proc.returncode == 143, err[-2000:]
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
     alive = _alive(workers)
-    deadline = time.time() + 30  # a worker that has not ended 30 s after its run has outlived it
+    deadline = time.time() + 10  # a worker that has not ended 10 s after its run has outlived it
     while alive and time.time() < deadline:
         time.sleep(0.1)
         alive = _alive(workers)

@@ -73,8 +73,14 @@ def _bare_page(title: str, code: str) -> str:
     )
 
 
-SLOW = "import time\ntime.sleep(120)"
 FAILS = "raise ValueError('this page fails')"
+# a cell that says it runs (a file running-<kernel pid> in the page's folder), then sleeps
+SLOW = "import os, time\nopen(f'running-{os.getpid()}', 'w').close()\ntime.sleep(120)"
+# a cell that fails once a SLOW cell beside it runs (or after two minutes)
+FAILS_BESIDE_SLOW = (
+    "import glob, time\nt0 = time.time()\nwhile not glob.glob('running-*') and time.time() - t0 < 120:\n"
+    "    time.sleep(0.1)\n" + FAILS
+)
 
 
 @pytest.fixture()
@@ -417,9 +423,10 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     build's SIGINT even where the build was started with SIGINT ignored, and is named in the
     error and in the timings; Ctrl-C ends every page and kernel.
 
-    The failing build and the interrupted one run pages whose content does not matter (a cell
-    that sleeps, a cell that raises; no imports); the interrupted build has only pages that sleep,
-    and is interrupted once both pages' kernels run, so every page it started is running then."""
+    The failing build and the interrupted one run bare pages (no imports): a cell that sleeps
+    and one that raises once the sleeping cell beside it runs, so the page it stops is executing
+    a cell then; the interrupted build has two sleeping pages only, and is interrupted once both
+    cells run, so every page it started is running then."""
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     mark = f"side-by-side-{os.getpid()}"
@@ -443,7 +450,7 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     fake = types.SimpleNamespace(CHAPTERS={"slow": taken, "bad": taken}, chapter=lambda name: taken)
     monkeypatch.setattr(booktools.book, "chapters", fake)
     (root / "book" / "slow.md").write_text(_bare_page("Slow", SLOW))
-    (root / "book" / "bad.md").write_text(_bare_page("Bad", FAILS))
+    (root / "book" / "bad.md").write_text(_bare_page("Bad", FAILS_BESIDE_SLOW))
     (root / "_toc.yml").write_text(toc.replace("book/tiny2\n", "book/tiny2\n  - file: book/slow\n  - file: book/bad\n"))
     # (built with SIGINT ignored, as in the background of a script, which the pages inherit: they
     # still stop on the SIGINT the build sends them, not only when it kills them a minute later)
@@ -456,7 +463,9 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     assert not (tmp_path / "b" / "exec" / "quick" / "book" / "slow.ipynb").exists()
     assert not _marked(mark), "a page's process or kernel outlived the build"
     # Ctrl-C of a side-by-side build (in a process of its own) of two slow pages, once both
-    # kernels run: every page and kernel ends
+    # cells run: every page and kernel ends
+    for f in (root / "book").glob("running-*"):
+        f.unlink()
     (root / "book" / "slow2.md").write_text(_bare_page("Slow two", SLOW))
     (root / "_toc.yml").write_text("format: jb-book\nroot: book/slow\nchapters:\n  - file: book/slow2\n")
     code = (  # SIGINT as at a terminal, even where these tests run with it ignored
@@ -466,10 +475,10 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     )
     build = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
-    while time.time() < deadline and build.poll() is None and len(_kernels(mark)) < 2:
+    while time.time() < deadline and build.poll() is None and len(list((root / "book").glob("running-*"))) < 2:
         time.sleep(0.2)
     assert build.poll() is None, build.communicate()[0][-2000:]
-    assert len(_kernels(mark)) == 2, "the two pages' kernels never ran side by side"
+    assert len(_kernels(mark)) == 2, "the two pages' cells never ran side by side"
     build.send_signal(signal.SIGINT)
     out = build.communicate(timeout=120)[0]
     assert build.returncode != 0 and "KeyboardInterrupt" in out, out[-2000:]
