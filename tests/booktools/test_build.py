@@ -423,18 +423,22 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     build's SIGINT even where the build was started with SIGINT ignored, and is named in the
     error and in the timings; Ctrl-C ends every page and kernel.
 
-    The failing build and the interrupted one run bare pages (no imports): a cell that sleeps
-    and one that raises once the sleeping cell beside it runs, so the page it stops is executing
-    a cell then; the interrupted build has two sleeping pages only, and is interrupted once both
-    cells run, so every page it started is running then."""
+    Every page is bare (a parameters cell and one cell, nothing imported that the check does not
+    need): the first writes a results file, the second checks its torch threads; the failing
+    build runs a cell that sleeps and one that raises once the sleeping cell beside it runs, so
+    the page it stops is executing a cell then; the interrupted build has two sleeping pages
+    only, and is interrupted once both cells run, so every page it started is running then."""
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     mark = f"side-by-side-{os.getpid()}"
     monkeypatch.setenv("PRUNEPLAST_TEST_MARK", mark)
-    threads = "import torch\nassert torch.get_num_threads() == 1, torch.get_num_threads()\n"
-    (root / "book" / "tiny2.md").write_text(
-        TINY.replace("# Tiny", "# Tiny two") + f"\n```{{code-cell}} ipython3\n{threads}```\n"
-    )
+    # the first page writes a results file (plainly: what it holds does not matter), the second
+    # checks its torch threads
+    writes = "import os, pathlib\nd = pathlib.Path(os.environ['PRUNEPLAST_RESULTS'], 'quick')\n"
+    writes += "d.mkdir(parents=True, exist_ok=True)\n(d / 'tiny.csv').write_text('x\\n1\\n')"
+    (root / "book" / "tiny.md").write_text(_bare_page("Tiny", writes))
+    threads = "import torch\nassert torch.get_num_threads() == 1, torch.get_num_threads()"
+    (root / "book" / "tiny2.md").write_text(_bare_page("Tiny two", threads))
     toc = "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n  - file: book/tiny2\n"
     (root / "_toc.yml").write_text(toc)
     with pytest.raises(ValueError, match="jobs"):
