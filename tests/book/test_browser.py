@@ -600,7 +600,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.1)  # Voila listens about 2 s after its start: poll often
     raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f} s")
 
 
