@@ -127,22 +127,21 @@ def test_devices_that_cannot_be_used_are_rejected():
 
 # --------------------------------------------------------------------------- papermill
 def _papermill(tmp_path, *params: str) -> subprocess.CompletedProcess:
+    """Chapter 1 converted to ``.ipynb`` (as ``jupytext --to ipynb`` writes it, in this process) and
+    run by papermill's own command line with ``params``; its kernel on one thread, as a page of a
+    side-by-side build (a test beside it has the other core; the thread count changes no check)."""
+    import jupytext
+
+    from pruneplast.booktools.book import SIDE_BY_SIDE_ENV
+
     nb = tmp_path / "ch.ipynb"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupytext",
-            "--to",
-            "ipynb",
-            "-o",
-            str(nb),
-            str(ROOT / "notebooks" / "01_model_and_task.md"),
-        ],
-        check=True,
-        capture_output=True,
+    jupytext.write(jupytext.read(ROOT / "notebooks" / "01_model_and_task.md"), nb)
+    env = dict(
+        os.environ,
+        **SIDE_BY_SIDE_ENV,
+        PRUNEPLAST_RESULTS=str(tmp_path / "results"),
+        PRUNEPLAST_CACHE=str(tmp_path / "cache"),
     )
-    env = dict(os.environ, PRUNEPLAST_RESULTS=str(tmp_path / "results"), PRUNEPLAST_CACHE=str(tmp_path / "cache"))
     return subprocess.run(
         [
             sys.executable,
@@ -313,8 +312,16 @@ def test_unusable_cache_folder_fails_before_running(tmp_path, monkeypatch, capsy
 
 # --------------------------------------------------------------------------- signals and concurrency
 def _start(tmp_path, chapter: str, out: Path, *extra: str) -> subprocess.Popen:
+    """``pruneplast run`` of ``chapter`` at the quick profile, its kernel on one torch thread as a
+    page of a side-by-side build (what a signal must end does not depend on the thread count)."""
+    from pruneplast.booktools.book import SIDE_BY_SIDE_ENV
+
     env = dict(
-        os.environ, PRUNEPLAST_CACHE=str(tmp_path / "cache"), TMPDIR=str(tmp_path / "tmp"), PRUNEPLAST_PROGRESS="0"
+        os.environ,
+        **SIDE_BY_SIDE_ENV,
+        PRUNEPLAST_CACHE=str(tmp_path / "cache"),
+        TMPDIR=str(tmp_path / "tmp"),
+        PRUNEPLAST_PROGRESS="0",
     )
     (tmp_path / "tmp").mkdir(exist_ok=True)
     return subprocess.Popen(
@@ -346,13 +353,12 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     the workers are up, and what it must end (the kernel, the worker processes, the temporary
     folder) is the same at any size; only the training before the workers start is shorter. The
     courses keep the quick profile's epochs, so the workers are still training when it arrives.
+    The workers are then watched until they have ended (at most 30 s), not for a fixed time.
     """
-    import psutil
-
     proc = _start(
         tmp_path, "05", tmp_path / "out", "-p", "workers", "2", "-p", "seeds", "[0]", "-p", "baseline_epochs", "1"
     )
-    workers = []
+    workers: list = []
     deadline = time.time() + 240
     while time.time() < deadline and not workers and proc.poll() is None:
         time.sleep(0.5)
@@ -363,17 +369,53 @@ def test_sigterm_ends_kernel_and_workers_and_leaves_no_temporary_folder(tmp_path
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err[-2000:]
     assert "terminated (SIGTERM)" in err and "Traceback" not in err
-    time.sleep(2.0)
-    alive = [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
+    alive = _alive(workers)
+    deadline = time.time() + 30  # a worker that has not ended 30 s after its run has outlived it
+    while alive and time.time() < deadline:
+        time.sleep(0.1)
+        alive = _alive(workers)
     assert not alive, f"worker processes outlived the run: {[w.pid for w in alive]}"
     assert list((tmp_path / "tmp").iterdir()) == [], "the run left temporary files behind"
     assert not (tmp_path / "out" / "05_treatments.ipynb").exists()
 
 
+def _alive(procs: list) -> list:
+    import psutil
+
+    alive = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def _kernel_running_torch(pid: int):
+    """The kernel that process ``pid`` started, once it has loaded torch (it is executing the
+    chapter's code, past its start-up); None before."""
+    import psutil
+
+    try:
+        kernels = [k for k in psutil.Process(pid).children(recursive=True) if "ipykernel" in " ".join(k.cmdline())]
+        return next((k for k in kernels if any("libtorch" in m.path for m in k.memory_maps())), None)
+    except psutil.Error:
+        return None
+
+
 @pytest.mark.slow
 def test_ctrl_c_prints_a_short_message(tmp_path):
+    """Ctrl-C while the chapter's code runs in its kernel: exit 130 and a few lines, no traceback.
+
+    The signal is sent as soon as the kernel has loaded torch (the chapter's first code cell is
+    running), not after a fixed wait."""
     proc = _start(tmp_path, "02", tmp_path / "out")
-    time.sleep(8.0)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and _kernel_running_torch(proc.pid) is None:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    assert _kernel_running_torch(proc.pid) is not None, "the chapter's kernel never loaded torch"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-2000:]

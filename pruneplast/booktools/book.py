@@ -397,7 +397,9 @@ def _stop_pages(procs: list[subprocess.Popen], signal) -> None:
 def page_main() -> None:
     """One page of a side-by-side build, in a process of its own (``sys.argv``: the task as JSON
     and the file to write its record, or its error, to). SIGTERM, and the death of the build
-    that started it, stop it as Ctrl-C does (its kernel ends, results files are put back)."""
+    that started it, stop it as Ctrl-C does (its kernel ends, results files are put back).
+    SIGINT, the build's request to stop, is heeded even where the build was started with it
+    ignored (in the background of a script), which its pages would otherwise inherit."""
     import signal
 
     from ..parallel import die_with_parent
@@ -405,6 +407,7 @@ def page_main() -> None:
     def interrupted(signum, frame):
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, interrupted)
     die_with_parent(signal.SIGINT)
     task, record_file = json.loads(sys.argv[1]), Path(sys.argv[2])

@@ -6,6 +6,7 @@ mostly kernel start-up); the chapters themselves are exercised in ``test_noteboo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -59,6 +60,21 @@ TINY = textwrap.dedent("""\
     print(save_results(df, "tiny", profile, {"sparsity": sparsity, "seeds": seeds}))
     ```
     """)
+
+
+def _bare_page(title: str, code: str) -> str:
+    """A page whose content does not matter: a parameters cell and ``code`` (no imports, so its
+    kernel only starts and runs ``code``)."""
+    head = TINY.split("# Tiny")[0]
+    return (
+        head
+        + f'# {title}\n\n```{{code-cell}} ipython3\n:tags: [parameters]\n\nprofile = "paper"\n```\n\n'
+        + (f"```{{code-cell}} ipython3\n{code}\n```\n")
+    )
+
+
+SLOW = "import time\ntime.sleep(120)"
+FAILS = "raise ValueError('this page fails')"
 
 
 @pytest.fixture()
@@ -325,14 +341,31 @@ def _tiny_project(tmp_path: Path) -> Path:
 
 @pytest.mark.slow
 def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys):
+    """A page is executed again exactly when its stamp no longer matches: after a results file of
+    its profile, the benchmark results or the notebook changed, and for another profile.
+
+    The first execution and that of the edited notebook are real (the second's page shows the
+    edit); the others, where the test is which pages the stamps send to execution and not what
+    an execution writes, go to a stand-in that writes the page as the last real execution did."""
+    from pruneplast.booktools import book
+
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     assert booktools.toc_files(root) == ["book/intro", "book/tiny"]
     first = booktools.execute_book("quick", tmp_path / "b", root)
     assert [r["executed"] for r in first] == [True]
-    assert (tmp_path / "b" / "exec" / "quick" / "book" / "tiny.ipynb").exists()
+    executed = tmp_path / "b" / "exec" / "quick" / "book" / "tiny.ipynb"
+    assert executed.exists()
     assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [False]
     assert "up to date" in capsys.readouterr().out
+    real, ran = book.execute, []
+
+    def stand_in(src, out, params, **kw):
+        ran.append((Path(src).name, params["profile"]))
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_bytes(executed.read_bytes())
+
+    monkeypatch.setattr(book, "execute", stand_in)
     # a results file of the profile changed: a non-chapter page that may read it re-executes
     (tmp_path / "res" / "quick" / "other.csv").write_text("x\n1\n")
     assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [True]
@@ -340,10 +373,16 @@ def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys
     (root / "benchmarks").mkdir()
     (root / "benchmarks" / "results.json").write_text("{}")
     assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [True]
-    # an edited notebook re-executes; so does another profile
+    assert ran == [("tiny.md", "quick")] * 2
+    # an edited notebook re-executes (for real: the page shows the edit); so does another profile
+    monkeypatch.setattr(book, "execute", real)
     (root / "book" / "tiny.md").write_text(TINY.replace("# Tiny", "# Tiny, edited"))
     assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [True]
+    assert "# Tiny, edited" in executed.read_text()
+    monkeypatch.setattr(book, "execute", stand_in)
     assert [r["executed"] for r in booktools.execute_book("paper", tmp_path / "b", root)] == [True]
+    assert ran[-1] == ("tiny.md", "paper")
+    assert [r["executed"] for r in booktools.execute_book("quick", tmp_path / "b", root)] == [False]
     stage = booktools.stage_book("quick", tmp_path / "b", root)
     assert (stage / "book" / "tiny.ipynb").exists() and not (stage / "book" / "tiny.md").exists()
     assert (stage / "book" / "intro.md").exists() and (stage / "_toc.yml").exists()
@@ -351,11 +390,12 @@ def test_execute_book_skips_only_on_matching_stamp(tmp_path, monkeypatch, capsys
 
 @pytest.mark.slow
 def test_a_build_that_stops_keeps_the_timings_it_measured(tmp_path, monkeypatch):
+    """The page before the failing one is measured and kept in the timings file; what either page
+    holds does not matter here (bare pages: the one a statement, the other a raise)."""
     root = _tiny_project(tmp_path)
+    (root / "book" / "tiny.md").write_text(_bare_page("Tiny", "x = 1"))
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
-    (root / "book" / "bad.md").write_text(
-        TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\nraise ValueError('this page fails')\n```\n"
-    )
+    (root / "book" / "bad.md").write_text(_bare_page("Bad", FAILS))
     (root / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/tiny\n  - file: book/bad\n"
     )
@@ -373,8 +413,13 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     records in toc order; pages that are not chapters side by side, then checked again one at a
     time (the second's stamp covers the first's results file, so it is executed again where it
     started before that file was written, and a second build finds every stamp matching); a
-    failing page stops the page beside it (its kernel ends, nothing is written for it) and is
-    named in the error and in the timings; Ctrl-C ends every page and kernel."""
+    failing page stops the page beside it (its kernel ends, nothing is written for it), on the
+    build's SIGINT even where the build was started with SIGINT ignored, and is named in the
+    error and in the timings; Ctrl-C ends every page and kernel.
+
+    The failing build and the interrupted one run pages whose content does not matter (a cell
+    that sleeps, a cell that raises; no imports); the interrupted build has only pages that sleep,
+    and is interrupted once both pages' kernels run, so every page it started is running then."""
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     mark = f"side-by-side-{os.getpid()}"
@@ -397,36 +442,65 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     taken = types.SimpleNamespace(reuses=())
     fake = types.SimpleNamespace(CHAPTERS={"slow": taken, "bad": taken}, chapter=lambda name: taken)
     monkeypatch.setattr(booktools.book, "chapters", fake)
-    (root / "book" / "slow.md").write_text(
-        TINY.replace("# Tiny", "# Slow") + "\n```{code-cell} ipython3\nimport time\ntime.sleep(120)\n```\n"
-    )
-    (root / "book" / "bad.md").write_text(
-        TINY.replace("# Tiny", "# Bad") + "\n```{code-cell} ipython3\nraise ValueError('this page fails')\n```\n"
-    )
+    (root / "book" / "slow.md").write_text(_bare_page("Slow", SLOW))
+    (root / "book" / "bad.md").write_text(_bare_page("Bad", FAILS))
     (root / "_toc.yml").write_text(toc.replace("book/tiny2\n", "book/tiny2\n  - file: book/slow\n  - file: book/bad\n"))
+    # (built with SIGINT ignored, as in the background of a script, which the pages inherit: they
+    # still stop on the SIGINT the build sends them, not only when it kills them a minute later)
     t0 = time.perf_counter()
-    with pytest.raises(booktools.PageFailed, match="this page fails") as exc:
+    with pytest.raises(booktools.PageFailed, match="this page fails") as exc, _sigint_ignored():
         booktools.execute_book("quick", tmp_path / "b", root, jobs=2)
-    assert exc.value.page == "book/bad" and time.perf_counter() - t0 < 100, "the slow page was not stopped"
+    assert exc.value.page == "book/bad" and time.perf_counter() - t0 < 55, "the slow page was not stopped"
     rec = json.loads((tmp_path / "b" / "timings-quick.json").read_text())
     assert rec["failed_page"] == "book/bad" and rec["complete"] is False
     assert not (tmp_path / "b" / "exec" / "quick" / "book" / "slow.ipynb").exists()
     assert not _marked(mark), "a page's process or kernel outlived the build"
-    # Ctrl-C of a side-by-side build (in a process of its own): every page and kernel ends
-    code = (
+    # Ctrl-C of a side-by-side build (in a process of its own) of two slow pages, once both
+    # kernels run: every page and kernel ends
+    (root / "book" / "slow2.md").write_text(_bare_page("Slow two", SLOW))
+    (root / "_toc.yml").write_text("format: jb-book\nroot: book/slow\nchapters:\n  - file: book/slow2\n")
+    code = (  # SIGINT as at a terminal, even where these tests run with it ignored
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from pathlib import Path; from pruneplast import booktools\n"
         f"booktools.execute_book('quick', Path({str(tmp_path / 'c')!r}), Path({str(root)!r}), jobs=2)\n"
     )
     build = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 240
-    while time.time() < deadline and not [p for p in _marked(mark) if "ipykernel" in " ".join(p.cmdline())]:
-        time.sleep(0.5)
+    while time.time() < deadline and build.poll() is None and len(_kernels(mark)) < 2:
+        time.sleep(0.2)
     assert build.poll() is None, build.communicate()[0][-2000:]
+    assert len(_kernels(mark)) == 2, "the two pages' kernels never ran side by side"
     build.send_signal(signal.SIGINT)
     out = build.communicate(timeout=120)[0]
     assert build.returncode != 0 and "KeyboardInterrupt" in out, out[-2000:]
-    time.sleep(1.0)
+    deadline = time.time() + 5  # a process still there 5 s after the build ended has outlived it
+    while _marked(mark) and time.time() < deadline:
+        time.sleep(0.1)
     assert not _marked(mark), f"processes outlived an interrupted build: {[p.cmdline() for p in _marked(mark)]}"
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    """SIGINT ignored in this process (and so in the processes it starts) for the block."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _kernels(mark: str) -> list:
+    """The kernels among the processes :func:`_marked` with ``mark``."""
+    import psutil
+
+    found = []
+    for p in _marked(mark):
+        try:
+            if "ipykernel" in " ".join(p.cmdline()):
+                found.append(p)
+        except psutil.Error:  # it ended meanwhile
+            pass
+    return found
 
 
 def _marked(mark: str) -> list:
@@ -532,8 +606,9 @@ def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
     """A process killed while rewriting its results: the results file is always whole.
 
     Each writer rewrites the same results in a loop; after its first complete write it is killed
-    at one of several moments, most of them in the middle of a rewrite. The writers run side by
-    side, each in its own results folder.
+    at one of several moments, most of them in the middle of a rewrite. The writers start side by
+    side, each in its own results folder, and each waits after its first write until the test
+    lets it rewrite, so it loops only for its own moment (not while the others are checked).
     """
     n = 200_000
     code = textwrap.dedent(f"""
@@ -542,20 +617,31 @@ def test_killed_writer_never_leaves_a_partial_results_file(tmp_path):
         from pruneplast.results import save_results
         df = pd.DataFrame({{"experiment": "e", "condition": "c", "seed": range({n}), "metric": "m",
                            "value": [i * 0.5 for i in range({n})]}})
+        save_results(df, "nb", "quick", {{}}, root=sys.argv[1])
+        print("written", flush=True)
+        sys.stdin.readline()
         while True:
             save_results(df, "nb", "quick", {{}}, root=sys.argv[1])
-            print("written", flush=True)
         """)
     delays = (0.0, 0.03, 0.1, 0.25)
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"w{k}")], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / f"w{k}")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for k in range(len(delays))
     ]
-    for k, (proc, delay) in enumerate(zip(procs, delays)):
+    for proc in procs:  # every writer's first complete write
         assert proc.stdout.readline().strip() == "written"
+    for k, (proc, delay) in enumerate(zip(procs, delays)):
+        proc.stdin.write("rewrite\n")  # a writer rewrites in a loop only from here to its kill
+        proc.stdin.flush()
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stdin.close()
         proc.stdout.close()
         csv = tmp_path / f"w{k}" / "quick" / "nb.csv"
         df = pd.read_csv(csv)
