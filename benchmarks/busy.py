@@ -42,9 +42,13 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
-def phase(workers: int, seeds, epochs: int, n_train: int, n_test: int = 1000) -> dict:
+#: The sparsity sweep's levels in the phase: unpruned, and two levels on the cliff.
+LEVELS = (0.0, 0.9, 0.95)
+
+
+def phase(workers: int, seeds, epochs: int, n_train: int, n_test: int = 1000, levels=LEVELS) -> dict:
     """Chapter 2's schemes at a small size, with fresh baselines (an empty cache of their own);
-    ``n_test`` samples in each test set."""
+    ``n_test`` samples in each test set, the sparsity sweep at ``levels``."""
     task = {"n_train": n_train, "n_standard": n_test, "n_clean": n_test}
     runs = {s: RunConfig(seeds=tuple(seeds), progress=False, task=TaskConfig(**task, data_sets=s)) for s in SCHEMES}
     before = os.environ.get("PRUNEPLAST_CACHE")
@@ -57,7 +61,7 @@ def phase(workers: int, seeds, epochs: int, n_train: int, n_test: int = 1000) ->
                 NetworkConfig(),
                 PruneConfig(sparsity=0.95),
                 consolidation=TrainConfig(epochs=epochs, lr=5e-4),
-                levels=(0.0, 0.9, 0.95),
+                levels=levels,
                 workers=workers,
             )
         finally:
@@ -78,7 +82,7 @@ def _same(a: dict, b: dict) -> bool:
 
 
 def bench_busy(
-    epochs: int = 1, n_train: int = 12_000, seeds=(0, 1), trials: int = 2, n_test: int = 1000
+    epochs: int = 1, n_train: int = 12_000, seeds=(0, 1), trials: int = 2, n_test: int = 1000, levels=LEVELS
 ) -> dict | None:
     """The ``busy`` row: one two-thread process against two one-thread workers, quiet and busy.
 
@@ -103,7 +107,7 @@ def bench_busy(
                 try:
                     for w in (1, 2):
                         t = time.perf_counter()
-                        results[(busy, w)] = phase(w, seeds, epochs, n_train, n_test)
+                        results[(busy, w)] = phase(w, seeds, epochs, n_train, n_test, levels)
                         times[(busy, w)] = min(times.get((busy, w), math.inf), time.perf_counter() - t)
                 finally:
                     if spin is not None:

@@ -235,7 +235,7 @@ def bench_fused_step(
 
 
 def bench_train(
-    counts, sparsities, steps: int, trials: int, limit: float, short_steps: int = SHORT_STEPS
+    counts, sparsities, steps: int, trials: int, limit: float, short_steps: int = SHORT_STEPS, matmul_n: int = 3072
 ) -> list[dict]:
     """Engine step vs reference, per replica count and sparsity.
 
@@ -245,14 +245,14 @@ def bench_train(
     in the book. The engine is also timed on a ``short_steps`` phase, whose set-up weighs
     ``steps / short_steps`` times more per step (``engine_short_*``: what a 16-step run reports).
 
-    A 3072 square product is timed in the same rounds as the variants (interleaved), and
-    each row's fraction of the limit is taken against the larger of that interleaved rate and
-    ``limit`` (the rate at the start of the run): the machine's speed drifts between minutes, and
-    the larger limit gives the smaller, more conservative fraction.
+    A square product of side ``matmul_n`` (3072) is timed in the same rounds as the variants
+    (interleaved), and each row's fraction of the limit is taken against the larger of that
+    interleaved rate and ``limit`` (the rate at the start of the run): the machine's speed drifts
+    between minutes, and the larger limit gives the smaller, more conservative fraction.
     """
     task = TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100)
     short = TaskConfig(n_train=short_steps * BATCH, n_standard=100, n_clean=100)
-    n = 3072
+    n = matmul_n
     a, b = torch.randn(n, n), torch.randn(n, n)
     rows = []
     for s in sparsities:

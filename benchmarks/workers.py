@@ -28,17 +28,18 @@ def _ratio(x: float | None) -> str:
     return "not measured (start-up timed longer than the run)" if x is None else f"{x:.2f}x"
 
 
-def one_process_vs_workers(run, workers: int) -> tuple[dict, dict]:
-    """Time ``run(1)`` and ``run(workers)`` interleaved (best of two each) and the workers' start-up.
+def one_process_vs_workers(run, workers: int, trials: int = 2) -> tuple[dict, dict]:
+    """Time ``run(1)`` and ``run(workers)`` interleaved (best of ``trials`` each) and the workers'
+    start-up (best of as many).
 
     Returns (the timing fields of a benchmark row, {1: run(1), workers: run(workers)} of the last trials).
     """
     times, out = {}, {}
-    for w in (1, workers, 1, workers):
+    for w in (1, workers) * trials:
         t = time.perf_counter()
         out[w] = run(w)
         times[w] = min(times.get(w, math.inf), time.perf_counter() - t)
-    startup = worker_startup(workers)
+    startup = worker_startup(workers, trials)
     # The start-up is timed apart from the runs, so on a busy machine it can come out longer than the
     # run that includes it; then the ratio without it is not measured (None) rather than made up.
     after = times[1] / (times[workers] - startup) if times[workers] > startup else None
@@ -52,15 +53,16 @@ def one_process_vs_workers(run, workers: int) -> tuple[dict, dict]:
     }, out
 
 
-def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
+def bench_maintenance_workers(epochs: int, m: int = 10, trials: int = 2) -> dict | None:
     """Chapter 6's maintenance of all three treatments in one process and in one worker per core.
 
     The same networks as :func:`bench_maintenance`, ``epochs`` epochs at lr 1e-6 through
     :func:`pruneplast.protocols.longitudinal.maintain` with ``workers=1`` (one ensemble after the
     other, every core on each) and ``workers=0`` (one process per core, the ketamine-like ensemble
-    split between them). Wall times include starting the worker processes. The floating-point
-    change is the largest weight difference between the two after an lr-1e-3 run of the same
-    length (an lr that moves the weights). None on a single core.
+    split between them), each timed best of ``trials`` (:func:`one_process_vs_workers`). Wall
+    times include starting the worker processes. The floating-point change is the largest weight
+    difference between the two after an lr-1e-3 run of the same length (an lr that moves the
+    weights). None on a single core.
     """
     workers = parallel.usable_cores()
     if workers < 2:
@@ -76,6 +78,7 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
     timing, _ = one_process_vs_workers(
         lambda w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-6), workers=w),
         workers,
+        trials,
     )
     fast = {
         w: longitudinal.maintain(states, data, MaintenanceConfig(durations=(epochs,), lr=1e-3), workers=w)[0][epochs]
@@ -93,15 +96,15 @@ def bench_maintenance_workers(epochs: int, m: int = 10) -> dict | None:
     return row
 
 
-def bench_treatment_workers(epochs: dict, m: int = 10) -> dict | None:
+def bench_treatment_workers(epochs: dict, m: int = 10, trials: int = 2) -> dict | None:
     """Chapter 5's treatment courses in one process and in one worker per core.
 
     ``treatments.treat`` on M 95%-pruned initialisations (the pruned state's shape), every treatment
     with the given epochs (the SSRI-like schedule compressed to its course), ``workers=1`` against
     ``workers=0``; the ketamine-like ensemble (47.5% sparse after regrowth) and the noisy SSRI-like
-    one are split between the processes. Wall times include the regrowth scores (in the calling
-    process) and starting the workers; the floating-point change is the largest weight difference
-    per treatment between the two. None on a single core.
+    one are split between the processes; each timed best of ``trials``. Wall times include the
+    regrowth scores (in the calling process) and starting the workers; the floating-point change
+    is the largest weight difference per treatment between the two. None on a single core.
     """
     workers = parallel.usable_cores()
     if workers < 2:
@@ -109,7 +112,7 @@ def bench_treatment_workers(epochs: dict, m: int = 10) -> dict | None:
         return None
     net, data = replicas(m, 0.95, TaskConfig(n_train=EPOCH_STEPS * BATCH, n_standard=100, n_clean=100))
     cfgs = treatments.configs(epochs=epochs)
-    timing, states = one_process_vs_workers(lambda w: treatments.treat(net, data, cfgs, workers=w), workers)
+    timing, states = one_process_vs_workers(lambda w: treatments.treat(net, data, cfgs, workers=w), workers, trials)
     diff = {n: max_weight_diff(states[1][n], states[workers][n]) for n in cfgs}
     row = {"replicas": m, "epochs": dict(epochs), **timing, "max_abs_diff": diff}
     print(

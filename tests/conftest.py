@@ -160,13 +160,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen:
+def _start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         args,
         stdout=open(log, "w"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"},
     )
 
 
@@ -181,9 +181,10 @@ def stop_process(proc: subprocess.Popen) -> None:
             proc.wait(timeout=10)
 
 
-def start_dask_cluster(logs: Path, workers: int = 2) -> tuple[str, list[subprocess.Popen]]:
+def start_dask_cluster(logs: Path, workers: int = 2, cache: Path | None = None) -> tuple[str, list[subprocess.Popen]]:
     """A scheduler and ``workers`` one-thread workers as separate processes (the ``dask scheduler``
-    and ``dask worker`` commands) on 127.0.0.1: (address, [scheduler, worker, ...]), workers up."""
+    and ``dask worker`` commands) on 127.0.0.1: (address, [scheduler, worker, ...]), workers up.
+    ``cache``: the workers' engine cache (``$PRUNEPLAST_CACHE``; default this process's)."""
     from distributed import Client
 
     dask = str(Path(sys.executable).with_name("dask"))
@@ -201,6 +202,7 @@ def start_dask_cluster(logs: Path, workers: int = 2) -> tuple[str, list[subproce
                     [dask, "worker", address, "--nworkers", "1", "--nthreads", "1", "--host", "127.0.0.1"]
                     + ["--no-dashboard", "--name", f"w{k}"],
                     logs / f"worker{k}.log",
+                    None if cache is None else {"PRUNEPLAST_CACHE": str(cache)},
                 )
             )
         with Client(address, timeout="60s") as c:
@@ -214,8 +216,11 @@ def start_dask_cluster(logs: Path, workers: int = 2) -> tuple[str, list[subproce
 
 @pytest.fixture(scope="session")
 def dask_scheduler(tmp_path_factory):
-    """The address of a scheduler with two one-thread workers, separate processes on 127.0.0.1."""
-    address, procs = start_dask_cluster(tmp_path_factory.mktemp("dask"), workers=2)
+    """The address of a scheduler with two one-thread workers, separate processes on 127.0.0.1,
+    started once per test process for every test that takes it. The workers' engine cache is a
+    folder of their own, empty when they start (never the project's, nor a test's)."""
+    logs = tmp_path_factory.mktemp("dask")
+    address, procs = start_dask_cluster(logs, workers=2, cache=logs / "worker-cache")
     yield address
     for p in procs:
         stop_process(p)

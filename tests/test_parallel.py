@@ -69,6 +69,7 @@ def test_jobs_on_a_dask_cluster_come_back_in_job_order(dask_scheduler):
     assert parallel.resolve_workers(3, "cpu", dask_scheduler) == 3
 
 
+@pytest.mark.slow
 def test_a_jobs_error_on_a_dask_cluster_is_raised_in_the_caller(dask_scheduler):
     with pytest.raises(ValueError, match="math domain error"):
         parallel.run_jobs(math.sqrt, [(4.0,), (-1.0,)], workers=1, scheduler=dask_scheduler)

@@ -132,12 +132,15 @@ def test_the_cli_refuses_a_grid_that_is_not_a_list(capsys):
 
 @pytest.mark.slow
 def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path):
-    """A worker (and its kernel) killed while cells run: the sweep still finishes every cell.
+    """A worker (and its kernel) killed while cells run: the sweep still finishes every cell, the
+    lost one run again on the other worker.
 
-    The worker is killed as soon as the first cell's attempt folder exists, which a cell writes
-    before its kernel starts; a cell then lasts its kernel's start-up plus a pause of one second,
-    so both workers are in a cell when the kill comes (a longer pause would only make each of the
-    cells the surviving worker reruns take longer).
+    The worker is killed as soon as two cells' attempt folders exist, which a cell writes before
+    its kernel starts: each worker runs one cell at a time, so both are then in a cell, and the
+    killed one's lasts at least its kernel's start-up after its folder appeared (a kernel process
+    and its imports: far longer than the 50 ms within which the kill comes). The cells' pause,
+    0.2 s (a fixed value), adds to that; a longer one would only make each of the cells the
+    surviving worker runs one after the other take longer.
     """
     address, procs = start_dask_cluster(tmp_path, workers=2)
     try:
@@ -146,19 +149,22 @@ def test_a_separately_started_scheduler_survives_a_killed_worker(page, tmp_path)
         result: dict = {}
         thread = threading.Thread(
             target=lambda: result.update(
-                sweep.run(page, grid, "quick", out, scheduler=address, fixed={"pause": 1.0}, progress=False)
+                sweep.run(page, grid, "quick", out, scheduler=address, fixed={"pause": 0.2}, progress=False)
             )
         )
         thread.start()
-        # kill one worker (and its kernel) while cells are running
+        # kill one worker (and its kernel) once both workers are in a cell
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not list(out.glob("cells/*/attempt-*")):
-            time.sleep(0.2)
+        while time.monotonic() < deadline and len(list(out.glob("cells/*/attempt-*"))) < 2 and thread.is_alive():
+            time.sleep(0.05)
+        assert len(list(out.glob("cells/*/attempt-*"))) >= 2, "the two workers did not both start a cell"
         os.killpg(procs[1].pid, signal.SIGKILL)
         thread.join(timeout=300)
         assert not thread.is_alive(), "the sweep did not finish after a worker was killed"
         df = _table_ok(result, 4)
         assert df["cell"].nunique() == 4
+        attempts = [len(list(c.glob("attempt-*"))) for c in (out / "cells").iterdir()]
+        assert sorted(attempts) == [1, 1, 1, 2]  # the killed worker's cell, and only it, ran again
     finally:
         for p in procs:
             stop_process(p)

@@ -225,21 +225,22 @@ def test_results_are_tidy_and_savable(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkeypatch):
+def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkeypatch, dask_scheduler):
     """One thread per cell: the executor does not change a number (same machine), nor does splitting
-    the long chronic regimen by cycles (split in ``tiny_run`` and on Dask, whole here)."""
-    from distributed import LocalCluster
+    the long chronic regimen by cycles (split in ``tiny_run`` and on Dask, whole here).
 
+    The Dask cluster is the tests' shared one (a scheduler and two one-thread workers, separate
+    processes on 127.0.0.1, :func:`conftest.dask_scheduler`): its workers' engine cache is theirs,
+    not this process's, so they compute every state afresh and the cells are assembled and saved
+    here, as on a cluster that does not share this machine's cache."""
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))  # nothing cached: every cell recomputed
     cells = CELLS[:2]
     want = _numbers(tiny_run[tiny_run.setting.isin([c.name for c in cells])])
     local = atlas.run(cells, TINY, workers=2, progress=False)
     pd.testing.assert_frame_equal(_numbers(local), want)
     assert not local["cached"].any() and (local["cell_seconds"] > 0).all()
-    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "dask-cache"))  # the workers compute afresh
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:  # fmt: skip
-        on_dask = atlas.run(cells, TINY, scheduler=cluster.scheduler_address, progress=False, part_minutes=SPLIT)
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "dask-cache"))  # the cells assembled afresh
+    on_dask = atlas.run(cells, TINY, scheduler=dask_scheduler, progress=False, part_minutes=SPLIT)
     pd.testing.assert_frame_equal(_numbers(on_dask), want)
     assert not on_dask["cached"].any() and (tmp_path / "dask-cache" / "atlas").is_dir()
 

@@ -1,11 +1,23 @@
 """The book and the explorer app, tested as a reader would: in a real (headless) Chromium.
 
 * :func:`test_every_page_of_the_book` serves the built quick book from a local HTTP server on
-  127.0.0.1, opens every page, and fails on JavaScript console errors, uncaught exceptions,
-  failed requests, requests leaving this machine (the book must work offline), broken images
-  and broken internal links (missing page or missing anchor). On the explorer page it drags the
-  sparsity slider and checks that the displayed result changes, with no kernel. A full-page
-  screenshot of every page goes to ``_build/screenshots/``.
+  127.0.0.1 and opens every page twice.
+
+  - At desktop width (1280 px), once the page has loaded, MathJax has typeset it and its requests
+    have settled, it fails on JavaScript console errors, uncaught exceptions, failed requests,
+    requests leaving this machine (the book must work offline), broken images, broken internal
+    links (missing page or missing anchor), what a reader must not see (:func:`content_problems`,
+    :func:`reader_problems`) and figures or tables without a caption or wider than the text. On
+    the explorer page it drags the sparsity slider and checks that the displayed result changes,
+    with no kernel. It captures the whole of every page, ``_build/screenshots/<page>.jpg``, and
+    the explorer before and after the drag, ``explorer-before-slider.png`` and
+    ``explorer-after-slider.png`` (the window only).
+  - At phone width (390 px, a mobile viewport), once the page has loaded, MathJax has typeset it
+    and its images are in, it fails on a page wider than the screen (scrolling sideways), and
+    captures the whole of every page, ``_build/screenshots/phone/<page>.jpg``.
+
+  Full pages are JPEG (quality 80, :data:`FULL_PAGE_SHOT`): text stays readable at about 60 % of
+  a PNG's processor time.
 * :func:`test_voila_app_recomputes` starts the explorer as a Voila app on a free local port,
   changes a widget and checks that a recomputed result appears, then stops the server.
 
@@ -111,30 +123,32 @@ def _pages(html: Path) -> list[str]:
 
 
 def _shot_name(rel: str) -> str:
-    return rel.removesuffix(".html").replace("/", "__") + ".png"
+    return rel.removesuffix(".html").replace("/", "__") + ".jpg"
+
+
+#: A screenshot of a whole page (up to 38000 pixels tall at phone width): JPEG at this quality
+#: keeps the text readable and costs about 60 % of the processor time of a PNG.
+FULL_PAGE_SHOT = {"full_page": True, "type": "jpeg", "quality": 80}
+
+
+def _full_page_shot(page, path: Path) -> None:
+    """Capture the whole of ``page`` in ``path`` (:data:`FULL_PAGE_SHOT`); the same page's PNG of
+    an earlier version of this test goes, so the folder shows no stale picture of it."""
+    page.screenshot(path=str(path), **FULL_PAGE_SHOT)
+    path.with_suffix(".png").unlink(missing_ok=True)
 
 
 # --------------------------------------------------------------------------- page checks
 class PageWatch:
-    """Console errors, uncaught exceptions, failed requests and off-machine requests of a page."""
+    """Console errors, uncaught exceptions, failed requests and off-machine requests of a page.
+
+    It listens from its creation until :meth:`detach`, so one page object can visit page after
+    page with a new watch for each visit (see :func:`_visit`).
+    """
 
     def __init__(self, page, allowed_host: str = "127.0.0.1"):
         self.errors: list[str] = []
         self.external: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
-        page.on(
-            "requestfailed",
-            lambda r: (
-                None if _font_probe(r.url, r.failure) else self.errors.append(f"request failed: {r.url} ({r.failure})")
-            ),
-        )
-        page.on(
-            "response",
-            lambda r: (
-                self.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 and not _browser_own(r.url) else None
-            ),
-        )
         self._pending: set = set()  # requests started and not yet finished or failed
 
         def on_request(r):
@@ -143,9 +157,37 @@ class PageWatch:
             if r.url.startswith(("http://", "https://", "ws://", "wss://")) and host != allowed_host:
                 self.external.append(r.url)
 
-        page.on("request", on_request)
-        page.on("requestfinished", lambda r: self._pending.discard(r))
-        page.on("requestfailed", lambda r: self._pending.discard(r))
+        self._page = page
+        self._listeners = [
+            ("console", self._console),
+            ("pageerror", lambda e: self.errors.append(f"uncaught: {e}")),
+            (
+                "requestfailed",
+                lambda r: (
+                    None
+                    if _font_probe(r.url, r.failure)
+                    else self.errors.append(f"request failed: {r.url} ({r.failure})")
+                ),
+            ),
+            (
+                "response",
+                lambda r: (
+                    self.errors.append(f"HTTP {r.status}: {r.url}")
+                    if r.status >= 400 and not _browser_own(r.url)
+                    else None
+                ),
+            ),
+            ("request", on_request),
+            ("requestfinished", lambda r: self._pending.discard(r)),
+            ("requestfailed", lambda r: self._pending.discard(r)),
+        ]
+        for event, listener in self._listeners:
+            page.on(event, listener)
+
+    def detach(self) -> None:
+        """Stop listening (what was recorded stays)."""
+        for event, listener in self._listeners:
+            self._page.remove_listener(event, listener)
 
     def _console(self, m) -> None:
         if m.type != "error":
@@ -175,12 +217,44 @@ def _browser_own(url: str) -> bool:
     return urllib.parse.urlsplit(url).path.endswith("/favicon.ico")
 
 
-def _settle(page, watch: PageWatch, quiet_ms: int = 500, timeout_ms: int = 10000) -> None:
+#: The ``content`` of a page's ``<meta http-equiv="refresh">`` (the book's ``index.html`` is one), or null.
+REFRESH_JS = """() => { const m = document.querySelector('meta[http-equiv="refresh" i]');
+  return m ? m.content : null; }"""
+#: Resolves once MathJax 2 has typeset the page and loaded the fonts it needs (its startup's
+#: ``End`` signal, replayed to a hook registered later), at once on a page without MathJax.
+MATHJAX_DONE_JS = """() => new Promise(done => {
+  if (!window.MathJax || !window.MathJax.Hub) { done('no MathJax'); return; }
+  window.MathJax.Hub.Register.StartupHook('End', () => done('typeset'));
+})"""
+
+
+def _visit(page, url: str, timeout_ms: int = 60000) -> None:
+    """Open ``url`` in ``page`` and wait until it is the page a reader sees: loaded, a
+    ``<meta http-equiv="refresh">`` followed to its target (and that loaded), MathJax done.
+
+    ``page`` may have shown another page before: one page object (one renderer process) visiting
+    every page of the book costs about a third of the processor time of a new page object per page.
+    """
+    page.goto(url, wait_until="load", timeout=timeout_ms)
+    try:
+        refresh = page.evaluate(REFRESH_JS)
+    except Exception:  # the refresh navigated away while we asked: it is under way
+        refresh = ""
+    if refresh is not None:
+        page.wait_for_url(lambda u: u != url, wait_until="load", timeout=timeout_ms)
+        page.wait_for_load_state("load", timeout=timeout_ms)
+    page.wait_for_function(MATHJAX_DONE_JS, timeout=timeout_ms)
+
+
+def _settle(page, watch: PageWatch, quiet_ms: int = 200, timeout_ms: int = 10000) -> None:
     """Wait until none of the page's requests has been in flight for ``quiet_ms`` (at most ``timeout_ms``).
 
     The requests are counted by ``watch`` (started minus finished or failed). Playwright's own
     "networkidle" state is not used: Chromium never reports it on some of the book's pages although
-    every request has finished, so each such page would cost the full timeout.
+    every request has finished, so each such page would cost the full timeout. The requests a page
+    makes after its load event are MathJax's (its fonts), and :func:`_visit` has waited for
+    MathJax to finish already, so a short quiet time suffices: it catches what a script still
+    starts once the page is otherwise done.
     """
     end = time.monotonic() + timeout_ms / 1000
     quiet_since = None
@@ -299,7 +373,16 @@ def _check_explorer(page, shots: Path) -> list[str]:
     options = menu.locator("option").all_inner_texts()
     if len(options) > 1:
         menu.select_option(label=options[-1])
-        page.wait_for_timeout(300)
+        try:  # the caption names the treatment once the explorer has switched (at most 10 s)
+            page.wait_for_function(
+                "(t) => { const e = Array.from(document.querySelectorAll("
+                "'.pruneplast-static-explorer .explorer-caption')).find(x => x.offsetParent !== null); "
+                "return e && e.innerText.includes(t); }",
+                arg=options[-1],
+                timeout=10000,
+            )
+        except Exception:
+            pass  # reported below with the caption it shows
         cap = _visible_caption(page)
         if options[-1] not in cap:
             problems.append(f"treatment {options[-1]!r} chosen but the caption reads {cap!r}")
@@ -418,6 +501,14 @@ def test_content_problems_finds_what_it_should():
 
 @pytest.mark.slow
 def test_every_page_of_the_book(browser, book_server):
+    """Every page at desktop width (1280 x 900), then every page at phone width (390 x 844, a
+    mobile viewport): see the module's docstring for what each pass checks and captures.
+
+    Each pass uses one page object for all its visits (:func:`_visit`); at desktop width a new
+    :class:`PageWatch` watches each visit, from before the page opens until its checks are done,
+    and the page is left (for ``about:blank``) before the next watch starts, so a page's errors
+    are its own.
+    """
     html, base = book_server
     pages = _pages(html)
     assert "index.html" in pages and any("explorer" in p for p in pages), (
@@ -427,12 +518,12 @@ def test_every_page_of_the_book(browser, book_server):
     failures: dict[str, list[str]] = {}
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
+        page = context.new_page()
         for rel in pages:
-            page = context.new_page()
             watch = PageWatch(page)
             problems: list[str] = []
             try:
-                page.goto(base + rel, wait_until="load", timeout=60000)
+                _visit(page, base + rel)
                 _settle(page, watch)
                 _wait_images(page)
                 if "explorer" in rel:
@@ -442,38 +533,43 @@ def test_every_page_of_the_book(browser, book_server):
                 profile = meta.get_attribute("content") if meta.count() else None
                 if profile is None:
                     problems.append("no pruneplast-profile meta tag (the book was not built by `pruneplast book`)")
+                body = page.inner_text("body")
                 problems += content_problems(
-                    page.inner_text("body"),
+                    body,
                     None if profile == "paper" else QUICK_BANNER.replace("quick", profile or "quick"),
                     check_stray=rel not in DOCUMENTS_BAD_INPUT,
                 )
                 # the faults page quotes commands and parameter names as typed: only machine paths count there
                 reader = "" if rel in DOCUMENTS_BAD_INPUT else page.evaluate(READER_TEXT_JS)
-                problems += reader_problems(reader, page.inner_text("body"))
+                problems += reader_problems(reader, body)
                 layout = page.evaluate(LAYOUT_JS)
                 problems += layout["missing"] + layout["wide"]
                 problems += [f"broken image {s}" for s in _broken_images(page)]
                 problems += [f"broken link {s}" for s in _broken_links(page, html, base)]
-                page.screenshot(path=str(SCREENSHOTS / _shot_name(rel)), full_page=True)
+                _full_page_shot(page, SCREENSHOTS / _shot_name(rel))
             except Exception as exc:  # a timeout or a navigation error is a failure of this page
                 problems.append(f"{type(exc).__name__}: {exc}")
+            watch.detach()
+            try:  # leave the page before the next watch starts: what leaving does belongs to neither
+                page.goto("about:blank")
+            except Exception as exc:
+                problems.append(f"leaving the page: {type(exc).__name__}: {exc}")
             problems += watch.errors
             problems += [f"request leaves this machine: {u}" for u in watch.external]
             if problems:
                 failures[rel] = problems
-            page.close()
     finally:
         context.close()
     # every page at phone width too (a screenshot each, and nothing cut off without a scrollbar)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     try:
         (SCREENSHOTS / "phone").mkdir(parents=True, exist_ok=True)
+        page = phone.new_page()
         for rel in pages:
-            page = phone.new_page()
             try:
-                page.goto(base + rel, wait_until="load", timeout=60000)
+                _visit(page, base + rel)
                 _wait_images(page)
-                page.screenshot(path=str(SCREENSHOTS / "phone" / _shot_name(rel)), full_page=True)
+                _full_page_shot(page, SCREENSHOTS / "phone" / _shot_name(rel))
                 over = page.evaluate(
                     "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
                 )
@@ -481,7 +577,6 @@ def test_every_page_of_the_book(browser, book_server):
                     failures.setdefault(rel, []).append(f"at phone width the page scrolls sideways by {over} px")
             except Exception as exc:
                 failures.setdefault(rel, []).append(f"phone width: {type(exc).__name__}: {exc}")
-            page.close()
     finally:
         phone.close()
     assert not failures, "problems found in the browser:\n" + "\n".join(
@@ -505,7 +600,7 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
                 return
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.1)  # Voila listens about 2 s after its start: poll often
     raise TimeoutError(f"voila did not listen on port {port} within {timeout:.0f} s")
 
 

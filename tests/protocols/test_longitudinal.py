@@ -81,13 +81,29 @@ def test_per_treatment_maintenance_equals_one_joint_ensemble(treated):
     assert [m["treatment"] for m in ck[2].meta] == [m["treatment"] for m in net.meta]
 
 
+#: The maintenance that the tests of worker processes and of a Dask cluster run (lr 1e-3: the
+#: weights move, so a difference between executors would show).
+IN_WORKERS = MaintenanceConfig(durations=(1, 3), lr=1e-3)
+
+
+@pytest.fixture(scope="module")
+def in_workers(treated):
+    """:data:`IN_WORKERS` in two local worker processes, run once for the tests that compare it:
+    (checkpoints, data). One thread here, as in the tests (module fixtures are set up before the
+    one-thread fixture)."""
+    from pruneplast import parallel
+
+    states, data, _ = treated
+    with parallel.threads(1):
+        return longitudinal.maintain(states, data, IN_WORKERS, workers=2)
+
+
 @pytest.mark.slow
-def test_maintenance_in_worker_processes_equals_one_process(treated):
+def test_maintenance_in_worker_processes_equals_one_process(treated, in_workers):
     """Two worker processes (the ketamine-like ensemble split between them) give the same checkpoints."""
     states, data, _ = treated
-    cfg = MaintenanceConfig(durations=(1, 3), lr=1e-3)
-    here, d1 = longitudinal.maintain(states, data, cfg, workers=1)
-    side, d2 = longitudinal.maintain(states, data, cfg, workers=2)
+    here, d1 = longitudinal.maintain(states, data, IN_WORKERS, workers=1)
+    side, d2 = in_workers
     assert sorted(here) == sorted(side) == [1, 3]
     assert d1.seeds == d2.seeds
     for e in (1, 3):
@@ -96,14 +112,14 @@ def test_maintenance_in_worker_processes_equals_one_process(treated):
 
 
 @pytest.mark.slow
-def test_maintenance_on_a_dask_cluster_equals_local_worker_processes(treated, dask_scheduler):
-    """Checkpoints come back in memory from a separately started scheduler's workers."""
+def test_maintenance_on_a_dask_cluster_equals_local_worker_processes(treated, in_workers, dask_scheduler):
+    """Checkpoints come back in memory from a separately started scheduler's workers, the same
+    as from two local worker processes (the run the test above compares with one process)."""
     from pruneplast import parallel
 
     states, data, _ = treated
-    cfg = MaintenanceConfig(durations=(1, 3), lr=1e-3)
-    side, _ = longitudinal.maintain(states, data, cfg, workers=2)
-    there, _ = longitudinal.maintain(states, data, cfg, workers=2, scheduler=dask_scheduler)
+    side, _ = in_workers
+    there, _ = longitudinal.maintain(states, data, IN_WORKERS, workers=2, scheduler=dask_scheduler)
     assert sorted(side) == sorted(there) == [1, 3]
     for e in (1, 3):
         assert_same_ensemble(side[e], there[e])

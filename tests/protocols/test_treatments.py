@@ -79,15 +79,31 @@ def test_joint_training_equals_each_treatment_alone(depressed):
         assert [d["treatment"] for d in together[name].meta] == [name, name]
 
 
+#: The courses that the tests of worker processes and of a Dask cluster run: every arm, the
+#: ketamine-like and the noisy SSRI-like ensembles split between the workers.
+IN_WORKERS = dict(
+    names=["untreated", "ketamine", "ssri", "neurosteroid"], epochs={"ketamine": 2, "ssri": 3, "neurosteroid": 1}
+)
+
+
+@pytest.fixture(scope="module")
+def in_workers(depressed):
+    """:data:`IN_WORKERS` in two local worker processes, run once for the tests that compare it.
+    One thread here, as in the tests (module fixtures are set up before the one-thread fixture)."""
+    from pruneplast import parallel
+
+    net, data = depressed
+    with parallel.threads(1):
+        return treatments.treat(net, data, treatments.configs(**IN_WORKERS), workers=2)
+
+
 @pytest.mark.slow
-def test_courses_in_worker_processes_equal_one_process(depressed):
+def test_courses_in_worker_processes_equal_one_process(depressed, in_workers):
     """Two workers (the ketamine-like and the noisy SSRI-like ensembles split) give the same states."""
     net, data = depressed
-    cfgs = treatments.configs(
-        ["untreated", "ketamine", "ssri", "neurosteroid"], epochs={"ketamine": 2, "ssri": 3, "neurosteroid": 1}
-    )
+    cfgs = treatments.configs(**IN_WORKERS)
     here = treatments.treat(net, data, cfgs, workers=1)
-    side = treatments.treat(net, data, cfgs, workers=2)
+    side = in_workers
     assert list(here) == list(side)
     for name in cfgs:
         assert_same_ensemble(here[name], side[name])
@@ -127,13 +143,15 @@ def test_treated_baselines_train_on_one_share_of_the_cores(monkeypatch):
 
 
 @pytest.mark.slow
-def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, dask_scheduler):
-    """The chapter's own parts sent to a separately started scheduler's two one-thread workers."""
+def test_courses_on_a_dask_cluster_equal_local_worker_processes(depressed, in_workers, dask_scheduler):
+    """The chapter's own parts sent to a separately started scheduler's two one-thread workers:
+    the same states as from two local worker processes (the run the test above compares with
+    one process)."""
     from pruneplast import parallel
 
     net, data = depressed
-    cfgs = treatments.configs(["ketamine", "ssri"], epochs={"ketamine": 2, "ssri": 2})
-    side = treatments.treat(net, data, cfgs, workers=2)
+    cfgs = treatments.configs(**IN_WORKERS)
+    side = in_workers
     there = treatments.treat(net, data, cfgs, workers=0, scheduler=dask_scheduler)  # 0: the cluster's 2 threads
     assert list(side) == list(there)
     for name in cfgs:
