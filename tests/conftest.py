@@ -23,6 +23,15 @@ from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
 from pruneplast.progress import set_progress
 
+# The processes the tests start (chapter kernels, papermill, worker pools, Dask workers) run torch on
+# one thread unless a test asks for more (torch.set_num_threads, as the tests that compare thread
+# counts do): make test runs two pytest processes on two cores, and a two-thread process among
+# them spins at every synchronisation while it waits for the other core (chapter 1's one-epoch
+# baseline took 5.4 s of CPU instead of 0.4 that way). The book's pages side by side run the same
+# way (booktools.book.SIDE_BY_SIDE_ENV). This process's own torch is pinned per test below.
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
 FULL = NetworkConfig()  # 2 -> 512 -> 512 -> 256 -> 4
 SMALL_NET = NetworkConfig(sizes=(2, 48, 48, 24, 4))  # same depth, cheap
 SMALL_TASK = TaskConfig(n_train=512, n_standard=1000, n_clean=200)
@@ -36,16 +45,17 @@ SCORE_TASK = TaskConfig(n_train=30 * 128 + 64, n_standard=1000, n_clean=200)  # 
 #: which leaves the long files of one or two tests (a chapter under another float path, the
 #: browser, the full task end to end) to the end, one process working while the other waits.
 LONGEST_FIRST = (
-    "tests/book/test_browser.py",
+    "tests/booktools/test_build.py",
     "tests/book/test_float_paths.py",
-    "tests/benchmarks/test_bench.py",
+    "tests/book/test_browser.py",
     "tests/test_faults.py",
     "tests/book/test_notebooks.py",
-    "tests/booktools/test_build.py",
+    "tests/benchmarks/test_bench.py",
+    "tests/atlas/test_atlas.py",
     "tests/test_sweep.py",
     "tests/book/test_end_to_end.py",
-    "tests/atlas/test_atlas.py",
-    "tests/protocols/test_cliff.py",
+    "tests/protocols/test_longitudinal.py",
+    "tests/book/test_prose_follows_run.py",
     "tests/explorer/test_explorer.py",
 )
 
