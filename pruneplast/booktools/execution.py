@@ -60,8 +60,8 @@ def _logged_kernel_manager(log: Path):
     return LoggedKernelManager
 
 
-#: While a page executes, its partial notebook is saved at most this often (seconds), and once at
-#: the end (also when a cell fails). Papermill's own engine saves it at the start and end of every
+#: While a page executes, its partial notebook is saved at its start, then at most this often
+#: (seconds), and at the end (also when a cell fails). Papermill's own engine saves it at the start and end of every
 #: cell; each save copies, validates and serialises the whole notebook, figures included, which cost
 #: about 3 s of CPU in a small chapter's run of 17 s and competes with the kernel for the cores.
 SAVE_EVERY_S = 30.0
@@ -75,11 +75,14 @@ def _engine_name() -> str:
     name = "pruneplast-throttled-saves"
 
     class ThrottledSaves(NotebookExecutionManager):
-        final = False
+        final = False  # the end of the run (or a failed cell): always saved
+        started = False  # the first save, at the notebook's start: always made
 
         def save(self, **kwargs):
-            if self.final or (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY_S:
+            due = (self.now() - self.last_save_time).total_seconds() >= SAVE_EVERY_S
+            if self.final or not self.started or due:
                 super().save(**kwargs)
+            self.started = True
 
         def cell_exception(self, cell, cell_index=None, **kwargs):
             self.final = True

@@ -231,8 +231,10 @@ def test_same_numbers_in_worker_processes_and_on_dask(tiny_run, tmp_path, monkey
 
     The Dask cluster is the tests' shared one (a scheduler and two one-thread workers, separate
     processes on 127.0.0.1, :func:`conftest.dask_scheduler`): its workers' engine cache is theirs,
-    not this process's, so they compute every state afresh and the cells are assembled and saved
-    here, as on a cluster that does not share this machine's cache."""
+    shared only with this session's other Dask tests and never this process's, so the states come
+    from the workers (computed there, unless an earlier Dask test of the session cached the same
+    ones) and the cells are assembled and saved here, as on a cluster that does not share this
+    machine's cache."""
     monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "cache"))  # nothing cached: every cell recomputed
     cells = CELLS[:2]
     want = _numbers(tiny_run[tiny_run.setting.isin([c.name for c in cells])])

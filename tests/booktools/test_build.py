@@ -276,8 +276,9 @@ def test_bad_papermill_override_fails_first_cell(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_a_page_is_saved_while_it_runs_at_most_every_save_interval(tiny, tmp_path, monkeypatch):
-    """Papermill saves a running page's partial notebook at most every SAVE_EVERY_S seconds and at
-    its end, not at the start and end of every cell (each save serialises the whole notebook)."""
+    """Papermill saves a running page's partial notebook at its start, then at most every
+    SAVE_EVERY_S seconds, and at its end; not at the start and end of every cell (each save
+    serialises the whole notebook)."""
     import papermill.engines as engines
 
     from pruneplast.booktools import execution
@@ -286,7 +287,7 @@ def test_a_page_is_saved_while_it_runs_at_most_every_save_interval(tiny, tmp_pat
     real = engines.write_ipynb
     monkeypatch.setattr(engines, "write_ipynb", lambda nb, path: (saves.append(path), real(nb, path)))
     booktools.execute(tiny, tmp_path / "ok.ipynb", {"profile": "quick"}, results_root=tmp_path)
-    assert len(saves) == 1, f"{len(saves)} saves of a page that ran in less than {execution.SAVE_EVERY_S} s"
+    assert len(saves) == 2, f"{len(saves)} saves (want start, end) of a page shorter than {execution.SAVE_EVERY_S} s"
     monkeypatch.setattr(execution, "SAVE_EVERY_S", 0.0)
     saves.clear()
     booktools.execute(tiny, tmp_path / "ok.ipynb", {"profile": "quick"}, results_root=tmp_path)
@@ -428,6 +429,9 @@ def test_pages_side_by_side_execute_and_stop_at_the_first_failure(tmp_path, monk
     build runs a cell that sleeps and one that raises once the sleeping cell beside it runs, so
     the page it stops is executing a cell then; the interrupted build has two sleeping pages
     only, and is interrupted once both cells run, so every page it started is running then."""
+    # two threads by default here, as outside the tests: the pages' one thread must come from the build
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    monkeypatch.setenv("MKL_NUM_THREADS", "2")
     root = _tiny_project(tmp_path)
     monkeypatch.setenv("PRUNEPLAST_RESULTS", str(tmp_path / "res"))
     mark = f"side-by-side-{os.getpid()}"
