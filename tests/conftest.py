@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,21 @@ from pruneplast.progress import set_progress
 # way (booktools.book.SIDE_BY_SIDE_ENV). This process's own torch is pinned per test below.
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+
+#: The front matter of a jupytext MyST notebook, the book's chapter format, for the tests' tiny pages.
+MYST_HEADER = textwrap.dedent("""\
+    ---
+    jupytext:
+      text_representation:
+        extension: .md
+        format_name: myst
+    kernelspec:
+      display_name: Python 3
+      language: python
+      name: python3
+    ---
+
+""")
 
 FULL = NetworkConfig()  # 2 -> 512 -> 512 -> 256 -> 4
 SMALL_NET = NetworkConfig(sizes=(2, 48, 48, 24, 4))  # same depth, cheap

@@ -17,22 +17,11 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import start_dask_cluster, stop_process
+from conftest import MYST_HEADER, start_dask_cluster, stop_process
 
 from pruneplast import sweep
 
-PAGE = textwrap.dedent("""\
-    ---
-    jupytext:
-      text_representation:
-        extension: .md
-        format_name: myst
-    kernelspec:
-      display_name: Python 3
-      language: python
-      name: python3
-    ---
-
+PAGE = MYST_HEADER + textwrap.dedent("""\
     # A tiny page
 
     ```{code-cell} ipython3

@@ -20,24 +20,14 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+from conftest import MYST_HEADER
 
 from pruneplast import booktools, chapters, results
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "pruneplast.cli"]
 
-TINY = textwrap.dedent("""\
-    ---
-    jupytext:
-      text_representation:
-        extension: .md
-        format_name: myst
-    kernelspec:
-      display_name: Python 3
-      language: python
-      name: python3
-    ---
-
+TINY = MYST_HEADER + textwrap.dedent("""\
     # Tiny
 
     ```{code-cell} ipython3
