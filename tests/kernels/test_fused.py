@@ -60,15 +60,20 @@ def use_fused(monkeypatch, compiled):
     return calls
 
 
+def modulate(net: EnsembleMLP, mods) -> EnsembleMLP:
+    """Each replica's activation, gain, damping and protection from its row of ``mods`` (as MODS)."""
+    return net.set_modulation(
+        activation=[a for a, *_ in mods],
+        gain=[g for _, g, *_ in mods],
+        damping=[d for _, _, d, *_ in mods],
+        protection=[p for *_, p, _ in mods],
+    )
+
+
 def sparse_net(mod: bool) -> tuple[EnsembleMLP, EnsembleData]:
     net = prune(EnsembleMLP.init(SEEDS, SMALL_NET), 0.95)
     if mod:
-        net.set_modulation(
-            activation=[a for a, *_ in MODS],
-            gain=[g for _, g, *_ in MODS],
-            damping=[d for _, _, d, *_ in MODS],
-            protection=[p for *_, p, _ in MODS],
-        )
+        modulate(net, MODS)
     return net, EnsembleData.build(SEEDS, TASK)
 
 
@@ -341,13 +346,7 @@ def mixed_net() -> tuple[EnsembleMLP, EnsembleData]:
     seeds = [3, 4, 5, 6]
     net = EnsembleMLP.init(seeds, SMALL_NET)
     prune_to(net, torch.tensor(MIXED, dtype=torch.float64))
-    mods = MODS + MODS[:1]
-    net.set_modulation(
-        activation=[a for a, *_ in mods],
-        gain=[g for _, g, *_ in mods],
-        damping=[d for _, _, d, *_ in mods],
-        protection=[p for *_, p, _ in mods],
-    )
+    modulate(net, MODS + MODS[:1])
     return net, EnsembleData.build(seeds, TASK)
 
 
