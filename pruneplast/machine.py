@@ -6,7 +6,8 @@ CPU model (its vector units decide which kernels the math libraries pick), PyTor
 (the ATen kernels it dispatches to), the BLAS and its settings (MKL's instruction set and
 conditional-reproducibility switches), the number of threads, the library versions, and which
 step trains the sparse replicas: the compiled one (the default where it can be built) or the
-standard one (``PRUNEPLAST_FUSED=0``, or no compiler), :mod:`pruneplast.kernels.fused`.
+standard one (``PRUNEPLAST_FUSED=0``, or no compiler), :mod:`pruneplast.kernels.fused`, and
+whether denormal floats are flushed to zero (:mod:`pruneplast.kernels.denormals`).
 :func:`facts` collects them; :func:`key` is the part that must match for bit-identity.
 """
 
@@ -89,7 +90,7 @@ def facts() -> dict:
     import torch
 
     from . import __version__
-    from .kernels import fused
+    from .kernels import denormals, fused
 
     out = {
         "cpu_model": cpu_model(),
@@ -107,6 +108,7 @@ def facts() -> dict:
         "numpy_version": np.__version__,
         "float_path_environment": {k: os.environ[k] for k in FLOAT_PATH_VARIABLES if k in os.environ},
         "sparse_training_step": fused.path(),
+        "denormals": denormals.mode(),
     }
     try:
         import pandas as pd
@@ -129,6 +131,7 @@ BITWISE_KEYS = (
     "pruneplast_version",
     "float_path_environment",
     "sparse_training_step",
+    "denormals",
 )
 
 

@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from .config import NetworkConfig, check_memory, check_seeds
 from .inputs import check_state
-from .kernels import LayerParts, dense_layers, plans_for
+from .kernels import LayerParts, denormals, dense_layers, plans_for
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
 from .rng import normal_blocks, replica_generators
 
@@ -271,6 +271,7 @@ class EnsembleMLP:
         noise: standard-normal noise per hidden layer from :meth:`hidden_noise`, used instead of
             drawing it here (evaluation shares one draw between several protection settings).
         """
+        denormals.ensure()
         m = self.n_replicas
         sig = None
         if sigma_int is not None:

@@ -33,7 +33,7 @@ from .config import (
 )
 from .data import EnsembleData
 from .inputs import check_data, check_like, check_network
-from .kernels import fused
+from .kernels import denormals, fused
 from .kernels.adam import Adam, Trainables
 from .kernels.layers import SPARSE_BELOW
 from .network import EnsembleMLP
@@ -227,6 +227,7 @@ def train(
     """
     check_network(net)
     check_data(net, data)
+    denormals.ensure()
     n = data.x["train"].shape[1]
     bsz = config.batch_size
     n_batches = math.ceil(n / bsz)

@@ -4,10 +4,13 @@
   replica's layer dense or as CSR by its density);
 * :mod:`.compact`: compact layers that multiply only the units that can change the logits;
 * :mod:`.adam`: the trainable tensors of a phase and a fused Adam over stacked replicas;
+* :mod:`.denormals`: denormal floats flushed to zero on every thread that computes (the engine's
+  mode: much faster late in training, where gradients and Adam's moments hold denormals);
 * :mod:`.fused`: the compiled step of sparse replicas (on by default; ``PRUNEPLAST_FUSED=0``: off): forward,
   backward and Adam in one C++ operator (``fused.cpp``), built once per machine (at install or first use).
 
-None of these changes a result beyond the order of floating-point sums; the model
+None of these changes a result beyond the order of floating-point sums (and values below
+1.2e-38, which :mod:`.denormals` flushes to zero); the model
 (:mod:`pruneplast.network`) reads as the Methods section without them.
 """
 
