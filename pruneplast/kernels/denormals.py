@@ -36,9 +36,9 @@ _TINY, _SCALE = 1e-30, 1e-10
 _PROBE_SIZE = 1 << 20
 
 _lock = threading.Lock()
-_done: set[tuple[int, int]] = set()  # (thread, torch threads) already set (or found unsettable)
 _state: dict = {}  # "gomp": libgomp (or None), "supported": bool, "warned": bool
-_local = threading.local()  # .keep: this thread keeps denormals (:func:`kept`)
+#: per thread: .counts, the torch thread counts it has been set for; .keep, inside :class:`kept`
+_local = threading.local()
 
 
 def _libgomp():
@@ -95,18 +95,19 @@ def ensure() -> None:
     """Flush denormals to zero on this thread and its torch pool, once per thread and thread
     count (nothing inside :func:`kept`, or on a processor without the modes). Warns once where
     some thread of the pool could not be set."""
-    key = (threading.get_ident(), torch.get_num_threads())
-    if key in _done or getattr(_local, "keep", False):
+    n = torch.get_num_threads()
+    counts = _local.__dict__.setdefault("counts", set())
+    if n in counts or getattr(_local, "keep", False):
         return
     with _lock:
-        if key in _done or not supported():
+        if not supported():
             return
         _set_all(True)
-        _done.add(key)
+        counts.add(n)
         if not flushed() and not _state.get("warned"):
             _state["warned"] = True
             warnings.warn(
-                f"denormal floats could not be flushed on every one of torch's {key[1]} threads; results "
+                f"denormal floats could not be flushed on every one of torch's {n} threads; results "
                 "computed on several threads may differ from one-thread runs",
                 RuntimeWarning,
                 stacklevel=2,
@@ -124,11 +125,9 @@ class kept:
 
     def __enter__(self) -> kept:
         _local.keep = True
+        _local.counts = set()
         with _lock:
             _set_all(False)
-            me = threading.get_ident()
-            for key in [k for k in _done if k[0] == me]:
-                _done.discard(key)
         return self
 
     def __exit__(self, *exc) -> None:
