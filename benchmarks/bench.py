@@ -32,6 +32,9 @@ least disturbed by other processes). Printed, and written to ``benchmarks/result
   and a mixed 30-replica ensemble as chapter 6 evaluates);
 * ``fp_change``: how far the engine's results are from the plain path on the same run
   (max |weight difference| after training, max |accuracy difference| in points);
+* ``denormals``: one epoch of a nearly dense network late in a chronic regimen, one thread, with
+  denormal floats kept and flushed to zero (the engine's mode, :mod:`pruneplast.kernels.denormals`):
+  the share of gradients that are denormal, each time, the speed-up and the weight difference;
 * ``chapters`` (only with ``--chapters quick|paper``): wall time and peak memory of
   ``pruneplast run <chapter>`` for every registered chapter;
 * ``book``: the wall time and peak memory of each page and of the whole build, copied from the
@@ -71,6 +74,7 @@ from report import bench_chapters, book_timings, paper_estimate, refer_to_limit,
 from setups import BATCH, EPOCH_STEPS, FLOP_PER_SAMPLE, SHORT_STEPS  # noqa: E402
 from steps import (  # noqa: E402
     bench_ceiling,
+    bench_denormals,
     bench_fp_change,
     bench_fused_step,
     bench_maintenance,
@@ -169,6 +173,7 @@ def main(argv=None) -> dict:
     res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"], workers=res["maintenance_workers"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)
+    res["denormals"] = bench_denormals(trials, cycles=3 if args.quick else 10, epochs_per_cycle=1 if args.quick else 2)
     if args.chapters:
         res["chapters"] = bench_chapters(args.chapters)
     previous = json.loads(out.read_text()).get("book") if out.exists() else None

@@ -513,3 +513,88 @@ def bench_fp_change(sparsities, epochs: int) -> list[dict]:
             flush=True,
         )
     return rows
+
+
+def _denormal_share(net: EnsembleMLP, data: EnsembleData) -> float:
+    """Share of the nonzero weight gradients of one mini-batch that are denormal, denormals kept."""
+    from pruneplast.operators import ensemble_loss, minibatch
+
+    probe = net.clone()
+    for w in probe.weights:
+        w.requires_grad_(True)
+    idx = torch.arange(BATCH).expand(probe.n_replicas, BATCH)
+    x, y = minibatch(data, idx)
+    ensemble_loss(probe.forward(x), y).backward()
+    grads = torch.cat([w.grad.flatten() for w in probe.weights])
+    nonzero = grads[grads != 0].abs()
+    return float((nonzero < torch.finfo(torch.float32).tiny).float().mean()) if nonzero.numel() else 0.0
+
+
+def bench_denormals(
+    trials: int,
+    m: int = 2,
+    cycles: int = 10,
+    epochs_per_cycle: int = 2,
+    baseline_epochs: int = 20,
+    task: TaskConfig | None = None,
+) -> dict:
+    """Denormals flushed (the engine's mode) against kept, late in the chronic regimen.
+
+    ``m`` replicas trained ``baseline_epochs`` epochs dense (on ``task``, the book's by default),
+    pruned to 95%, then regrown by 40% of the still-pruned weights and trained
+    ``epochs_per_cycle`` epochs per cycle for ``cycles`` cycles, denormals flushed: a nearly dense
+    network late in training, as the chronic regimen's last cycles. From
+    that state one more epoch is timed with denormals kept and flushed (interleaved, best of
+    ``trials``), one thread; the row gives each step time, the speed-up, the share of denormal
+    gradients, and the largest weight difference between the two epochs' results."""
+    from pruneplast.config import RegrowConfig
+    from pruneplast.kernels import denormals
+    from pruneplast.operators import prune, regrow
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        task = task or TaskConfig()
+        net, data = replicas(m, 0.0, task)
+        train(net, data, TrainConfig(epochs=baseline_epochs, lr=1e-3), tag="base", progress=False)
+        prune(net, 0.95)
+        for k in range(1, cycles + 1):
+            regrow(net, data, RegrowConfig(fraction=0.4, init_std=0.03), tag=f"cycle{k}")
+            train(net, data, TrainConfig(epochs=epochs_per_cycle, lr=1e-3), tag=f"cycle{k}", progress=False)
+        kept_fraction = float(sum(mk.sum() for mk in net.masks) / sum(mk.numel() for mk in net.masks))
+        cfg = TrainConfig(epochs=1, lr=1e-3)
+        results = {}
+
+        def run(mode):
+            out = net.clone()
+            if mode == "kept":
+                with denormals.kept():
+                    train(out, data, cfg, tag="timed", progress=False)
+            else:
+                train(out, data, cfg, tag="timed", progress=False)
+            results[mode] = out
+
+        best = best_times({"kept": lambda: run("kept"), "flushed": lambda: run("flushed")}, trials)
+        with denormals.kept():
+            share = _denormal_share(net, data)
+    finally:
+        torch.set_num_threads(prev)
+    steps = math.ceil(task.n_train / BATCH)
+    row = {
+        "replicas": m,
+        "threads": 1,
+        "kept_fraction_of_weights": kept_fraction,
+        "denormal_share_of_gradients": share,
+        "steps": steps,
+        "kept_ms_per_step": 1e3 * best["kept"] / steps,
+        "flushed_ms_per_step": 1e3 * best["flushed"] / steps,
+        "speedup": best["kept"] / best["flushed"],
+        "max_abs_weight_diff_after_epoch": max_weight_diff(results["kept"], results["flushed"]),
+    }
+    print(
+        f"  denormals: {kept_fraction:.1%} of weights kept, {share:.2%} of gradients denormal; one epoch "
+        f"{row['kept_ms_per_step']:.1f} ms/step kept, {row['flushed_ms_per_step']:.1f} flushed "
+        f"({row['speedup']:.2f}x); max |dW| {row['max_abs_weight_diff_after_epoch']:.1e}",
+        flush=True,
+    )
+    return row

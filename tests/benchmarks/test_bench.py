@@ -457,3 +457,30 @@ def test_busy_row_says_why_not_on_one_core(monkeypatch):
     busy = _bench("busy")
     monkeypatch.setattr(busy.os, "sched_getaffinity", lambda pid: {0})
     assert busy.bench_busy(epochs=1, n_train=256, seeds=(0,), trials=1) is None
+
+
+def test_denormal_share_counts_the_gradients_a_saturated_network_makes_denormal():
+    """Logits far apart make the softmax's small probabilities, and so the gradients, denormal:
+    the share counts them with denormals kept, and is 0 for a network at its initialisation."""
+    steps = _bench("steps")
+    from pruneplast.config import TaskConfig
+    from pruneplast.kernels import denormals
+
+    net, data = steps.replicas(1, 0.0, TaskConfig(n_train=256, n_standard=128, n_clean=128))
+    with denormals.kept():
+        assert steps._denormal_share(net, data) == 0.0
+        net.weights[-1].mul_(1000.0)  # logit gaps of hundreds: some probabilities between e^-104 and e^-87
+        assert steps._denormal_share(net, data) > 0.0
+
+
+def test_denormals_row_times_one_epoch_kept_and_flushed():
+    steps = _bench("steps")
+    from pruneplast.config import TaskConfig
+
+    task = TaskConfig(n_train=256, n_standard=128, n_clean=128)
+    row = steps.bench_denormals(1, m=1, cycles=2, epochs_per_cycle=1, baseline_epochs=2, task=task)
+    assert row["steps"] == 2 and row["threads"] == 1
+    assert 0.05 < row["kept_fraction_of_weights"] < 1.0  # 95% pruned, then two cycles of 40% regrown
+    assert row["speedup"] == pytest.approx(row["kept_ms_per_step"] / row["flushed_ms_per_step"])
+    assert 0.0 <= row["denormal_share_of_gradients"] < 1.0
+    assert row["max_abs_weight_diff_after_epoch"] >= 0.0
