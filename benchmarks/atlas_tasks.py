@@ -1,8 +1,9 @@
 """The atlas's tasks at paper scale, estimated from two short runs of each.
 
 ``python benchmarks/atlas_tasks.py [SETTING ...] [--seeds N] [--repeats N] [--only TASK,...] [--part-minutes M]
-[--out FILE]`` (default: the reference and the widest setting, ``width_x2``; the paper's 10 seeds;
-each run once; every task; the atlas's limit on a regimen task, :data:`pruneplast.atlas.PART_MINUTES`)
+[--cycles] [--out FILE]`` (default: the reference and the widest setting, ``width_x2``; the paper's 10
+seeds; each run once; every task; the atlas's limit on a regimen task,
+:data:`pruneplast.atlas.PART_MINUTES`)
 
 Every task of a setting (:func:`pruneplast.atlas.tasks`: its baselines; study A's sweep and its
 regimen groups; study B's arm groups and its measurements) runs on one thread, one replicate seed,
@@ -23,6 +24,11 @@ against one epoch timed alone, the least of a few tries; ``--repeats`` keeps eac
 time over repeated runs, and ``--only`` times the named tasks alone (with the baselines they
 start from, and a named part's parts before it). Prints one row per task and the largest,
 with the machine's load average before and after.
+
+``--cycles`` times instead what the split of a regimen group is fitted to, at the paper's
+durations themselves (:func:`time_cycles`): each setting's baselines and each cycle of its long
+chronic regimen, one part of one cycle each, at ``--seeds`` seeds; the seconds per unit of cost
+and each cycle's share of the regimen's time, beside the shares the atlas expects.
 """
 
 from __future__ import annotations
@@ -141,6 +147,44 @@ def estimate(
     return rows
 
 
+def time_cycles(setting, seeds: int, protocol=None) -> dict:
+    """CPU seconds of ``setting``'s baselines and of each cycle of its long chronic regimen, trained
+    as the atlas's tasks with that regimen imposed in parts of one cycle each
+    (:func:`pruneplast.atlas.tasks`, :func:`pruneplast.atlas.protocol.run_task`), at the paper's durations (or
+    ``protocol``'s) and ``seeds`` seeds, in a fresh cache, one thread: what
+    :data:`pruneplast.atlas.protocol.REGIMEN_SECONDS_PER_COST` and the cycles' shares are fitted to (the
+    parts' costs are the atlas's expected shares)."""
+    import dataclasses
+
+    from pruneplast import atlas
+    from pruneplast.atlas.protocol import run_task
+
+    protocol = dataclasses.replace(protocol or atlas.Protocol(), seeds=tuple(range(seeds)))
+    group = ("long_chronic",)
+    cycles = next(r.cycles for r in protocol.regimens() if r.name == group[0])
+    parts = {setting.name: {group: [(k, k + 1) for k in range(cycles)]}}
+    todo = atlas.tasks([setting], protocol, parts=parts)
+    base = next(t for t in todo if t.kind == "baseline")
+    chronic = sorted((t for t in todo if t.kind == "regimens" and t.names == group), key=lambda t: t.cycles)
+    out: dict = {"setting": setting.name, "seeds": seeds, "weights": setting.network.n_weights}
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["PRUNEPLAST_CACHE"] = cache
+        t0 = time.process_time()
+        run_task(base, protocol)
+        out["baseline_s"] = round(time.process_time() - t0, 2)
+        out["cycle_s"] = []
+        for k, task in enumerate(chronic, 1):
+            t0 = time.process_time()
+            run_task(task, protocol)
+            out["cycle_s"].append(round(time.process_time() - t0, 2))
+            print(f"  {setting.name}: long chronic cycle {k} {out['cycle_s'][-1]:.1f} s", flush=True)
+    cost = sum(t.cost for t in chronic)
+    out["seconds_per_cost"] = sum(out["cycle_s"]) / cost
+    out["measured_shares"] = [round(c / sum(out["cycle_s"]), 4) for c in out["cycle_s"]]
+    out["expected_shares"] = [round(t.cost / cost, 4) for t in chronic]
+    return out
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -157,6 +201,11 @@ def main(argv=None) -> int:
         default=None,
         help="split a regimen group expected to take longer than this (default: the atlas's limit)",
     )
+    ap.add_argument(
+        "--cycles",
+        action="store_true",
+        help="time each cycle of the settings' long chronic regimen at the paper's durations instead",
+    )
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)
     by_name = {s.name: s for s in atlas.settings()}
@@ -172,6 +221,19 @@ def main(argv=None) -> int:
     if args.part_minutes is not None and not args.part_minutes > 0:
         print(f"error: --part-minutes must be a number > 0; got {args.part_minutes}", file=sys.stderr)
         return 2
+    if args.cycles:
+        timed = [time_cycles(by_name[n], args.seeds) for n in args.settings]
+        load1 = os.getloadavg()
+        for t in timed:
+            total = sum(t["cycle_s"])
+            print(f"{t['setting']}: baselines {t['baseline_s']:.1f} s; long chronic {total:.1f} s at {t['seeds']} "
+                  f"seeds ({t['seconds_per_cost']:.2e} s per unit of cost); cycles (s) {t['cycle_s']}; shares "
+                  f"measured {t['measured_shares']}, expected {t['expected_shares']}")  # fmt: skip
+        print(f"load average (1, 5, 15 min) before {load0}, after {load1}; {os.cpu_count()} CPUs")
+        if args.out:
+            report = {"cycles": timed, "load_before": load0, "load_after": load1}
+            Path(args.out).write_text(json.dumps(report, indent=1))
+        return 0
     only = tuple(t for t in args.only.split(",") if t)
     rows = [r for n in args.settings for r in estimate(by_name[n], args.seeds, args.repeats, only, args.part_minutes)]
     load1 = os.getloadavg()

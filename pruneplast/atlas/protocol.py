@@ -521,18 +521,14 @@ def _check_cell(saved) -> None:
 #: further part one wave later than the part before, so that it finds that part's state.
 WAVES = (("baseline",), ("sweep", "regimens", "arms"), ("study_b",))
 #: CPU seconds on one thread per unit of a regimen group's cost (:func:`tasks`), from
-#: ``benchmarks/atlas_tasks.py`` on Intel Xeon: the width x2 setting's long chronic regimen, of cost
-#: 4.02e8 at the studies' durations and ten seeds, was estimated at 54.3 min.
-REGIMEN_SECONDS_PER_COST = 8.1e-6
+#: ``benchmarks/atlas_tasks.py width_x2 --cycles`` on Intel Xeon: the width x2 setting's long
+#: chronic regimen, of cost 4.02e8 at the studies' durations and ten seeds, took 877 s (14.6 min).
+REGIMEN_SECONDS_PER_COST = 2.18e-6
 #: The longest a regimen task is expected to take (minutes on one thread): a regimen group expected
-#: to take longer is split by cycles into parts of at most this (:func:`regimen_parts`).
+#: to take longer is split by cycles into parts of at most this (:func:`regimen_parts`). At the
+#: studies' durations none is (the widest network's long chronic regimen is expected at about a
+#: third of it); a wider network or a longer regimen is.
 PART_MINUTES = 40.0
-#: The cycles of a regimen do not take equally long: a cycle that trains with fewer than about this
-#: fraction of the weights still pruned is slower (near-dense training meets denormal floats), its
-#: weight ``1 + (NEAR_DENSE / pruned fraction)**2``. Fitted to the width x2 long chronic regimen's
-#: cycles timed one by one (``benchmarks/atlas_tasks.py width_x2 --part-minutes 0.001``, Intel Xeon:
-#: about 2 to 3 min each at the paper's scale for cycles 1-7, then 5, 16 and 31 min).
-NEAR_DENSE = 0.02
 
 
 @dataclass(frozen=True)
@@ -583,15 +579,13 @@ def _regimen_cost(names: Sequence[str], protocol: Protocol) -> float:
 
 
 def _cycle_shares(group, protocol: Protocol) -> list[float]:
-    """Each cycle's expected share of a training group's time: cycle k of a run weighs
-    ``1 + (NEAR_DENSE / q)**2``, q the fraction of weights still pruned while it trains, so that the
-    nearly dense last cycles of the long chronic regimen weigh most."""
+    """Each cycle's expected share of a training group's time: equal. With denormal floats flushed
+    (:mod:`pruneplast.kernels.denormals`) a cycle of the long chronic regimen takes about as long as
+    any other, however much of the network it has regrown (``benchmarks/atlas_tasks.py --cycles``,
+    Intel Xeon, ten seeds: the width x2 setting's ten cycles took 8.5% to 11.2% of its time each,
+    the reference's 8.8% to 10.5%)."""
     cycles = group[0].schedule.cycles
-    w = [
-        sum(1 + (NEAR_DENSE / max(protocol.sparsity * (1 - r.schedule.fraction) ** k, 1e-12)) ** 2 for r in group)
-        for k in range(1, cycles + 1)
-    ]
-    return [x / sum(w) for x in w]
+    return [1.0 / cycles] * cycles
 
 
 def regimen_parts(
@@ -601,7 +595,7 @@ def regimen_parts(
     (first, last) each: one part ``(0, cycles)`` for a group expected to take at most
     ``part_minutes`` on one thread (:data:`REGIMEN_SECONDS_PER_COST`), else the fewest parts of
     whole cycles expected to take at most that each (a cycle expected to take longer alone), each
-    part as many cycles as fit, the cycles' times shared as :data:`NEAR_DENSE` says."""
+    part as many cycles as fit (:func:`_cycle_shares`)."""
     from ..protocols.regimens import plan
 
     check_real("part_minutes", part_minutes, 0.0, lo_open=True)

@@ -292,15 +292,16 @@ def test_each_state_keyed_on_what_changes_it():
     assert len(set(ref.values())) == len(ref)  # no two states share a key
     shared = {"baseline", "sweep", "arms:untreated", "arms:ssri", "arms:neurosteroid"}
     for s in cells[1:]:
-        if s.name == "width_x2":  # the one setting whose long chronic regimen runs in parts (of cycles)
-            parts = ["regimens:long_chronic:1-9", "regimens:long_chronic:10-10"]
-            assert list(keys[s.name]) == [p for k in ref for p in (parts if k == "regimens:long_chronic" else [k])]
-            assert not set(keys[s.name].values()) & set(ref.values())
-            continue
         assert list(keys[s.name]) == list(ref), s.name
         same = {k for k in ref if keys[s.name][k] == ref[k]}
         want = shared if s.choice == "regrowth_init" else {"baseline"} if s.choice == "prune_scope" else set()
         assert same == want, (s.name, same)
+    # a regimen group run in parts (a lower limit than the atlas's): one key per part
+    width = next(s for s in cells if s.name == "width_x2")
+    split = atlas.state_keys(width, paper, part_minutes=8)
+    parts = ["regimens:long_chronic:1-5", "regimens:long_chronic:6-10"]
+    assert list(split) == [p for k in ref for p in (parts if k == "regimens:long_chronic" else [k])]
+    assert len(set(split.values())) == len(split) and not set(split.values()) & set(ref.values())
     # the two regrowth scales differ from each other where they differ from the reference
     a, b = keys["init_0.01"], keys["init_0.1"]
     assert {k for k in a if a[k] == b[k]} == shared
@@ -351,28 +352,33 @@ def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
 
 
 def test_the_long_chronic_regimen_runs_in_parts_where_it_would_take_too_long():
-    """At the studies' durations only the widest networks' long chronic regimen is expected to take
-    longer than a task may: it runs in two parts, the second a wave after the first, and no regimen
-    task is expected to take longer than the limit. Its nearly dense last cycles take longest, so
-    its last cycle is a part of its own."""
+    """At the studies' durations no regimen group is expected to take longer than a task may (the
+    widest networks' long chronic regimen about 15 min); under a lower limit that regimen runs in
+    parts of whole cycles, each a wave after the one before, the cycles weighed equally, and no
+    regimen task is expected to take longer than the limit."""
     from pruneplast.atlas import protocol
 
     paper = atlas.Protocol()
     cells = atlas.settings()
-    split = {s.name for s in cells if len(protocol.regimen_parts(s, paper)[("long_chronic",)]) > 1}
-    assert split == {"width_x2"}
+    assert not [s.name for s in cells if any(len(p) > 1 for p in protocol.regimen_parts(s, paper).values())]
     width = next(s for s in cells if s.name == "width_x2")
-    assert protocol.regimen_parts(width, paper)[("long_chronic",)] == [(0, 9), (9, 10)]
-    assert protocol.regimen_parts(width, paper, part_minutes=20)[("long_chronic",)] == [(0, 8), (8, 9), (9, 10)]
+    assert protocol.regimen_parts(width, paper)[("long_chronic",)] == [(0, 10)]
+    assert protocol.regimen_parts(width, paper, part_minutes=8)[("long_chronic",)] == [(0, 5), (5, 10)]
+    assert protocol.regimen_parts(width, paper, part_minutes=4)[("long_chronic",)] == [
+        (0, 2), (2, 4), (4, 6), (6, 8), (8, 10)
+    ]  # fmt: skip
     assert protocol.regimen_parts(width, paper, part_minutes=1e-9)[("long_chronic",)] == [(k, k + 1) for k in range(10)]
     per_cost = protocol.REGIMEN_SECONDS_PER_COST / 60
-    for s in cells:
-        for t in (t for t in atlas.tasks([s], paper) if t.kind == "regimens"):
-            assert t.cost * per_cost <= protocol.PART_MINUTES, (s.name, t.label)
-    chronic = [t for t in atlas.tasks([width], paper) if t.kind == "regimens" and t.names == ("long_chronic",)]
+    for limit in (protocol.PART_MINUTES, 9):  # (the groups of one cycle take up to 8.7 min)
+        for s in cells:
+            for t in (t for t in atlas.tasks([s], paper, part_minutes=limit) if t.kind == "regimens"):
+                assert t.cost * per_cost <= limit, (s.name, t.label, limit)
+    chronic = [
+        t for t in atlas.tasks([width], paper, part_minutes=8) if t.kind == "regimens" and t.names == ("long_chronic",)
+    ]
     assert [(t.label, t.cycles, t.wave) for t in chronic] == [
-        ("regimens:long_chronic:1-9", (0, 9), 1),
-        ("regimens:long_chronic:10-10", (9, 10), 2),
+        ("regimens:long_chronic:1-5", (0, 5), 1),
+        ("regimens:long_chronic:6-10", (5, 10), 2),
     ]
     whole = next(t for t in atlas.tasks([width], paper, part_minutes=1e9) if t.label == "regimens:long_chronic")
     assert sum(t.cost for t in chronic) == pytest.approx(whole.cost) and whole.cycles is None

@@ -484,3 +484,25 @@ def test_denormals_row_times_one_epoch_kept_and_flushed():
     assert row["speedup"] == pytest.approx(row["kept_ms_per_step"] / row["flushed_ms_per_step"])
     assert 0.0 <= row["denormal_share_of_gradients"] < 1.0
     assert row["max_abs_weight_diff_after_epoch"] >= 0.0
+
+
+def test_cycles_of_the_long_chronic_regimen_are_timed_one_by_one(tmp_path, monkeypatch):
+    """``atlas_tasks.py --cycles`` at a tiny protocol: the baselines and each cycle timed, the shares
+    measured and expected (equal) summing to 1, the seconds per unit of cost positive; the cache it
+    used is gone and the caller's is not written."""
+    tasks_mod = _bench("atlas_tasks")
+    from pruneplast import atlas
+
+    monkeypatch.setenv("PRUNEPLAST_CACHE", str(tmp_path / "mine"))
+    tiny = atlas.Protocol(
+        baseline_epochs=1, consolidation_epochs=1, acute_epochs=1, chronic_epochs=1, chronic_cycles=3,
+        treatment_epochs=(("ketamine", 1), ("ssri", 1), ("neurosteroid", 1)), maintenance_epochs=1,
+        n_train=2 * 128, n_standard=128, n_clean=128,
+    )  # fmt: skip
+    small = atlas.Setting("reference", "reference", "reference", hidden=(32, 32, 16))
+    out = tasks_mod.time_cycles(small, 2, tiny)
+    assert out["seeds"] == 2 and out["baseline_s"] > 0 and len(out["cycle_s"]) == 3
+    assert all(c >= 0 for c in out["cycle_s"]) and sum(out["cycle_s"]) > 0 and out["seconds_per_cost"] > 0
+    assert sum(out["measured_shares"]) == pytest.approx(1.0, abs=1e-3)
+    assert out["expected_shares"] == [pytest.approx(1 / 3, abs=1e-4)] * 3
+    assert not (tmp_path / "mine").exists()
