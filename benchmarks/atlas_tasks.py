@@ -16,7 +16,7 @@ replicas, one after another. The sweep and study B's measurements train nothing;
 time is scaled by the seeds alone. A regimen group that the atlas splits by cycles at the paper's
 durations (:func:`pruneplast.atlas.regimen_parts`, with ``--part-minutes``; a large value keeps
 every group whole) is split into the same parts in both runs, each part a task of its own
-('regimens:long_chronic:1-9'), its epochs those of its cycles. Times are CPU seconds of the
+('regimens:long_chronic:1-5'), its epochs those of its cycles. Times are CPU seconds of the
 one-thread process: on a quiet machine its wall time, and on a busy one what it would be with a
 core to itself (more, where the other processes share the core's caches and execution units).
 On a busy machine the difference of two short runs is noisy: check a task's per-epoch cost
@@ -167,6 +167,7 @@ def time_cycles(setting, seeds: int, protocol=None) -> dict:
     base = next(t for t in todo if t.kind == "baseline")
     chronic = sorted((t for t in todo if t.kind == "regimens" and t.names == group), key=lambda t: t.cycles)
     out: dict = {"setting": setting.name, "seeds": seeds, "weights": setting.network.n_weights}
+    before = os.environ.get("PRUNEPLAST_CACHE")
     with tempfile.TemporaryDirectory() as cache:
         os.environ["PRUNEPLAST_CACHE"] = cache
         t0 = time.process_time()
@@ -178,6 +179,10 @@ def time_cycles(setting, seeds: int, protocol=None) -> dict:
             run_task(task, protocol)
             out["cycle_s"].append(round(time.process_time() - t0, 2))
             print(f"  {setting.name}: long chronic cycle {k} {out['cycle_s'][-1]:.1f} s", flush=True)
+    if before is None:
+        os.environ.pop("PRUNEPLAST_CACHE", None)
+    else:
+        os.environ["PRUNEPLAST_CACHE"] = before
     cost = sum(t.cost for t in chronic)
     out["seconds_per_cost"] = sum(out["cycle_s"]) / cost
     out["measured_shares"] = [round(c / sum(out["cycle_s"]), 4) for c in out["cycle_s"]]
@@ -204,7 +209,8 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--cycles",
         action="store_true",
-        help="time each cycle of the settings' long chronic regimen at the paper's durations instead",
+        help="time each cycle of the settings' long chronic regimen at the paper's durations instead "
+        "(--repeats, --only and --part-minutes do not apply)",
     )
     ap.add_argument("--out", default="")
     args = ap.parse_args(argv)

@@ -557,7 +557,7 @@ class Task:
 
     @property
     def label(self) -> str:
-        """The task as :func:`state_keys` names it: 'regimens:long_chronic', 'regimens:long_chronic:1-9'."""
+        """The task as :func:`state_keys` names it: 'regimens:long_chronic', 'regimens:long_chronic:1-5'."""
         cycles = f":{self.cycles[0] + 1}-{self.cycles[1]}" if self.cycles else ""
         return self.kind + (":" + "+".join(self.names) if self.names else "") + cycles
 
@@ -578,7 +578,7 @@ def _regimen_cost(names: Sequence[str], protocol: Protocol) -> float:
     return sum(0.5 * regimens[r].total_epochs + 0.05 * regimens[r].cycles for r in runs)
 
 
-def _cycle_shares(group, protocol: Protocol) -> list[float]:
+def _cycle_shares(group) -> list[float]:
     """Each cycle's expected share of a training group's time: equal. With denormal floats flushed
     (:mod:`pruneplast.kernels.denormals`) a cycle of the long chronic regimen takes about as long as
     any other, however much of the network it has regrown (``benchmarks/atlas_tasks.py --cycles``,
@@ -608,7 +608,7 @@ def regimen_parts(
             out[names] = [(0, cycles)]
             continue
         parts, first, spent = [], 0, 0.0
-        for k, share in enumerate(_cycle_shares(group, protocol)):
+        for k, share in enumerate(_cycle_shares(group)):
             if k > first and spent + share * minutes > part_minutes:
                 parts.append((first, k))
                 first, spent = k, 0.0
@@ -679,7 +679,7 @@ def state_keys(
     key over its seeds), the pruned network (the untreated arm's state: 'arms:untreated'), every
     group of study B's arms ('arms:ketamine', ...), and the rows of every other task ('sweep',
     'regimens:long_chronic', ..., 'study_b'; a regimen group split by cycles, :func:`regimen_parts`,
-    by parts: 'regimens:long_chronic:1-9', 'regimens:long_chronic:10-10'). ``parts`` imposes the
+    by parts: 'regimens:long_chronic:1-5', 'regimens:long_chronic:6-10'). ``parts`` imposes the
     groups' parts instead (as :func:`regimen_parts` gives them)."""
     from ..protocols.base import baseline_paths
 
@@ -725,10 +725,7 @@ def tasks(
         imposed = None if parts is None else parts.get(s.name)
         keys = state_keys(s, protocol, part_minutes, imposed)
         chosen = {"+".join(names): p for names, p in _chosen_parts(s, protocol, part_minutes, imposed).items()}
-        shares = {
-            "+".join(n): _cycle_shares(g, protocol)
-            for n, g in zip(_regimen_groups(protocol), plan(protocol.regimens()))
-        }
+        shares = {"+".join(n): _cycle_shares(g) for n, g in zip(_regimen_groups(protocol), plan(protocol.regimens()))}
         w = float(s.network.n_weights) * len(protocol.seeds)
         cfgs = protocol.arm_configs(s)
         costs = {"baseline": 0.6 * protocol.baseline_epochs, "sweep": 0.02 * len(protocol.sweep_levels), "study_b": 1.0}

@@ -1,8 +1,9 @@
 """Denormal floats flushed to zero on every thread that computes.
 
 Late in training, a nearly dense network's gradients, Adam moments and activations hold denormal
-floats (nonzero, below 1.18e-38 in magnitude): about 1.5% of a layer's second moments and 0.3% of
-its gradients in the long chronic regimen's last cycles at the paper's scale. x86 processors
+floats (nonzero, below 1.18e-38 in magnitude): in one measurement of the long chronic regimen's
+last cycles at the paper's scale, about 1.5% of a layer's second moments and 0.3% of its
+gradients (``make bench``'s ``denormals`` row measures the gradients' share). x86 processors
 compute with them through a microcode assist, many times slower than with normal floats, so a step
 slows with their count: with denormals kept, that regimen's 99.4%-kept last cycle took 57 s on one
 thread of an Intel Xeon, against 7 s for its 43%-kept first cycle and 13 s with denormals flushed.
@@ -13,8 +14,8 @@ input is read as 0. The modes belong to a thread, so :func:`ensure` sets them on
 and on every thread of torch's OpenMP pool that computes for it (libgomp's ``GOMP_parallel``, a
 team of the current thread count, each thread setting its own), once per thread and thread count,
 and checks them with a product that would be denormal on every thread. The engine calls it where
-it computes (:func:`pruneplast.operators.train`, :meth:`pruneplast.network.EnsembleMLP.forward`,
-the worker processes of :mod:`pruneplast.parallel`).
+it computes (:func:`pruneplast.operators.train`, :meth:`pruneplast.network.EnsembleMLP.forward`),
+in every process, the worker processes of :mod:`pruneplast.parallel` included.
 
 A flushed value differs from the kept one by less than 1.2e-38, but training is chaotic: trained
 weights differ from a run with denormals kept as they differ between two processors. The mode is a
@@ -25,6 +26,7 @@ fact of every result (:func:`mode`, :mod:`pruneplast.machine`). On a processor w
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 import warnings
 
@@ -41,13 +43,31 @@ _state: dict = {}  # "gomp": libgomp (or None), "supported": bool, "warned": boo
 _local = threading.local()
 
 
+#: OpenMP runtimes that provide libgomp's ``GOMP_parallel`` (GNU's; Intel's and LLVM's, for compatibility).
+_OPENMP = ("libgomp", "libiomp5", "libomp")
+
+
+def _openmp_path(maps: list[str], torch_dir: str) -> str | None:
+    """The OpenMP runtime among the shared objects mapped into this process (lines of
+    ``/proc/self/maps``): one under torch's own folder first (torch's wheels ship their libgomp
+    there, ``torch/lib/libgomp.so.1``), else the first one loaded (a system or conda libgomp,
+    ``libgomp.so.1.0.0``; Intel's or LLVM's runtime)."""
+    paths = []
+    for ln in maps:
+        path = ln.split()[-1] if ln.split() else ""
+        name = path.rsplit("/", 1)[-1]
+        if path.startswith("/") and ".so" in name and name.startswith(_OPENMP) and path not in paths:
+            paths.append(path)
+    return next((p for p in paths if p.startswith(torch_dir)), paths[0] if paths else None)
+
+
 def _libgomp():
-    """The libgomp that torch computes with (loaded in this process), or None."""
+    """The OpenMP runtime that torch computes with (loaded in this process), or None."""
     if "gomp" not in _state:
         lib = None
         try:
             with open("/proc/self/maps") as f:
-                path = next((ln.split()[-1] for ln in f if "libgomp" in ln and ln.rstrip().endswith(".so.1")), None)
+                path = _openmp_path(f.readlines(), os.path.dirname(torch.__file__))
             if path is not None:
                 lib = ctypes.CDLL(path)
                 lib.GOMP_parallel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
@@ -105,7 +125,7 @@ def ensure() -> None:
         _set_all(True)
         counts.add(n)
         if not flushed() and not _state.get("warned"):
-            _state["warned"] = True
+            _state["warned"] = True  # (mode() then says 'partial')
             warnings.warn(
                 f"denormal floats could not be flushed on every one of torch's {n} threads; results "
                 "computed on several threads may differ from one-thread runs",
@@ -115,8 +135,12 @@ def ensure() -> None:
 
 
 def mode() -> str:
-    """'flushed' where this processor flushes denormals to zero (the engine's mode), else 'kept'."""
-    return "flushed" if supported() else "kept"
+    """'flushed' where this processor flushes denormals to zero on every thread that computes (the
+    engine's mode), 'partial' where some thread of torch's pool could not be set (:func:`ensure`
+    warned), else 'kept'."""
+    if not supported():
+        return "kept"
+    return "partial" if _state.get("warned") else "flushed"
 
 
 class kept:

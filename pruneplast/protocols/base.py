@@ -23,7 +23,7 @@ from .. import keys, parallel
 from ..config import BASELINE, NetworkConfig, PruneConfig, RelapseConfig, RunConfig, TrainConfig
 from ..data import EnsembleData
 from ..inputs import check_state
-from ..kernels import fused
+from ..kernels import denormals, fused
 from ..network import EnsembleMLP
 from ..operators import prune, relapse_challenge, train
 from ..results import atomic_write, cache_root
@@ -46,8 +46,10 @@ def _is_config(p) -> bool:
 
 def cache_key(*parts) -> str:
     text = json.dumps([dataclasses.asdict(p) if _is_config(p) else p for p in parts], sort_keys=True, default=str)
-    # states trained with the fused step (the default where it is built) differ in the last bits: their own keys
-    return hashlib.sha256((text + source_hash() + fused.cache_tag()).encode()).hexdigest()[:20]
+    # states trained with the fused step (the default where it is built), or with denormals kept or
+    # flushed on only some threads, differ in the last bits: their own keys
+    tag = fused.cache_tag() + ("" if denormals.mode() == "flushed" else f":denormals-{denormals.mode()}")
+    return hashlib.sha256((text + source_hash() + tag).encode()).hexdigest()[:20]
 
 
 def baseline(

@@ -506,3 +506,6 @@ def test_cycles_of_the_long_chronic_regimen_are_timed_one_by_one(tmp_path, monke
     assert sum(out["measured_shares"]) == pytest.approx(1.0, abs=1e-3)
     assert out["expected_shares"] == [pytest.approx(1 / 3, abs=1e-4)] * 3
     assert not (tmp_path / "mine").exists()
+    import os
+
+    assert os.environ["PRUNEPLAST_CACHE"] == str(tmp_path / "mine")  # the caller's, put back

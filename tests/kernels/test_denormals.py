@@ -103,3 +103,37 @@ def test_the_mode_is_a_fact_of_every_result():
     assert machine.facts()["denormals"] == "flushed"
     assert machine.key()["denormals"] == "flushed"
     assert "denormals" in machine.BITWISE_KEYS
+
+
+def test_the_openmp_runtime_is_found_by_any_name_torch_s_own_first():
+    """torch's wheel ships ``lib/libgomp.so.1`` in its own folder; a system or conda build links
+    ``libgomp.so.1.0.0``; Intel's and LLVM's runtimes provide the same entry point. The one under
+    torch's folder is taken first, else the first loaded; a process without one has none."""
+    from pruneplast.kernels.denormals import _openmp_path
+
+    def maps(*paths):
+        return [f"7f00-7f01 r-xp 00000000 08:01 1 {p}\n" for p in paths] + ["7f02-7f03 rw-p 00000000 00:00 0\n"]
+
+    torch_dir = "/env/lib/python3.11/site-packages/torch"
+    wheel = f"{torch_dir}/lib/libgomp.so.1"
+    system = "/usr/lib/x86_64-linux-gnu/libgomp.so.1"
+    assert _openmp_path(maps("/usr/lib/libc.so.6", system, wheel), torch_dir) == wheel
+    conda = "/opt/conda/lib/libgomp.so.1.0.0"
+    assert _openmp_path(maps(conda), torch_dir) == conda
+    ours = f"{torch_dir}/lib/libiomp5.so"
+    assert _openmp_path(maps("/usr/lib/x86_64-linux-gnu/libgomp.so.1", ours), torch_dir) == ours
+    assert _openmp_path(maps("/usr/lib/x86_64-linux-gnu/libomp.so.5"), torch_dir).endswith("libomp.so.5")
+    assert _openmp_path(maps("/usr/lib/libc.so.6", "/usr/lib/libgompish.txt"), torch_dir) is None
+    assert _openmp_path([], torch_dir) is None
+
+
+def test_the_mode_says_partial_where_a_pool_thread_could_not_be_set(monkeypatch):
+    """Where :func:`ensure` warned that some pool thread kept denormals, the mode (a bitwise key of
+    every result, and part of the cache key) is 'partial', not 'flushed'."""
+    from pruneplast.kernels import denormals
+
+    if not denormals.supported():
+        pytest.skip("this processor has no flush-to-zero mode")
+    assert denormals.mode() == "flushed"
+    monkeypatch.setitem(denormals._state, "warned", True)
+    assert denormals.mode() == "partial"
