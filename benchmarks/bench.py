@@ -173,7 +173,12 @@ def main(argv=None) -> dict:
     res["paper_estimate"] = paper_estimate(res["train"], res["maintenance"], workers=res["maintenance_workers"])
     res["stress"] = bench_stress(10, sparsities, trials, limit)
     res["fp_change"] = bench_fp_change(sparsities, 1)
-    res["denormals"] = bench_denormals(trials, cycles=3 if args.quick else 10, epochs_per_cycle=1 if args.quick else 2)
+    res["denormals"] = bench_denormals(
+        trials,
+        cycles=3 if args.quick else 10,
+        epochs_per_cycle=1 if args.quick else 2,
+        baseline_epochs=4 if args.quick else 20,
+    )
     if args.chapters:
         res["chapters"] = bench_chapters(args.chapters)
     previous = json.loads(out.read_text()).get("book") if out.exists() else None
