@@ -37,7 +37,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -95,6 +94,8 @@ def measure(
     cache; ``parts``: the regimen groups' parts to impose (:func:`pruneplast.atlas.regimen_parts`).
     The seconds are this process's CPU time (one thread), which other processes on a busy machine
     do not inflate as they do its wall time."""
+    from setups import fresh_cache
+
     from pruneplast import atlas
     from pruneplast.atlas.protocol import run_task
 
@@ -102,8 +103,7 @@ def measure(
     imposed = None if parts is None else {setting.name: parts}
     out: dict[str, tuple[float, int]] = {}
     for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as cache:
-            os.environ["PRUNEPLAST_CACHE"] = cache
+        with fresh_cache("pruneplast-atlas-tasks-"):
             todo = sorted(atlas.tasks([setting], protocol, parts=imposed), key=lambda t: t.wave)
             for task in todo:
                 label = task.label
@@ -156,6 +156,8 @@ def time_cycles(setting, seeds: int, protocol=None) -> dict:
     parts' costs are the atlas's expected shares)."""
     import dataclasses
 
+    from setups import fresh_cache
+
     from pruneplast import atlas
     from pruneplast.atlas.protocol import run_task
 
@@ -167,9 +169,7 @@ def time_cycles(setting, seeds: int, protocol=None) -> dict:
     base = next(t for t in todo if t.kind == "baseline")
     chronic = sorted((t for t in todo if t.kind == "regimens" and t.names == group), key=lambda t: t.cycles)
     out: dict = {"setting": setting.name, "seeds": seeds, "weights": setting.network.n_weights}
-    before = os.environ.get("PRUNEPLAST_CACHE")
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["PRUNEPLAST_CACHE"] = cache
+    with fresh_cache("pruneplast-atlas-cycles-"):
         t0 = time.process_time()
         run_task(base, protocol)
         out["baseline_s"] = round(time.process_time() - t0, 2)
@@ -179,10 +179,6 @@ def time_cycles(setting, seeds: int, protocol=None) -> dict:
             run_task(task, protocol)
             out["cycle_s"].append(round(time.process_time() - t0, 2))
             print(f"  {setting.name}: long chronic cycle {k} {out['cycle_s'][-1]:.1f} s", flush=True)
-    if before is None:
-        os.environ.pop("PRUNEPLAST_CACHE", None)
-    else:
-        os.environ["PRUNEPLAST_CACHE"] = before
     cost = sum(t.cost for t in chronic)
     out["seconds_per_cost"] = sum(out["cycle_s"]) / cost
     out["measured_shares"] = [round(c / sum(out["cycle_s"]), 4) for c in out["cycle_s"]]

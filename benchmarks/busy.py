@@ -15,11 +15,11 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 import pandas as pd
 import torch
+from setups import fresh_cache
 
 from pruneplast.config import NetworkConfig, PruneConfig, RunConfig, TaskConfig, TrainConfig
 from pruneplast.protocols import cliff
@@ -51,24 +51,16 @@ def phase(workers: int, seeds, epochs: int, n_train: int, n_test: int = 1000, le
     ``n_test`` samples in each test set, the sparsity sweep at ``levels``."""
     task = {"n_train": n_train, "n_standard": n_test, "n_clean": n_test}
     runs = {s: RunConfig(seeds=tuple(seeds), progress=False, task=TaskConfig(**task, data_sets=s)) for s in SCHEMES}
-    before = os.environ.get("PRUNEPLAST_CACHE")
-    with tempfile.TemporaryDirectory(prefix="pruneplast-busy-") as cache:
-        os.environ["PRUNEPLAST_CACHE"] = cache  # read by this process and by the workers it starts
-        try:
-            return cliff.experiments(
-                runs,
-                TrainConfig(epochs=epochs, lr=1e-3),
-                NetworkConfig(),
-                PruneConfig(sparsity=0.95),
-                consolidation=TrainConfig(epochs=epochs, lr=5e-4),
-                levels=levels,
-                workers=workers,
-            )
-        finally:
-            if before is None:
-                os.environ.pop("PRUNEPLAST_CACHE", None)
-            else:
-                os.environ["PRUNEPLAST_CACHE"] = before
+    with fresh_cache("pruneplast-busy-"):
+        return cliff.experiments(
+            runs,
+            TrainConfig(epochs=epochs, lr=1e-3),
+            NetworkConfig(),
+            PruneConfig(sparsity=0.95),
+            consolidation=TrainConfig(epochs=epochs, lr=5e-4),
+            levels=levels,
+            workers=workers,
+        )
 
 
 def _same(a: dict, b: dict) -> bool:

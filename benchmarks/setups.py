@@ -7,6 +7,10 @@ maintenance networks (:data:`MAINTENANCE`) have the drug and the mood stabiliser
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+
 from pruneplast.config import RegrowConfig, TaskConfig
 from pruneplast.data import EnsembleData
 from pruneplast.network import EnsembleMLP
@@ -61,3 +65,19 @@ def maintenance_replicas(name: str, m: int, task: TaskConfig) -> tuple[EnsembleM
 def max_weight_diff(a: EnsembleMLP, b: EnsembleMLP) -> float:
     """Largest absolute difference between two ensembles' weights and biases."""
     return max(float((x - y).abs().max()) for x, y in zip(a.weights + a.biases, b.weights + b.biases))
+
+
+@contextlib.contextmanager
+def fresh_cache(prefix: str = "pruneplast-bench-"):
+    """An empty engine cache for the block (``PRUNEPLAST_CACHE``, read by this process and by the
+    workers it starts), removed after it; the caller's setting is put back."""
+    before = os.environ.get("PRUNEPLAST_CACHE")
+    with tempfile.TemporaryDirectory(prefix=prefix) as cache:
+        os.environ["PRUNEPLAST_CACHE"] = cache
+        try:
+            yield cache
+        finally:
+            if before is None:
+                os.environ.pop("PRUNEPLAST_CACHE", None)
+            else:
+                os.environ["PRUNEPLAST_CACHE"] = before
