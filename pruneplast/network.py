@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from .config import NetworkConfig, check_memory, check_seeds
 from .inputs import check_state
-from .kernels import LayerParts, denormals, dense_layers, plans_for
+from .kernels import LayerParts, denormals, dense_layers, plans_for, pointwise
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
 from .rng import normal_blocks, replica_generators
 
@@ -335,7 +335,10 @@ class EnsembleMLP:
                     "compact layers with constant units hold only for passes without internal noise "
                     "(build them with noise=True)"
                 )
-            h = modulate(act(z), i, sig, plan.rows)
+            fast = None
+            if sig is None and bias is None and not any_tanh and (any_scale or any_shift):
+                fast = pointwise.relu_modulate(z, scale, shift)  # None where the compiled operator is off
+            h = modulate(act(z), i, sig, plan.rows) if fast is None else fast
             hc = None if zc is None else modulate(act(zc), i, None)
             if record is not None:
                 record.append(h.detach().abs().mean(dim=(1, 2)))

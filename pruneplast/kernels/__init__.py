@@ -7,7 +7,9 @@
 * :mod:`.denormals`: denormal floats flushed to zero on every thread that computes (the engine's
   mode: much faster late in training, where gradients and Adam's moments hold denormals);
 * :mod:`.fused`: the compiled step of sparse replicas (on by default; ``PRUNEPLAST_FUSED=0``: off): forward,
-  backward and Adam in one C++ operator (``fused.cpp``), built once per machine (at install or first use).
+  backward and Adam in one C++ operator (``fused.cpp``), built once per machine (at install or first use);
+* :mod:`.pointwise`: the same operator's pointwise kernels for the other replicas (the ReLU with
+  damping and shift, the constant-unit fold of dense blocks), one pass each way.
 
 None of these changes a result beyond the order of floating-point sums (and values below
 1.2e-38, which :mod:`.denormals` flushes to zero); the model

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from . import pointwise
 from .layers import SPARSE_BELOW, LayerPlan
 
 #: Compact blocks are padded to a multiple of this many units (padded slots are masked); matrix
@@ -135,6 +136,7 @@ class _Fold:
         c = block.shape[2]
         self.mask = block
         self.dense = bool(block.sum() >= SPARSE_BELOW * block.numel())
+        self.masked_in_kernel = False  # set by trainables
         if self.dense:  # written back through the flat positions only
             self.kept, self.full_kept = _block_positions(block, None, self.cols, out, inn)
         else:  # sparse form: the replica, output and input of every entry too
@@ -153,14 +155,21 @@ class _Fold:
     def trainables(self, t: torch.Tensor):
         if self.dense:
             own = torch.arange(t.shape[0], device=t.device).view(-1, 1, 1).expand(t.shape)
-            return [(t, own, self.mask.to(t.dtype))]
+            # the compiled fold masks its gradient itself (pruneplast.kernels.pointwise)
+            self.masked_in_kernel = pointwise.module(t) is not None and t.is_contiguous()
+            return [(t, own, None if self.masked_in_kernel else self.mask.to(t.dtype))]
         return [(t, self.owner, None)]
 
     def add_to(self, b: torch.Tensor, t: torch.Tensor, hc: torch.Tensor) -> torch.Tensor:
         """b (M, out) plus the folded input of the constant units, hc (M, 1, in) their values."""
         c = hc.gather(2, self.cols.unsqueeze(1))  # (M, 1, C)
         if self.dense:
-            return b + (t * c).sum(2)
+            s = pointwise.fold(t, c, self.mask) if t.requires_grad else None
+            if s is None:
+                if t.requires_grad and self.masked_in_kernel:
+                    raise RuntimeError("the fold's gradient mask was left to the compiled operator, which is off")
+                s = (t * c).sum(2)
+            return b + s
         m, out = b.shape
         return b + torch.zeros(m * out, dtype=b.dtype, device=b.device).index_add(
             0, self.seg, t * c.reshape(-1)[self.src]

@@ -410,6 +410,115 @@ at::Tensor fused_step(
   return loss;
 }
 
+// ------------------------------------------------------------------------------------------------
+// Pointwise kernels of the standard (dense-product) path, each one pass over memory where torch's
+// operators take several (pruneplast/kernels/pointwise.py holds their autograd functions).
+
+// h = max(z, 0) * scale[m] - shift[m] for replica m's block of n / M consecutive floats (z is laid
+// out replica-major; the block's own order does not matter). The same two roundings as
+// torch.relu(z) * scale - shift, so the same bits.
+at::Tensor relu_modulate(at::Tensor z, at::Tensor scale, at::Tensor shift) {
+  TORCH_CHECK(z.scalar_type() == at::kFloat && scale.is_contiguous() && shift.is_contiguous(), "float32 inputs");
+  const int64_t M = z.size(0), n = z.numel(), per = n / M;
+  TORCH_CHECK(z.stride(0) == per, "z: each replica's block must be contiguous");
+  auto h = at::empty_like(z);
+  const float* Z = z.data_ptr<float>();
+  float* H = h.data_ptr<float>();
+  const float* S = scale.data_ptr<float>();
+  const float* T = shift.data_ptr<float>();
+  at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float s = S[m], t = T[m];
+      const float* zp = Z + m * per;
+      float* hp = H + m * per;
+      for (int64_t i = 0; i < per; ++i) {
+        const float a = zp[i] < 0.0f ? 0.0f : zp[i];  // as torch.relu: NaN and -0 kept
+        hp[i] = a * s - t;
+      }
+    }
+  });
+  return h;
+}
+
+// The gradient at z of relu_modulate: g * scale[m] where z > 0 (or NaN), else 0; g laid out as z.
+// The same bits as autograd's (grad * scale, then zero where the ReLU's output is <= 0).
+at::Tensor relu_modulate_backward(at::Tensor g, at::Tensor z, at::Tensor scale) {
+  const int64_t M = z.size(0), n = z.numel(), per = n / M;
+  TORCH_CHECK(g.strides() == z.strides() && z.stride(0) == per, "g and z: the same replica-major layout");
+  auto gz = at::empty_like(z);
+  const float* G = g.data_ptr<float>();
+  const float* Z = z.data_ptr<float>();
+  float* O = gz.data_ptr<float>();
+  const float* S = scale.data_ptr<float>();
+  at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float s = S[m];
+      const float* gp = G + m * per;
+      const float* zp = Z + m * per;
+      float* op = O + m * per;
+      for (int64_t i = 0; i < per; ++i) op[i] = zp[i] <= 0.0f ? 0.0f : gp[i] * s;
+    }
+  });
+  return gz;
+}
+
+// The constant-unit fold of a dense block: s[m, i] = sum_k t[m, i, k] c[m, k] (t (M, R, C), c (M, C)),
+// each sum in 16 lanes (as dot_axpy).
+at::Tensor fold_forward(at::Tensor t, at::Tensor c) {
+  TORCH_CHECK(t.is_contiguous() && c.is_contiguous() && t.scalar_type() == at::kFloat, "contiguous float32");
+  const int64_t M = t.size(0), R = t.size(1), C = t.size(2);
+  auto s = at::empty({M, R}, t.options());
+  const float* TT = t.data_ptr<float>();
+  const float* CC = c.data_ptr<float>();
+  float* SS = s.data_ptr<float>();
+  at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m)
+      for (int64_t i = 0; i < R; ++i) SS[m * R + i] = dot_axpy(TT + (m * R + i) * C, CC + m * C, nullptr, 0.0f, C);
+  });
+  return s;
+}
+
+// One row of fold_backward: out[k] = (g c[k]) mask[k] (the mask's 0 or 1 as a float: the bits of
+// autograd's gradient multiplied by a float mask), acc[k] += t[k] g.
+inline void fold_row(float g, const float* __restrict t, const float* __restrict c, const uint8_t* __restrict mask,
+                     float* __restrict out, float* __restrict acc, int64_t n) {
+  for (int64_t k = 0; k < n; ++k) {
+    out[k] = (g * c[k]) * static_cast<float>(mask[k]);
+    acc[k] = std::fma(t[k], g, acc[k]);
+  }
+}
+
+// Its gradients: at t, g[m, i] c[m, k] times mask[m, i, k]; at c, sum_i t[m, i, k] g[m, i]
+// (rows in order, a fused multiply-add each). One pass over t and the mask.
+std::vector<at::Tensor> fold_backward(at::Tensor g, at::Tensor t, at::Tensor c, at::Tensor mask) {
+  TORCH_CHECK(g.is_contiguous() && t.is_contiguous() && c.is_contiguous() && mask.is_contiguous(), "contiguous");
+  TORCH_CHECK(mask.scalar_type() == at::kBool, "mask: bool");
+  const int64_t M = t.size(0), R = t.size(1), C = t.size(2);
+  auto gt = at::empty_like(t);
+  auto gc = at::zeros({M, C}, t.options());
+  const float* GG = g.data_ptr<float>();
+  const float* TT = t.data_ptr<float>();
+  const float* CC = c.data_ptr<float>();
+  const uint8_t* MK = reinterpret_cast<const uint8_t*>(mask.data_ptr<bool>());  // bytes of 0 or 1
+  float* GT = gt.data_ptr<float>();
+  float* GC = gc.data_ptr<float>();
+  at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
+    for (int64_t m = m0; m < m1; ++m) {
+      const float* cm = CC + m * C;
+      float* acc = GC + m * C;
+      for (int64_t i = 0; i < R; ++i) {
+        const int64_t off = (m * R + i) * C;
+        fold_row(GG[m * R + i], TT + off, cm, MK + off, GT + off, acc, C);
+      }
+    }
+  });
+  return {gt, gc};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("step", &fused_step, "forward, backward and Adam for a sparse ensemble (see fused.py)");
+  mod.def("relu_modulate", &relu_modulate, "max(z, 0) * scale - shift per replica (see pointwise.py)");
+  mod.def("relu_modulate_backward", &relu_modulate_backward, "its gradient at z");
+  mod.def("fold_forward", &fold_forward, "the constant-unit fold of a dense block");
+  mod.def("fold_backward", &fold_backward, "its gradients at the weights (masked) and the constants");
 }

@@ -11,7 +11,9 @@ live units, the constant-unit fold, ReLU or tanh, internal noise drawn from the 
 streams, damping, the capped gain and the protection shift, Adam with one learning rate per
 replica) in another order of floating-point sums, so its results differ from the standard path's
 in the last bits: cached states trained with it have their own keys (:func:`cache_tag`), and every
-result records the path (:func:`path`, part of the bitwise key in :mod:`pruneplast.machine`).
+result records the path (:func:`path`, part of the bitwise key in :mod:`pruneplast.machine`). The
+same operator holds the pointwise kernels that :mod:`.pointwise` gives the standard path of the
+other replicas while it is on (their fold sums in another order too: the same key covers them).
 
 The operator is compiled once per machine (``torch.utils.cpp_extension``, about half a minute) at
 the first use or by ``python -m pruneplast.kernels.fused`` (``make install`` runs it), into

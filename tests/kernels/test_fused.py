@@ -211,8 +211,9 @@ def test_threads_share_the_replicas_without_changing_a_bit(use_fused):
 
 
 def test_dense_phases_take_the_standard_path(use_fused, monkeypatch):
-    """Only phases the engine multiplies as CSR everywhere are fused; the others are bit for bit
-    the standard path."""
+    """Only phases the engine multiplies as CSR everywhere are fused; the others take the standard
+    path, with the operator's pointwise kernels (pruneplast.kernels.pointwise, tested there): the
+    constant-unit fold sums in another order, so the weights agree to the last bits."""
     net = prune(EnsembleMLP.init(SEEDS, SMALL_NET), 0.7)
     data = EnsembleData.build(SEEDS, TASK)
     a, b = net.clone(), net.clone()
@@ -221,7 +222,9 @@ def test_dense_phases_take_the_standard_path(use_fused, monkeypatch):
     monkeypatch.setenv(fused.ENV, "0")
     train(b, data, CFG, tag="phase")
     for x, y in zip(a.weights + a.biases, b.weights + b.biases):
-        assert torch.equal(x, y)
+        torch.testing.assert_close(x, y, rtol=0, atol=1e-5)
+    for w, mk in zip(a.weights, a.masks):
+        assert bool((w[~mk] == 0).all())
 
 
 def test_fallback_without_compiling_warns_once(monkeypatch, capsys):
