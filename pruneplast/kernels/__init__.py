@@ -2,7 +2,8 @@
 
 * :mod:`.layers`: the :class:`~.layers.Layer` protocol and :class:`~.layers.LayerPlan` (each
   replica's layer dense or as CSR by its density);
-* :mod:`.compact`: compact layers that multiply only the units that can change the logits;
+* :mod:`.roles` and :mod:`.compact`: which units can change the logits, and compact layers that
+  multiply only those;
 * :mod:`.adam`: the trainable tensors of a phase and a fused Adam over stacked replicas;
 * :mod:`.denormals`: denormal floats flushed to zero on every thread that computes (the engine's
   mode: much faster late in training, where gradients and Adam's moments hold denormals);

@@ -2,7 +2,7 @@
 
 A 95%-pruned layer leaves many units with no kept path to a logit (they cannot change the loss)
 or, without internal noise, with no input that varies with the sample (they output a constant).
-:func:`unit_roles` finds both from the masks; :class:`CompactLayer` multiplies the block of live
+:func:`~.roles.unit_roles` finds both from the masks; :class:`CompactLayer` multiplies the block of live
 units with a :class:`~pruneplast.kernels.layers.LayerPlan` and folds the constant units into the
 next layer's bias. The result equals the full pass up to the order of floating-point sums.
 """
@@ -15,6 +15,7 @@ import torch
 
 from . import pointwise
 from .layers import SPARSE_BELOW, LayerPlan
+from .roles import unit_roles
 
 #: Compact blocks are padded to a multiple of this many units (padded slots are masked); matrix
 #: products on such shapes ran up to 10% faster than on odd ones.
@@ -232,37 +233,6 @@ class CompactLayer:
             b = self.fold.add_to(b, parts[2], hc)
         z = self.main.plan.linear(h, parts[0], parts[1], b if self.rows is None else b.gather(1, self.rows))
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
-
-
-def _any(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """``x.any(dim)`` of a bool tensor, as the largest of its bytes (several times faster on the CPU)."""
-    return x.view(torch.uint8).amax(dim) > 0
-
-
-def unit_roles(masks: Sequence[torch.Tensor], noise: bool = False) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """(live, constant): per hidden layer, (M, units) bools for masks (M, out, in) per layer.
-
-    A hidden unit *reaches* the output if it has a kept weight to a unit that reaches (the logits
-    reach). In a pass without internal noise a hidden unit *varies* with the sample if it has a
-    kept weight from a unit that varies (the inputs vary); with noise (``noise=True``) every
-    hidden unit varies. Live units vary and reach; constant units reach but do not vary. The
-    others cannot change the logits.
-    """
-    n = len(masks)
-    vary, prev = [], None
-    for mk in masks[:-1]:
-        if noise:
-            prev = torch.ones(mk.shape[:2], dtype=torch.bool, device=mk.device)
-        else:
-            prev = _any(mk, 2) if prev is None else _any(mk & prev.unsqueeze(1), 2)
-        vary.append(prev)
-    reach: list[torch.Tensor] = []
-    nxt: torch.Tensor | None = None
-    for i in range(n - 2, -1, -1):
-        mk = masks[i + 1]
-        nxt = _any(mk, 1) if nxt is None else _any(mk & nxt.unsqueeze(2), 1)
-        reach.insert(0, nxt)
-    return [v & r for v, r in zip(vary, reach)], [~v & r for v, r in zip(vary, reach)]
 
 
 def compact_plans(masks: Sequence[torch.Tensor], noise: bool = False) -> list[CompactLayer]:

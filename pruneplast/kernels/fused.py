@@ -38,8 +38,8 @@ from typing import Sequence
 import torch
 
 from ..modulation import PROTECTION_SHIFT, effective_gain
-from .compact import unit_roles
 from .layers import SPARSE_BELOW
+from .roles import unit_roles
 
 SOURCE = Path(__file__).with_name("fused.cpp")
 #: ``1`` or unset: sparse replicas train with the fused step where it can be built; ``0``: the standard path.

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import torch
 
+from . import fused
+
 
 def module(*tensors: torch.Tensor):
     """The compiled operator when it serves these tensors (CPU, float32, training with it on), else None."""
     if not torch.is_grad_enabled() or any(t.device.type != "cpu" or t.dtype != torch.float32 for t in tensors):
         return None
-    from . import fused  # (fused imports compact, which imports this module)
-
     return fused.load() if fused.requested() else None
 
 
