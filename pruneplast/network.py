@@ -26,6 +26,7 @@ import torch.nn as nn
 from .config import NetworkConfig, check_memory, check_seeds
 from .inputs import check_state
 from .kernels import LayerParts, denormals, dense_layers, plans_for, pointwise
+from .kernels.layers import kept_counts
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
 from .rng import normal_blocks, replica_generators
 
@@ -110,7 +111,7 @@ class EnsembleMLP:
 
     def kept_per_layer(self) -> torch.Tensor:
         """(M, L) number of unmasked weights per layer."""
-        return torch.stack([m.flatten(1).sum(1) for m in self.masks], dim=1)
+        return torch.stack([kept_counts(m) for m in self.masks], dim=1)
 
     def check_finite(self, where: str = "") -> None:
         """Raise ``FloatingPointError`` naming the replicas whose weights or biases are not finite.
@@ -119,9 +120,17 @@ class EnsembleMLP:
         (too large a learning rate, say) stops with this message instead of reporting
         accuracies of NaN weights.
         """
+        # A sum is finite only if every term is (inf and NaN never sum back to a finite value), and
+        # a sum costs a twentieth of a test per entry: only where a replica's sums are not all finite
+        # (NaN, inf, or finite weights whose sum overflows) are its entries tested one by one.
+        tensors = [t.detach().flatten(1) for t in (*self.weights, *self.biases)]
         bad = torch.zeros(self.n_replicas, dtype=torch.bool, device=self.device)
-        for t in (*self.weights, *self.biases):
-            bad |= ~torch.isfinite(t.detach()).flatten(1).all(1)
+        for t in tensors:
+            bad |= ~torch.isfinite(t.sum(1))
+        if bool(bad.any()):
+            bad = torch.zeros_like(bad)
+            for t in tensors:
+                bad |= ~torch.isfinite(t).all(1)
         if bool(bad.any()):
             idx = bad.nonzero().flatten().tolist()
             who = ", ".join(f"seed {self.meta[i].get('seed', i)}" for i in idx[:5]) + (" ..." if len(idx) > 5 else "")

@@ -35,7 +35,7 @@ from .data import EnsembleData
 from .inputs import check_data, check_like, check_network
 from .kernels import denormals, fused
 from .kernels.adam import Adam, Trainables
-from .kernels.layers import SPARSE_BELOW
+from .kernels.layers import SPARSE_BELOW, kept_counts
 from .network import EnsembleMLP
 from .progress import progress_bar
 
@@ -343,7 +343,7 @@ def _path_sets(masks: Sequence[torch.Tensor]) -> list[list[int]]:
     """The replicas grouped by which of their layers keep below :data:`SPARSE_BELOW` of their weights
     (the layers :class:`~pruneplast.kernels.layers.LayerPlan` multiplies as CSR), in order of first
     appearance."""
-    sparse = torch.stack([mk.flatten(1).sum(1) < SPARSE_BELOW * mk[0].numel() for mk in masks], 1).tolist()
+    sparse = torch.stack([kept_counts(mk) < SPARSE_BELOW * mk[0].numel() for mk in masks], 1).tolist()
     sets: dict[tuple, list[int]] = {}
     for r, kinds in enumerate(sparse):
         sets.setdefault(tuple(kinds), []).append(r)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from conftest import FULL, numpy_forward
+from conftest import FULL, SMALL_NET, numpy_forward
 
 from pruneplast.config import NetworkConfig
 from pruneplast.network import EnsembleMLP
@@ -329,3 +329,30 @@ def test_compact_write_back_puts_every_trained_weight_in_its_place(sparsity, reg
         out[~used] = 0.0
         p.merge(out, *(None if t is None else t.clone() for t in p.split(w)))
         assert torch.equal(out, torch.where(used, w, 0.0))
+
+
+def test_check_finite_names_the_bad_replicas_and_only_those():
+    """The check sums each replica's weights first: a NaN or an inf makes the sum non-finite; finite
+    weights whose sum overflows are tested entry by entry and pass."""
+    net = EnsembleMLP.init([0, 1, 2, 3], SMALL_NET)
+    with torch.no_grad():
+        net.weights[1][0, 0, :2] = 3e38  # finite, but the sum overflows
+        net.weights[2][1, 3, 0] = float("nan")
+        net.biases[0][3, 5] = float("-inf")
+    with pytest.raises(FloatingPointError, match=r"in 2 of 4 replicas \(seed 1, seed 3\)"):
+        net.check_finite()
+    with torch.no_grad():
+        net.weights[2][1, 3, 0] = 0.0
+        net.biases[0][3, 5] = 0.0
+    net.check_finite()  # the overflowing sum alone raises nothing
+
+
+def test_kept_counts_match_the_sum_of_the_mask():
+    from pruneplast.kernels.layers import kept_counts
+
+    g = torch.Generator().manual_seed(0)
+    for shape in [(3, 7, 5), (2, 1, 1), (4, 300, 9)]:
+        mk = torch.rand(shape, generator=g) < 0.3
+        assert torch.equal(kept_counts(mk), mk.reshape(shape[0], -1).sum(1))
+        assert kept_counts(mk).dtype == torch.int64
+        assert torch.equal(kept_counts(mk.transpose(1, 2)), mk.reshape(shape[0], -1).sum(1))

@@ -38,7 +38,7 @@ from typing import Sequence
 import torch
 
 from ..modulation import PROTECTION_SHIFT, effective_gain
-from .layers import SPARSE_BELOW
+from .layers import SPARSE_BELOW, kept_counts
 from .roles import unit_roles
 
 SOURCE = Path(__file__).with_name("fused.cpp")
@@ -214,7 +214,7 @@ def replicas(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], com
         return []
     sparse = torch.ones(masks[0].shape[0], dtype=torch.bool)
     for mk in masks:
-        sparse &= mk.flatten(1).sum(1) < SPARSE_BELOW * mk[0].numel()
+        sparse &= kept_counts(mk) < SPARSE_BELOW * mk[0].numel()
     index = sparse.nonzero()[:, 0].tolist()
     if not index or load() is None:
         return []

@@ -56,6 +56,16 @@ class Layer(Protocol):
 LayerParts = tuple[Layer, Parts, torch.Tensor]
 
 
+def kept_counts(mask: torch.Tensor) -> torch.Tensor:
+    """(M,) int64: the kept entries of each replica's layer in ``mask`` (M, ...) bool, counted as
+    bytes into 32-bit sums (three times faster than summing the bools; exact below 2**31 entries
+    per replica)."""
+    flat = mask.reshape(mask.shape[0], -1)
+    if mask.dtype != torch.bool or flat.shape[1] >= 2**31:
+        return flat.sum(1, dtype=torch.int64)
+    return flat.view(torch.uint8).sum(1, dtype=torch.int32).long()
+
+
 #: A replica's layer whose kept weights fill less than this fraction of its matrix is multiplied
 #: as a sparse (CSR) matrix; denser ones as dense batched products. Measured on this engine's
 #: masked training step (``benchmarks/``): CSR pays below ~20% density at batch 128.
@@ -86,7 +96,7 @@ class LayerPlan:
         m, out, inn = self.shape
         per = out * inn
         dev = mask.device if mask is not None else None
-        counts = mask.reshape(m, -1).sum(1) if mask is not None else torch.full((m,), per)  # (M,) kept
+        counts = kept_counts(mask) if mask is not None else torch.full((m,), per)  # (M,) kept
         is_sparse = counts < SPARSE_BELOW * per
         self.dense_ids = (~is_sparse).nonzero().squeeze(1).to(dev)  # replicas of the dense group
         self.sparse_ids = is_sparse.nonzero().squeeze(1).to(dev)  # replicas of the sparse group
