@@ -35,7 +35,6 @@ from .data import EnsembleData
 from .inputs import check_data, check_like, check_network
 from .kernels import denormals, fused
 from .kernels.adam import Adam, Trainables
-from .kernels.layers import SPARSE_BELOW, kept_counts
 from .network import EnsembleMLP
 from .progress import progress_bar
 
@@ -246,8 +245,9 @@ def train(
     # with the compiled step (pruneplast.kernels.fused). Every replica's random streams are its own
     # (keyed by its meta), and no layer mixes CSR and dense replicas, so a replica's bits do not
     # depend on a replica of the other kind sharing its ensemble.
-    sets = _path_sets(net.masks)
-    on_fused = set(fused.replicas(net.weights, net.masks, compact))
+    sparse = fused.sparse_layers(net.masks)
+    sets = _path_sets(sparse)
+    on_fused = set(fused.replicas(net.weights, net.masks, compact, sparse))
     if len(sets) == 1:
         groups = [_Phase(net, data, rate, tag, bsz, noise_free, compact, fused_step=bool(on_fused))]
     else:
@@ -339,13 +339,12 @@ class _Phase:
                     theirs[idx] = mine
 
 
-def _path_sets(masks: Sequence[torch.Tensor]) -> list[list[int]]:
+def _path_sets(sparse: torch.Tensor) -> list[list[int]]:
     """The replicas grouped by which of their layers keep below :data:`SPARSE_BELOW` of their weights
-    (the layers :class:`~pruneplast.kernels.layers.LayerPlan` multiplies as CSR), in order of first
-    appearance."""
-    sparse = torch.stack([kept_counts(mk) < SPARSE_BELOW * mk[0].numel() for mk in masks], 1).tolist()
+    (``sparse``: :func:`~pruneplast.kernels.fused.sparse_layers`, the layers
+    :class:`~pruneplast.kernels.layers.LayerPlan` multiplies as CSR), in order of first appearance."""
     sets: dict[tuple, list[int]] = {}
-    for r, kinds in enumerate(sparse):
+    for r, kinds in enumerate(sparse.tolist()):
         sets.setdefault(tuple(kinds), []).append(r)
     return list(sets.values())
 

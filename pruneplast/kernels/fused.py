@@ -204,18 +204,26 @@ def path() -> str:
     return cache_tag() or "standard"
 
 
-def replicas(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], compact: bool) -> list[int]:
+def sparse_layers(masks: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(M, L) bool: which layers of each replica keep below :data:`SPARSE_BELOW` of their weights
+    (those the engine multiplies as CSR)."""
+    return torch.stack([kept_counts(mk) < SPARSE_BELOW * mk[0].numel() for mk in masks], 1)
+
+
+def replicas(
+    weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], compact: bool, sparse: torch.Tensor | None = None
+) -> list[int]:
     """The replicas of a phase that train with the fused step: where it is on and built, for
     compact float32 layers on the CPU, those whose every layer keeps below :data:`SPARSE_BELOW` of
-    its weights (the engine multiplies them as CSR); the others take the standard path."""
+    its weights (the engine multiplies them as CSR); the others take the standard path.
+    ``sparse``: :func:`sparse_layers` of ``masks``, where the caller has it."""
     if not compact or not requested():
         return []
     if any(w.device.type != "cpu" or w.dtype != torch.float32 for w in weights):
         return []
-    sparse = torch.ones(masks[0].shape[0], dtype=torch.bool)
-    for mk in masks:
-        sparse &= kept_counts(mk) < SPARSE_BELOW * mk[0].numel()
-    index = sparse.nonzero()[:, 0].tolist()
+    if sparse is None:
+        sparse = sparse_layers(masks)
+    index = sparse.cpu().all(1).nonzero()[:, 0].tolist()
     if not index or load() is None:
         return []
     return index
