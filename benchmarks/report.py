@@ -35,8 +35,9 @@ def refer_to_limit(res: dict, limit: float) -> None:
         if "samples_per_s" in row:
             row["fraction_of_limit"] = row["samples_per_s"] * 2 * N_WEIGHTS / 1e9 / limit
     for row in res.get("step_kinds", []):
-        row["flop_floor_ms"] = row["flops_per_step"] / limit / 1e6
-        set_floor(row)
+        if row.get("threads", 0) != 1:  # one-thread rows keep one thread's limit
+            row["flop_floor_ms"] = row["flops_per_step"] / limit / 1e6
+            set_floor(row)
 
 
 # Paper-scale training work in replica-epochs (12,000 samples each): chapter 6's maintenance

@@ -91,10 +91,23 @@ def set_floor(row: dict) -> None:
 STEP_KINDS = (("dense", 0.0, False), ("47.5%", 0.475, False), ("95%", 0.95, False), ("noisy", 0.95, True))
 
 
-def bench_step_kinds(steps: int, trials: int, limit: float, m: int = 10, noise_sd: float = 0.5) -> list[dict]:
+def bench_step_kinds(
+    steps: int, trials: int, limit: float, m: int = 10, noise_sd: float = 0.5, threads: int | None = None
+) -> list[dict]:
     """Each step kind's time per step against its own floor: the FLOP floor (its multiplied weights
     at the limit) or the memory floor (its unavoidable passes at :func:`memory_rate`), whichever is
-    larger (:func:`step_work`). Trained over ``steps`` mini-batches, best of ``trials``."""
+    larger (:func:`step_work`). Trained over ``steps`` mini-batches, best of ``trials``, at
+    ``threads`` torch threads (None: the run's); ``limit`` is the product rate at that many threads."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _step_kinds(steps, trials, limit, m, noise_sd)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _step_kinds(steps: int, trials: int, limit: float, m: int, noise_sd: float) -> list[dict]:
     task = TaskConfig(n_train=steps * BATCH, n_standard=100, n_clean=100)
     rate = memory_rate()
     nets = {}
@@ -117,6 +130,8 @@ def bench_step_kinds(steps: int, trials: int, limit: float, m: int = 10, noise_s
         row = {
             "kind": name,
             "replicas": m,
+            "threads": torch.get_num_threads(),
+            "limit_gflops": limit,
             "sparsity": float(net.weight_sparsity().mean()),
             "noise_sd": noise_sd if noisy else 0.0,
             "ms_per_step": t[name] / steps * 1e3,
@@ -128,7 +143,7 @@ def bench_step_kinds(steps: int, trials: int, limit: float, m: int = 10, noise_s
         set_floor(row)
         rows.append(row)
         print(
-            f"  step {name:6s} M={m}: {row['ms_per_step']:6.2f} ms; floor {row['floor_ms']:.2f} ms "
+            f"  step {name:6s} M={m}, {row['threads']} thread(s): {row['ms_per_step']:6.2f} ms; floor {row['floor_ms']:.2f} ms "
             f"({row['bound']}-bound: {row['multiplied_weights'] / m:,.0f} multiplied weights per replica at "
             f"{limit:.0f} GFLOP/s -> {row['flop_floor_ms']:.2f} ms, {row['bytes_per_step'] / 1e6:.1f} MB at "
             f"{rate:.0f} GB/s -> {row['memory_floor_ms']:.2f} ms): {row['times_floor']:.1f}x the floor",

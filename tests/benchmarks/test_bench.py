@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
@@ -380,9 +381,12 @@ def test_quiet_limit_keeps_the_best_trial_and_says_how_quiet_it_was():
 
 def test_every_step_kind_is_set_against_its_floor():
     steps = _bench("steps")
-    rows = steps.bench_step_kinds(steps=2, trials=1, limit=100.0, m=2)
+    before = torch.get_num_threads()
+    rows = steps.bench_step_kinds(steps=2, trials=1, limit=100.0, m=2, threads=1)
+    assert torch.get_num_threads() == before  # the run's threads are put back
     assert [r["kind"] for r in rows] == [k for k, _, _ in steps.STEP_KINDS]
     for r in rows:
+        assert r["threads"] == 1 and r["limit_gflops"] == 100.0
         assert r["floor_ms"] == max(r["flop_floor_ms"], r["memory_floor_ms"]) > 0
         assert r["times_floor"] == r["ms_per_step"] / r["floor_ms"]
     dense, half, sparse, noisy = rows
