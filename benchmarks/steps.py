@@ -143,7 +143,8 @@ def _step_kinds(steps: int, trials: int, limit: float, m: int, noise_sd: float) 
         set_floor(row)
         rows.append(row)
         print(
-            f"  step {name:6s} M={m}, {row['threads']} thread(s): {row['ms_per_step']:6.2f} ms; floor {row['floor_ms']:.2f} ms "
+            f"  step {name:6s} M={m}, {row['threads']} thread(s): {row['ms_per_step']:6.2f} ms; "
+            f"floor {row['floor_ms']:.2f} ms "
             f"({row['bound']}-bound: {row['multiplied_weights'] / m:,.0f} multiplied weights per replica at "
             f"{limit:.0f} GFLOP/s -> {row['flop_floor_ms']:.2f} ms, {row['bytes_per_step'] / 1e6:.1f} MB at "
             f"{rate:.0f} GB/s -> {row['memory_floor_ms']:.2f} ms): {row['times_floor']:.1f}x the floor",
