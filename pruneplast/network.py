@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from .config import NetworkConfig, check_memory, check_seeds
 from .inputs import check_state
-from .kernels import LayerParts, denormals, dense_layers, plans_for, pointwise
+from .kernels import LayerParts, denormals, dense_layers, heap, plans_for, pointwise
 from .kernels.layers import kept_counts
 from .modulation import PROTECTION_SHIFT, Modulation, effective_gain
 from .rng import normal_blocks, replica_generators
@@ -281,6 +281,7 @@ class EnsembleMLP:
             drawing it here (evaluation shares one draw between several protection settings).
         """
         denormals.ensure()
+        heap.keep()
         m = self.n_replicas
         sig = None
         if sigma_int is not None:

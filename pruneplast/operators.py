@@ -33,7 +33,7 @@ from .config import (
 )
 from .data import EnsembleData
 from .inputs import check_data, check_like, check_network
-from .kernels import denormals, fused
+from .kernels import denormals, fused, heap
 from .kernels.adam import Adam, Trainables
 from .network import EnsembleMLP
 from .progress import progress_bar
@@ -229,6 +229,7 @@ def train(
     check_network(net)
     check_data(net, data)
     denormals.ensure()
+    heap.keep()
     n = data.x["train"].shape[1]
     bsz = config.batch_size
     n_batches = math.ceil(n / bsz)

@@ -7,6 +7,7 @@
 * :mod:`.adam`: the trainable tensors of a phase and a fused Adam over stacked replicas;
 * :mod:`.denormals`: denormal floats flushed to zero on every thread that computes (the engine's
   mode: much faster late in training, where gradients and Adam's moments hold denormals);
+* :mod:`.heap`: freed memory kept in the process, so that a step does not fault its tensors in anew;
 * :mod:`.fused`: the compiled step of sparse replicas (on by default; ``PRUNEPLAST_FUSED=0``: off): forward,
   backward and Adam in one C++ operator (``fused.cpp``), built once per machine (at install or first use);
 * :mod:`.pointwise`: the same operator's pointwise kernels for the other replicas (the ReLU with

@@ -8,7 +8,9 @@ and on a Dask cluster of worker processes on 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 import math
+import types
 
 import numpy as np
 import pandas as pd
@@ -335,6 +337,8 @@ def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
     monkeypatch.setattr(base, "train", spy(base.train, trained, lambda *a, **kw: kw.get("tag")))
     monkeypatch.setattr(treatments, "treat", spy(treatments.treat, treats, lambda d, data, cfgs, **kw: list(cfgs)))
     monkeypatch.setattr(protocol, "run_task", spy(protocol.run_task, kinds, lambda task, p: task.wave))
+    # a clock that advances one second per reading: every task takes exactly one second
+    monkeypatch.setattr(protocol, "time", types.SimpleNamespace(perf_counter=itertools.count().__next__))
     cells = [CELLS[0], CELLS[2]]
     df = atlas.run(cells, TINY, workers=1, progress=False)
     assert trained == ["baseline"]
@@ -344,11 +348,13 @@ def test_shared_states_computed_once_in_waves(tmp_path, monkeypatch):
     )
     assert kinds == sorted(kinds) and set(kinds) == {0, 1, 2}
     assert len(kinds) == len(atlas.tasks(cells, TINY)) == 1 + 1 + 2 + 3 + 1 + (2 + 1 + 1)
-    cells_s = df.groupby("setting", sort=False)["cell_seconds"].first()
-    assert (cells_s > 0).all() and cells_s["init_0.1"] < cells_s["reference"]
+    # a shared task counts in the first cell that needs it: the regrowth scale's cell counts only
+    # the tasks of its own, its critical path one task per wave
     times = df.groupby("setting", sort=False)[["cell_seconds", "longest_task_seconds", "path_seconds"]].first()
-    assert (times["longest_task_seconds"] <= times["path_seconds"]).all()
-    assert times.loc["reference", "path_seconds"] < times.loc["reference", "cell_seconds"]
+    own = len(atlas.tasks(cells, TINY)) - len(atlas.tasks(cells[:1], TINY))
+    assert times.loc["reference", "cell_seconds"] == len(atlas.tasks(cells[:1], TINY))
+    assert times.loc["init_0.1", "cell_seconds"] == own and 0 < own < times.loc["reference", "cell_seconds"]
+    assert (times["longest_task_seconds"] == 1).all() and (times["path_seconds"] == 3).all()
 
 
 def test_the_long_chronic_regimen_runs_in_parts_where_it_would_take_too_long():
