@@ -13,6 +13,21 @@ import torch
 
 from .layers import Layer, LayerParts
 
+#: Floats in the widest vector torch's CPU kernels use (AVX-512; a multiple of AVX2's 8): its fused
+#: Adam updates a tensor in blocks of this many and its last ``numel % width`` entries in a scalar
+#: loop that rounds otherwise.
+VECTOR_FLOATS = 16
+
+
+def _leading(p: torch.Tensor, owner: torch.Tensor | None) -> bool:
+    """Whether ``p``'s leading axis is the replica axis (``owner``: the replica of every entry)."""
+    if owner is None:
+        return True
+    if owner.shape != p.shape:
+        return False
+    first = owner.reshape(p.shape[0], -1)
+    return bool((first == torch.arange(p.shape[0], device=owner.device).view(-1, 1)).all())
+
 
 class Trainables:
     """The tensors one training phase updates, for fixed masks (``plans``: one per layer).
@@ -65,6 +80,15 @@ class Adam:
     say) update alike only while every entry stays in the vector blocks. Updating only the kept
     entries (gathered and scattered back by index) was also slower at one thread than masking the
     gradient and updating whole tensors, for the 47.5%-sparse phase's masked tensors (26-89% kept).
+
+    So that a replica's update does not depend on the replicas beside it, a tensor with a leading
+    replica axis whose entries per replica are not a multiple of :data:`VECTOR_FLOATS` (the output
+    layer's four biases) is updated one replica at a time: each replica's entries then fall in the
+    vector blocks or the tail alike in any ensemble. (In one stacked tensor the tail is its last
+    entries, the last replicas' biases: which replica landed there, and so its bits, followed the
+    ensemble it trained in; a seed's baseline trained with nine others differed from the same seed
+    trained with four others.) Replicas that share a learning rate among several
+    (``owners`` selections) are updated together, and their bits follow their group.
     """
 
     def __init__(self, params, lr, betas=(0.9, 0.999), eps=1e-8, owners=None):
@@ -79,10 +103,15 @@ class Adam:
         self.step_count = torch.zeros((), dtype=torch.float32, device=dev)
         lrs = torch.as_tensor(lr, dtype=torch.float64).flatten()
         values = sorted(set(lrs.tolist()))
+        owners = owners or [None] * len(self.params)
+        # tensors updated one replica at a time (see the class's docstring)
+        self.per_replica = [
+            p.dim() > 0 and p.shape[0] > 1 and p[0].numel() % VECTOR_FLOATS != 0 and _leading(p, o)
+            for p, o in zip(self.params, owners)
+        ]
         if len(values) == 1:
             self.groups = [(values[0], None)]  # one learning rate: whole tensors
         else:  # entries of each learning rate, per parameter (boolean selections)
-            owners = owners or [None] * len(self.params)
             self.groups = []
             for v in values:
                 sel = []
@@ -97,7 +126,8 @@ class Adam:
         grads = [g.contiguous() for g in grads]  # the fused kernel assumes contiguous gradients
         for lr, sel in self.groups:
             if sel is None:
-                self._fused(self.params, grads, self.exp_avg, self.exp_avg_sq, lr)
+                split = self._split
+                self._fused(split(self.params), split(grads), split(self.exp_avg), split(self.exp_avg_sq), lr)
                 continue
             parts = [
                 [t.view(-1)[s] for t, s in zip(ts, sel)] for ts in (self.params, grads, self.exp_avg, self.exp_avg_sq)
@@ -107,6 +137,15 @@ class Adam:
             for ts, new in zip((self.params, self.exp_avg, self.exp_avg_sq), (parts[0], parts[2], parts[3])):
                 for t, s, v in zip(ts, sel, new):
                     t.view(-1)[s] = v
+
+    def _split(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``tensors`` (parallel to the parameters), those updated per replica as one view each."""
+        if not any(self.per_replica):
+            return tensors
+        out: list[torch.Tensor] = []
+        for t, split in zip(tensors, self.per_replica):
+            out.extend(t.unbind(0) if split else (t,))
+        return out
 
     def _fused(self, params, grads, exp_avg, exp_avg_sq, lr) -> None:
         torch._fused_adam_(

@@ -12,7 +12,8 @@ for the 47.5% kind, with the zeroed pages pushing the step's own data out of the
 
 :func:`keep` fixes both thresholds (``mallopt``): blocks up to 32 MiB (glibc's largest mmap
 threshold) come from the heap, and the heap keeps up to :data:`TRIM_BYTES` free at its top. After
-the first steps a training step faults nothing in. The arithmetic is unchanged (torch aligns
+the first steps a training step faults (almost) nothing in: 0-50 pages a step in the test,
+those left once per epoch. The arithmetic is unchanged (torch aligns
 every tensor to 64 bytes either way, the alignment its math libraries' results depend on):
 trained weights are the same bits with and without, which the tests check. The engine calls it
 where it computes (:func:`pruneplast.operators.train`, :meth:`pruneplast.network.EnsembleMLP.forward`),

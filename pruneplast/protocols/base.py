@@ -62,11 +62,13 @@ def baseline(
     """Each replicate's network trained from PyTorch's default initialisation (20 epochs, lr 1e-3).
 
     Returns the ensemble (one replica per seed of ``run``, in order) and its data. Replicates are
-    cached one file per seed, so chapters with overlapping seed lists share their baselines; the
-    seeds missing from the cache are trained together as one ensemble, here, on one of
-    ``workers`` shares of the cores (:func:`pruneplast.parallel.on_share`; 0: one share per CPU
-    core, so one thread; 1: the threads this process has); the trained states do not depend on
-    it, bit for bit.
+    cached one file per seed, so chapters with overlapping seed lists share their baselines. The
+    seeds missing from the cache are trained in ``workers`` processes side by side, one thread
+    each, a contiguous part of the seeds in each (0: one per CPU core; 1: all together here, on the
+    threads this process has). A seed's trained state does not depend on which seeds trained
+    beside it, nor on the threads, bit for bit (an unpruned replica's products and Adam's updates
+    are its own: :class:`~pruneplast.kernels.adam.Adam`), so a cached baseline is the same
+    whichever run trained it.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
     paths = baseline_paths(run, config, network)
@@ -82,20 +84,41 @@ def baseline(
     todo = [s for s in run.seeds if s not in have]
     if todo:
         net = EnsembleMLP.init(todo, network, run.device)
-        with parallel.on_share(workers, run.device):
-            train(
-                net,
-                data.select([run.seeds.index(s) for s in todo]),
-                config,
-                tag="baseline",
-                progress=run.progress,
-                desc="baseline training",
+        todo_data = data.select([run.seeds.index(s) for s in todo])
+        w = parallel.resolve_workers(workers, run.device)
+        if w > 1 and len(todo) > 1:
+            parts = parallel.parts(len(todo), w)
+            net = EnsembleMLP.concat(
+                parallel.run_jobs(
+                    _train_baseline,
+                    [(net.select(p), todo_data.select(p), config) for p in parts],
+                    w,
+                    total=config.epochs * len(todo),
+                    desc="baseline training",
+                    progress=run.progress,
+                    unit="replica-epoch",
+                )
             )
+        else:
+            with parallel.on_share(workers, run.device):  # a lone seed: one share of the cores
+                train(net, todo_data, config, tag="baseline", progress=run.progress, desc="baseline training")
         for i, s in enumerate(todo):
             have[s] = net.select([i])
             if cache:
                 _save(have[s], paths[s])
     return EnsembleMLP.concat([have[s] for s in run.seeds]), data
+
+
+def _train_baseline(net: EnsembleMLP, data: EnsembleData, config: TrainConfig) -> EnsembleMLP:
+    """A part of the baseline seeds trained (a job of :func:`baseline`, reporting replica-epochs)."""
+    return train(
+        net,
+        data,
+        config,
+        tag="baseline",
+        progress=False,
+        on_epoch_end=lambda epoch, current: parallel.report(current.n_replicas),
+    )
 
 
 def baseline_paths(

@@ -111,35 +111,46 @@ def test_courses_in_worker_processes_equal_one_process(depressed, in_workers):
 
 
 @pytest.mark.slow
-def test_treated_baselines_train_on_one_share_of_the_cores(monkeypatch):
-    """treated() with two workers trains its baselines here on one share of the cores (one thread
-    on a two-core machine), bit for bit the baselines of one process on two threads, and its
-    courses in worker processes, as treat() does."""
+def test_treated_baselines_train_in_worker_processes(monkeypatch):
+    """treated() with two workers trains its baseline seeds in two worker processes (one thread
+    and one seed each), bit for bit the baselines of one process on two threads, and its courses
+    in worker processes, as treat() does; a lone missing seed trains here, on one share of the
+    cores."""
     from pruneplast import parallel
     from pruneplast.config import NetworkConfig, RunConfig, TrainConfig
     from pruneplast.protocols import base
 
     run = RunConfig(seeds=(0, 1), task=TASK, progress=False)
     cfgs = treatments.configs(["ketamine", "ssri"], epochs={"ketamine": 1, "ssri": 2})
-    threads, bases = [], []
-    train, baseline = base.train, treatments.baseline
+    threads, bases, jobs = [], [], []
+    train, baseline, run_jobs = base.train, treatments.baseline, parallel.run_jobs
 
     def counted(*args, **kw):
         threads.append(torch.get_num_threads())
         return train(*args, **kw)
 
+    def spied(fn, js, workers=1, **kw):
+        jobs.append((fn.__name__, [j[0].seeds for j in js] if fn is base._train_baseline else len(js), workers))
+        return run_jobs(fn, js, workers, **kw)
+
     monkeypatch.setattr(base, "train", counted)
+    monkeypatch.setattr(parallel, "run_jobs", spied)
     monkeypatch.setattr(treatments, "baseline", lambda *a, **kw: bases.append(baseline(*a, **kw)) or bases[-1])
     kw = dict(baseline_config=TrainConfig(epochs=1), network=NetworkConfig((2, 24, 24, 12, 4)), cache=False)
     with parallel.threads(2):
         here, _ = treatments.treated(run, cfgs, workers=1, **kw)
+        assert threads == [2] and not any(name == "_train_baseline" for name, *_ in jobs)
         side, _ = treatments.treated(run, cfgs, workers=2, **kw)
         assert torch.get_num_threads() == 2
-    assert threads == [2, parallel.share(2)]
+    assert threads == [2]  # the second run's baselines trained in the worker processes
+    assert ("_train_baseline", [[0], [1]], 2) in jobs
     _identical(bases[0][0], bases[1][0])
     assert list(here) == list(side) == list(cfgs)
     for name in cfgs:
         assert_same_ensemble(here[name], side[name])
+    with parallel.threads(2):
+        base.baseline(RunConfig(seeds=(0,), task=TASK, progress=False), kw["baseline_config"], kw["network"], False, 2)
+    assert threads == [2, parallel.share(2)]
 
 
 @pytest.mark.slow
