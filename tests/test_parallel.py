@@ -115,3 +115,17 @@ def test_phases_run_on_one_share_of_the_cores():
 @pytest.mark.slow
 def test_phases_side_by_side_run_on_one_share_each():
     assert parallel.run_phases(torch.get_num_threads, [(), ()], workers=2) == [parallel.share(2)] * 2
+
+
+def test_parts_cost_their_epochs_replicas_kept_weights_and_activation():
+    """Parts are handed out longest first: a tanh ensemble (chapter 6's neurosteroid-like
+    maintenance) ahead of a ReLU one with the same kept weights, which it outlasts about twice."""
+    from pruneplast.network import EnsembleMLP
+    from pruneplast.operators import prune
+
+    net = prune(EnsembleMLP.init([0, 1, 2, 3]), 0.95)
+    relu = parallel.part_cost(net, 10, 4)
+    assert relu == 10 * 4 * float(net.kept_per_layer().sum(1).max()) > 0
+    assert parallel.part_cost(net, 20, 2) == relu
+    net.set_modulation(activation="tanh")
+    assert parallel.part_cost(net, 10, 4) == parallel.TANH_COST * relu > relu
