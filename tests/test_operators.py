@@ -327,6 +327,7 @@ def test_ensemble_equals_replicas_run_one_at_a_time(ensemble_run):
         )
 
 
+@pytest.mark.slow
 def test_a_dense_ensemble_trains_to_the_bits_of_its_parts():
     """Unpruned replicas (a baseline) train to the same bits in one ensemble as split into parts,
     however the parts fall: so a seed's cached baseline does not depend on the seeds trained with

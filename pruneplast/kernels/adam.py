@@ -20,13 +20,14 @@ VECTOR_FLOATS = 16
 
 
 def _leading(p: torch.Tensor, owner: torch.Tensor | None) -> bool:
-    """Whether ``p``'s leading axis is the replica axis (``owner``: the replica of every entry)."""
+    """Whether every slice of ``p`` along its leading axis belongs to one replica (``owner``: the
+    replica of every entry), as in a stacked ensemble tensor."""
     if owner is None:
         return True
     if owner.shape != p.shape:
         return False
-    first = owner.reshape(p.shape[0], -1)
-    return bool((first == torch.arange(p.shape[0], device=owner.device).view(-1, 1)).all())
+    rows = owner.reshape(p.shape[0], -1)
+    return bool((rows == rows[:, :1]).all())
 
 
 class Trainables:

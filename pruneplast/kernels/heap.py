@@ -53,7 +53,7 @@ def kept() -> bool:
 def _mallopt(param: int, value: int) -> bool:
     try:
         fn = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):  # TypeError: Windows' ctypes takes no None
         return False
     fn.argtypes, fn.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return fn(param, value) == 1

@@ -63,12 +63,12 @@ def baseline(
 
     Returns the ensemble (one replica per seed of ``run``, in order) and its data. Replicates are
     cached one file per seed, so chapters with overlapping seed lists share their baselines. The
-    seeds missing from the cache are trained in ``workers`` processes side by side, one thread
-    each, a contiguous part of the seeds in each (0: one per CPU core; 1: all together here, on the
-    threads this process has). A seed's trained state does not depend on which seeds trained
-    beside it, nor on the threads, bit for bit (an unpruned replica's products and Adam's updates
-    are its own: :class:`~pruneplast.kernels.adam.Adam`), so a cached baseline is the same
-    whichever run trained it.
+    seeds missing from the cache are trained in ``workers`` processes side by side, each on one
+    share of the cores (one thread on a two-core machine) with a contiguous part of the seeds (0:
+    one per CPU core; 1: all together here, on the threads this process has). A seed's trained
+    state does not depend on which seeds trained beside it, nor on the threads, bit for bit (an
+    unpruned replica's products and Adam's updates are its own: :class:`~pruneplast.kernels.adam.Adam`),
+    so a cached baseline is the same whichever run trained it.
     """
     data = EnsembleData.build(run.seeds, run.task, run.device)
     paths = baseline_paths(run, config, network)

@@ -288,11 +288,12 @@ def treated(
     Cached on disk like the baselines, one file per group of arms trained together
     (:func:`treated_paths`), so the longitudinal chapter reuses the treatment chapter's states and
     a call that changes one arm recomputes only that arm's group. ``workers``: the baselines not
-    cached train here on one of ``workers`` shares of the cores (:func:`~.base.baseline`, one thread
-    on a two-core machine, the same bits as on every core) and the courses in ``workers`` processes
-    side by side (:func:`treat`). ``scheduler``: where :func:`treat` sends the courses (not part of
-    the key: a one-thread Dask worker computes the same bits as a one-thread local process); the
-    baselines then train here on every thread, as nothing else runs here meanwhile.
+    cached train in ``workers`` processes side by side, a part of the seeds each, on one share of
+    the cores (:func:`~.base.baseline`; one thread on a two-core machine; the same bits as in one
+    process on every core), and the courses in ``workers`` processes side by side (:func:`treat`).
+    ``scheduler``: where :func:`treat` sends the courses (not part of the key: a one-thread Dask
+    worker computes the same bits as a one-thread local process); the baselines then train here on
+    every thread, as nothing else runs here meanwhile.
     """
     workers = parallel.resolve_workers(workers, run.device, scheduler)
     base, data = baseline(run, baseline_config, network, cache=cache, workers=1 if scheduler else workers)

@@ -112,8 +112,8 @@ def test_courses_in_worker_processes_equal_one_process(depressed, in_workers):
 
 @pytest.mark.slow
 def test_treated_baselines_train_in_worker_processes(monkeypatch):
-    """treated() with two workers trains its baseline seeds in two worker processes (one thread
-    and one seed each), bit for bit the baselines of one process on two threads, and its courses
+    """treated() with two workers trains its baseline seeds in two worker processes (one seed
+    each, on one share of the cores), bit for bit the baselines of one process on two threads, and its courses
     in worker processes, as treat() does; a lone missing seed trains here, on one share of the
     cores."""
     from pruneplast import parallel
