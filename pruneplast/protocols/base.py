@@ -86,19 +86,16 @@ def baseline(
         net = EnsembleMLP.init(todo, network, run.device)
         todo_data = data.select([run.seeds.index(s) for s in todo])
         w = parallel.resolve_workers(workers, run.device)
-        if w > 1 and len(todo) > 1:
-            parts = parallel.parts(len(todo), w)
-            net = EnsembleMLP.concat(
-                parallel.run_jobs(
-                    _train_baseline,
-                    [(net.select(p), todo_data.select(p), config) for p in parts],
-                    w,
-                    total=config.epochs * len(todo),
-                    desc="baseline training",
-                    progress=run.progress,
-                    unit="replica-epoch",
-                )
+        if w > 1 and len(todo) > 1:  # an unpruned ensemble splits into contiguous parts, one a worker
+            [parts] = parallel.run_ensembles(
+                [(net, todo_data, False, lambda idx: (config,))],
+                _train_baseline,
+                w,
+                "baseline training",
+                [config.epochs],
+                run.progress,
             )
+            net = EnsembleMLP.concat(parts)
         else:
             with parallel.on_share(workers, run.device):  # a lone seed: one share of the cores
                 train(net, todo_data, config, tag="baseline", progress=run.progress, desc="baseline training")
