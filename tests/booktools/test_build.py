@@ -301,6 +301,67 @@ def test_execution_waits_for_late_outputs_of_a_cell(tiny, tmp_path, monkeypatch)
     assert seen["iopub_timeout"] == booktools.IOPUB_TIMEOUT >= 60
 
 
+CONNECTION = (
+    "import json, os\nfrom ipykernel.connect import get_connection_info\n"
+    "open(os.environ['CONNECTION_OUT'], 'w').write(get_connection_info())"
+)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets")
+def test_kernels_listen_on_sockets_in_folders_of_their_own(tmp_path, monkeypatch):
+    """A page's kernel listens on Unix-domain sockets in a private folder, removed when it ends
+    (no TCP ports, which jupyter_client picks before the kernel binds them, so that two kernels
+    started at once could be handed the same); where no such folder can be made, TCP as before."""
+    from pruneplast.booktools import execution
+
+    page = tmp_path / "conn.md"
+    page.write_text(_bare_page("Connection", CONNECTION))
+    out = tmp_path / "conn.json"
+    monkeypatch.setenv("CONNECTION_OUT", str(out))
+    booktools.execute(page, tmp_path / "conn.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    info = json.loads(out.read_text())
+    folder = Path(info["ip"]).parent
+    assert info["transport"] == "ipc" and folder.name.startswith("pruneplast-kernel-"), info
+    assert len(info["ip"]) + len("-99999") <= execution.IPC_PATH_MAX
+    assert not folder.exists(), "the kernel's socket folder outlived it"
+    monkeypatch.setattr(execution, "_ipc_folder", lambda: None)
+    booktools.execute(page, tmp_path / "conn.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    assert json.loads(out.read_text())["transport"] == "tcp"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets")
+def test_two_kernels_given_the_same_ports_both_start():
+    """The race a side-by-side build met: two kernels started at once, handed the same ports.
+    Each binds its own socket files (its ports are only their names), so both answer and live (on
+    TCP the second could not bind, and died)."""
+    import asyncio
+
+    from pruneplast.booktools.execution import kernel_manager
+
+    async def both():
+        managers = [kernel_manager()(kernel_name="python3") for _ in range(2)]
+        for km in managers:
+            km.cache_ports = False  # keep the ports given here
+            for i, name in enumerate(("shell", "iopub", "stdin", "control", "hb")):
+                setattr(km, f"{name}_port", 40001 + i)
+        await asyncio.gather(*(km.start_kernel() for km in managers))
+        clients = [km.client() for km in managers]
+        try:
+            for kc in clients:
+                kc.start_channels()
+            await asyncio.gather(*(kc.wait_for_ready(timeout=60) for kc in clients))
+            await asyncio.sleep(1)
+            assert all([await km.is_alive() for km in managers]), "a kernel died"
+            return [km.ip for km in managers]
+        finally:
+            for kc in clients:
+                kc.stop_channels()
+            await asyncio.gather(*(km.shutdown_kernel(now=True) for km in managers))
+
+    ips = asyncio.run(both())
+    assert len(set(ips)) == 2 and not any(Path(ip).parent.exists() for ip in ips)
+
+
 # --------------------------------------------------------------------------- stamps and the book
 def test_stamp_depends_on_notebook_package_parameters_and_extras(tiny, tmp_path, monkeypatch):
     pkg = tmp_path / "pkg"
