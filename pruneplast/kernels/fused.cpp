@@ -19,6 +19,7 @@
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -49,10 +50,23 @@ inline v16 vload(const float* p) {
 }
 inline void vstore(float* p, v16 v) { std::memcpy(p, &v, sizeof v); }
 #endif
+// x in every lane (one broadcast instruction where the build has one; the loop below compiles to
+// sixteen masked moves)
 inline v16 splat(float x) {
+#if defined(__AVX512F__)
+  return (v16)_mm512_set1_ps(x);
+#elif defined(__AVX__)
+  const __m256 h = _mm256_set1_ps(x);
+  union {
+    __m256 h[2];
+    v16 v;
+  } u{{h, h}};
+  return u.v;
+#else
   v16 v;
   for (int j = 0; j < LANES; ++j) v[j] = x;
   return v;
+#endif
 }
 // a * b + c with one rounding per lane (std::fma), and max(a, 0) (0 for NaN and -0, as a > 0 ? a : 0),
 // with the machine's instructions where the build targets them, lane by lane elsewhere: the same bits.
@@ -144,10 +158,14 @@ inline float dot_axpy(const float* __restrict g, const float* __restrict h, floa
 }
 
 // z[i] = bias + sum_e w_e h_e[i] (entries in order, a fused multiply-add each), with ReLU when
-// asked, 64 samples at a time in registers: one store per sample instead of one per entry.
+// asked, 64 samples at a time in registers: one store per sample instead of one per entry. With
+// hout, also hout[i] = z[i] * sc - sh (the modulation without noise: a product, then a difference,
+// each rounded, as the engine's), from the registers.
 inline void row_product(float bias, const float* __restrict w, const int64_t* __restrict col, int64_t n_e,
-                        const float* __restrict h, int64_t B, bool relu, float* __restrict z) {
+                        const float* __restrict h, int64_t B, bool relu, float* __restrict z,
+                        float* __restrict hout = nullptr, float sc = 1.0f, float sh = 0.0f) {
   constexpr int64_t CH = 4 * LANES;
+  const v16 scv = splat(sc), shv = splat(sh);
   int64_t i = 0;
   for (; i + CH <= B; i += CH) {
     v16 a0 = splat(bias), a1 = a0, a2 = a0, a3 = a0;
@@ -163,17 +181,47 @@ inline void row_product(float bias, const float* __restrict w, const int64_t* __
       a0 = vrelu(a0), a1 = vrelu(a1), a2 = vrelu(a2), a3 = vrelu(a3);
     }
     vstore(z + i, a0), vstore(z + i + LANES, a1), vstore(z + i + 2 * LANES, a2), vstore(z + i + 3 * LANES, a3);
+    if (hout != nullptr) {
+      vstore(hout + i, a0 * scv - shv), vstore(hout + i + LANES, a1 * scv - shv);
+      vstore(hout + i + 2 * LANES, a2 * scv - shv), vstore(hout + i + 3 * LANES, a3 * scv - shv);
+    }
   }
   for (; i + LANES <= B; i += LANES) {
     v16 a = splat(bias);
     for (int64_t e = 0; e < n_e; ++e) a = vfma(splat(w[e]), vload(h + col[e] * B + i), a);
-    vstore(z + i, relu ? vrelu(a) : a);
+    if (relu) a = vrelu(a);
+    vstore(z + i, a);
+    if (hout != nullptr) vstore(hout + i, a * scv - shv);
   }
   for (; i < B; ++i) {
     float a = bias;
     for (int64_t e = 0; e < n_e; ++e) a = std::fma(w[e], h[col[e] * B + i], a);
     z[i] = relu && !(a > 0.0f) ? 0.0f : a;
+    if (hout != nullptr) hout[i] = z[i] * sc - sh;
   }
+}
+
+// The gradient at a hidden row's pre-activations, in place: g[i] * sc times act'(a[i]) (tanh:
+// 1 - a^2 of its output a; ReLU: 0 where a <= 0 or NaN), each product rounded as the engine's; returns
+// its sum over samples as lane_sum does (one pass).
+inline float act_grad_sum(float* __restrict g, const float* __restrict a, int64_t B, float sc, bool th) {
+  const v16 scv = splat(sc), one = splat(1.0f), zero = splat(0.0f);
+  v16 acc = zero;
+  int64_t i = 0;
+  for (; i + LANES <= B; i += LANES) {
+    const v16 gs = vload(g + i) * scv, av = vload(a + i);
+    const v16 gv = th ? gs * (one - av * av) : (v16)((av > zero) & (decltype(av > zero))gs);
+    vstore(g + i, gv);
+    acc += gv;
+  }
+  float t[LANES];  // the last samples, lane by lane
+  vstore(t, acc);
+  for (int j = 0; i + j < B; ++j) {
+    const float gs = g[i + j] * sc, av = a[i + j];
+    g[i + j] = th ? gs * (1.0f - av * av) : (av > 0.0f ? gs : 0.0f);
+    t[j] += g[i + j];
+  }
+  return fold_lanes(vload(t));
 }
 
 // tanh with ATen's own vectorised kernel (the engine's torch.tanh), on a buffer of n floats.
@@ -298,17 +346,37 @@ at::Tensor fused_step(
         };
         // each row's bias plus its folded constant inputs, first for every row (the rows' chains of
         // multiply-adds are independent and overlap), kept in the row's first sample or in Ac
-        for (int64_t r = 0; r < a.n_rows; ++r) {
-          float bc = P[n_entries + a.rows_off + r];
-          const int64_t e1 = a.ptr[r + 1];
-          for (int64_t e = MID[a.rows_off + r]; e < e1; ++e) bc = std::fma(P[e], prev_c[COL[e] - prev_live], bc);
-          (r < a.n_live ? a.A[r * B] : a.Ac[r - a.n_live]) = bc;
-        }
+        // (four rows side by side: each row's chain in its own order, four chains in flight)
+        auto fold_rows = [&](int64_t r0, int64_t n) {  // rows r0 .. r0 + n - 1, n <= 4
+          float bc[4];
+          int64_t e[4], e1[4], common = INT64_MAX;
+          for (int64_t q = 0; q < n; ++q) {
+            bc[q] = P[n_entries + a.rows_off + r0 + q];
+            e[q] = MID[a.rows_off + r0 + q];
+            e1[q] = a.ptr[r0 + q + 1];
+            common = std::min(common, e1[q] - e[q]);
+          }
+          if (n == 4) {
+            for (int64_t j = 0; j < common; ++j)
+              for (int64_t q = 0; q < 4; ++q) bc[q] = std::fma(P[e[q] + j], prev_c[COL[e[q] + j] - prev_live], bc[q]);
+            for (int64_t q = 0; q < 4; ++q) e[q] += common;
+          }
+          for (int64_t q = 0; q < n; ++q) {
+            for (int64_t k = e[q]; k < e1[q]; ++k) bc[q] = std::fma(P[k], prev_c[COL[k] - prev_live], bc[q]);
+            const int64_t r = r0 + q;
+            (r < a.n_live ? a.A[r * B] : a.Ac[r - a.n_live]) = bc[q];
+          }
+        };
+        for (int64_t r = 0; r < a.n_rows; r += 4) fold_rows(r, std::min<int64_t>(4, a.n_rows - r));
         const bool relu = hidden && !th;
         for (int64_t r = 0; r < a.n_live; ++r) {
           const int64_t e0 = a.ptr[r], em = MID[a.rows_off + r];
-          row_product(a.A[r * B], P + e0, COL + e0, em - e0, prev_h, B, relu, a.A + r * B);
-          if (relu) modulate(r);  // while the row is in the first-level cache
+          if (relu && nz == nullptr) {  // modulated from the registers
+            row_product(a.A[r * B], P + e0, COL + e0, em - e0, prev_h, B, true, a.A + r * B, a.H + r * B, sc, sh);
+          } else {
+            row_product(a.A[r * B], P + e0, COL + e0, em - e0, prev_h, B, relu, a.A + r * B);
+            if (relu) modulate(r);  // while the row is in the first-level cache
+          }
         }
         if (!hidden) break;
         if (th) {
@@ -365,14 +433,7 @@ at::Tensor fused_step(
         for (int64_t r = 0; r < a.n_rows; ++r) {
           const bool live = r < a.n_live;
           float* g = live ? a.G + r * B : nullptr;
-          if (live && hidden) {
-            const float* ar = a.A + r * B;
-            for (int64_t b = 0; b < B; ++b) {
-              const float gs = g[b] * sc;
-              g[b] = th ? gs * (1.0f - ar[b] * ar[b]) : (ar[b] > 0.0f ? gs : 0.0f);
-            }
-          }
-          const float s = live ? lane_sum(g, B) : a.Gc[r - a.n_live];
+          const float s = !live ? a.Gc[r - a.n_live] : hidden ? act_grad_sum(g, a.A + r * B, B, sc, th) : lane_sum(g, B);
           GR[n_entries + a.rows_off + r] = s;
           const int64_t em = MID[a.rows_off + r];
           for (int64_t e = a.ptr[r]; e < em; ++e) {
