@@ -317,8 +317,9 @@ class _Phase:
         if gain is not None and self.index is not None:
             net.set_modulation(gain=gain)
         order = shuffle_order(self.gens_shuffle, self.n, net.device)  # (M, N)
+        xs, ys = minibatch(self.data, order)  # the epoch's samples in its order, gathered at once
         for k in range(n_batches):
-            x, y = minibatch(self.data, order[:, k * bsz : (k + 1) * bsz])
+            x, y = xs[:, k * bsz : (k + 1) * bsz].contiguous(), ys[:, k * bsz : (k + 1) * bsz].contiguous()
             if self.step is not None:
                 self.step(x, y, sig, net.hidden_noise(x.shape[1], self.gens_noise) if sig > 0 else None)
             else:

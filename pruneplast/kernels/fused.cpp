@@ -33,7 +33,7 @@ namespace {
 constexpr int LANES = 16;
 
 // Per (replica, layer): where its rows, row pointers and work space are (see fused.py).
-enum Desc : int64_t { ROWS_OFF = 0, N_LIVE, N_ROWS, PTR_OFF, WS_OFF, WIDTH, XT_OFF, N_DESC };
+enum Desc : int64_t { ROWS_OFF = 0, N_LIVE, N_ROWS, PTR_OFF, WS_OFF, WIDTH, XT_OFF, CPTR_OFF, N_DESC };
 
 // Sixteen floats, held in vector registers (one AVX-512 register, two AVX ones, ...): every sum
 // below runs in 16 lanes whatever the machine's vector width, so its result does not depend on it.
@@ -224,6 +224,90 @@ inline float act_grad_sum(float* __restrict g, const float* __restrict a, int64_
   return fold_lanes(vload(t));
 }
 
+// The backward pass of one input column k of a layer: for each of its entries e from a live unit
+// (rows in order: the same order as row by row), the weight's gradient sum_i g_r[i] h[i] (lanes as
+// dot_axpy) and gh[i] += w_e g_r[i] (gh from zero; not when gh is null). The column's inputs and its
+// gradient stay in registers, 128 samples at a time (one load of g_r per entry and sample, no store
+// but the column's own); acc holds each entry's partial sums between blocks.
+constexpr int64_t BLOCK = 8;  // vectors of samples a block keeps in registers
+
+// One block of NC vectors of samples (from vector c0) of column_backward.
+template <int NC>
+inline void column_block(const int64_t* __restrict ents, const int64_t* __restrict rows, int64_t n,
+                         const float* __restrict G, const float* __restrict P, const float* __restrict h,
+                         float* __restrict gh, v16* __restrict acc, int64_t B, int64_t c0) {
+  v16 hv[NC], pv[NC];
+#pragma GCC unroll 8
+  for (int c = 0; c < NC; ++c) hv[c] = vload(h + (c0 + c) * LANES), pv[c] = splat(0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* g = G + rows[j] * B + c0 * LANES;
+    const v16 wv = splat(P[ents[j]]);
+    v16 a = c0 == 0 ? splat(0.0f) : acc[j];
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; ++c) {
+      const v16 gv = vload(g + c * LANES);
+      a = vfma(gv, hv[c], a);
+      pv[c] = vfma(wv, gv, pv[c]);
+    }
+    acc[j] = a;
+  }
+  if (gh != nullptr) {
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; ++c) vstore(gh + (c0 + c) * LANES, pv[c]);
+  }
+}
+
+inline void column_backward(const int64_t* __restrict ents, const int64_t* __restrict rows, int64_t n,
+                            const float* __restrict G, const float* __restrict P, const float* __restrict h,
+                            float* __restrict gh, float* __restrict GR, v16* __restrict acc, int64_t B) {
+  const int64_t full = B / LANES;  // whole vectors of samples
+  for (int64_t c0 = 0; c0 < full; c0 += BLOCK) {
+    switch (std::min(BLOCK, full - c0)) {
+      case 8: column_block<8>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      case 7: column_block<7>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      case 6: column_block<6>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      case 5: column_block<5>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      case 4: column_block<4>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      case 3: column_block<3>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      case 2: column_block<2>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+      default: column_block<1>(ents, rows, n, G, P, h, gh, acc, B, c0); break;
+    }
+  }
+  const int64_t i = full * LANES;  // the last samples, lane by lane
+  if (gh != nullptr) std::fill(gh + i, gh + B, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* g = G + rows[j] * B;
+    if (i == B) {
+      GR[ents[j]] = fold_lanes(full > 0 ? acc[j] : splat(0.0f));
+      continue;
+    }
+    float t[LANES];
+    vstore(t, full > 0 ? acc[j] : splat(0.0f));
+    const float w = P[ents[j]];
+    for (int64_t q = 0; i + q < B; ++q) {
+      t[q] = std::fma(g[i + q], h[i + q], t[q]);
+      if (gh != nullptr) gh[i + q] = std::fma(w, g[i + q], gh[i + q]);
+    }
+    GR[ents[j]] = fold_lanes(vload(t));
+  }
+}
+
+// Adam as torch._fused_adam_ computes it on the CPU, over n consecutive entries (no two pointers
+// overlap: the loop is vectorised, with the same roundings lane by lane).
+inline void adam_update(float* __restrict p, const float* __restrict grad, float* __restrict ea_,
+                        float* __restrict eas_, int64_t n, float w1, float b2, float w2, float bc2_sqrt,
+                        float feps, float neg_step) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = grad[i];
+    const float ea = std::fma(w1, g - ea_[i], ea_[i]);
+    const float eas = eas_[i] * b2 + w2 * g * g;
+    ea_[i] = ea;
+    eas_[i] = eas;
+    const float denom = std::sqrt(eas) / bc2_sqrt + feps;
+    p[i] = p[i] + neg_step * ea / denom;
+  }
+}
+
 // tanh with ATen's own vectorised kernel (the engine's torch.tanh), on a buffer of n floats.
 inline void tanh_inplace(float* p, int64_t n) {
   if (n > 0) at::from_blob(p, {n}, at::TensorOptions().dtype(at::kFloat)).tanh_();
@@ -233,12 +317,14 @@ struct Layer {
   int64_t rows_off, n_live, n_rows, n_const;
   const int64_t* ptr;  // n_rows + 1 entry offsets (global)
   int64_t width;
+  const int64_t* cptr;  // n_inputs + 1 offsets into the column-ordered entries (global)
   float *A, *H, *G, *Ac, *Hc, *Gc;  // live: act(z), modulated h, gradient; constant: the same
 };
 
 }  // namespace
 
-// One step for every replica. Returns each replica's summed cross-entropy over the batch (M,).
+// One step for every replica. Returns each replica's mean cross-entropy over the batch (M,) float
+// (summed in double, divided, then rounded).
 at::Tensor fused_step(
     at::Tensor params,      // (P,) float: every kept weight (entry order), then every computed row's bias
     at::Tensor grads,       // (P,) float: work space for the gradients
@@ -249,6 +335,9 @@ at::Tensor fused_step(
     at::Tensor cols,        // int64 (E,): each entry's input column (see above)
     at::Tensor units,       // int64: each computed row's unit in its layer
     at::Tensor desc,        // int64 (M, L, N_DESC)
+    at::Tensor colptr,      // int64: per (replica, layer) n_inputs + 1 offsets into csc_e and csc_r
+    at::Tensor csc_e,       // int64: the entries from live units (and inputs), column by column, rows in order
+    at::Tensor csc_r,       // int64: each one's row
     at::Tensor work,        // float: work space (activations, gradients), per replica
     at::Tensor x,           // (M, B, D) float
     at::Tensor y,           // (M, B) int64
@@ -275,6 +364,9 @@ at::Tensor fused_step(
   const int64_t* COL = cols.data_ptr<int64_t>();
   const int64_t* UNIT = units.data_ptr<int64_t>();
   const int64_t* DS = desc.data_ptr<int64_t>();
+  const int64_t* CP = colptr.data_ptr<int64_t>();
+  const int64_t* CE = csc_e.data_ptr<int64_t>();
+  const int64_t* CR = csc_r.data_ptr<int64_t>();
   float* WK = work.data_ptr<float>();
   const float* X = x.data_ptr<float>();
   const int64_t* Y = y.data_ptr<int64_t>();
@@ -296,12 +388,13 @@ at::Tensor fused_step(
   const float feps = static_cast<float>(eps);
   const float inv_b = 1.0f / static_cast<float>(B);
 
-  auto loss = at::zeros({M}, at::TensorOptions().dtype(at::kDouble));
-  double* LOSS = loss.data_ptr<double>();
+  auto loss = at::empty({M}, at::TensorOptions().dtype(at::kFloat));
+  float* LOSS = loss.data_ptr<float>();
 
   at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m) {
       std::vector<Layer> ly(L);
+      std::vector<v16> acc;  // column_backward's partial sums
       for (int64_t l = 0; l < L; ++l) {
         const int64_t* d = DS + (m * L + l) * N_DESC;
         Layer& a = ly[l];
@@ -311,6 +404,7 @@ at::Tensor fused_step(
         a.n_const = a.n_rows - a.n_live;
         a.ptr = RP + d[PTR_OFF];
         a.width = d[WIDTH];
+        a.cptr = CP + d[CPTR_OFF];
         a.A = WK + d[WS_OFF];
         a.H = a.A + a.n_live * B;
         a.G = a.H + a.n_live * B;
@@ -409,7 +503,7 @@ at::Tensor fused_step(
           out.G[c * B + b] = (c == yb ? -inv_b : 0.0f) + std::exp(o) * inv_b;
         }
       }
-      LOSS[m] = lsum;
+      LOSS[m] = static_cast<float>(lsum / static_cast<double>(B));
 
       // ---------------------------------------------------------------- backward
       for (int64_t l = L - 1; l >= 0; --l) {
@@ -426,25 +520,30 @@ at::Tensor fused_step(
         float* pg = l > 0 ? ly[l - 1].G : nullptr;
         float* pgc = l > 0 ? ly[l - 1].Gc : nullptr;
         const int64_t plive = l > 0 ? ly[l - 1].n_live : D;
-        if (l > 0) {
-          std::fill(pg, pg + plive * B, 0.0f);
-          std::fill(pgc, pgc + ly[l - 1].n_const, 0.0f);
-        }
+        if (l > 0) std::fill(pgc, pgc + ly[l - 1].n_const, 0.0f);
+        // rows: the gradient at each live row's pre-activations, the biases', the constant inputs'
         for (int64_t r = 0; r < a.n_rows; ++r) {
           const bool live = r < a.n_live;
           float* g = live ? a.G + r * B : nullptr;
           const float s = !live ? a.Gc[r - a.n_live] : hidden ? act_grad_sum(g, a.A + r * B, B, sc, th) : lane_sum(g, B);
           GR[n_entries + a.rows_off + r] = s;
           const int64_t em = MID[a.rows_off + r];
-          for (int64_t e = a.ptr[r]; e < em; ++e) {
-            const int64_t k = COL[e];
-            GR[e] = dot_axpy(g, ph + k * B, pg == nullptr ? nullptr : pg + k * B, P[e], B);
-          }
           for (int64_t e = em; e < a.ptr[r + 1]; ++e) {
             const int64_t k = COL[e] - plive;
             GR[e] = s * pc[k];
             pgc[k] = std::fma(P[e], s, pgc[k]);
           }
+        }
+        // columns: the entries from live inputs, and the gradient at those inputs
+        for (int64_t k = 0; k < plive; ++k) {
+          const int64_t c0 = a.cptr[k], n = a.cptr[k + 1] - c0;
+          float* gk = pg == nullptr ? nullptr : pg + k * B;
+          if (n == 0) {
+            if (gk != nullptr) std::fill(gk, gk + B, 0.0f);
+            continue;
+          }
+          if (static_cast<int64_t>(acc.size()) < n) acc.resize(n);
+          column_backward(CE + c0, CR + c0, n, a.G, P, ph + k * B, gk, GR, acc.data(), B);
         }
       }
 
@@ -454,15 +553,7 @@ at::Tensor fused_step(
       const int64_t r_end = n_entries + ly[L - 1].rows_off + ly[L - 1].n_rows;
       const float neg_step = static_cast<float>(-(LR[m] / bc1));
       auto adam = [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) {
-          const float g = GR[i];
-          const float ea = std::fma(w1, g - EA[i], EA[i]);
-          const float eas = EAS[i] * b2 + w2 * g * g;
-          EA[i] = ea;
-          EAS[i] = eas;
-          const float denom = std::sqrt(eas) / bc2_sqrt + feps;
-          P[i] = P[i] + neg_step * ea / denom;
-        }
+        adam_update(P + i0, GR + i0, EA + i0, EAS + i0, i1 - i0, w1, b2, w2, bc2_sqrt, feps, neg_step);
       };
       adam(e_begin, e_end);
       adam(r_begin, r_end);

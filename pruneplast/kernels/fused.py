@@ -260,6 +260,8 @@ class FusedStep:
                 units.append([torch.arange(mk.shape[1])] * m)
                 n_live.append([mk.shape[1]] * m)
         cols, rowptr, mids, unit_list, desc = [], [], [], [], []
+        colptrs, csc_e, csc_r = [], [], []  # the entries from live units, column by column
+        n_csc = n_cptr = 0
         w_param: list[list[torch.Tensor]] = [[] for _ in masks]  # per layer: entry indices, flat positions
         w_pos: list[list[torch.Tensor]] = [[] for _ in masks]
         b_row: list[list[int]] = [[] for _ in masks]
@@ -288,14 +290,23 @@ class FusedStep:
                 start = n_ent + torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
                 rowptr.append(start)
                 n_prev_live = d if i == 0 else n_live[i - 1][r]
-                mids.append(start[:-1] + torch.bincount(row[col < n_prev_live], minlength=len(u)))
+                from_live = col < n_prev_live
+                mids.append(start[:-1] + torch.bincount(row[from_live], minlength=len(u)))
+                live_at = from_live.nonzero()[:, 0]  # rows in order; sorted by column, stably
+                by_col = live_at[torch.sort(col[live_at], stable=True).indices]
+                csc_e.append(n_ent + by_col)
+                csc_r.append(row[by_col])
+                per_col = torch.bincount(col[live_at], minlength=n_prev_live)
+                colptrs.append(n_csc + torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(per_col, 0)]))
                 unit_list.append(u)
                 w_param[i].append(torch.arange(n_ent, n_ent + len(k)))
                 w_pos[i].append((r * out + u[row]) * inn + k)
                 b_row[i].extend(range(n_rows_all, n_rows_all + len(u)))
                 b_pos[i].append(r * out + u)
                 nl, nr = n_live[i][r], len(u)
-                desc.append([n_rows_all, nl, nr, n_ptr, n_ws, out, xt_off])
+                desc.append([n_rows_all, nl, nr, n_ptr, n_ws, out, xt_off, n_cptr])
+                n_csc += len(live_at)
+                n_cptr += n_prev_live + 1
                 n_ws += 3 * nl * batch_size + 3 * (nr - nl)
                 n_ent += len(k)
                 n_rows_all += nr
@@ -305,7 +316,10 @@ class FusedStep:
         self.rowptr = torch.cat(rowptr)
         self.mid = torch.cat(mids)  # per computed row: where its entries from constant units begin
         self.units = torch.cat(unit_list).to(torch.long)
-        self.desc = torch.tensor(desc, dtype=torch.long).view(m, n_layers, 7)
+        self.desc = torch.tensor(desc, dtype=torch.long).view(m, n_layers, 8)
+        self.colptr = torch.cat(colptrs)
+        self.csc_e = torch.cat(csc_e).to(torch.long)
+        self.csc_r = torch.cat(csc_r).to(torch.long)
         self.work = torch.zeros(n_ws)
         self.w_param = [torch.cat(t) for t in w_param]
         self.w_pos = [torch.cat(t) for t in w_pos]
@@ -325,6 +339,7 @@ class FusedStep:
         self.steps = 0
         self.batch_size = batch_size
         self._mod: tuple | None = None
+        self._sigma: tuple | None = None  # ((replicas, sigma), its tensor), for the last sigma
 
     def _modulation(self):
         """(tanh, scale, shift) per replica, as :meth:`EnsembleMLP.forward` computes them."""
@@ -345,7 +360,9 @@ class FusedStep:
             raise ValueError(f"batch of {b} samples; this step holds work space for {self.batch_size}")
         tanh, scale, shift = self._modulation()
         self.steps += 1
-        sig = torch.full((m,), float(sigma))
+        if self._sigma is None or self._sigma[0] != (m, float(sigma)):
+            self._sigma = ((m, float(sigma)), torch.full((m,), float(sigma)))
+        sig = self._sigma[1]
         nz = [] if noise is None or sigma <= 0 else [t.contiguous() for t in noise]
         loss = self.module.step(
             self.params,
@@ -357,6 +374,9 @@ class FusedStep:
             self.cols,
             self.units,
             self.desc,
+            self.colptr,
+            self.csc_e,
+            self.csc_r,
             self.work,
             x.contiguous(),
             y.contiguous(),
@@ -372,7 +392,7 @@ class FusedStep:
             float(self.eps),
             self.n_entries,
         )
-        return (loss / b).to(torch.float32)
+        return loss
 
     def write_back(self, weights: Sequence[torch.Tensor], biases: Sequence[torch.Tensor]) -> None:
         """Copy the trained entries into the ensemble's weights and biases, in place."""

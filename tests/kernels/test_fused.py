@@ -144,14 +144,18 @@ def test_training_matches_autograd_reference(request, monkeypatch, path, mod, si
 
 
 @pytest.mark.parametrize("sigma", [0.0, 0.5])
-def test_fused_step_loss_and_gradients(compiled, sigma):
-    """One step: the loss of every replica and the gradient of every trainable entry, against autograd."""
+@pytest.mark.parametrize("batch", [128, 200, 7])
+def test_fused_step_loss_and_gradients(compiled, sigma, batch):
+    """One step: the loss of every replica and the gradient of every trainable entry, against
+    autograd; for a batch of 128 samples (one block of vectors), 200 (a block, a shorter one and
+    samples left over) and 7 (no whole vector)."""
     from pruneplast.kernels.fused import FusedStep
 
     net, data = sparse_net(True)
-    x, y = data.x["train"][:, :128], data.y["train"][:, :128]
-    noise = net.hidden_noise(128, net.generators("t")) if sigma > 0 else None
-    step = FusedStep(net, 1e-3, noise=sigma > 0, batch_size=128)
+    assert data.x["train"].shape[1] >= batch
+    x, y = data.x["train"][:, :batch], data.y["train"][:, :batch]
+    noise = net.hidden_noise(batch, net.generators("t")) if sigma > 0 else None
+    step = FusedStep(net, 1e-3, noise=sigma > 0, batch_size=batch)
     loss = step(x, y, sigma, noise)
     for m in range(len(SEEDS)):
         act, gain, damping, p, _ = MODS[m]
