@@ -38,6 +38,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 
 from ..modulation import PROTECTION_SHIFT, effective_gain
@@ -251,57 +252,62 @@ class FusedStep:
         masks = net.masks
         m, n_layers, d = net.n_replicas, len(masks), masks[0].shape[2]
         live, const = unit_roles(masks, noise)
+        # the layout is built with numpy (a few microseconds an operation where torch's take ten:
+        # a phase of one epoch has about a hundred steps)
+        kept = [mk.cpu().numpy() for mk in masks]
         units, n_live = [], []  # per layer, per replica: computed units (live first) and the live count
-        for i, mk in enumerate(masks):
+        for i, mk in enumerate(kept):
             if i < n_layers - 1:
-                units.append([torch.cat([live[i][r].nonzero()[:, 0], const[i][r].nonzero()[:, 0]]) for r in range(m)])
-                n_live.append([int(live[i][r].sum()) for r in range(m)])
+                lv, cn = live[i].cpu().numpy(), const[i].cpu().numpy()
+                units.append([np.concatenate([lv[r].nonzero()[0], cn[r].nonzero()[0]]) for r in range(m)])
+                n_live.append([int(lv[r].sum()) for r in range(m)])
             else:
-                units.append([torch.arange(mk.shape[1])] * m)
+                units.append([np.arange(mk.shape[1])] * m)
                 n_live.append([mk.shape[1]] * m)
         cols, rowptr, mids, unit_list, desc = [], [], [], [], []
         colptrs, csc_e, csc_r = [], [], []  # the entries from live units, column by column
         n_csc = n_cptr = 0
-        w_param: list[list[torch.Tensor]] = [[] for _ in masks]  # per layer: entry indices, flat positions
-        w_pos: list[list[torch.Tensor]] = [[] for _ in masks]
-        b_row: list[list[int]] = [[] for _ in masks]
-        b_pos: list[list[torch.Tensor]] = [[] for _ in masks]
+        w_pos: list[list[np.ndarray]] = [[] for _ in masks]  # per layer: the entries' flat positions
+        w_param: list[list[np.ndarray]] = [[] for _ in masks]  # and their indices among the entries
+        b_row: list[list[np.ndarray]] = [[] for _ in masks]
+        b_pos: list[list[np.ndarray]] = [[] for _ in masks]
         n_ent = n_rows_all = n_ptr = n_ws = 0
         for r in range(m):
             xt_off = n_ws
             n_ws += d * batch_size
-            for i, mk in enumerate(masks):
+            for i, mk in enumerate(kept):
                 out, inn = mk.shape[1:]
                 u = units[i][r]
-                sub = mk[r][u]  # (rows, in)
-                row, k = sub.nonzero(as_tuple=True)  # row-major: rows in order, columns ascending
-                if i > 0:
-                    pos = torch.full((inn,), -1, dtype=torch.long)
-                    pos[units[i - 1][r]] = torch.arange(len(units[i - 1][r]))
+                row, k = np.divmod(np.flatnonzero(mk[r][u]), inn)  # rows in order, inputs ascending
+                if i > 0:  # columns: the previous layer's computed units, live first, in order
+                    prev = units[i - 1][r]
+                    pos = np.full(inn, -1, dtype=np.int64)
+                    pos[prev] = np.arange(len(prev))
                     col = pos[k]
                     if bool((col < 0).any()):
                         raise AssertionError("a kept weight from a unit that is not computed")
+                    # in each row, the live inputs, then the constant ones (each part ascending)
+                    order = np.argsort(2 * row + (col >= n_live[i - 1][r]), kind="stable")
+                    row, k, col = row[order], k[order], col[order]
                 else:
                     col = k
-                order = torch.argsort(row * (inn + 1) + col)  # per row: live inputs, then constant ones
-                row, k, col = row[order], k[order], col[order]
                 cols.append(col)
-                counts = torch.bincount(row, minlength=len(u))
-                start = n_ent + torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+                counts = np.bincount(row, minlength=len(u))
+                start = n_ent + np.concatenate([[0], np.cumsum(counts)])
                 rowptr.append(start)
                 n_prev_live = d if i == 0 else n_live[i - 1][r]
                 from_live = col < n_prev_live
-                mids.append(start[:-1] + torch.bincount(row[from_live], minlength=len(u)))
-                live_at = from_live.nonzero()[:, 0]  # rows in order; sorted by column, stably
-                by_col = live_at[torch.sort(col[live_at], stable=True).indices]
+                mids.append(start[:-1] + np.bincount(row[from_live], minlength=len(u)))
+                live_at = from_live.nonzero()[0]  # rows in order; sorted by column, stably
+                by_col = live_at[np.argsort(col[live_at], kind="stable")]
                 csc_e.append(n_ent + by_col)
                 csc_r.append(row[by_col])
-                per_col = torch.bincount(col[live_at], minlength=n_prev_live)
-                colptrs.append(n_csc + torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(per_col, 0)]))
+                per_col = np.bincount(col[live_at], minlength=n_prev_live)
+                colptrs.append(n_csc + np.concatenate([[0], np.cumsum(per_col)]))
                 unit_list.append(u)
-                w_param[i].append(torch.arange(n_ent, n_ent + len(k)))
+                w_param[i].append(np.arange(n_ent, n_ent + len(k)))
                 w_pos[i].append((r * out + u[row]) * inn + k)
-                b_row[i].extend(range(n_rows_all, n_rows_all + len(u)))
+                b_row[i].append(np.arange(n_rows_all, n_rows_all + len(u)))
                 b_pos[i].append(r * out + u)
                 nl, nr = n_live[i][r], len(u)
                 desc.append([n_rows_all, nl, nr, n_ptr, n_ws, out, xt_off, n_cptr])
@@ -311,20 +317,24 @@ class FusedStep:
                 n_ent += len(k)
                 n_rows_all += nr
                 n_ptr += nr + 1
+
+        def joined(parts) -> torch.Tensor:
+            return torch.from_numpy(np.concatenate(parts).astype(np.int64))
+
         self.n_entries = n_ent
-        self.cols = torch.cat(cols).to(torch.long)
-        self.rowptr = torch.cat(rowptr)
-        self.mid = torch.cat(mids)  # per computed row: where its entries from constant units begin
-        self.units = torch.cat(unit_list).to(torch.long)
+        self.cols = joined(cols)
+        self.rowptr = joined(rowptr)
+        self.mid = joined(mids)  # per computed row: where its entries from constant units begin
+        self.units = joined(unit_list)
         self.desc = torch.tensor(desc, dtype=torch.long).view(m, n_layers, 8)
-        self.colptr = torch.cat(colptrs)
-        self.csc_e = torch.cat(csc_e).to(torch.long)
-        self.csc_r = torch.cat(csc_r).to(torch.long)
+        self.colptr = joined(colptrs)
+        self.csc_e = joined(csc_e)
+        self.csc_r = joined(csc_r)
         self.work = torch.zeros(n_ws)
-        self.w_param = [torch.cat(t) for t in w_param]
-        self.w_pos = [torch.cat(t) for t in w_pos]
-        self.b_param = [n_ent + torch.tensor(t, dtype=torch.long) for t in b_row]
-        self.b_pos = [torch.cat(t) for t in b_pos]
+        self.w_param = [joined(t) for t in w_param]
+        self.w_pos = [joined(t) for t in w_pos]
+        self.b_param = [n_ent + joined(t) for t in b_row]
+        self.b_pos = [joined(t) for t in b_pos]
         with torch.no_grad():
             params = torch.zeros(n_ent + n_rows_all)
             for i, (w, b) in enumerate(zip(net.weights, net.biases)):
