@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from ._common import CELL_TIMEOUT, IOPUB_TIMEOUT
+from .kernel import kernel_manager
 from .notebooks import read_notebook
 
 
@@ -40,74 +41,6 @@ class patched_environ:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-
-
-#: A Unix-domain socket's path holds at most 107 bytes; a kernel's are ``<folder>/k-<n>``.
-IPC_PATH_MAX = 100
-
-
-def _ipc_folder() -> str | None:
-    """A new private folder for one kernel's sockets (short enough for their paths), or None."""
-    import tempfile
-
-    if os.name != "posix":
-        return None
-    for parent in (None, "/tmp"):  # the temporary folder, or /tmp where its path is too long
-        try:
-            folder = tempfile.mkdtemp(prefix="pruneplast-kernel-", dir=parent)
-        except OSError:
-            continue
-        if len(os.path.join(folder, "k-99999")) <= IPC_PATH_MAX:
-            return folder
-        os.rmdir(folder)
-    return None
-
-
-@functools.cache
-def kernel_manager(log: Path | None = None):
-    """The kernel manager every execution uses (a class; one per kernel log).
-
-    Its kernel listens on Unix-domain sockets in a private folder of its own (removed when the
-    kernel ends), not on TCP ports of localhost. jupyter_client picks a kernel's TCP ports by
-    opening and closing sockets before the kernel binds them, so two kernels started at the same
-    moment by two processes (the pages of a side-by-side build) can be handed the same port, and
-    one of them dies before it replies (``Kernel died before replying to kernel_info``). Socket
-    files in folders of their own cannot collide. Where there are none (Windows, or no short
-    enough temporary path) the kernel uses TCP as usual.
-
-    With ``log``, the kernel writes its own stdout and stderr there: its console output (start-up
-    warnings, the tracebacks it prints when a Ctrl-C reaches it) then stays out of the terminal;
-    cell outputs and errors reach papermill as usual.
-    """
-    import shutil
-
-    from jupyter_client.manager import AsyncKernelManager
-
-    class PageKernelManager(AsyncKernelManager):
-        ipc_folder: str | None = None
-
-        async def _async_pre_start_kernel(self, **kw):
-            if self.ipc_folder is None:
-                self.ipc_folder = _ipc_folder()
-                if self.ipc_folder is not None:
-                    self.transport = "ipc"
-                    self.ip = os.path.join(self.ipc_folder, "k")
-            return await super()._async_pre_start_kernel(**kw)
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            if log is None:
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-            with open(log, "ab") as fh:  # the kernel process keeps its own copy of the descriptor
-                kw["stdout"] = kw["stderr"] = fh
-                return await super()._async_launch_kernel(kernel_cmd, **kw)
-
-        async def _async_cleanup_resources(self, restart: bool = False) -> None:
-            await super()._async_cleanup_resources(restart=restart)
-            if not restart and self.ipc_folder is not None:
-                shutil.rmtree(self.ipc_folder, ignore_errors=True)
-                self.ipc_folder = None
-
-    return PageKernelManager
 
 
 #: While a page executes, its partial notebook is saved at its start, then at most this often

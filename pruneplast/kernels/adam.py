@@ -30,6 +30,28 @@ def _leading(p: torch.Tensor, owner: torch.Tensor | None) -> bool:
     return bool((rows == rows[:, :1]).all())
 
 
+def _pieces(p: torch.Tensor, owner: torch.Tensor | None) -> list[int] | None:
+    """The lengths (along the leading axis) of ``p``'s pieces of one replica each, where its
+    replicas must be updated one at a time (see :class:`Adam`); None where the whole tensor may be.
+
+    A stacked tensor (M, ...) whose entries per replica are not a multiple of
+    :data:`VECTOR_FLOATS`: one slice a replica. A flat tensor of several replicas' entries (the
+    kept weights of CSR layers, replica after replica): one run of each replica's entries, where a
+    run is not a multiple of :data:`VECTOR_FLOATS` long (never one piece an entry)."""
+    if p.dim() == 0 or p.shape[0] < 2:
+        return None
+    if p.dim() >= 2:
+        if p[0].numel() % VECTOR_FLOATS != 0 and _leading(p, owner):
+            return [1] * p.shape[0]
+        return None
+    if owner is None or owner.shape != p.shape:
+        return None
+    _, runs = torch.unique_consecutive(owner, return_counts=True)
+    if len(runs) < 2 or len(runs) > len(torch.unique(owner)) or not bool((runs % VECTOR_FLOATS).any()):
+        return None  # one replica, or replicas' entries interleaved, or every run in whole blocks
+    return runs.tolist()
+
+
 class Trainables:
     """The tensors one training phase updates, for fixed masks (``plans``: one per layer).
 
@@ -105,11 +127,8 @@ class Adam:
         lrs = torch.as_tensor(lr, dtype=torch.float64).flatten()
         values = sorted(set(lrs.tolist()))
         owners = owners or [None] * len(self.params)
-        # tensors updated one replica at a time (see the class's docstring)
-        self.per_replica = [
-            p.dim() > 0 and p.shape[0] > 1 and p[0].numel() % VECTOR_FLOATS != 0 and _leading(p, o)
-            for p, o in zip(self.params, owners)
-        ]
+        # tensors updated one replica at a time (see the class's docstring): their pieces' lengths
+        self.pieces = [_pieces(p, o) for p, o in zip(self.params, owners)]
         if len(values) == 1:
             self.groups = [(values[0], None)]  # one learning rate: whole tensors
         else:  # entries of each learning rate, per parameter (boolean selections)
@@ -140,12 +159,12 @@ class Adam:
                     t.view(-1)[s] = v
 
     def _split(self, tensors: list[torch.Tensor]) -> list[torch.Tensor]:
-        """``tensors`` (parallel to the parameters), those updated per replica as one view each."""
-        if not any(self.per_replica):
+        """``tensors`` (parallel to the parameters), those updated per replica as one view a replica."""
+        if not any(n is not None for n in self.pieces):
             return tensors
         out: list[torch.Tensor] = []
-        for t, split in zip(tensors, self.per_replica):
-            out.extend(t.unbind(0) if split else (t,))
+        for t, sizes in zip(tensors, self.pieces):
+            out.extend((t,) if sizes is None else t.split(sizes, 0))
         return out
 
     def _fused(self, params, grads, exp_avg, exp_avg_sq, lr) -> None:

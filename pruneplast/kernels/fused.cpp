@@ -10,7 +10,9 @@
 // are the live units (varying with the sample; one value per sample) followed by the constant units
 // (one value per replica: the constant-unit fold). Kept weights are stored row by row (CSR), in
 // each row those from live units first; an entry's column is the position of its input unit among the previous layer's computed rows (live
-// first, then constant), or the input feature for the first layer. Activations are stored
+// first, then constant), or the input feature for the first layer. The backward pass also walks the
+// entries from live units column by column (an index of them, rows in order within a column), so
+// that each gradient still sums in the order row by row would. Activations are stored
 // feature-major (unit, sample), so every product runs over contiguous samples. Sums over samples
 // use 16 lanes combined in a fixed order: a result does not depend on the vector width of the
 // machine: products and sums are fused multiply-adds where written so (std::fma, one rounding on
@@ -23,7 +25,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#if defined(__AVX2__) || defined(__AVX512F__)
+#if defined(__AVX__)
 #include <immintrin.h>
 #endif
 #include <vector>
@@ -32,7 +34,7 @@ namespace {
 
 constexpr int LANES = 16;
 
-// Per (replica, layer): where its rows, row pointers and work space are (see fused.py).
+// Per (replica, layer): where its rows, row pointers, work space and column offsets are (see fused.py).
 enum Desc : int64_t { ROWS_OFF = 0, N_LIVE, N_ROWS, PTR_OFF, WS_OFF, WIDTH, XT_OFF, CPTR_OFF, N_DESC };
 
 // Sixteen floats, held in vector registers (one AVX-512 register, two AVX ones, ...): every sum
@@ -132,28 +134,15 @@ inline float lane_sum(const float* a, int64_t n) {
   return fold_lanes(vload(t));
 }
 
-// sum_i g[i] h[i] (lanes as lane_sum, a fused multiply-add per sample), and gh[i] += w g[i] when
-// gh is given (one pass over both).
-inline float dot_axpy(const float* __restrict g, const float* __restrict h, float* __restrict gh, float w, int64_t n) {
+// sum_i g[i] h[i] (lanes as lane_sum, a fused multiply-add per sample).
+inline float lane_dot(const float* __restrict g, const float* __restrict h, int64_t n) {
   v16 acc = splat(0.0f);
   int64_t i = 0;
-  if (gh != nullptr) {
-    const v16 wv = splat(w);
-    for (; i + LANES <= n; i += LANES) {
-      const v16 gv = vload(g + i);
-      acc = vfma(gv, vload(h + i), acc);
-      vstore(gh + i, vfma(wv, gv, vload(gh + i)));
-    }
-  } else {
-    for (; i + LANES <= n; i += LANES) acc = vfma(vload(g + i), vload(h + i), acc);
-  }
+  for (; i + LANES <= n; i += LANES) acc = vfma(vload(g + i), vload(h + i), acc);
   if (i == n) return fold_lanes(acc);
   float t[LANES];  // the last samples, lane by lane
   vstore(t, acc);
-  for (int j = 0; i + j < n; ++j) {
-    t[j] = std::fma(g[i + j], h[i + j], t[j]);
-    if (gh != nullptr) gh[i + j] = std::fma(w, g[i + j], gh[i + j]);
-  }
+  for (int j = 0; i + j < n; ++j) t[j] = std::fma(g[i + j], h[i + j], t[j]);
   return fold_lanes(vload(t));
 }
 
@@ -226,10 +215,16 @@ inline float act_grad_sum(float* __restrict g, const float* __restrict a, int64_
 
 // The backward pass of one input column k of a layer: for each of its entries e from a live unit
 // (rows in order: the same order as row by row), the weight's gradient sum_i g_r[i] h[i] (lanes as
-// dot_axpy) and gh[i] += w_e g_r[i] (gh from zero; not when gh is null). The column's inputs and its
+// lane_dot) and gh[i] += w_e g_r[i] (gh from zero; not when gh is null). The column's inputs and its
 // gradient stay in registers, 128 samples at a time (one load of g_r per entry and sample, no store
 // but the column's own); acc holds each entry's partial sums between blocks.
-constexpr int64_t BLOCK = 8;  // vectors of samples a block keeps in registers
+// vectors of samples a block of column_backward keeps in registers (2 x BLOCK of them: 32 registers
+// of 16 floats with AVX-512, 16 of 8 with AVX2); the block size changes no sum's order
+#if defined(__AVX512F__)
+constexpr int64_t BLOCK = 8;
+#else
+constexpr int64_t BLOCK = 4;
+#endif
 
 // One block of NC vectors of samples (from vector c0) of column_backward.
 template <int NC>
@@ -351,6 +346,9 @@ at::Tensor fused_step(
   TORCH_CHECK(params.is_contiguous() && params.scalar_type() == at::kFloat, "params: contiguous float32");
   TORCH_CHECK(x.is_contiguous() && y.is_contiguous(), "x and y must be contiguous");
   const int64_t M = x.size(0), B = x.size(1), D = x.size(2), L = desc.size(1);
+  TORCH_CHECK(desc.dim() == 3 && desc.size(2) == N_DESC, "desc: (M, L, ", static_cast<int64_t>(N_DESC), ")");
+  for (const at::Tensor* t : {&rowptr, &mid, &cols, &units, &desc, &colptr, &csc_e, &csc_r})
+    TORCH_CHECK(t->is_contiguous() && t->scalar_type() == at::kLong, "index tensors: contiguous int64");
   const bool noisy = !noise.empty();
   TORCH_CHECK(!noisy || static_cast<int64_t>(noise.size()) == L - 1, "noise: one tensor per hidden layer");
   for (auto& t : noise) TORCH_CHECK(t.is_contiguous() && t.size(1) == B, "noise: contiguous (M, B, width)");
@@ -615,7 +613,7 @@ at::Tensor relu_modulate_backward(at::Tensor g, at::Tensor z, at::Tensor scale) 
 }
 
 // The constant-unit fold of a dense block: s[m, i] = sum_k t[m, i, k] c[m, k] (t (M, R, C), c (M, C)),
-// each sum in 16 lanes (as dot_axpy).
+// each sum in 16 lanes (as lane_dot).
 at::Tensor fold_forward(at::Tensor t, at::Tensor c) {
   TORCH_CHECK(t.is_contiguous() && c.is_contiguous() && t.scalar_type() == at::kFloat, "contiguous float32");
   const int64_t M = t.size(0), R = t.size(1), C = t.size(2);
@@ -625,7 +623,7 @@ at::Tensor fold_forward(at::Tensor t, at::Tensor c) {
   float* SS = s.data_ptr<float>();
   at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
     for (int64_t m = m0; m < m1; ++m)
-      for (int64_t i = 0; i < R; ++i) SS[m * R + i] = dot_axpy(TT + (m * R + i) * C, CC + m * C, nullptr, 0.0f, C);
+      for (int64_t i = 0; i < R; ++i) SS[m * R + i] = lane_dot(TT + (m * R + i) * C, CC + m * C, C);
   });
   return s;
 }

@@ -238,7 +238,8 @@ class FusedStep:
 
     Per replica and layer the computed rows are the live units, then the constant units (with
     ``noise``, every unit that reaches a logit is live); their kept weights are stored row by row,
-    those from live units first.
+    those from live units first, and those from live units are indexed column by column too
+    (``colptr``, ``csc_e``, ``csc_r``: rows in order within a column) for the backward pass.
     ``lr``: one learning rate, or one per replica. :meth:`__call__` takes one step;
     :meth:`write_back` copies the trained entries into the ensemble's tensors.
     """

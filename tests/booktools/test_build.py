@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -309,24 +310,52 @@ CONNECTION = (
 
 @pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets")
 def test_kernels_listen_on_sockets_in_folders_of_their_own(tmp_path, monkeypatch):
-    """A page's kernel listens on Unix-domain sockets in a private folder, removed when it ends
-    (no TCP ports, which jupyter_client picks before the kernel binds them, so that two kernels
-    started at once could be handed the same); where no such folder can be made, TCP as before."""
-    from pruneplast.booktools import execution
+    """A page's kernel listens on Unix-domain sockets in a private folder under $TMPDIR, removed
+    when it ends (no TCP ports, which jupyter_client picks before the kernel binds them, so that
+    two kernels started at once could be handed the same); where no such folder can be made, TCP
+    as before."""
+    from pruneplast.booktools import kernel
 
     page = tmp_path / "conn.md"
     page.write_text(_bare_page("Connection", CONNECTION))
     out = tmp_path / "conn.json"
     monkeypatch.setenv("CONNECTION_OUT", str(out))
-    booktools.execute(page, tmp_path / "conn.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="pp-", dir="/tmp"))  # short: pytest's own paths may not be
+    monkeypatch.setenv("TMPDIR", str(scratch))
+    try:
+        booktools.execute(page, tmp_path / "conn.ipynb", {"profile": "quick"}, results_root=tmp_path)
+    finally:
+        monkeypatch.delenv("TMPDIR")
+        leftovers = list(scratch.iterdir())
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert leftovers == []
     info = json.loads(out.read_text())
     folder = Path(info["ip"]).parent
     assert info["transport"] == "ipc" and folder.name.startswith("pruneplast-kernel-"), info
-    assert len(info["ip"]) + len("-99999") <= execution.IPC_PATH_MAX
+    assert folder.parent == scratch and len(os.fsencode(info["ip"] + "-99999")) <= kernel.IPC_PATH_MAX
     assert not folder.exists(), "the kernel's socket folder outlived it"
-    monkeypatch.setattr(execution, "_ipc_folder", lambda: None)
+    monkeypatch.setattr(kernel, "_ipc_folder", lambda: None)
     booktools.execute(page, tmp_path / "conn.ipynb", {"profile": "quick"}, results_root=tmp_path)
     assert json.loads(out.read_text())["transport"] == "tcp"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets")
+def test_socket_folders_where_the_temporary_folder_cannot_hold_them(tmp_path, monkeypatch):
+    """A $TMPDIR whose path is too long for a socket's address: the folder goes to /tmp."""
+    from pruneplast.booktools import kernel
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    folder = kernel._ipc_folder()
+    try:
+        assert folder is not None and Path(folder).parent == Path("/tmp")
+        assert list(deep.iterdir()) == [], "the folder it could not use was left behind"
+    finally:
+        if folder is not None:
+            os.rmdir(folder)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="Unix-domain sockets")
@@ -336,7 +365,12 @@ def test_two_kernels_given_the_same_ports_both_start():
     TCP the second could not bind, and died)."""
     import asyncio
 
-    from pruneplast.booktools.execution import kernel_manager
+    from pruneplast.booktools.kernel import _ipc_folder, kernel_manager
+
+    probe = _ipc_folder()
+    if probe is None:
+        pytest.skip("no folder here can hold Unix-domain sockets")
+    os.rmdir(probe)
 
     async def both():
         managers = [kernel_manager()(kernel_name="python3") for _ in range(2)]
@@ -344,9 +378,11 @@ def test_two_kernels_given_the_same_ports_both_start():
             km.cache_ports = False  # keep the ports given here
             for i, name in enumerate(("shell", "iopub", "stdin", "control", "hb")):
                 setattr(km, f"{name}_port", 40001 + i)
-        await asyncio.gather(*(km.start_kernel() for km in managers))
-        clients = [km.client() for km in managers]
+        clients = []
         try:
+            await asyncio.gather(*(km.start_kernel() for km in managers))
+            assert [km.transport for km in managers] == ["ipc", "ipc"]
+            clients = [km.client() for km in managers]
             for kc in clients:
                 kc.start_channels()
             await asyncio.gather(*(kc.wait_for_ready(timeout=60) for kc in clients))
@@ -356,7 +392,7 @@ def test_two_kernels_given_the_same_ports_both_start():
         finally:
             for kc in clients:
                 kc.stop_channels()
-            await asyncio.gather(*(km.shutdown_kernel(now=True) for km in managers))
+            await asyncio.gather(*(km.shutdown_kernel(now=True) for km in managers if km.has_kernel))
 
     ips = asyncio.run(both())
     assert len(set(ips)) == 2 and not any(Path(ip).parent.exists() for ip in ips)
