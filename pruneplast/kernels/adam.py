@@ -106,8 +106,9 @@ class Adam:
 
     So that a replica's update does not depend on the replicas beside it, a tensor with a leading
     replica axis whose entries per replica are not a multiple of :data:`VECTOR_FLOATS` (the output
-    layer's four biases) is updated one replica at a time: each replica's entries then fall in the
-    vector blocks or the tail alike in any ensemble. (In one stacked tensor the tail is its last
+    layer's four biases) is updated one replica at a time, and a flat tensor of several replicas'
+    entries (CSR kept weights) one replica's run at a time (:func:`_pieces`): each replica's entries
+    then fall in the vector blocks or the tail alike in any ensemble. (In one stacked tensor the tail is its last
     entries, the last replicas' biases: which replica landed there, and so its bits, followed the
     ensemble it trained in; a seed's baseline trained with nine others differed from the same seed
     trained with four others.) Replicas that share a learning rate among several
