@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 
-from . import pointwise
+from . import fused, pointwise
 from .layers import SPARSE_BELOW, LayerPlan
 from .roles import unit_roles
 
@@ -89,6 +89,15 @@ class _Block:
             block = _take_cols(block, self.cols) & valid.unsqueeze(1)
         self.mask = block  # (M, R, K) the block's kept entries
         self.plan = LayerPlan(block)
+        # each replica's own (rows, columns) of a padded block, multiplied as such (ragged_linear)
+        self.extent: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+        if self.rows is not None or self.cols is not None:
+            self.extent = (
+                tuple(rows.sum(1).tolist()) if rows is not None and self.rows is not None else (block.shape[1],) * m,
+                tuple(cols.sum(1).tolist()) if cols is not None and self.cols is not None else (block.shape[2],) * m,
+            )
+        # a padded dense block on the CPU: its products run per replica, and mask their own gradient
+        self.ragged = self.extent is not None and self.plan.all_dense and keep.device.type == "cpu"
         self._positions: tuple[torch.Tensor, torch.Tensor] | None = None  # found at the first merge
 
     def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -120,6 +129,77 @@ class _Block:
             w.view(-1)[full_kept] = block.view(-1)[block_kept]
 
 
+class _RaggedLinear(torch.autograd.Function):
+    """zt = W h^T + b over each replica's own block (see :func:`ragged_linear`); ``op``: the compiled
+    operator, which runs the same products from C++, or None (Python loops)."""
+
+    @staticmethod
+    def forward(ctx, w, ht, b, extent, mask, op):
+        rows, cols = extent
+        ctx.save_for_backward(w, ht)
+        ctx.extent, ctx.mask, ctx.op = extent, mask, op
+        if op is not None:
+            return op.ragged_forward(w, ht, b, list(rows), list(cols))
+        m, r_, _ = w.shape
+        zt = torch.empty(m, r_, ht.shape[2], dtype=w.dtype, device=w.device)
+        for i, (r, k) in enumerate(zip(rows, cols)):
+            torch.addmm(b[i, :r].unsqueeze(1), w[i, :r, :k], ht[i, :k], out=zt[i, :r])
+            if r < r_:
+                zt[i, r:].copy_(b[i, r:].unsqueeze(1))
+        return zt
+
+    @staticmethod
+    def backward(ctx, gzt):
+        w, ht = ctx.saved_tensors
+        rows, cols = ctx.extent
+        need_w, need_h, need_b = ctx.needs_input_grad[:3]
+        gb = gzt.sum(2) if need_b else None
+        mask = ctx.mask
+        if ctx.op is not None:
+            gh, gw = ctx.op.ragged_backward(gzt, w, ht, list(rows), list(cols), need_h, need_w, mask)
+            return gw, gh, gb, None, None, None
+        gh = gw = None
+        _, r_, k_ = w.shape
+        if need_h:
+            gh = torch.empty_like(ht)
+            for i, (r, k) in enumerate(zip(rows, cols)):
+                torch.mm(w[i, :r, :k].t(), gzt[i, :r], out=gh[i, :k])
+                if k < k_:
+                    gh[i, k:].fill_(0)
+        if need_w:
+            gw = torch.empty_like(w)
+            for i, (r, k) in enumerate(zip(rows, cols)):
+                torch.mm(gzt[i, :r], ht[i, :k].t(), out=gw[i, :r, :k])
+                if mask is not None:
+                    gw[i, :r, :k].mul_(mask[i, :r, :k])
+                if r < r_:
+                    gw[i, r:].fill_(0)
+                if k < k_:
+                    gw[i, :r, k:].fill_(0)
+        return gw, gh, gb, None, None, None
+
+
+def ragged_linear(
+    h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, extent, mask: torch.Tensor | None = None
+) -> torch.Tensor:
+    """z = W h + b (M, B, R) for a padded dense block w (M, R, K), h (M, B, K), b (M, R), each
+    replica's product over its own ``extent`` (rows, columns per replica) only; the gradient at w
+    multiplied by ``mask`` (M, R, K) float where one is given (each replica's block just after its
+    product, while it is in cache: the same bits as multiplying the whole gradient afterwards).
+
+    A block padded to the ensemble's largest replica, multiplied as one batched product, sums each
+    replica's inputs over the padded length: the library's sums then depend on that length, so a
+    replica's weights trained in one ensemble differed in the last bits from the same replica's
+    trained in another (a worker's share of the replicas, say). Over its own units a replica's sums
+    depend on its own block alone. Padded rows of z hold their bias; the gradients are zero at
+    padded inputs and padded weights. The compiled operator runs the same ATen calls from C++
+    (fewer Python calls); without it, Python loops: the same bits.
+    """
+    op = fused.load() if fused.requested() and w.dtype == torch.float32 else None
+    zt = _RaggedLinear.apply(w, h.transpose(1, 2), b, extent, mask, op)
+    return zt.transpose(1, 2)
+
+
 class _Fold:
     """Kept weights from constant units, folded into the next layer's bias: b + W[:, const] c.
 
@@ -133,6 +213,7 @@ class _Fold:
     def __init__(self, keep: torch.Tensor, cols: torch.Tensor):
         _, out, inn = keep.shape
         self.cols, valid = _padded(cols)
+        self.counts = cols.sum(1).tolist()  # each replica's own constant units
         block = _take_cols(keep, self.cols) & valid.unsqueeze(1)
         c = block.shape[2]
         self.mask = block
@@ -169,7 +250,9 @@ class _Fold:
             if s is None:
                 if t.requires_grad and self.masked_in_kernel:
                     raise RuntimeError("the fold's gradient mask was left to the compiled operator, which is off")
-                s = (t * c).sum(2)
+                # each replica's sum over its own constant units: a sum over the padded length would
+                # depend on the ensemble's largest replica (see ragged_linear)
+                s = torch.stack([(t[i, :, :n] * c[i, :, :n]).sum(1) for i, n in enumerate(self.counts)])
             return b + s
         m, out = b.shape
         return b + torch.zeros(m * out, dtype=b.dtype, device=b.device).index_add(
@@ -186,11 +269,13 @@ class CompactLayer:
     sample (a *constant unit*). :func:`unit_roles` finds both per replica from the masks. This
     layer multiplies only the *live* units (varying and reaching a logit): the block of live
     output and live input units, padded to the largest count over the replicas (padded entries
-    masked to zero), multiplied by a :class:`LayerPlan` as usual (dense or CSR by the block's
-    density). The constant input units are folded into the bias (:class:`_Fold`: their kept
-    weights into the units that matter times their values ``hc``, one per replica and unit). The
-    layer also returns its own constant units' pre-activations (the folded bias), from which the
-    next layer's constants follow. Every other kept weight is left as it is.
+    masked to zero), held in a :class:`LayerPlan` as usual (dense or CSR by the block's density);
+    on the CPU a dense block is multiplied over each replica's own units (:func:`ragged_linear`),
+    so that a replica's sums never depend on the replicas beside it. The constant input units are
+    folded into the bias (:class:`_Fold`: their kept weights into the units that matter times their
+    values ``hc``, one per replica and unit). The layer also returns its own constant units'
+    pre-activations (the folded bias), from which the next layer's constants follow. Every other
+    kept weight is left as it is.
     """
 
     def __init__(
@@ -222,6 +307,8 @@ class CompactLayer:
 
     def trainables(self, parts):
         out = self.main.plan.trainables(parts[:2])
+        if self.main.ragged:  # its products mask the weights' gradient themselves (ragged_linear)
+            out = [(t, own, None) for t, own, _ in out]
         return out + (self.fold.trainables(parts[2]) if self.fold is not None else [])
 
     def forward_layer(self, h, parts, b, hc=None):
@@ -231,7 +318,12 @@ class CompactLayer:
         """
         if self.fold is not None:
             b = self.fold.add_to(b, parts[2], hc)
-        z = self.main.plan.linear(h, parts[0], parts[1], b if self.rows is None else b.gather(1, self.rows))
+        bias = b if self.rows is None else b.gather(1, self.rows)
+        plan = self.main.plan
+        if self.main.ragged:
+            z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask)
+        else:
+            z = plan.linear(h, parts[0], parts[1], bias)
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
 
 

@@ -665,10 +665,60 @@ std::vector<at::Tensor> fold_backward(at::Tensor g, at::Tensor t, at::Tensor c, 
   return {gt, gc};
 }
 
+// ------------------------------------------------------------------------------------------------
+// Products of a padded dense block over each replica's own units (pruneplast/kernels/compact.py,
+// ragged_linear): replica m's rows[m] x cols[m] block only, so that its sums do not depend on how far
+// the ensemble's largest replica padded the block. The same ATen calls, in the same order, as that
+// module's Python loops (the path without this operator): the same bits.
+
+// zt (M, R, B): W h^T + b over each replica's block; its padded rows hold their bias.
+at::Tensor ragged_forward(at::Tensor w, at::Tensor ht, at::Tensor b, std::vector<int64_t> rows,
+                          std::vector<int64_t> cols) {
+  const int64_t M = w.size(0), R = w.size(1);
+  TORCH_CHECK(static_cast<int64_t>(rows.size()) == M && static_cast<int64_t>(cols.size()) == M, "one extent a replica");
+  auto zt = at::empty({M, R, ht.size(2)}, w.options());
+  for (int64_t m = 0; m < M; ++m) {
+    const int64_t r = rows[m], k = cols[m];
+    auto out = zt[m].narrow(0, 0, r);
+    at::addmm_out(out, b[m].narrow(0, 0, r).unsqueeze(1), w[m].narrow(0, 0, r).narrow(1, 0, k), ht[m].narrow(0, 0, k));
+    if (r < R) zt[m].narrow(0, r, R - r).copy_(b[m].narrow(0, r, R - r).unsqueeze(1));
+  }
+  return zt;
+}
+
+// Its gradients at h^T (zero at padded inputs) and at W (zero at padded entries, and multiplied by
+// the float mask where one is given, each replica's block while it is in cache), each where asked for.
+std::vector<at::Tensor> ragged_backward(at::Tensor gzt, at::Tensor w, at::Tensor ht, std::vector<int64_t> rows,
+                                        std::vector<int64_t> cols, bool need_h, bool need_w,
+                                        std::optional<at::Tensor> mask) {
+  const int64_t M = w.size(0), R = w.size(1), K = w.size(2);
+  TORCH_CHECK(static_cast<int64_t>(rows.size()) == M && static_cast<int64_t>(cols.size()) == M, "one extent a replica");
+  at::Tensor gh = need_h ? at::empty_like(ht) : at::Tensor();
+  at::Tensor gw = need_w ? at::empty_like(w) : at::Tensor();
+  for (int64_t m = 0; m < M; ++m) {  // both products of a replica together, while its gradient is in cache
+    const int64_t r = rows[m], k = cols[m];
+    if (need_h) {
+      auto out = gh[m].narrow(0, 0, k);
+      at::mm_out(out, w[m].narrow(0, 0, r).narrow(1, 0, k).t(), gzt[m].narrow(0, 0, r));
+      if (k < K) gh[m].narrow(0, k, K - k).fill_(0);
+    }
+    if (need_w) {
+      auto out = gw[m].narrow(0, 0, r).narrow(1, 0, k);
+      at::mm_out(out, gzt[m].narrow(0, 0, r), ht[m].narrow(0, 0, k).t());
+      if (mask.has_value()) out.mul_((*mask)[m].narrow(0, 0, r).narrow(1, 0, k));
+      if (r < R) gw[m].narrow(0, r, R - r).fill_(0);
+      if (k < K) gw[m].narrow(0, 0, r).narrow(1, k, K - k).fill_(0);
+    }
+  }
+  return {gh, gw};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("step", &fused_step, "forward, backward and Adam for a sparse ensemble (see fused.py)");
   mod.def("relu_modulate", &relu_modulate, "max(z, 0) * scale - shift per replica (see pointwise.py)");
   mod.def("relu_modulate_backward", &relu_modulate_backward, "its gradient at z");
   mod.def("fold_forward", &fold_forward, "the constant-unit fold of a dense block");
   mod.def("fold_backward", &fold_backward, "its gradients at the weights (masked) and the constants");
+  mod.def("ragged_forward", &ragged_forward, "a padded dense block's product over each replica's own units");
+  mod.def("ragged_backward", &ragged_backward, "its gradients at the inputs and the weights");
 }

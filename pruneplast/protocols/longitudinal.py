@@ -116,9 +116,9 @@ def maintain(
     ``workers``: processes to run the ensembles in side by side (:func:`pruneplast.parallel.run_jobs`;
     0: one per CPU core, always 1 on a GPU). With more than one, the ketamine-like ensemble (mostly
     dense products) is split into one part per worker and the 95%-sparse ones stay whole
-    (:func:`~pruneplast.parallel.run_ensembles`). The grouping changes only the order of
-    floating-point sums (padding of the compact blocks, threads per process), by about 1e-8 in the
-    weights after a few epochs (``make bench``). ``scheduler``: a Dask scheduler's address to send
+    (:func:`~pruneplast.parallel.run_ensembles`). A replica's sums do not depend on the replicas
+    beside it; the threads per process can change the order of a reduction, by about 1e-8 in the
+    weights after a few epochs (``make bench`` shows the size). ``scheduler``: a Dask scheduler's address to send
     the runs to instead (their checkpoints then come back in memory, not through this disk).
     """
     names = [n for n in states if n != "untreated"]
