@@ -213,9 +213,9 @@ def train(
     Replicas sparse in every layer (below :data:`~pruneplast.kernels.layers.SPARSE_BELOW` kept)
     train with the compiled step of :mod:`pruneplast.kernels.fused` where it is on (the default) and
     built, the others on the standard path; replicas multiplied differently train as separate
-    ensembles, so a sparse replica's result does not depend on which others share ``net`` (one
-    multiplied densely may differ in the last bits: its compact blocks are padded to the largest
-    count of live units among the replicas it trains with).
+    ensembles; on the CPU a replica's result does not depend on which others share ``net`` (the
+    dense products of its compact blocks, padded to the largest count of live units among the
+    replicas it trains with, run over its own units: :func:`~pruneplast.kernels.compact.ragged_linear`).
 
     sigma_int: internal-noise SD during training, or a function epoch -> SD (SSRI-like taper).
     gain: a function epoch -> gain applied to every replica during that epoch (SSRI-like).

@@ -319,10 +319,9 @@ def run_phases(
     two-thread process. With ``workers=1`` the jobs run here one after the other on every core.
 
     Unlike :func:`run_ensembles`, nothing is split: each job is a whole ensemble as a run in one
-    process trains it. Which replicas share an ensemble can move the last bits of a replica's
-    result (measured: a replica trained for an epoch alone, or in an ensemble of three, differed
-    from the same replica in an ensemble of four by up to 6e-8 for some seeds and batch sizes),
-    while study A's phases give the same bits on one thread as on two (``tests/protocols``
+    process trains it. (On the CPU a replica's sums do not depend on which replicas share its
+    ensemble, :func:`pruneplast.kernels.compact.ragged_linear`; study A's ensembles are kept
+    whole all the same.) Study A's phases give the same bits on one thread as on two (``tests/protocols``
     checks them against one-thread workers; the regrowth selectivity's sums, whose order
     followed the thread count, are exact for that), so the results equal a one-process run's
     bit for bit. ``fn`` reports one unit per job (:func:`report`) for the progress bar.

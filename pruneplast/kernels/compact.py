@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from . import fused, pointwise
-from .layers import SPARSE_BELOW, LayerPlan
+from .layers import SPARSE_BELOW, LayerPlan, SparseLinear
 from .roles import unit_roles
 
 #: Compact blocks are padded to a multiple of this many units (padded slots are masked); matrix
@@ -88,16 +88,19 @@ class _Block:
             self.cols, valid = _padded(cols)
             block = _take_cols(block, self.cols) & valid.unsqueeze(1)
         self.mask = block  # (M, R, K) the block's kept entries
-        self.plan = LayerPlan(block)
-        # each replica's own (rows, columns) of a padded block, multiplied as such (ragged_linear)
-        self.extent: tuple[tuple[int, ...], tuple[int, ...]] | None = None
-        if self.rows is not None or self.cols is not None:
-            self.extent = (
-                tuple(rows.sum(1).tolist()) if rows is not None and self.rows is not None else (block.shape[1],) * m,
-                tuple(cols.sum(1).tolist()) if cols is not None and self.cols is not None else (block.shape[2],) * m,
-            )
-        # a padded dense block on the CPU: its products run per replica, and mask their own gradient
-        self.ragged = self.extent is not None and self.plan.all_dense and keep.device.type == "cpu"
+        # each replica's own (rows, columns) of a padded block
+        padded = self.rows is not None or self.cols is not None
+        own_rows = rows.sum(1) if rows is not None and self.rows is not None else torch.full((m,), block.shape[1])
+        own_cols = cols.sum(1) if cols is not None and self.cols is not None else torch.full((m,), block.shape[2])
+        # dense or CSR by each replica's density over its own block, not over the padded one
+        self.plan = LayerPlan(block, cells=own_rows.cpu() * own_cols.cpu() if padded else None)
+        # On the CPU the dense replicas of a padded block are multiplied over their own units
+        # (ragged_linear), and their products mask their own gradient.
+        self.ragged = padded and not self.plan.all_sparse and keep.device.type == "cpu"
+        self.extent: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # the dense replicas'
+        if self.ragged:
+            ids = self.plan.dense_ids.cpu()
+            self.extent = (tuple(own_rows.cpu()[ids].tolist()), tuple(own_cols.cpu()[ids].tolist()))
         self._positions: tuple[torch.Tensor, torch.Tensor] | None = None  # found at the first merge
 
     def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,7 +198,8 @@ def ragged_linear(
     padded inputs and padded weights. The compiled operator runs the same ATen calls from C++
     (fewer Python calls); without it, Python loops: the same bits.
     """
-    op = fused.load() if fused.requested() and w.dtype == torch.float32 else None
+    # the operator while training (a pass without gradients never builds it; its loops give the same bits)
+    op = fused.load() if torch.is_grad_enabled() and fused.requested() and w.dtype == torch.float32 else None
     zt = _RaggedLinear.apply(w, h.transpose(1, 2), b, extent, mask, op)
     return zt.transpose(1, 2)
 
@@ -213,7 +217,8 @@ class _Fold:
     def __init__(self, keep: torch.Tensor, cols: torch.Tensor):
         _, out, inn = keep.shape
         self.cols, valid = _padded(cols)
-        self.counts = cols.sum(1).tolist()  # each replica's own constant units
+        # each replica's own constant units (the CPU's fallback fold sums over them)
+        self.counts = cols.sum(1).tolist() if cols.device.type == "cpu" else []
         block = _take_cols(keep, self.cols) & valid.unsqueeze(1)
         c = block.shape[2]
         self.mask = block
@@ -250,9 +255,12 @@ class _Fold:
             if s is None:
                 if t.requires_grad and self.masked_in_kernel:
                     raise RuntimeError("the fold's gradient mask was left to the compiled operator, which is off")
-                # each replica's sum over its own constant units: a sum over the padded length would
-                # depend on the ensemble's largest replica (see ragged_linear)
-                s = torch.stack([(t[i, :, :n] * c[i, :, :n]).sum(1) for i, n in enumerate(self.counts)])
+                if t.device.type == "cpu":
+                    # each replica's sum over its own constant units: a sum over the padded length
+                    # would depend on the ensemble's largest replica (see ragged_linear)
+                    s = torch.stack([(t[i, :, :n] * c[i, :, :n]).sum(1) for i, n in enumerate(self.counts)])
+                else:  # a GPU sums the padded block at once
+                    s = (t * c).sum(2)
             return b + s
         m, out = b.shape
         return b + torch.zeros(m * out, dtype=b.dtype, device=b.device).index_add(
@@ -307,7 +315,7 @@ class CompactLayer:
 
     def trainables(self, parts):
         out = self.main.plan.trainables(parts[:2])
-        if self.main.ragged:  # its products mask the weights' gradient themselves (ragged_linear)
+        if self.main.ragged:  # the dense products mask the weights' gradient themselves (ragged_linear)
             out = [(t, own, None) for t, own, _ in out]
         return out + (self.fold.trainables(parts[2]) if self.fold is not None else [])
 
@@ -320,10 +328,16 @@ class CompactLayer:
             b = self.fold.add_to(b, parts[2], hc)
         bias = b if self.rows is None else b.gather(1, self.rows)
         plan = self.main.plan
-        if self.main.ragged:
-            z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask)
-        else:
+        if not self.main.ragged:
             z = plan.linear(h, parts[0], parts[1], bias)
+        elif plan.all_dense:
+            z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask)
+        else:  # dense and CSR replicas: each group as it is multiplied alone (bias added alike)
+            d, s = plan.dense_ids, plan.sparse_ids
+            zd = ragged_linear(h[d], parts[0], bias[d], self.main.extent, plan.grad_mask)
+            zs = SparseLinear.apply(parts[1], h[s], plan) + bias[s].unsqueeze(1)
+            z = torch.zeros(plan.shape[0], h.shape[1], plan.shape[1], dtype=h.dtype, device=h.device)
+            z = z.index_put((d,), zd).index_put((s,), zs)
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
 
 

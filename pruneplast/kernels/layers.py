@@ -31,7 +31,8 @@ class Layer(Protocol):
 
     ``split(w) -> parts`` cuts the trainable tensors out of the weights (M, out, in);
     ``merge(w, *parts)`` writes them back in place; ``trainables(parts)`` gives (tensor, replica of
-    every entry, gradient mask or None) per part; ``forward_layer(h, parts, b, hc=None)`` returns
+    every entry, gradient mask or None) per part (None: the gradient needs no mask, or the layer's
+    products mask it themselves); ``forward_layer(h, parts, b, hc=None)`` returns
     (W h + b for the units the layer computes, the pre-activations of its constant units or None).
     """
 
@@ -91,13 +92,20 @@ class LayerPlan:
 
     rows: torch.Tensor | None = None  # every output unit (compact layers hold a subset)
 
-    def __init__(self, mask: torch.Tensor | None, shape: tuple[int, int, int] | None = None):
+    def __init__(
+        self,
+        mask: torch.Tensor | None,
+        shape: tuple[int, int, int] | None = None,
+        cells: torch.Tensor | None = None,
+    ):
         self.shape: tuple[int, ...] = tuple(mask.shape) if mask is not None else tuple(shape or ())
         m, out, inn = self.shape
         per = out * inn
         dev = mask.device if mask is not None else None
         counts = kept_counts(mask) if mask is not None else torch.full((m,), per)  # (M,) kept
-        is_sparse = counts < SPARSE_BELOW * per
+        # each replica's density over its own cells (M,) where the matrix is padded (compact blocks):
+        # whether a replica is multiplied densely or as CSR then does not depend on its neighbours
+        is_sparse = counts < SPARSE_BELOW * (per if cells is None else cells.to(counts.device))
         self.dense_ids = (~is_sparse).nonzero().squeeze(1).to(dev)  # replicas of the dense group
         self.sparse_ids = is_sparse.nonzero().squeeze(1).to(dev)  # replicas of the sparse group
         self.all_dense = len(self.sparse_ids) == 0

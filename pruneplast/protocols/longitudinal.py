@@ -117,8 +117,8 @@ def maintain(
     0: one per CPU core, always 1 on a GPU). With more than one, the ketamine-like ensemble (mostly
     dense products) is split into one part per worker and the 95%-sparse ones stay whole
     (:func:`~pruneplast.parallel.run_ensembles`). A replica's sums do not depend on the replicas
-    beside it; the threads per process can change the order of a reduction, by about 1e-8 in the
-    weights after a few epochs (``make bench`` shows the size). ``scheduler``: a Dask scheduler's address to send
+    beside it, so the parts give a one-process run's bits at the same thread count (tested; ``make
+    bench`` found one process on two threads and two one-thread workers 0.0 apart too). ``scheduler``: a Dask scheduler's address to send
     the runs to instead (their checkpoints then come back in memory, not through this disk).
     """
     names = [n for n in states if n != "untreated"]
