@@ -14,7 +14,7 @@ from typing import Sequence
 import torch
 
 from . import fused, pointwise
-from .layers import SPARSE_BELOW, LayerPlan, SparseLinear
+from .layers import SPARSE_BELOW, LayerPlan
 from .roles import unit_roles
 
 #: Compact blocks are padded to a multiple of this many units (padded slots are masked); matrix
@@ -88,19 +88,18 @@ class _Block:
             self.cols, valid = _padded(cols)
             block = _take_cols(block, self.cols) & valid.unsqueeze(1)
         self.mask = block  # (M, R, K) the block's kept entries
-        # each replica's own (rows, columns) of a padded block
+        self.plan = LayerPlan(block)
+        # On the CPU a padded block whose replicas are all multiplied densely runs each replica's
+        # products over its own units (ragged_linear), which mask their own gradient. (A block
+        # with dense and CSR replicas keeps the plan's products: see CompactLayer.)
         padded = self.rows is not None or self.cols is not None
-        own_rows = rows.sum(1) if rows is not None and self.rows is not None else torch.full((m,), block.shape[1])
-        own_cols = cols.sum(1) if cols is not None and self.cols is not None else torch.full((m,), block.shape[2])
-        # dense or CSR by each replica's density over its own block, not over the padded one
-        self.plan = LayerPlan(block, cells=own_rows.cpu() * own_cols.cpu() if padded else None)
-        # On the CPU the dense replicas of a padded block are multiplied over their own units
-        # (ragged_linear), and their products mask their own gradient.
-        self.ragged = padded and not self.plan.all_sparse and keep.device.type == "cpu"
-        self.extent: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # the dense replicas'
+        self.ragged = padded and self.plan.all_dense and keep.device.type == "cpu"
+        self.extent: tuple[tuple[int, ...], tuple[int, ...]] | None = None  # each replica's (rows, columns)
         if self.ragged:
-            ids = self.plan.dense_ids.cpu()
-            self.extent = (tuple(own_rows.cpu()[ids].tolist()), tuple(own_cols.cpu()[ids].tolist()))
+            self.extent = (
+                tuple(rows.sum(1).tolist()) if rows is not None and self.rows is not None else (block.shape[1],) * m,
+                tuple(cols.sum(1).tolist()) if cols is not None and self.cols is not None else (block.shape[2],) * m,
+            )
         self._positions: tuple[torch.Tensor, torch.Tensor] | None = None  # found at the first merge
 
     def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -277,13 +276,18 @@ class CompactLayer:
     sample (a *constant unit*). :func:`unit_roles` finds both per replica from the masks. This
     layer multiplies only the *live* units (varying and reaching a logit): the block of live
     output and live input units, padded to the largest count over the replicas (padded entries
-    masked to zero), held in a :class:`LayerPlan` as usual (dense or CSR by the block's density);
-    on the CPU a dense block is multiplied over each replica's own units (:func:`ragged_linear`),
-    so that a replica's sums never depend on the replicas beside it. The constant input units are
-    folded into the bias (:class:`_Fold`: their kept weights into the units that matter times their
-    values ``hc``, one per replica and unit). The layer also returns its own constant units'
-    pre-activations (the folded bias), from which the next layer's constants follow. Every other
-    kept weight is left as it is.
+    masked to zero), held in a :class:`LayerPlan` as usual (dense or CSR by each replica's density
+    in the padded block); on the CPU a block whose replicas are all dense is multiplied over each
+    replica's own units (:func:`ragged_linear`), so that a replica's sums do not depend on the
+    replicas beside it. Two cases keep the ensemble's padding in a replica's bits: a replica whose
+    density in the padded block falls below :data:`SPARSE_BELOW` while its own block's does not
+    (it is then multiplied as CSR beside the others, densely alone), and a block with both dense
+    and CSR replicas (its dense replicas take one batched product over the padded block). The
+    47.5%-sparse ensembles of the book, whose blocks are dense in every replica, meet neither.
+    The constant input units are folded into the bias (:class:`_Fold`: their kept weights into the
+    units that matter times their values ``hc``, one per replica and unit). The layer also returns
+    its own constant units' pre-activations (the folded bias), from which the next layer's
+    constants follow. Every other kept weight is left as it is.
     """
 
     def __init__(
@@ -315,7 +319,7 @@ class CompactLayer:
 
     def trainables(self, parts):
         out = self.main.plan.trainables(parts[:2])
-        if self.main.ragged:  # the dense products mask the weights' gradient themselves (ragged_linear)
+        if self.main.ragged:  # its products mask the weights' gradient themselves (ragged_linear)
             out = [(t, own, None) for t, own, _ in out]
         return out + (self.fold.trainables(parts[2]) if self.fold is not None else [])
 
@@ -328,16 +332,10 @@ class CompactLayer:
             b = self.fold.add_to(b, parts[2], hc)
         bias = b if self.rows is None else b.gather(1, self.rows)
         plan = self.main.plan
-        if not self.main.ragged:
-            z = plan.linear(h, parts[0], parts[1], bias)
-        elif plan.all_dense:
+        if self.main.ragged:
             z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask)
-        else:  # dense and CSR replicas: each group as it is multiplied alone (bias added alike)
-            d, s = plan.dense_ids, plan.sparse_ids
-            zd = ragged_linear(h[d], parts[0], bias[d], self.main.extent, plan.grad_mask)
-            zs = SparseLinear.apply(parts[1], h[s], plan) + bias[s].unsqueeze(1)
-            z = torch.zeros(plan.shape[0], h.shape[1], plan.shape[1], dtype=h.dtype, device=h.device)
-            z = z.index_put((d,), zd).index_put((s,), zs)
+        else:
+            z = plan.linear(h, parts[0], parts[1], bias)
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place
 
 

@@ -5,11 +5,13 @@ On by default (``PRUNEPLAST_FUSED`` unset or ``1``; ``0`` keeps every phase on t
 as CSR (kept fraction below :data:`~pruneplast.kernels.layers.SPARSE_BELOW`: the 95%-sparse
 replicas) with the C++ operator of ``fused.cpp``, each replica on one task of torch's thread pool;
 the other replicas of the ensemble train on the standard path beside them, as an ensemble of their
-own. On the CPU a replica gets the same bits whichever replicas share its ensemble, on either path: the
-operator takes each replica alone, CSR products sum each row's kept weights, and the dense products
-of a compact block (padded to the ensemble's largest count of live units) run over each replica's
-own units (:func:`~pruneplast.kernels.compact.ragged_linear`; on a GPU they stay batched). The operator computes what the engine
-computes (the live units, the constant-unit fold, ReLU or tanh, internal noise drawn from the same
+own. On the CPU a replica gets the same bits whichever replicas share its ensemble, on either
+path: the operator takes each replica alone, CSR products sum each row's kept weights, and the
+dense products of a compact block (padded to the ensemble's largest count of live units) run over
+each replica's own units where every replica of the block is dense
+(:func:`~pruneplast.kernels.compact.ragged_linear`; :class:`~pruneplast.kernels.compact.CompactLayer`
+names the exceptions; on a GPU they stay batched). The operator computes what the engine computes
+(the live units, the constant-unit fold, ReLU or tanh, internal noise drawn from the same
 random streams, damping, the capped gain and the protection shift, Adam with one learning rate per
 replica) in another order of floating-point sums, so its results differ from the standard path's
 in the last bits: cached states trained with it have their own keys (:func:`cache_tag`), and every

@@ -92,20 +92,13 @@ class LayerPlan:
 
     rows: torch.Tensor | None = None  # every output unit (compact layers hold a subset)
 
-    def __init__(
-        self,
-        mask: torch.Tensor | None,
-        shape: tuple[int, int, int] | None = None,
-        cells: torch.Tensor | None = None,
-    ):
+    def __init__(self, mask: torch.Tensor | None, shape: tuple[int, int, int] | None = None):
         self.shape: tuple[int, ...] = tuple(mask.shape) if mask is not None else tuple(shape or ())
         m, out, inn = self.shape
         per = out * inn
         dev = mask.device if mask is not None else None
         counts = kept_counts(mask) if mask is not None else torch.full((m,), per)  # (M,) kept
-        # each replica's density over its own cells (M,) where the matrix is padded (compact blocks):
-        # whether a replica is multiplied densely or as CSR then does not depend on its neighbours
-        is_sparse = counts < SPARSE_BELOW * (per if cells is None else cells.to(counts.device))
+        is_sparse = counts < SPARSE_BELOW * per
         self.dense_ids = (~is_sparse).nonzero().squeeze(1).to(dev)  # replicas of the dense group
         self.sparse_ids = is_sparse.nonzero().squeeze(1).to(dev)  # replicas of the sparse group
         self.all_dense = len(self.sparse_ids) == 0

@@ -118,8 +118,9 @@ def maintain(
     dense products) is split into one part per worker and the 95%-sparse ones stay whole
     (:func:`~pruneplast.parallel.run_ensembles`). A replica's sums do not depend on the replicas
     beside it, so the parts give a one-process run's bits at the same thread count (tested; ``make
-    bench`` found one process on two threads and two one-thread workers 0.0 apart too). ``scheduler``: a Dask scheduler's address to send
-    the runs to instead (their checkpoints then come back in memory, not through this disk).
+    bench`` found one process on two threads and two one-thread workers 0.0 apart too).
+    ``scheduler``: a Dask scheduler's address to send the runs to instead (their checkpoints then
+    come back in memory, not through this disk).
     """
     names = [n for n in states if n != "untreated"]
     if not names:
