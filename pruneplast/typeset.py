@@ -84,6 +84,18 @@ def number(x: float, digits: int = 1, signed: bool = False) -> str:
     return s
 
 
+def difference(x: float, figures: int = 2) -> str:
+    """A difference of rounding size (a weight or logit difference between two summation orders) to
+    ``figures`` significant figures in scientific notation ("3.5e-06", a negative one with a minus
+    sign); an exact zero reads "0" (the same bits), never "0.0e+00"."""
+    x = float(x)
+    if math.isnan(x):
+        return MISSING
+    if x == 0:
+        return "0"
+    return typeset(f"{x:.{max(figures, 1) - 1}e}")
+
+
 def plural(n: int, word: str, words: str | None = None) -> str:
     """``"1 claim"``, ``"2 claims"`` (``words`` for an irregular plural)."""
     return f"{n} {word if n == 1 else (words or word + 's')}"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pruneplast.typeset import MINUS, agree, number, plain, typeset
+from pruneplast.typeset import MINUS, MISSING, agree, difference, number, plain, typeset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +75,21 @@ def test_number(x, digits, signed, want):
     assert number(x, digits, signed) == want
     if not math.isnan(x):
         assert float(plain(number(x, digits))) == pytest.approx(round(x, digits), abs=10**-digits)
+
+
+@pytest.mark.parametrize(
+    ("x", "figures", "want"),
+    [
+        (3.4868717193603516e-06, 2, "3.5e-06"),
+        (3.4868717193603516e-06, 1, "3e-06"),
+        (-2.0e-07, 2, f"{MINUS}2.0e-07"),
+        (0.0, 2, "0"),
+        (-0.0, 1, "0"),
+        (float("nan"), 2, MISSING),
+    ],
+)
+def test_a_rounding_size_difference_reads_zero_when_the_bits_agree(x, figures, want):
+    assert difference(x, figures) == want
 
 
 @pytest.mark.parametrize(
