@@ -133,15 +133,24 @@ class _Block:
 
 class _RaggedLinear(torch.autograd.Function):
     """zt = W h^T + b over each replica's own block (see :func:`ragged_linear`); ``op``: the compiled
-    operator, which runs the same products from C++, or None (Python loops)."""
+    operator, which runs the same products from C++, or None (Python loops); ``act``: None, or
+    (scale, shift) (M,) for the compiled operator to return the hidden layer's output
+    ``relu(zt) * scale - shift`` instead (the same bits as :func:`.pointwise.relu_modulate` after it)."""
 
     @staticmethod
-    def forward(ctx, w, ht, b, extent, mask, op):
+    def forward(ctx, w, ht, b, extent, mask, op, act):
         rows, cols = extent
-        ctx.save_for_backward(w, ht)
         ctx.extent, ctx.mask, ctx.op = extent, mask, op
         if op is not None:
-            return op.ragged_forward(w, ht, b, list(rows), list(cols))
+            zt, hn = op.ragged_forward(w, ht, b, list(rows), list(cols), *(act or (None, None)))
+            if act is None:
+                ctx.save_for_backward(w, ht)
+                return zt
+            ctx.save_for_backward(w, ht, zt, act[0])
+            return hn
+        if act is not None:
+            raise ValueError("the activation is taken with the products only by the compiled operator")
+        ctx.save_for_backward(w, ht)
         m, r_, _ = w.shape
         zt = torch.empty(m, r_, ht.shape[2], dtype=w.dtype, device=w.device)
         for i, (r, k) in enumerate(zip(rows, cols)):
@@ -152,14 +161,16 @@ class _RaggedLinear(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gzt):
-        w, ht = ctx.saved_tensors
+        w, ht, *act = ctx.saved_tensors
         rows, cols = ctx.extent
         need_w, need_h, need_b = ctx.needs_input_grad[:3]
-        gb = gzt.sum(2) if need_b else None
         mask = ctx.mask
-        if ctx.op is not None:
-            gh, gw = ctx.op.ragged_backward(gzt, w, ht, list(rows), list(cols), need_h, need_w, mask)
-            return gw, gh, gb, None, None, None
+        if ctx.op is not None:  # act: (zt, scale); gzt is then the gradient at the layer's output
+            gh, gw, gb = ctx.op.ragged_backward(
+                gzt, w, ht, list(rows), list(cols), need_h, need_w, need_b, mask, *(act or (None, None))
+            )
+            return gw, gh, gb, None, None, None, None
+        gb = gzt.sum(2) if need_b else None
         gh = gw = None
         _, r_, k_ = w.shape
         if need_h:
@@ -178,11 +189,16 @@ class _RaggedLinear(torch.autograd.Function):
                     gw[i, r:].fill_(0)
                 if k < k_:
                     gw[i, :r, k:].fill_(0)
-        return gw, gh, gb, None, None, None
+        return gw, gh, gb, None, None, None, None
 
 
 def ragged_linear(
-    h: torch.Tensor, w: torch.Tensor, b: torch.Tensor, extent, mask: torch.Tensor | None = None
+    h: torch.Tensor,
+    w: torch.Tensor,
+    b: torch.Tensor,
+    extent,
+    mask: torch.Tensor | None = None,
+    act: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """z = W h + b (M, B, R) for a padded dense block w (M, R, K), h (M, B, K), b (M, R), each
     replica's product over its own ``extent`` (rows, columns per replica) only; the gradient at w
@@ -196,10 +212,16 @@ def ragged_linear(
     depend on its own block alone. Padded rows of z hold their bias; the gradients are zero at
     padded inputs and padded weights. The compiled operator runs the same ATen calls from C++
     (fewer Python calls); without it, Python loops: the same bits.
+
+    ``act``: (scale, shift) (M,), for the compiled operator only (the caller checks that it serves
+    the tensors, :func:`.pointwise.module`): the hidden layer's output ``relu(z) * scale - shift``
+    is returned instead of z, each replica's block taken right after its product, and its gradient
+    at z right before the replica's backward products (the same bits as :func:`.pointwise.relu_modulate`
+    applied to z, one pass less over the activations each way).
     """
     # the operator while training (a pass without gradients never builds it; its loops give the same bits)
     op = fused.load() if torch.is_grad_enabled() and fused.requested() and w.dtype == torch.float32 else None
-    zt = _RaggedLinear.apply(w, h.transpose(1, 2), b, extent, mask, op)
+    zt = _RaggedLinear.apply(w, h.transpose(1, 2), b, extent, mask, op, act)
     return zt.transpose(1, 2)
 
 
@@ -328,12 +350,26 @@ class CompactLayer:
 
         ``hc`` (M, 1, in): the previous layer's constant units after activation and modulation.
         """
+        return self._forward(h, parts, b, hc, None)
+
+    def forward_activated(self, h, parts, b, hc, scale, shift):
+        """(``relu(W h + b) * scale - shift`` of the live units, constant units' pre-activations or
+        None), the activation taken with the products (:func:`ragged_linear`), where the compiled
+        operator serves this pass and the block is ragged; else None (the caller applies it).
+        ``scale``, ``shift``: (M, 1, 1), no gradient."""
+        if not self.main.ragged or scale.requires_grad or shift.requires_grad:
+            return None
+        if pointwise.module(h, scale, shift) is None:
+            return None
+        return self._forward(h, parts, b, hc, (scale.reshape(-1).contiguous(), shift.reshape(-1).contiguous()))
+
+    def _forward(self, h, parts, b, hc, act):
         if self.fold is not None:
             b = self.fold.add_to(b, parts[2], hc)
         bias = b if self.rows is None else b.gather(1, self.rows)
         plan = self.main.plan
         if self.main.ragged:
-            z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask)
+            z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask, act)
         else:
             z = plan.linear(h, parts[0], parts[1], bias)
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place

@@ -567,6 +567,20 @@ at::Tensor fused_step(
 // h = max(z, 0) * scale[m] - shift[m] for replica m's block of n / M consecutive floats (z is laid
 // out replica-major; the block's own order does not matter). The same two roundings as
 // torch.relu(z) * scale - shift, so the same bits.
+// One replica's block of relu_modulate: h = max(z, 0) * s - t over n floats.
+inline void relu_modulate_block(const float* __restrict z, float* __restrict h, int64_t n, float s, float t) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = z[i] < 0.0f ? 0.0f : z[i];  // as torch.relu: NaN and -0 kept
+    h[i] = a * s - t;
+  }
+}
+
+// One replica's block of its gradient at z: g * s where z > 0 (or NaN), else 0.
+inline void relu_modulate_grad_block(const float* __restrict g, const float* __restrict z, float* __restrict o,
+                                     int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) o[i] = z[i] <= 0.0f ? 0.0f : g[i] * s;
+}
+
 at::Tensor relu_modulate(at::Tensor z, at::Tensor scale, at::Tensor shift) {
   TORCH_CHECK(z.scalar_type() == at::kFloat && scale.is_contiguous() && shift.is_contiguous(), "float32 inputs");
   const int64_t M = z.size(0), n = z.numel(), per = n / M;
@@ -577,15 +591,7 @@ at::Tensor relu_modulate(at::Tensor z, at::Tensor scale, at::Tensor shift) {
   const float* S = scale.data_ptr<float>();
   const float* T = shift.data_ptr<float>();
   at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) {
-      const float s = S[m], t = T[m];
-      const float* zp = Z + m * per;
-      float* hp = H + m * per;
-      for (int64_t i = 0; i < per; ++i) {
-        const float a = zp[i] < 0.0f ? 0.0f : zp[i];  // as torch.relu: NaN and -0 kept
-        hp[i] = a * s - t;
-      }
-    }
+    for (int64_t m = m0; m < m1; ++m) relu_modulate_block(Z + m * per, H + m * per, per, S[m], T[m]);
   });
   return h;
 }
@@ -601,13 +607,7 @@ at::Tensor relu_modulate_backward(at::Tensor g, at::Tensor z, at::Tensor scale) 
   float* O = gz.data_ptr<float>();
   const float* S = scale.data_ptr<float>();
   at::parallel_for(0, M, 1, [&](int64_t m0, int64_t m1) {
-    for (int64_t m = m0; m < m1; ++m) {
-      const float s = S[m];
-      const float* gp = G + m * per;
-      const float* zp = Z + m * per;
-      float* op = O + m * per;
-      for (int64_t i = 0; i < per; ++i) op[i] = zp[i] <= 0.0f ? 0.0f : gp[i] * s;
-    }
+    for (int64_t m = m0; m < m1; ++m) relu_modulate_grad_block(G + m * per, Z + m * per, O + m * per, per, S[m]);
   });
   return gz;
 }
@@ -671,32 +671,61 @@ std::vector<at::Tensor> fold_backward(at::Tensor g, at::Tensor t, at::Tensor c, 
 // the ensemble's largest replica padded the block. The same ATen calls, in the same order, as that
 // module's Python loops (the path without this operator): the same bits.
 
-// zt (M, R, B): W h^T + b over each replica's block; its padded rows hold their bias.
-at::Tensor ragged_forward(at::Tensor w, at::Tensor ht, at::Tensor b, std::vector<int64_t> rows,
-                          std::vector<int64_t> cols) {
-  const int64_t M = w.size(0), R = w.size(1);
+// zt (M, R, B): W h^T + b over each replica's block; its padded rows hold their bias. With scale and
+// shift (M,), also the hidden layer's output h = relu_modulate(zt) (its padded rows too), each
+// replica's block right after its product, while it is in cache: {zt, h} (h undefined without).
+std::vector<at::Tensor> ragged_forward(at::Tensor w, at::Tensor ht, at::Tensor b, std::vector<int64_t> rows,
+                                       std::vector<int64_t> cols, std::optional<at::Tensor> scale,
+                                       std::optional<at::Tensor> shift) {
+  const int64_t M = w.size(0), R = w.size(1), B = ht.size(2), per = R * B;
   TORCH_CHECK(static_cast<int64_t>(rows.size()) == M && static_cast<int64_t>(cols.size()) == M, "one extent a replica");
-  auto zt = at::empty({M, R, ht.size(2)}, w.options());
+  const bool act = scale.has_value();
+  TORCH_CHECK(act == shift.has_value(), "scale and shift together");
+  if (act)
+    TORCH_CHECK(scale->is_contiguous() && shift->is_contiguous() && scale->numel() == M && shift->numel() == M &&
+                    w.scalar_type() == at::kFloat,
+                "scale, shift: (M,) contiguous float32");
+  auto zt = at::empty({M, R, B}, w.options());
+  at::Tensor hn = act ? at::empty_like(zt) : at::Tensor();
   for (int64_t m = 0; m < M; ++m) {
     const int64_t r = rows[m], k = cols[m];
     auto out = zt[m].narrow(0, 0, r);
     at::addmm_out(out, b[m].narrow(0, 0, r).unsqueeze(1), w[m].narrow(0, 0, r).narrow(1, 0, k), ht[m].narrow(0, 0, k));
     if (r < R) zt[m].narrow(0, r, R - r).copy_(b[m].narrow(0, r, R - r).unsqueeze(1));
+    if (act)
+      relu_modulate_block(zt.data_ptr<float>() + m * per, hn.data_ptr<float>() + m * per, per,
+                          scale->data_ptr<float>()[m], shift->data_ptr<float>()[m]);
   }
-  return zt;
+  return {zt, hn};
 }
 
-// Its gradients at h^T (zero at padded inputs) and at W (zero at padded entries, and multiplied by
-// the float mask where one is given, each replica's block while it is in cache), each where asked for.
-std::vector<at::Tensor> ragged_backward(at::Tensor gzt, at::Tensor w, at::Tensor ht, std::vector<int64_t> rows,
-                                        std::vector<int64_t> cols, bool need_h, bool need_w,
-                                        std::optional<at::Tensor> mask) {
+// Its gradients at h^T (zero at padded inputs), at W (zero at padded entries, and multiplied by the
+// float mask where one is given, each replica's block while it is in cache) and at b, each where
+// asked for: {gh, gw, gb}. With z (ragged_forward's zt) and scale, g is the gradient at its output
+// h, and each replica's gradient at zt is taken from it (relu_modulate_backward's arithmetic) just
+// before that replica's products.
+std::vector<at::Tensor> ragged_backward(at::Tensor g, at::Tensor w, at::Tensor ht, std::vector<int64_t> rows,
+                                        std::vector<int64_t> cols, bool need_h, bool need_w, bool need_b,
+                                        std::optional<at::Tensor> mask, std::optional<at::Tensor> z,
+                                        std::optional<at::Tensor> scale) {
   const int64_t M = w.size(0), R = w.size(1), K = w.size(2);
   TORCH_CHECK(static_cast<int64_t>(rows.size()) == M && static_cast<int64_t>(cols.size()) == M, "one extent a replica");
+  const bool act = z.has_value();
+  TORCH_CHECK(act == scale.has_value(), "z and scale together");
+  at::Tensor gzt = g;
+  if (act) {
+    TORCH_CHECK(z->is_contiguous() && scale->is_contiguous() && scale->numel() == M, "z contiguous, scale (M,)");
+    g = g.contiguous();
+    gzt = at::empty_like(*z);
+  }
+  const int64_t per = act ? z->numel() / M : 0;
   at::Tensor gh = need_h ? at::empty_like(ht) : at::Tensor();
   at::Tensor gw = need_w ? at::empty_like(w) : at::Tensor();
   for (int64_t m = 0; m < M; ++m) {  // both products of a replica together, while its gradient is in cache
     const int64_t r = rows[m], k = cols[m];
+    if (act)
+      relu_modulate_grad_block(g.data_ptr<float>() + m * per, z->data_ptr<float>() + m * per,
+                               gzt.data_ptr<float>() + m * per, per, scale->data_ptr<float>()[m]);
     if (need_h) {
       auto out = gh[m].narrow(0, 0, k);
       at::mm_out(out, w[m].narrow(0, 0, r).narrow(1, 0, k).t(), gzt[m].narrow(0, 0, r));
@@ -710,7 +739,8 @@ std::vector<at::Tensor> ragged_backward(at::Tensor gzt, at::Tensor w, at::Tensor
       if (k < K) gw[m].narrow(0, 0, r).narrow(1, k, K - k).fill_(0);
     }
   }
-  return {gh, gw};
+  at::Tensor gb = need_b ? gzt.sum(2) : at::Tensor();  // as the path without the operator
+  return {gh, gw, gb};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
@@ -719,6 +749,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("relu_modulate_backward", &relu_modulate_backward, "its gradient at z");
   mod.def("fold_forward", &fold_forward, "the constant-unit fold of a dense block");
   mod.def("fold_backward", &fold_backward, "its gradients at the weights (masked) and the constants");
-  mod.def("ragged_forward", &ragged_forward, "a padded dense block's product over each replica's own units");
-  mod.def("ragged_backward", &ragged_backward, "its gradients at the inputs and the weights");
+  mod.def("ragged_forward", &ragged_forward, "a padded dense block's product over each replica's own units (and its activation)");
+  mod.def("ragged_backward", &ragged_backward, "its gradients at the inputs, the weights and the bias");
 }

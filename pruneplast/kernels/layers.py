@@ -33,7 +33,10 @@ class Layer(Protocol):
     ``merge(w, *parts)`` writes them back in place; ``trainables(parts)`` gives (tensor, replica of
     every entry, gradient mask or None) per part (None: the gradient needs no mask, or the layer's
     products mask it themselves); ``forward_layer(h, parts, b, hc=None)`` returns
-    (W h + b for the units the layer computes, the pre-activations of its constant units or None).
+    (W h + b for the units the layer computes, the pre-activations of its constant units or None);
+    ``forward_activated(h, parts, b, hc, scale, shift)`` the same with the hidden layer's
+    ``relu(.) * scale - shift`` taken with the products in place of W h + b, or None where the
+    plan does not (the caller then applies it to ``forward_layer``'s result).
     """
 
     shape: tuple  # (M, out, in) of the layer's weights
@@ -51,6 +54,9 @@ class Layer(Protocol):
 
     @property
     def forward_layer(self) -> Callable[..., tuple[torch.Tensor, torch.Tensor | None]]: ...
+
+    @property
+    def forward_activated(self) -> Callable[..., tuple[torch.Tensor, torch.Tensor | None] | None]: ...
 
 
 #: (plan, its trainable tensors, bias) of one layer, as the model's forward pass takes them.
@@ -170,6 +176,10 @@ class LayerPlan:
     def forward_layer(self, h, parts, b, hc=None):
         """(W h + b, None): the layer as :meth:`EnsembleMLP.forward` calls it (no constant units)."""
         return self.linear(h, *parts, b), None
+
+    def forward_activated(self, h, parts, b, hc, scale, shift):
+        """None: this plan's products do not take the activation (the caller applies it)."""
+        return None
 
     def linear(
         self, h: torch.Tensor, wd: torch.Tensor | None, ws: torch.Tensor | None, b: torch.Tensor

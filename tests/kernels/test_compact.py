@@ -12,7 +12,7 @@ import torch
 
 from pruneplast.config import RegrowConfig, TaskConfig, TrainConfig
 from pruneplast.data import EnsembleData
-from pruneplast.kernels import compact, fused
+from pruneplast.kernels import compact, fused, pointwise
 from pruneplast.network import EnsembleMLP
 from pruneplast.operators import prune, regrow, train
 
@@ -105,3 +105,62 @@ def test_a_replica_trains_to_the_same_bits_in_any_ensemble(use_op, monkeypatch):
         for mine, theirs in zip(part.weights + part.biases, whole.weights + whole.biases):
             assert torch.equal(mine, theirs[idx])
     assert any(not torch.equal(a, b) for a, b in zip(whole.weights, net.weights))  # it trained
+
+
+def test_the_activation_taken_with_the_products_gives_the_separate_passes_bits(monkeypatch):
+    """The compiled operator's products with the hidden layer's ``relu(z) * scale - shift`` taken
+    replica by replica (and its gradient at z before each replica's backward products) give the
+    bits of the products followed by the separate one-pass activation: the output and the
+    gradients at the weights, inputs and bias."""
+    if fused.why_not_compiled() is not None or fused.load() is None:
+        pytest.skip("the compiled operator cannot be built here")
+    monkeypatch.setenv(fused.ENV, "1")
+    w, h, b, kept = _block(7)
+    mask = kept.to(torch.float32)
+    m = w.shape[0]
+    scale = torch.tensor([0.5, 1.25, 0.8, 1.0])
+    shift = torch.tensor([0.1, 0.0, 0.3, 0.05])
+    g = torch.randn(m, h.shape[1], w.shape[1], generator=torch.Generator().manual_seed(11))
+    outs = []
+    for together in (True, False):
+        wg, hg, bg = (t.clone().requires_grad_(True) for t in (w, h, b))
+        if together:
+            out = compact.ragged_linear(hg, wg, bg, (ROWS, COLS), mask, (scale, shift))
+        else:
+            z = compact.ragged_linear(hg, wg, bg, (ROWS, COLS), mask)
+            out = pointwise.relu_modulate(z, scale.view(m, 1, 1), shift.view(m, 1, 1))
+        outs.append((out.detach(), torch.autograd.grad(out, (wg, hg, bg), g)))
+    (o1, g1), (o2, g2) = outs
+    assert (o2 < 0).any() and (o2 > 0).any()  # the ReLU cut some units and passed others
+    assert torch.equal(o1, o2)
+    assert all(torch.equal(x, y) for x, y in zip(g1, g2))
+
+
+def test_a_modulated_phase_takes_the_activation_with_the_products_bit_for_bit(monkeypatch):
+    """A 47.5%-sparse ensemble with gain and protection (the ketamine-like course's kind) trained
+    with the activation taken with the ragged products and with it taken in its own pass: the
+    same bits, and the first path was taken."""
+    if fused.why_not_compiled() is not None or fused.load() is None:
+        pytest.skip("the compiled operator cannot be built here")
+    monkeypatch.setenv(fused.ENV, "1")
+    net = prune(EnsembleMLP.init([0, 1, 2]), 0.95)
+    data = EnsembleData.build(net.seeds, TaskConfig(n_train=3 * 64, n_standard=50, n_clean=50))
+    regrow(net, data, RegrowConfig(fraction=0.5))
+    net = net.with_protection(torch.tensor([0.2, 0.0, 0.4]))
+    cfg = TrainConfig(epochs=1, lr=1e-3, batch_size=64)
+    taken = []
+    original = compact.CompactLayer.forward_activated
+
+    def counting(self, *args):
+        out = original(self, *args)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(compact.CompactLayer, "forward_activated", counting)
+    together = train(net.clone(), data, cfg, progress=False)
+    assert taken and all(taken)
+    monkeypatch.setattr(compact.CompactLayer, "forward_activated", lambda self, *args: None)
+    apart = train(net.clone(), data, cfg, progress=False)
+    for x, y in zip(together.weights + together.biases, apart.weights + apart.biases):
+        assert torch.equal(x, y)
+    assert any(not torch.equal(a, b) for a, b in zip(together.weights, net.weights))  # it trained
