@@ -100,6 +100,8 @@ class _Block:
                 tuple(rows.sum(1).tolist()) if rows is not None and self.rows is not None else (block.shape[1],) * m,
                 tuple(cols.sum(1).tolist()) if cols is not None and self.cols is not None else (block.shape[2],) * m,
             )
+        # the ragged products' gradient mask (M, R, K) bool, where some entry of the block is pruned
+        self.ragged_mask = block.contiguous() if self.ragged and self.plan.grad_mask is not None else None
         self._positions: tuple[torch.Tensor, torch.Tensor] | None = None  # found at the first merge
 
     def positions(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,8 +204,9 @@ def ragged_linear(
 ) -> torch.Tensor:
     """z = W h + b (M, B, R) for a padded dense block w (M, R, K), h (M, B, K), b (M, R), each
     replica's product over its own ``extent`` (rows, columns per replica) only; the gradient at w
-    multiplied by ``mask`` (M, R, K) float where one is given (each replica's block just after its
-    product, while it is in cache: the same bits as multiplying the whole gradient afterwards).
+    multiplied by ``mask`` (M, R, K) bool (contiguous) where one is given, its entries as 0.0 or 1.0
+    (each replica's block just after its product, while it is in cache: the same bits as multiplying
+    the whole gradient by a float mask afterwards; the compiled operator reads a byte an entry).
 
     A block padded to the ensemble's largest replica, multiplied as one batched product, sums each
     replica's inputs over the padded length: the library's sums then depend on that length, so a
@@ -369,7 +372,7 @@ class CompactLayer:
         bias = b if self.rows is None else b.gather(1, self.rows)
         plan = self.main.plan
         if self.main.ragged:
-            z = ragged_linear(h, parts[0], bias, self.main.extent, plan.grad_mask, act)
+            z = ragged_linear(h, parts[0], bias, self.main.extent, self.main.ragged_mask, act)
         else:
             z = plan.linear(h, parts[0], parts[1], bias)
         return z, (b.unsqueeze(1).clone() if self.has_const_out else None)  # a copy: activations may run in place

@@ -699,17 +699,31 @@ std::vector<at::Tensor> ragged_forward(at::Tensor w, at::Tensor ht, at::Tensor b
   return {zt, hn};
 }
 
+// out[i, j] *= mask[i, j] for an r x k block (row strides ldo, ldm): the mask's bytes of 0 or 1 as
+// floats, so the bits of multiplying by a float mask.
+inline void mask_block(float* __restrict out, int64_t ldo, const uint8_t* __restrict mask, int64_t ldm, int64_t r,
+                       int64_t k) {
+  for (int64_t i = 0; i < r; ++i) {
+    float* o = out + i * ldo;
+    const uint8_t* mk = mask + i * ldm;
+    for (int64_t j = 0; j < k; ++j) o[j] = o[j] * static_cast<float>(mk[j]);
+  }
+}
+
 // Its gradients at h^T (zero at padded inputs), at W (zero at padded entries, and multiplied by the
-// float mask where one is given, each replica's block while it is in cache) and at b, each where
-// asked for: {gh, gw, gb}. With z (ragged_forward's zt) and scale, g is the gradient at its output
-// h, and each replica's gradient at zt is taken from it (relu_modulate_backward's arithmetic) just
-// before that replica's products.
+// bool mask (M, R, K) where one is given, each replica's block while it is in cache) and at b (each
+// replica's row sums, torch's sum over its own block), each where asked for: {gh, gw, gb}. With z
+// (ragged_forward's zt) and scale, g is the gradient at its output h, and each replica's gradient
+// at zt is taken from it (relu_modulate_backward's arithmetic) just before that replica's products.
 std::vector<at::Tensor> ragged_backward(at::Tensor g, at::Tensor w, at::Tensor ht, std::vector<int64_t> rows,
                                         std::vector<int64_t> cols, bool need_h, bool need_w, bool need_b,
                                         std::optional<at::Tensor> mask, std::optional<at::Tensor> z,
                                         std::optional<at::Tensor> scale) {
   const int64_t M = w.size(0), R = w.size(1), K = w.size(2);
   TORCH_CHECK(static_cast<int64_t>(rows.size()) == M && static_cast<int64_t>(cols.size()) == M, "one extent a replica");
+  if (mask.has_value())
+    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->is_contiguous() && mask->sizes() == w.sizes(),
+                "mask: contiguous bool, shaped as w");
   const bool act = z.has_value();
   TORCH_CHECK(act == scale.has_value(), "z and scale together");
   at::Tensor gzt = g;
@@ -721,11 +735,16 @@ std::vector<at::Tensor> ragged_backward(at::Tensor g, at::Tensor w, at::Tensor h
   const int64_t per = act ? z->numel() / M : 0;
   at::Tensor gh = need_h ? at::empty_like(ht) : at::Tensor();
   at::Tensor gw = need_w ? at::empty_like(w) : at::Tensor();
-  for (int64_t m = 0; m < M; ++m) {  // both products of a replica together, while its gradient is in cache
+  at::Tensor gb = need_b ? at::empty({M, R}, w.options()) : at::Tensor();
+  for (int64_t m = 0; m < M; ++m) {  // a replica's gradients together, while its gradient is in cache
     const int64_t r = rows[m], k = cols[m];
     if (act)
       relu_modulate_grad_block(g.data_ptr<float>() + m * per, z->data_ptr<float>() + m * per,
                                gzt.data_ptr<float>() + m * per, per, scale->data_ptr<float>()[m]);
+    if (need_b) {
+      auto out = gb[m];
+      at::sum_out(out, gzt[m], 1);  // each row's sum alone: the bits of gzt.sum(2)
+    }
     if (need_h) {
       auto out = gh[m].narrow(0, 0, k);
       at::mm_out(out, w[m].narrow(0, 0, r).narrow(1, 0, k).t(), gzt[m].narrow(0, 0, r));
@@ -734,12 +753,13 @@ std::vector<at::Tensor> ragged_backward(at::Tensor g, at::Tensor w, at::Tensor h
     if (need_w) {
       auto out = gw[m].narrow(0, 0, r).narrow(1, 0, k);
       at::mm_out(out, gzt[m].narrow(0, 0, r), ht[m].narrow(0, 0, k).t());
-      if (mask.has_value()) out.mul_((*mask)[m].narrow(0, 0, r).narrow(1, 0, k));
+      if (mask.has_value())
+        mask_block(gw.data_ptr<float>() + m * R * K, K,
+                   reinterpret_cast<const uint8_t*>(mask->data_ptr<bool>()) + m * R * K, K, r, k);
       if (r < R) gw[m].narrow(0, r, R - r).fill_(0);
       if (k < K) gw[m].narrow(0, 0, r).narrow(1, k, K - k).fill_(0);
     }
   }
-  at::Tensor gb = need_b ? gzt.sum(2) : at::Tensor();  // as the path without the operator
   return {gh, gw, gb};
 }
 

@@ -50,8 +50,7 @@ def test_ragged_products_equal_the_padded_products_with_masked_gradients(use_op,
     if use_op and (fused.why_not_compiled() is not None or fused.load() is None):
         pytest.skip("the compiled operator cannot be built here")
     w, h, b, kept = _block()
-    mask = kept.to(torch.float32)
-    z, (gw, gh, gb), gz = _ragged(w, h, b, mask, use_op, monkeypatch)
+    z, (gw, gh, gb), gz = _ragged(w, h, b, kept, use_op, monkeypatch)
     ref_w, ref_h, ref_b = (t.clone().requires_grad_(True) for t in (w, h, b))
     ref = torch.baddbmm(ref_b.unsqueeze(2), ref_w, ref_h.transpose(1, 2)).transpose(1, 2)
     rw, rh, rb = torch.autograd.grad(ref, (ref_w, ref_h, ref_b), gz)
@@ -60,7 +59,7 @@ def test_ragged_products_equal_the_padded_products_with_masked_gradients(use_op,
         assert torch.equal(z[i, :, r:], b[i, r:].expand(z.shape[1], -1))  # padded rows: their bias
         torch.testing.assert_close(gh[i, :, :k], rh[i, :, :k])
         assert not gh[i, :, k:].any()  # padded inputs
-    torch.testing.assert_close(gw, rw * mask)
+    torch.testing.assert_close(gw, rw * kept)
     assert not gw[~kept].any()  # pruned and padded weights
     assert torch.equal(gb, rb)  # each row's sum over the batch, as autograd's
 
@@ -70,7 +69,7 @@ def test_the_compiled_ragged_products_give_the_python_loops_bits(monkeypatch):
     if fused.why_not_compiled() is not None or fused.load() is None:
         pytest.skip("the compiled operator cannot be built here")
     w, h, b, kept = _block(3)
-    for mask in (kept.to(torch.float32), None):
+    for mask in (kept, None):
         z0, g0, _ = _ragged(w, h, b, mask, False, monkeypatch)
         z1, g1, _ = _ragged(w, h, b, mask, True, monkeypatch)
         assert torch.equal(z0, z1)
@@ -116,7 +115,7 @@ def test_the_activation_taken_with_the_products_gives_the_separate_passes_bits(m
         pytest.skip("the compiled operator cannot be built here")
     monkeypatch.setenv(fused.ENV, "1")
     w, h, b, kept = _block(7)
-    mask = kept.to(torch.float32)
+    mask = kept
     m = w.shape[0]
     scale = torch.tensor([0.5, 1.25, 0.8, 1.0])
     shift = torch.tensor([0.1, 0.0, 0.3, 0.05])
