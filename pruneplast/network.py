@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from typing import Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 
@@ -237,10 +238,19 @@ class EnsembleMLP:
         return self.set_modulation(gain=1.0, damping=1.0, activation="relu", index=index)
 
     def apply_masks(self) -> None:
-        """Set weights at pruned positions to exactly zero."""
+        """Set weights at pruned positions to exactly zero (each weight times its mask's 0 or 1).
+
+        On the CPU numpy multiplies (it converts the bool mask in vector blocks; torch's mixed-type
+        ``mul_`` took three times as long on the book's 10-replica layers): the same bits.
+        """
         with torch.no_grad():
             for w, m in zip(self.weights, self.masks):
-                w.mul_(m)
+                if w.device.type == "cpu" and m.device.type == "cpu" and m.dtype == torch.bool:
+                    a = w.detach().numpy()
+                    with np.errstate(invalid="ignore"):  # inf x 0 is NaN, silently, as in torch
+                        np.multiply(a, m.numpy(), out=a)
+                else:
+                    w.mul_(m)
 
     # ------------------------------------------------------------------ forward
     def plans(self, compact: bool = False, noise: bool = False) -> list:

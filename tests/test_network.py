@@ -356,3 +356,22 @@ def test_kept_counts_match_the_sum_of_the_mask():
         assert torch.equal(kept_counts(mk), mk.reshape(shape[0], -1).sum(1))
         assert kept_counts(mk).dtype == torch.int64
         assert torch.equal(kept_counts(mk.transpose(1, 2)), mk.reshape(shape[0], -1).sum(1))
+
+
+def test_apply_masks_gives_the_bits_of_multiplying_by_the_mask():
+    """Pruned weights become zero of their own sign, NaN stays NaN, kept weights keep their bits:
+    each weight times its mask's 0.0 or 1.0, as torch's ``mul_`` gives it, in float32 and float64."""
+    for dtype in (torch.float32, torch.float64):
+        net = EnsembleMLP.init([0, 1], NetworkConfig(sizes=(2, 8, 8, 4)))
+        net.weights = [w.to(dtype) for w in net.weights]
+        g = torch.Generator().manual_seed(3)
+        net.masks = [torch.rand(w.shape, generator=g) < 0.5 for w in net.weights]
+        net.weights[1][0, 0, :4] = torch.tensor([float("nan"), float("inf"), -0.0, -2.0], dtype=dtype)
+        net.masks[1][0, 0, :4] = torch.tensor([False, False, False, True])
+        expected = [w.clone().mul_(m) for w, m in zip(net.weights, net.masks)]
+        net.apply_masks()
+        bits = torch.int32 if dtype == torch.float32 else torch.int64
+        for w, e in zip(net.weights, expected):
+            assert torch.equal(w.view(bits), e.view(bits))
+        assert torch.isnan(net.weights[1][0, 0, 0]) and torch.isnan(net.weights[1][0, 0, 1])
+        assert torch.signbit(net.weights[1][0, 0, 2]) and net.weights[1][0, 0, 3] == -2.0

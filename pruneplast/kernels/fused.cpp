@@ -287,6 +287,18 @@ inline void column_backward(const int64_t* __restrict ents, const int64_t* __res
   }
 }
 
+// The entries of one row from constant inputs, backward: each weight's gradient s c[k] (s: the
+// row's bias gradient), then each constant input's gradient gc[k] += w s (a fused multiply-add,
+// entries in order). Two loops: the first has no dependence between entries (it vectorises).
+inline void const_backward(float s, const float* __restrict w, const int64_t* __restrict col, int64_t n, int64_t off,
+                           const float* __restrict c, float* __restrict gc, float* __restrict gw) {
+  for (int64_t j = 0; j < n; ++j) gw[j] = s * c[col[j] - off];
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t k = col[j] - off;
+    gc[k] = std::fma(w[j], s, gc[k]);
+  }
+}
+
 // Adam as torch._fused_adam_ computes it on the CPU, over n consecutive entries (no two pointers
 // overlap: the loop is vectorised, with the same roundings lane by lane).
 inline void adam_update(float* __restrict p, const float* __restrict grad, float* __restrict ea_,
@@ -525,12 +537,8 @@ at::Tensor fused_step(
           float* g = live ? a.G + r * B : nullptr;
           const float s = !live ? a.Gc[r - a.n_live] : hidden ? act_grad_sum(g, a.A + r * B, B, sc, th) : lane_sum(g, B);
           GR[n_entries + a.rows_off + r] = s;
-          const int64_t em = MID[a.rows_off + r];
-          for (int64_t e = em; e < a.ptr[r + 1]; ++e) {
-            const int64_t k = COL[e] - plive;
-            GR[e] = s * pc[k];
-            pgc[k] = std::fma(P[e], s, pgc[k]);
-          }
+          const int64_t em = MID[a.rows_off + r], e1 = a.ptr[r + 1];
+          if (em < e1) const_backward(s, P + em, COL + em, e1 - em, plive, pc, pgc, GR + em);
         }
         // columns: the entries from live inputs, and the gradient at those inputs
         for (int64_t k = 0; k < plive; ++k) {
@@ -564,9 +572,6 @@ at::Tensor fused_step(
 // Pointwise kernels of the standard (dense-product) path, each one pass over memory where torch's
 // operators take several (pruneplast/kernels/pointwise.py holds their autograd functions).
 
-// h = max(z, 0) * scale[m] - shift[m] for replica m's block of n / M consecutive floats (z is laid
-// out replica-major; the block's own order does not matter). The same two roundings as
-// torch.relu(z) * scale - shift, so the same bits.
 // One replica's block of relu_modulate: h = max(z, 0) * s - t over n floats.
 inline void relu_modulate_block(const float* __restrict z, float* __restrict h, int64_t n, float s, float t) {
   for (int64_t i = 0; i < n; ++i) {
@@ -581,6 +586,9 @@ inline void relu_modulate_grad_block(const float* __restrict g, const float* __r
   for (int64_t i = 0; i < n; ++i) o[i] = z[i] <= 0.0f ? 0.0f : g[i] * s;
 }
 
+// h = max(z, 0) * scale[m] - shift[m] for replica m's block of n / M consecutive floats (z is laid
+// out replica-major; the block's own order does not matter). The same two roundings as
+// torch.relu(z) * scale - shift, so the same bits.
 at::Tensor relu_modulate(at::Tensor z, at::Tensor scale, at::Tensor shift) {
   TORCH_CHECK(z.scalar_type() == at::kFloat && scale.is_contiguous() && shift.is_contiguous(), "float32 inputs");
   const int64_t M = z.size(0), n = z.numel(), per = n / M;
