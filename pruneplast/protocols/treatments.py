@@ -168,8 +168,8 @@ def treat(
     Returns name -> ensemble of M replicas (``meta['treatment']`` set), drug modulation on.
     ``workers``: processes the courses train in side by side (:func:`pruneplast.parallel.run_jobs`;
     0: one per CPU core, always 1 on a GPU); ensembles for which
-    :func:`~pruneplast.parallel.splits_well` holds are split into one part per worker. The split
-    changes only the order of floating-point sums. ``scheduler``: a Dask scheduler's address to
+    :func:`~pruneplast.parallel.splits_well` holds are split into one part per worker. A replica
+    trains to the same bits in any part (at the same thread count). ``scheduler``: a Dask scheduler's address to
     send the courses to instead of local processes (0 workers: one part per worker thread there).
     """
     _check_data(depressed, data)

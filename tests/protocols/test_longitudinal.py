@@ -100,8 +100,8 @@ def in_workers(treated):
 
 @pytest.mark.slow
 def test_maintenance_in_worker_processes_equals_one_process(treated, in_workers):
-    """Two worker processes (the ketamine-like ensemble split between them) give the same
-    checkpoints; bit for bit where each worker runs one thread, as the tests here do (two usable
+    """Two worker processes (the ketamine-like ensemble split between them, and the 95%-sparse ones
+    on the compiled step) give the same checkpoints; bit for bit where each worker runs one thread, as the tests here do (two usable
     cores): a replica's sums do not depend on the replicas trained beside it."""
     from pruneplast import parallel
 
@@ -135,12 +135,16 @@ def test_maintenance_on_a_dask_cluster_equals_local_worker_processes(treated, in
                 assert torch.equal(a, b)
 
 
-def test_only_ensembles_that_split_well_are_split_between_workers(treated):
+def test_only_ensembles_that_split_well_are_split_between_workers(treated, monkeypatch):
     from pruneplast import parallel
+    from pruneplast.kernels import fused
 
     states, _, _ = treated
     assert parallel.splits_well(states["ketamine"], noisy=False)  # 47.5% sparse: dense products
-    assert not parallel.splits_well(states["ssri"], noisy=False)  # 95% sparse: per-step work
+    # 95% sparse: each replica's own pass on the compiled step, mostly per-step work without it
+    assert parallel.splits_well(states["ssri"], noisy=False) == fused.active()
+    monkeypatch.setenv(fused.ENV, "0")
+    assert not parallel.splits_well(states["ssri"], noisy=False)
     assert parallel.splits_well(states["ssri"], noisy=True)  # noise drawn replica by replica
     with pytest.raises(ValueError, match="workers"):
         longitudinal.maintain(states, None, MaintenanceConfig(durations=(1,)), workers=-1)
