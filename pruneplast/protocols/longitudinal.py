@@ -117,7 +117,8 @@ def maintain(
     0: one per CPU core, always 1 on a GPU). With more than one, the ensembles whose step shrinks
     with the replicas a process holds are split into one part per worker: the ketamine-like one
     (mostly dense products) and, on the compiled sparse step, the 95%-sparse ones; on the standard
-    path those stay whole (:func:`~pruneplast.parallel.splits_well`, :func:`~pruneplast.parallel.run_ensembles`). A replica's sums do not depend on the replicas
+    path those stay whole (:func:`~pruneplast.parallel.splits_well`,
+    :func:`~pruneplast.parallel.run_ensembles`). A replica's sums do not depend on the replicas
     beside it, so the parts give a one-process run's bits at the same thread count (tested; ``make
     bench`` found one process on two threads and two one-thread workers 0.0 apart too).
     ``scheduler``: a Dask scheduler's address to send the runs to instead (their checkpoints then

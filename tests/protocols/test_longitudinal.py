@@ -101,8 +101,9 @@ def in_workers(treated):
 @pytest.mark.slow
 def test_maintenance_in_worker_processes_equals_one_process(treated, in_workers):
     """Two worker processes (the ketamine-like ensemble split between them, and the 95%-sparse ones
-    on the compiled step) give the same checkpoints; bit for bit where each worker runs one thread, as the tests here do (two usable
-    cores): a replica's sums do not depend on the replicas trained beside it."""
+    on the compiled step) give the same checkpoints; bit for bit where each worker runs one thread,
+    as the tests here do (two usable cores): a replica's sums do not depend on the replicas trained
+    beside it."""
     from pruneplast import parallel
 
     states, data, _ = treated
