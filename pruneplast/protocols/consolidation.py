@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
 from .. import parallel
@@ -44,10 +45,12 @@ def duration_curve(
     """Regrow ``start`` (a pruned ensemble, left unchanged) once (``regrow_cfg``), consolidate, evaluate
     at checkpoints.
 
-    ``workers``: the run is one ensemble trained in order, so it does not split; it runs here on
-    one of ``workers`` shares of the cores (:func:`pruneplast.parallel.on_share`: 0 = one share
-    per CPU core, so one thread; 1 = the threads this process has), which keeps its speed when
-    other processes use the other cores. The results do not depend on it, bit for bit.
+    ``workers``: processes the replicas are split between, one contiguous part each, side by side
+    on one share of the cores each (:func:`pruneplast.parallel.run_jobs`; 0: one per CPU core, so
+    one thread each on a machine of two cores; 1: here, on the threads this process has; always 1
+    on a GPU). Every replica regrows, trains and is evaluated on its own data and random streams,
+    and its sums do not depend on the replicas beside it, so the rows equal a run in one process at
+    the same thread count, bit for bit, in the same order.
 
     checkpoints: consolidation epochs (0 = right after regrowth) at which to evaluate; default
         every epoch from 0 to ``consolidation.epochs``.
@@ -64,27 +67,66 @@ def duration_curve(
         late = sorted(e for e in wanted if e > n_epochs)
         if late:
             raise ValueError(f"checkpoints must be in [0, {n_epochs}] (the consolidation epochs); got {late}")
+    workers = parallel.resolve_workers(workers, str(start.device))
+    m = start.n_replicas
+    settings = (regrow_cfg, consolidation.lr, consolidation.batch_size, sorted(wanted), tuple(conditions), relapse)
+    if workers > 1 and m > 1:
+        idx = parallel.parts(m, workers)
+        done = parallel.run_jobs(
+            _curve,
+            [(start.select(i), data.select(i), *settings, False) for i in idx],
+            workers,
+            total=max(wanted) * m,
+            desc="consolidation",
+            progress=progress,
+            unit="replica-epoch",
+        )
+        df = _interleave(done, [len(i) for i in idx])
+    else:
+        with parallel.on_share(workers, str(start.device)):
+            df = _curve(start, data, *settings, progress)
+    df.insert(0, "experiment", "consolidation")
+    return df
+
+
+def _curve(start, data, regrow_cfg, lr, batch_size, wanted, conditions, relapse, progress) -> pd.DataFrame:
+    """:func:`duration_curve`'s rows for the replicas of ``start`` (here, or as a worker's job: then
+    ``progress`` is False and each epoch reports its replicas to the parent's bar)."""
     frames: list[pd.DataFrame] = []
 
     def probe(epoch: int, net: EnsembleMLP) -> None:
+        if progress is False:
+            parallel.report(net.n_replicas)
         if epoch in wanted:
             frames.append(relapse_probe(net, data, conditions, relapse, extra={"epochs": epoch}))
 
-    with parallel.on_share(workers, str(start.device)):
-        net = start.clone()
-        regrow(net, data, regrow_cfg, tag="regrow")
-        probe(0, net)
-        last = max(wanted)
-        if last > 0:
-            train(
-                net,
-                data,
-                TrainConfig(epochs=last, lr=consolidation.lr, batch_size=consolidation.batch_size),
-                tag="consolidation",
-                on_epoch_end=probe,
-                progress=progress,
-                desc="consolidation",
-            )
-    df = pd.concat(frames, ignore_index=True)
-    df.insert(0, "experiment", "consolidation")
-    return df
+    net = start.clone()
+    regrow(net, data, regrow_cfg, tag="regrow")
+    probe(0, net)
+    last = max(wanted)
+    if last > 0:
+        train(
+            net,
+            data,
+            TrainConfig(epochs=last, lr=lr, batch_size=batch_size),
+            tag="consolidation",
+            on_epoch_end=probe,
+            progress=progress,
+            desc="consolidation",
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _interleave(frames: Sequence[pd.DataFrame], sizes: Sequence[int]) -> pd.DataFrame:
+    """The rows of the parts' frames (contiguous parts of ``sizes`` replicas, in order) in the order
+    of one run over all replicas: every frame is a run of groups (a checkpoint's condition or
+    metric) of one row per replica, replica-minor, and so is the whole run's."""
+    keyed, first = [], 0
+    for df, n in zip(frames, sizes):
+        if len(df) % n or len(df) // n != len(frames[0]) // sizes[0]:
+            raise AssertionError("the parts' rows do not come in groups of one row per replica")
+        pos = np.arange(len(df))
+        keyed.append(df.assign(_group=pos // n, _replica=first + pos % n))
+        first += n
+    both = pd.concat(keyed, ignore_index=True).sort_values(["_group", "_replica"], kind="stable")
+    return both.drop(columns=["_group", "_replica"]).reset_index(drop=True)
