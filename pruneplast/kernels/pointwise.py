@@ -5,7 +5,9 @@ takes two pieces of elementwise work around the dense products from it:
 
 * :func:`relu_modulate`: a hidden layer's ReLU, damping x gain and protection shift,
   ``max(z, 0) * scale - shift``, one pass forward and one backward where torch takes three and two.
-  The same roundings in the same order: the same bits as torch's operators.
+  The same roundings in the same order: the same bits as torch's operators. (After a ragged compact
+  block the operator takes the same arithmetic with the block's products instead:
+  :func:`.compact.ragged_linear`'s ``act``.)
 * :func:`fold`: the constant-unit fold of a dense block (:class:`~.compact._Fold`), the sums
   ``t @ c`` and both gradients (the weights' masked) in one pass each. Its sums run in another order
   than torch's, so its results differ in the last bits; cached states trained with the operator
