@@ -241,7 +241,9 @@ class EnsembleMLP:
         """Set weights at pruned positions to exactly zero (each weight times its mask's 0 or 1).
 
         On the CPU numpy multiplies (it converts the bool mask in vector blocks; torch's mixed-type
-        ``mul_`` took three times as long on the book's 10-replica layers): the same bits.
+        ``mul_`` took three times as long on the book's 10-replica layers): the same bits. Its write
+        is not an in-place operation that autograd sees: call it where no graph holds the weights
+        (as training does, before its first step).
         """
         with torch.no_grad():
             for w, m in zip(self.weights, self.masks):

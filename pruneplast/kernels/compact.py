@@ -172,9 +172,12 @@ class _RaggedLinear(torch.autograd.Function):
                 gzt, w, ht, list(rows), list(cols), need_h, need_w, need_b, mask, *(act or (None, None))
             )
             return gw, gh, gb, None, None, None, None
-        gb = gzt.sum(2) if need_b else None
-        gh = gw = None
-        _, r_, k_ = w.shape
+        gh = gw = gb = None
+        m, r_, k_ = w.shape
+        if need_b:  # each replica's row sums over its own block (a whole-tensor sum may split rows between threads)
+            gb = torch.empty(m, r_, dtype=gzt.dtype, device=gzt.device)
+            for i in range(m):
+                torch.sum(gzt[i], 1, out=gb[i])
         if need_h:
             gh = torch.empty_like(ht)
             for i, (r, k) in enumerate(zip(rows, cols)):
@@ -213,8 +216,9 @@ def ragged_linear(
     replica's weights trained in one ensemble differed in the last bits from the same replica's
     trained in another (a worker's share of the replicas, say). Over its own units a replica's sums
     depend on its own block alone. Padded rows of z hold their bias; the gradients are zero at
-    padded inputs and padded weights. The compiled operator runs the same ATen calls from C++
-    (fewer Python calls); without it, Python loops: the same bits.
+    padded inputs and padded weights; each replica's bias gradient is the row sums of its own
+    block. The compiled operator runs the same products and sums from C++ (fewer Python calls, the
+    mask read a byte an entry); without it, Python loops: the same bits.
 
     ``act``: (scale, shift) (M,), for the compiled operator only (the caller checks that it serves
     the tensors, :func:`.pointwise.module`): the hidden layer's output ``relu(z) * scale - shift``

@@ -676,8 +676,9 @@ std::vector<at::Tensor> fold_backward(at::Tensor g, at::Tensor t, at::Tensor c, 
 // ------------------------------------------------------------------------------------------------
 // Products of a padded dense block over each replica's own units (pruneplast/kernels/compact.py,
 // ragged_linear): replica m's rows[m] x cols[m] block only, so that its sums do not depend on how far
-// the ensemble's largest replica padded the block. The same ATen calls, in the same order, as that
-// module's Python loops (the path without this operator): the same bits.
+// the ensemble's largest replica padded the block. The same products, bias sums and masking, in the
+// same order, as that module's Python loops (the path without this operator): the same bits; with
+// the activation, the arithmetic of relu_modulate and its backward (pointwise.py) besides.
 
 // zt (M, R, B): W h^T + b over each replica's block; its padded rows hold their bias. With scale and
 // shift (M,), also the hidden layer's output h = relu_modulate(zt) (its padded rows too), each
@@ -730,8 +731,9 @@ std::vector<at::Tensor> ragged_backward(at::Tensor g, at::Tensor w, at::Tensor h
   const int64_t M = w.size(0), R = w.size(1), K = w.size(2);
   TORCH_CHECK(static_cast<int64_t>(rows.size()) == M && static_cast<int64_t>(cols.size()) == M, "one extent a replica");
   if (mask.has_value())
-    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->is_contiguous() && mask->sizes() == w.sizes(),
-                "mask: contiguous bool, shaped as w");
+    TORCH_CHECK(mask->scalar_type() == at::kBool && mask->is_contiguous() && mask->sizes() == w.sizes() &&
+                    w.is_contiguous(),
+                "mask: contiguous bool, shaped as w (contiguous)");
   const bool act = z.has_value();
   TORCH_CHECK(act == scale.has_value(), "z and scale together");
   at::Tensor gzt = g;
@@ -777,6 +779,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, mod) {
   mod.def("relu_modulate_backward", &relu_modulate_backward, "its gradient at z");
   mod.def("fold_forward", &fold_forward, "the constant-unit fold of a dense block");
   mod.def("fold_backward", &fold_backward, "its gradients at the weights (masked) and the constants");
-  mod.def("ragged_forward", &ragged_forward, "a padded dense block's product over each replica's own units (and its activation)");
+  mod.def("ragged_forward", &ragged_forward,
+          "a padded dense block's product over each replica's own units (and its activation)");
   mod.def("ragged_backward", &ragged_backward, "its gradients at the inputs, the weights and the bias");
 }

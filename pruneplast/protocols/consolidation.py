@@ -50,7 +50,8 @@ def duration_curve(
     one thread each on a machine of two cores; 1: here, on the threads this process has; always 1
     on a GPU). Every replica regrows, trains and is evaluated on its own data and random streams,
     and its sums do not depend on the replicas beside it, so the rows equal a run in one process at
-    the same thread count, bit for bit, in the same order.
+    the same thread count, bit for bit, in the same order (but for the two padded-block cases that
+    :class:`~pruneplast.kernels.compact.CompactLayer` names, which the book's networks do not meet).
 
     checkpoints: consolidation epochs (0 = right after regrowth) at which to evaluate; default
         every epoch from 0 to ``consolidation.epochs``.
@@ -74,9 +75,9 @@ def duration_curve(
         idx = parallel.parts(m, workers)
         done = parallel.run_jobs(
             _curve,
-            [(start.select(i), data.select(i), *settings, False) for i in idx],
+            [(start.select(i), data.select(i), *settings, False, True) for i in idx],
             workers,
-            total=max(wanted) * m,
+            total=(max(wanted) + 1) * m,  # the regrown state, then every epoch
             desc="consolidation",
             progress=progress,
             unit="replica-epoch",
@@ -84,18 +85,18 @@ def duration_curve(
         df = _interleave(done, [len(i) for i in idx])
     else:
         with parallel.on_share(workers, str(start.device)):
-            df = _curve(start, data, *settings, progress)
+            df = _curve(start, data, *settings, progress, False)
     df.insert(0, "experiment", "consolidation")
     return df
 
 
-def _curve(start, data, regrow_cfg, lr, batch_size, wanted, conditions, relapse, progress) -> pd.DataFrame:
-    """:func:`duration_curve`'s rows for the replicas of ``start`` (here, or as a worker's job: then
-    ``progress`` is False and each epoch reports its replicas to the parent's bar)."""
+def _curve(start, data, regrow_cfg, lr, batch_size, wanted, conditions, relapse, progress, report) -> pd.DataFrame:
+    """:func:`duration_curve`'s rows for the replicas of ``start``; ``report``: as a worker's job,
+    count the replicas to the parent's bar after regrowth and after every epoch."""
     frames: list[pd.DataFrame] = []
 
     def probe(epoch: int, net: EnsembleMLP) -> None:
-        if progress is False:
+        if report:
             parallel.report(net.n_replicas)
         if epoch in wanted:
             frames.append(relapse_probe(net, data, conditions, relapse, extra={"epochs": epoch}))
