@@ -59,10 +59,10 @@ def bench_maintenance_workers(epochs: int, m: int = 10, trials: int = 2) -> dict
     The same networks as :func:`bench_maintenance`, ``epochs`` epochs at lr 1e-6 through
     :func:`pruneplast.protocols.longitudinal.maintain` with ``workers=1`` (one ensemble after the
     other, every core on each) and ``workers=0`` (one process per core, the ketamine-like ensemble
-    and, on the compiled sparse step, the 95%-sparse ones split between them), each timed best of ``trials`` (:func:`one_process_vs_workers`). Wall
-    times include starting the worker processes. The floating-point change is the largest weight
-    difference between the two after an lr-1e-3 run of the same length (an lr that moves the
-    weights). None on a single core.
+    and, on the compiled sparse step, the 95%-sparse ones split between them), each timed best of
+    ``trials`` (:func:`one_process_vs_workers`). Wall times include starting the worker processes.
+    The floating-point change is the largest weight difference between the two after an lr-1e-3
+    run of the same length (an lr that moves the weights). None on a single core.
     """
     workers = parallel.usable_cores()
     if workers < 2:
@@ -102,9 +102,10 @@ def bench_treatment_workers(epochs: dict, m: int = 10, trials: int = 2) -> dict 
     ``treatments.treat`` on M 95%-pruned initialisations (the pruned state's shape), every treatment
     with the given epochs (the SSRI-like schedule compressed to its course), ``workers=1`` against
     ``workers=0``; the ketamine-like ensemble (47.5% sparse after regrowth), the noisy SSRI-like
-    one and, on the compiled sparse step, the neurosteroid-like one are split between the processes; each timed best of ``trials``. Wall times include the
-    regrowth scores (in the calling process) and starting the workers; the floating-point change
-    is the largest weight difference per treatment between the two. None on a single core.
+    one and, on the compiled sparse step, the neurosteroid-like one are split between the
+    processes; each timed best of ``trials``. Wall times include the regrowth scores (in the
+    calling process) and starting the workers; the floating-point change is the largest weight
+    difference per treatment between the two. None on a single core.
     """
     workers = parallel.usable_cores()
     if workers < 2:

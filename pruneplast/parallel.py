@@ -322,10 +322,11 @@ def run_phases(
     Unlike :func:`run_ensembles`, nothing is split: each job is a whole ensemble as a run in one
     process trains it. (On the CPU a replica's sums do not depend on which replicas share its
     ensemble, :func:`pruneplast.kernels.compact.ragged_linear`; chapter 3's lone consolidation run
-    splits its replicas itself, :func:`pruneplast.protocols.consolidation.duration_curve`.) Study A's phases give the same bits on one thread as on two (``tests/protocols``
-    checks them against one-thread workers; the regrowth selectivity's sums, whose order
-    followed the thread count, are exact for that), so the results equal a one-process run's
-    bit for bit. ``fn`` reports one unit per job (:func:`report`) for the progress bar.
+    splits its replicas itself, :func:`pruneplast.protocols.consolidation.duration_curve`.) Study
+    A's phases give the same bits on one thread as on two (``tests/protocols`` checks them against
+    one-thread workers; the regrowth selectivity's sums, whose order followed the thread count, are
+    exact for that), so the results equal a one-process run's bit for bit. ``fn`` reports one unit
+    per job (:func:`report`) for the progress bar.
     """
     workers = check_int("workers", workers, 1)
     if workers == 1:
