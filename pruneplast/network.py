@@ -351,11 +351,11 @@ class EnsembleMLP:
             raise ValueError("recorded activations need every unit: use the network's own layers, not compact ones")
         h, hc = x, None  # hc: constant units' values (compact layers only), one per replica and unit
         for i, (plan, w, b) in enumerate(layers[:-1]):
-            fast = None  # the layer's output from the compiled operator's one-pass activation
+            # the compiled operator's one-pass activation: with the layer's products, else after them
             one_pass = sig is None and bias is None and not any_tanh and (any_scale or any_shift)
             done = plan.forward_activated(h, w, b, hc, scale, shift) if one_pass else None
-            if done is not None:  # taken with the layer's products
-                fast, zc = done
+            if done is not None:
+                h, zc = done
             else:
                 z, zc = plan.forward_layer(h, w, b, hc)
                 if zc is not None and sig is not None:
@@ -363,11 +363,8 @@ class EnsembleMLP:
                         "compact layers with constant units hold only for passes without internal noise "
                         "(build them with noise=True)"
                     )
-                if one_pass:
-                    fast = pointwise.relu_modulate(z, scale, shift)  # None where the compiled operator is off
-                if fast is None:
-                    fast = modulate(act(z), i, sig, plan.rows)
-            h = fast
+                fast = pointwise.relu_modulate(z, scale, shift) if one_pass else None  # None: operator off
+                h = modulate(act(z), i, sig, plan.rows) if fast is None else fast
             hc = None if zc is None else modulate(act(zc), i, None)
             if record is not None:
                 record.append(h.detach().abs().mean(dim=(1, 2)))
